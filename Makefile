@@ -1,0 +1,27 @@
+# The two commands a new user needs: `make run` and `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test lint bench clean
+
+$(BIN)/casemsg: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(BIN)/casemsg
+
+run: $(BIN)/casemsg
+	$(BIN)/casemsg migrate --noinput -v 0
+	$(BIN)/casemsg demo
+	$(BIN)/casemsg serve --host 127.0.0.1 --port 8000
+
+test: $(BIN)/casemsg
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+lint: $(BIN)/casemsg
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,3 @@
+from casemsg.cli import main
+
+main()

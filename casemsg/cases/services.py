@@ -1,0 +1,172 @@
+"""The only write path for cases: every change syncs the phone registry in the same transaction.
+
+A bad contact property (an invalid phone number, an unknown time zone) never rejects a case change:
+the case is saved, nothing is lost, and the contact status explains the problem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.utils import timezone
+
+from casemsg.cases.models import Case, new_case_id
+from casemsg.contacts import phone, registry
+from casemsg.exceptions import InputError
+from casemsg.projects.models import Project
+
+MAX_BULK = 1000
+_FIELDS = ("case_type", "name", "external_id", "owner_id", "parent_id")
+_MAX_LEN = {"case_id": 64, "case_type": 64, "name": 255, "external_id": 255, "owner_id": 64, "parent_id": 64}
+
+
+@dataclass
+class CaseChange:
+    """One create-or-update, as the API, the bulk path and the CSV importer describe it."""
+
+    case_id: str | None = None
+    case_type: str | None = None
+    name: str | None = None
+    external_id: str | None = None
+    owner_id: str | None = None
+    parent_id: str | None = None
+    properties: dict[str, object | None] = field(default_factory=dict)
+    closed: bool | None = None
+
+
+def _clean_value(key: str, value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int | float | str):
+        return str(value)
+    raise InputError("INVALID_PROPERTY", f"Property '{key}' must be a string, number or null.")
+
+
+def validate(change: CaseChange, creating: bool) -> None:
+    if creating and not (change.case_type or "").strip():
+        raise InputError("CASE_TYPE_REQUIRED", "case_type is required to create a case.")
+    for f, limit in _MAX_LEN.items():
+        v = getattr(change, f)
+        if v is not None and len(str(v)) > limit:
+            raise InputError("VALUE_TOO_LONG", f"{f} is longer than {limit} characters.")
+    if change.case_id is not None and not str(change.case_id).strip():
+        raise InputError("INVALID_CASE_ID", "case_id must not be blank.")
+    for key in change.properties:
+        if not isinstance(key, str) or not key.strip() or len(key) > 255:
+            raise InputError("INVALID_PROPERTY", f"Property name '{key}' is not allowed.")
+        _clean_value(key, change.properties[key])
+
+
+def _apply(case: Case, change: CaseChange, project: Project, now) -> None:
+    for f in _FIELDS:
+        v = getattr(change, f)
+        if v is not None:
+            setattr(case, f, str(v))
+    props = dict(case.properties or {})
+    for key, value in change.properties.items():
+        v = _clean_value(key, value)
+        if key == "name":  # the seeds list `name` as a case property; it is the case's own name here
+            case.name = v or ""
+            continue
+        if v is None:
+            props.pop(key, None)
+        else:
+            props[key] = v
+    if project.auto_normalize_phone_numbers and props.get("contact_phone_number"):
+        chk = phone.check(props["contact_phone_number"], auto_fix=True)
+        if chk.ok:
+            props["contact_phone_number"] = chk.number
+    case.properties = props
+    if change.closed is not None and change.closed != case.closed:
+        case.closed = change.closed
+        case.closed_on = now if change.closed else None
+    case.modified_on = now
+
+
+def create_case(project: Project, change: CaseChange) -> Case:
+    return bulk_upsert(project, [change], require_new=True)[0]
+
+
+def update_case(project: Project, case: Case, change: CaseChange) -> Case:
+    validate(change, creating=False)
+    now = timezone.now()
+    with transaction.atomic():
+        case = Case.objects.select_for_update().get(pk=case.pk)
+        _apply(case, change, project, now)
+        case.save()
+        registry.sync(cases=[case])
+    return case
+
+
+def set_closed(project: Project, case: Case, closed: bool) -> Case:
+    return update_case(project, case, CaseChange(closed=closed))
+
+
+def delete_case(project: Project, case: Case) -> None:
+    with transaction.atomic():
+        registry.release(cases=[case])
+        case.delete()
+
+
+def bulk_upsert(project: Project, changes: Sequence[CaseChange], require_new: bool = False) -> list[Case]:
+    """Create or update up to MAX_BULK cases in one transaction; returns them in input order."""
+    if len(changes) > MAX_BULK:
+        raise InputError("TOO_MANY_CASES", f"At most {MAX_BULK} cases per call; got {len(changes)}.")
+    ids = [c.case_id for c in changes if c.case_id]
+    if len(set(ids)) != len(ids):
+        raise InputError("DUPLICATE_CASE_ID", "The same case_id appears more than once in one call.")
+    now = timezone.now()
+    with transaction.atomic():
+        existing = {c.case_id: c for c in Case.objects.filter(project=project, case_id__in=ids)} if ids else {}
+        if require_new and existing:
+            raise InputError("CASE_EXISTS", f"A case with case_id '{next(iter(existing))}' already exists.", 409)
+        out: list[Case] = []
+        creates: list[Case] = []
+        updates: list[Case] = []
+        for change in changes:
+            case = existing.get(change.case_id) if change.case_id else None
+            validate(change, creating=case is None)
+            if case is None:
+                case = Case(
+                    project=project,
+                    case_id=change.case_id or new_case_id(),
+                    opened_on=now,
+                    properties={},
+                )
+                creates.append(case)
+            else:
+                updates.append(case)
+            _apply(case, change, project, now)
+            out.append(case)
+        if creates:
+            Case.objects.bulk_create(creates, batch_size=500)
+        if updates:
+            Case.objects.bulk_update(updates, [*_FIELDS, "properties", "closed", "closed_on", "modified_on"], 500)
+        registry.sync(cases=out)
+    return out
+
+
+def list_cases(
+    project: Project,
+    case_type: str | None = None,
+    closed: bool | None = None,
+    properties: dict[str, str] | None = None,
+    owner_id: str | None = None,
+    external_id: str | None = None,
+) -> Iterable[Case]:
+    qs = Case.objects.filter(project=project)
+    if case_type:
+        qs = qs.filter(case_type=case_type)
+    if closed is not None:
+        qs = qs.filter(closed=closed)
+    if owner_id:
+        qs = qs.filter(owner_id=owner_id)
+    if external_id:
+        qs = qs.filter(external_id=external_id)
+    for key, value in (properties or {}).items():
+        qs = qs.filter(**{f"properties__{key}": value})
+    return qs.order_by("pk")

@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+from casemsg.cases.models import Case
+from casemsg.projects.models import Project
+from casemsg.workers.models import MobileWorker
+
+
+class PhoneEntry(models.Model):
+    """The registry row tying a phone number to a contact; global across all projects.
+
+    At most one entry per number in the whole installation is two-way (a partial unique index enforces
+    it, so two concurrent registrations can never both win). The first verified registrant owns the
+    number; when it releases it, the oldest remaining verified entry takes over.
+    """
+
+    phone_number = models.CharField(max_length=16)
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    case = models.ForeignKey(Case, null=True, blank=True, on_delete=models.CASCADE, related_name="phone_entries")
+    worker = models.ForeignKey(
+        MobileWorker, null=True, blank=True, on_delete=models.CASCADE, related_name="phone_entries"
+    )
+    verified = models.BooleanField(default=False)
+    verified_on = models.DateTimeField(null=True, blank=True)
+    two_way = models.BooleanField(default=False)
+    # A pending opt-in or verification: replies from this number route here until it is answered.
+    pending_until = models.DateTimeField(null=True, blank=True)
+    created_on = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["phone_number"], condition=Q(two_way=True), name="phone_entry_one_two_way_owner"
+            ),
+            models.UniqueConstraint(
+                fields=["case", "phone_number"], condition=Q(case__isnull=False), name="phone_entry_case_number"
+            ),
+            models.UniqueConstraint(
+                fields=["worker", "phone_number"],
+                condition=Q(worker__isnull=False),
+                name="phone_entry_worker_number",
+            ),
+            models.CheckConstraint(
+                condition=Q(case__isnull=True, worker__isnull=False) | Q(case__isnull=False, worker__isnull=True),
+                name="phone_entry_one_contact",
+            ),
+        ]
+        indexes = [models.Index(fields=["phone_number", "verified", "verified_on"])]
+
+    def __str__(self) -> str:
+        return self.phone_number
+
+    @property
+    def contact(self) -> Case | MobileWorker:
+        return self.case if self.case_id else self.worker
+
+
+class OptOut(models.Model):
+    """A number that said STOP: global, survives case changes. Removed rows mean opted back in."""
+
+    phone_number = models.CharField(max_length=16, unique=True)
+    opted_out_on = models.DateTimeField()
+    gateway_name = models.CharField(max_length=64, blank=True, default="")
+    source = models.CharField(max_length=32, default="keyword")
+
+    def __str__(self) -> str:
+        return self.phone_number
+
+
+class ConsentRecord(models.Model):
+    """The consent ledger: every consent, refusal, opt-out and opt-in, kept forever and exportable."""
+
+    KINDS = ["consent", "refusal", "opt_out", "opt_in", "request", "expired"]
+    SOURCES = ["survey", "worker_form", "keyword", "api", "gateway", "system"]
+
+    phone_number = models.CharField(max_length=16, db_index=True)
+    project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    case = models.ForeignKey(Case, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    worker = models.ForeignKey(MobileWorker, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    contact_label = models.CharField(max_length=255, blank=True, default="")
+    kind = models.CharField(max_length=16)
+    source = models.CharField(max_length=16)
+    text_shown = models.TextField(blank=True, default="")
+    answer = models.TextField(blank=True, default="")
+    created_on = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["project", "created_on"])]

@@ -1,0 +1,188 @@
+"""The phone registry: kept in sync with every case and worker change, in the caller's transaction.
+
+One function, `sync`, serves single changes and bulk imports alike: it diffs the entries the contacts
+should have against the ones they have (one query), writes the difference in bulk, then settles two-way
+ownership for every number it touched (a couple of queries per batch, never one per row).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import Q
+from django.utils import timezone
+
+from casemsg.cases.models import Case
+from casemsg.contacts import phone
+from casemsg.contacts.models import PhoneEntry
+from casemsg.workers.models import MobileWorker
+
+_CHUNK = 2000
+
+
+def is_verified_value(value: object) -> bool:
+    """`contact_phone_number_is_verified` = `1` means verified (and, for US numbers, consent)."""
+    return str(value).strip() == "1" if value is not None else False
+
+
+def case_numbers(case: Case) -> dict[str, bool]:
+    """The registry entries a case should have: {number: verified}."""
+    if case.closed:
+        return {}
+    props = case.properties or {}
+    chk = phone.check(props.get("contact_phone_number"))
+    if not chk.ok:
+        return {}
+    return {chk.number: is_verified_value(props.get("contact_phone_number_is_verified"))}
+
+
+def worker_numbers(worker: MobileWorker) -> dict[str, bool]:
+    if not worker.active:
+        return {}
+    out: dict[str, bool] = {}
+    for item in worker.phone_numbers or []:
+        out[item["number"]] = bool(item.get("verified"))
+    return out
+
+
+def sync(cases: Iterable[Case] = (), workers: Iterable[MobileWorker] = ()) -> None:
+    """Bring the registry in line with these contacts. Must run inside the change's transaction."""
+    now = timezone.now()
+    wanted: dict[tuple[str, int], dict[str, bool]] = {}
+    projects: dict[tuple[str, int], int] = {}
+    for c in cases:
+        wanted[("case", c.pk)] = case_numbers(c)
+        projects[("case", c.pk)] = c.project_id
+    for w in workers:
+        wanted[("worker", w.pk)] = worker_numbers(w)
+        projects[("worker", w.pk)] = w.project_id
+    if not wanted:
+        return
+
+    case_pks = [pk for kind, pk in wanted if kind == "case"]
+    worker_pks = [pk for kind, pk in wanted if kind == "worker"]
+    existing: list[PhoneEntry] = []
+    for i in range(0, len(case_pks), _CHUNK):
+        existing += PhoneEntry.objects.filter(case_id__in=case_pks[i : i + _CHUNK])
+    for i in range(0, len(worker_pks), _CHUNK):
+        existing += PhoneEntry.objects.filter(worker_id__in=worker_pks[i : i + _CHUNK])
+
+    affected: set[str] = set()
+    delete_ids: list[int] = []
+    updates: list[PhoneEntry] = []
+    have: dict[tuple[str, int], set[str]] = {}
+    for e in existing:
+        key = ("case", e.case_id) if e.case_id else ("worker", e.worker_id)
+        want = wanted[key]
+        have.setdefault(key, set()).add(e.phone_number)
+        if e.phone_number not in want:
+            delete_ids.append(e.pk)
+            if e.verified:
+                affected.add(e.phone_number)
+        elif want[e.phone_number] != e.verified:
+            e.verified = want[e.phone_number]
+            e.verified_on = now if e.verified else None
+            if not e.verified:
+                e.two_way = False
+            updates.append(e)
+            affected.add(e.phone_number)
+
+    creates: list[PhoneEntry] = []
+    for key, want in wanted.items():
+        kind, pk = key
+        for number, verified in want.items():
+            if number in have.get(key, ()):
+                continue
+            creates.append(
+                PhoneEntry(
+                    phone_number=number,
+                    project_id=projects[key],
+                    case_id=pk if kind == "case" else None,
+                    worker_id=pk if kind == "worker" else None,
+                    verified=verified,
+                    verified_on=now if verified else None,
+                    created_on=now,
+                )
+            )
+            if verified:
+                affected.add(number)
+
+    for i in range(0, len(delete_ids), _CHUNK):
+        PhoneEntry.objects.filter(pk__in=delete_ids[i : i + _CHUNK]).delete()
+    if updates:
+        PhoneEntry.objects.bulk_update(updates, ["verified", "verified_on", "two_way"], batch_size=_CHUNK)
+    if creates:
+        PhoneEntry.objects.bulk_create(creates, batch_size=_CHUNK)
+    if affected:
+        assign_owners(affected)
+
+
+def release(cases: Iterable[Case] = (), workers: Iterable[MobileWorker] = ()) -> None:
+    """Drop the entries of contacts that are being deleted, and pass their numbers on."""
+    case_pks = [c.pk for c in cases]
+    worker_pks = [w.pk for w in workers]
+    q = PhoneEntry.objects.filter(Q(case_id__in=case_pks) | Q(worker_id__in=worker_pks))
+    numbers = set(q.filter(verified=True).values_list("phone_number", flat=True))
+    q.delete()
+    if numbers:
+        assign_owners(numbers)
+
+
+def _lock_numbers(numbers: list[str]) -> None:
+    """Serialize ownership decisions per number across concurrent transactions (PostgreSQL).
+
+    SQLite needs nothing: its IMMEDIATE transactions already serialize writers. Locks are taken in
+    sorted order so two bulk imports cannot deadlock on each other.
+    """
+    if settings.IS_POSTGRES:
+        with connection.cursor() as cur:
+            cur.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended(n, 7411)) "
+                "FROM unnest(%s::text[]) AS n ORDER BY n",
+                [sorted(numbers)],
+            )
+
+
+def assign_owners(numbers: Iterable[str]) -> None:
+    """Give every ownerless number among these to its oldest verified registrant."""
+    numbers = sorted(set(numbers))
+    for i in range(0, len(numbers), _CHUNK):
+        chunk = numbers[i : i + _CHUNK]
+        _lock_numbers(chunk)
+        owned = set(
+            PhoneEntry.objects.filter(phone_number__in=chunk, two_way=True).values_list("phone_number", flat=True)
+        )
+        need = [n for n in chunk if n not in owned]
+        if not need:
+            continue
+        winners: dict[str, int] = {}
+        for pk, number in (
+            PhoneEntry.objects.filter(phone_number__in=need, verified=True)
+            .order_by("phone_number", "verified_on", "pk")
+            .values_list("pk", "phone_number")
+        ):
+            winners.setdefault(number, pk)
+        if winners:
+            PhoneEntry.objects.filter(pk__in=list(winners.values())).update(two_way=True)
+
+
+def entries_for_numbers(numbers: Iterable[str]) -> dict[str, list[PhoneEntry]]:
+    """All registry entries of these numbers, with their contacts, in one query."""
+    out: dict[str, list[PhoneEntry]] = {}
+    for e in (
+        PhoneEntry.objects.filter(phone_number__in=list(numbers))
+        .select_related("case", "worker", "project")
+        .order_by("phone_number", "created_on", "pk")
+    ):
+        out.setdefault(e.phone_number, []).append(e)
+    return out
+
+
+def two_way_owner(number: str) -> PhoneEntry | None:
+    return (
+        PhoneEntry.objects.filter(phone_number=number, two_way=True)
+        .select_related("case", "worker", "project")
+        .first()
+    )

@@ -1,0 +1,309 @@
+"""Can this contact be messaged now, on which channel, and if not, why and how to fix it.
+
+`statuses()` works on a batch (the send pipeline checks eligibility for many messages at once): it
+loads registry entries, opt-outs and gateway names for the whole batch in a few queries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db.models import Q
+
+from casemsg.cases.models import Case
+from casemsg.contacts import phone, registry
+from casemsg.contacts.models import OptOut, PhoneEntry
+from casemsg.gateways.models import Gateway
+from casemsg.messaging import errors
+from casemsg.projects.models import Project
+from casemsg.workers.models import MobileWorker
+
+Contact = Case | MobileWorker
+
+
+@dataclass
+class Problem:
+    code: str
+    fix: str | None = None
+    detail: str | None = None
+
+    def as_dict(self) -> dict:
+        return errors.as_dict(self.code, fix=self.fix, detail=self.detail)
+
+
+@dataclass
+class ChannelStatus:
+    error: Problem | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def as_dict(self) -> dict:
+        return {"ok": self.ok, "error": self.error.as_dict() if self.error else None}
+
+
+@dataclass
+class ContactStatus:
+    contact: Contact
+    phone_number: str | None
+    phone_check: phone.PhoneCheck | None
+    verified: bool
+    two_way: bool
+    two_way_owner: PhoneEntry | None
+    sms: ChannelStatus
+    two_way_sms: ChannelStatus
+    email: ChannelStatus
+    email_address: str
+    time_zone: str
+    time_zone_source: str
+    language_code: str
+    language_source: str
+    gateway: str | None
+    needs_consent: bool
+    warnings: list[Problem] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        owner = None
+        if self.two_way_owner is not None:
+            owner = describe_holder(self.two_way_owner, self.contact.project_id)
+        return {
+            "phone_number": self.phone_number,
+            "verified": self.verified,
+            "two_way": self.two_way,
+            "two_way_owner": owner,
+            "needs_consent": self.needs_consent,
+            "sms": self.sms.as_dict(),
+            "two_way_sms": self.two_way_sms.as_dict(),
+            "email": {**self.email.as_dict(), "address": self.email_address or None},
+            "time_zone": self.time_zone,
+            "time_zone_source": self.time_zone_source,
+            "language_code": self.language_code,
+            "language_source": self.language_source,
+            "gateway": self.gateway,
+            "warnings": [w.as_dict() for w in self.warnings],
+        }
+
+
+def describe_holder(entry: PhoneEntry, viewer_project_id: int) -> str:
+    """Who holds a number, as far as the viewer may see: names only within the viewer's project."""
+    if entry.project_id != viewer_project_id:
+        return "a contact in another project"
+    if entry.case_id:
+        c = entry.case
+        return f"case {c.case_id}" + (f" ({c.name})" if c.name else "")
+    return f"mobile worker {entry.worker.username}"
+
+
+def resolve_time_zone(value: str, project: Project) -> tuple[str, str, Problem | None]:
+    """(zone, source, problem): the contact's IANA zone, else the project's default (UTC by default)."""
+    value = (value or "").strip()
+    if value:
+        try:
+            ZoneInfo(value)
+            return value, "contact", None
+        except (ZoneInfoNotFoundError, ValueError):
+            problem = Problem(
+                "INVALID_TIME_ZONE",
+                detail=f"time_zone '{value}' is not an IANA time zone; using {project.default_time_zone}.",
+            )
+            return project.default_time_zone, "project", problem
+    return project.default_time_zone, "project", None
+
+
+def resolve_language(value: str, project: Project) -> tuple[str, str, Problem | None]:
+    value = (value or "").strip()
+    if value:
+        if value in (project.sms_languages or []):
+            return value, "contact", None
+        problem = Problem(
+            "UNKNOWN_LANGUAGE_CODE",
+            detail=f"language_code '{value}' is not one of the project's SMS languages "
+            f"({', '.join(project.sms_languages or [])}); using {project.default_language}.",
+        )
+        return project.default_language, "project", problem
+    return project.default_language, "project", None
+
+
+@dataclass
+class _Facts:
+    raw_phone: str
+    verified_flag: bool
+    email: str
+    time_zone: str
+    language: str
+    backend: str
+    name: str
+    active: bool
+    is_case: bool
+
+
+def _facts(contact: Contact) -> _Facts:
+    if isinstance(contact, Case):
+        p = contact.properties or {}
+        return _Facts(
+            raw_phone=p.get("contact_phone_number") or "",
+            verified_flag=registry.is_verified_value(p.get("contact_phone_number_is_verified")),
+            email=(p.get("commcare_email_address") or "").strip(),
+            time_zone=p.get("time_zone") or "",
+            language=p.get("language_code") or "",
+            backend=(p.get("contact_backend_id") or "").strip(),
+            name=contact.name,
+            active=not contact.closed,
+            is_case=True,
+        )
+    numbers = contact.phone_numbers or []
+    # A worker's messaging number: the first verified one, else the first.
+    first = next((n for n in numbers if n.get("verified")), numbers[0] if numbers else None)
+    return _Facts(
+        raw_phone=first["number"] if first else "",
+        verified_flag=bool(first and first.get("verified")),
+        email=contact.email or "",
+        time_zone=contact.time_zone,
+        language=contact.language_code,
+        backend="",
+        name=contact.name or contact.username,
+        active=contact.active,
+        is_case=False,
+    )
+
+
+def statuses(contacts: Sequence[Contact]) -> list[ContactStatus]:
+    facts = [_facts(c) for c in contacts]
+    checks = [phone.check(f.raw_phone) if f.raw_phone else None for f in facts]
+    numbers = {c.number for c in checks if c is not None and c.ok}
+    entries = registry.entries_for_numbers(numbers) if numbers else {}
+    opted_out = set(OptOut.objects.filter(phone_number__in=numbers).values_list("phone_number", flat=True))
+    backends = {f.backend for f in facts if f.backend}
+    gateways = {
+        (g.name, g.project_id)
+        for g in Gateway.objects.filter(name__in=backends).only("name", "project_id")
+    }
+    out: list[ContactStatus] = []
+    for contact, f, chk in zip(contacts, facts, checks, strict=True):
+        out.append(_status(contact, f, chk, entries, opted_out, gateways))
+    return out
+
+
+def status(contact: Contact) -> ContactStatus:
+    return statuses([contact])[0]
+
+
+def _status(contact, f: _Facts, chk, entries, opted_out, gateways) -> ContactStatus:
+    project: Project = contact.project
+    warnings: list[Problem] = []
+    number = chk.number if chk is not None and chk.ok else None
+    mine: PhoneEntry | None = None
+    owner: PhoneEntry | None = None
+    others: list[PhoneEntry] = []
+    for e in entries.get(number, []) if number else []:
+        is_mine = (e.case_id == contact.pk) if f.is_case else (e.worker_id == contact.pk)
+        if is_mine:
+            mine = e
+        else:
+            others.append(e)
+        if e.two_way:
+            owner = e
+    needs_consent = phone.needs_consent(chk, project.consent_regions) if chk is not None else False
+
+    # --- problems shared by both SMS channels, in the order a program officer should fix them
+    phone_problem: Problem | None = None
+    if not f.active:
+        phone_problem = Problem("CONTACT_IS_INACTIVE")
+    elif chk is None:
+        phone_problem = Problem("NO_PHONE_NUMBER")
+    elif not chk.ok:
+        phone_problem = Problem(chk.error, fix=chk.fix, detail=chk.message)
+    elif number in opted_out:
+        phone_problem = Problem("PHONE_OPTED_OUT", detail=f"{number} texted STOP.")
+
+    gateway_problem = None
+    if f.backend and (f.backend, None) not in gateways and (f.backend, project.pk) not in gateways:
+        gateway_problem = Problem(
+            "GATEWAY_NOT_FOUND", detail=f"contact_backend_id '{f.backend}' is not a configured gateway."
+        )
+        warnings.append(gateway_problem)
+
+    in_use = None
+    if number and others:
+        holders = [describe_holder(e, project.pk) for e in others]
+        holder = describe_holder(owner, project.pk) if owner and owner is not mine else holders[0]
+        in_use = Problem(
+            "PHONE_NUMBER_IN_USE",
+            detail=f"{number} is also registered to {', '.join(dict.fromkeys(holders))}"
+            + (f"; {holder} holds it for two-way SMS." if owner and owner is not mine else "."),
+            fix=f"Close the other case or remove the number from the mobile worker ({holder}).",
+        )
+        warnings.append(in_use)
+
+    # --- one-way SMS
+    sms_problem = phone_problem
+    if sms_problem is None and needs_consent and not f.verified_flag:
+        sms_problem = Problem(
+            "NO_CONSENT", detail=f"{number} is a {chk.region or 'North American'} number with no recorded consent."
+        )
+    if sms_problem is None and project.block_shared_numbers and in_use is not None:
+        sms_problem = in_use
+    if sms_problem is None:
+        sms_problem = gateway_problem
+
+    # --- two-way SMS
+    tw_problem = phone_problem
+    if tw_problem is None and not f.verified_flag:
+        tw_problem = Problem("NO_TWO_WAY_PHONE_NUMBER")
+    if tw_problem is None and owner is not None and owner is not mine:
+        tw_problem = in_use
+    if tw_problem is None and mine is not None and not mine.two_way:
+        tw_problem = in_use or Problem("PHONE_NUMBER_IN_USE")
+    if tw_problem is None:
+        tw_problem = gateway_problem
+
+    # --- email
+    email_problem = None
+    if not f.active:
+        email_problem = Problem("CONTACT_IS_INACTIVE")
+    elif not f.email:
+        email_problem = Problem("NO_EMAIL_ADDRESS")
+    else:
+        try:
+            validate_email(f.email)
+        except ValidationError:
+            email_problem = Problem("INVALID_EMAIL_ADDRESS", detail=f"'{f.email}' is not a valid email address.")
+
+    tz, tz_source, tz_problem = resolve_time_zone(f.time_zone, project)
+    lang, lang_source, lang_problem = resolve_language(f.language, project)
+    warnings += [p for p in (tz_problem, lang_problem) if p]
+    if f.is_case and not f.name.strip():
+        warnings.append(Problem("NO_CASE_NAME", detail="SMS surveys need the case's name."))
+    if chk is not None and chk.ok and chk.warnings:
+        warnings.append(Problem("UNASSIGNED_PHONE_NUMBER", detail=" ".join(chk.warnings)))
+    if phone_problem and phone_problem.code in ("INVALID_PHONE_NUMBER",):
+        warnings.insert(0, phone_problem)
+
+    return ContactStatus(
+        contact=contact,
+        phone_number=number or (chk.raw if chk is not None else None),
+        phone_check=chk,
+        verified=f.verified_flag,
+        two_way=bool(mine is not None and mine.two_way),
+        two_way_owner=owner,
+        sms=ChannelStatus(sms_problem),
+        two_way_sms=ChannelStatus(tw_problem),
+        email=ChannelStatus(email_problem),
+        email_address=f.email,
+        time_zone=tz,
+        time_zone_source=tz_source,
+        language_code=lang,
+        language_source=lang_source,
+        gateway=f.backend or None,
+        needs_consent=needs_consent,
+        warnings=warnings,
+    )
+
+
+def number_holders(number: str) -> list[PhoneEntry]:
+    return list(PhoneEntry.objects.filter(Q(phone_number=number)).select_related("case", "worker"))

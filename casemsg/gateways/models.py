@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import secrets
+
+from django.db import models
+
+from casemsg.projects.models import Project
+
+
+def new_inbound_key() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class Gateway(models.Model):
+    """A configured SMS backend. Names are unique in the installation (`contact_backend_id` names one).
+
+    A gateway with no project is installation-wide; one with a project serves only that project.
+    """
+
+    TYPES = ["sandbox", "http", "twilio", "telerivet", "africastalking"]
+
+    name = models.CharField(max_length=64, unique=True)
+    type = models.CharField(max_length=32)
+    project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.CASCADE, related_name="gateways")
+    config = models.JSONField(default=dict)
+    # The secret carried in inbound and status-callback URLs: a webhook without it is refused.
+    inbound_key = models.CharField(max_length=64, unique=True, default=new_inbound_key)
+    # Segments per second this gateway accepts, shared by all workers; 0 means no limit.
+    rate_limit = models.PositiveIntegerField(default=0)
+    # Region codes (ISO 3166, e.g. "KE") this gateway sends to; empty means everywhere.
+    countries = models.JSONField(default=list, blank=True)
+    max_segments = models.PositiveIntegerField(default=10)
+    created_on = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class GatewayRoute(models.Model):
+    """Prefix → gateway. Project routes win over installation routes; the longest prefix wins; `*`
+    catches everything else."""
+
+    prefix = models.CharField(max_length=16)
+    gateway = models.ForeignKey(Gateway, on_delete=models.CASCADE, related_name="routes")
+    project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.CASCADE, related_name="routes")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "prefix"], name="route_project_prefix"),
+            models.UniqueConstraint(
+                fields=["prefix"], condition=models.Q(project__isnull=True), name="route_global_prefix"
+            ),
+        ]

@@ -1,0 +1,33 @@
+"""The sandbox gateway: sends nothing anywhere. Messages "sent" through it are listed by
+`GET /api/v1/projects/{project}/sandbox/outbox`, and the phone simulator replies as a contact through
+`POST /api/v1/projects/{project}/sandbox/incoming`. It is the `*` route of `make run`."""
+
+from __future__ import annotations
+
+import json
+
+import aiohttp
+from django.http import HttpRequest
+
+from casemsg.gateways.base import GatewayType, InboundSms, OutboundSms, SendResult, digits
+
+
+class SandboxGateway(GatewayType):
+    type_name = "sandbox"
+
+    async def send_one(self, session: aiohttp.ClientSession, msg: OutboundSms) -> SendResult:
+        return SendResult(msg.message_id, "sent", provider_id=f"sandbox-{msg.message_id}")
+
+    async def send_batch(self, session, msgs):
+        # No I/O: answer the whole batch at once rather than scheduling a coroutine per message.
+        return [SendResult(m.message_id, "sent", provider_id=f"sandbox-{m.message_id}") for m in msgs]
+
+    def parse_inbound(self, request: HttpRequest) -> list[InboundSms]:
+        data = json.loads(request.body or b"{}")
+        return [
+            InboundSms(
+                from_number=digits(str(data.get("phone_number", ""))),
+                text=str(data.get("text", "")),
+                provider_id=str(data.get("id", "")),
+            )
+        ]

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from django.db import models
+
+from casemsg.contacts.phone import DEFAULT_CONSENT_REGIONS
+
+
+def _default_languages() -> list[str]:
+    return ["en"]
+
+
+def _default_consent_regions() -> list[str]:
+    return list(DEFAULT_CONSENT_REGIONS)
+
+
+class Project(models.Model):
+    """A tenant: its own cases, workers, gateways and settings."""
+
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    default_time_zone = models.CharField(max_length=64, default="UTC")
+    default_language = models.CharField(max_length=16, default="en")
+    sms_languages = models.JSONField(default=_default_languages)
+    consent_regions = models.JSONField(default=_default_consent_regions)
+    # The stricter older rule: a number shared with another contact blocks all messages.
+    block_shared_numbers = models.BooleanField(default=False)
+    auto_normalize_phone_numbers = models.BooleanField(default=False)
+    help_text = models.TextField(blank=True, default="")
+    created_on = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class ApiKey(models.Model):
+    """A project's API key, stored hashed: the plain key is shown once, when issued."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="api_keys")
+    key_hash = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(max_length=12)
+    created_on = models.DateTimeField(auto_now_add=True)
+    revoked = models.BooleanField(default=False)
+
+    @classmethod
+    def issue(cls, project: Project) -> str:
+        key = "cm_" + secrets.token_urlsafe(32)
+        cls.objects.create(project=project, key_hash=hash_key(key), prefix=key[:10])
+        return key

@@ -1,0 +1,157 @@
+"""Settings come from the environment only (secrets never live in the repository)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent
+DATA_DIR = Path(os.environ.get("CASEMSG_DATA_DIR", "var")).resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+# A random key per data dir when none is given, so a fresh `make run` works without configuration
+# while a real deployment sets CASEMSG_SECRET_KEY.
+_key_file = DATA_DIR / "secret_key"
+SECRET_KEY = os.environ.get("CASEMSG_SECRET_KEY") or ""
+if not SECRET_KEY:
+    if not _key_file.exists():
+        import secrets
+
+        _key_file.write_text(secrets.token_urlsafe(50))
+    SECRET_KEY = _key_file.read_text().strip()
+
+DEBUG = os.environ.get("CASEMSG_DEBUG", "") == "1"
+ALLOWED_HOSTS = [h.strip() for h in os.environ.get("CASEMSG_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")]
+if os.environ.get("PYTEST_VERSION"):
+    ALLOWED_HOSTS.append("testserver")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "huey.contrib.djhuey",
+    "casemsg.projects",
+    "casemsg.cases",
+    "casemsg.workers",
+    "casemsg.contacts",
+    "casemsg.gateways",
+    "casemsg.messaging",
+    "casemsg.inbound",
+    "casemsg.web",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "casemsg.urls"
+WSGI_APPLICATION = "casemsg.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASE_URL = os.environ.get("CASEMSG_DATABASE_URL", "")
+if DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(DATA_DIR / "casemsg.sqlite3"),
+            "OPTIONS": {
+                # WAL lets the web server read while the worker writes; IMMEDIATE transactions take the
+                # write lock up front so two writers queue on the busy timeout instead of deadlocking.
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 30,
+            },
+            "TEST": {"NAME": str(DATA_DIR / "test-casemsg.sqlite3")},
+        }
+    }
+IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LANGUAGE_CODE = "en"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+
+LOGIN_URL = "/admin/login/"
+
+# --- jobs (Huey) ---------------------------------------------------------------------------------
+QUEUE_URL = os.environ.get("CASEMSG_QUEUE_URL", "")
+if QUEUE_URL.startswith("redis://"):
+    HUEY = {
+        "huey_class": "huey.PriorityRedisHuey",
+        "name": "casemsg",
+        "url": QUEUE_URL,
+        "immediate": False,
+        "consumer": {"workers": 4, "worker_type": "thread"},
+    }
+else:
+    HUEY = {
+        "huey_class": "huey.SqliteHuey",
+        "name": "casemsg",
+        "filename": str(DATA_DIR / "queue.sqlite3"),
+        "immediate": False,
+        "consumer": {"workers": 4, "worker_type": "thread"},
+    }
+
+# --- messaging ------------------------------------------------------------------------------------
+EMAIL_URL = os.environ.get("CASEMSG_EMAIL_URL", "")
+if EMAIL_URL:
+    from urllib.parse import unquote, urlparse
+
+    _u = urlparse(EMAIL_URL)
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = _u.hostname or "127.0.0.1"
+    EMAIL_PORT = _u.port or 25
+    EMAIL_HOST_USER = unquote(_u.username or "")
+    EMAIL_HOST_PASSWORD = unquote(_u.password or "")
+    EMAIL_USE_TLS = _u.scheme == "smtp+tls"
+    EMAIL_USE_SSL = _u.scheme == "smtps"
+    EMAIL_TIMEOUT = 10
+else:
+    # No SMTP server configured: email goes to the console, which keeps `make run` self-contained.
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+DEFAULT_FROM_EMAIL = os.environ.get("CASEMSG_EMAIL_FROM", "casemsg@localhost")
+
+CASEMSG_STALE_AFTER_DAYS = int(os.environ.get("CASEMSG_STALE_AFTER_DAYS", "7"))
+CASEMSG_MAX_ATTEMPTS = int(os.environ.get("CASEMSG_MAX_ATTEMPTS", "3"))
+CASEMSG_SENDING_TIMEOUT_SECONDS = int(os.environ.get("CASEMSG_SENDING_TIMEOUT_SECONDS", "300"))
+CASEMSG_LOOP_LIMIT = int(os.environ.get("CASEMSG_LOOP_LIMIT", "20"))
+CASEMSG_LOOP_WINDOW_SECONDS = int(os.environ.get("CASEMSG_LOOP_WINDOW_SECONDS", "3600"))
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("CASEMSG_LOG_LEVEL", "WARNING")},
+}

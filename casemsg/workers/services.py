@@ -1,0 +1,92 @@
+"""The only write path for mobile workers; the registry follows in the same transaction.
+
+Unlike case properties, a worker's phone numbers are entered directly, so a bad number is rejected
+(422 with the catalogue's code) rather than saved.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+
+from casemsg.contacts import phone, registry
+from casemsg.exceptions import InputError
+from casemsg.projects.models import Project
+from casemsg.workers.models import MobileWorker
+
+
+@dataclass
+class WorkerChange:
+    username: str | None = None
+    name: str | None = None
+    active: bool | None = None
+    phone_numbers: list | None = None  # strings or {"number": …, "verified": bool}
+    email: str | None = None
+    time_zone: str | None = None
+    language_code: str | None = None
+
+
+def _numbers(project: Project, items: list, current: list[dict]) -> list[dict]:
+    previous = {p["number"]: bool(p.get("verified")) for p in current}
+    out: list[dict] = []
+    for item in items:
+        if isinstance(item, dict):
+            raw, verified = item.get("number"), item.get("verified")
+        else:
+            raw, verified = item, None
+        chk = phone.check(raw, auto_fix=project.auto_normalize_phone_numbers)
+        if not chk.ok:
+            code = "INVALID_PHONE_NUMBER" if chk.error == "NO_PHONE_NUMBER" else chk.error
+            msg = chk.message if chk.error != "NO_PHONE_NUMBER" else "A phone number is blank."
+            raise InputError(code, msg + (f" {chk.fix}." if chk.fix else ""))
+        if any(p["number"] == chk.number for p in out):
+            continue
+        # Keeping a number keeps its verification; a new number starts unverified unless said.
+        v = previous.get(chk.number, False) if verified is None else bool(verified)
+        out.append({"number": chk.number, "verified": v})
+    return out
+
+
+def _apply(project: Project, worker: MobileWorker, change: WorkerChange) -> None:
+    for f in ("username", "name", "email", "time_zone", "language_code"):
+        v = getattr(change, f)
+        if v is not None:
+            setattr(worker, f, v.strip())
+    if change.active is not None:
+        worker.active = change.active
+    if change.phone_numbers is not None:
+        worker.phone_numbers = _numbers(project, change.phone_numbers, worker.phone_numbers or [])
+    if not worker.username:
+        raise InputError("USERNAME_REQUIRED", "username is required.")
+    if len(worker.username) > 150:
+        raise InputError("VALUE_TOO_LONG", "username is longer than 150 characters.")
+
+
+def create_worker(project: Project, change: WorkerChange) -> MobileWorker:
+    worker = MobileWorker(project=project)
+    _apply(project, worker, change)
+    try:
+        with transaction.atomic():
+            worker.save()
+            registry.sync(workers=[worker])
+    except IntegrityError as exc:
+        raise InputError("USERNAME_TAKEN", f"A mobile worker named '{worker.username}' exists.", 409) from exc
+    return worker
+
+
+def update_worker(project: Project, worker: MobileWorker, change: WorkerChange) -> MobileWorker:
+    _apply(project, worker, change)
+    try:
+        with transaction.atomic():
+            worker.save()
+            registry.sync(workers=[worker])
+    except IntegrityError as exc:
+        raise InputError("USERNAME_TAKEN", f"A mobile worker named '{worker.username}' exists.", 409) from exc
+    return worker
+
+
+def delete_worker(worker: MobileWorker) -> None:
+    with transaction.atomic():
+        registry.release(workers=[worker])
+        worker.delete()
