@@ -107,12 +107,15 @@ LOGIN_URL = "/admin/login/"
 
 # --- jobs (Huey) ---------------------------------------------------------------------------------
 QUEUE_URL = os.environ.get("CASEMSG_QUEUE_URL", "")
+# Tests deliver in-line (they call the pipeline like a worker would); CASEMSG_QUEUE_IMMEDIATE=0 gives
+# them the real queue, as the multi-process tests need.
+QUEUE_IMMEDIATE = os.environ.get("CASEMSG_QUEUE_IMMEDIATE", "1" if os.environ.get("PYTEST_VERSION") else "0") == "1"
 if QUEUE_URL.startswith("redis://"):
     HUEY = {
         "huey_class": "huey.PriorityRedisHuey",
         "name": "casemsg",
         "url": QUEUE_URL,
-        "immediate": False,
+        "immediate": QUEUE_IMMEDIATE,
         "consumer": {"workers": 4, "worker_type": "thread"},
     }
 else:
@@ -120,7 +123,7 @@ else:
         "huey_class": "huey.SqliteHuey",
         "name": "casemsg",
         "filename": str(DATA_DIR / "queue.sqlite3"),
-        "immediate": False,
+        "immediate": QUEUE_IMMEDIATE,
         "consumer": {"workers": 4, "worker_type": "thread"},
     }
 
@@ -146,6 +149,7 @@ DEFAULT_FROM_EMAIL = os.environ.get("CASEMSG_EMAIL_FROM", "casemsg@localhost")
 CASEMSG_STALE_AFTER_DAYS = int(os.environ.get("CASEMSG_STALE_AFTER_DAYS", "7"))
 CASEMSG_MAX_ATTEMPTS = int(os.environ.get("CASEMSG_MAX_ATTEMPTS", "3"))
 CASEMSG_SENDING_TIMEOUT_SECONDS = int(os.environ.get("CASEMSG_SENDING_TIMEOUT_SECONDS", "300"))
+CASEMSG_RETRY_BASE_SECONDS = float(os.environ.get("CASEMSG_RETRY_BASE_SECONDS", "30"))
 CASEMSG_LOOP_LIMIT = int(os.environ.get("CASEMSG_LOOP_LIMIT", "20"))
 CASEMSG_LOOP_WINDOW_SECONDS = int(os.environ.get("CASEMSG_LOOP_WINDOW_SECONDS", "3600"))
 

@@ -1,0 +1,61 @@
+"""Which gateway sends to a number: the contact's `contact_backend_id`, else the project's prefix map,
+else the installation's prefix map — the longest matching prefix wins, `*` catches the rest — and the
+chosen gateway must support the number's country."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Q
+
+from casemsg.gateways.models import Gateway, GatewayRoute
+
+
+@dataclass
+class Choice:
+    gateway: Gateway | None
+    error: str | None = None
+    detail: str = ""
+
+
+class Router:
+    """Loads gateways and routes once, then answers many questions (one batch of messages)."""
+
+    def __init__(self, project_ids: set[int]):
+        self.gateways = {
+            g.name: g for g in Gateway.objects.filter(Q(project__isnull=True) | Q(project_id__in=project_ids))
+        }
+        by_id = {g.pk: g for g in self.gateways.values()}
+        self.routes: dict[int | None, list[tuple[str, Gateway]]] = {}
+        for r in GatewayRoute.objects.filter(Q(project__isnull=True) | Q(project_id__in=project_ids)):
+            gw = by_id.get(r.gateway_id)
+            if gw is not None:
+                self.routes.setdefault(r.project_id, []).append((r.prefix, gw))
+        for table in self.routes.values():
+            # longest prefix first; '*' (the catch-all) last
+            table.sort(key=lambda item: -1 if item[0] == "*" else len(item[0]), reverse=True)
+
+    def _match(self, project_id: int | None, number: str) -> Gateway | None:
+        for prefix, gw in self.routes.get(project_id, []):
+            if prefix == "*" or number.startswith(prefix):
+                return gw
+        return None
+
+    def choose(self, project_id: int, number: str, region: str | None, override: str = "") -> Choice:
+        if override:
+            gw = self.gateways.get(override)
+            if gw is None or (gw.project_id not in (None, project_id)):
+                detail = f"contact_backend_id '{override}' is not a configured gateway."
+                return Choice(None, "GATEWAY_NOT_FOUND", detail)
+        else:
+            gw = self._match(project_id, number) or self._match(None, number)
+            if gw is None:
+                return Choice(None, "NO_SUITABLE_GATEWAY", f"No gateway route matches {number}.")
+        if gw.countries and region not in gw.countries:
+            return Choice(
+                None,
+                "UNSUPPORTED_COUNTRY",
+                f"Gateway '{gw.name}' sends only to {', '.join(gw.countries)}; "
+                f"{number} is in {region or 'an unknown region'}.",
+            )
+        return Choice(gw)

@@ -1,0 +1,55 @@
+"""`casemsg worker`: a Huey consumer plus the ticker (due-row scan every second, sweeper every 30 s).
+
+Run as many as you like on as many machines as you like: claims are atomic, so the tickers and
+consumers never send a message twice."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from django.core.management.base import BaseCommand
+from django.db import close_old_connections
+
+log = logging.getLogger("casemsg.worker")
+
+
+def run_ticker(stop: threading.Event, workers: int, interval: float = 1.0) -> None:
+    from casemsg.messaging import pipeline, tasks
+
+    last_sweep = 0.0
+    while not stop.is_set():
+        try:
+            close_old_connections()
+            tasks.tick(workers)
+            if time.monotonic() - last_sweep > 30:
+                pipeline.sweep()
+                pipeline.expire_stale()
+                last_sweep = time.monotonic()
+        except Exception:  # noqa: BLE001 — the ticker must survive a database hiccup
+            log.exception("ticker failed; retrying")
+        stop.wait(interval)
+
+
+class Command(BaseCommand):
+    help = "Run a worker: the job consumer and the ticker that finds due messages."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--workers", type=int, default=4, help="consumer threads (default 4)")
+        parser.add_argument("--no-tick", action="store_true", help="do not scan for due rows")
+
+    def handle(self, *args, **o):
+        from huey.contrib.djhuey import HUEY
+
+        import casemsg.messaging.tasks  # noqa: F401 — registers the tasks
+
+        stop = threading.Event()
+        if not o["no_tick"]:
+            threading.Thread(target=run_ticker, args=(stop, o["workers"]), daemon=True, name="ticker").start()
+        consumer = HUEY.create_consumer(workers=o["workers"], worker_type="thread", periodic=False)
+        self.stdout.write(f"casemsg worker: {o['workers']} threads, queue {type(HUEY).__name__}")
+        try:
+            consumer.run()
+        finally:
+            stop.set()

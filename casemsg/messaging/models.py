@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+from casemsg.cases.models import Case
+from casemsg.gateways.models import Gateway
+from casemsg.projects.models import Project
+from casemsg.workers.models import MobileWorker
+
+
+class MessagingEvent(models.Model):
+    """Why messages exist (a broadcast, an alert, a survey, a keyword, an API call) and its outcome."""
+
+    SOURCES = ["api", "broadcast", "alert", "survey", "keyword", "system"]
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="events")
+    source = models.CharField(max_length=16)
+    source_id = models.CharField(max_length=64, blank=True, default="")
+    description = models.CharField(max_length=255, blank=True, default="")
+    # ok | error — an event errors when it could not create its messages at all (e.g. unknown recipient)
+    status = models.CharField(max_length=16, default="ok")
+    error = models.CharField(max_length=40, blank=True, default="")
+    created_on = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["project", "created_on"])]
+
+
+class Message(models.Model):
+    """One outbound or inbound SMS or email. The row is the truth: its status and next due time drive
+    every worker; queue jobs carry ids only, so losing the queue loses no message."""
+
+    OUT, IN = "out", "in"
+    QUEUED, SENDING, SENT, DELIVERED, FAILED, RECEIVED = "queued", "sending", "sent", "delivered", "failed", "received"
+    STATUSES = [QUEUED, SENDING, SENT, DELIVERED, FAILED, RECEIVED]
+
+    # Kinds that the compliance rules treat specially: an opt-in request may reach a number without
+    # consent; STOP/START/HELP answers must reach a number whatever its state.
+    NORMAL, OPT_IN_REQUEST, COMPLIANCE = "normal", "opt_in_request", "compliance"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="messages")
+    event = models.ForeignKey(MessagingEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
+    direction = models.CharField(max_length=3, default=OUT)
+    channel = models.CharField(max_length=8, default="sms")  # sms | email
+    kind = models.CharField(max_length=16, default=NORMAL)
+    requires_two_way = models.BooleanField(default=False)
+    case = models.ForeignKey(Case, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
+    worker = models.ForeignKey(MobileWorker, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
+    to = models.CharField(max_length=254, blank=True, default="")  # number or address used (sender, inbound)
+    # What to say: {"text": …} and/or {"translations": {"en": …}}; rendered at send time.
+    content = models.JSONField(default=dict)
+    default_language = models.CharField(max_length=16, blank=True, default="")
+    language = models.CharField(max_length=16, blank=True, default="")
+    subject = models.CharField(max_length=255, blank=True, default="")
+    html = models.TextField(blank=True, default="")
+    text = models.TextField(blank=True, default="")  # as rendered (outbound) or received (inbound)
+    segments = models.PositiveIntegerField(default=0)
+    gateway = models.ForeignKey(Gateway, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
+    gateway_name = models.CharField(max_length=64, blank=True, default="")
+    provider_id = models.CharField(max_length=128, blank=True, default="")
+    status = models.CharField(max_length=10, default=QUEUED)
+    error = models.CharField(max_length=40, blank=True, default="")
+    error_detail = models.TextField(blank=True, default="")
+    delay_reason = models.CharField(max_length=40, blank=True, default="")  # RATE_LIMITED, QUIET_HOURS, …
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_on = models.DateTimeField(null=True, blank=True)
+    claimed_on = models.DateTimeField(null=True, blank=True)
+    claim = models.CharField(max_length=32, blank=True, default="")
+    created_on = models.DateTimeField()
+    sent_on = models.DateTimeField(null=True, blank=True)
+    delivered_on = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            # the due-time claim: only queued rows are in this index, so it stays small
+            models.Index(fields=["next_attempt_on"], condition=Q(status="queued"), name="message_due"),
+            models.Index(fields=["claimed_on"], condition=Q(status="sending"), name="message_sending"),
+            models.Index(fields=["claim"], condition=~Q(claim=""), name="message_claim"),
+            models.Index(fields=["project", "created_on"]),
+            models.Index(fields=["project", "status", "created_on"]),
+            models.Index(fields=["gateway", "provider_id"]),
+            models.Index(fields=["to", "sent_on"]),
+            models.Index(fields=["case", "created_on"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.direction} {self.channel} {self.to} {self.status}"
+
+    @property
+    def recipient_label(self) -> str:
+        if self.case_id:
+            return f"case {self.case.case_id}"
+        if self.worker_id:
+            return f"mobile worker {self.worker.username}"
+        return self.to
+
+
+class GatewayPace(models.Model):
+    """The rate limit's shared clock per gateway: the time (epoch seconds) of the next free send slot.
+
+    Every worker reserves slots here in one short locked transaction per batch, so the limit holds
+    across any number of workers and machines, counted in segments."""
+
+    gateway = models.OneToOneField(Gateway, on_delete=models.CASCADE, primary_key=True, related_name="pace")
+    next_slot = models.FloatField(default=0.0)

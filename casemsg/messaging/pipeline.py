@@ -1,0 +1,500 @@
+"""The one send path. Every outbound message — API call, broadcast, alert, survey question, keyword
+reply — is created here and delivered here:
+
+    queue → claim → eligibility (contact rules, consent, opt-out, two-way) → render + translation →
+    gateway choice → loop guard → rate limit (segments/second, shared) → send → status
+
+Workers claim due rows with a conditional UPDATE (plus `FOR UPDATE SKIP LOCKED` on PostgreSQL), so a
+message is never sent twice by two workers; a sweeper re-queues rows stuck in `sending`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import aiohttp
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from casemsg.cases.models import Case
+from casemsg.contacts import phone
+from casemsg.contacts.models import OptOut, PhoneEntry
+from casemsg.contacts.status import ContactStatus, statuses
+from casemsg.gateways.base import OutboundSms, SendResult
+from casemsg.gateways.models import Gateway
+from casemsg.gateways.registry import adapter_for
+from casemsg.gateways.routing import Router
+from casemsg.messaging import render, segments
+from casemsg.messaging.models import GatewayPace, Message, MessagingEvent
+from casemsg.projects.models import Project
+from casemsg.workers.models import MobileWorker
+
+log = logging.getLogger(__name__)
+
+BATCH = 500
+# How far ahead a worker may reserve rate-limit slots: it sleeps until each slot, so a short horizon
+# keeps messages for later seconds in the queue where any worker can take them.
+PACE_HORIZON = 1.0
+
+_UPDATE_FIELDS = [
+    "status", "error", "error_detail", "delay_reason", "attempts", "next_attempt_on", "claim", "claimed_on",
+    "gateway", "gateway_name", "provider_id", "text", "segments", "language", "to", "sent_on",
+]
+
+
+# --- creating messages ---------------------------------------------------------------------------
+@dataclass
+class MessageSpec:
+    """What to send to whom. Exactly one of case / worker / to (a bare number, e.g. an unknown sender)."""
+
+    channel: str = "sms"
+    case: Case | None = None
+    worker: MobileWorker | None = None
+    to: str = ""
+    text: str | None = None
+    translations: dict[str, str] | None = None
+    subject: str = ""
+    html: str = ""
+    default_language: str = ""
+    kind: str = Message.NORMAL
+    requires_two_way: bool = False
+    send_after: object = None  # an aware datetime (UTC); None = now
+    extra: dict = field(default_factory=dict)
+
+
+def queue(project: Project, specs: list[MessageSpec], event: MessagingEvent) -> list[Message]:
+    """Create messages (queued) in bulk, fail at once those that cannot go now, and wake a worker.
+
+    Must be called inside a transaction or it opens its own; the worker is woken after commit."""
+    now = timezone.now()
+    rows = []
+    for s in specs:
+        content: dict = {}
+        if s.text is not None:
+            content["text"] = s.text
+        if s.translations:
+            content["translations"] = s.translations
+        rows.append(
+            Message(
+                project=project,
+                event=event,
+                channel=s.channel,
+                kind=s.kind,
+                requires_two_way=s.requires_two_way,
+                case=s.case,
+                worker=s.worker,
+                to=s.to,
+                content=content,
+                default_language=s.default_language,
+                subject=s.subject,
+                html=s.html,
+                created_on=now,
+                next_attempt_on=s.send_after or now,
+            )
+        )
+    with transaction.atomic():
+        Message.objects.bulk_create(rows, batch_size=BATCH)
+        for m in rows:
+            m.project = project
+        # Tell the caller at once what cannot go (the same checks run again at send time).
+        failed, _sts = _eligibility(rows)
+        if failed:
+            Message.objects.bulk_update(failed, ["status", "error", "error_detail", "to"], batch_size=BATCH)
+        if any(m.status == Message.QUEUED for m in rows):
+            from casemsg.messaging.tasks import kick
+
+            transaction.on_commit(kick)
+    return rows
+
+
+# --- claiming ------------------------------------------------------------------------------------
+def claim(limit: int = BATCH) -> list[Message]:
+    """Take up to `limit` due messages for this worker. Only one worker can flip a row from queued to
+    sending (the UPDATE is conditional on the status), so no message is ever sent twice."""
+    now = timezone.now()
+    token = uuid.uuid4().hex
+    due = Message.objects.filter(status=Message.QUEUED, next_attempt_on__lte=now).order_by("next_attempt_on")
+    with transaction.atomic():
+        if settings.IS_POSTGRES:
+            ids = list(due.select_for_update(skip_locked=True).values_list("pk", flat=True)[:limit])
+        else:
+            ids = list(due.values_list("pk", flat=True)[:limit])
+        if not ids:
+            return []
+        Message.objects.filter(pk__in=ids, status=Message.QUEUED).update(
+            status=Message.SENDING, claim=token, claimed_on=now
+        )
+    return list(
+        Message.objects.filter(claim=token, status=Message.SENDING).select_related("project", "case", "worker")
+    )
+
+
+def deliver_due(batch_size: int = BATCH, max_batches: int | None = None) -> int:
+    """Worker loop body: claim and process batches until nothing is due. Returns messages processed."""
+    done = 0
+    batches = 0
+    expire_stale()
+    while max_batches is None or batches < max_batches:
+        msgs = claim(batch_size)
+        if not msgs:
+            break
+        process(msgs)
+        done += len(msgs)
+        batches += 1
+    return done
+
+
+# --- the checks ----------------------------------------------------------------------------------
+def _fail(m: Message, code: str, detail: str = "") -> None:
+    m.status = Message.FAILED
+    m.error = code
+    m.error_detail = detail
+    m.claim = ""
+
+
+def _contact(m: Message):
+    return m.case if m.case_id else m.worker if m.worker_id else None
+
+
+def _eligibility(msgs: list[Message]) -> tuple[list[Message], dict[int, ContactStatus]]:
+    """Apply the contact rules to each message; fail (in memory) those that cannot go.
+
+    Returns the failed messages and each contact's status (keyed by id() of the message)."""
+    with_contact = [m for m in msgs if _contact(m) is not None]
+    sts: dict[int, ContactStatus] = {}
+    if with_contact:
+        contacts = []
+        for m in with_contact:
+            c = _contact(m)
+            c.project = m.project
+            contacts.append(c)
+        for m, st in zip(with_contact, statuses(contacts), strict=True):
+            sts[id(m)] = st
+    bare = [m for m in msgs if _contact(m) is None and m.channel == "sms"]
+    opted_out: set[str] = set()
+    verified_numbers: set[str] = set()
+    if bare:
+        numbers = [m.to for m in bare]
+        opted_out = set(OptOut.objects.filter(phone_number__in=numbers).values_list("phone_number", flat=True))
+        verified_numbers = set(
+            PhoneEntry.objects.filter(phone_number__in=numbers, verified=True).values_list("phone_number", flat=True)
+        )
+    failed = []
+    for m in msgs:
+        if m.status != Message.QUEUED and m.status != Message.SENDING:
+            continue
+        st = sts.get(id(m))
+        if st is not None:
+            if m.channel == "email":
+                m.to = st.email_address
+                problem = st.email.error
+            else:
+                m.to = st.phone_number or ""
+                problem = (st.two_way_sms if m.requires_two_way else st.sms).error
+                if problem is not None and problem.code == "NO_CONSENT" and m.kind != Message.NORMAL:
+                    problem = None  # the opt-in request (and STOP/HELP answers) may reach it
+                if problem is not None and problem.code == "PHONE_OPTED_OUT" and m.kind == Message.COMPLIANCE:
+                    problem = None  # the one confirmation of a STOP
+            if problem is not None:
+                _fail(m, problem.code, problem.detail or "")
+                failed.append(m)
+        elif m.channel == "sms":
+            chk = phone.check(m.to)
+            if not chk.ok:
+                _fail(m, chk.error or "INVALID_PHONE_NUMBER", chk.message)
+            elif m.kind != Message.COMPLIANCE and m.to in opted_out:
+                _fail(m, "PHONE_OPTED_OUT", f"{m.to} texted STOP.")
+            elif (
+                m.kind == Message.NORMAL
+                and phone.needs_consent(chk, m.project.consent_regions)
+                and m.to not in verified_numbers
+            ):
+                _fail(m, "NO_CONSENT", f"{m.to} has no recorded consent.")
+            if m.status == Message.FAILED:
+                failed.append(m)
+        else:
+            _fail(m, "NO_EMAIL_ADDRESS", "The message has no recipient.")
+            failed.append(m)
+    return failed, sts
+
+
+def _render_all(msgs: list[Message], sts_lang: dict[int, str]) -> None:
+    parent_ids = {
+        (m.project_id, m.case.parent_id)
+        for m in msgs
+        if m.case_id and m.case.parent_id and "parent" in str(m.content)
+    }
+    parents: dict[tuple[int, str], Case] = {}
+    if parent_ids:
+        q = Q()
+        for pid, cid in parent_ids:
+            q |= Q(project_id=pid, case_id=cid)
+        parents = {(c.project_id, c.case_id): c for c in Case.objects.filter(q)}
+    for m in msgs:
+        chain = [sts_lang.get(m.pk, ""), m.default_language, m.project.default_language]
+        template, lang = render.choose_text(m.content or {}, chain)
+        if template is None:
+            _fail(m, "NO_MESSAGE_FOR_LANGUAGE", f"No text for languages {', '.join(x for x in chain if x)}.")
+            continue
+        parent = parents.get((m.project_id, m.case.parent_id)) if m.case_id and m.case.parent_id else None
+        contact = _contact(m)
+        ctx = render.Context(case=m.case, parent=parent, recipient_name=getattr(contact, "name", "") or "")
+        try:
+            m.text = render.render(template, ctx)
+        except render.RenderError as exc:
+            _fail(m, "CANNOT_RENDER_MESSAGE", str(exc))
+            continue
+        m.language = lang
+        if not m.text.strip():
+            _fail(m, "MESSAGE_BLANK", "The message is empty after rendering.")
+
+
+def _loop_guard(msgs: list[Message]) -> None:
+    limit = settings.CASEMSG_LOOP_LIMIT
+    since = timezone.now() - timedelta(seconds=settings.CASEMSG_LOOP_WINDOW_SECONDS)
+    tos = {m.to for m in msgs if m.status == Message.SENDING}
+    if not tos:
+        return
+    counts = {
+        (r["to"], r["text"]): r["n"]
+        for r in Message.objects.filter(
+            to__in=tos, direction=Message.OUT, status__in=[Message.SENT, Message.DELIVERED], sent_on__gte=since
+        )
+        .values("to", "text")
+        .annotate(n=Count("pk"))
+        .filter(n__gte=limit)
+    }
+    seen: dict[tuple[str, str], int] = defaultdict(int)
+    for m in msgs:
+        if m.status != Message.SENDING or m.kind == Message.COMPLIANCE:
+            continue
+        key = (m.to, m.text)
+        seen[key] += 1
+        if counts.get(key, 0) + seen[key] > limit:
+            _fail(m, "LOOP_DETECTED", f"The same text went to {m.to} {limit} times in the loop window.")
+
+
+# --- rate limit ----------------------------------------------------------------------------------
+def reserve_slots(gateway: Gateway, wanted: list[int]) -> list[float]:
+    """Reserve send times for messages of these segment counts, in order, at `gateway.rate_limit`
+    segments per second shared by every worker. Returns a time (epoch) per message that fits within
+    the horizon; the list is shorter than `wanted` when the rest must wait."""
+    if not gateway.rate_limit:
+        now = time.time()
+        return [now] * len(wanted)
+    with transaction.atomic():
+        GatewayPace.objects.get_or_create(gateway=gateway)
+        pace = GatewayPace.objects.select_for_update().get(gateway=gateway)
+        now = time.time()
+        t = max(pace.next_slot, now)
+        slots: list[float] = []
+        for seg in wanted:
+            if t >= now + PACE_HORIZON:
+                break
+            slots.append(t)
+            t += max(seg, 1) / gateway.rate_limit
+        if slots:
+            pace.next_slot = t
+            pace.save(update_fields=["next_slot"])
+    return slots
+
+
+# --- processing a claimed batch ------------------------------------------------------------------
+def process(msgs: list[Message]) -> None:
+    now = timezone.now()
+    for m in msgs:
+        m.delay_reason = ""
+        m.error_detail = ""
+    _failed, sts = _eligibility(msgs)
+    live = [m for m in msgs if m.status == Message.SENDING]
+    # the contact's own language leads the translation chain only when it is one of the project's
+    langs = {m.pk: st.language_code for m in live if (st := sts.get(id(m))) and st.language_source == "contact"}
+    _render_all(live, langs)
+
+    sms = [m for m in live if m.status == Message.SENDING and m.channel == "sms"]
+    emails = [m for m in live if m.status == Message.SENDING and m.channel == "email"]
+
+    if sms:
+        router = Router({m.project_id for m in sms})
+        for m in sms:
+            override = ((m.case.properties or {}).get("contact_backend_id") or "").strip() if m.case_id else ""
+            chk = phone.check(m.to)
+            choice = router.choose(m.project_id, m.to, chk.region, override)
+            if choice.gateway is None:
+                _fail(m, choice.error, choice.detail)
+                continue
+            m.gateway = choice.gateway
+            m.gateway_name = choice.gateway.name
+            m.segments = segments.count(m.text)
+            if m.segments > choice.gateway.max_segments:
+                _fail(m, "MESSAGE_TOO_LONG", f"{m.segments} segments; gateway '{m.gateway_name}' accepts "
+                      f"{choice.gateway.max_segments}.")
+        _loop_guard(sms)
+        _send_sms([m for m in sms if m.status == Message.SENDING], now)
+    if emails:
+        _loop_guard(emails)
+        _send_emails([m for m in emails if m.status == Message.SENDING])
+
+    with transaction.atomic():
+        Message.objects.bulk_update(msgs, _UPDATE_FIELDS, batch_size=250)
+        _record_opt_outs(msgs)
+
+
+def _send_sms(msgs: list[Message], now) -> None:
+    by_gateway: dict[int, list[Message]] = defaultdict(list)
+    gateways: dict[int, Gateway] = {}
+    for m in msgs:
+        by_gateway[m.gateway.pk].append(m)
+        gateways[m.gateway.pk] = m.gateway
+    plan: list[tuple[Gateway, list[tuple[Message, float]]]] = []
+    for gid, group in by_gateway.items():
+        gw = gateways[gid]
+        slots = reserve_slots(gw, [m.segments for m in group])
+        plan.append((gw, list(zip(group, slots, strict=False))))
+        for m in group[len(slots):]:
+            # a delay, not a failure: back to the queue for the next free second
+            m.status = Message.QUEUED
+            m.delay_reason = "RATE_LIMITED"
+            m.claim = ""
+            m.next_attempt_on = now + timedelta(seconds=PACE_HORIZON)
+    results = asyncio.run(_send_all(plan)) if plan else {}
+    sent_on = timezone.now()
+    for m in msgs:
+        r = results.get(m.pk)
+        if r is None:
+            continue
+        _apply_result(m, r, sent_on)
+
+
+async def _send_all(plan) -> dict[int, SendResult]:
+    timeout = aiohttp.ClientTimeout(total=30)
+    connector = aiohttp.TCPConnector(limit=128)
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+
+        async def one_gateway(gw: Gateway, items: list[tuple[Message, float]]) -> list[SendResult]:
+            adapter = adapter_for(gw)
+            if not gw.rate_limit:
+                return await adapter.send_batch(
+                    session, [OutboundSms(m.pk, m.to, m.text, m.segments) for m, _slot in items]
+                )
+
+            async def paced(m: Message, slot: float) -> list[SendResult]:
+                delay = slot - time.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                return await adapter.send_batch(session, [OutboundSms(m.pk, m.to, m.text, m.segments)])
+
+            nested = await asyncio.gather(*(paced(m, s) for m, s in items))
+            return [r for rs in nested for r in rs]
+
+        groups = await asyncio.gather(*(one_gateway(gw, items) for gw, items in plan))
+    return {r.message_id: r for rs in groups for r in rs}
+
+
+def _apply_result(m: Message, r: SendResult, sent_on) -> None:
+    m.attempts += 1
+    m.claim = ""
+    if r.status in ("sent", "delivered"):
+        m.status = Message.SENT if r.status == "sent" else Message.DELIVERED
+        m.provider_id = r.provider_id or ""
+        m.sent_on = sent_on
+        m.error = ""
+    elif r.status == "retry":
+        if m.attempts >= settings.CASEMSG_MAX_ATTEMPTS:
+            code = "EMAIL_GATEWAY_ERROR" if m.channel == "email" else "TOO_MANY_UNSUCCESSFUL_ATTEMPTS"
+            _fail(m, code, f"{m.attempts} attempts; last: {r.detail}")
+        else:
+            m.status = Message.QUEUED
+            m.error_detail = r.detail
+            backoff = settings.CASEMSG_RETRY_BASE_SECONDS * (2 ** (m.attempts - 1))
+            m.next_attempt_on = timezone.now() + timedelta(seconds=backoff)
+    else:
+        _fail(m, r.error or "GATEWAY_ERROR", r.detail)
+        if r.opt_out:
+            m._opt_out = True  # noqa: SLF001 — recorded with the batch's results
+
+
+def _record_opt_outs(msgs: list[Message]) -> None:
+    numbers = {m.to for m in msgs if getattr(m, "_opt_out", False)}
+    if not numbers:
+        return
+    from casemsg.contacts import optout
+
+    for m in msgs:
+        if m.to in numbers:
+            optout.opt_out(m.to, project=m.project, source="gateway", gateway_name=m.gateway_name,
+                           text_shown="", answer=m.error_detail)
+            numbers.discard(m.to)
+
+
+def _send_emails(msgs: list[Message]) -> None:
+    from casemsg.messaging import email
+
+    sent_on = timezone.now()
+    for m, r in zip(msgs, email.send_batch(msgs), strict=True):
+        _apply_result(m, r, sent_on)
+
+
+# --- housekeeping --------------------------------------------------------------------------------
+def expire_stale() -> int:
+    """Queued messages older than the stale limit are not sent: their content is likely outdated."""
+    cutoff = timezone.now() - timedelta(days=settings.CASEMSG_STALE_AFTER_DAYS)
+    return Message.objects.filter(
+        status=Message.QUEUED, next_attempt_on__lte=timezone.now(), created_on__lt=cutoff
+    ).update(
+        status=Message.FAILED,
+        error="MESSAGE_IS_STALE",
+        error_detail=f"Queued for more than {settings.CASEMSG_STALE_AFTER_DAYS} days.",
+    )
+
+
+def sweep(timeout_seconds: int | None = None) -> int:
+    """Return rows stuck in `sending` (their worker died) to the queue, noting the outcome is unknown."""
+    timeout_seconds = settings.CASEMSG_SENDING_TIMEOUT_SECONDS if timeout_seconds is None else timeout_seconds
+    cutoff = timezone.now() - timedelta(seconds=timeout_seconds)
+    return Message.objects.filter(status=Message.SENDING, claimed_on__lt=cutoff).update(
+        status=Message.QUEUED,
+        claim="",
+        delay_reason="SENDING_OUTCOME_UNKNOWN",
+        error_detail="A worker stopped while sending; whether the gateway got it is unknown.",
+        next_attempt_on=timezone.now(),
+    )
+
+
+def has_due() -> bool:
+    return Message.objects.filter(status=Message.QUEUED, next_attempt_on__lte=timezone.now()).exists()
+
+
+def apply_status_updates(gateway: Gateway, updates) -> int:
+    """Delivery reports from a gateway's status callback, applied in bulk."""
+    if not updates:
+        return 0
+    by_id = {u.provider_id: u for u in updates if u.provider_id}
+    msgs = list(Message.objects.filter(gateway=gateway, provider_id__in=list(by_id)))
+    now = timezone.now()
+    changed = []
+    for m in msgs:
+        u = by_id[m.provider_id]
+        if u.status == "delivered":
+            m.status, m.delivered_on = Message.DELIVERED, now
+        elif u.status == "failed":
+            m.status, m.error, m.error_detail = Message.FAILED, u.error or "GATEWAY_ERROR", u.detail
+        elif u.status == "sent" and m.status in (Message.QUEUED, Message.SENDING):
+            m.status = Message.SENT
+        else:
+            continue
+        changed.append(m)
+    Message.objects.bulk_update(changed, ["status", "delivered_on", "error", "error_detail"], batch_size=250)
+    return len(changed)
+
+
+def close_db() -> None:
+    connection.close()

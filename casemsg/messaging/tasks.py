@@ -1,0 +1,28 @@
+"""Queue jobs carry no message content, only the instruction to look at the database: losing the queue
+loses no message, since the ticker re-enqueues delivery whenever due rows exist."""
+
+from __future__ import annotations
+
+from huey.contrib.djhuey import HUEY, task
+
+from casemsg.messaging import pipeline
+
+
+@task()
+def deliver() -> int:
+    return pipeline.deliver_due()
+
+
+def kick() -> None:
+    """Wake a worker (called after a commit that queued messages)."""
+    if HUEY.immediate:
+        # Tests and the embedded immediate mode: deliver in-line rather than through a queue.
+        pipeline.deliver_due()
+        return
+    deliver()
+
+
+def tick(workers: int) -> None:
+    """One beat of the scheduler: keep up to `workers` deliver jobs waiting while rows are due."""
+    if pipeline.has_due() and HUEY.pending_count() < workers:
+        deliver()

@@ -1,0 +1,60 @@
+"""`casemsg serve`: migrate, then web server + worker (with ticker) on one machine. Ctrl-C stops all."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "Migrate and run the web app, a worker and the scheduler on one machine."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--web-workers", type=int, default=2)
+        parser.add_argument("--no-worker", action="store_true", help="serve the web app only")
+
+    def handle(self, *args, **o):
+        call_command("migrate", interactive=False, verbosity=0)
+        env = os.environ.copy()
+        gunicorn = [
+            sys.executable, "-m", "gunicorn", "casemsg.wsgi:application",
+            "--bind", f"{o['host']}:{o['port']}", "--workers", str(o["web_workers"]), "--threads", "4",
+            "--access-logfile", "-", "--log-level", "warning",
+        ]
+        procs = [subprocess.Popen(gunicorn, env=env)]
+        if not o["no_worker"]:
+            procs.append(subprocess.Popen([sys.executable, "-m", "casemsg", "worker"], env=env))
+        self.stdout.write(f"casemsg is serving http://{o['host']}:{o['port']}/ (Ctrl-C to stop)")
+
+        stopping = False
+
+        def stop(*_):
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        try:
+            while not stopping and all(p.poll() is None for p in procs):
+                time.sleep(0.3)
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.send_signal(signal.SIGTERM)
+            for p in procs:
+                try:
+                    p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+        codes = [p.returncode for p in procs]
+        if not stopping and any(codes):
+            self.stderr.write(f"a casemsg process exited ({codes}); stopped the others")
+            raise SystemExit(1)
