@@ -74,3 +74,8 @@ def api(project) -> Api:
 @pytest.fixture
 def other_api(other_project) -> Api:
     return Api(other_project.api_key, other_project.slug)
+
+
+# Fake SMS providers and the SMTP server on 127.0.0.1: fake_gateway, fake_twilio, fake_telerivet,
+# fake_africastalking, fake_http, fake_gateway_process, smtp_server (see tests/servers/fixtures.py).
+pytest_plugins = ["tests.servers.fixtures"]

@@ -3,6 +3,7 @@
 from casemsg.api.core import api
 from casemsg.cases.api import router as cases_router
 from casemsg.gateways.api import router as gateways_router
+from casemsg.inbound.api import router as inbound_router
 from casemsg.messaging.api import router as messaging_router
 from casemsg.workers.api import router as workers_router
 
@@ -10,3 +11,4 @@ api.add_router("/v1", cases_router)
 api.add_router("/v1", workers_router)
 api.add_router("/v1", messaging_router)
 api.add_router("/v1", gateways_router)
+api.add_router("/v1", inbound_router)

@@ -10,6 +10,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from django.db import transaction
+from django.db.models import TextField
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from casemsg.cases.models import Case, new_case_id
@@ -41,6 +44,9 @@ def _clean_value(key: str, value: object) -> str | None:
         return None
     if isinstance(value, bool):
         return "1" if value else "0"
+    if isinstance(value, str) and "\x00" in value:
+        # PostgreSQL cannot store NUL in text or JSON; refuse it on every database alike.
+        raise InputError("INVALID_PROPERTY", f"Property '{key}' contains a NUL character.")
     if isinstance(value, int | float | str):
         return str(value)
     raise InputError("INVALID_PROPERTY", f"Property '{key}' must be a string, number or null.")
@@ -53,10 +59,15 @@ def validate(change: CaseChange, creating: bool) -> None:
         v = getattr(change, f)
         if v is not None and len(str(v)) > limit:
             raise InputError("VALUE_TOO_LONG", f"{f} is longer than {limit} characters.")
+        if v is not None and "\x00" in str(v):
+            raise InputError("INVALID_VALUE", f"{f} contains a NUL character.")
+    name_prop = change.properties.get("name")  # the `name` property sets the case's own name
+    if name_prop is not None and len(str(name_prop)) > _MAX_LEN["name"]:
+        raise InputError("VALUE_TOO_LONG", f"name is longer than {_MAX_LEN['name']} characters.")
     if change.case_id is not None and not str(change.case_id).strip():
         raise InputError("INVALID_CASE_ID", "case_id must not be blank.")
     for key in change.properties:
-        if not isinstance(key, str) or not key.strip() or len(key) > 255:
+        if not isinstance(key, str) or not key.strip() or len(key) > 255 or "\x00" in key:
             raise InputError("INVALID_PROPERTY", f"Property name '{key}' is not allowed.")
         _clean_value(key, change.properties[key])
 
@@ -91,14 +102,18 @@ def create_case(project: Project, change: CaseChange) -> Case:
     return bulk_upsert(project, [change], require_new=True)[0]
 
 
-def update_case(project: Project, case: Case, change: CaseChange) -> Case:
+def update_case(project: Project, case: Case, change: CaseChange, consent_source: str = "worker_form") -> Case:
+    """`consent_source`: who records a consent this change makes (the opt-in survey writes its own
+    ledger row and passes "")."""
     validate(change, creating=False)
     now = timezone.now()
     with transaction.atomic():
         case = Case.objects.select_for_update().get(pk=case.pk)
+        before = {case.pk: _verified(case)}
         _apply(case, change, project, now)
         case.save()
         registry.sync(cases=[case])
+        _after_change(project, [case], before, consent_source)
     return case
 
 
@@ -125,6 +140,7 @@ def bulk_upsert(project: Project, changes: Sequence[CaseChange], require_new: bo
         if require_new and existing:
             raise InputError("CASE_EXISTS", f"A case with case_id '{next(iter(existing))}' already exists.", 409)
         out: list[Case] = []
+        before: dict[int, bool] = {}
         creates: list[Case] = []
         updates: list[Case] = []
         for change in changes:
@@ -140,6 +156,7 @@ def bulk_upsert(project: Project, changes: Sequence[CaseChange], require_new: bo
                 creates.append(case)
             else:
                 updates.append(case)
+                before[case.pk] = _verified(case)
             _apply(case, change, project, now)
             out.append(case)
         if creates:
@@ -147,7 +164,25 @@ def bulk_upsert(project: Project, changes: Sequence[CaseChange], require_new: bo
         if updates:
             Case.objects.bulk_update(updates, [*_FIELDS, "properties", "closed", "closed_on", "modified_on"], 500)
         registry.sync(cases=out)
+        _after_change(project, out, before)
     return out
+
+
+def _verified(case: Case) -> bool:
+    return registry.is_verified_value((case.properties or {}).get("contact_phone_number_is_verified"))
+
+
+def _after_change(
+    project: Project, cases: list[Case], before: dict[int, bool], consent_source: str = "worker_form"
+) -> None:
+    """Consent follows every case change: a worker setting the property to 1 is consent recorded in the
+    ledger; with the project's auto opt-in, a newly registered number that needs consent is asked."""
+    from casemsg.contacts import consent
+
+    if consent_source:
+        consent.record_worker_form_consent(project, cases, before)
+    if project.auto_opt_in:
+        consent.auto_request(project, cases)
 
 
 def list_cases(
@@ -167,6 +202,10 @@ def list_cases(
         qs = qs.filter(owner_id=owner_id)
     if external_id:
         qs = qs.filter(external_id=external_id)
-    for key, value in (properties or {}).items():
-        qs = qs.filter(**{f"properties__{key}": value})
+    for i, (key, value) in enumerate((properties or {}).items()):
+        # KeyTextTransform takes the name literally: `properties__{key}` would read "a__b" as a path and
+        # "contains" or "isnull" as lookups.
+        # (Cast keeps the comparison a plain text one: a bare KeyTextTransform takes JSON lookups.)
+        text = Cast(KeyTextTransform(key, "properties"), output_field=TextField())
+        qs = qs.annotate(**{f"_prop{i}": text}).filter(**{f"_prop{i}": value})
     return qs.order_by("pk")

@@ -25,8 +25,6 @@ class PhoneEntry(models.Model):
     verified = models.BooleanField(default=False)
     verified_on = models.DateTimeField(null=True, blank=True)
     two_way = models.BooleanField(default=False)
-    # A pending opt-in or verification: replies from this number route here until it is answered.
-    pending_until = models.DateTimeField(null=True, blank=True)
     created_on = models.DateTimeField()
 
     class Meta:

@@ -7,6 +7,7 @@ Validated with `phonenumbers` (core only: never the geocoder or carrier data, wh
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 
 import phonenumbers
@@ -46,15 +47,39 @@ class PhoneCheck:
         return self.number is not None
 
 
+# Digits of other scripts (Arabic-Indic, Devanagari, full-width, …): not removed but rewritten as 0-9.
+_OTHER_DIGITS = "digits other than 0-9"
+# E.164: at most 15 digits, country code included.
+MAX_DIGITS = 15
+
+
 def _what_to_remove(value: str) -> list[str]:
     found: list[str] = []
     for ch in value:
+        if ch.isascii() and ch.isdigit():
+            continue
         name = _PUNCTUATION.get(ch)
-        if name is None and not ch.isdigit():
-            name = "letters" if ch.isalpha() else "punctuation"
-        if name and name not in found:
+        if name is None:
+            if unicodedata.decimal(ch, None) is not None:
+                name = _OTHER_DIGITS
+            elif ch.isalpha():
+                name = "letters"
+            else:
+                name = "punctuation" if ch.isascii() else "other characters"
+        if name not in found:
             found.append(name)
     return found
+
+
+def _fix_action(bad: list[str]) -> str:
+    parts = []
+    remove = [b for b in bad if b != _OTHER_DIGITS]
+    if remove:
+        parts.append(f"remove the {_join(remove)}")
+    if _OTHER_DIGITS in bad:
+        parts.append("write the digits as 0-9")
+    action = " and ".join(parts)
+    return action[:1].upper() + action[1:]
 
 
 def _join(words: list[str]) -> str:
@@ -80,8 +105,8 @@ def check(value: object, *, auto_fix: bool = False) -> PhoneCheck:
 
     if not s.isdigit() or not s.isascii():
         bad = _what_to_remove(s)
-        digits = "".join(ch for ch in s if ch.isascii() and ch.isdigit())
-        inner = check(digits) if digits and "letters" not in bad else None
+        digits = "".join(str(unicodedata.decimal(ch)) for ch in s if unicodedata.decimal(ch, None) is not None)
+        inner = check(digits, auto_fix=auto_fix) if digits and "letters" not in bad else None
         if inner is not None and inner.ok and auto_fix:
             inner.raw = raw
             inner.warnings.append(f"'{raw}' was normalized to {inner.number}.")
@@ -95,9 +120,15 @@ def check(value: object, *, auto_fix: bool = False) -> PhoneCheck:
         # gives 2066171234, which parses as an Egyptian number and would be a misleading suggestion.
         if inner is not None and ((inner.ok and not inner.warnings) or inner.suggestion):
             result.suggestion = inner.number or inner.suggestion
-            result.fix = f"Remove the {_join(bad)}: {result.suggestion}"
+            result.fix = f"{_fix_action(bad)}: {result.suggestion}"
         else:
-            result.fix = f"Remove the {_join(bad)} and write the number as country code then national number."
+            result.fix = f"{_fix_action(bad)} and write the number as country code then national number."
+        return result
+
+    if len(s) > MAX_DIGITS:
+        result.error = "INVALID_PHONE_NUMBER"
+        result.message = f"'{raw}' has {len(s)} digits; an international number has at most {MAX_DIGITS}."
+        result.fix = "Check the number for extra digits."
         return result
 
     try:
@@ -106,6 +137,12 @@ def check(value: object, *, auto_fix: bool = False) -> PhoneCheck:
         result.error = "INVALID_PHONE_NUMBER"
         result.message = f"'{raw}' does not start with a known country code."
         result.fix = "Start the number with the country code (for example 1 for the USA or 91 for India)."
+        if s.startswith("00") and len(s) > 2:
+            # 00 is the international call prefix dialled before the country code in most countries.
+            inner = check(s[2:])
+            if inner.ok:
+                result.suggestion = inner.number
+                result.fix = f"Remove the leading 00 (the international call prefix): {inner.number}"
         return result
 
     cc = parsed.country_code
@@ -127,7 +164,9 @@ def check(value: object, *, auto_fix: bool = False) -> PhoneCheck:
         # phonenumbers drops a national trunk prefix ("0") that people often keep after the country
         # code: 9109812345678 is really 919812345678.
         national = s[len(str(cc)) :]
-        if national.startswith("0") and phonenumbers.is_valid_number(parsed):
+        # The corrected number only needs to be possible: like 15551234567 it is then accepted with a
+        # warning, so the fix must name it (the older seed's 910981231234 → 91981231234).
+        if national.startswith("0") and phonenumbers.is_possible_number(parsed):
             if auto_fix:
                 s = e164
                 result.warnings.append(f"'{raw}' was normalized to {e164} (national leading 0 removed).")
@@ -169,7 +208,8 @@ def needs_consent(check_result: PhoneCheck, consent_regions: list[str] | None) -
     if check_result.region in regions:
         return True
     if check_result.region is None and check_result.country_code == 1:
-        return bool(regions & {"US", *DEFAULT_CONSENT_REGIONS})
+        # Any consent region sharing country code 1 (the US, its territories, Canada, …) may be the one.
+        return bool(regions & set(phonenumbers.region_codes_for_country_code(1)))
     return False
 
 

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db.models import Q
 
 from casemsg.cases.models import Case
-from casemsg.contacts import phone, registry
+from casemsg.contacts import phone, registry, timezones
 from casemsg.contacts.models import OptOut, PhoneEntry
 from casemsg.gateways.models import Gateway
 from casemsg.messaging import errors
@@ -103,15 +102,13 @@ def resolve_time_zone(value: str, project: Project) -> tuple[str, str, Problem |
     """(zone, source, problem): the contact's IANA zone, else the project's default (UTC by default)."""
     value = (value or "").strip()
     if value:
-        try:
-            ZoneInfo(value)
+        if timezones.is_valid(value):
             return value, "contact", None
-        except (ZoneInfoNotFoundError, ValueError):
-            problem = Problem(
-                "INVALID_TIME_ZONE",
-                detail=f"time_zone '{value}' is not an IANA time zone; using {project.default_time_zone}.",
-            )
-            return project.default_time_zone, "project", problem
+        problem = Problem(
+            "INVALID_TIME_ZONE",
+            detail=f"time_zone '{value}' is not an IANA time zone; using {project.default_time_zone}.",
+        )
+        return project.default_time_zone, "project", problem
     return project.default_time_zone, "project", None
 
 

@@ -59,6 +59,9 @@ class StatusUpdate:
     status: str  # "sent" | "delivered" | "failed"
     error: str | None = None
     detail: str = ""
+    # The provider reports the number opted out (Twilio 21610, Africa's Talking UserInBlacklist) after
+    # accepting the message: the number is opted out globally, as for SendResult.opt_out.
+    opt_out: bool = False
 
 
 def digits(number: str) -> str:
@@ -101,7 +104,8 @@ class GatewayType:
                 try:
                     return await self.send_one(session, m)
                 except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-                    return SendResult(m.message_id, "retry", error="GATEWAY_ERROR", detail=f"{type(exc).__name__}: {exc}")
+                    detail = f"{type(exc).__name__}: {exc}"
+                    return SendResult(m.message_id, "retry", error="GATEWAY_ERROR", detail=detail)
 
         return list(await asyncio.gather(*(guarded(m) for m in msgs)))
 

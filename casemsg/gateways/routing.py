@@ -51,6 +51,9 @@ class Router:
             gw = self._match(project_id, number) or self._match(None, number)
             if gw is None:
                 return Choice(None, "NO_SUITABLE_GATEWAY", f"No gateway route matches {number}.")
+        return self.check_country(gw, number, region)
+
+    def check_country(self, gw: Gateway, number: str, region: str | None) -> Choice:
         if gw.countries and region not in gw.countries:
             return Choice(
                 None,

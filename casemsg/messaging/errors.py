@@ -22,7 +22,9 @@ _CATALOGUE = [
         "INVALID_PHONE_NUMBER",
         "Invalid phone number",
         "The contact's phone number is not in international E.164 format: digits only, country code "
-        "first, no '+', spaces, dashes or punctuation (for example 15551234567 or 919812345678).",
+        "first, no spaces, dashes or punctuation (for example 15551234567 or 919812345678; a leading '+' "
+        "is ignored). The national leading 0 is dropped after the country code, and a number has at most "
+        "15 digits.",
         "Correct the contact_phone_number case property (or the mobile worker's number) as the message "
         "suggests.",
     ),
@@ -49,10 +51,11 @@ _CATALOGUE = [
     ErrorCode(
         "PHONE_NUMBER_IN_USE",
         "Phone number in use by another contact",
-        "Another contact (a case or a mobile worker, possibly in another project) holds this phone number "
-        "for two-way SMS. Only one contact in the installation can hold a number for two-way SMS.",
-        "Close the other case or remove the number from the mobile worker; ownership then passes to this "
-        "contact automatically.",
+        "Another contact (a case or a mobile worker, possibly in another project) has the same phone "
+        "number. Only one contact in the installation can hold a number for two-way SMS: the first verified "
+        "one. The others still get one-way SMS, unless their project blocks shared numbers.",
+        "Close the other case or remove the number from the mobile worker; ownership then passes to the "
+        "next verified contact automatically.",
     ),
     ErrorCode(
         "NO_CONSENT",

@@ -39,7 +39,9 @@ class Message(models.Model):
     # consent; STOP/START/HELP answers must reach a number whatever its state.
     NORMAL, OPT_IN_REQUEST, COMPLIANCE = "normal", "opt_in_request", "compliance"
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="messages")
+    # Null only for inbound messages from unknown senders on an installation-wide gateway (and the
+    # compliance answers to them): they belong to no project.
+    project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.CASCADE, related_name="messages")
     event = models.ForeignKey(MessagingEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
     direction = models.CharField(max_length=3, default=OUT)
     channel = models.CharField(max_length=8, default="sms")  # sms | email
@@ -72,6 +74,13 @@ class Message(models.Model):
     delivered_on = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        constraints = [
+            # a provider retrying its webhook must not create the message twice
+            models.UniqueConstraint(
+                fields=["gateway", "provider_id"], condition=Q(direction="in") & ~Q(provider_id=""),
+                name="message_inbound_dedup",
+            ),
+        ]
         indexes = [
             # the due-time claim: only queued rows are in this index, so it stays small
             models.Index(fields=["next_attempt_on"], condition=Q(status="queued"), name="message_due"),

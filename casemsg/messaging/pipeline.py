@@ -67,10 +67,11 @@ class MessageSpec:
     kind: str = Message.NORMAL
     requires_two_way: bool = False
     send_after: object = None  # an aware datetime (UTC); None = now
+    gateway: Gateway | None = None  # replies go back through the gateway the inbound message came on
     extra: dict = field(default_factory=dict)
 
 
-def queue(project: Project, specs: list[MessageSpec], event: MessagingEvent) -> list[Message]:
+def queue(project: Project | None, specs: list[MessageSpec], event: MessagingEvent) -> list[Message]:
     """Create messages (queued) in bulk, fail at once those that cannot go now, and wake a worker.
 
     Must be called inside a transaction or it opens its own; the worker is woken after commit."""
@@ -96,6 +97,8 @@ def queue(project: Project, specs: list[MessageSpec], event: MessagingEvent) -> 
                 default_language=s.default_language,
                 subject=s.subject,
                 html=s.html,
+                gateway=s.gateway,
+                gateway_name=s.gateway.name if s.gateway else "",
                 created_on=now,
                 next_attempt_on=s.send_after or now,
             )
@@ -133,7 +136,9 @@ def claim(limit: int = BATCH) -> list[Message]:
             status=Message.SENDING, claim=token, claimed_on=now
         )
     return list(
-        Message.objects.filter(claim=token, status=Message.SENDING).select_related("project", "case", "worker")
+        Message.objects.filter(claim=token, status=Message.SENDING).select_related(
+            "project", "case", "worker", "gateway"
+        )
     )
 
 
@@ -214,7 +219,7 @@ def _eligibility(msgs: list[Message]) -> tuple[list[Message], dict[int, ContactS
                 _fail(m, "PHONE_OPTED_OUT", f"{m.to} texted STOP.")
             elif (
                 m.kind == Message.NORMAL
-                and phone.needs_consent(chk, m.project.consent_regions)
+                and phone.needs_consent(chk, m.project.consent_regions if m.project else None)
                 and m.to not in verified_numbers
             ):
                 _fail(m, "NO_CONSENT", f"{m.to} has no recorded consent.")
@@ -239,7 +244,7 @@ def _render_all(msgs: list[Message], sts_lang: dict[int, str]) -> None:
             q |= Q(project_id=pid, case_id=cid)
         parents = {(c.project_id, c.case_id): c for c in Case.objects.filter(q)}
     for m in msgs:
-        chain = [sts_lang.get(m.pk, ""), m.default_language, m.project.default_language]
+        chain = [sts_lang.get(m.pk, ""), m.default_language, m.project.default_language if m.project else ""]
         template, lang = render.choose_text(m.content or {}, chain)
         if template is None:
             _fail(m, "NO_MESSAGE_FOR_LANGUAGE", f"No text for languages {', '.join(x for x in chain if x)}.")
@@ -270,7 +275,6 @@ def _loop_guard(msgs: list[Message]) -> None:
         )
         .values("to", "text")
         .annotate(n=Count("pk"))
-        .filter(n__gte=limit)
     }
     seen: dict[tuple[str, str], int] = defaultdict(int)
     for m in msgs:
@@ -327,7 +331,10 @@ def process(msgs: list[Message]) -> None:
         for m in sms:
             override = ((m.case.properties or {}).get("contact_backend_id") or "").strip() if m.case_id else ""
             chk = phone.check(m.to)
-            choice = router.choose(m.project_id, m.to, chk.region, override)
+            if m.gateway_id and not override:
+                choice = router.check_country(m.gateway, m.to, chk.region)
+            else:
+                choice = router.choose(m.project_id, m.to, chk.region, override)
             if choice.gateway is None:
                 _fail(m, choice.error, choice.detail)
                 continue

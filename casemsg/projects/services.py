@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
 from django.db import transaction
 
+from casemsg.contacts import timezones
 from casemsg.exceptions import InputError
 from casemsg.projects.models import ApiKey, Project
 
@@ -16,10 +15,8 @@ def create_project(
 
     if not slug or slugify(slug) != slug:
         raise InputError("INVALID_SLUG", f"'{slug}' is not a valid slug: use lowercase letters, digits and dashes.")
-    try:
-        ZoneInfo(time_zone)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise InputError("INVALID_TIME_ZONE", f"'{time_zone}' is not an IANA time zone name.") from exc
+    if not timezones.is_valid(time_zone):
+        raise InputError("INVALID_TIME_ZONE", f"'{time_zone}' is not an IANA time zone name.")
     if Project.objects.filter(slug=slug).exists():
         raise InputError("PROJECT_EXISTS", f"A project '{slug}' already exists.", 409)
     langs = list(dict.fromkeys([language, *(languages or [])]))

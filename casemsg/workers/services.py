@@ -52,15 +52,20 @@ def _apply(project: Project, worker: MobileWorker, change: WorkerChange) -> None
     for f in ("username", "name", "email", "time_zone", "language_code"):
         v = getattr(change, f)
         if v is not None:
-            setattr(worker, f, v.strip())
+            v = v.strip()
+            limit = MobileWorker._meta.get_field(f).max_length
+            if len(v) > limit:
+                raise InputError("VALUE_TOO_LONG", f"{f} is longer than {limit} characters.")
+            if "\x00" in v:
+                # PostgreSQL cannot store NUL; refuse it on every database alike.
+                raise InputError("INVALID_VALUE", f"{f} contains a NUL character.")
+            setattr(worker, f, v)
     if change.active is not None:
         worker.active = change.active
     if change.phone_numbers is not None:
         worker.phone_numbers = _numbers(project, change.phone_numbers, worker.phone_numbers or [])
     if not worker.username:
         raise InputError("USERNAME_REQUIRED", "username is required.")
-    if len(worker.username) > 150:
-        raise InputError("VALUE_TOO_LONG", "username is longer than 150 characters.")
 
 
 def create_worker(project: Project, change: WorkerChange) -> MobileWorker:

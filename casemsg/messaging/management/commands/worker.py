@@ -16,6 +16,8 @@ log = logging.getLogger("casemsg.worker")
 
 
 def run_ticker(stop: threading.Event, workers: int, interval: float = 1.0) -> None:
+    from casemsg.contacts import consent
+    from casemsg.inbound import router as inbound
     from casemsg.messaging import pipeline, tasks
 
     last_sweep = 0.0
@@ -26,6 +28,9 @@ def run_ticker(stop: threading.Event, workers: int, interval: float = 1.0) -> No
             if time.monotonic() - last_sweep > 30:
                 pipeline.sweep()
                 pipeline.expire_stale()
+                consent.expire_requests()
+                # inbound rows whose job was lost (a queue restart) are processed here
+                inbound.process_due()
                 last_sweep = time.monotonic()
         except Exception:  # noqa: BLE001 — the ticker must survive a database hiccup
             log.exception("ticker failed; retrying")

@@ -1,0 +1,145 @@
+"""Telerivet (https://telerivet.com/api/rest and https://telerivet.com/api/webhook).
+
+Config:
+    api_key, project_id     required; the API key is the basic-auth username, with an empty password
+    route_id                optional; the phone or route to send from (Telerivet's default route otherwise)
+    webhook_secret          optional; Telerivet posts it as `secret` with every webhook, checked when set
+                            (also sent as status_secret with each message)
+    status_callback_url     optional; sent as status_url so Telerivet posts send_status for each message
+    base_url                optional; default https://api.telerivet.com (a fake server in tests)
+    timeout                 optional; seconds for one API call (default 15)
+
+Send: POST {base_url}/v1/projects/{project_id}/messages/send with JSON {"to_number", "content",
+"route_id"?}; the answer is the Message object ("id", "status"); errors are JSON
+{"error": {"code", "message", "param"?}}.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+import aiohttp
+from django.http import HttpRequest
+
+from casemsg.gateways.base import GatewayType, InboundSms, OutboundSms, SendResult, StatusUpdate, digits
+
+DEFAULT_BASE_URL = "https://api.telerivet.com"
+
+# Telerivet message statuses (send answer and send_status webhooks) → ours. "queued"/"processing" mean
+# still waiting on the phone or route, and "failed_queued" means Telerivet will try again by itself:
+# none of them is news for a message we already count as handed over, so they produce no update.
+STATUS_MAP = {
+    "sent": "sent",
+    "delivered": "delivered",
+    "failed": "failed",
+    "not_delivered": "failed",
+    "cancelled": "failed",
+}
+
+
+def error_for(error: dict[str, Any]) -> str:
+    """Telerivet error object → catalogue code. Telerivet reports a bad number as an invalid to_number
+    parameter; its message names the phone number."""
+    code = str(error.get("code") or "")
+    param = str(error.get("param") or "")
+    message = str(error.get("message") or "").lower()
+    if code == "invalid_param" and (param == "to_number" or "phone number" in message):
+        return "INVALID_DESTINATION_NUMBER"
+    if "invalid phone number" in message:
+        return "INVALID_DESTINATION_NUMBER"
+    return "GATEWAY_ERROR"
+
+
+class TelerivetGateway(GatewayType):
+    type_name = "telerivet"
+    required_config: ClassVar[tuple[str, ...]] = ("api_key", "project_id")
+
+    def __init__(self, gateway: Any):
+        super().__init__(gateway)
+        c = self.config
+        base = str(c.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
+        self.url = f"{base}/v1/projects/{c.get('project_id', '')}/messages/send"
+        self.headers = {"Authorization": aiohttp.encode_basic_auth(str(c.get("api_key", "")), "")}
+        self.timeout = aiohttp.ClientTimeout(total=float(c.get("timeout") or self.timeout_seconds))
+        fixed: dict[str, str] = {}
+        if c.get("route_id"):
+            fixed["route_id"] = str(c["route_id"])
+        if c.get("status_callback_url"):
+            fixed["status_url"] = str(c["status_callback_url"])
+            if c.get("webhook_secret"):
+                fixed["status_secret"] = str(c["webhook_secret"])
+        self.fixed_fields = fixed
+
+    # --- outbound --------------------------------------------------------------------------------
+    async def send_one(self, session: aiohttp.ClientSession, msg: OutboundSms) -> SendResult:
+        payload = {"to_number": "+" + digits(msg.to), "content": msg.text, **self.fixed_fields}
+        async with session.post(self.url, json=payload, headers=self.headers, timeout=self.timeout) as resp:
+            body = await resp.text()
+            status = resp.status
+        return self.classify(msg.message_id, status, body)
+
+    @staticmethod
+    def classify(message_id: int, status: int, body: str) -> SendResult:
+        try:
+            data = json.loads(body) if body else {}
+        except ValueError:
+            data = {}
+        if not isinstance(data, dict):
+            data = {}
+        detail = f"HTTP {status}: {body[:300]}"
+        error = data.get("error")
+        if 200 <= status < 300 and not isinstance(error, dict):
+            provider_id = str(data.get("id") or "")
+            if STATUS_MAP.get(str(data.get("status") or "")) == "failed":
+                return SendResult(message_id, "failed", provider_id=provider_id, error="GATEWAY_ERROR", detail=detail)
+            return SendResult(message_id, "sent", provider_id=provider_id)
+        if status == 429 or status >= 500:
+            return SendResult(message_id, "retry", error="GATEWAY_ERROR", detail=detail)
+        code = error_for(error if isinstance(error, dict) else {})
+        return SendResult(message_id, "failed", error=code, detail=detail)
+
+    # --- inbound and status callbacks -----------------------------------------------------------
+    def verify_request(self, request: HttpRequest) -> bool:
+        expected = str(self.config.get("webhook_secret") or "")
+        if not expected:
+            return True  # the inbound key in the URL is the only check, as for other gateways
+        return hmac.compare_digest(request.POST.get("secret", "").encode(), expected.encode())
+
+    def parse_inbound(self, request: HttpRequest) -> list[InboundSms]:
+        p = request.POST
+        # One Telerivet webhook URL may receive every project event; only incoming SMS are messages.
+        if p.get("event", "incoming_message") != "incoming_message" or p.get("message_type", "sms") != "sms":
+            return []
+        return [
+            InboundSms(
+                from_number=digits(p.get("from_number_e164") or p.get("from_number", "")),
+                text=p.get("content", ""),
+                provider_id=p.get("id", ""),
+                to_number=digits(p.get("to_number", "")),
+                received_on=_from_unix(p.get("time_created")),
+                extra={k: p[k] for k in ("phone_id", "contact_id", "project_id") if k in p},
+            )
+        ]
+
+    def parse_status(self, request: HttpRequest) -> list[StatusUpdate]:
+        p = request.POST
+        if p.get("event", "send_status") != "send_status":
+            return []
+        status = STATUS_MAP.get(p.get("status", ""))
+        if not p.get("id") or status is None:
+            return []
+        if status != "failed":
+            return [StatusUpdate(p["id"], status)]
+        message = p.get("error_message", "")
+        error = error_for({"message": message})
+        return [StatusUpdate(p["id"], "failed", error=error, detail=f"Telerivet {p.get('status')}: {message}".strip())]
+
+
+def _from_unix(value: str | None) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(float(value), tz=UTC) if value else None
+    except (TypeError, ValueError, OverflowError):
+        return None

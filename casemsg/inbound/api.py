@@ -1,0 +1,217 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import IntegrityError
+from django.http import HttpRequest
+from ninja import Field, Router, Schema, Status
+
+from casemsg.api.core import project_for
+from casemsg.cases.models import Case
+from casemsg.contacts import consent, verification
+from casemsg.contacts.models import ConsentRecord
+from casemsg.exceptions import InputError
+from casemsg.gateways.api import gateway_for_webhook
+from casemsg.gateways.base import InboundSms, digits
+from casemsg.gateways.models import Gateway
+from casemsg.gateways.registry import adapter_for
+from casemsg.inbound import router as inbound
+from casemsg.inbound.models import ConsentRequest, Keyword
+from casemsg.workers.models import MobileWorker
+
+router = Router(tags=["inbound"])
+
+
+@router.post("/gateways/{name}/{key}/inbound", auth=None, tags=["webhooks"])
+def inbound_webhook(request: HttpRequest, name: str, key: str):
+    """Inbound SMS in the provider's own format, at the URL holding the gateway's secret key. Twilio
+    requests must also carry a valid X-Twilio-Signature. Stored at once; processed as a job."""
+    gw = gateway_for_webhook(name, key)
+    adapter = adapter_for(gw)
+    if not adapter.verify_request(request):
+        raise InputError("FORBIDDEN", "The request signature is not valid.", 403)
+    inbound.receive(gw, adapter.parse_inbound(request))
+    return adapter.inbound_response()
+
+
+class SandboxIn(Schema):
+    phone_number: str
+    text: str
+    id: str = ""
+
+
+@router.post("/projects/{project}/sandbox/incoming", response={202: dict}, tags=["sandbox"])
+def sandbox_incoming(request: HttpRequest, project: str, payload: SandboxIn):
+    """Reply as a contact: an SMS from `phone_number` arrives through the sandbox gateway."""
+    p = project_for(request, project)
+    gw = Gateway.objects.filter(type="sandbox", project=p).first() or Gateway.objects.filter(
+        type="sandbox", project__isnull=True
+    ).order_by("pk").first()
+    if gw is None:
+        raise InputError("GATEWAY_NOT_FOUND", "No sandbox gateway: add one with `casemsg gateway add sandbox "
+                         "--type sandbox`.", 404)
+    number = digits(payload.phone_number)
+    if not number:
+        raise InputError("INVALID_PHONE_NUMBER", "phone_number must contain digits.")
+    ids = inbound.receive(gw, [InboundSms(from_number=number, text=payload.text, provider_id=payload.id)], project=p)
+    return Status(202, {"ids": ids})
+
+
+# --- keywords --------------------------------------------------------------------------------------
+class KeywordIn(Schema):
+    keyword: str
+    action: str = "reply"
+    description: str = ""
+    reply: dict[str, str] = Field(default_factory=dict)
+    property_name: str = ""
+    property_value: str = "{rest}"
+    survey: str = ""
+
+
+class KeywordOut(KeywordIn):
+    id: int
+
+
+def _keyword_check(payload: KeywordIn) -> str:
+    word = payload.keyword.strip().upper()
+    if not word or len(word.split()) != 1 or len(word) > 40:
+        raise InputError("VALIDATION_ERROR", "A keyword is one word of at most 40 characters.")
+    from casemsg.inbound import keywords
+
+    reserved = set(keywords.OPT_OUT_WORDS) | set(keywords.OPT_IN_WORDS) | set(keywords.HELP_WORDS)
+    if word in reserved:
+        raise InputError("RESERVED_KEYWORD", f"'{word}' is reserved for opt-out, opt-in and help.")
+    if payload.action not in Keyword.ACTIONS:
+        raise InputError("VALIDATION_ERROR", f"action must be one of {', '.join(Keyword.ACTIONS)}.")
+    if payload.action == Keyword.UPDATE_CASE and not payload.property_name.strip():
+        raise InputError("VALIDATION_ERROR", "An update_case keyword needs property_name.")
+    if payload.action == Keyword.REPLY and not any(v.strip() for v in payload.reply.values()):
+        raise InputError("VALIDATION_ERROR", "A reply keyword needs reply text, e.g. {\"en\": \"…\"}.")
+    return word
+
+
+def _kw_json(k: Keyword) -> dict:
+    return {"id": k.pk, "keyword": k.keyword, "action": k.action, "description": k.description, "reply": k.reply,
+            "property_name": k.property_name, "property_value": k.property_value, "survey": k.survey}
+
+
+@router.post("/projects/{project}/keywords", response={201: KeywordOut}, tags=["keywords"])
+def create_keyword(request: HttpRequest, project: str, payload: KeywordIn):
+    """A keyword: the first word of an inbound message → reply, update a property of the sender's
+    case (`{rest}` = the words after the keyword), or start a survey."""
+    p = project_for(request, project)
+    word = _keyword_check(payload)
+    try:
+        k = Keyword.objects.create(project=p, **{**payload.dict(), "keyword": word})
+    except IntegrityError as exc:
+        raise InputError("KEYWORD_EXISTS", f"The keyword '{word}' exists in this project.", 409) from exc
+    return Status(201, _kw_json(k))
+
+
+@router.get("/projects/{project}/keywords", response=list[KeywordOut], tags=["keywords"])
+def list_keywords(request: HttpRequest, project: str):
+    p = project_for(request, project)
+    return [_kw_json(k) for k in Keyword.objects.filter(project=p).order_by("keyword")]
+
+
+def _kw(p, keyword_id: int) -> Keyword:
+    k = Keyword.objects.filter(project=p, pk=keyword_id).first()
+    if k is None:
+        raise InputError("KEYWORD_NOT_FOUND", f"No keyword {keyword_id} in this project.", 404)
+    return k
+
+
+@router.put("/projects/{project}/keywords/{keyword_id}", response=KeywordOut, tags=["keywords"])
+def update_keyword(request: HttpRequest, project: str, keyword_id: int, payload: KeywordIn):
+    p = project_for(request, project)
+    k = _kw(p, keyword_id)
+    word = _keyword_check(payload)
+    for f, v in {**payload.dict(), "keyword": word}.items():
+        setattr(k, f, v)
+    try:
+        k.save()
+    except IntegrityError as exc:
+        raise InputError("KEYWORD_EXISTS", f"The keyword '{word}' exists in this project.", 409) from exc
+    return _kw_json(k)
+
+
+@router.delete("/projects/{project}/keywords/{keyword_id}", response={204: None}, tags=["keywords"])
+def delete_keyword(request: HttpRequest, project: str, keyword_id: int):
+    _kw(project_for(request, project), keyword_id).delete()
+    return Status(204, None)
+
+
+# --- consent ---------------------------------------------------------------------------------------
+class ConsentOut(Schema):
+    phone_number: str
+    contact: str
+    case_id: str | None
+    mobile_worker_id: int | None
+    kind: str
+    source: str
+    text_shown: str
+    answer: str
+    created_on: datetime
+
+
+def consent_rows(project):
+    return ConsentRecord.objects.filter(project=project).select_related("case").order_by("created_on", "pk")
+
+
+def consent_json(r: ConsentRecord) -> dict:
+    return {"phone_number": r.phone_number, "contact": r.contact_label, "case_id": r.case.case_id if r.case else None,
+            "mobile_worker_id": r.worker_id, "kind": r.kind, "source": r.source, "text_shown": r.text_shown,
+            "answer": r.answer, "created_on": r.created_on}
+
+
+@router.get("/projects/{project}/consents", response=list[ConsentOut], tags=["consent"])
+def list_consents(request: HttpRequest, project: str, phone_number: str | None = None, kind: str | None = None,
+                  limit: int = 500, offset: int = 0):
+    """The consent ledger: every request, consent, refusal, expiry, opt-out and opt-in, oldest first."""
+    p = project_for(request, project)
+    qs = consent_rows(p)
+    if phone_number:
+        qs = qs.filter(phone_number=digits(phone_number))
+    if kind:
+        qs = qs.filter(kind=kind)
+    return [consent_json(r) for r in qs[offset : offset + min(max(limit, 1), 5000)]]
+
+
+class RequestOut(Schema):
+    id: int
+    phone_number: str
+    text_shown: str
+    status: str
+    expires_on: datetime
+
+
+@router.post("/projects/{project}/cases/{case_id}/opt-in-request", response={202: RequestOut}, tags=["consent"])
+def opt_in_request(request: HttpRequest, project: str, case_id: str):
+    """Send the opt-in question to this case; its Yes/1 records consent. At most one per contact per the
+    project's interval (429 otherwise)."""
+    p = project_for(request, project)
+    case = Case.objects.filter(project=p, case_id=case_id).first()
+    if case is None:
+        raise InputError("CASE_NOT_FOUND", f"No case '{case_id}' in this project.", 404)
+    req = consent.request_opt_in(p, case, source="api")
+    return Status(202, _req_json(req))
+
+
+def _req_json(r: ConsentRequest) -> dict:
+    return {"id": r.pk, "phone_number": r.phone_number, "text_shown": r.text_shown, "status": r.status,
+            "expires_on": r.expires_on}
+
+
+class VerifyIn(Schema):
+    phone_number: str
+
+
+@router.post("/projects/{project}/mobile-workers/{worker_id}/verify", response={202: RequestOut}, tags=["consent"])
+def verify_worker_number(request: HttpRequest, project: str, worker_id: int, payload: VerifyIn):
+    """Send a verification code to one of the worker's numbers; the worker replies with the code."""
+    p = project_for(request, project)
+    w = MobileWorker.objects.filter(project=p, pk=worker_id).first()
+    if w is None:
+        raise InputError("MOBILE_WORKER_NOT_FOUND", f"No mobile worker {worker_id} in this project.", 404)
+    req = verification.request_verification(p, w, payload.phone_number)
+    return Status(202, _req_json(req))

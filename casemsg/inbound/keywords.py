@@ -1,0 +1,67 @@
+"""The compliance vocabulary every gateway understands, and the project keywords.
+
+A compliance keyword counts only as the *whole* message, one word, case-insensitive, trimmed:
+"stop" and " Stop " opt out, "STOP please" does not (it goes on to the project's keywords and surveys).
+"""
+
+from __future__ import annotations
+
+OPT_OUT_WORDS = ["STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"]
+OPT_IN_WORDS = ["START", "UNSTOP", "YES"]
+HELP_WORDS = ["HELP", "INFO"]
+CONSENT_YES = ["YES", "Y", "1"]
+CONSENT_NO = ["NO", "N", "0"]
+
+DEFAULT_TEXTS = {
+    "opt_out_confirmation": "You are unsubscribed and will receive no more messages. Reply START to resubscribe.",
+    "opt_in_confirmation": "You are subscribed again. Reply STOP to unsubscribe, HELP for help.",
+    "help_text": "Reply STOP to unsubscribe, START to subscribe again.",
+    "opt_in_question": "Do you consent to receiving SMS messaging? Reply YES or NO.",
+    "consent_thanks": "Thank you. Reply STOP at any time to unsubscribe.",
+}
+
+
+def single_word(text: str) -> str | None:
+    """The message as one upper-case word, or None when it has more (or no) words."""
+    words = (text or "").split()
+    return words[0].upper() if len(words) == 1 else None
+
+
+def first_word(text: str) -> tuple[str, str]:
+    """(FIRST WORD upper-case, the rest of the message)."""
+    parts = (text or "").strip().split(None, 1)
+    if not parts:
+        return "", ""
+    return parts[0].upper(), parts[1].strip() if len(parts) > 1 else ""
+
+
+def _extra(words) -> list[str]:
+    return [str(w).strip().upper() for w in words or [] if str(w).strip()]
+
+
+def opt_out_words(project=None, gateway=None) -> set[str]:
+    words = set(OPT_OUT_WORDS)
+    if project is not None:
+        words |= set(_extra(project.opt_out_keywords))
+    if gateway is not None:
+        words |= set(_extra((gateway.config or {}).get("opt_out_keywords")))
+    return words
+
+
+def opt_in_words(project=None, gateway=None) -> set[str]:
+    words = set(OPT_IN_WORDS)
+    if project is not None:
+        words |= set(_extra(project.opt_in_keywords))
+    if gateway is not None:
+        words |= set(_extra((gateway.config or {}).get("opt_in_keywords")))
+    return words
+
+
+def texts(project, name: str) -> dict[str, str]:
+    """A compliance text as translations: the project's own, else the default in English."""
+    own = getattr(project, name, None) if project is not None else None
+    if isinstance(own, dict) and any(v for v in own.values()):
+        return {k: v for k, v in own.items() if v}
+    if isinstance(own, str) and own.strip():
+        return {"en": own}
+    return {"en": DEFAULT_TEXTS[name]}

@@ -1,0 +1,226 @@
+"""Inbound SMS: sender number → contact → handler.
+
+Order of handling, for every gateway:
+1. STOP words (whole message, one word) → opted out everywhere + one confirmation. Always first.
+2. START words → opted back in + confirmation; YES also passes on (to a pending consent question).
+3. HELP/INFO → the project's help text.
+4. A pending opt-in request or verification on the number → its answer (Yes/1, No, the code).
+5. The project's keywords (first word).
+6. Otherwise: logged; unknown senders get the project's optional reply.
+
+Routing: an answer to a pending request belongs to the contact that was asked; anything else belongs to
+the number's two-way owner (the registry), else to nobody ("unknown sender").
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from casemsg.contacts import consent, optout, registry, verification
+from casemsg.contacts.status import resolve_language
+from casemsg.gateways.base import InboundSms
+from casemsg.gateways.models import Gateway
+from casemsg.inbound import keywords
+from casemsg.inbound.models import ConsentRequest, Keyword
+from casemsg.messaging import pipeline
+from casemsg.messaging.models import Message, MessagingEvent
+from casemsg.projects.models import Project
+
+log = logging.getLogger(__name__)
+
+
+# --- receiving (the webhook's fast part) ---------------------------------------------------------
+def receive(gateway: Gateway, items: list[InboundSms], project: Project | None = None) -> list[int]:
+    """Store inbound messages (duplicates of a provider id are ignored) and queue their processing.
+
+    Returns the ids of the new rows. Runs inside the webhook request: no routing here."""
+    now = timezone.now()
+    ids: list[int] = []
+    with transaction.atomic():
+        for item in items:
+            if not item.from_number:
+                continue
+            msg = Message(
+                project=project or gateway.project, direction=Message.IN, channel="sms", to=item.from_number,
+                text=item.text or "", gateway=gateway, gateway_name=gateway.name, provider_id=item.provider_id or "",
+                status=Message.RECEIVED, created_on=item.received_on or now, sent_on=now, next_attempt_on=now,
+                segments=0,
+            )
+            try:
+                with transaction.atomic():
+                    msg.save()
+            except IntegrityError:
+                continue  # a provider retrying its webhook: already stored
+            ids.append(msg.pk)
+        if ids:
+            from casemsg.inbound.tasks import kick
+
+            transaction.on_commit(lambda: kick(ids))
+    return ids
+
+
+def claim(ids: list[int] | None = None, limit: int = 200) -> list[Message]:
+    """Take received-but-unprocessed rows; a conditional update makes each processed once."""
+    token = uuid.uuid4().hex
+    qs = Message.objects.filter(direction=Message.IN, next_attempt_on__isnull=False)
+    if ids is not None:
+        qs = qs.filter(pk__in=ids)
+    pks = list(qs.order_by("next_attempt_on").values_list("pk", flat=True)[:limit])
+    if not pks:
+        return []
+    Message.objects.filter(pk__in=pks, next_attempt_on__isnull=False).update(next_attempt_on=None, claim=token)
+    return list(Message.objects.filter(claim=token).select_related("gateway", "project").order_by("pk"))
+
+
+def process_due(ids: list[int] | None = None) -> int:
+    done = 0
+    while True:
+        msgs = claim(ids)
+        if not msgs:
+            return done
+        for m in msgs:
+            try:
+                handle(m)
+            except Exception:  # noqa: BLE001 — one bad message must not stop the others
+                log.exception("inbound message %s failed", m.pk)
+                Message.objects.filter(pk=m.pk).update(error_detail="processing failed; see the worker log")
+            done += 1
+        if ids is not None:
+            return done
+
+
+# --- handling ------------------------------------------------------------------------------------
+class _Reply:
+    def __init__(self, msg: Message, project: Project | None, contact):
+        self.msg, self.project, self.contact = msg, project, contact
+
+    def language(self) -> str:
+        if self.project is None or self.contact is None:
+            return ""
+        raw = (self.contact.properties or {}).get("language_code", "") if hasattr(self.contact, "properties") \
+            else self.contact.language_code
+        return resolve_language(raw, self.project)[0]
+
+    def send(self, translations: dict[str, str], kind: str = Message.NORMAL, source: str = "keyword") -> None:
+        """Answer through the gateway the message came in on, in the contact's language."""
+        text = consent.pick_text(self.project, translations, self.language()) if self.project else \
+            next(iter(translations.values()), "")
+        if not text.strip():
+            return
+        case = self.contact if hasattr(self.contact, "case_type") else None
+        worker = self.contact if self.contact is not None and case is None else None
+        event = None
+        if self.project is not None:
+            event = MessagingEvent.objects.create(project=self.project, source=source, source_id=str(self.msg.pk),
+                                                  description=f"reply to inbound {self.msg.pk}")
+        spec = pipeline.MessageSpec(
+            to=self.msg.to if case is None else "", case=case, worker=None,
+            text=text.replace("{", "{{").replace("}", "}}"), kind=kind, gateway=self.msg.gateway,
+        )
+        if worker is not None:
+            spec.to = self.msg.to
+        pipeline.queue(self.project, [spec], event)
+
+
+def handle(msg: Message) -> str:
+    """Route and act on one inbound message; returns what was done (for the log and tests)."""
+    number = msg.to
+    gw = msg.gateway
+    owner = registry.two_way_owner(number)
+    pending = consent.pending_for(number)
+    contact = owner.contact if owner else None
+    project = owner.project if owner else msg.project
+    if project is None and pending is not None:
+        project = pending.project
+
+    def attribute(c, p) -> None:
+        msg.case = c if hasattr(c, "case_type") else None
+        msg.worker = c if c is not None and not hasattr(c, "case_type") else None
+        msg.project = p
+
+    attribute(contact, project)
+    reply = _Reply(msg, project, contact)
+    text = msg.text or ""
+    word = keywords.single_word(text)
+    outcome = "unhandled"
+
+    with transaction.atomic():
+        if word and word in keywords.opt_out_words(project, gw):
+            optout.opt_out(number, project=project, case=msg.case, worker=msg.worker, source="keyword",
+                           gateway_name=gw.name if gw else "", text_shown="", answer=text)
+            reply.send(keywords.texts(project, "opt_out_confirmation"), kind=Message.COMPLIANCE)
+            outcome = "opt_out"
+        else:
+            passes_on = True
+            if word and word in keywords.opt_in_words(project, gw):
+                was_out = optout.is_opted_out(number)
+                if was_out or word != "YES":
+                    optout.opt_in(number, project=project, case=msg.case, worker=msg.worker, source="keyword",
+                                  answer=text)
+                    reply.send(keywords.texts(project, "opt_in_confirmation"), kind=Message.COMPLIANCE)
+                    outcome = "opt_in"
+                # YES also passes on to a pending consent question (and, later, a running survey)
+                passes_on = word == "YES"
+            if passes_on and word in keywords.HELP_WORDS:
+                reply.send(keywords.texts(project, "help_text"), kind=Message.COMPLIANCE)
+                outcome, passes_on = "help", False
+            if passes_on and pending is not None:
+                outcome = _answer_pending(msg, pending, text, outcome) or outcome
+                if outcome in ("consent", "refusal", "verified", "wrong_code"):
+                    passes_on = False
+            if passes_on and outcome == "unhandled" and project is not None:
+                outcome = _keyword(msg, project, contact, reply, text) or outcome
+            if outcome == "unhandled" and contact is None and project is not None and project.unknown_sender_reply:
+                reply.send(keywords.texts(project, "unknown_sender_reply"), source="system")
+                outcome = "unknown_sender"
+        msg.error_detail = "" if outcome != "unhandled" else (
+            "No contact holds this number for two-way SMS." if contact is None else "No keyword matched."
+        )
+        msg.claim = ""
+        msg.save(update_fields=["case", "worker", "project", "error_detail", "claim"])
+    return outcome
+
+
+def _answer_pending(msg: Message, pending: ConsentRequest, text: str, outcome: str) -> str | None:
+    contact = pending.case or pending.worker
+    reply = _Reply(msg, pending.project, contact)
+    msg.case, msg.worker, msg.project = pending.case, pending.worker, pending.project
+    if pending.kind == ConsentRequest.OPT_IN:
+        result = consent.answer_opt_in(pending, text)
+        if result == "consent":
+            reply.send({"en": keywords.DEFAULT_TEXTS["consent_thanks"]}, kind=Message.COMPLIANCE, source="survey")
+        return result
+    verified = verification.answer_verification(pending, text)
+    if verified is None:
+        return None
+    if verified:
+        reply.send({"en": "Your phone number is verified."}, kind=Message.COMPLIANCE, source="system")
+        return "verified"
+    reply.send({"en": "That code is not right; please check it and reply again."}, kind=Message.COMPLIANCE,
+               source="system")
+    return "wrong_code"
+
+
+def _keyword(msg: Message, project: Project, contact, reply: _Reply, text: str) -> str | None:
+    from casemsg.cases import services as case_services
+
+    word, rest = keywords.first_word(text)
+    kw = Keyword.objects.filter(project=project, keyword=word).first() if word else None
+    if kw is None:
+        return None
+    if kw.action == Keyword.UPDATE_CASE:
+        if contact is None or not hasattr(contact, "case_type"):
+            reply.send({"en": "We could not find your record; this number is not registered."}, source="keyword")
+            return "keyword_no_case"
+        value = kw.property_value.replace("{rest}", rest)
+        case_services.update_case(project, contact, case_services.CaseChange(properties={kw.property_name: value}))
+    elif kw.action == Keyword.START_SURVEY:
+        # Surveys arrive with the surveys issue; until then the keyword answers with its reply only.
+        log.info("keyword %s would start survey %s", kw.keyword, kw.survey)
+    if kw.reply:
+        reply.send(kw.reply, source="keyword")
+    return f"keyword:{kw.keyword}"

@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from huey.contrib.djhuey import HUEY, task
+
+from casemsg.inbound import router
+
+
+@task()
+def process_inbound(ids: list[int]) -> int:
+    return router.process_due(ids)
+
+
+def kick(ids: list[int]) -> None:
+    if HUEY.immediate:
+        router.process_due(ids)
+        return
+    process_inbound(ids)

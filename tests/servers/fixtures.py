@@ -1,0 +1,73 @@
+"""Pytest fixtures for the fake providers and the SMTP server (loaded from tests/conftest.py).
+
+- fake_gateway(kind="http", **options) -> FakeGateway     factory; every server it starts is stopped after
+                                                          the test
+- fake_twilio, fake_telerivet, fake_africastalking, fake_http   one started FakeGateway of that kind
+- fake_gateway_process(kind="http", lean=False, **options) -> FakeGatewayProcess   factory; the fake runs
+                                                          in a child process (multi-worker, throughput)
+- smtp_server -> SmtpServer                               a started aiosmtpd server on 127.0.0.1
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from tests.servers.fake_gateways import FakeGateway, FakeGatewayProcess
+from tests.servers.smtp import SmtpServer
+
+
+@pytest.fixture
+def fake_gateway() -> Iterator[Callable[..., FakeGateway]]:
+    started: list[FakeGateway] = []
+
+    def make(kind: str = "http", **options: Any) -> FakeGateway:
+        fake = FakeGateway(kind, **options).start()
+        started.append(fake)
+        return fake
+
+    yield make
+    for fake in started:
+        fake.stop()
+
+
+@pytest.fixture
+def fake_twilio(fake_gateway: Callable[..., FakeGateway]) -> FakeGateway:
+    return fake_gateway("twilio")
+
+
+@pytest.fixture
+def fake_telerivet(fake_gateway: Callable[..., FakeGateway]) -> FakeGateway:
+    return fake_gateway("telerivet")
+
+
+@pytest.fixture
+def fake_africastalking(fake_gateway: Callable[..., FakeGateway]) -> FakeGateway:
+    return fake_gateway("africastalking")
+
+
+@pytest.fixture
+def fake_http(fake_gateway: Callable[..., FakeGateway]) -> FakeGateway:
+    return fake_gateway("http")
+
+
+@pytest.fixture
+def fake_gateway_process() -> Iterator[Callable[..., FakeGatewayProcess]]:
+    started: list[FakeGatewayProcess] = []
+
+    def make(kind: str = "http", **options: Any) -> FakeGatewayProcess:
+        fake = FakeGatewayProcess(kind, **options).start()
+        started.append(fake)
+        return fake
+
+    yield make
+    for fake in started:
+        fake.stop()
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    with SmtpServer() as server:
+        yield server
