@@ -71,11 +71,21 @@ class MessageSpec:
     extra: dict = field(default_factory=dict)
 
 
-def queue(project: Project | None, specs: list[MessageSpec], event: MessagingEvent) -> list[Message]:
+def queue(
+    project: Project | None, specs: list[MessageSpec], event: MessagingEvent, precheck: bool | None = None
+) -> list[Message]:
     """Create messages (queued) in bulk, fail at once those that cannot go now, and wake a worker.
 
-    Must be called inside a transaction or it opens its own; the worker is woken after commit."""
+    `precheck` (default: for a single message) runs the eligibility checks at once so an API caller
+    learns straight away why a message cannot go; bulk callers (broadcasts) skip it — the same checks
+    run at send time — and take the fast insert path, which returns no rows.
+    Opens its own transaction (nested in the caller's); the worker is woken after commit."""
     now = timezone.now()
+    if precheck is None:
+        precheck = len(specs) == 1
+    if not precheck:
+        _insert_queued(project, specs, event, now)
+        return []
     rows = []
     for s in specs:
         content: dict = {}
@@ -104,18 +114,79 @@ def queue(project: Project | None, specs: list[MessageSpec], event: MessagingEve
             )
         )
     with transaction.atomic():
+        # Tell the caller at once what cannot go (the same checks run again at send time). Checked before
+        # the rows are written, so every row, queued ones too, is stored with the number or address found.
+        _eligibility(rows)
         Message.objects.bulk_create(rows, batch_size=BATCH)
         for m in rows:
             m.project = project
-        # Tell the caller at once what cannot go (the same checks run again at send time).
-        failed, _sts = _eligibility(rows)
-        if failed:
-            Message.objects.bulk_update(failed, ["status", "error", "error_detail", "to"], batch_size=BATCH)
         if any(m.status == Message.QUEUED for m in rows):
             from casemsg.messaging.tasks import kick
 
             transaction.on_commit(kick)
     return rows
+
+
+_FAST_FIELDS = [
+    "project", "event", "direction", "channel", "kind", "requires_two_way", "case", "worker", "to", "content",
+    "default_language", "language", "subject", "html", "text", "segments", "gateway", "gateway_name",
+    "provider_id", "status", "error", "error_detail", "delay_reason", "attempts", "next_attempt_on", "claim",
+    "created_on",
+]
+
+
+def _insert_queued(project: Project | None, specs: list[MessageSpec], event: MessagingEvent, now) -> None:
+    """Bulk insert with one prepared statement (executemany): Django's bulk_create rebuilds the SQL for
+    every ~30-row batch on SQLite, which made queueing a broadcast slower than sending it."""
+    if not specs:
+        return
+    fields = [Message._meta.get_field(f) for f in _FAST_FIELDS]
+    table = connection.ops.quote_name(Message._meta.db_table)
+    cols = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    sql = f"INSERT INTO {table} ({cols}) VALUES ({', '.join(['%s'] * len(fields))})"
+    content_field = Message._meta.get_field("content")
+    dt_field = Message._meta.get_field("created_on")
+    now_db = dt_field.get_db_prep_save(now, connection)
+    rows = []
+    for s in specs:
+        content: dict = {}
+        if s.text is not None:
+            content["text"] = s.text
+        if s.translations:
+            content["translations"] = s.translations
+        rows.append((
+            project.pk if project else None, event.pk if event else None, Message.OUT, s.channel, s.kind,
+            s.requires_two_way, s.case.pk if s.case else None, s.worker.pk if s.worker else None, s.to,
+            content_field.get_db_prep_save(content, connection), s.default_language, "", s.subject, s.html, "", 0,
+            s.gateway.pk if s.gateway else None, s.gateway.name if s.gateway else "", "", Message.QUEUED, "", "", "",
+            0, dt_field.get_db_prep_save(s.send_after, connection) if s.send_after else now_db, "", now_db,
+        ))
+    with transaction.atomic():
+        with connection.cursor() as cur:
+            for i in range(0, len(rows), 1000):
+                cur.executemany(sql, rows[i : i + 1000])
+        from casemsg.messaging.tasks import kick
+
+        transaction.on_commit(kick)
+
+
+def write_rows(msgs: list[Message], names: list[str]) -> None:
+    """Write these fields of many messages with one prepared UPDATE run by executemany.
+
+    Django's bulk_update builds a CASE expression per field per row, which cost ~10 ms per message here;
+    a prepared statement costs a few microseconds per row on SQLite and is pipelined by psycopg."""
+    if not msgs:
+        return
+    fields = [Message._meta.get_field(n) for n in names]
+    table = connection.ops.quote_name(Message._meta.db_table)
+    sets = ", ".join(f"{connection.ops.quote_name(f.column)} = %s" for f in fields)
+    sql = f"UPDATE {table} SET {sets} WHERE {connection.ops.quote_name('id')} = %s"
+    rows = [
+        (*(f.get_db_prep_save(getattr(m, f.attname), connection) for f in fields), m.pk)
+        for m in msgs
+    ]
+    with connection.cursor() as cur:
+        cur.executemany(sql, rows)
 
 
 # --- claiming ------------------------------------------------------------------------------------
@@ -351,7 +422,7 @@ def process(msgs: list[Message]) -> None:
         _send_emails([m for m in emails if m.status == Message.SENDING])
 
     with transaction.atomic():
-        Message.objects.bulk_update(msgs, _UPDATE_FIELDS, batch_size=250)
+        write_rows(msgs, _UPDATE_FIELDS)
         _record_opt_outs(msgs)
 
 
@@ -494,12 +565,16 @@ def apply_status_updates(gateway: Gateway, updates) -> int:
             m.status, m.delivered_on = Message.DELIVERED, now
         elif u.status == "failed":
             m.status, m.error, m.error_detail = Message.FAILED, u.error or "GATEWAY_ERROR", u.detail
+            if u.opt_out:
+                m._opt_out = True  # noqa: SLF001 — the provider says the number opted out: record it globally
         elif u.status == "sent" and m.status in (Message.QUEUED, Message.SENDING):
             m.status = Message.SENT
         else:
             continue
         changed.append(m)
-    Message.objects.bulk_update(changed, ["status", "delivered_on", "error", "error_detail"], batch_size=250)
+    with transaction.atomic():
+        write_rows(changed, ["status", "delivered_on", "error", "error_detail"])
+        _record_opt_outs(changed)
     return len(changed)
 
 
