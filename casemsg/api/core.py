@@ -75,4 +75,8 @@ def project_for(request: HttpRequest, slug: str) -> Project:
     project: Project = request.auth
     if project.slug != slug:
         raise InputError("FORBIDDEN", "This API key does not give access to that project.", 403)
+    # PostgreSQL cannot compare with a string holding NUL (psycopg refuses it): answer 422 on every
+    # database alike rather than a 500 on one of them. Bodies are checked by the services.
+    if "\x00" in request.path or any("\x00" in k + "".join(v) for k, v in request.GET.lists()):
+        raise InputError("INVALID_VALUE", "The URL contains a NUL character.", 422)
     return project

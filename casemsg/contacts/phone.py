@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
 
 import phonenumbers
 from phonenumbers import NumberParseException, ValidationResult
@@ -87,6 +88,18 @@ def _join(words: list[str]) -> str:
 
 
 def check(value: object, *, auto_fix: bool = False) -> PhoneCheck:
+    """Check a phone number string against the seeds' rule (see `_check`); results are cached, since
+    the send pipeline checks the same numbers batch after batch and parsing dominates its cost."""
+    r = _cached_check("" if value is None else str(value), auto_fix)
+    return replace(r, warnings=list(r.warnings))
+
+
+@lru_cache(maxsize=65536)
+def _cached_check(value: str, auto_fix: bool) -> PhoneCheck:
+    return _check(value, auto_fix=auto_fix)
+
+
+def _check(value: object, *, auto_fix: bool = False) -> PhoneCheck:
     """Check a phone number string against the seeds' rule.
 
     `auto_fix` (the project's "auto-normalize phone numbers" setting) accepts a number whose only fault

@@ -7,6 +7,7 @@ ownership for every number it touched (a couple of queries per batch, never one 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
 from django.conf import settings
@@ -14,6 +15,7 @@ from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
+from casemsg import bulk
 from casemsg.cases.models import Case
 from casemsg.contacts import phone
 from casemsg.contacts.models import PhoneEntry
@@ -27,15 +29,29 @@ def is_verified_value(value: object) -> bool:
     return str(value).strip() == "1" if value is not None else False
 
 
+@functools.lru_cache(maxsize=65536)
+def _normalized(value: str) -> str | None:
+    return phone.check(value).number
+
+
+def normalized_number(value: object) -> str | None:
+    """`phone.check(value).number`, memoized.
+
+    Parsing with phonenumbers is the costliest step of syncing a case, and the same numbers come back
+    again and again (every update of a case, re-imports, numbers shared by a household). The check is a
+    pure function of the string (phone.check starts with str(value)), so caching it is safe."""
+    return None if value is None else _normalized(str(value))
+
+
 def case_numbers(case: Case) -> dict[str, bool]:
     """The registry entries a case should have: {number: verified}."""
     if case.closed:
         return {}
     props = case.properties or {}
-    chk = phone.check(props.get("contact_phone_number"))
-    if not chk.ok:
+    number = normalized_number(props.get("contact_phone_number"))
+    if number is None:
         return {}
-    return {chk.number: is_verified_value(props.get("contact_phone_number_is_verified"))}
+    return {number: is_verified_value(props.get("contact_phone_number_is_verified"))}
 
 
 def worker_numbers(worker: MobileWorker) -> dict[str, bool]:
@@ -89,22 +105,25 @@ def sync(cases: Iterable[Case] = (), workers: Iterable[MobileWorker] = ()) -> No
             updates.append(e)
             affected.add(e.phone_number)
 
-    creates: list[PhoneEntry] = []
+    # Plain rows, not PhoneEntry objects: an import creates one per case, and building model instances
+    # plus Django's bulk_create SQL compilation cost as much as inserting the cases themselves.
+    creates: list[dict[str, object]] = []
     for key, want in wanted.items():
         kind, pk = key
         for number, verified in want.items():
             if number in have.get(key, ()):
                 continue
             creates.append(
-                PhoneEntry(
-                    phone_number=number,
-                    project_id=projects[key],
-                    case_id=pk if kind == "case" else None,
-                    worker_id=pk if kind == "worker" else None,
-                    verified=verified,
-                    verified_on=now if verified else None,
-                    created_on=now,
-                )
+                {
+                    "phone_number": number,
+                    "project_id": projects[key],
+                    "case_id": pk if kind == "case" else None,
+                    "worker_id": pk if kind == "worker" else None,
+                    "verified": verified,
+                    "verified_on": now if verified else None,
+                    "two_way": False,
+                    "created_on": now,
+                }
             )
             if verified:
                 affected.add(number)
@@ -112,9 +131,9 @@ def sync(cases: Iterable[Case] = (), workers: Iterable[MobileWorker] = ()) -> No
     for i in range(0, len(delete_ids), _CHUNK):
         PhoneEntry.objects.filter(pk__in=delete_ids[i : i + _CHUNK]).delete()
     if updates:
-        PhoneEntry.objects.bulk_update(updates, ["verified", "verified_on", "two_way"], batch_size=_CHUNK)
+        bulk.update_rows(updates, ["verified", "verified_on", "two_way"])
     if creates:
-        PhoneEntry.objects.bulk_create(creates, batch_size=_CHUNK)
+        bulk.insert_rows(PhoneEntry, creates)
     if affected:
         assign_owners(affected)
 

@@ -83,7 +83,8 @@ class AfricasTalkingGateway(GatewayType):
     async def send_one(self, session: aiohttp.ClientSession, msg: OutboundSms) -> SendResult:
         form = {**self.fixed_fields, "to": "+" + digits(msg.to), "message": msg.text}
         async with session.post(self.url, data=form, headers=self.headers, timeout=self.timeout) as resp:
-            body = await resp.text()
+            # Decoded leniently: a provider's odd charset must not turn an answer into an exception.
+            body = (await resp.read()).decode("utf-8", "replace")
             status = resp.status
         return self.classify(msg.message_id, status, body)
 
@@ -97,7 +98,7 @@ class AfricasTalkingGateway(GatewayType):
             recipients = data["SMSMessageData"]["Recipients"]
         except (ValueError, KeyError, TypeError):
             return SendResult(message_id, "failed", error="GATEWAY_ERROR", detail=detail)
-        if not recipients:
+        if not isinstance(recipients, list) or not recipients or not isinstance(recipients[0], dict):
             # e.g. {"Message": "InvalidSenderId", "Recipients": []}: the whole request was refused.
             return SendResult(message_id, "failed", error="GATEWAY_ERROR", detail=detail)
         r = recipients[0]  # one number per request

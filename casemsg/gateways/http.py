@@ -162,7 +162,8 @@ class HttpGateway(GatewayType):
         else:
             kwargs["data"] = {k: _form_value(v) for k, v in params.items()}
         async with session.request(self.method, self.url, **kwargs) as resp:
-            body = await resp.text()
+            # Decoded leniently: a provider's odd charset must not turn an answer into an exception.
+            body = (await resp.read()).decode("utf-8", "replace")
             status = resp.status
         return self.classify(msg.message_id, status, body)
 

@@ -77,7 +77,8 @@ class TelerivetGateway(GatewayType):
     async def send_one(self, session: aiohttp.ClientSession, msg: OutboundSms) -> SendResult:
         payload = {"to_number": "+" + digits(msg.to), "content": msg.text, **self.fixed_fields}
         async with session.post(self.url, json=payload, headers=self.headers, timeout=self.timeout) as resp:
-            body = await resp.text()
+            # Decoded leniently: a provider's odd charset must not turn an answer into an exception.
+            body = (await resp.read()).decode("utf-8", "replace")
             status = resp.status
         return self.classify(msg.message_id, status, body)
 

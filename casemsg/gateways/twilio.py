@@ -3,7 +3,8 @@
 Config:
     account_sid, auth_token        required; HTTP basic auth account_sid:auth_token
     from_number | messaging_service_sid
-                                   one of them is required: the sender (+E.164) or a Messaging Service
+                                   one of them is required: the sender (+E.164 number or alphanumeric
+                                   sender ID) or a Messaging Service
     status_callback_url            optional; sent as StatusCallback so Twilio posts delivery reports
     public_url_base                optional; the public scheme://host[:port] Twilio calls, used to rebuild
                                    the signed URL when the app sits behind a proxy
@@ -72,6 +73,13 @@ def error_for_code(code: Any) -> tuple[str, bool]:
     return "GATEWAY_ERROR", False
 
 
+def sender_address(value: str) -> str:
+    """A phone number goes as +E.164; an alphanumeric sender ID ("CASEMSG") goes as written."""
+    if any(ch.isalpha() for ch in value):
+        return value.strip()
+    return "+" + digits(value)
+
+
 class TwilioGateway(GatewayType):
     type_name = "twilio"
     required_config: ClassVar[tuple[str, ...]] = ("account_sid", "auth_token")
@@ -90,7 +98,7 @@ class TwilioGateway(GatewayType):
         if c.get("messaging_service_sid"):
             sender["MessagingServiceSid"] = str(c["messaging_service_sid"])
         if c.get("from_number"):
-            sender["From"] = "+" + digits(str(c["from_number"]))
+            sender["From"] = sender_address(str(c["from_number"]))
         if c.get("status_callback_url"):
             sender["StatusCallback"] = str(c["status_callback_url"])
         self.fixed_fields = sender
@@ -108,7 +116,8 @@ class TwilioGateway(GatewayType):
     async def send_one(self, session: aiohttp.ClientSession, msg: OutboundSms) -> SendResult:
         form = {"To": "+" + digits(msg.to), "Body": msg.text, **self.fixed_fields}
         async with session.post(self.url, data=form, headers=self.headers, timeout=self.timeout) as resp:
-            body = await resp.text()
+            # Decoded leniently: a provider's odd charset must not turn an answer into an exception.
+            body = (await resp.read()).decode("utf-8", "replace")
             status = resp.status
             data = _json_or_empty(body)
         return self.classify(msg.message_id, status, body, data)

@@ -26,7 +26,7 @@ from casemsg.gateways.base import InboundSms
 from casemsg.gateways.models import Gateway
 from casemsg.inbound import keywords
 from casemsg.inbound.models import ConsentRequest, Keyword
-from casemsg.messaging import pipeline
+from casemsg.messaging import pipeline, render
 from casemsg.messaging.models import Message, MessagingEvent
 from casemsg.projects.models import Project
 
@@ -107,8 +107,11 @@ class _Reply:
 
     def send(self, translations: dict[str, str], kind: str = Message.NORMAL, source: str = "keyword") -> None:
         """Answer through the gateway the message came in on, in the contact's language."""
-        text = consent.pick_text(self.project, translations, self.language()) if self.project else \
-            next(iter(translations.values()), "")
+        text, lang = (next(iter(translations.values()), ""), "")
+        if self.project is not None:
+            chain = [self.language(), self.project.default_language, "en"]
+            text, lang = render.choose_text({"translations": translations, "text": text}, chain)
+            text = text or ""
         if not text.strip():
             return
         case = self.contact if hasattr(self.contact, "case_type") else None
@@ -121,6 +124,8 @@ class _Reply:
             to=self.msg.to if case is None else "", case=case, worker=None,
             text=text.replace("{", "{{").replace("}", "}}"), kind=kind, gateway=self.msg.gateway,
         )
+        if lang:  # recorded on the message, like any translated text
+            spec.translations, spec.default_language = {lang: spec.text}, lang
         if worker is not None:
             spec.to = self.msg.to
         pipeline.queue(self.project, [spec], event)

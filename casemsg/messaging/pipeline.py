@@ -11,7 +11,9 @@ message is never sent twice by two workers; a sweeper re-queues rows stuck in `s
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
+import threading
 import time
 import uuid
 from collections import defaultdict
@@ -443,7 +445,7 @@ def _send_sms(msgs: list[Message], now) -> None:
             m.delay_reason = "RATE_LIMITED"
             m.claim = ""
             m.next_attempt_on = now + timedelta(seconds=PACE_HORIZON)
-    results = asyncio.run(_send_all(plan)) if plan else {}
+    results = _run(_send_all(plan)) if plan else {}
     sent_on = timezone.now()
     for m in msgs:
         r = results.get(m.pk)
@@ -452,28 +454,60 @@ def _send_sms(msgs: list[Message], now) -> None:
         _apply_result(m, r, sent_on)
 
 
+_local = threading.local()
+_sessions: list[tuple[asyncio.AbstractEventLoop, aiohttp.ClientSession]] = []
+
+
+@atexit.register
+def _close_sessions() -> None:
+    """Close every thread's HTTP session at exit (their loops are idle by then)."""
+    for loop, session in _sessions:
+        if not loop.is_closed() and not loop.is_running() and not session.closed:
+            try:
+                loop.run_until_complete(session.close())
+            except RuntimeError:
+                pass
+
+
+def _run(coro):
+    """Run on this thread's own event loop, kept between batches so that its HTTP session (and the
+    keep-alive connections to each gateway) are reused instead of reconnecting for every batch."""
+    loop = getattr(_local, "loop", None)
+    if loop is None or loop.is_closed():
+        loop = _local.loop = asyncio.new_event_loop()
+    return loop.run_until_complete(coro)
+
+
+def _session() -> aiohttp.ClientSession:
+    session = getattr(_local, "session", None)
+    if session is None or session.closed:
+        session = _local.session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=30), connector=aiohttp.TCPConnector(limit=128)
+        )
+        _sessions.append((_local.loop, session))
+    return session
+
+
 async def _send_all(plan) -> dict[int, SendResult]:
-    timeout = aiohttp.ClientTimeout(total=30)
-    connector = aiohttp.TCPConnector(limit=128)
-    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+    session = _session()
 
-        async def one_gateway(gw: Gateway, items: list[tuple[Message, float]]) -> list[SendResult]:
-            adapter = adapter_for(gw)
-            if not gw.rate_limit:
-                return await adapter.send_batch(
-                    session, [OutboundSms(m.pk, m.to, m.text, m.segments) for m, _slot in items]
-                )
+    async def one_gateway(gw: Gateway, items: list[tuple[Message, float]]) -> list[SendResult]:
+        adapter = adapter_for(gw)
+        if not gw.rate_limit:
+            return await adapter.send_batch(
+                session, [OutboundSms(m.pk, m.to, m.text, m.segments) for m, _slot in items]
+            )
 
-            async def paced(m: Message, slot: float) -> list[SendResult]:
-                delay = slot - time.time()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                return await adapter.send_batch(session, [OutboundSms(m.pk, m.to, m.text, m.segments)])
+        async def paced(m: Message, slot: float) -> list[SendResult]:
+            delay = slot - time.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            return await adapter.send_batch(session, [OutboundSms(m.pk, m.to, m.text, m.segments)])
 
-            nested = await asyncio.gather(*(paced(m, s) for m, s in items))
-            return [r for rs in nested for r in rs]
+        nested = await asyncio.gather(*(paced(m, s) for m, s in items))
+        return [r for rs in nested for r in rs]
 
-        groups = await asyncio.gather(*(one_gateway(gw, items) for gw, items in plan))
+    groups = await asyncio.gather(*(one_gateway(gw, items) for gw, items in plan))
     return {r.message_id: r for rs in groups for r in rs}
 
 

@@ -1,9 +1,22 @@
 from django.urls import path
 
-from casemsg.web import views
+from casemsg.web.views import cases, consents, messages, projects, simulator, workers
 
 app_name = "web"
 urlpatterns = [
-    path("", views.home, name="home"),
-    path("errors/", views.errors_page, name="errors"),
+    path("", projects.home, name="home"),
+    path("errors/", projects.errors_page, name="errors"),
+    path("projects/<slug:slug>/", projects.project_page, name="project"),
+    path("projects/<slug:slug>/cases/", cases.case_list, name="cases"),
+    # `path:` because a given case id may hold any character, '/' included; the page also takes the
+    # send form's POST, so no other route hangs below it.
+    path("projects/<slug:slug>/cases/<path:case_id>/", cases.case_detail, name="case"),
+    path("projects/<slug:slug>/mobile-workers/", workers.worker_list, name="workers"),
+    path("projects/<slug:slug>/mobile-workers/<int:worker_id>/", workers.worker_detail, name="worker"),
+    path("projects/<slug:slug>/messages/", messages.message_log, name="messages"),
+    path("projects/<slug:slug>/simulator/", simulator.simulator, name="simulator"),
+    path("projects/<slug:slug>/simulator/conversation/", simulator.conversation_part, name="conversation"),
+    path("projects/<slug:slug>/simulator/reply/", simulator.reply, name="reply"),
+    path("projects/<slug:slug>/consents/", consents.consent_list, name="consents"),
+    path("projects/<slug:slug>/consents.csv", consents.consent_csv, name="consents_csv"),
 ]

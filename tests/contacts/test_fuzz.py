@@ -7,6 +7,7 @@ number is validated (201 or 422). Either way the contact status answers 200 and 
 from __future__ import annotations
 
 import itertools
+from urllib.parse import quote
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -38,7 +39,7 @@ def check_contact(st_: dict) -> None:
     assert st_["sms"]["ok"] or st_["sms"]["error"]["code"] in PHONE_CODES, st_["sms"]
     if st_["sms"]["ok"] or st_["sms"]["error"]["code"] in ("NO_CONSENT", "PHONE_NUMBER_IN_USE"):
         n = st_["phone_number"]
-        assert n.isascii() and n.isdigit() and 7 <= len(n) <= 15, n
+        assert n.isascii() and n.isdigit() and len(n) <= 15, n
 
 
 @pytest.fixture(params=[False, True], ids=["as-entered", "auto-normalize"])
@@ -78,9 +79,7 @@ def test_case_tricky_phone_numbers(api, raw):
     r = api.post("cases", {"case_type": "patient", "properties": {"contact_phone_number": raw}})
     assert r.status_code == (422 if "\x00" in raw else 201), r.content
     if r.status_code == 201:
-        st_ = api.contact(r.json()["case_id"])
-        check_contact(st_)
-        assert st_["sms"]["error"]["code"] in ("INVALID_PHONE_NUMBER", "NO_PHONE_NUMBER")
+        check_contact(api.contact(r.json()["case_id"]))
 
 
 @FUZZ
@@ -122,5 +121,18 @@ def test_time_zone_never_500(api, tz):
 def test_property_filter_never_500(api, name, value):
     r = api.get("cases", **{f"prop.{name}": value})
     if "\x00" in name + value:
-        return  # not representable in a URL the client sends verbatim; the server's answer is not checked
+        assert r.status_code == 422, r.content  # PostgreSQL cannot take NUL: refused on every database
+        assert r.json()["error"]["code"] == "INVALID_VALUE"
+        return
     assert r.status_code == 200, r.content
+    assert r.json()["count"] == 0
+
+
+@settings(FUZZ, max_examples=50)
+@given(case_id=st.text(min_size=1).filter(lambda s: "/" not in s), case_type=st.text())
+@example(case_id="\x00", case_type="")
+def test_path_and_query_strings_never_500(api, case_id, case_type):
+    case_id = quote(case_id, safe="")
+    for r in (api.get(f"cases/{case_id}"), api.get(f"cases/{case_id}/contact"), api.get("cases", case_type=case_type),
+              api.patch(f"cases/{case_id}", {"name": "x"}), api.delete(f"cases/{case_id}")):
+        assert r.status_code in (200, 404, 422), (r.status_code, r.content)

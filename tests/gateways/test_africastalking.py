@@ -160,3 +160,12 @@ def test_parse_delivery_report(status, reason, expected, error, opt_out):
 def test_unknown_delivery_status_is_ignored():
     gw = adapter("africastalking", {"username": "u", "api_key": "k"})
     assert gw.parse_status(form_post("/st", africastalking_status("ATXid_1", "Whatever"))) == []
+
+
+@pytest.mark.parametrize("body", ["not json", '{"SMSMessageData": {"Recipients": ["x"]}}', "[]"])
+def test_unreadable_answer_fails_without_breaking_the_batch(fake_africastalking, body):
+    fake_africastalking.add_rule(Rule(body=body, status=201))
+    gw = adapter("africastalking", fake_africastalking.gateway_config())
+    first, second = send(gw, OutboundSms(1, "254711000001", "a"), OutboundSms(2, "254711000002", "b"))
+    assert (first.status, first.error) == ("failed", "GATEWAY_ERROR")
+    assert second.status == "sent"

@@ -251,3 +251,9 @@ def test_signature_of_a_json_webhook():
         headers={"X-Twilio-Signature": signature},
     )
     assert not gw.verify_request(tampered)
+
+
+def test_alphanumeric_sender_id_goes_as_written(fake_twilio):
+    send_one(adapter("twilio", fake_twilio.gateway_config(from_number="CASEMSG")))
+    send_one(adapter("twilio", fake_twilio.gateway_config(from_number="1 (555) 000-2222")))
+    assert [r.fields["From"] for r in fake_twilio.requests()] == ["CASEMSG", "+15550002222"]

@@ -1,0 +1,135 @@
+"""What every operator page shares: staff-only access, the project from the URL, error-code views."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from django.contrib.admin.views.decorators import staff_member_required
+from django.core.paginator import Page, Paginator
+from django.forms import Form
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+
+from casemsg.contacts.status import ChannelStatus, ContactStatus, Problem, describe_holder
+from casemsg.messaging import errors
+from casemsg.projects.models import Project
+
+View = Callable[..., HttpResponse]
+
+
+def staff_required(view: View) -> View:
+    """Operator pages show every contact's data: staff only. Anonymous users go to the admin login
+    (settings.LOGIN_URL) and come back afterwards."""
+    return staff_member_required(view)
+
+
+def project_or_404(slug: str) -> Project:
+    """Every page is scoped to the project in its URL; all lookups below filter on it."""
+    return get_object_or_404(Project, slug=slug)
+
+
+def is_htmx(request: HttpRequest) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def paginate(request: HttpRequest, items, per_page: int) -> Page:
+    # get_page() turns a bad or out-of-range ?page= into the first or last page instead of an error.
+    return Paginator(items, per_page).get_page(request.GET.get("page"))
+
+
+def valid_filters(form: Form) -> dict:
+    """The filter fields that validated: a bad one shows its error on the page and is ignored, so the
+    rest of the filters still apply."""
+    if not form.is_bound:
+        return {}
+    form.is_valid()
+    return form.cleaned_data
+
+
+def with_query(url: str, **params: str | int) -> str:
+    return f"{url}?{urlencode(params)}"
+
+
+def query_without_page(request: HttpRequest) -> str:
+    """The current filters as a query string, so pagination links keep them."""
+    q = request.GET.copy()
+    q.pop("page", None)
+    return q.urlencode()
+
+
+@dataclass
+class ErrorView:
+    """A catalogue code as a page shows it: code, title, and the specific detail and fix when known."""
+
+    code: str
+    title: str
+    description: str
+    fix: str
+    detail: str = ""
+    delay: bool = False
+
+
+def error_view(code: str, detail: str = "", fix: str | None = None) -> ErrorView:
+    e = errors.CATALOGUE.get(code)
+    if e is None:
+        # A code outside the catalogue (e.g. from an older row) must still render, not break the page.
+        return ErrorView(code=code, title=code, description="", fix=fix or "", detail=detail)
+    return ErrorView(code=e.code, title=e.title, description=e.description, fix=fix or e.fix, detail=detail,
+                     delay=e.delay)
+
+
+def problem_view(p: Problem) -> ErrorView:
+    return error_view(p.code, detail=p.detail or "", fix=p.fix)
+
+
+@dataclass
+class ChannelView:
+    name: str
+    ok: bool
+    error: ErrorView | None
+
+
+def channel_views(st: ContactStatus) -> list[ChannelView]:
+    def one(name: str, ch: ChannelStatus) -> ChannelView:
+        return ChannelView(name, ch.ok, problem_view(ch.error) if ch.error else None)
+
+    return [one("SMS", st.sms), one("Two-way SMS", st.two_way_sms), one("Email", st.email)]
+
+
+@dataclass
+class StatusView:
+    """A contact's full status for a detail page: every channel, every problem with its fix."""
+
+    channels: list[ChannelView]
+    warnings: list[ErrorView]
+    phone_number: str | None
+    verified: bool
+    two_way: bool
+    two_way_owner: str | None
+    needs_consent: bool
+    email_address: str
+    time_zone: str
+    time_zone_source: str
+    language_code: str
+    language_source: str
+    gateway: str | None
+
+
+def status_view(st: ContactStatus) -> StatusView:
+    owner = None
+    if st.two_way_owner is not None:
+        owner = describe_holder(st.two_way_owner, st.contact.project_id)
+    return StatusView(
+        channels=channel_views(st), warnings=[problem_view(w) for w in st.warnings], phone_number=st.phone_number,
+        verified=st.verified, two_way=st.two_way, two_way_owner=owner, needs_consent=st.needs_consent,
+        email_address=st.email_address, time_zone=st.time_zone, time_zone_source=st.time_zone_source,
+        language_code=st.language_code, language_source=st.language_source, gateway=st.gateway,
+    )
+
+
+def attach_project(contacts: Sequence, project: Project) -> None:
+    """contacts.status reads `contact.project`; the page already has it, so spare one query per row."""
+    for c in contacts:
+        c.project = project

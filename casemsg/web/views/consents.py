@@ -1,0 +1,76 @@
+"""The consent ledger page and its CSV download (the same rows and columns as
+`casemsg consents export`)."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import render
+
+from casemsg.gateways.base import digits
+from casemsg.inbound.api import consent_json, consent_rows
+from casemsg.projects.models import Project
+from casemsg.web.forms import ConsentFilterForm
+from casemsg.web.views.common import paginate, project_or_404, query_without_page, staff_required, valid_filters
+
+COLUMNS = ["created_on", "phone_number", "contact", "case_id", "mobile_worker_id", "kind", "source", "text_shown",
+           "answer"]
+ROWS_PER_PAGE = 100
+# A cell starting with one of these is a formula to a spreadsheet; `answer` is whatever the person texted.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _filtered(project: Project, data: dict):
+    qs = consent_rows(project)
+    if data.get("kind"):
+        qs = qs.filter(kind=data["kind"])
+    if data.get("phone_number"):
+        qs = qs.filter(phone_number=digits(data["phone_number"]))
+    return qs
+
+
+@staff_required
+def consent_list(request: HttpRequest, slug: str) -> HttpResponse:
+    project = project_or_404(slug)
+    form = ConsentFilterForm(request.GET or None)
+    data = valid_filters(form)
+    # Newest first on the page (what just happened matters most); the export keeps the ledger's order.
+    page = paginate(request, _filtered(project, data).reverse(), ROWS_PER_PAGE)
+    return render(request, "web/consents.html", {
+        "project": project, "form": form, "page": page, "query": query_without_page(request),
+        "rows": [consent_json(r) for r in page.object_list],
+    })
+
+
+class _Echo:
+    """csv.writer writes into this and gets the line back, so rows stream instead of piling up."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def _cell(value: object) -> str:
+    text = "" if value is None else str(value)
+    # Neutralise spreadsheet formulas (CSV injection) by the usual leading apostrophe.
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+@staff_required
+def consent_csv(request: HttpRequest, slug: str) -> StreamingHttpResponse:
+    project = project_or_404(slug)
+    form = ConsentFilterForm(request.GET or None)
+    qs = _filtered(project, valid_filters(form))
+    writer = csv.writer(_Echo())
+
+    def lines() -> Iterator[str]:
+        yield writer.writerow(COLUMNS)
+        for r in qs.iterator(chunk_size=2000):
+            row = consent_json(r)
+            row["created_on"] = row["created_on"].isoformat()
+            yield writer.writerow([_cell(row[c]) for c in COLUMNS])
+
+    resp = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    resp["Content-Disposition"] = f'attachment; filename="consents-{project.slug}.csv"'
+    return resp

@@ -1,0 +1,153 @@
+"""The phone simulator: be the person at the other end of the sandbox gateway.
+
+A reply goes in exactly as the sandbox webhook would take it (inbound.router.receive). Then, because
+this is a development tool and the conversation should show the answer at once, the view processes it
+and delivers what it queued right here instead of waiting for the worker; the worker, if running, simply
+finds nothing left (both paths claim rows with a conditional UPDATE, so nothing is handled twice).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+
+from casemsg.cases.models import Case
+from casemsg.contacts import phone
+from casemsg.gateways.base import InboundSms, digits
+from casemsg.gateways.models import Gateway
+from casemsg.inbound import router as inbound
+from casemsg.messaging import pipeline
+from casemsg.messaging.models import Message
+from casemsg.projects.models import Project
+from casemsg.web.forms import ReplyForm, SimulatorForm
+from casemsg.web.views.common import is_htmx, project_or_404, staff_required, with_query
+
+log = logging.getLogger(__name__)
+
+CONVERSATION_LENGTH = 100
+CASE_CHOICES = 200
+# The simulator shows messages the sandbox handled, plus outbound ones that have not gone (queued,
+# failed) so the operator sees why nothing arrived.
+UNDELIVERED = [Message.QUEUED, Message.SENDING, Message.FAILED]
+
+
+def sandbox_gateway(project: Project) -> Gateway | None:
+    """The project's own sandbox gateway, else the installation's oldest (as the sandbox API picks)."""
+    return (
+        Gateway.objects.filter(type="sandbox", project=project).order_by("pk").first()
+        or Gateway.objects.filter(type="sandbox", project__isnull=True).order_by("pk").first()
+    )
+
+
+def clean_number(raw: str) -> tuple[str, str | None]:
+    """(digits, problem). A simulated phone may type '+1 206…': keep the digits, as gateways do."""
+    number = digits(raw)
+    if not number:
+        return "", "Enter a phone number: its digits, country code first (e.g. 15551234567)."
+    if len(number) > phone.MAX_DIGITS:
+        return "", f"A phone number has at most {phone.MAX_DIGITS} digits."
+    return number, None
+
+
+def conversation(project: Project, number: str) -> list[Message]:
+    qs = Message.objects.filter(project=project, to=number).filter(
+        Q(direction=Message.IN)
+        | Q(direction=Message.OUT, channel="sms") & (Q(gateway__type="sandbox") | Q(status__in=UNDELIVERED))
+    )
+    newest = list(qs.order_by("-created_on", "-pk")[:CONVERSATION_LENGTH])
+    return newest[::-1]  # oldest first, as a phone shows it
+
+
+def _case_choices(project: Project):
+    return (
+        Case.objects.filter(project=project, closed=False, properties__has_key="contact_phone_number")
+        .order_by("name", "case_id")
+        .only("case_id", "name", "properties")[:CASE_CHOICES]
+    )
+
+
+def _phone_context(project: Project, number: str, reply_form: ReplyForm | None = None) -> dict:
+    return {
+        "project": project, "number": number, "conversation": conversation(project, number),
+        "reply_form": reply_form or ReplyForm(initial={"number": number}),
+        "gateway": sandbox_gateway(project),
+    }
+
+
+@staff_required
+def simulator(request: HttpRequest, slug: str) -> HttpResponse:
+    project = project_or_404(slug)
+    form = SimulatorForm(request.GET or None)
+    number = ""
+    case = None
+    if form.is_bound and form.is_valid():
+        if form.cleaned_data["case"]:
+            case = Case.objects.filter(project=project, case_id=form.cleaned_data["case"]).first()
+            if case is None:
+                form.add_error("case", "No such case in this project.")
+            else:
+                chk = phone.check((case.properties or {}).get("contact_phone_number") or "")
+                if chk.ok:
+                    number = chk.number or ""
+                else:
+                    form.add_error("case", f"This case has no usable phone number ({chk.error}: {chk.message})")
+        elif form.cleaned_data["number"]:
+            number, problem = clean_number(form.cleaned_data["number"])
+            if problem:
+                form.add_error("number", problem)
+    ctx = {"form": form, "cases": _case_choices(project), "case": case, **_phone_context(project, number)}
+    return render(request, "web/simulator.html", ctx)
+
+
+@staff_required
+def conversation_part(request: HttpRequest, slug: str) -> HttpResponse:
+    """The conversation alone, polled by htmx so replies the worker sends later appear too."""
+    project = project_or_404(slug)
+    number, problem = clean_number(request.GET.get("number", ""))
+    return render(request, "web/_conversation.html", {
+        "project": project, "number": number, "conversation": conversation(project, number) if not problem else [],
+    })
+
+
+@staff_required
+def reply(request: HttpRequest, slug: str) -> HttpResponse:
+    project = project_or_404(slug)
+    if request.method != "POST":
+        return redirect(reverse("web:simulator", args=[project.slug]))
+    form = ReplyForm(request.POST)
+    number = ""
+    if form.is_valid():
+        number, problem = clean_number(form.cleaned_data["number"])
+        gw = sandbox_gateway(project)
+        if problem:
+            form.add_error(None, problem)
+        elif gw is None:
+            form.add_error(None, "There is no sandbox gateway: add one with "
+                                 "`casemsg gateway add sandbox --type sandbox`.")
+        else:
+            text = form.cleaned_data["text"]
+            ids = inbound.receive(gw, [InboundSms(from_number=number, text=text)], project=project)
+            _process_now(ids)
+            if not is_htmx(request):
+                return redirect(with_query(reverse("web:simulator", args=[project.slug]), number=number))
+            form = ReplyForm(initial={"number": number})  # a fresh, empty reply box
+    else:
+        number, _problem = clean_number(request.POST.get("number", ""))
+    ctx = _phone_context(project, number, form)
+    if is_htmx(request):
+        return render(request, "web/_phone.html", ctx)
+    return render(request, "web/simulator.html", {**ctx, "form": SimulatorForm(initial={"number": number}),
+                                                  "cases": _case_choices(project), "case": None})
+
+
+def _process_now(ids: list[int]) -> None:
+    inbound.process_due(ids)
+    try:
+        # One bounded batch: enough for the replies just queued; a large backlog stays with the worker.
+        pipeline.deliver_due(max_batches=1)
+    except Exception:  # noqa: BLE001 — the reply is stored and the worker retries; the page must not fail
+        log.exception("simulator: delivering replies failed; the worker will retry")

@@ -1,0 +1,85 @@
+"""Shared pieces of the inbound tests.
+
+Under pytest the queue is immediate but `db` tests run inside one transaction, so on_commit hooks never
+fire: a test does what the worker does, `router.process_due()` then `pipeline.deliver_due()`."""
+
+from __future__ import annotations
+
+import pytest
+
+from casemsg.cases.models import Case
+from casemsg.contacts.models import ConsentRecord, OptOut
+from casemsg.gateways.models import Gateway
+from casemsg.gateways.services import add_gateway, map_prefix
+from casemsg.inbound import router
+from casemsg.messaging import pipeline
+from casemsg.messaging.models import Message
+
+KE = "254711000001"  # Kenya: one-way SMS needs only the number
+KE2 = "254722000002"
+KE3 = "254733000003"
+US = "12066171234"  # United States: needs consent
+US2 = "12066175678"
+
+QUESTION = "Do you consent to receiving SMS messaging? Reply YES or NO."
+OPT_OUT_CONFIRMATION = "You are unsubscribed and will receive no more messages. Reply START to resubscribe."
+OPT_IN_CONFIRMATION = "You are subscribed again. Reply STOP to unsubscribe, HELP for help."
+HELP_TEXT = "Reply STOP to unsubscribe, START to subscribe again."
+CONSENT_THANKS = "Thank you. Reply STOP at any time to unsubscribe."
+
+
+@pytest.fixture
+def sandbox(db) -> Gateway:
+    """An installation-wide sandbox gateway routing every number (the phone simulator's gateway)."""
+    gw = add_gateway("sandbox", "sandbox")
+    map_prefix("*", "sandbox")
+    return gw
+
+
+def work() -> None:
+    """What a worker does after the webhook: process inbound rows, then deliver what they queued."""
+    router.process_due()
+    pipeline.deliver_due()
+
+
+def sms_in(api, number: str, text: str, msg_id: str = "") -> list[int]:
+    """A contact texts the project through the sandbox phone simulator; the worker then runs."""
+    r = api.post("sandbox/incoming", {"phone_number": number, "text": text, "id": msg_id})
+    assert r.status_code == 202, r.content
+    work()
+    return r.json()["ids"]
+
+
+def outbox(api) -> list[str]:
+    """Texts the sandbox sent for the project, oldest first."""
+    r = api.get("sandbox/outbox", limit=1000)
+    assert r.status_code == 200, r.content
+    return [m["text"] for m in reversed(r.json()["items"])]
+
+
+def sent_to(number: str) -> list[str]:
+    """Every text that went out to this number, from any project, through any gateway, oldest first."""
+    return list(
+        Message.objects.filter(direction=Message.OUT, to=number, status__in=[Message.SENT, Message.DELIVERED])
+        .order_by("sent_on", "pk")
+        .values_list("text", flat=True)
+    )
+
+
+def case_row(api, properties=None, **fields) -> Case:
+    return Case.objects.get(project__slug=api.slug, case_id=api.case(properties, **fields)["case_id"])
+
+
+def is_opted_out(number: str) -> bool:
+    return OptOut.objects.filter(phone_number=number).exists()
+
+
+def ledger_kinds(number: str) -> list[str]:
+    rows = ConsentRecord.objects.filter(phone_number=number).order_by("created_on", "pk")
+    return list(rows.values_list("kind", flat=True))
+
+
+def send(api, case_id: str, text: str = "Hello") -> dict:
+    r = api.post("messages", {"recipient": {"case_id": case_id}, "text": text})
+    assert r.status_code == 202, r.content
+    return r.json()
