@@ -133,8 +133,12 @@ def main() -> None:
     for start in range(0, n, 1000):
         cases.bulk_upsert(
             project,
-            [cases.CaseChange(case_type="mother", name=f"Mother {i}", properties={"contact_phone_number": f"2547{i:08d}"})
-             for i in range(start, min(n, start + 1000))],
+            [
+                cases.CaseChange(
+                    case_type="mother", name=f"Mother {i}", properties={"contact_phone_number": f"2547{i:08d}"}
+                )
+                for i in range(start, min(n, start + 1000))
+            ],
         )
     print(f"cases created: {n:,} in {time.perf_counter() - t:.1f} s (setup, not timed below)")
     from casemsg.cases.models import Case
@@ -154,8 +158,8 @@ def main() -> None:
     event = MessagingEvent.objects.create(project=project, source="broadcast", description="bench")
     for start in range(0, len(ids), 1000):
         batch = list(Case.objects.filter(pk__in=ids[start : start + 1000]))
-        pipeline.queue(project, [pipeline.MessageSpec(case=c, text="Hello {case.name}, your visit is due") for c in batch],
-                       event)
+        specs = [pipeline.MessageSpec(case=c, text="Hello {case.name}, your visit is due") for c in batch]
+        pipeline.queue(project, specs, event)
     t_queued = time.perf_counter() - t0
     last = -1
     while True:
