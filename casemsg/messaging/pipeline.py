@@ -26,6 +26,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from casemsg import bulk
 from casemsg.cases.models import Case
 from casemsg.contacts import phone
 from casemsg.contacts.models import OptOut, PhoneEntry
@@ -129,26 +130,11 @@ def queue(
     return rows
 
 
-_FAST_FIELDS = [
-    "project", "event", "direction", "channel", "kind", "requires_two_way", "case", "worker", "to", "content",
-    "default_language", "language", "subject", "html", "text", "segments", "gateway", "gateway_name",
-    "provider_id", "status", "error", "error_detail", "delay_reason", "attempts", "next_attempt_on", "claim",
-    "created_on",
-]
-
-
 def _insert_queued(project: Project | None, specs: list[MessageSpec], event: MessagingEvent, now) -> None:
-    """Bulk insert with one prepared statement (executemany): Django's bulk_create rebuilds the SQL for
+    """Bulk insert through casemsg.bulk (one prepared statement): Django's bulk_create rebuilds its SQL for
     every ~30-row batch on SQLite, which made queueing a broadcast slower than sending it."""
     if not specs:
         return
-    fields = [Message._meta.get_field(f) for f in _FAST_FIELDS]
-    table = connection.ops.quote_name(Message._meta.db_table)
-    cols = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    sql = f"INSERT INTO {table} ({cols}) VALUES ({', '.join(['%s'] * len(fields))})"
-    content_field = Message._meta.get_field("content")
-    dt_field = Message._meta.get_field("created_on")
-    now_db = dt_field.get_db_prep_save(now, connection)
     rows = []
     for s in specs:
         content: dict = {}
@@ -156,39 +142,19 @@ def _insert_queued(project: Project | None, specs: list[MessageSpec], event: Mes
             content["text"] = s.text
         if s.translations:
             content["translations"] = s.translations
-        rows.append((
-            project.pk if project else None, event.pk if event else None, Message.OUT, s.channel, s.kind,
-            s.requires_two_way, s.case.pk if s.case else None, s.worker.pk if s.worker else None, s.to,
-            content_field.get_db_prep_save(content, connection), s.default_language, "", s.subject, s.html, "", 0,
-            s.gateway.pk if s.gateway else None, s.gateway.name if s.gateway else "", "", Message.QUEUED, "", "", "",
-            0, dt_field.get_db_prep_save(s.send_after, connection) if s.send_after else now_db, "", now_db,
-        ))
+        rows.append({
+            "project_id": project.pk if project else None, "event_id": event.pk if event else None,
+            "channel": s.channel, "kind": s.kind, "requires_two_way": s.requires_two_way,
+            "case_id": s.case.pk if s.case else None, "worker_id": s.worker.pk if s.worker else None, "to": s.to,
+            "content": content, "default_language": s.default_language, "subject": s.subject, "html": s.html,
+            "gateway_id": s.gateway.pk if s.gateway else None, "gateway_name": s.gateway.name if s.gateway else "",
+            "next_attempt_on": s.send_after or now, "created_on": now,
+        })
     with transaction.atomic():
-        with connection.cursor() as cur:
-            for i in range(0, len(rows), 1000):
-                cur.executemany(sql, rows[i : i + 1000])
+        bulk.insert_rows(Message, rows)
         from casemsg.messaging.tasks import kick
 
         transaction.on_commit(kick)
-
-
-def write_rows(msgs: list[Message], names: list[str]) -> None:
-    """Write these fields of many messages with one prepared UPDATE run by executemany.
-
-    Django's bulk_update builds a CASE expression per field per row, which cost ~10 ms per message here;
-    a prepared statement costs a few microseconds per row on SQLite and is pipelined by psycopg."""
-    if not msgs:
-        return
-    fields = [Message._meta.get_field(n) for n in names]
-    table = connection.ops.quote_name(Message._meta.db_table)
-    sets = ", ".join(f"{connection.ops.quote_name(f.column)} = %s" for f in fields)
-    sql = f"UPDATE {table} SET {sets} WHERE {connection.ops.quote_name('id')} = %s"
-    rows = [
-        (*(f.get_db_prep_save(getattr(m, f.attname), connection) for f in fields), m.pk)
-        for m in msgs
-    ]
-    with connection.cursor() as cur:
-        cur.executemany(sql, rows)
 
 
 # --- claiming ------------------------------------------------------------------------------------
@@ -424,7 +390,7 @@ def process(msgs: list[Message]) -> None:
         _send_emails([m for m in emails if m.status == Message.SENDING])
 
     with transaction.atomic():
-        write_rows(msgs, _UPDATE_FIELDS)
+        bulk.update_rows(msgs, _UPDATE_FIELDS)
         _record_opt_outs(msgs)
 
 
@@ -607,7 +573,7 @@ def apply_status_updates(gateway: Gateway, updates) -> int:
             continue
         changed.append(m)
     with transaction.atomic():
-        write_rows(changed, ["status", "delivered_on", "error", "error_detail"])
+        bulk.update_rows(changed, ["status", "delivered_on", "error", "error_detail"])
         _record_opt_outs(changed)
     return len(changed)
 

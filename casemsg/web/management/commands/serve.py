@@ -19,6 +19,7 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--web-workers", type=int, default=2)
+        parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
         parser.add_argument("--no-worker", action="store_true", help="serve the web app only")
 
     def handle(self, *args, **o):
@@ -31,7 +32,8 @@ class Command(BaseCommand):
         ]
         procs = [subprocess.Popen(gunicorn, env=env)]
         if not o["no_worker"]:
-            procs.append(subprocess.Popen([sys.executable, "-m", "casemsg", "worker"], env=env))
+            for _ in range(max(1, o["workers"])):
+                procs.append(subprocess.Popen([sys.executable, "-m", "casemsg", "worker"], env=env))
         self.stdout.write(f"casemsg is serving http://{o['host']}:{o['port']}/ (Ctrl-C to stop)")
 
         stopping = False
