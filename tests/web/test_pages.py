@@ -195,6 +195,17 @@ def test_cases_list_paginates(staff, project, sandbox):
     assert staff.get(f"/projects/{project.slug}/cases/?page=999").status_code == 200
 
 
+def test_cases_list_checks_contact_status_in_bulk(staff, project, sandbox, django_assert_max_num_queries):
+    cases.bulk_upsert(project, [cases.CaseChange(case_id=f"c{i:03}", case_type="mother", name=f"Person {i:03}",
+                                                 properties={"contact_phone_number": f"2547120{i:05}"})
+                                for i in range(50)])
+    # a fixed handful of queries for the page, not a few per case (session, user, project, types, count,
+    # rows, registry entries, opt-outs, gateways)
+    with django_assert_max_num_queries(12):
+        r = staff.get(f"/projects/{project.slug}/cases/")
+    assert r.content.decode().count("/errors/#NO_TWO_WAY_PHONE_NUMBER") == 50
+
+
 def test_case_page_shows_every_problem_with_its_fix(staff, project, data):
     make_case(project, "many-1", "", contact_phone_number="1-206-617-1234", time_zone="Mars/Base",
               language_code="xx", contact_backend_id="nowhere", commcare_email_address="not-an-email")

@@ -47,7 +47,9 @@ class Command(BaseCommand):
     def handle(self, *args, **o):
         from huey.contrib.djhuey import HUEY
 
-        import casemsg.messaging.tasks  # noqa: F401 — registers the tasks
+        # Register every job type with this consumer (a job whose task is unknown would be dropped).
+        import casemsg.inbound.tasks  # noqa: F401
+        import casemsg.messaging.tasks  # noqa: F401
 
         stop = threading.Event()
         if not o["no_tick"]:

@@ -1,6 +1,9 @@
 """`casemsg demo`: a demo project with a few cases and the sandbox gateway, so `make run` shows
 something at once. Safe to run again: it reuses what exists and issues a fresh key."""
 
+import secrets
+
+from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand
 
 from casemsg.cases import services as cases
@@ -37,9 +40,16 @@ class Command(BaseCommand):
             [cases.CaseChange(case_id=cid, case_type="mother", name=name, properties=props)
              for cid, name, props in DEMO_CASES],
         )
+        # A staff login for the pages, with a fresh random password each run (printed once, stored hashed).
+        password = secrets.token_urlsafe(9)
+        user, _ = User.objects.get_or_create(username="demo", defaults={"is_staff": True, "is_superuser": True})
+        user.is_staff = user.is_superuser = True
+        user.set_password(password)
+        user.save()
         self.stdout.write(
             "Demo project 'demo' is ready: 4 cases, the sandbox gateway routes every number.\n"
             f"  API key: {key}\n"
+            f"  Login:   demo / {password}   (pages and /admin/)\n"
             "  Try:   curl -s -H \"Authorization: Bearer $KEY\" "
             "http://127.0.0.1:8000/api/v1/projects/demo/cases/demo-ravi/contact\n"
             "  Pages: http://127.0.0.1:8000/   API docs: http://127.0.0.1:8000/api/docs"
