@@ -49,7 +49,7 @@ PACE_HORIZON = 1.0
 
 _UPDATE_FIELDS = [
     "status", "error", "error_detail", "delay_reason", "attempts", "next_attempt_on", "claim", "claimed_on",
-    "gateway", "gateway_name", "provider_id", "text", "segments", "language", "to", "sent_on",
+    "gateway", "gateway_name", "provider_id", "text", "segments", "language", "to", "sent_on", "subject",
 ]
 
 
@@ -96,6 +96,8 @@ def queue(
             content["text"] = s.text
         if s.translations:
             content["translations"] = s.translations
+        if s.subject:
+            content["subject"] = s.subject  # the template; `subject` holds it rendered once sent
         rows.append(
             Message(
                 project=project,
@@ -142,6 +144,8 @@ def _insert_queued(project: Project | None, specs: list[MessageSpec], event: Mes
             content["text"] = s.text
         if s.translations:
             content["translations"] = s.translations
+        if s.subject:
+            content["subject"] = s.subject  # the template; `subject` holds it rendered once sent
         rows.append({
             "project_id": project.pk if project else None, "event_id": event.pk if event else None,
             "channel": s.channel, "kind": s.kind, "requires_two_way": s.requires_two_way,
@@ -286,13 +290,20 @@ def _render_all(msgs: list[Message], sts_lang: dict[int, str]) -> None:
         chain = [sts_lang.get(m.pk, ""), m.default_language, m.project.default_language if m.project else ""]
         template, lang = render.choose_text(m.content or {}, chain)
         if template is None:
-            _fail(m, "NO_MESSAGE_FOR_LANGUAGE", f"No text for languages {', '.join(x for x in chain if x)}.")
+            content = m.content or {}
+            if "text" in content or any(k in chain for k in content.get("translations") or {}):
+                _fail(m, "MESSAGE_BLANK", "The message text is empty.")
+            else:
+                _fail(m, "NO_MESSAGE_FOR_LANGUAGE", f"No text for languages {', '.join(x for x in chain if x)}.")
             continue
         parent = parents.get((m.project_id, m.case.parent_id)) if m.case_id and m.case.parent_id else None
         contact = _contact(m)
         ctx = render.Context(case=m.case, parent=parent, recipient_name=getattr(contact, "name", "") or "")
         try:
             m.text = render.render(template, ctx)
+            subject = (m.content or {}).get("subject") or ""
+            if subject:  # an email subject is a template too ("Visit reminder for {case.name}")
+                m.subject = render.render(subject, ctx)
         except render.RenderError as exc:
             _fail(m, "CANNOT_RENDER_MESSAGE", str(exc))
             continue
@@ -562,8 +573,9 @@ def apply_status_updates(gateway: Gateway, updates) -> int:
     for m in msgs:
         u = by_id[m.provider_id]
         if u.status == "delivered":
-            m.status, m.delivered_on = Message.DELIVERED, now
-        elif u.status == "failed":
+            # a delivery report is final: it also settles an earlier "failed" report that was premature
+            m.status, m.delivered_on, m.error, m.error_detail = Message.DELIVERED, now, "", ""
+        elif u.status == "failed" and m.status != Message.DELIVERED:
             m.status, m.error, m.error_detail = Message.FAILED, u.error or "GATEWAY_ERROR", u.detail
             if u.opt_out:
                 m._opt_out = True  # noqa: SLF001 — the provider says the number opted out: record it globally

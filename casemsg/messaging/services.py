@@ -44,6 +44,8 @@ def send(project: Project, req: SendRequest, source: str = "api") -> Message:
     if req.channel not in ("sms", "email"):
         raise InputError("VALIDATION_ERROR", "channel must be 'sms' or 'email'.")
     validate_content(req.text, req.translations)
+    if req.subject and (problem := render.check_template(req.subject)):
+        raise InputError("CANNOT_RENDER_MESSAGE", f"The subject template is malformed: {problem}.")
     case = worker = None
     if (req.case_id is None) == (req.mobile_worker_id is None):
         raise InputError("VALIDATION_ERROR", "recipient needs exactly one of case_id or mobile_worker_id.")

@@ -9,16 +9,10 @@ from casemsg.gateways.models import Gateway
 from casemsg.gateways.services import add_gateway, map_prefix
 from casemsg.messaging import pipeline
 from casemsg.messaging.models import Message
-from tests.servers import fixtures as _servers
 from tests.servers.smtp import SmtpServer
 
-# The fake providers' fixtures (a no-op if tests/conftest.py already loads them as a plugin).
-fake_gateway = _servers.fake_gateway
-fake_http = _servers.fake_http
-fake_twilio = _servers.fake_twilio
-fake_gateway_process = _servers.fake_gateway_process
-smtp_server = _servers.smtp_server
-
+# fake_http, fake_twilio, fake_gateway_process and smtp_server come from tests/servers/fixtures.py (loaded by
+# tests/conftest.py).
 KE = "254712345678"  # Kenya, valid mobile
 KE2 = "254722000001"
 IN = "919812345678"  # India

@@ -116,3 +116,20 @@ def test_server_down_gives_email_gateway_error_after_three_attempts(api, setting
     row = msg(m)
     assert (row.status, row.error, row.attempts) == ("failed", "EMAIL_GATEWAY_ERROR", 3)
     assert api.get(f"messages/{row.pk}").json()["error"]["code"] == "EMAIL_GATEWAY_ERROR"
+
+
+def test_subject_is_a_template_rendered_at_send_time(api, smtp):
+    case_id = _email_case(api, clinic="Kisumu {clinic}")
+    m = send(api, case_id, channel="email", subject="Visit at {case.clinic} for {case.name}", text="Hi")
+    deliver()
+    (got,) = smtp.wait_for(1)
+    # case data containing braces is shown as written, not read as a placeholder
+    assert got.message["Subject"] == "Visit at Kisumu {clinic} for Asha"
+    assert msg(m).subject == "Visit at Kisumu {clinic} for Asha"
+
+
+def test_malformed_subject_template_is_refused(api):
+    r = api.post("messages", {"recipient": {"case_id": _email_case(api)}, "channel": "email",
+                              "subject": "Visit {case.name", "text": "Hi"})
+    assert r.status_code == 422
+    assert r.json()["error"]["code"] == "CANNOT_RENDER_MESSAGE"
