@@ -5,7 +5,8 @@ from huey.contrib.djhuey import HUEY, task
 from casemsg.inbound import router
 
 
-@task()
+# Inbound jobs jump the queue: an answer to STOP or to a consent question must not wait for a broadcast.
+@task(priority=10)
 def process_inbound(ids: list[int]) -> int:
     return router.process_due(ids)
 

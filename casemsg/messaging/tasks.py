@@ -7,10 +7,17 @@ from huey.contrib.djhuey import HUEY, task
 
 from casemsg.messaging import pipeline
 
+# Batches one job sends before it gives its thread back: a 100,000-message broadcast must not hold
+# every worker thread while a STOP waits behind it.
+BATCHES_PER_JOB = 10
 
-@task()
+
+@task(priority=0)
 def deliver() -> int:
-    return pipeline.deliver_due()
+    done = pipeline.deliver_due(max_batches=BATCHES_PER_JOB)
+    if done >= BATCHES_PER_JOB * pipeline.BATCH and pipeline.has_due():
+        deliver()  # more to send: queue the rest behind whatever arrived meanwhile
+    return done
 
 
 def kick() -> None:
