@@ -90,8 +90,8 @@ def _join(words: list[str]) -> str:
 def check(value: object, *, auto_fix: bool = False) -> PhoneCheck:
     """Check a phone number string against the seeds' rule (see `_check`); results are cached, since
     the send pipeline checks the same numbers batch after batch and parsing dominates its cost."""
-    r = _cached_check("" if value is None else str(value), auto_fix)
-    return replace(r, warnings=list(r.warnings))
+    # Shared between callers: treat the result as read-only (copy it with dataclasses.replace to change it).
+    return _cached_check("" if value is None else str(value), auto_fix)
 
 
 @lru_cache(maxsize=65536)
@@ -121,9 +121,7 @@ def _check(value: object, *, auto_fix: bool = False) -> PhoneCheck:
         digits = "".join(str(unicodedata.decimal(ch)) for ch in s if unicodedata.decimal(ch, None) is not None)
         inner = check(digits, auto_fix=auto_fix) if digits and "letters" not in bad else None
         if inner is not None and inner.ok and auto_fix:
-            inner.raw = raw
-            inner.warnings.append(f"'{raw}' was normalized to {inner.number}.")
-            return inner
+            return replace(inner, raw=raw, warnings=[*inner.warnings, f"'{raw}' was normalized to {inner.number}."])
         result.error = "INVALID_PHONE_NUMBER"
         result.message = (
             f"'{raw}' is not a valid phone number: use digits only, country code first, "

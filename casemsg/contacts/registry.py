@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from casemsg import bulk
@@ -63,11 +63,16 @@ def worker_numbers(worker: MobileWorker) -> dict[str, bool]:
     return out
 
 
-def sync(cases: Iterable[Case] = (), workers: Iterable[MobileWorker] = ()) -> None:
-    """Bring the registry in line with these contacts. Must run inside the change's transaction."""
+def sync(cases: Iterable[Case] = (), workers: Iterable[MobileWorker] = (), created: Iterable[Case] = ()) -> None:
+    """Bring the registry in line with these contacts. Must run inside the change's transaction.
+
+    `created`: those of `cases` that this transaction inserted. They cannot have entries yet, so the
+    bulk path skips looking for them (one query per batch). Entries are made in the order of `cases`:
+    among numbers verified in the same batch, the earlier case is the older registrant."""
     now = timezone.now()
     wanted: dict[tuple[str, int], dict[str, bool]] = {}
     projects: dict[tuple[str, int], int] = {}
+    fresh = {c.pk for c in created}
     for c in cases:
         wanted[("case", c.pk)] = case_numbers(c)
         projects[("case", c.pk)] = c.project_id
@@ -77,7 +82,7 @@ def sync(cases: Iterable[Case] = (), workers: Iterable[MobileWorker] = ()) -> No
     if not wanted:
         return
 
-    case_pks = [pk for kind, pk in wanted if kind == "case"]
+    case_pks = [pk for kind, pk in wanted if kind == "case" and pk not in fresh]
     worker_pks = [pk for kind, pk in wanted if kind == "worker"]
     existing: list[PhoneEntry] = []
     for i in range(0, len(case_pks), _CHUNK):
@@ -170,15 +175,13 @@ def assign_owners(numbers: Iterable[str]) -> None:
     for i in range(0, len(numbers), _CHUNK):
         chunk = numbers[i : i + _CHUNK]
         _lock_numbers(chunk)
-        owned = set(
-            PhoneEntry.objects.filter(phone_number__in=chunk, two_way=True).values_list("phone_number", flat=True)
-        )
-        need = [n for n in chunk if n not in owned]
-        if not need:
-            continue
+        # One query (a bulk import calls this per batch): the verified entries of the numbers that have no
+        # owner, oldest first per number.
+        has_owner = PhoneEntry.objects.filter(phone_number=OuterRef("phone_number"), two_way=True)
         winners: dict[str, int] = {}
         for pk, number in (
-            PhoneEntry.objects.filter(phone_number__in=need, verified=True)
+            PhoneEntry.objects.filter(phone_number__in=chunk, verified=True)
+            .exclude(Exists(has_owner))
             .order_by("phone_number", "verified_on", "pk")
             .values_list("pk", "phone_number")
         ):
@@ -187,14 +190,37 @@ def assign_owners(numbers: Iterable[str]) -> None:
             PhoneEntry.objects.filter(pk__in=list(winners.values())).update(two_way=True)
 
 
-def entries_for_numbers(numbers: Iterable[str]) -> dict[str, list[PhoneEntry]]:
-    """All registry entries of these numbers, with their contacts, in one query."""
+def entries_for_numbers(
+    numbers: Iterable[str], known: Iterable[Case | MobileWorker] = ()
+) -> dict[str, list[PhoneEntry]]:
+    """All registry entries of these numbers, with their contacts, in few queries.
+
+    `known` contacts (those being looked at) are attached as they are; only the other holders of a
+    number (rare) are loaded, with just what `describe_holder` shows, so a batch of 500 does not load
+    its 500 cases a second time."""
+    numbers = list(numbers)
+    cases = {c.pk: c for c in known if isinstance(c, Case)}
+    workers = {w.pk: w for w in known if isinstance(w, MobileWorker)}
+    entries: list[PhoneEntry] = []
+    for i in range(0, len(numbers), _CHUNK):
+        entries += PhoneEntry.objects.filter(phone_number__in=numbers[i : i + _CHUNK]).order_by(
+            "phone_number", "created_on", "pk"
+        )
+    entries.sort(key=lambda e: (e.phone_number, e.created_on, e.pk))
+    missing_cases = {e.case_id for e in entries if e.case_id and e.case_id not in cases}
+    missing_workers = {e.worker_id for e in entries if e.worker_id and e.worker_id not in workers}
+    if missing_cases:
+        cases.update(Case.objects.only("pk", "case_id", "name", "project_id", "closed").in_bulk(missing_cases))
+    if missing_workers:
+        workers.update(
+            MobileWorker.objects.only("pk", "username", "name", "project_id", "active").in_bulk(missing_workers)
+        )
     out: dict[str, list[PhoneEntry]] = {}
-    for e in (
-        PhoneEntry.objects.filter(phone_number__in=list(numbers))
-        .select_related("case", "worker", "project")
-        .order_by("phone_number", "created_on", "pk")
-    ):
+    for e in entries:
+        if e.case_id:
+            e.case = cases[e.case_id]
+        else:
+            e.worker = workers[e.worker_id]
         out.setdefault(e.phone_number, []).append(e)
     return out
 

@@ -173,7 +173,7 @@ def statuses(contacts: Sequence[Contact]) -> list[ContactStatus]:
     facts = [_facts(c) for c in contacts]
     checks = [phone.check(f.raw_phone) if f.raw_phone else None for f in facts]
     numbers = {c.number for c in checks if c is not None and c.ok}
-    entries = registry.entries_for_numbers(numbers) if numbers else {}
+    entries = registry.entries_for_numbers(numbers, known=contacts) if numbers else {}
     opted_out = set(OptOut.objects.filter(phone_number__in=numbers).values_list("phone_number", flat=True))
     backends = {f.backend for f in facts if f.backend}
     gateways = {

@@ -178,11 +178,14 @@ def claim(limit: int = BATCH) -> list[Message]:
         Message.objects.filter(pk__in=ids, status=Message.QUEUED).update(
             status=Message.SENDING, claim=token, claimed_on=now
         )
-    return list(
-        Message.objects.filter(claim=token, status=Message.SENDING).select_related(
-            "project", "case", "worker", "gateway"
-        )
+    msgs = list(
+        Message.objects.filter(claim=token, status=Message.SENDING).select_related("case", "worker", "gateway")
     )
+    # Projects are few and wide (a dozen JSON settings): load each once per batch, not once per row.
+    projects = Project.objects.in_bulk({m.project_id for m in msgs if m.project_id})
+    for m in msgs:
+        m.project = projects.get(m.project_id)
+    return msgs
 
 
 def deliver_due(batch_size: int = BATCH, max_batches: int | None = None) -> int:
