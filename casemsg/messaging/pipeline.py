@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 
 import aiohttp
@@ -71,7 +71,18 @@ class MessageSpec:
     requires_two_way: bool = False
     send_after: object = None  # an aware datetime (UTC); None = now
     gateway: Gateway | None = None  # replies go back through the gateway the inbound message came on
-    extra: dict = field(default_factory=dict)
+
+
+def _content(s: MessageSpec) -> dict:
+    """What to say, kept as templates: rendered at send time, in the language chosen then."""
+    content: dict = {}
+    if s.text is not None:
+        content["text"] = s.text
+    if s.translations:
+        content["translations"] = s.translations
+    if s.subject:
+        content["subject"] = s.subject  # the template; `subject` holds it rendered once sent
+    return content
 
 
 def queue(
@@ -91,13 +102,7 @@ def queue(
         return []
     rows = []
     for s in specs:
-        content: dict = {}
-        if s.text is not None:
-            content["text"] = s.text
-        if s.translations:
-            content["translations"] = s.translations
-        if s.subject:
-            content["subject"] = s.subject  # the template; `subject` holds it rendered once sent
+        content = _content(s)
         rows.append(
             Message(
                 project=project,
@@ -139,13 +144,7 @@ def _insert_queued(project: Project | None, specs: list[MessageSpec], event: Mes
         return
     rows = []
     for s in specs:
-        content: dict = {}
-        if s.text is not None:
-            content["text"] = s.text
-        if s.translations:
-            content["translations"] = s.translations
-        if s.subject:
-            content["subject"] = s.subject  # the template; `subject` holds it rendered once sent
+        content = _content(s)
         rows.append({
             "project_id": project.pk if project else None, "event_id": event.pk if event else None,
             "channel": s.channel, "kind": s.kind, "requires_two_way": s.requires_two_way,
