@@ -100,6 +100,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=2)
     ap.add_argument("--profile", action="store_true", help="cProfile the bulk path and print the top entries")
+    ap.add_argument("--no-update", action="store_true", help="skip the second (update) pass")
     ap.add_argument("--keep", action="store_true", help="keep the bench database (PostgreSQL) / data dir")
     args = ap.parse_args()
 
@@ -206,14 +207,19 @@ def _run(args: argparse.Namespace) -> None:
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(35)
 
     # A second pass of the same cases as updates (a re-import): every case exists, a tenth change number.
-    for batch in changes:
+    if settings.IS_POSTGRES:
+        # What autovacuum does within a minute of a big load, and this bench is quicker than that: without
+        # statistics the planner scans the new 100,000-row tables for every lookup of the second pass.
+        with connection.cursor() as cur:
+            cur.execute("ANALYZE")
+    for batch in [] if args.no_update else changes:
         for c in batch[::10]:
             c.properties = {**c.properties, "contact_phone_number": f"9197{rng.randrange(10**8):08d}"}
     if profiler is not None:
         profiler = cProfile.Profile()
         profiler.enable()
     started, cpu = time.perf_counter(), time.process_time()
-    for batch in changes:
+    for batch in [] if args.no_update else changes:
         services.bulk_upsert(bulk_project, batch)
     update_s = time.perf_counter() - started
     update_cpu = time.process_time() - cpu
@@ -228,6 +234,9 @@ def _run(args: argparse.Namespace) -> None:
     verified_numbers = set(entries.filter(verified=True).values_list("phone_number", flat=True))
     owners = entries.filter(two_way=True).count()
     assert owners == len(verified_numbers), (owners, len(verified_numbers))
+    for change in rng.sample([c for batch in changes for c in batch], 200):
+        stored = Case.objects.get(project=bulk_project, case_id=change.case_id)
+        assert (stored.name, stored.properties) == (change.name, change.properties), change.case_id
 
     rate = n / bulk_s
     print(
@@ -238,10 +247,11 @@ def _run(args: argparse.Namespace) -> None:
         f"bulk path (create): {bulk_s:6.2f} s  {rate:9,.0f} cases/s  ratio {bulk_s / plain_s:.2f}x plain"
         f"  (CPU {bulk_cpu:6.2f} s, ratio {bulk_cpu / plain_cpu:.2f}x)"
     )
-    print(
-        f"bulk path (update): {update_s:6.2f} s  {n / update_s:9,.0f} cases/s  ratio {update_s / plain_s:.2f}x plain"
-        f"  (CPU {update_cpu:6.2f} s)"
-    )
+    if not args.no_update:
+        print(
+            f"bulk path (update): {update_s:6.2f} s  {n / update_s:9,.0f} cases/s  "
+            f"ratio {update_s / plain_s:.2f}x plain  (CPU {update_cpu:6.2f} s)"
+        )
     ok = rate >= 5000 and bulk_s / plain_s <= 2
     print(f"goal (>= 5,000 cases/s and <= 2x plain): {'met' if ok else 'NOT met'}")
 

@@ -119,6 +119,12 @@ class _Lines:
                 yield raw.decode(self.encoding, errors="replace")
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    line = text.splitlines()[0] if text else type(exc).__name__
+    return line if line.endswith(".") else line + "."
+
+
 def _plural(n: int, word: str) -> str:
     return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
 
@@ -160,7 +166,7 @@ class _Importer:
             return
         try:
             self._write(rows)
-        except (InputError, DatabaseError):
+        except Exception:  # whatever failed the batch, each row gets its own verdict below
             # Something in the batch (a value the checks above let through, a case created meanwhile by
             # someone else, ...) made the whole transaction fail: find the culprits one row at a time.
             for row in rows:
@@ -169,8 +175,9 @@ class _Importer:
                 except InputError as exc:
                     self.error(row.line, exc.message)
                 except DatabaseError as exc:
-                    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                    self.error(row.line, f"The database refused this row: {first}")
+                    self.error(row.line, f"The database refused this row: {_first_line(exc)}")
+                except Exception as exc:  # one row's failure must not abort the import
+                    self.error(row.line, f"The row could not be saved: {type(exc).__name__}: {_first_line(exc)}")
 
     def _write(self, rows: list[_Row]) -> None:
         """One transaction: the case-type check and the upsert see the same cases."""
@@ -278,6 +285,9 @@ def _check_header(header: list[str], name: str, result: ImportResult) -> dict[in
         except InputError as exc:
             unusable[i] = f"column {i + 1} cannot be stored as a property ({exc.message})"
             continue
+        if col in ("case_type", "closed"):
+            what = "the case type comes from --case-type" if col == "case_type" else "cases stay open or closed"
+            result.notes.append(f"Column '{col}' is stored as a property named '{col}'; {what}.")
         for known in _KNOWN_COLUMNS:
             if col != known and col.lower() == known:
                 result.notes.append(

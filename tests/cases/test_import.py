@@ -264,9 +264,12 @@ def test_existing_case_of_another_type_is_a_bad_row(project, tmp_path):
 
 
 def test_header_case_mistakes_get_a_note(project, tmp_path):
-    out, err = run(write(tmp_path, f"case_id,Contact_Phone_Number\nc1,{INDIA}\n"))
+    out, err = run(write(tmp_path, f"case_id,Contact_Phone_Number,case_type\nc1,{INDIA},x\n"))
     assert "note: Column 'Contact_Phone_Number'" in err
+    assert "note: Column 'case_type' is stored as a property" in err
     assert "Imported 1 new case" in out
+    c1 = case(project, "c1")
+    assert c1.case_type == "patient" and c1.properties == {"Contact_Phone_Number": INDIA, "case_type": "x"}
 
 
 # --- a batch that fails as a whole: retried row by row --------------------------------------------
@@ -346,6 +349,8 @@ def test_directory_unknown_project_and_blank_case_type(project, tmp_path):
         run(path, case_type=" ")
     with pytest.raises(CommandError, match="case type"):
         run(path, case_type="t" * 65)
+    with pytest.raises(CommandError, match="Unknown encoding"):
+        run(path, "alpha", "patient", "--encoding", "klingon")
     assert not Case.objects.exists()
 
 
