@@ -27,10 +27,14 @@ from casemsg.projects.models import Project
 from casemsg.workers.models import MobileWorker
 
 
-def _label(case: Case | None, worker: MobileWorker | None) -> str:
+def contact_label(case: Case | None, worker: MobileWorker | None) -> str:
+    """How the consent ledger names a contact."""
     if case is not None:
         return f"case {case.case_id}" + (f" ({case.name})" if case.name else "")
     return f"mobile worker {worker.username}" if worker is not None else ""
+
+
+_label = contact_label
 
 
 def pick_text(project: Project, translations: dict[str, str], language: str) -> str:
@@ -140,12 +144,14 @@ def auto_request(project: Project, cases: Sequence[Case]) -> None:
 
 def pending_for(number: str) -> ConsentRequest | None:
     """The newest unexpired pending request (opt-in or verification) on this number, if any."""
-    return (
+    # Every inbound message asks; almost always there is none, so look for an id first (a cheap query)
+    pk = (
         ConsentRequest.objects.filter(phone_number=number, status=ConsentRequest.PENDING, expires_on__gt=timezone.now())
-        .select_related("project", "case", "worker")
         .order_by("-created_on", "-pk")
+        .values_list("pk", flat=True)
         .first()
     )
+    return None if pk is None else ConsentRequest.objects.select_related("project", "case", "worker").get(pk=pk)
 
 
 def answer_opt_in(req: ConsentRequest, text: str) -> str | None:
@@ -195,20 +201,30 @@ def record_worker_form_consent(project: Project, cases: Sequence[Case], before: 
         ConsentRecord.objects.bulk_create(rows)
 
 
-def expire_requests() -> int:
+def expire_requests(batch: int = 1000) -> int:
     """Pending requests past their expiry: the number stops routing to them; the ledger says so."""
-    now = timezone.now()
-    with transaction.atomic():
-        due = list(ConsentRequest.objects.filter(status=ConsentRequest.PENDING, expires_on__lte=now)[:1000])
-        if not due:
-            return 0
-        ConsentRequest.objects.filter(pk__in=[r.pk for r in due]).update(status=ConsentRequest.EXPIRED)
-        ConsentRecord.objects.bulk_create(
-            [
-                ConsentRecord(phone_number=r.phone_number, project_id=r.project_id, case_id=r.case_id,
-                              worker_id=r.worker_id, kind="expired", source="system", text_shown=r.text_shown,
-                              created_on=now)
-                for r in due if r.kind == ConsentRequest.OPT_IN
-            ]
-        )
-    return len(due)
+    total = 0
+    while True:
+        now = timezone.now()
+        with transaction.atomic():
+            due = list(
+                ConsentRequest.objects.filter(status=ConsentRequest.PENDING, expires_on__lte=now)
+                .select_related("case", "worker")[:batch]
+            )
+            if not due:
+                return total
+            # an answer that arrived meanwhile keeps its status (and gets no "expired" row)
+            pks = [r.pk for r in due]
+            ConsentRequest.objects.filter(pk__in=pks, status=ConsentRequest.PENDING).update(
+                status=ConsentRequest.EXPIRED, answered_on=now
+            )
+            expired = set(ConsentRequest.objects.filter(pk__in=pks, answered_on=now).values_list("pk", flat=True))
+            ConsentRecord.objects.bulk_create(
+                [
+                    ConsentRecord(phone_number=r.phone_number, project_id=r.project_id, case_id=r.case_id,
+                                  worker_id=r.worker_id, contact_label=_label(r.case, r.worker), kind="expired",
+                                  source="system", text_shown=r.text_shown, created_on=now)
+                    for r in due if r.kind == ConsentRequest.OPT_IN and r.pk in expired
+                ]
+            )
+        total += len(expired)

@@ -9,6 +9,13 @@ from django.utils import timezone
 from casemsg.contacts.models import ConsentRecord, OptOut
 
 
+def _label(case, worker) -> str:
+    """Who the ledger row is about, as the consent ledger names contacts."""
+    from casemsg.contacts.consent import contact_label
+
+    return contact_label(case, worker)
+
+
 def is_opted_out(number: str) -> bool:
     return OptOut.objects.filter(phone_number=number).exists()
 
@@ -22,7 +29,8 @@ def opt_out(number: str, *, project=None, case=None, worker=None, source: str = 
             phone_number=number, defaults={"opted_out_on": now, "gateway_name": gateway_name, "source": source}
         )
         ConsentRecord.objects.create(
-            phone_number=number, project=project, case=case, worker=worker, kind="opt_out", source=source,
+            phone_number=number, project=project, case=case, worker=worker, contact_label=_label(case, worker),
+            kind="opt_out", source=source,
             text_shown=text_shown, answer=answer, created_on=now,
         )
     return created
@@ -35,7 +43,8 @@ def opt_in(number: str, *, project=None, case=None, worker=None, source: str = "
     with transaction.atomic():
         deleted, _ = OptOut.objects.filter(phone_number=number).delete()
         ConsentRecord.objects.create(
-            phone_number=number, project=project, case=case, worker=worker, kind="opt_in", source=source,
+            phone_number=number, project=project, case=case, worker=worker, contact_label=_label(case, worker),
+            kind="opt_in", source=source,
             text_shown=text_shown, answer=answer, created_on=now,
         )
     return bool(deleted)

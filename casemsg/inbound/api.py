@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db import IntegrityError
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
@@ -72,13 +72,14 @@ class KeywordOut(KeywordIn):
     id: int
 
 
-def _keyword_check(payload: KeywordIn) -> str:
+def _keyword_check(payload: KeywordIn, project) -> str:
     word = payload.keyword.strip().upper()
     if not word or len(word.split()) != 1 or len(word) > 40:
         raise InputError("VALIDATION_ERROR", "A keyword is one word of at most 40 characters.")
     from casemsg.inbound import keywords
 
-    reserved = set(keywords.OPT_OUT_WORDS) | set(keywords.OPT_IN_WORDS) | set(keywords.HELP_WORDS)
+    # the project's own opt-out/opt-in words are handled before keywords, so a keyword could never fire
+    reserved = keywords.opt_out_words(project) | keywords.opt_in_words(project) | set(keywords.HELP_WORDS)
     if word in reserved:
         raise InputError("RESERVED_KEYWORD", f"'{word}' is reserved for opt-out, opt-in and help.")
     if payload.action not in Keyword.ACTIONS:
@@ -100,9 +101,10 @@ def create_keyword(request: HttpRequest, project: str, payload: KeywordIn):
     """A keyword: the first word of an inbound message → reply, update a property of the sender's
     case (`{rest}` = the words after the keyword), or start a survey."""
     p = project_for(request, project)
-    word = _keyword_check(payload)
+    word = _keyword_check(payload, p)
     try:
-        k = Keyword.objects.create(project=p, **{**payload.dict(), "keyword": word})
+        with transaction.atomic():
+            k = Keyword.objects.create(project=p, **{**payload.dict(), "keyword": word})
     except IntegrityError as exc:
         raise InputError("KEYWORD_EXISTS", f"The keyword '{word}' exists in this project.", 409) from exc
     return Status(201, _kw_json(k))
@@ -125,11 +127,12 @@ def _kw(p, keyword_id: int) -> Keyword:
 def update_keyword(request: HttpRequest, project: str, keyword_id: int, payload: KeywordIn):
     p = project_for(request, project)
     k = _kw(p, keyword_id)
-    word = _keyword_check(payload)
+    word = _keyword_check(payload, p)
     for f, v in {**payload.dict(), "keyword": word}.items():
         setattr(k, f, v)
     try:
-        k.save()
+        with transaction.atomic():
+            k.save()
     except IntegrityError as exc:
         raise InputError("KEYWORD_EXISTS", f"The keyword '{word}' exists in this project.", 409) from exc
     return _kw_json(k)
@@ -145,6 +148,7 @@ def delete_keyword(request: HttpRequest, project: str, keyword_id: int):
 class ConsentOut(Schema):
     phone_number: str
     contact: str
+    project: str | None
     case_id: str | None
     mobile_worker_id: int | None
     kind: str
@@ -155,11 +159,12 @@ class ConsentOut(Schema):
 
 
 def consent_rows(project):
-    return ConsentRecord.objects.filter(project=project).select_related("case").order_by("created_on", "pk")
+    return ConsentRecord.objects.filter(project=project).select_related("case", "project").order_by("created_on", "pk")
 
 
 def consent_json(r: ConsentRecord) -> dict:
-    return {"phone_number": r.phone_number, "contact": r.contact_label, "case_id": r.case.case_id if r.case else None,
+    return {"phone_number": r.phone_number, "contact": r.contact_label,
+            "project": r.project.slug if r.project_id else None, "case_id": r.case.case_id if r.case else None,
             "mobile_worker_id": r.worker_id, "kind": r.kind, "source": r.source, "text_shown": r.text_shown,
             "answer": r.answer, "created_on": r.created_on}
 

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from casemsg.contacts import consent, optout, registry, verification
+from casemsg.contacts.models import PhoneEntry
 from casemsg.contacts.status import resolve_language
 from casemsg.gateways.base import InboundSms
 from casemsg.gateways.models import Gateway
@@ -40,57 +42,135 @@ def receive(gateway: Gateway, items: list[InboundSms], project: Project | None =
     Returns the ids of the new rows. Runs inside the webhook request: no routing here."""
     now = timezone.now()
     ids: list[int] = []
-    with transaction.atomic():
-        for item in items:
-            if not item.from_number:
-                continue
-            msg = Message(
-                project=project or gateway.project, direction=Message.IN, channel="sms", to=item.from_number,
-                text=item.text or "", gateway=gateway, gateway_name=gateway.name, provider_id=item.provider_id or "",
-                status=Message.RECEIVED, created_on=item.received_on or now, sent_on=now, next_attempt_on=now,
-                segments=0,
-            )
-            try:
-                with transaction.atomic():
-                    msg.save()
-            except IntegrityError:
-                continue  # a provider retrying its webhook: already stored
-            ids.append(msg.pk)
-        if ids:
-            from casemsg.inbound.tasks import kick
+    for item in items:
+        if not item.from_number:
+            continue
+        msg = Message(
+            project_id=project.pk if project is not None else gateway.project_id, direction=Message.IN,
+            channel="sms", to=item.from_number, text=item.text or "", gateway=gateway, gateway_name=gateway.name,
+            provider_id=item.provider_id or "", status=Message.RECEIVED, created_on=item.received_on or now,
+            sent_on=now, next_attempt_on=now, segments=0,
+        )
+        try:
+            # one short transaction per message (a savepoint inside a caller's): the write lock of SQLite
+            # is held for one INSERT only
+            with transaction.atomic():
+                msg.save()
+        except IntegrityError:
+            continue  # a provider retrying its webhook: already stored
+        ids.append(msg.pk)
+    if ids:
+        from casemsg.inbound.tasks import kick
 
-            transaction.on_commit(lambda: kick(ids))
+        transaction.on_commit(lambda: kick(ids))
     return ids
 
 
-def claim(ids: list[int] | None = None, limit: int = 200) -> list[Message]:
-    """Take received-but-unprocessed rows; a conditional update makes each processed once."""
+# A claimed row not finished within this time belonged to a worker that died: it is processed again.
+STUCK_AFTER = timedelta(minutes=5)
+
+
+CLAIM_LIMIT = 200
+
+
+def claim(ids: list[int] | None = None, limit: int = CLAIM_LIMIT, newer: bool = False) -> list[Message]:
+    """Take received-but-unprocessed rows; a conditional update makes each processed once.
+
+    `ids`: only these rows; with `newer`, also the rows that arrived after them and still wait, so that
+    under load one job handles a whole batch (the other jobs then find their rows taken)."""
     token = uuid.uuid4().hex
+    now = timezone.now()
     qs = Message.objects.filter(direction=Message.IN, next_attempt_on__isnull=False)
     if ids is not None:
-        qs = qs.filter(pk__in=ids)
-    pks = list(qs.order_by("next_attempt_on").values_list("pk", flat=True)[:limit])
-    if not pks:
+        qs = qs.filter(pk__gte=min(ids)) if newer and ids else qs.filter(pk__in=ids)
+    due = qs.order_by("next_attempt_on" if ids is None else "pk").values("pk")[:limit]
+    # one conditional UPDATE (the pick is a subquery): a row goes to exactly one claimer
+    if not Message.objects.filter(pk__in=due, next_attempt_on__isnull=False).update(
+        next_attempt_on=None, claim=token, claimed_on=now
+    ):
         return []
-    Message.objects.filter(pk__in=pks, next_attempt_on__isnull=False).update(next_attempt_on=None, claim=token)
     return list(Message.objects.filter(claim=token).select_related("gateway", "project").order_by("pk"))
 
 
-def process_due(ids: list[int] | None = None) -> int:
+def requeue_stuck(timeout: timedelta = STUCK_AFTER) -> int:
+    """Inbound rows claimed by a worker that stopped before finishing (handling clears the claim) go
+    back to the queue, so a STOP is never lost with a worker."""
+    now = timezone.now()
+    return (
+        Message.objects.filter(direction=Message.IN, claimed_on__lt=now - timeout)
+        .exclude(claim="")
+        .update(claim="", next_attempt_on=now)
+    )
+
+
+def process_due(ids: list[int] | None = None, newer: bool = False) -> int:
+    """The job body: handle the given inbound rows (with `newer`, and any that arrived after them), or
+    (the ticker's sweep) every row still waiting. Returns how many were handled."""
     done = 0
+    if ids is None:
+        requeue_stuck()
     while True:
-        msgs = claim(ids)
+        msgs = claim(ids, newer=newer)
         if not msgs:
             return done
+        lookups = Lookups(msgs)
         for m in msgs:
             try:
-                handle(m)
+                handle(m, lookups)
             except Exception:  # noqa: BLE001 — one bad message must not stop the others
                 log.exception("inbound message %s failed", m.pk)
-                Message.objects.filter(pk=m.pk).update(error_detail="processing failed; see the worker log")
+                Message.objects.filter(pk=m.pk).update(error_detail="processing failed; see the worker log", claim="")
+                lookups.changed = True
             done += 1
+        if ids is not None and (not newer or len(msgs) < CLAIM_LIMIT):
+            return done  # (rows that arrived meanwhile have jobs of their own)
         if ids is not None:
-            return done
+            ids = [msgs[-1].pk + 1]  # a full batch: then whatever arrived after it
+
+
+class Lookups:
+    """Who each sender is (the two-way owner, a pending question) and the projects' keywords, read for a
+    whole batch in a few queries, outside any write transaction. Once a message of the batch has been
+    handled for a number, that number is read live again; once a message changed a contact (a consent,
+    a verification, a keyword updating a case), every number is."""
+
+    def __init__(self, msgs: list[Message]):
+        numbers = {m.to for m in msgs}
+        self.owners = {
+            e.phone_number: e
+            for e in PhoneEntry.objects.filter(phone_number__in=numbers, two_way=True).select_related(
+                "case", "worker", "project"
+            )
+        }
+        self.pending: dict[str, ConsentRequest] = {}
+        waiting = ConsentRequest.objects.filter(
+            phone_number__in=numbers, status=ConsentRequest.PENDING, expires_on__gt=timezone.now()
+        )
+        pks = list(waiting.values_list("pk", flat=True))  # almost always none: a cheap query first
+        if pks:
+            for r in (
+                ConsentRequest.objects.filter(pk__in=pks)
+                .select_related("project", "case", "worker")
+                .order_by("created_on", "pk")
+            ):
+                self.pending[r.phone_number] = r  # the newest wins
+        self.keywords: dict[int, dict[str, Keyword]] = {}
+        self.seen: set[str] = set()
+        self.changed = False
+
+    def _live(self, number: str) -> bool:
+        return self.changed or number in self.seen
+
+    def owner(self, number: str) -> PhoneEntry | None:
+        return registry.two_way_owner(number) if self._live(number) else self.owners.get(number)
+
+    def pending_for(self, number: str) -> ConsentRequest | None:
+        return consent.pending_for(number) if self._live(number) else self.pending.get(number)
+
+    def keyword(self, project: Project, word: str) -> Keyword | None:
+        if project.pk not in self.keywords:
+            self.keywords[project.pk] = {k.keyword: k for k in Keyword.objects.filter(project=project)}
+        return self.keywords[project.pk].get(word)
 
 
 # --- handling ------------------------------------------------------------------------------------
@@ -128,19 +208,25 @@ class _Reply:
             spec.translations, spec.default_language = {lang: spec.text}, lang
         if worker is not None:
             spec.to = self.msg.to
-        pipeline.queue(self.project, [spec], event)
+        # no eligibility check now (nobody waits for it): it runs at send time, batched with the others,
+        # and keeps the inbound transaction — the database's write lock on SQLite — short
+        pipeline.queue(self.project, [spec], event, precheck=False)
 
 
-def handle(msg: Message) -> str:
+def handle(msg: Message, lookups: Lookups | None = None) -> str:
     """Route and act on one inbound message; returns what was done (for the log and tests)."""
     number = msg.to
     gw = msg.gateway
-    owner = registry.two_way_owner(number)
-    pending = consent.pending_for(number)
-    contact = owner.contact if owner else None
-    project = owner.project if owner else msg.project
-    if project is None and pending is not None:
-        project = pending.project
+    lookups = lookups or Lookups([msg])
+    owner = lookups.owner(number)
+    pending = lookups.pending_for(number)
+    if owner is not None:
+        contact, project = owner.contact, owner.project
+    elif pending is not None:
+        # while a question waits for its answer, the number's replies route to the contact asked
+        contact, project = pending.case or pending.worker, pending.project
+    else:
+        contact, project = None, msg.project
 
     def attribute(c, p) -> None:
         msg.case = c if hasattr(c, "case_type") else None
@@ -178,7 +264,7 @@ def handle(msg: Message) -> str:
                 if outcome in ("consent", "refusal", "verified", "wrong_code"):
                     passes_on = False
             if passes_on and outcome == "unhandled" and project is not None:
-                outcome = _keyword(msg, project, contact, reply, text) or outcome
+                outcome = _keyword(msg, project, contact, reply, text, lookups) or outcome
             if outcome == "unhandled" and contact is None and project is not None and project.unknown_sender_reply:
                 reply.send(keywords.texts(project, "unknown_sender_reply"), source="system")
                 outcome = "unknown_sender"
@@ -187,6 +273,9 @@ def handle(msg: Message) -> str:
         )
         msg.claim = ""
         msg.save(update_fields=["case", "worker", "project", "error_detail", "claim"])
+    lookups.seen.add(number)
+    if outcome in ("consent", "verified"):
+        lookups.changed = True  # the registry may have moved two-way ownership
     return outcome
 
 
@@ -210,11 +299,11 @@ def _answer_pending(msg: Message, pending: ConsentRequest, text: str, outcome: s
     return "wrong_code"
 
 
-def _keyword(msg: Message, project: Project, contact, reply: _Reply, text: str) -> str | None:
+def _keyword(msg: Message, project: Project, contact, reply: _Reply, text: str, lookups: Lookups) -> str | None:
     from casemsg.cases import services as case_services
 
     word, rest = keywords.first_word(text)
-    kw = Keyword.objects.filter(project=project, keyword=word).first() if word else None
+    kw = lookups.keyword(project, word) if word else None
     if kw is None:
         return None
     if kw.action == Keyword.UPDATE_CASE:
@@ -222,6 +311,7 @@ def _keyword(msg: Message, project: Project, contact, reply: _Reply, text: str) 
             reply.send({"en": "We could not find your record; this number is not registered."}, source="keyword")
             return "keyword_no_case"
         value = kw.property_value.replace("{rest}", rest)
+        lookups.changed = True  # e.g. a new contact_phone_number moves the registry
         case_services.update_case(project, contact, case_services.CaseChange(properties={kw.property_name: value}))
     elif kw.action == Keyword.START_SURVEY:
         # Surveys arrive with the surveys issue; until then the keyword answers with its reply only.

@@ -390,3 +390,17 @@ def test_auto_opt_in_for_a_bulk_import(api, project, sandbox):
     work()
     assert outbox(api) == [QUESTION] * 10
     assert ConsentRequest.objects.filter(status="pending").count() == 10
+
+
+def test_replies_from_a_pending_number_route_to_the_contact_asked(api, project, twilio, fake_twilio):
+    project.sms_languages = ["en", "sw", "es"]
+    project.opt_out_confirmation = {"en": OPT_OUT_CONFIRMATION, "es": "Se ha dado de baja."}
+    project.save()
+    cid = api.case({"contact_phone_number": US, "language_code": "es"}, name="Maria")["case_id"]
+    ask(api, cid)
+    twilio_in(twilio, US, "stop")
+    assert texts(fake_twilio)[-1] == "Se ha dado de baja."
+    (row,) = api.get("consents", kind="opt_out").json()
+    assert (row["case_id"], row["contact"]) == (cid, f"case {cid} (Maria)")
+    (inbound,) = api.get("messages", direction="in").json()["items"]
+    assert inbound["recipient"] == {"case_id": cid}

@@ -1,5 +1,4 @@
 import csv
-import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -9,8 +8,8 @@ from casemsg.exceptions import InputError
 from casemsg.inbound.api import consent_json, consent_rows
 from casemsg.projects.models import Project
 
-COLUMNS = ["created_on", "phone_number", "contact", "case_id", "mobile_worker_id", "kind", "source", "text_shown",
-           "answer"]
+COLUMNS = ["created_on", "phone_number", "contact", "project", "case_id", "mobile_worker_id", "kind", "source",
+           "text_shown", "answer"]
 
 
 class Command(BaseCommand):
@@ -39,7 +38,8 @@ class Command(BaseCommand):
                 raise CommandError(f"{e.code}: {e.message}") from e
             self.stdout.write(f"Opt-in request sent to {req.phone_number}: {req.text_shown!r}")
             return
-        out = sys.stdout if o["output"] == "-" else open(o["output"], "w", newline="", encoding="utf-8")  # noqa: SIM115
+        # self.stdout (not sys.stdout) so that call_command(..., stdout=…) captures the export
+        out = self.stdout if o["output"] == "-" else open(o["output"], "w", newline="", encoding="utf-8")  # noqa: SIM115
         try:
             w = csv.DictWriter(out, fieldnames=COLUMNS)
             w.writeheader()
@@ -48,5 +48,5 @@ class Command(BaseCommand):
                 row["created_on"] = row["created_on"].isoformat()
                 w.writerow(row)
         finally:
-            if out is not sys.stdout:
+            if out is not self.stdout:
                 out.close()
