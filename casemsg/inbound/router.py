@@ -92,6 +92,13 @@ def claim(ids: list[int] | None = None, limit: int = CLAIM_LIMIT, newer: bool = 
     return list(Message.objects.filter(claim=token).select_related("gateway", "project").order_by("pk"))
 
 
+def has_waiting(older_than: timedelta) -> bool:
+    """Whether an inbound row has waited longer than this for its job (uses the inbound-due index)."""
+    return Message.objects.filter(
+        direction=Message.IN, next_attempt_on__isnull=False, next_attempt_on__lt=timezone.now() - older_than
+    ).exists()
+
+
 def requeue_stuck(timeout: timedelta = STUCK_AFTER) -> int:
     """Inbound rows claimed by a worker that stopped before finishing (handling clears the claim) go
     back to the queue, so a STOP is never lost with a worker."""

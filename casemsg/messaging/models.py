@@ -85,6 +85,11 @@ class Message(models.Model):
             # the due-time claim: only queued rows are in this index, so it stays small
             models.Index(fields=["next_attempt_on"], condition=Q(status="queued"), name="message_due"),
             models.Index(fields=["claimed_on"], condition=Q(status="sending"), name="message_sending"),
+            # inbound rows waiting for their job (and the sweep that catches lost jobs)
+            models.Index(
+                fields=["next_attempt_on"], condition=Q(direction="in", next_attempt_on__isnull=False),
+                name="message_inbound_due",
+            ),
             models.Index(fields=["claim"], condition=~Q(claim=""), name="message_claim"),
             models.Index(fields=["project", "created_on"]),
             models.Index(fields=["project", "status", "created_on"]),

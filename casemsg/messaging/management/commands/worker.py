@@ -18,6 +18,7 @@ log = logging.getLogger("casemsg.worker")
 def run_ticker(stop: threading.Event, workers: int, interval: float = 1.0) -> None:
     from casemsg.contacts import consent
     from casemsg.inbound import router as inbound
+    from casemsg.inbound import tasks as inbound_tasks
     from casemsg.messaging import pipeline, tasks
 
     last_sweep = 0.0
@@ -25,6 +26,7 @@ def run_ticker(stop: threading.Event, workers: int, interval: float = 1.0) -> No
         try:
             close_old_connections()
             tasks.tick(workers)
+            inbound_tasks.tick()
             if time.monotonic() - last_sweep > 30:
                 pipeline.sweep()
                 pipeline.expire_stale()

@@ -12,6 +12,10 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 
+def _lower_priority() -> None:
+    os.nice(5)
+
+
 class Command(BaseCommand):
     help = "Migrate and run the web app, a worker and the scheduler on one machine."
 
@@ -28,12 +32,16 @@ class Command(BaseCommand):
         gunicorn = [
             sys.executable, "-m", "gunicorn", "casemsg.wsgi:application",
             "--bind", f"{o['host']}:{o['port']}", "--workers", str(o["web_workers"]), "--threads", "4",
-            "--access-logfile", "-", "--log-level", "warning",
+            "--log-level", "warning",
         ]
         procs = [subprocess.Popen(gunicorn, env=env)]
         if not o["no_worker"]:
             for _ in range(max(1, o["workers"])):
-                procs.append(subprocess.Popen([sys.executable, "-m", "casemsg", "worker"], env=env))
+                # Background work yields the CPU to web requests: a webhook must answer fast even while
+                # a broadcast is being sent on the same machine.
+                procs.append(
+                    subprocess.Popen([sys.executable, "-m", "casemsg", "worker"], env=env, preexec_fn=_lower_priority)
+                )
         self.stdout.write(f"casemsg is serving http://{o['host']}:{o['port']}/ (Ctrl-C to stop)")
 
         stopping = False
