@@ -8,8 +8,7 @@ from ninja import Field, Router, Schema, Status
 
 from casemsg.api.core import project_for
 from casemsg.cases.models import Case
-from casemsg.contacts import consent, verification
-from casemsg.contacts.models import ConsentRecord
+from casemsg.contacts import consent, ledger, verification
 from casemsg.exceptions import InputError
 from casemsg.gateways.api import gateway_for_webhook
 from casemsg.gateways.base import InboundSms, digits
@@ -158,28 +157,17 @@ class ConsentOut(Schema):
     created_on: datetime
 
 
-def consent_rows(project):
-    return ConsentRecord.objects.filter(project=project).select_related("case", "project").order_by("created_on", "pk")
-
-
-def consent_json(r: ConsentRecord) -> dict:
-    return {"phone_number": r.phone_number, "contact": r.contact_label,
-            "project": r.project.slug if r.project_id else None, "case_id": r.case.case_id if r.case else None,
-            "mobile_worker_id": r.worker_id, "kind": r.kind, "source": r.source, "text_shown": r.text_shown,
-            "answer": r.answer, "created_on": r.created_on}
-
-
 @router.get("/projects/{project}/consents", response=list[ConsentOut], tags=["consent"])
 def list_consents(request: HttpRequest, project: str, phone_number: str | None = None, kind: str | None = None,
                   limit: int = 500, offset: int = 0):
     """The consent ledger: every request, consent, refusal, expiry, opt-out and opt-in, oldest first."""
     p = project_for(request, project)
-    qs = consent_rows(p)
+    qs = ledger.rows(p)
     if phone_number:
         qs = qs.filter(phone_number=digits(phone_number))
     if kind:
         qs = qs.filter(kind=kind)
-    return [consent_json(r) for r in qs[offset : offset + min(max(limit, 1), 5000)]]
+    return [ledger.as_json(r) for r in qs[offset : offset + min(max(limit, 1), 5000)]]
 
 
 class RequestOut(Schema):

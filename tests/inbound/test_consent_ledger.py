@@ -155,3 +155,19 @@ def test_text_shown_is_exactly_what_was_sent(api, project, sandbox):
     sms_in(api, US, "YES")
     rows = api.get("consents").json()
     assert {r["text_shown"] for r in rows} == {sent}
+
+
+def test_export_neutralises_spreadsheet_formulas(api, sandbox):
+    """The answer is whatever the person texted: a reply like "=HYPERLINK(…)" must not become a formula
+    in the spreadsheet a program officer opens."""
+    from casemsg.contacts import optout
+
+    optout.opt_out(US3, source="keyword", answer="=HYPERLINK(\"http://x\")")
+    from casemsg.contacts.models import ConsentRecord
+    from casemsg.projects.models import Project
+
+    ConsentRecord.objects.filter(phone_number=US3).update(project=Project.objects.get(slug="alpha"))
+    out = io.StringIO()
+    call_command("consents", "export", "--project", "alpha", stdout=out)
+    (row,) = [r for r in csv.DictReader(io.StringIO(out.getvalue())) if r["phone_number"] == US3]
+    assert row["answer"] == "'=HYPERLINK(\"http://x\")"

@@ -9,21 +9,17 @@ from collections.abc import Iterator
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 
+from casemsg.contacts import ledger
 from casemsg.gateways.base import digits
-from casemsg.inbound.api import consent_json, consent_rows
 from casemsg.projects.models import Project
 from casemsg.web.forms import ConsentFilterForm
 from casemsg.web.views.common import paginate, project_or_404, query_without_page, staff_required, valid_filters
 
-COLUMNS = ["created_on", "phone_number", "contact", "case_id", "mobile_worker_id", "kind", "source", "text_shown",
-           "answer"]
 ROWS_PER_PAGE = 100
-# A cell starting with one of these is a formula to a spreadsheet; `answer` is whatever the person texted.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _filtered(project: Project, data: dict):
-    qs = consent_rows(project)
+    qs = ledger.rows(project)
     if data.get("kind"):
         qs = qs.filter(kind=data["kind"])
     if data.get("phone_number"):
@@ -40,7 +36,7 @@ def consent_list(request: HttpRequest, slug: str) -> HttpResponse:
     page = paginate(request, _filtered(project, data).reverse(), ROWS_PER_PAGE)
     return render(request, "web/consents.html", {
         "project": project, "form": form, "page": page, "query": query_without_page(request),
-        "rows": [consent_json(r) for r in page.object_list],
+        "rows": [ledger.as_json(r) for r in page.object_list],
     })
 
 
@@ -51,12 +47,6 @@ class _Echo:
         return value
 
 
-def _cell(value: object) -> str:
-    text = "" if value is None else str(value)
-    # Neutralise spreadsheet formulas (CSV injection) by the usual leading apostrophe.
-    return "'" + text if text.startswith(_FORMULA_START) else text
-
-
 @staff_required
 def consent_csv(request: HttpRequest, slug: str) -> StreamingHttpResponse:
     project = project_or_404(slug)
@@ -65,11 +55,9 @@ def consent_csv(request: HttpRequest, slug: str) -> StreamingHttpResponse:
     writer = csv.writer(_Echo())
 
     def lines() -> Iterator[str]:
-        yield writer.writerow(COLUMNS)
+        yield writer.writerow(ledger.COLUMNS)
         for r in qs.iterator(chunk_size=2000):
-            row = consent_json(r)
-            row["created_on"] = row["created_on"].isoformat()
-            yield writer.writerow([_cell(row[c]) for c in COLUMNS])
+            yield writer.writerow(ledger.csv_row(r))
 
     resp = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     resp["Content-Disposition"] = f'attachment; filename="consents-{project.slug}.csv"'

@@ -3,13 +3,9 @@ import csv
 from django.core.management.base import BaseCommand, CommandError
 
 from casemsg.cases.models import Case
-from casemsg.contacts import consent
+from casemsg.contacts import consent, ledger
 from casemsg.exceptions import InputError
-from casemsg.inbound.api import consent_json, consent_rows
 from casemsg.projects.models import Project
-
-COLUMNS = ["created_on", "phone_number", "contact", "project", "case_id", "mobile_worker_id", "kind", "source",
-           "text_shown", "answer"]
 
 
 class Command(BaseCommand):
@@ -41,12 +37,10 @@ class Command(BaseCommand):
         # self.stdout (not sys.stdout) so that call_command(..., stdout=…) captures the export
         out = self.stdout if o["output"] == "-" else open(o["output"], "w", newline="", encoding="utf-8")  # noqa: SIM115
         try:
-            w = csv.DictWriter(out, fieldnames=COLUMNS)
-            w.writeheader()
-            for r in consent_rows(project).iterator(chunk_size=2000):
-                row = consent_json(r)
-                row["created_on"] = row["created_on"].isoformat()
-                w.writerow(row)
+            w = csv.writer(out)
+            w.writerow(ledger.COLUMNS)
+            for r in ledger.rows(project).iterator(chunk_size=2000):
+                w.writerow(ledger.csv_row(r))
         finally:
             if out is not self.stdout:
                 out.close()
