@@ -2,13 +2,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.db.models import Count
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
 from casemsg.api.core import project_for
 from casemsg.exceptions import InputError
 from casemsg.messaging import errors, services
-from casemsg.messaging.models import Message
+from casemsg.messaging.models import Message, MessagingEvent
 
 router = Router(tags=["messages"])
 
@@ -172,3 +173,37 @@ def sandbox_outbox(request: HttpRequest, project: str, limit: int = 100, offset:
         .order_by("-sent_on", "-pk")
     )
     return {"count": qs.count(), "items": [message_json(m) for m in qs[offset : offset + min(limit, 1000)]]}
+
+
+class EventOut(Schema):
+    id: int
+    source: str
+    source_id: str
+    description: str
+    status: str
+    error: str
+    created_on: datetime
+    messages: dict[str, int]
+
+
+@router.get("/projects/{project}/events", response=list[EventOut], tags=["messages"])
+def list_events(request: HttpRequest, project: str, source: str | None = None, limit: int = 100, offset: int = 0):
+    """Messaging events — why messages exist (api, broadcast, alert, survey, keyword, system) — newest
+    first, each with its outcome: how many of its messages are in each status."""
+    p = project_for(request, project)
+    if not 1 <= limit <= 1000 or offset < 0:
+        raise InputError("VALIDATION_ERROR", "limit must be 1–1000 and offset ≥ 0.")
+    qs = MessagingEvent.objects.filter(project=p).order_by("-created_on", "-pk")
+    if source:
+        qs = qs.filter(source=source)
+    events = list(qs[offset : offset + limit])
+    counts: dict[int, dict[str, int]] = {e.pk: {} for e in events}
+    for row in (
+        Message.objects.filter(event_id__in=list(counts)).values("event_id", "status").annotate(n=Count("pk"))
+    ):
+        counts[row["event_id"]][row["status"]] = row["n"]
+    return [
+        {"id": e.pk, "source": e.source, "source_id": e.source_id, "description": e.description,
+         "status": e.status, "error": e.error, "created_on": e.created_on, "messages": counts[e.pk]}
+        for e in events
+    ]

@@ -329,3 +329,17 @@ def test_gateway_project_routes_api_is_project_scoped(api, other_api):
     sandbox_gateway("shared", None)
     listed = {g["name"]: g for g in other_api.get("gateways").json()}
     assert listed["shared"]["status_url"] is None  # an installation gateway's key is not shown to projects
+
+
+def test_events_list_why_messages_exist_and_their_outcome(api, other_api):
+    ok = api.case({"contact_phone_number": "919812345678"})
+    bad = api.case({"contact_phone_number": "1-206-617-1234"})
+    api.post("messages", {"recipient": {"case_id": ok["case_id"]}, "text": "Hi"})
+    api.post("messages", {"recipient": {"case_id": bad["case_id"]}, "text": "Hi"})
+    r = api.get("events")
+    assert r.status_code == 200, r.content
+    events = r.json()
+    assert [e["source"] for e in events] == ["api", "api"]
+    assert events[0]["messages"] == {"failed": 1} and events[0]["error"] == "INVALID_PHONE_NUMBER"
+    assert events[1]["messages"] == {"queued": 1} and events[1]["status"] == "ok"
+    assert api.get("events", key=other_api.key).status_code == 403
