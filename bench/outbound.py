@@ -2,9 +2,9 @@
 127.0.0.1 by real `casemsg worker` processes, end to end — against, in the same run and the same
 server, the fastest bare HTTP client posting the same N requests.
 
-    .venv/bin/python bench/outbound.py                   # embedded: SQLite + SqliteHuey, 1 worker
+    .venv/bin/python bench/outbound.py                   # embedded: SQLite + SqliteHuey
     CASEMSG_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test \\
-    CASEMSG_QUEUE_URL=redis://127.0.0.1:6379/0 .venv/bin/python bench/outbound.py --workers 2
+    CASEMSG_QUEUE_URL=redis://127.0.0.1:6379/0 .venv/bin/python bench/outbound.py
 
 Options: --messages N (default 100000). On PostgreSQL a scratch database `casemsg_bench_outbound` is
 created and dropped; on SQLite a temporary data directory is used. Prints messages/s, the bare client's
@@ -76,8 +76,8 @@ def setup_db(env: dict) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--messages", type=int, default=100_000)
-    ap.add_argument("--workers", type=int, default=1, help="worker processes")
-    ap.add_argument("--threads", type=int, default=2, help="consumer threads per worker")
+    ap.add_argument("--workers", type=int, default=2, help="worker processes (default 2: one per CPU, as serve)")
+    ap.add_argument("--threads", type=int, default=1, help="consumer threads per worker (default 1, as worker)")
     args = ap.parse_args()
     n = args.messages
 

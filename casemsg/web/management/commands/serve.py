@@ -23,7 +23,10 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--web-workers", type=int, default=2)
-        parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+        parser.add_argument(
+            "--workers", type=int, default=min(4, os.cpu_count() or 1),
+            help="worker processes (default: one per CPU, at most 4)",
+        )
         parser.add_argument("--no-worker", action="store_true", help="serve the web app only")
 
     def handle(self, *args, **o):
