@@ -15,6 +15,7 @@ Classification rules (DESIGN.md §5): timeouts, connection errors, HTTP 5xx and 
 from __future__ import annotations
 
 import asyncio
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
@@ -69,7 +70,7 @@ def digits(number: str) -> str:
     return "".join(ch for ch in (number or "") if ch.isdigit())
 
 
-class GatewayType:
+class GatewayType(ABC):
     """Base class. `config` is the gateway's JSON config; `base_url` is overridable for tests."""
 
     type_name: ClassVar[str] = ""
@@ -93,8 +94,9 @@ class GatewayType:
             )
 
     # --- outbound --------------------------------------------------------------------------------
+    @abstractmethod
     async def send_one(self, session: aiohttp.ClientSession, msg: OutboundSms) -> SendResult:
-        raise NotImplementedError  # each gateway type implements it
+        """Post one message to the provider and classify its answer (each gateway type's own)."""
 
     async def send_batch(self, session: aiohttp.ClientSession, msgs: list[OutboundSms]) -> list[SendResult]:
         sem = asyncio.Semaphore(self.concurrency)
