@@ -161,22 +161,34 @@ def _insert_queued(project: Project | None, specs: list[MessageSpec], event: Mes
 
 
 # --- claiming ------------------------------------------------------------------------------------
+_TABLE = Message._meta.db_table
+
+
 def claim(limit: int = BATCH) -> list[Message]:
     """Take up to `limit` due messages for this worker. Only one worker can flip a row from queued to
     sending (the UPDATE is conditional on the status), so no message is ever sent twice."""
     now = timezone.now()
     token = uuid.uuid4().hex
     due = Message.objects.filter(status=Message.QUEUED, next_attempt_on__lte=now).order_by("next_attempt_on")
-    with transaction.atomic():
-        if settings.IS_POSTGRES:
-            ids = list(due.select_for_update(skip_locked=True).values_list("pk", flat=True)[:limit])
-        else:
+    if settings.IS_POSTGRES:
+        # one statement: pick due rows no other worker holds (SKIP LOCKED) and flip them to sending
+        with connection.cursor() as cur:
+            cur.execute(
+                f"UPDATE {_TABLE} SET status = %s, claim = %s, claimed_on = %s WHERE id IN ("
+                f"SELECT id FROM {_TABLE} WHERE status = %s AND next_attempt_on <= %s "
+                "ORDER BY next_attempt_on LIMIT %s FOR UPDATE SKIP LOCKED) AND status = %s",
+                [Message.SENDING, token, now, Message.QUEUED, now, limit, Message.QUEUED],
+            )
+            if not cur.rowcount:
+                return []
+    else:
+        with transaction.atomic():
             ids = list(due.values_list("pk", flat=True)[:limit])
-        if not ids:
-            return []
-        Message.objects.filter(pk__in=ids, status=Message.QUEUED).update(
-            status=Message.SENDING, claim=token, claimed_on=now
-        )
+            if not ids:
+                return []
+            Message.objects.filter(pk__in=ids, status=Message.QUEUED).update(
+                status=Message.SENDING, claim=token, claimed_on=now
+            )
     msgs = list(
         Message.objects.filter(claim=token, status=Message.SENDING).select_related("case", "worker", "gateway")
     )
@@ -191,7 +203,6 @@ def deliver_due(batch_size: int = BATCH, max_batches: int | None = None) -> int:
     """Worker loop body: claim and process batches until nothing is due. Returns messages processed."""
     done = 0
     batches = 0
-    expire_stale()
     while max_batches is None or batches < max_batches:
         msgs = claim(batch_size)
         if not msgs:
@@ -369,6 +380,12 @@ def process(msgs: list[Message]) -> None:
     for m in msgs:
         m.delay_reason = ""
         m.error_detail = ""
+    # Too old to be worth sending: checked on the claimed batch, so no scan of the queue is needed here
+    # (the ticker's expire_stale() catches the rest every 30 s).
+    cutoff = now - timedelta(days=settings.CASEMSG_STALE_AFTER_DAYS)
+    for m in msgs:
+        if m.created_on < cutoff:
+            _fail(m, "MESSAGE_IS_STALE", f"Queued for more than {settings.CASEMSG_STALE_AFTER_DAYS} days.")
     _failed, sts = _eligibility(msgs)
     live = [m for m in msgs if m.status == Message.SENDING]
     # the contact's own language leads the translation chain only when it is one of the project's
