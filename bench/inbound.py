@@ -159,6 +159,7 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=300.0, help="webhooks per second (default 300)")
     ap.add_argument("--seconds", type=float, default=20.0, help="how long (default 20; the issue asks 60)")
     ap.add_argument("--web-workers", type=int, default=2, help="gunicorn worker processes (default 2)")
+    ap.add_argument("--serve-workers", type=int, default=0, help="worker processes of `casemsg serve` (its default)")
     ap.add_argument("--threads", type=int, default=0,
                     help="run gunicorn directly with this many threads per worker, plus `casemsg worker` "
                     "(default: `casemsg serve`, 4 threads)")
@@ -265,6 +266,7 @@ def main() -> None:
     else:
         server = subprocess.Popen(
             [sys.executable, "-m", "casemsg", "serve", "--port", str(port), "--web-workers", str(args.web_workers),
+             *(["--workers", str(args.serve_workers)] if args.serve_workers else []),
              *(["--no-worker"] if args.no_worker else [])],
             env=env, cwd=ROOT, stdout=subprocess.DEVNULL, start_new_session=True,
         )

@@ -4,7 +4,7 @@ server, the fastest bare HTTP client posting the same N requests.
 
     .venv/bin/python bench/outbound.py                   # embedded: SQLite + SqliteHuey
     CASEMSG_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test \\
-    CASEMSG_QUEUE_URL=redis://127.0.0.1:6379/0 .venv/bin/python bench/outbound.py
+    CASEMSG_QUEUE_URL=redis://127.0.0.1:6379/0 .venv/bin/python bench/outbound.py --workers 2
 
 Options: --messages N (default 100000). On PostgreSQL a scratch database `casemsg_bench_outbound` is
 created and dropped; on SQLite a temporary data directory is used. Prints messages/s, the bare client's
@@ -76,7 +76,7 @@ def setup_db(env: dict) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--messages", type=int, default=100_000)
-    ap.add_argument("--workers", type=int, default=2, help="worker processes (default 2: one per CPU, as serve)")
+    ap.add_argument("--workers", type=int, default=1, help="worker processes (default 1, as `casemsg serve`)")
     ap.add_argument("--threads", type=int, default=1, help="consumer threads per worker (default 1, as worker)")
     args = ap.parse_args()
     n = args.messages
