@@ -7,8 +7,9 @@ from casemsg.inbound.api import router as inbound_router
 from casemsg.messaging.api import router as messaging_router
 from casemsg.workers.api import router as workers_router
 
+# Webhooks first: URL resolution tries patterns in order, and provider webhooks are the hottest path.
+api.add_router("/v1", inbound_router)
+api.add_router("/v1", gateways_router)
 api.add_router("/v1", cases_router)
 api.add_router("/v1", workers_router)
 api.add_router("/v1", messaging_router)
-api.add_router("/v1", gateways_router)
-api.add_router("/v1", inbound_router)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import hmac
+import time
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
@@ -102,13 +104,25 @@ def list_routes(request: HttpRequest, project: str):
     ]
 
 
+# Webhooks come in bursts from one gateway: its row is kept for a few seconds (per process, keyed by
+# name and secret key, so a new or re-keyed gateway is never confused with an old one). A changed config
+# or a deleted gateway takes effect within this many seconds.
+WEBHOOK_GATEWAY_TTL = 5.0
+_webhook_gateways: dict[tuple[str, str], tuple[float, Gateway]] = {}
+
+
 def gateway_for_webhook(name: str, key: str) -> Gateway:
     """Webhooks are authenticated by the secret key in their URL (and a provider signature if any)."""
-    import hmac
-
+    now = time.monotonic()
+    hit = _webhook_gateways.get((name, key))
+    if hit is not None and now - hit[0] < WEBHOOK_GATEWAY_TTL:
+        return hit[1]
     gw = Gateway.objects.filter(name=name).first()
     if gw is None or not hmac.compare_digest(gw.inbound_key, key):
         raise InputError("FORBIDDEN", "Unknown gateway or wrong key.", 403)
+    if len(_webhook_gateways) > 1000:
+        _webhook_gateways.clear()
+    _webhook_gateways[(name, key)] = (now, gw)
     return gw
 
 
