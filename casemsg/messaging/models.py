@@ -41,13 +41,19 @@ class Message(models.Model):
 
     # Null only for inbound messages from unknown senders on an installation-wide gateway (and the
     # compliance answers to them): they belong to no project.
-    project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.CASCADE, related_name="messages")
+    # Foreign keys whose lookups a composite index below already serves get no index of their own: every
+    # index costs a write on each status change, and a message changes status at least twice.
+    project = models.ForeignKey(
+        Project, null=True, blank=True, on_delete=models.CASCADE, related_name="messages", db_index=False
+    )
     event = models.ForeignKey(MessagingEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
     direction = models.CharField(max_length=3, default=OUT)
     channel = models.CharField(max_length=8, default="sms")  # sms | email
     kind = models.CharField(max_length=16, default=NORMAL)
     requires_two_way = models.BooleanField(default=False)
-    case = models.ForeignKey(Case, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
+    case = models.ForeignKey(
+        Case, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages", db_index=False
+    )
     worker = models.ForeignKey(MobileWorker, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
     to = models.CharField(max_length=254, blank=True, default="")  # number or address used (sender, inbound)
     # What to say: {"text": …} and/or {"translations": {"en": …}}; rendered at send time.
@@ -58,7 +64,9 @@ class Message(models.Model):
     html = models.TextField(blank=True, default="")
     text = models.TextField(blank=True, default="")  # as rendered (outbound) or received (inbound)
     segments = models.PositiveIntegerField(default=0)
-    gateway = models.ForeignKey(Gateway, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
+    gateway = models.ForeignKey(
+        Gateway, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages", db_index=False
+    )
     gateway_name = models.CharField(max_length=64, blank=True, default="")
     provider_id = models.CharField(max_length=128, blank=True, default="")
     status = models.CharField(max_length=10, default=QUEUED)
