@@ -35,15 +35,10 @@ class CasePatch(Schema):
     closed: bool | None = None
 
 
-class BulkItem(Schema):
+class BulkItem(CasePatch):
+    """A create (new or no case_id; case_type required) or an update (existing case_id)."""
+
     case_id: str | None = None
-    case_type: str | None = None
-    name: str | None = None
-    external_id: str | None = None
-    owner_id: str | None = None
-    parent_id: str | None = None
-    properties: dict[str, Any] = Field(default_factory=dict)
-    closed: bool | None = None
 
 
 class BulkIn(Schema):

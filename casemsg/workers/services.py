@@ -69,18 +69,11 @@ def _apply(project: Project, worker: MobileWorker, change: WorkerChange) -> None
 
 
 def create_worker(project: Project, change: WorkerChange) -> MobileWorker:
-    worker = MobileWorker(project=project)
-    _apply(project, worker, change)
-    try:
-        with transaction.atomic():
-            worker.save()
-            registry.sync(workers=[worker])
-    except IntegrityError as exc:
-        raise InputError("USERNAME_TAKEN", f"A mobile worker named '{worker.username}' exists.", 409) from exc
-    return worker
+    return update_worker(project, MobileWorker(project=project), change)
 
 
 def update_worker(project: Project, worker: MobileWorker, change: WorkerChange) -> MobileWorker:
+    """Create (an unsaved worker) or update; the registry follows in the same transaction."""
     _apply(project, worker, change)
     try:
         with transaction.atomic():
