@@ -80,3 +80,11 @@ def project_for(request: HttpRequest, slug: str) -> Project:
     if "\x00" in request.path or any("\x00" in k + "".join(v) for k, v in request.GET.lists()):
         raise InputError("INVALID_VALUE", "The URL contains a NUL character.", 422)
     return project
+
+
+def page(qs, limit: int, offset: int, max_limit: int = 1000):
+    """One page of a list, after checking the paging parameters (a negative offset must be a 422, not
+    Django's "negative indexing" error and a 500)."""
+    if not 1 <= limit <= max_limit or offset < 0:
+        raise InputError("VALIDATION_ERROR", f"limit must be 1–{max_limit:,} and offset ≥ 0.")
+    return qs[offset : offset + limit]

@@ -6,7 +6,7 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
-from casemsg.api.core import project_for
+from casemsg.api.core import page, project_for
 from casemsg.cases import services
 from casemsg.cases.models import Case
 from casemsg.contacts.status import status
@@ -96,11 +96,10 @@ def list_cases(
     """Filter by `case_type`, `closed`, `owner_id`, `external_id`, and any property with
     `prop.<name>=<value>` (for example `?prop.district=north`)."""
     p = project_for(request, project)
-    if not 1 <= limit <= 1000 or offset < 0:
-        raise InputError("VALIDATION_ERROR", "limit must be 1–1000 and offset ≥ 0.", 422)
     props = {k[5:]: v for k, v in request.GET.items() if k.startswith("prop.") and len(k) > 5}
     qs = services.list_cases(p, case_type, closed, props, owner_id, external_id)
-    return {"count": qs.count(), "items": list(qs[offset : offset + limit])}
+    items = list(page(qs, limit, offset))
+    return {"count": qs.count(), "items": items}
 
 
 @router.post("/projects/{project}/cases/bulk", response=list[CaseOut])

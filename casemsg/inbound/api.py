@@ -6,7 +6,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
-from casemsg.api.core import project_for
+from casemsg.api.core import page, project_for
 from casemsg.cases.models import Case
 from casemsg.contacts import consent, ledger, verification
 from casemsg.exceptions import InputError
@@ -167,7 +167,7 @@ def list_consents(request: HttpRequest, project: str, phone_number: str | None =
         qs = qs.filter(phone_number=digits(phone_number))
     if kind:
         qs = qs.filter(kind=kind)
-    return [ledger.as_json(r) for r in qs[offset : offset + min(max(limit, 1), 5000)]]
+    return [ledger.as_json(r) for r in page(qs, limit, offset, max_limit=5000)]
 
 
 class RequestOut(Schema):

@@ -6,7 +6,7 @@ from django.db.models import Count
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
-from casemsg.api.core import project_for
+from casemsg.api.core import page, project_for
 from casemsg.exceptions import InputError
 from casemsg.messaging import errors, services
 from casemsg.messaging.models import Message, MessagingEvent
@@ -128,8 +128,6 @@ def list_messages(
     """Newest first. Filters: recipient (`case_id` or `mobile_worker_id`), `status`, `error` (a code),
     `direction` (out/in), `channel` (sms/email), `since`/`until` (ISO times, on created_on)."""
     p = project_for(request, project)
-    if not 1 <= limit <= 1000 or offset < 0:
-        raise InputError("VALIDATION_ERROR", "limit must be 1–1000 and offset ≥ 0.")
     if status and status not in Message.STATUSES:
         raise InputError("VALIDATION_ERROR", f"status must be one of {', '.join(Message.STATUSES)}.")
     qs = Message.objects.filter(project=p).select_related("case")
@@ -150,7 +148,7 @@ def list_messages(
     if until:
         qs = qs.filter(created_on__lt=until)
     qs = qs.order_by("-created_on", "-pk")
-    return {"count": qs.count(), "items": [message_json(m) for m in qs[offset : offset + limit]]}
+    return {"count": qs.count(), "items": [message_json(m) for m in page(qs, limit, offset)]}
 
 
 @router.get("/projects/{project}/messages/{message_id}", response=MessageOut)
@@ -172,7 +170,7 @@ def sandbox_outbox(request: HttpRequest, project: str, limit: int = 100, offset:
         .select_related("case")
         .order_by("-sent_on", "-pk")
     )
-    return {"count": qs.count(), "items": [message_json(m) for m in qs[offset : offset + min(limit, 1000)]]}
+    return {"count": qs.count(), "items": [message_json(m) for m in page(qs, limit, offset)]}
 
 
 class EventOut(Schema):
@@ -191,12 +189,10 @@ def list_events(request: HttpRequest, project: str, source: str | None = None, l
     """Messaging events — why messages exist (api, broadcast, alert, survey, keyword, system) — newest
     first, each with its outcome: how many of its messages are in each status."""
     p = project_for(request, project)
-    if not 1 <= limit <= 1000 or offset < 0:
-        raise InputError("VALIDATION_ERROR", "limit must be 1–1000 and offset ≥ 0.")
     qs = MessagingEvent.objects.filter(project=p).order_by("-created_on", "-pk")
     if source:
         qs = qs.filter(source=source)
-    events = list(qs[offset : offset + limit])
+    events = list(page(qs, limit, offset))
     counts: dict[int, dict[str, int]] = {e.pk: {} for e in events}
     for row in (
         Message.objects.filter(event_id__in=list(counts)).values("event_id", "status").annotate(n=Count("pk"))

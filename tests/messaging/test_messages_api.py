@@ -343,3 +343,11 @@ def test_events_list_why_messages_exist_and_their_outcome(api, other_api):
     assert events[0]["messages"] == {"failed": 1} and events[0]["error"] == "INVALID_PHONE_NUMBER"
     assert events[1]["messages"] == {"queued": 1} and events[1]["status"] == "ok"
     assert api.get("events", key=other_api.key).status_code == 403
+
+
+@pytest.mark.parametrize("path", ["messages", "events", "sandbox/outbox", "consents", "cases"])
+@pytest.mark.parametrize("params", [{"offset": -1}, {"limit": 0}, {"limit": 100_000}])
+def test_bad_paging_is_a_422_on_every_list(api, path, params):
+    r = api.get(path, **params)
+    assert r.status_code == 422, (path, params, r.content)
+    assert r.json()["error"]["code"] == "VALIDATION_ERROR"
