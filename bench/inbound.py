@@ -83,7 +83,7 @@ def tree_cpu(root_pid: int) -> dict[int, float]:
             raw = Path(f"/proc/{d}/stat").read_text()
         except OSError:
             continue
-        fields = raw[raw.rindex(")") + 2:].split()
+        fields = raw[raw.rindex(")") + 2 :].split()
         stats[int(d)] = fields
         children.setdefault(int(fields[1]), []).append(int(d))
     out: dict[int, float] = {}
@@ -160,19 +160,34 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=20.0, help="how long (default 20; the issue asks 60)")
     ap.add_argument("--web-workers", type=int, default=2, help="gunicorn worker processes (default 2)")
     ap.add_argument("--serve-workers", type=int, default=0, help="worker processes of `casemsg serve` (its default)")
-    ap.add_argument("--threads", type=int, default=0,
-                    help="run gunicorn directly with this many threads per worker, plus `casemsg worker` "
-                    "(default: `casemsg serve`, 4 threads)")
-    ap.add_argument("--conn-max-age", type=int, default=None,
-                    help="what-if: run casemsg with DATABASES CONN_MAX_AGE set to this (a settings shim in the "
-                    "temporary directory; casemsg's own settings are not changed)")
-    ap.add_argument("--nice-worker", type=int, default=0,
-                    help="what-if (with --threads): run the worker at this nice level, so webhooks get the CPU first")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="run gunicorn directly with this many threads per worker, plus `casemsg worker` "
+        "(default: `casemsg serve`, 4 threads)",
+    )
+    ap.add_argument(
+        "--conn-max-age",
+        type=int,
+        default=None,
+        help="what-if: run casemsg with DATABASES CONN_MAX_AGE set to this (a settings shim in the "
+        "temporary directory; casemsg's own settings are not changed)",
+    )
+    ap.add_argument(
+        "--nice-worker",
+        type=int,
+        default=0,
+        help="what-if (with --threads): run the worker at this nice level, so webhooks get the CPU first",
+    )
     ap.add_argument("--redis-db", type=int, default=4, help="Redis database number for the bench's queue")
     ap.add_argument("--drain-timeout", type=float, default=300.0, help="seconds to wait for all replies")
     ap.add_argument("--keep", action="store_true", help="keep the temporary data directory")
-    ap.add_argument("--no-worker", action="store_true",
-                    help="web only (no worker): the webhook's own latency; replies are then not checked")
+    ap.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="web only (no worker): the webhook's own latency; replies are then not checked",
+    )
     args = ap.parse_args()
     n = int(args.rate * args.seconds)
 
@@ -216,8 +231,9 @@ def main() -> None:
     config = fake.gateway_config()
 
     def cli(*a: str) -> str:
-        return subprocess.run([sys.executable, "-m", "casemsg", *a], env=env, cwd=ROOT, check=True,
-                              capture_output=True, text=True).stdout
+        return subprocess.run(
+            [sys.executable, "-m", "casemsg", *a], env=env, cwd=ROOT, check=True, capture_output=True, text=True
+        ).stdout
 
     cli("migrate", "-v", "0")
     import json
@@ -242,11 +258,17 @@ def main() -> None:
     # traffic; the loop guard would rightly stop 18,000 identical replies to one number)
     t = time.perf_counter()
     for start in range(0, n, 1000):
-        cases.bulk_upsert(project, [
-            cases.CaseChange(case_type="patient", name=f"Patient {i}",
-                             properties={"contact_phone_number": number(i), "contact_phone_number_is_verified": "1"})
-            for i in range(start, min(n, start + 1000))
-        ])
+        cases.bulk_upsert(
+            project,
+            [
+                cases.CaseChange(
+                    case_type="patient",
+                    name=f"Patient {i}",
+                    properties={"contact_phone_number": number(i), "contact_phone_number_is_verified": "1"},
+                )
+                for i in range(start, min(n, start + 1000))
+            ],
+        )
     print(f"setup: {n:,} verified cases in {time.perf_counter() - t:.1f} s")
     gw = gateways.Gateway.objects.get(name="tw")
     token = gw.config["auth_token"]
@@ -256,19 +278,51 @@ def main() -> None:
     port = free_port()
     if args.threads:
         # gunicorn and the worker started separately (the scale-out layout), with a chosen thread count
-        gunicorn = [sys.executable, "-m", "gunicorn", "casemsg.wsgi:application", "--bind", f"127.0.0.1:{port}",
-                    "--workers", str(args.web_workers), "--threads", str(args.threads), "--log-level", "warning"]
+        gunicorn = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "casemsg.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(args.web_workers),
+            "--threads",
+            str(args.threads),
+            "--log-level",
+            "warning",
+        ]
         server = subprocess.Popen(gunicorn, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, start_new_session=True)
         nice = ["nice", "-n", str(args.nice_worker)] if args.nice_worker else []
-        worker = None if args.no_worker else subprocess.Popen(
-            [*nice, sys.executable, "-m", "casemsg", "worker"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-            start_new_session=True)
+        worker = (
+            None
+            if args.no_worker
+            else subprocess.Popen(
+                [*nice, sys.executable, "-m", "casemsg", "worker"],
+                env=env,
+                cwd=ROOT,
+                stdout=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        )
     else:
         server = subprocess.Popen(
-            [sys.executable, "-m", "casemsg", "serve", "--port", str(port), "--web-workers", str(args.web_workers),
-             *(["--workers", str(args.serve_workers)] if args.serve_workers else []),
-             *(["--no-worker"] if args.no_worker else [])],
-            env=env, cwd=ROOT, stdout=subprocess.DEVNULL, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "casemsg",
+                "serve",
+                "--port",
+                str(port),
+                "--web-workers",
+                str(args.web_workers),
+                *(["--workers", str(args.serve_workers)] if args.serve_workers else []),
+                *(["--no-worker"] if args.no_worker else []),
+            ],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,
         )
         worker = None
     base = f"http://127.0.0.1:{port}"
@@ -284,9 +338,18 @@ def main() -> None:
         for i in range(n):
             sid = "SM" + uuid.uuid4().hex
             fields = {
-                "ToCountry": "KE", "SmsMessageSid": sid, "NumMedia": "0", "SmsSid": sid, "SmsStatus": "received",
-                "Body": "CLINIC hours?", "To": "+254700000000", "NumSegments": "1", "MessageSid": sid,
-                "AccountSid": config["account_sid"], "From": "+" + number(i), "ApiVersion": "2010-04-01",
+                "ToCountry": "KE",
+                "SmsMessageSid": sid,
+                "NumMedia": "0",
+                "SmsSid": sid,
+                "SmsStatus": "received",
+                "Body": "CLINIC hours?",
+                "To": "+254700000000",
+                "NumSegments": "1",
+                "MessageSid": sid,
+                "AccountSid": config["account_sid"],
+                "From": "+" + number(i),
+                "ApiVersion": "2010-04-01",
             }
             bodies.append(urlencode(fields).encode())
             sigs.append(validator.compute_signature(url, fields))
@@ -312,8 +375,11 @@ def main() -> None:
             waiting = Message.objects.filter(direction="in", next_attempt_on__isnull=False).count()
             unsent = Message.objects.filter(direction="out", status__in=["queued", "sending"]).count()
             replies = Message.objects.filter(direction="out").count()
-            if (waiting == 0 and unsent == 0 and replies >= n) or time.perf_counter() - t1 > args.drain_timeout \
-                    or args.no_worker:
+            if (
+                (waiting == 0 and unsent == 0 and replies >= n)
+                or time.perf_counter() - t1 > args.drain_timeout
+                or args.no_worker
+            ):
                 break
             time.sleep(0.5)
         drain = time.perf_counter() - t1
@@ -354,25 +420,38 @@ def main() -> None:
     db = "PostgreSQL" if pg_url else "SQLite"
     queue = "Redis" if queue_url.startswith("redis") else "SqliteHuey"
     ok = len(ms) - sum(v for k, v in errors.items() if k.startswith("HTTP"))
-    layout = (f"gunicorn {args.web_workers} workers × {args.threads} threads + casemsg worker" if args.threads
-              else f"casemsg serve: gunicorn {args.web_workers} workers × 4 threads + 1 worker")
+    layout = (
+        f"gunicorn {args.web_workers} workers × {args.threads} threads + casemsg worker"
+        if args.threads
+        else f"casemsg serve: gunicorn {args.web_workers} workers × 4 threads + 1 worker"
+    )
     what_if = "" if args.conn_max_age is None else f"; what-if CONN_MAX_AGE={args.conn_max_age}"
     what_if += f"; what-if worker nice {args.nice_worker}" if args.nice_worker and args.threads else ""
     print(f"\n{db} + {queue}; {layout}{what_if}")
-    print(f"webhooks: {n:,} sent in {load_time:.1f} s ({n / load_time:,.0f}/s achieved, client lag max "
-          f"{lag * 1000:.1f} ms); answered 200: {ok:,}; errors: {sum(errors.values())} {errors or ''}")
+    print(
+        f"webhooks: {n:,} sent in {load_time:.1f} s ({n / load_time:,.0f}/s achieved, client lag max "
+        f"{lag * 1000:.1f} ms); answered 200: {ok:,}; errors: {sum(errors.values())} {errors or ''}"
+    )
     if ms:
-        print(f"webhook latency: p50 {pct(ms, 50):.1f} ms, p90 {pct(ms, 90):.1f} ms, p99 {pct(ms, 99):.1f} ms, "
-              f"max {max(ms):.1f} ms, mean {statistics.fmean(ms):.1f} ms")
-    print(f"CPU during the load: web {web_cpu / n * 1000:.2f} ms per webhook ({web_cpu / load_time:.2f} cores), "
-          f"worker {worker_cpu / load_time:.2f} cores; machine load average {load0:.1f} → {load1:.1f} "
-          f"on {os.cpu_count()} CPUs (other processes compete)")
+        print(
+            f"webhook latency: p50 {pct(ms, 50):.1f} ms, p90 {pct(ms, 90):.1f} ms, p99 {pct(ms, 99):.1f} ms, "
+            f"max {max(ms):.1f} ms, mean {statistics.fmean(ms):.1f} ms"
+        )
+    print(
+        f"CPU during the load: web {web_cpu / n * 1000:.2f} ms per webhook ({web_cpu / load_time:.2f} cores), "
+        f"worker {worker_cpu / load_time:.2f} cores; machine load average {load0:.1f} → {load1:.1f} "
+        f"on {os.cpu_count()} CPUs (other processes compete)"
+    )
     print(f"stored inbound messages: {inbound:,} (expected {n:,}); routed to their case and handled: {handled:,}")
-    print(f"keyword replies: {sum(by_status.values()):,} {by_status}; failed: {failed or 0}; "
-          f"wrong text: {wrong_text}; fake Twilio accepted: {provider.get('accepted')}")
+    print(
+        f"keyword replies: {sum(by_status.values()):,} {by_status}; failed: {failed or 0}; "
+        f"wrong text: {wrong_text}; fake Twilio accepted: {provider.get('accepted')}"
+    )
     if reply_lags:
-        print(f"webhook → reply sent: p50 {pct(reply_lags, 50) * 1000:.0f} ms, p99 {pct(reply_lags, 99) * 1000:.0f} "
-              f"ms (all replies sent {drain:.1f} s after the load ended)")
+        print(
+            f"webhook → reply sent: p50 {pct(reply_lags, 50) * 1000:.0f} ms, p99 {pct(reply_lags, 99) * 1000:.0f} "
+            f"ms (all replies sent {drain:.1f} s after the load ended)"
+        )
     p99 = pct(ms, 99) if ms else float("inf")
     replied = by_status.get("sent", 0) == n and provider.get("accepted") == n
     good = not errors and inbound == n and p99 <= 50 and (replied or args.no_worker)

@@ -148,8 +148,12 @@ def main() -> None:
 
     # Workers start first, idle; then the queueing and the sending are timed together.
     procs = [
-        subprocess.Popen([sys.executable, "-m", "casemsg", "worker", "--workers", str(args.threads)], env=env,
-                         cwd=ROOT, stdout=subprocess.DEVNULL)
+        subprocess.Popen(
+            [sys.executable, "-m", "casemsg", "worker", "--workers", str(args.threads)],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+        )
         for _ in range(args.workers)
     ]
     time.sleep(2)
@@ -188,8 +192,10 @@ def main() -> None:
     db = "PostgreSQL" if pg_url else "SQLite"
     queue = "Redis" if env.get("CASEMSG_QUEUE_URL", "").startswith("redis") else "SqliteHuey"
     print(f"{db} + {queue}, {args.workers} worker process(es) × {args.threads} threads")
-    print(f"queued {n:,} in {t_queued:.1f} s; all sent after {elapsed:.1f} s; sent={sent:,}, "
-          f"gateway received={counter.value:,}")
+    print(
+        f"queued {n:,} in {t_queued:.1f} s; all sent after {elapsed:.1f} s; sent={sent:,}, "
+        f"gateway received={counter.value:,}"
+    )
     print(f"end to end: {rate:,.0f} msg/s; bare client {floor:,.0f} req/s; ratio {rate / floor:.2f} (goal ≥ 0.40)")
     print(f"worker peak memory (VmHWM): {', '.join(f'{m} MiB' for m in peaks)}")
     server.terminate()

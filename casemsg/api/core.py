@@ -17,11 +17,7 @@ class ProjectKey(HttpBearer):
     """`Authorization: Bearer KEY`; a key belongs to exactly one project."""
 
     def authenticate(self, request: HttpRequest, token: str) -> Project | None:
-        row = (
-            ApiKey.objects.select_related("project")
-            .filter(key_hash=hash_key(token), revoked=False)
-            .first()
-        )
+        row = ApiKey.objects.select_related("project").filter(key_hash=hash_key(token), revoked=False).first()
         return row.project if row else None
 
 

@@ -90,8 +90,12 @@ def request_many(
             problems.append(("PHONE_OPTED_OUT", f"{chk.number} texted STOP; only the person can text START.", 409))
         elif c.pk in recent and not force:
             problems.append(
-                ("RATE_LIMITED", f"An opt-in request went to case {c.case_id} within the last "
-                 f"{project.opt_in_interval_hours} hours; ask again later.", 429)
+                (
+                    "RATE_LIMITED",
+                    f"An opt-in request went to case {c.case_id} within the last "
+                    f"{project.opt_in_interval_hours} hours; ask again later.",
+                    429,
+                )
             )
         else:
             lang, _src, _p = resolve_language((c.properties or {}).get("language_code", ""), project)
@@ -106,23 +110,41 @@ def request_many(
         ).update(status=ConsentRequest.EXPIRED, answered_on=now)
         reqs = ConsentRequest.objects.bulk_create(
             [
-                ConsentRequest(kind=ConsentRequest.OPT_IN, project=project, case=c, phone_number=n, text_shown=t,
-                               source=source, created_on=now, expires_on=expires)
+                ConsentRequest(
+                    kind=ConsentRequest.OPT_IN,
+                    project=project,
+                    case=c,
+                    phone_number=n,
+                    text_shown=t,
+                    source=source,
+                    created_on=now,
+                    expires_on=expires,
+                )
                 for c, n, t in todo
             ]
         )
         ConsentRecord.objects.bulk_create(
             [
-                ConsentRecord(phone_number=n, project=project, case=c, contact_label=_label(c, None), kind="request",
-                              source=source, text_shown=t, created_on=now)
+                ConsentRecord(
+                    phone_number=n,
+                    project=project,
+                    case=c,
+                    contact_label=_label(c, None),
+                    kind="request",
+                    source=source,
+                    text_shown=t,
+                    created_on=now,
+                )
                 for c, n, t in todo
             ]
         )
         event = MessagingEvent.objects.create(project=project, source="system", description="opt-in request")
         pipeline.queue(
             project,
-            [pipeline.MessageSpec(case=c, text=t.replace("{", "{{").replace("}", "}}"), kind=Message.OPT_IN_REQUEST)
-             for c, _n, t in todo],
+            [
+                pipeline.MessageSpec(case=c, text=t.replace("{", "{{").replace("}", "}}"), kind=Message.OPT_IN_REQUEST)
+                for c, _n, t in todo
+            ],
             event,
         )
     return reqs, problems
@@ -171,14 +193,22 @@ def answer_opt_in(req: ConsentRequest, text: str) -> str | None:
         req.answer, req.answered_on = text, now
         req.save(update_fields=["status", "answer", "answered_on"])
         ConsentRecord.objects.create(
-            phone_number=req.phone_number, project=req.project, case=req.case, worker=req.worker,
-            contact_label=_label(req.case, req.worker), kind=outcome, source="survey", text_shown=req.text_shown,
-            answer=text, created_on=now,
+            phone_number=req.phone_number,
+            project=req.project,
+            case=req.case,
+            worker=req.worker,
+            contact_label=_label(req.case, req.worker),
+            kind=outcome,
+            source="survey",
+            text_shown=req.text_shown,
+            answer=text,
+            created_on=now,
         )
         if outcome == "consent" and req.case is not None:
             # the normal case update: the registry syncs and two-way ownership follows
             case_services.update_case(
-                req.project, req.case,
+                req.project,
+                req.case,
                 case_services.CaseChange(properties={"contact_phone_number_is_verified": "1"}),
                 consent_source="",
             )
@@ -195,8 +225,18 @@ def record_worker_form_consent(project: Project, cases: Sequence[Case], before: 
             continue
         chk = phone.check(props.get("contact_phone_number"))
         if chk.ok and phone.needs_consent(chk, project.consent_regions):
-            rows.append(ConsentRecord(phone_number=chk.number, project=project, case=c, contact_label=_label(c, None),
-                                      kind="consent", source="worker_form", answer="1", created_on=now))
+            rows.append(
+                ConsentRecord(
+                    phone_number=chk.number,
+                    project=project,
+                    case=c,
+                    contact_label=_label(c, None),
+                    kind="consent",
+                    source="worker_form",
+                    answer="1",
+                    created_on=now,
+                )
+            )
     if rows:
         ConsentRecord.objects.bulk_create(rows)
 
@@ -208,8 +248,9 @@ def expire_requests(batch: int = 1000) -> int:
         now = timezone.now()
         with transaction.atomic():
             due = list(
-                ConsentRequest.objects.filter(status=ConsentRequest.PENDING, expires_on__lte=now)
-                .select_related("case", "worker")[:batch]
+                ConsentRequest.objects.filter(status=ConsentRequest.PENDING, expires_on__lte=now).select_related(
+                    "case", "worker"
+                )[:batch]
             )
             if not due:
                 return total
@@ -221,10 +262,19 @@ def expire_requests(batch: int = 1000) -> int:
             expired = set(ConsentRequest.objects.filter(pk__in=pks, answered_on=now).values_list("pk", flat=True))
             ConsentRecord.objects.bulk_create(
                 [
-                    ConsentRecord(phone_number=r.phone_number, project_id=r.project_id, case_id=r.case_id,
-                                  worker_id=r.worker_id, contact_label=_label(r.case, r.worker), kind="expired",
-                                  source="system", text_shown=r.text_shown, created_on=now)
-                    for r in due if r.kind == ConsentRequest.OPT_IN and r.pk in expired
+                    ConsentRecord(
+                        phone_number=r.phone_number,
+                        project_id=r.project_id,
+                        case_id=r.case_id,
+                        worker_id=r.worker_id,
+                        contact_label=_label(r.case, r.worker),
+                        kind="expired",
+                        source="system",
+                        text_shown=r.text_shown,
+                        created_on=now,
+                    )
+                    for r in due
+                    if r.kind == ConsentRequest.OPT_IN and r.pk in expired
                 ]
             )
         total += len(expired)

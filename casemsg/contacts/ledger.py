@@ -8,8 +8,18 @@ from django.db.models import QuerySet
 from casemsg.contacts.models import ConsentRecord
 from casemsg.projects.models import Project
 
-COLUMNS = ["created_on", "phone_number", "contact", "project", "case_id", "mobile_worker_id", "kind", "source",
-           "text_shown", "answer"]
+COLUMNS = [
+    "created_on",
+    "phone_number",
+    "contact",
+    "project",
+    "case_id",
+    "mobile_worker_id",
+    "kind",
+    "source",
+    "text_shown",
+    "answer",
+]
 # A CSV cell starting with one of these is a formula to a spreadsheet, and `answer` is whatever the person
 # texted: such cells get the usual leading apostrophe (CSV injection).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -21,10 +31,18 @@ def rows(project: Project) -> QuerySet[ConsentRecord]:
 
 
 def as_json(r: ConsentRecord) -> dict:
-    return {"phone_number": r.phone_number, "contact": r.contact_label,
-            "project": r.project.slug if r.project_id else None, "case_id": r.case.case_id if r.case else None,
-            "mobile_worker_id": r.worker_id, "kind": r.kind, "source": r.source, "text_shown": r.text_shown,
-            "answer": r.answer, "created_on": r.created_on}
+    return {
+        "phone_number": r.phone_number,
+        "contact": r.contact_label,
+        "project": r.project.slug if r.project_id else None,
+        "case_id": r.case.case_id if r.case else None,
+        "mobile_worker_id": r.worker_id,
+        "kind": r.kind,
+        "source": r.source,
+        "text_shown": r.text_shown,
+        "answer": r.answer,
+        "created_on": r.created_on,
+    }
 
 
 def _cell(value: object) -> str:

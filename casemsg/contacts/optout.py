@@ -20,8 +20,17 @@ def is_opted_out(number: str) -> bool:
     return OptOut.objects.filter(phone_number=number).exists()
 
 
-def opt_out(number: str, *, project=None, case=None, worker=None, source: str = "keyword",
-            gateway_name: str = "", text_shown: str = "", answer: str = "") -> bool:
+def opt_out(
+    number: str,
+    *,
+    project=None,
+    case=None,
+    worker=None,
+    source: str = "keyword",
+    gateway_name: str = "",
+    text_shown: str = "",
+    answer: str = "",
+) -> bool:
     """Record the opt-out; returns True when the number was not opted out before."""
     now = timezone.now()
     with transaction.atomic():
@@ -29,22 +38,44 @@ def opt_out(number: str, *, project=None, case=None, worker=None, source: str = 
             phone_number=number, defaults={"opted_out_on": now, "gateway_name": gateway_name, "source": source}
         )
         ConsentRecord.objects.create(
-            phone_number=number, project=project, case=case, worker=worker, contact_label=_label(case, worker),
-            kind="opt_out", source=source,
-            text_shown=text_shown, answer=answer, created_on=now,
+            phone_number=number,
+            project=project,
+            case=case,
+            worker=worker,
+            contact_label=_label(case, worker),
+            kind="opt_out",
+            source=source,
+            text_shown=text_shown,
+            answer=answer,
+            created_on=now,
         )
     return created
 
 
-def opt_in(number: str, *, project=None, case=None, worker=None, source: str = "keyword",
-           text_shown: str = "", answer: str = "") -> bool:
+def opt_in(
+    number: str,
+    *,
+    project=None,
+    case=None,
+    worker=None,
+    source: str = "keyword",
+    text_shown: str = "",
+    answer: str = "",
+) -> bool:
     """Lift the opt-out; returns True when the number was opted out before."""
     now = timezone.now()
     with transaction.atomic():
         deleted, _ = OptOut.objects.filter(phone_number=number).delete()
         ConsentRecord.objects.create(
-            phone_number=number, project=project, case=case, worker=worker, contact_label=_label(case, worker),
-            kind="opt_in", source=source,
-            text_shown=text_shown, answer=answer, created_on=now,
+            phone_number=number,
+            project=project,
+            case=case,
+            worker=worker,
+            contact_label=_label(case, worker),
+            kind="opt_in",
+            source=source,
+            text_shown=text_shown,
+            answer=answer,
+            created_on=now,
         )
     return bool(deleted)

@@ -185,8 +185,7 @@ def _check(value: object, *, auto_fix: bool = False) -> PhoneCheck:
                 result.error = "INVALID_PHONE_NUMBER"
                 result.suggestion = e164
                 result.message = (
-                    f"'{raw}' keeps the national leading 0 after the country code {cc}; "
-                    "international numbers drop it."
+                    f"'{raw}' keeps the national leading 0 after the country code {cc}; international numbers drop it."
                 )
                 result.fix = f"Remove the leading 0 of the national number: {e164}"
                 return result

@@ -163,8 +163,7 @@ def _lock_numbers(numbers: list[str]) -> None:
     if settings.IS_POSTGRES:
         with connection.cursor() as cur:
             cur.execute(
-                "SELECT pg_advisory_xact_lock(hashtextextended(n, 7411)) "
-                "FROM unnest(%s::text[]) AS n ORDER BY n",
+                "SELECT pg_advisory_xact_lock(hashtextextended(n, 7411)) FROM unnest(%s::text[]) AS n ORDER BY n",
                 [sorted(numbers)],
             )
 
@@ -227,7 +226,5 @@ def entries_for_numbers(
 
 def two_way_owner(number: str) -> PhoneEntry | None:
     return (
-        PhoneEntry.objects.filter(phone_number=number, two_way=True)
-        .select_related("case", "worker", "project")
-        .first()
+        PhoneEntry.objects.filter(phone_number=number, two_way=True).select_related("case", "worker", "project").first()
     )

@@ -176,10 +176,7 @@ def statuses(contacts: Sequence[Contact]) -> list[ContactStatus]:
     entries = registry.entries_for_numbers(numbers, known=contacts) if numbers else {}
     opted_out = set(OptOut.objects.filter(phone_number__in=numbers).values_list("phone_number", flat=True))
     backends = {f.backend for f in facts if f.backend}
-    gateways = {
-        (g.name, g.project_id)
-        for g in Gateway.objects.filter(name__in=backends).only("name", "project_id")
-    }
+    gateways = {(g.name, g.project_id) for g in Gateway.objects.filter(name__in=backends).only("name", "project_id")}
     out: list[ContactStatus] = []
     for contact, f, chk in zip(contacts, facts, checks, strict=True):
         out.append(_status(contact, f, chk, entries, opted_out, gateways))

@@ -36,8 +36,15 @@ def request_verification(project: Project, worker: MobileWorker, number: str) ->
             kind=ConsentRequest.VERIFICATION, worker=worker, status=ConsentRequest.PENDING
         ).update(status=ConsentRequest.EXPIRED, answered_on=now)
         req = ConsentRequest.objects.create(
-            kind=ConsentRequest.VERIFICATION, project=project, worker=worker, phone_number=chk.number,
-            text_shown=text, code=code, source="api", created_on=now, expires_on=now + EXPIRY,
+            kind=ConsentRequest.VERIFICATION,
+            project=project,
+            worker=worker,
+            phone_number=chk.number,
+            text_shown=text,
+            code=code,
+            source="api",
+            created_on=now,
+            expires_on=now + EXPIRY,
         )
         event = MessagingEvent.objects.create(project=project, source="system", description="number verification")
         # The code goes to exactly this number (a worker may have several), so it is addressed by number.

@@ -49,8 +49,12 @@ class RouteOut(Schema):
 
 def _gw_json(g: Gateway, show_urls: bool) -> dict:
     return {
-        "name": g.name, "type": g.type, "project": g.project.slug if g.project_id else None,
-        "rate_limit": g.rate_limit, "countries": g.countries, "max_segments": g.max_segments,
+        "name": g.name,
+        "type": g.type,
+        "project": g.project.slug if g.project_id else None,
+        "rate_limit": g.rate_limit,
+        "countries": g.countries,
+        "max_segments": g.max_segments,
         # the URLs hold the secret inbound key: only the owning project sees them
         "inbound_url": services.inbound_url(g) if show_urls else None,
         "status_url": services.status_url(g) if show_urls else None,
@@ -61,8 +65,9 @@ def _gw_json(g: Gateway, show_urls: bool) -> dict:
 def add_gateway(request: HttpRequest, project: str, payload: GatewayIn):
     """Add a gateway of this project (types: sandbox, http, twilio, telerivet, africastalking)."""
     p = project_for(request, project)
-    gw = services.add_gateway(payload.name, payload.type, payload.config, p, payload.rate_limit,
-                              payload.countries, payload.max_segments)
+    gw = services.add_gateway(
+        payload.name, payload.type, payload.config, p, payload.rate_limit, payload.countries, payload.max_segments
+    )
     gw.project = p
     return Status(201, _gw_json(gw, True))
 

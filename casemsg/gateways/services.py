@@ -41,8 +41,13 @@ def add_gateway(
     try:
         with transaction.atomic():
             return Gateway.objects.create(
-                name=name, type=type_name, config=config or {}, project=project, rate_limit=rate_limit,
-                countries=regions, max_segments=max_segments,
+                name=name,
+                type=type_name,
+                config=config or {},
+                project=project,
+                rate_limit=rate_limit,
+                countries=regions,
+                max_segments=max_segments,
             )
     except IntegrityError as exc:
         raise InputError("GATEWAY_EXISTS", f"A gateway named '{name}' already exists.", 409) from exc

@@ -43,12 +43,14 @@ class SandboxIn(Schema):
 def sandbox_incoming(request: HttpRequest, project: str, payload: SandboxIn):
     """Reply as a contact: an SMS from `phone_number` arrives through the sandbox gateway."""
     p = project_for(request, project)
-    gw = Gateway.objects.filter(type="sandbox", project=p).first() or Gateway.objects.filter(
-        type="sandbox", project__isnull=True
-    ).order_by("pk").first()
+    gw = (
+        Gateway.objects.filter(type="sandbox", project=p).first()
+        or Gateway.objects.filter(type="sandbox", project__isnull=True).order_by("pk").first()
+    )
     if gw is None:
-        raise InputError("GATEWAY_NOT_FOUND", "No sandbox gateway: add one with `casemsg gateway add sandbox "
-                         "--type sandbox`.", 404)
+        raise InputError(
+            "GATEWAY_NOT_FOUND", "No sandbox gateway: add one with `casemsg gateway add sandbox --type sandbox`.", 404
+        )
     number = digits(payload.phone_number)
     if not number:
         raise InputError("INVALID_PHONE_NUMBER", "phone_number must contain digits.")
@@ -86,13 +88,21 @@ def _keyword_check(payload: KeywordIn, project) -> str:
     if payload.action == Keyword.UPDATE_CASE and not payload.property_name.strip():
         raise InputError("VALIDATION_ERROR", "An update_case keyword needs property_name.")
     if payload.action == Keyword.REPLY and not any(v.strip() for v in payload.reply.values()):
-        raise InputError("VALIDATION_ERROR", "A reply keyword needs reply text, e.g. {\"en\": \"…\"}.")
+        raise InputError("VALIDATION_ERROR", 'A reply keyword needs reply text, e.g. {"en": "…"}.')
     return word
 
 
 def _kw_json(k: Keyword) -> dict:
-    return {"id": k.pk, "keyword": k.keyword, "action": k.action, "description": k.description, "reply": k.reply,
-            "property_name": k.property_name, "property_value": k.property_value, "survey": k.survey}
+    return {
+        "id": k.pk,
+        "keyword": k.keyword,
+        "action": k.action,
+        "description": k.description,
+        "reply": k.reply,
+        "property_name": k.property_name,
+        "property_value": k.property_value,
+        "survey": k.survey,
+    }
 
 
 @router.post("/projects/{project}/keywords", response={201: KeywordOut}, tags=["keywords"])
@@ -158,8 +168,14 @@ class ConsentOut(Schema):
 
 
 @router.get("/projects/{project}/consents", response=list[ConsentOut], tags=["consent"])
-def list_consents(request: HttpRequest, project: str, phone_number: str | None = None, kind: str | None = None,
-                  limit: int = 500, offset: int = 0):
+def list_consents(
+    request: HttpRequest,
+    project: str,
+    phone_number: str | None = None,
+    kind: str | None = None,
+    limit: int = 500,
+    offset: int = 0,
+):
     """The consent ledger: every request, consent, refusal, expiry, opt-out and opt-in, oldest first."""
     p = project_for(request, project)
     qs = ledger.rows(p)
@@ -191,8 +207,13 @@ def opt_in_request(request: HttpRequest, project: str, case_id: str):
 
 
 def _req_json(r: ConsentRequest) -> dict:
-    return {"id": r.pk, "phone_number": r.phone_number, "text_shown": r.text_shown, "status": r.status,
-            "expires_on": r.expires_on}
+    return {
+        "id": r.pk,
+        "phone_number": r.phone_number,
+        "text_shown": r.text_shown,
+        "status": r.status,
+        "expires_on": r.expires_on,
+    }
 
 
 class VerifyIn(Schema):

@@ -46,10 +46,19 @@ def receive(gateway: Gateway, items: list[InboundSms], project: Project | None =
         if not item.from_number:
             continue
         msg = Message(
-            project_id=project.pk if project is not None else gateway.project_id, direction=Message.IN,
-            channel="sms", to=item.from_number, text=item.text or "", gateway=gateway, gateway_name=gateway.name,
-            provider_id=item.provider_id or "", status=Message.RECEIVED, created_on=item.received_on or now,
-            sent_on=now, next_attempt_on=now, segments=0,
+            project_id=project.pk if project is not None else gateway.project_id,
+            direction=Message.IN,
+            channel="sms",
+            to=item.from_number,
+            text=item.text or "",
+            gateway=gateway,
+            gateway_name=gateway.name,
+            provider_id=item.provider_id or "",
+            status=Message.RECEIVED,
+            created_on=item.received_on or now,
+            sent_on=now,
+            next_attempt_on=now,
+            segments=0,
         )
         try:
             # one short transaction per message (a savepoint inside a caller's): the write lock of SQLite
@@ -188,8 +197,11 @@ class _Reply:
     def language(self) -> str:
         if self.project is None or self.contact is None:
             return ""
-        raw = (self.contact.properties or {}).get("language_code", "") if hasattr(self.contact, "properties") \
+        raw = (
+            (self.contact.properties or {}).get("language_code", "")
+            if hasattr(self.contact, "properties")
             else self.contact.language_code
+        )
         return resolve_language(raw, self.project)[0]
 
     def send(self, translations: dict[str, str], kind: str = Message.NORMAL, source: str = "keyword") -> None:
@@ -205,11 +217,19 @@ class _Reply:
         worker = self.contact if self.contact is not None and case is None else None
         event = None
         if self.project is not None:
-            event = MessagingEvent.objects.create(project=self.project, source=source, source_id=str(self.msg.pk),
-                                                  description=f"reply to inbound {self.msg.pk}")
+            event = MessagingEvent.objects.create(
+                project=self.project,
+                source=source,
+                source_id=str(self.msg.pk),
+                description=f"reply to inbound {self.msg.pk}",
+            )
         spec = pipeline.MessageSpec(
-            to=self.msg.to if case is None else "", case=case, worker=None,
-            text=text.replace("{", "{{").replace("}", "}}"), kind=kind, gateway=self.msg.gateway,
+            to=self.msg.to if case is None else "",
+            case=case,
+            worker=None,
+            text=text.replace("{", "{{").replace("}", "}}"),
+            kind=kind,
+            gateway=self.msg.gateway,
         )
         if lang:  # recorded on the message, like any translated text
             spec.translations, spec.default_language = {lang: spec.text}, lang
@@ -248,8 +268,16 @@ def handle(msg: Message, lookups: Lookups | None = None) -> str:
 
     with transaction.atomic():
         if word and word in keywords.opt_out_words(project, gw):
-            optout.opt_out(number, project=project, case=msg.case, worker=msg.worker, source="keyword",
-                           gateway_name=gw.name if gw else "", text_shown="", answer=text)
+            optout.opt_out(
+                number,
+                project=project,
+                case=msg.case,
+                worker=msg.worker,
+                source="keyword",
+                gateway_name=gw.name if gw else "",
+                text_shown="",
+                answer=text,
+            )
             reply.send(keywords.texts(project, "opt_out_confirmation"), kind=Message.COMPLIANCE)
             outcome = "opt_out"
         else:
@@ -257,8 +285,9 @@ def handle(msg: Message, lookups: Lookups | None = None) -> str:
             if word and word in keywords.opt_in_words(project, gw):
                 was_out = optout.is_opted_out(number)
                 if was_out or word != "YES":
-                    optout.opt_in(number, project=project, case=msg.case, worker=msg.worker, source="keyword",
-                                  answer=text)
+                    optout.opt_in(
+                        number, project=project, case=msg.case, worker=msg.worker, source="keyword", answer=text
+                    )
                     reply.send(keywords.texts(project, "opt_in_confirmation"), kind=Message.COMPLIANCE)
                     outcome = "opt_in"
                 # YES also passes on to a pending consent question (and, later, a running survey)
@@ -275,8 +304,10 @@ def handle(msg: Message, lookups: Lookups | None = None) -> str:
             if outcome == "unhandled" and contact is None and project is not None and project.unknown_sender_reply:
                 reply.send(keywords.texts(project, "unknown_sender_reply"), source="system")
                 outcome = "unknown_sender"
-        msg.error_detail = "" if outcome != "unhandled" else (
-            "No contact holds this number for two-way SMS." if contact is None else "No keyword matched."
+        msg.error_detail = (
+            ""
+            if outcome != "unhandled"
+            else ("No contact holds this number for two-way SMS." if contact is None else "No keyword matched.")
         )
         msg.claim = ""
         msg.save(update_fields=["case", "worker", "project", "error_detail", "claim"])
@@ -301,8 +332,9 @@ def _answer_pending(msg: Message, pending: ConsentRequest, text: str, outcome: s
     if verified:
         reply.send({"en": "Your phone number is verified."}, kind=Message.COMPLIANCE, source="system")
         return "verified"
-    reply.send({"en": "That code is not right; please check it and reply again."}, kind=Message.COMPLIANCE,
-               source="system")
+    reply.send(
+        {"en": "That code is not right; please check it and reply again."}, kind=Message.COMPLIANCE, source="system"
+    )
     return "wrong_code"
 
 

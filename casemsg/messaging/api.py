@@ -83,10 +83,24 @@ def message_json(m: Message) -> dict:
     elif m.worker_id:
         recipient = {"mobile_worker_id": m.worker_id}
     return {
-        "id": m.pk, "direction": m.direction, "channel": m.channel, "status": m.status, "error": err,
-        "delay_reason": m.delay_reason, "to": m.to, "recipient": recipient, "text": m.text, "subject": m.subject,
-        "language": m.language, "gateway": m.gateway_name, "segments": m.segments, "attempts": m.attempts,
-        "provider_id": m.provider_id, "event_id": m.event_id, "created_on": m.created_on, "sent_on": m.sent_on,
+        "id": m.pk,
+        "direction": m.direction,
+        "channel": m.channel,
+        "status": m.status,
+        "error": err,
+        "delay_reason": m.delay_reason,
+        "to": m.to,
+        "recipient": recipient,
+        "text": m.text,
+        "subject": m.subject,
+        "language": m.language,
+        "gateway": m.gateway_name,
+        "segments": m.segments,
+        "attempts": m.attempts,
+        "provider_id": m.provider_id,
+        "event_id": m.event_id,
+        "created_on": m.created_on,
+        "sent_on": m.sent_on,
         "delivered_on": m.delivered_on,
     }
 
@@ -100,9 +114,13 @@ def send_message(request: HttpRequest, project: str, payload: MessageIn):
     msg = services.send(
         p,
         services.SendRequest(
-            channel=payload.channel, case_id=payload.recipient.case_id,
-            mobile_worker_id=payload.recipient.mobile_worker_id, text=payload.text,
-            translations=payload.translations, subject=payload.subject, html=payload.html,
+            channel=payload.channel,
+            case_id=payload.recipient.case_id,
+            mobile_worker_id=payload.recipient.mobile_worker_id,
+            text=payload.text,
+            translations=payload.translations,
+            subject=payload.subject,
+            html=payload.html,
             default_language=payload.default_language,
         ),
     )
@@ -165,8 +183,9 @@ def sandbox_outbox(request: HttpRequest, project: str, limit: int = 100, offset:
     """What the sandbox gateway "sent" for this project, newest first."""
     p = project_for(request, project)
     qs = (
-        Message.objects.filter(project=p, direction=Message.OUT, gateway__type="sandbox",
-                               status__in=[Message.SENT, Message.DELIVERED])
+        Message.objects.filter(
+            project=p, direction=Message.OUT, gateway__type="sandbox", status__in=[Message.SENT, Message.DELIVERED]
+        )
         .select_related("case")
         .order_by("-sent_on", "-pk")
     )
@@ -194,12 +213,18 @@ def list_events(request: HttpRequest, project: str, source: str | None = None, l
         qs = qs.filter(source=source)
     events = list(page(qs, limit, offset))
     counts: dict[int, dict[str, int]] = {e.pk: {} for e in events}
-    for row in (
-        Message.objects.filter(event_id__in=list(counts)).values("event_id", "status").annotate(n=Count("pk"))
-    ):
+    for row in Message.objects.filter(event_id__in=list(counts)).values("event_id", "status").annotate(n=Count("pk")):
         counts[row["event_id"]][row["status"]] = row["n"]
     return [
-        {"id": e.pk, "source": e.source, "source_id": e.source_id, "description": e.description,
-         "status": e.status, "error": e.error, "created_on": e.created_on, "messages": counts[e.pk]}
+        {
+            "id": e.pk,
+            "source": e.source,
+            "source_id": e.source_id,
+            "description": e.description,
+            "status": e.status,
+            "error": e.error,
+            "created_on": e.created_on,
+            "messages": counts[e.pk],
+        }
         for e in events
     ]

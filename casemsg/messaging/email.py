@@ -21,8 +21,12 @@ def send_batch(msgs) -> list[SendResult]:
     try:
         for m in msgs:
             mail = EmailMultiAlternatives(
-                subject=m.subject or "", body=m.text, from_email=settings.DEFAULT_FROM_EMAIL, to=[m.to],
-                connection=conn, headers={"X-Casemsg-Message-Id": str(m.pk)},
+                subject=m.subject or "",
+                body=m.text,
+                from_email=settings.DEFAULT_FROM_EMAIL,
+                to=[m.to],
+                connection=conn,
+                headers={"X-Casemsg-Message-Id": str(m.pk)},
             )
             if m.html:
                 mail.attach_alternative(m.html, "text/html")
@@ -33,8 +37,14 @@ def send_batch(msgs) -> list[SendResult]:
                 results.append(SendResult(m.pk, "failed", error="INVALID_EMAIL_ADDRESS", detail=str(exc)[:300]))
             except smtplib.SMTPResponseException as exc:
                 status = "retry" if 400 <= exc.smtp_code < 500 else "failed"
-                results.append(SendResult(m.pk, status, error="EMAIL_GATEWAY_ERROR",
-                                          detail=f"SMTP {exc.smtp_code}: {exc.smtp_error!r}"[:300]))
+                results.append(
+                    SendResult(
+                        m.pk,
+                        status,
+                        error="EMAIL_GATEWAY_ERROR",
+                        detail=f"SMTP {exc.smtp_code}: {exc.smtp_error!r}"[:300],
+                    )
+                )
             except (OSError, smtplib.SMTPException) as exc:
                 results.append(SendResult(m.pk, "retry", error="EMAIL_GATEWAY_ERROR", detail=f"SMTP: {exc}"[:300]))
     finally:

@@ -25,8 +25,7 @@ _CATALOGUE = [
         "first, no spaces, dashes or punctuation (for example 15551234567 or 919812345678; a leading '+' "
         "is ignored). The national leading 0 is dropped after the country code, and a number has at most "
         "15 digits.",
-        "Correct the contact_phone_number case property (or the mobile worker's number) as the message "
-        "suggests.",
+        "Correct the contact_phone_number case property (or the mobile worker's number) as the message suggests.",
     ),
     ErrorCode(
         "UNASSIGNED_PHONE_NUMBER",
@@ -92,15 +91,13 @@ _CATALOGUE = [
     ErrorCode(
         "INVALID_TIME_ZONE",
         "Invalid time zone",
-        "The contact's time_zone is not an IANA time zone name; the project's default time zone is used "
-        "instead.",
+        "The contact's time_zone is not an IANA time zone name; the project's default time zone is used instead.",
         "Set time_zone to a name such as America/New_York or Africa/Nairobi.",
     ),
     ErrorCode(
         "UNKNOWN_LANGUAGE_CODE",
         "Unknown language code",
-        "The contact's language_code is not one of the project's SMS languages; the fallback language is "
-        "used instead.",
+        "The contact's language_code is not one of the project's SMS languages; the fallback language is used instead.",
         "Set language_code to one of the project's SMS languages, or add the language to the project.",
     ),
     ErrorCode(
@@ -163,8 +160,7 @@ _CATALOGUE = [
         "GATEWAY_ERROR",
         "Gateway error",
         "The gateway refused the message or could not be reached.",
-        "Check the gateway's configuration and credentials; see the message's detail for the gateway's "
-        "answer.",
+        "Check the gateway's configuration and credentials; see the message's detail for the gateway's answer.",
     ),
     ErrorCode(
         "TOO_MANY_UNSUCCESSFUL_ATTEMPTS",

@@ -85,7 +85,8 @@ class Message(models.Model):
         constraints = [
             # a provider retrying its webhook must not create the message twice
             models.UniqueConstraint(
-                fields=["gateway", "provider_id"], condition=Q(direction="in") & ~Q(provider_id=""),
+                fields=["gateway", "provider_id"],
+                condition=Q(direction="in") & ~Q(provider_id=""),
                 name="message_inbound_dedup",
             ),
         ]
@@ -95,7 +96,8 @@ class Message(models.Model):
             models.Index(fields=["claimed_on"], condition=Q(status="sending"), name="message_sending"),
             # inbound rows waiting for their job (and the sweep that catches lost jobs)
             models.Index(
-                fields=["next_attempt_on"], condition=Q(direction="in", next_attempt_on__isnull=False),
+                fields=["next_attempt_on"],
+                condition=Q(direction="in", next_attempt_on__isnull=False),
                 name="message_inbound_due",
             ),
             models.Index(fields=["claim"], condition=~Q(claim=""), name="message_claim"),

@@ -48,8 +48,23 @@ BATCH = 500
 PACE_HORIZON = 1.0
 
 _UPDATE_FIELDS = [
-    "status", "error", "error_detail", "delay_reason", "attempts", "next_attempt_on", "claim", "claimed_on",
-    "gateway", "gateway_name", "provider_id", "text", "segments", "language", "to", "sent_on", "subject",
+    "status",
+    "error",
+    "error_detail",
+    "delay_reason",
+    "attempts",
+    "next_attempt_on",
+    "claim",
+    "claimed_on",
+    "gateway",
+    "gateway_name",
+    "provider_id",
+    "text",
+    "segments",
+    "language",
+    "to",
+    "sent_on",
+    "subject",
 ]
 
 
@@ -145,14 +160,26 @@ def _insert_queued(project: Project | None, specs: list[MessageSpec], event: Mes
     rows = []
     for s in specs:
         content = _content(s)
-        rows.append({
-            "project_id": project.pk if project else None, "event_id": event.pk if event else None,
-            "channel": s.channel, "kind": s.kind, "requires_two_way": s.requires_two_way,
-            "case_id": s.case.pk if s.case else None, "worker_id": s.worker.pk if s.worker else None, "to": s.to,
-            "content": content, "default_language": s.default_language, "subject": s.subject, "html": s.html,
-            "gateway_id": s.gateway.pk if s.gateway else None, "gateway_name": s.gateway.name if s.gateway else "",
-            "next_attempt_on": s.send_after or now, "created_on": now,
-        })
+        rows.append(
+            {
+                "project_id": project.pk if project else None,
+                "event_id": event.pk if event else None,
+                "channel": s.channel,
+                "kind": s.kind,
+                "requires_two_way": s.requires_two_way,
+                "case_id": s.case.pk if s.case else None,
+                "worker_id": s.worker.pk if s.worker else None,
+                "to": s.to,
+                "content": content,
+                "default_language": s.default_language,
+                "subject": s.subject,
+                "html": s.html,
+                "gateway_id": s.gateway.pk if s.gateway else None,
+                "gateway_name": s.gateway.name if s.gateway else "",
+                "next_attempt_on": s.send_after or now,
+                "created_on": now,
+            }
+        )
     with transaction.atomic():
         bulk.insert_rows(Message, rows)
         from casemsg.messaging.tasks import kick
@@ -189,9 +216,7 @@ def claim(limit: int = BATCH) -> list[Message]:
             Message.objects.filter(pk__in=ids, status=Message.QUEUED).update(
                 status=Message.SENDING, claim=token, claimed_on=now
             )
-    msgs = list(
-        Message.objects.filter(claim=token, status=Message.SENDING).select_related("case", "worker", "gateway")
-    )
+    msgs = list(Message.objects.filter(claim=token, status=Message.SENDING).select_related("case", "worker", "gateway"))
     # Projects are few and wide (a dozen JSON settings): load each once per batch, not once per row.
     projects = Project.objects.in_bulk({m.project_id for m in msgs if m.project_id})
     for m in msgs:
@@ -289,9 +314,7 @@ def _eligibility(msgs: list[Message]) -> tuple[list[Message], dict[int, ContactS
 
 def _render_all(msgs: list[Message], sts_lang: dict[int, str]) -> None:
     parent_ids = {
-        (m.project_id, m.case.parent_id)
-        for m in msgs
-        if m.case_id and m.case.parent_id and "parent" in str(m.content)
+        (m.project_id, m.case.parent_id) for m in msgs if m.case_id and m.case.parent_id and "parent" in str(m.content)
     }
     parents: dict[tuple[int, str], Case] = {}
     if parent_ids:
@@ -411,8 +434,11 @@ def process(msgs: list[Message]) -> None:
             m.gateway_name = choice.gateway.name
             m.segments = segments.count(m.text)
             if m.segments > choice.gateway.max_segments:
-                _fail(m, "MESSAGE_TOO_LONG", f"{m.segments} segments; gateway '{m.gateway_name}' accepts "
-                      f"{choice.gateway.max_segments}.")
+                _fail(
+                    m,
+                    "MESSAGE_TOO_LONG",
+                    f"{m.segments} segments; gateway '{m.gateway_name}' accepts {choice.gateway.max_segments}.",
+                )
         _loop_guard(sms)
         _send_sms([m for m in sms if m.status == Message.SENDING], now)
     if emails:
@@ -435,7 +461,7 @@ def _send_sms(msgs: list[Message], now) -> None:
         gw = gateways[gid]
         slots = reserve_slots(gw, [m.segments for m in group])
         plan.append((gw, list(zip(group, slots, strict=False))))
-        for m in group[len(slots):]:
+        for m in group[len(slots) :]:
             # a delay, not a failure: back to the queue for the next free second
             m.status = Message.QUEUED
             m.delay_reason = "RATE_LIMITED"
@@ -538,8 +564,14 @@ def _record_opt_outs(msgs: list[Message]) -> None:
 
     for m in msgs:
         if m.to in numbers:
-            optout.opt_out(m.to, project=m.project, source="gateway", gateway_name=m.gateway_name,
-                           text_shown="", answer=m.error_detail)
+            optout.opt_out(
+                m.to,
+                project=m.project,
+                source="gateway",
+                gateway_name=m.gateway_name,
+                text_shown="",
+                answer=m.error_detail,
+            )
             numbers.discard(m.to)
 
 

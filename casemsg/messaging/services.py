@@ -59,15 +59,19 @@ def send(project: Project, req: SendRequest, source: str = "api") -> Message:
             detail = f"No mobile worker {req.mobile_worker_id} in this project."
             raise InputError("MOBILE_WORKER_NOT_FOUND", detail, 404)
     with transaction.atomic():
-        event = MessagingEvent.objects.create(
-            project=project, source=source, description=f"{req.channel} by {source}"
-        )
+        event = MessagingEvent.objects.create(project=project, source=source, description=f"{req.channel} by {source}")
         (msg,) = pipeline.queue(
             project,
             [
                 pipeline.MessageSpec(
-                    channel=req.channel, case=case, worker=worker, text=req.text, translations=req.translations,
-                    subject=req.subject, html=req.html, default_language=req.default_language,
+                    channel=req.channel,
+                    case=case,
+                    worker=worker,
+                    text=req.text,
+                    translations=req.translations,
+                    subject=req.subject,
+                    html=req.html,
+                    default_language=req.default_language,
                 )
             ],
             event,

@@ -38,7 +38,8 @@ class WorkerFilterForm(forms.Form):
 class MessageFilterForm(forms.Form):
     status = forms.ChoiceField(required=False, choices=_blank("Any status", [(s, s) for s in Message.STATUSES]))
     error = forms.ChoiceField(
-        required=False, label="Error code",
+        required=False,
+        label="Error code",
         choices=_blank("Any error", [(e.code, f"{e.code} — {e.title}") for e in errors.CATALOGUE.values()]),
     )
     direction = forms.ChoiceField(
@@ -56,23 +57,30 @@ class SendForm(forms.Form):
     # Not required here: an empty text goes to messaging.services, which answers with the catalogue's
     # MESSAGE_BLANK, the same words the API gives.
     text = forms.CharField(
-        required=False, max_length=5000,
+        required=False,
+        max_length=5000,
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Hello {case.name}"}),
         help_text="May use {case.name}, {case.<property>}, {recipient.name}.",
     )
 
 
 class SimulatorForm(forms.Form):
-    number = forms.CharField(required=False, max_length=32, label="Phone number",
-                             widget=forms.TextInput(attrs={"placeholder": "15551234567"}))
+    number = forms.CharField(
+        required=False,
+        max_length=32,
+        label="Phone number",
+        widget=forms.TextInput(attrs={"placeholder": "15551234567"}),
+    )
     case = forms.CharField(required=False, max_length=64, label="or a case")
 
 
 class ReplyForm(forms.Form):
     number = forms.CharField(max_length=32, widget=forms.HiddenInput)
-    text = forms.CharField(max_length=1600, label="Reply",
-                           widget=forms.TextInput(attrs={"placeholder": "Type a reply, e.g. STOP",
-                                                         "autocomplete": "off"}))
+    text = forms.CharField(
+        max_length=1600,
+        label="Reply",
+        widget=forms.TextInput(attrs={"placeholder": "Type a reply, e.g. STOP", "autocomplete": "off"}),
+    )
 
 
 class ConsentFilterForm(forms.Form):

@@ -63,8 +63,9 @@ def test_create_with_a_given_case_id(api):
 
 def test_create_with_an_existing_case_id_is_a_conflict(api):
     api.case({"a": "1"}, case_id="dup")
-    assert_error(api.post("cases", {"case_type": "patient", "case_id": "dup", "properties": {"a": "2"}}), 409,
-                 "CASE_EXISTS")
+    assert_error(
+        api.post("cases", {"case_type": "patient", "case_id": "dup", "properties": {"a": "2"}}), 409, "CASE_EXISTS"
+    )
     assert api.get("cases/dup").json()["properties"] == {"a": "1"}
 
 
@@ -101,8 +102,9 @@ def test_create_validation_errors_are_422_and_write_nothing(api, body, code):
 
 
 def test_malformed_json_is_an_error_in_the_same_shape(api):
-    r = api.client.post(api.url("cases"), "{not json", content_type="application/json",
-                        HTTP_AUTHORIZATION=f"Bearer {api.key}")
+    r = api.client.post(
+        api.url("cases"), "{not json", content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {api.key}"
+    )
     assert_error(r, 400, "HTTP_ERROR")
 
 
@@ -118,8 +120,12 @@ def test_unknown_case_is_404(api):
 
 def test_another_projects_case_is_404_under_this_project(api, other_api):
     c = other_api.case({"secret": "beta"})
-    for r in (api.get(f"cases/{c['case_id']}"), api.get(f"cases/{c['case_id']}/contact"),
-              api.patch(f"cases/{c['case_id']}", {"name": "stolen"}), api.delete(f"cases/{c['case_id']}")):
+    for r in (
+        api.get(f"cases/{c['case_id']}"),
+        api.get(f"cases/{c['case_id']}/contact"),
+        api.patch(f"cases/{c['case_id']}", {"name": "stolen"}),
+        api.delete(f"cases/{c['case_id']}"),
+    ):
         assert_error(r, 404, "CASE_NOT_FOUND")
         assert b"beta" not in r.content
     assert other_api.get(f"cases/{c['case_id']}").json()["name"] == "Asha"
@@ -142,8 +148,9 @@ def test_update_merges_properties_and_null_removes_one(api):
 
 def test_update_fields_and_times(api):
     c = api.case(owner_id="chw-1")
-    u = api.patch(f"cases/{c['case_id']}", {"name": "Asha K", "owner_id": "chw-2", "case_type": "mother",
-                                            "external_id": "E9"}).json()
+    u = api.patch(
+        f"cases/{c['case_id']}", {"name": "Asha K", "owner_id": "chw-2", "case_type": "mother", "external_id": "E9"}
+    ).json()
     assert (u["name"], u["owner_id"], u["case_type"], u["external_id"]) == ("Asha K", "chw-2", "mother", "E9")
     assert u["case_id"] == c["case_id"]
     assert u["opened_on"] == c["opened_on"]
@@ -155,8 +162,7 @@ def test_update_fields_and_times(api):
 
 def test_update_validation_error_writes_nothing(api):
     c = api.case({"a": "1"})
-    assert_error(api.patch(f"cases/{c['case_id']}", {"properties": {"a": "2", "b": {"x": 1}}}), 422,
-                 "INVALID_PROPERTY")
+    assert_error(api.patch(f"cases/{c['case_id']}", {"properties": {"a": "2", "b": {"x": 1}}}), 422, "INVALID_PROPERTY")
     assert_error(api.patch(f"cases/{c['case_id']}", {"closed": "perhaps"}), 422, "VALIDATION_ERROR")
     assert api.get(f"cases/{c['case_id']}").json() == c
 
@@ -328,8 +334,10 @@ def test_bulk_is_one_transaction_a_failing_item_writes_nothing(api, bad_item, co
     api.case({"contact_phone_number": INDIA, "v": "1"}, case_id="e1")
     before_cases = list(Case.objects.order_by("pk").values())
     before_entries = list(PhoneEntry.objects.order_by("pk").values())
-    good = [{"case_type": "patient", "case_id": f"g{i}", "properties": {"contact_phone_number": f"2547{i:08d}"}}
-            for i in range(50)]
+    good = [
+        {"case_type": "patient", "case_id": f"g{i}", "properties": {"contact_phone_number": f"2547{i:08d}"}}
+        for i in range(50)
+    ]
     update = {"case_id": "e1", "properties": {"v": "2", "contact_phone_number": None}}
     assert_error(api.post("cases/bulk", {"cases": [update, *good, bad_item]}), 422, code)
     assert list(Case.objects.order_by("pk").values()) == before_cases

@@ -143,8 +143,10 @@ def test_without_auto_normalize_the_value_is_kept_as_entered(api):
         ("+1 (206) 617-1234", "Remove the spaces, brackets and dashes: 12066171234"),
         ("9198123456/78", "Remove the slashes: 919812345678"),
         ("91981234567a", "Remove the letters and write the number as country code then national number."),
-        ("tel:919812345678", "Remove the letters and punctuation and write the number as country code then "
-         "national number."),
+        (
+            "tel:919812345678",
+            "Remove the letters and punctuation and write the number as country code then national number.",
+        ),
         ("٩١٩٨١٢٣٤٥٦٧٨", "Write the digits as 0-9: 919812345678"),  # Arabic-Indic digits
         ("00919812345678", "Remove the leading 00 (the international call prefix): 919812345678"),
     ],
@@ -635,8 +637,13 @@ def test_bad_contact_properties_never_reject_a_case(api):
     st = api.contact(case["case_id"])
     assert st["sms"]["error"]["code"] == "INVALID_PHONE_NUMBER"
     assert st["email"]["error"]["code"] == "INVALID_EMAIL_ADDRESS"
-    assert {"INVALID_PHONE_NUMBER", "INVALID_TIME_ZONE", "UNKNOWN_LANGUAGE_CODE", "GATEWAY_NOT_FOUND",
-            "NO_CASE_NAME"} <= set(codes(st["warnings"]))
+    assert {
+        "INVALID_PHONE_NUMBER",
+        "INVALID_TIME_ZONE",
+        "UNKNOWN_LANGUAGE_CODE",
+        "GATEWAY_NOT_FOUND",
+        "NO_CASE_NAME",
+    } <= set(codes(st["warnings"]))
 
 
 def test_bad_contact_properties_never_reject_an_update(api):

@@ -20,8 +20,18 @@ pytestmark = pytest.mark.django_db
 
 US3 = "12066170001"
 US4 = "12066170002"
-COLUMNS = ["created_on", "phone_number", "contact", "project", "case_id", "mobile_worker_id", "kind", "source",
-           "text_shown", "answer"]
+COLUMNS = [
+    "created_on",
+    "phone_number",
+    "contact",
+    "project",
+    "case_id",
+    "mobile_worker_id",
+    "kind",
+    "source",
+    "text_shown",
+    "answer",
+]
 
 
 @pytest.fixture
@@ -72,8 +82,16 @@ def expected(h) -> list[tuple]:
 
 
 def as_tuple(r: dict) -> tuple:
-    return (r["phone_number"], r["contact"], r["project"], r["case_id"], r["kind"], r["source"], r["text_shown"],
-            r["answer"])
+    return (
+        r["phone_number"],
+        r["contact"],
+        r["project"],
+        r["case_id"],
+        r["kind"],
+        r["source"],
+        r["text_shown"],
+        r["answer"],
+    )
 
 
 def test_ledger_api(api, history):
@@ -130,7 +148,11 @@ def test_worker_rows_in_the_ledger(api, sandbox):
     sms_in(api, KE, "stop")
     (row,) = api.get("consents").json()
     assert (row["kind"], row["mobile_worker_id"], row["contact"], row["case_id"]) == (
-        "opt_out", wid, "mobile worker chw1", None)
+        "opt_out",
+        wid,
+        "mobile worker chw1",
+        None,
+    )
     out = io.StringIO()
     call_command("consents", "export", "--project", "alpha", stdout=out)
     (csv_row,) = csv.DictReader(io.StringIO(out.getvalue()))
@@ -162,7 +184,7 @@ def test_export_neutralises_spreadsheet_formulas(api, sandbox):
     in the spreadsheet a program officer opens."""
     from casemsg.contacts import optout
 
-    optout.opt_out(US3, source="keyword", answer="=HYPERLINK(\"http://x\")")
+    optout.opt_out(US3, source="keyword", answer='=HYPERLINK("http://x")')
     from casemsg.contacts.models import ConsentRecord
     from casemsg.projects.models import Project
 
@@ -170,4 +192,4 @@ def test_export_neutralises_spreadsheet_formulas(api, sandbox):
     out = io.StringIO()
     call_command("consents", "export", "--project", "alpha", stdout=out)
     (row,) = [r for r in csv.DictReader(io.StringIO(out.getvalue())) if r["phone_number"] == US3]
-    assert row["answer"] == "'=HYPERLINK(\"http://x\")"
+    assert row["answer"] == '\'=HYPERLINK("http://x")'

@@ -48,8 +48,9 @@ def test_create_list_update_delete(api):
     assert r.status_code == 404 and r.json()["error"]["code"] == "KEYWORD_NOT_FOUND"
 
 
-@pytest.mark.parametrize("word", ["STOP", "stop", "Unsubscribe", "END", "start", "YES", "unstop", "help", "INFO",
-                                  "optout", "quit"])
+@pytest.mark.parametrize(
+    "word", ["STOP", "stop", "Unsubscribe", "END", "start", "YES", "unstop", "help", "INFO", "optout", "quit"]
+)
 def test_reserved_words_are_refused(api, word):
     r = api.post("keywords", {"keyword": word, "reply": {"en": "x"}})
     assert r.status_code == 422
@@ -131,8 +132,13 @@ def test_reply_text_with_braces_is_sent_as_written(api, sandbox):
 
 
 def test_update_case_keyword_sets_a_property(api, sandbox):
-    create(api, keyword="weight", action="update_case", property_name="weight_kg",
-           reply={"en": "Thank you, weight recorded."})
+    create(
+        api,
+        keyword="weight",
+        action="update_case",
+        property_name="weight_kg",
+        reply={"en": "Thank you, weight recorded."},
+    )
     create(api, keyword="visit", action="update_case", property_name="last_visit", property_value="done: {rest}")
     case = api.case({"contact_phone_number": KE, "contact_phone_number_is_verified": "1"})
     cid = case["case_id"]

@@ -33,8 +33,9 @@ def broadcast(project, cases, text: str, workers=()) -> MessagingEvent:
     return event
 
 
-def test_stop_in_one_project_blocks_a_broadcast_from_another(api, other_api, sandbox, beta_http, fake_http,
-                                                              other_project):
+def test_stop_in_one_project_blocks_a_broadcast_from_another(
+    api, other_api, sandbox, beta_http, fake_http, other_project
+):
     # three beta cases share KE (a household), one has another number
     shared = [other_api.case({"contact_phone_number": KE}, name=f"member {i}")["case_id"] for i in range(3)]
     other = other_api.case({"contact_phone_number": KE2}, name="neighbour")["case_id"]
@@ -69,8 +70,9 @@ def test_stop_in_one_project_blocks_a_broadcast_from_another(api, other_api, san
     assert not Message.objects.filter(direction="out", to=KE, project=other_project, status="sent").exists()
 
 
-def test_messages_queued_before_the_stop_are_not_sent_after_it(api, other_api, sandbox, beta_http, fake_http,
-                                                                other_project):
+def test_messages_queued_before_the_stop_are_not_sent_after_it(
+    api, other_api, sandbox, beta_http, fake_http, other_project
+):
     cids = [other_api.case({"contact_phone_number": KE}, name=f"member {i}")["case_id"] for i in range(3)]
     queued = [send(other_api, cid, "Clinic tomorrow") for cid in cids]
     assert {m["status"] for m in queued} == {"queued"}
@@ -91,8 +93,9 @@ def test_messages_queued_before_the_stop_are_not_sent_after_it(api, other_api, s
         assert got["error"]["code"] == "PHONE_OPTED_OUT" and got["error"]["fix"]
 
 
-def test_stop_through_a_gateway_blocks_every_other_gateway_until_start(api, other_api, sandbox, beta_http, fake_http,
-                                                                       other_project):
+def test_stop_through_a_gateway_blocks_every_other_gateway_until_start(
+    api, other_api, sandbox, beta_http, fake_http, other_project
+):
     cid = other_api.case({"contact_phone_number": KE})["case_id"]
     sms_in(api, KE, "OPTOUT")
     assert send(other_api, cid)["error"]["code"] == "PHONE_OPTED_OUT"

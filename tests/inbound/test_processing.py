@@ -109,8 +109,7 @@ def test_one_job_handles_the_rows_that_arrived_after_its_own_in_order(api, sandb
 def test_a_batch_sees_the_registry_changes_of_its_earlier_messages(api, sandbox):
     """A keyword moving a case to a new number: the next message of the same batch, from that number,
     already belongs to the case."""
-    r = api.post("keywords", {"keyword": "newnumber", "action": "update_case",
-                              "property_name": "contact_phone_number"})
+    r = api.post("keywords", {"keyword": "newnumber", "action": "update_case", "property_name": "contact_phone_number"})
     assert r.status_code == 201, r.content
     api.post("keywords", {"keyword": "clinic", "reply": {"en": "open"}})
     case = api.case({"contact_phone_number": KE, "contact_phone_number_is_verified": "1"})
@@ -130,6 +129,11 @@ def test_the_inbound_job_is_registered_with_the_queue():
         "from huey.contrib.djhuey import HUEY\n"
         "print(HUEY._registry.string_to_task('casemsg.inbound.tasks.process_inbound').__name__)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                         env={**os.environ, "DJANGO_SETTINGS_MODULE": "casemsg.settings"})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "casemsg.settings"},
+    )
     assert out.stdout.strip() == "process_inbound", out.stderr

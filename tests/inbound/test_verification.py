@@ -32,8 +32,9 @@ def request_code(api, worker_id: int, number: str) -> tuple[dict, str]:
     assert r.status_code == 202, r.content
     work()
     text = outbox(api)[-1]
-    match = re.fullmatch(r"Your verification code is (\d{6})\. Reply with this code to verify your phone number\.",
-                         text)
+    match = re.fullmatch(
+        r"Your verification code is (\d{6})\. Reply with this code to verify your phone number\.", text
+    )
     assert match, text
     assert "code" not in r.json()  # the code is only in the SMS
     return r.json(), match.group(1)
@@ -46,8 +47,9 @@ def numbers(api, worker_id: int) -> dict[str, bool]:
 
 def test_handshake_wrong_then_right_code(api, sandbox):
     w = worker(api, KE, KE2)
-    assert api.get(f"mobile-workers/{w['id']}/contact").json()["two_way_sms"]["error"]["code"] == \
-        "NO_TWO_WAY_PHONE_NUMBER"
+    assert (
+        api.get(f"mobile-workers/{w['id']}/contact").json()["two_way_sms"]["error"]["code"] == "NO_TWO_WAY_PHONE_NUMBER"
+    )
     req, code = request_code(api, w["id"], "+" + KE2)
     assert (req["phone_number"], req["status"]) == (KE2, "pending")
     assert Message.objects.get(direction="out").to == KE2  # sent to exactly that number

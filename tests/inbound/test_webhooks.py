@@ -63,8 +63,9 @@ class Provider:
     def url(self) -> str:
         return self.base + inbound_url(self.gateway)
 
-    def post(self, number: str, text: str, msg_id: str | None = None, url: str | None = None,
-             **tweak: Any) -> tuple[int, bytes]:
+    def post(
+        self, number: str, text: str, msg_id: str | None = None, url: str | None = None, **tweak: Any
+    ) -> tuple[int, bytes]:
         """POST an inbound SMS the way this provider does. Returns (status, body)."""
         url = url or self.url
         msg_id = msg_id or uuid.uuid4().hex[:20]
@@ -93,8 +94,10 @@ class Provider:
     def replies(self) -> list[tuple[str, str]]:
         """(to, text) of every SMS the provider accepted from us."""
         if self.fake is None:
-            return [(m.to, m.text) for m in Message.objects.filter(direction="out", gateway=self.gateway,
-                                                                     status="sent").order_by("pk")]
+            return [
+                (m.to, m.text)
+                for m in Message.objects.filter(direction="out", gateway=self.gateway, status="sent").order_by("pk")
+            ]
         return [(r.to, r.text) for r in self.fake.messages()]
 
     def expected_body(self) -> bytes:
@@ -112,8 +115,10 @@ def provider(request, project, live_server, fake_gateway) -> Provider:
         config = fake.gateway_config(inbound={"from": "msisdn", "text": "message", "id": "msgid", "to": "shortcode"})
     elif kind == "http-json":
         fake = fake_gateway("http")
-        config = fake.gateway_config(inbound={"from": "sms.sender", "text": "sms.body", "id": "sms.id"},
-                                     inbound_secret={"header": "X-Webhook-Secret", "value": "s3cret"})
+        config = fake.gateway_config(
+            inbound={"from": "sms.sender", "text": "sms.body", "id": "sms.id"},
+            inbound_secret={"header": "X-Webhook-Secret", "value": "s3cret"},
+        )
     else:
         fake = fake_gateway(kind)
         config = fake.gateway_config(**({"webhook_secret": "tsecret"} if kind == "telerivet" else {}))
@@ -280,8 +285,10 @@ def test_telerivet_wrong_secret_is_refused(api, project, live_server, fake_teler
 
 
 def test_http_shared_secret_header_is_checked(api, project, live_server, fake_http):
-    config = fake_http.gateway_config(inbound={"from": "sms.sender", "text": "sms.body", "id": "sms.id"},
-                                      inbound_secret={"header": "X-Webhook-Secret", "value": "s3cret"})
+    config = fake_http.gateway_config(
+        inbound={"from": "sms.sender", "text": "sms.body", "id": "sms.id"},
+        inbound_secret={"header": "X-Webhook-Secret", "value": "s3cret"},
+    )
     gw = add_gateway("hj", "http", config, project=project)
     p = Provider("http-json", gw, fake_http, live_server.url)
     assert p.post(KE, "hello", secret="nope")[0] == 403
@@ -299,8 +306,9 @@ def test_telerivet_non_sms_events_store_nothing(api, project, live_server, fake_
     assert Message.objects.count() == 0
 
 
-def test_installation_wide_gateway_routes_to_the_owners_project(api, other_api, live_server, fake_africastalking,
-                                                                  other_project):
+def test_installation_wide_gateway_routes_to_the_owners_project(
+    api, other_api, live_server, fake_africastalking, other_project
+):
     """A shared gateway (no project) delivers each message to the project of the number's owner."""
     gw = add_gateway("at", "africastalking", fake_africastalking.gateway_config())
     map_prefix("*", "at")

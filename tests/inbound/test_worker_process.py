@@ -43,9 +43,13 @@ def real_queue():
     """Switch this process (the live server) from in-line jobs to the real queue the worker reads."""
     data_dir = tempfile.TemporaryDirectory(prefix="casemsg-inbound-worker-")
     env = {k: v for k, v in os.environ.items() if k != "PYTEST_VERSION"}
-    env.update(CASEMSG_QUEUE_IMMEDIATE="0", CASEMSG_DATA_DIR=data_dir.name, PYTHONUNBUFFERED="1",
-               DJANGO_SETTINGS_MODULE="casemsg.settings",
-               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])))
+    env.update(
+        CASEMSG_QUEUE_IMMEDIATE="0",
+        CASEMSG_DATA_DIR=data_dir.name,
+        PYTHONUNBUFFERED="1",
+        DJANGO_SETTINGS_MODULE="casemsg.settings",
+        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
+    )
     if settings.IS_POSTGRES:
         env["CASEMSG_DATABASE_URL"] = _database_url()
     else:
@@ -80,8 +84,13 @@ def real_queue():
 @pytest.fixture
 def worker(real_queue):
     log = tempfile.TemporaryFile(mode="w+")
-    proc = subprocess.Popen([sys.executable, "-m", "casemsg", "worker", "--workers", "2"], cwd=REPO_ROOT,
-                            env=real_queue, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "casemsg", "worker", "--workers", "2"],
+        cwd=REPO_ROOT,
+        env=real_queue,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
 
     def output() -> str:
         log.seek(0)
@@ -136,10 +145,13 @@ def test_webhooks_are_handled_by_a_worker_process(api, project, live_server, fak
     time.sleep(0.5)  # nothing more may arrive
 
     sent = sorted((r.to, r.text) for r in fake_twilio.messages())
-    assert sent == sorted([(n, REPLY) for n in numbers[:10]] + [
-        (numbers[10], "You are unsubscribed and will receive no more messages. Reply START to resubscribe."),
-        (numbers[11], REPLY),
-    ])
+    assert sent == sorted(
+        [(n, REPLY) for n in numbers[:10]]
+        + [
+            (numbers[10], "You are unsubscribed and will receive no more messages. Reply START to resubscribe."),
+            (numbers[11], REPLY),
+        ]
+    )
     assert OptOut.objects.filter(phone_number=numbers[10]).exists()
     handled = Message.objects.filter(direction="in", case__isnull=False, claim="", error_detail="")
     assert handled.count() == 12

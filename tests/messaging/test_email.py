@@ -21,8 +21,14 @@ def _email_case(api, address: str = ADDRESS, **props) -> str:
 def test_subject_text_and_html_arrive(api, settings, smtp):
     settings.DEFAULT_FROM_EMAIL = "program@casemsg.test"
     case_id = _email_case(api, clinic="Kisumu clinic")
-    m = send(api, case_id, channel="email", subject="Your visit",
-             text="Dear {case.name}, please visit {case.clinic}.", html="<p>Dear Asha</p>")
+    m = send(
+        api,
+        case_id,
+        channel="email",
+        subject="Your visit",
+        text="Dear {case.name}, please visit {case.clinic}.",
+        html="<p>Dear Asha</p>",
+    )
     assert m["status"] == "queued" and m["to"] == ADDRESS
     deliver()
     row = msg(m)
@@ -52,12 +58,19 @@ def test_text_only_email_has_no_html_part(api, smtp):
 
 
 def test_email_translation_and_worker_recipient(api, smtp):
-    r = api.post("mobile-workers", {"username": "juma", "name": "Juma", "email": "juma@example.org",
-                                    "language_code": "sw"})
+    r = api.post(
+        "mobile-workers", {"username": "juma", "name": "Juma", "email": "juma@example.org", "language_code": "sw"}
+    )
     assert r.status_code == 201, r.content
-    r = api.post("messages", {"recipient": {"mobile_worker_id": r.json()["id"]}, "channel": "email",
-                              "subject": "Ripoti", "translations": {"en": "Hello {recipient.name}",
-                                                                    "sw": "Habari {recipient.name}"}})
+    r = api.post(
+        "messages",
+        {
+            "recipient": {"mobile_worker_id": r.json()["id"]},
+            "channel": "email",
+            "subject": "Ripoti",
+            "translations": {"en": "Hello {recipient.name}", "sw": "Habari {recipient.name}"},
+        },
+    )
     assert r.status_code == 202, r.content
     deliver()
     assert (msg(r.json()).status, msg(r.json()).language) == ("sent", "sw")
@@ -67,8 +80,10 @@ def test_email_translation_and_worker_recipient(api, smtp):
 
 def test_a_batch_goes_out_and_one_refused_recipient_fails_alone(api, smtp):
     smtp.reject_recipient("nobody@example.org")
-    good = [send(api, _email_case(api, f"person{i}@example.org"), channel="email", subject="S", text=f"T{i}")
-            for i in range(4)]
+    good = [
+        send(api, _email_case(api, f"person{i}@example.org"), channel="email", subject="S", text=f"T{i}")
+        for i in range(4)
+    ]
     bad = send(api, _email_case(api, "nobody@example.org"), channel="email", subject="S", text="T")
     deliver()
     assert {msg(m).status for m in good} == {"sent"}
@@ -129,7 +144,9 @@ def test_subject_is_a_template_rendered_at_send_time(api, smtp):
 
 
 def test_malformed_subject_template_is_refused(api):
-    r = api.post("messages", {"recipient": {"case_id": _email_case(api)}, "channel": "email",
-                              "subject": "Visit {case.name", "text": "Hi"})
+    r = api.post(
+        "messages",
+        {"recipient": {"case_id": _email_case(api)}, "channel": "email", "subject": "Visit {case.name", "text": "Hi"},
+    )
     assert r.status_code == 422
     assert r.json()["error"]["code"] == "CANNOT_RENDER_MESSAGE"

@@ -17,8 +17,7 @@ from casemsg.messaging import errors
 
 ROOT = Path(__file__).resolve().parents[2]
 REGENERATE = (
-    "python -c \"from casemsg.messaging.errors import catalogue_markdown as m; "
-    "open('docs/errors.md', 'w').write(m())\""
+    "python -c \"from casemsg.messaging.errors import catalogue_markdown as m; open('docs/errors.md', 'w').write(m())\""
 )
 
 # DESIGN.md §3: the codes the catalogue starts from.
@@ -73,9 +72,7 @@ def test_cli_one_code_and_json():
     assert "PHONE_OPTED_OUT" not in buf.getvalue()
     buf = StringIO()
     call_command("errors", "--json", stdout=buf)
-    assert {i["code"]: i["fix"] for i in json.loads(buf.getvalue())} == {
-        c: e.fix for c, e in errors.CATALOGUE.items()
-    }
+    assert {i["code"]: i["fix"] for i in json.loads(buf.getvalue())} == {c: e.fix for c, e in errors.CATALOGUE.items()}
     with pytest.raises(SystemExit):
         call_command("errors", "NO_SUCH_CODE", stdout=StringIO(), stderr=StringIO())
 
@@ -92,8 +89,16 @@ def test_docs_errors_md_equals_the_catalogue():
 
 def test_every_contact_error_in_the_api_comes_from_the_catalogue(api):
     """Contact statuses only carry catalogue codes, with the catalogue's title and description."""
-    c = api.case({"contact_phone_number": "1-206-617-1234", "time_zone": "Bad/Zone", "language_code": "xx",
-                  "contact_backend_id": "nope", "commcare_email_address": "bad"}, name="")
+    c = api.case(
+        {
+            "contact_phone_number": "1-206-617-1234",
+            "time_zone": "Bad/Zone",
+            "language_code": "xx",
+            "contact_backend_id": "nope",
+            "commcare_email_address": "bad",
+        },
+        name="",
+    )
     st = api.contact(c["case_id"])
     found = [st[ch]["error"] for ch in ("sms", "two_way_sms", "email")] + st["warnings"]
     assert len(found) >= 7

@@ -52,8 +52,9 @@ def test_post_to_a_mobile_worker_and_email(api, sandbox):
     r = api.post("mobile-workers", {"username": "amina", "phone_numbers": [KE], "email": "amina@example.org"})
     wid = r.json()["id"]
     sms = api.post("messages", {"recipient": {"mobile_worker_id": wid}, "text": "Hi"}).json()
-    email = api.post("messages", {"recipient": {"mobile_worker_id": wid}, "channel": "email", "subject": "S",
-                                  "text": "Hi"}).json()
+    email = api.post(
+        "messages", {"recipient": {"mobile_worker_id": wid}, "channel": "email", "subject": "S", "text": "Hi"}
+    ).json()
     assert (sms["to"], sms["recipient"]) == (KE, {"mobile_worker_id": wid})
     assert (email["channel"], email["to"], email["status"]) == ("email", "amina@example.org", "queued")
 
@@ -213,12 +214,12 @@ def test_status_callback_with_a_wrong_key_is_refused(twilio_sent, twilio_gateway
     fields = twilio_status(twilio_sent.provider_id, "delivered")
     r = Client().post(f"/api/v1/gateways/{twilio_gateway.name}/wrong-key/status", _form(fields), content_type=FORM)
     assert r.status_code == 403
-    r = Client().post(f"/api/v1/gateways/no-such-gateway/{twilio_gateway.inbound_key}/status", _form(fields),
-                      content_type=FORM)
+    r = Client().post(
+        f"/api/v1/gateways/no-such-gateway/{twilio_gateway.inbound_key}/status", _form(fields), content_type=FORM
+    )
     assert r.status_code == 403
     # the right key without a valid Twilio signature is refused too
-    r = Client().post(status_url(twilio_gateway), _form(fields), content_type=FORM,
-                      HTTP_X_TWILIO_SIGNATURE="forged")
+    r = Client().post(status_url(twilio_gateway), _form(fields), content_type=FORM, HTTP_X_TWILIO_SIGNATURE="forged")
     assert r.status_code == 403
     assert msg(twilio_sent.pk).status == "sent"
 
@@ -281,8 +282,19 @@ def test_cli_send_and_messages(api, capsys, sandbox):
     deliver()
     assert (msg(m.pk).status, msg(m.pk).text) == ("sent", "From the CLI Asha")
 
-    call_command("send", "--project", api.slug, "--case", "cli-case", "--translations", '{"sw": "Habari"}',
-                 "--channel", "email", "--subject", "S")
+    call_command(
+        "send",
+        "--project",
+        api.slug,
+        "--case",
+        "cli-case",
+        "--translations",
+        '{"sw": "Habari"}',
+        "--channel",
+        "email",
+        "--subject",
+        "S",
+    )
     out = capsys.readouterr().out
     assert ": failed — NO_EMAIL_ADDRESS" in out
 

@@ -192,8 +192,13 @@ def test_cannot_render_message_is_refused_by_the_api(api, sandbox):
         r = api.post("messages", {"recipient": {"case_id": case["case_id"]}, "text": bad})
         assert r.status_code == 422, bad
         assert r.json()["error"]["code"] == "CANNOT_RENDER_MESSAGE", bad
-    r = api.post("messages", {"recipient": {"case_id": case["case_id"]},
-                              "translations": {"en": "Hi {case.name}", "sw": "Habari {case.name"}})
+    r = api.post(
+        "messages",
+        {
+            "recipient": {"case_id": case["case_id"]},
+            "translations": {"en": "Hi {case.name}", "sw": "Habari {case.name"},
+        },
+    )
     assert r.status_code == 422 and r.json()["error"]["code"] == "CANNOT_RENDER_MESSAGE"
     assert not Message.objects.exists()
 
@@ -424,11 +429,29 @@ def test_rate_limited_is_a_delay_not_a_failure(api):
 
 def test_every_pipeline_code_is_in_the_catalogue():
     produced = {
-        "CONTACT_IS_INACTIVE", "NO_PHONE_NUMBER", "INVALID_PHONE_NUMBER", "NO_CONSENT", "PHONE_OPTED_OUT",
-        "PHONE_NUMBER_IN_USE", "NO_TWO_WAY_PHONE_NUMBER", "NO_EMAIL_ADDRESS", "INVALID_EMAIL_ADDRESS",
-        "NO_MESSAGE_FOR_LANGUAGE", "CANNOT_RENDER_MESSAGE", "MESSAGE_BLANK", "MESSAGE_TOO_LONG",
-        "GATEWAY_NOT_FOUND", "NO_SUITABLE_GATEWAY", "UNSUPPORTED_COUNTRY", "INVALID_DESTINATION_NUMBER",
-        "GATEWAY_ERROR", "TOO_MANY_UNSUCCESSFUL_ATTEMPTS", "MESSAGE_IS_STALE", "LOOP_DETECTED",
-        "EMAIL_GATEWAY_ERROR", "RATE_LIMITED", "SENDING_OUTCOME_UNKNOWN",
+        "CONTACT_IS_INACTIVE",
+        "NO_PHONE_NUMBER",
+        "INVALID_PHONE_NUMBER",
+        "NO_CONSENT",
+        "PHONE_OPTED_OUT",
+        "PHONE_NUMBER_IN_USE",
+        "NO_TWO_WAY_PHONE_NUMBER",
+        "NO_EMAIL_ADDRESS",
+        "INVALID_EMAIL_ADDRESS",
+        "NO_MESSAGE_FOR_LANGUAGE",
+        "CANNOT_RENDER_MESSAGE",
+        "MESSAGE_BLANK",
+        "MESSAGE_TOO_LONG",
+        "GATEWAY_NOT_FOUND",
+        "NO_SUITABLE_GATEWAY",
+        "UNSUPPORTED_COUNTRY",
+        "INVALID_DESTINATION_NUMBER",
+        "GATEWAY_ERROR",
+        "TOO_MANY_UNSUCCESSFUL_ATTEMPTS",
+        "MESSAGE_IS_STALE",
+        "LOOP_DETECTED",
+        "EMAIL_GATEWAY_ERROR",
+        "RATE_LIMITED",
+        "SENDING_OUTCOME_UNKNOWN",
     }
     assert produced <= set(errors.CATALOGUE)

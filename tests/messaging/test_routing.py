@@ -175,12 +175,18 @@ def test_translation_is_chosen_at_send_time_with_the_contacts_current_language(a
 
 
 def test_a_mobile_workers_language_picks_the_translation(api, sandbox):
-    r = api.post("mobile-workers", {"username": "wanjiru", "name": "Wanjiru", "language_code": "sw",
-                                    "phone_numbers": [KE]})
+    r = api.post(
+        "mobile-workers", {"username": "wanjiru", "name": "Wanjiru", "language_code": "sw", "phone_numbers": [KE]}
+    )
     assert r.status_code == 201, r.content
     wid = r.json()["id"]
-    r = api.post("messages", {"recipient": {"mobile_worker_id": wid},
-                              "translations": {"en": "Hello {recipient.name}", "sw": "Habari {recipient.name}"}})
+    r = api.post(
+        "messages",
+        {
+            "recipient": {"mobile_worker_id": wid},
+            "translations": {"en": "Hello {recipient.name}", "sw": "Habari {recipient.name}"},
+        },
+    )
     assert r.status_code == 202, r.content
     deliver()
     row = msg(r.json())
@@ -189,18 +195,21 @@ def test_a_mobile_workers_language_picks_the_translation(api, sandbox):
 
 # --- rendering -----------------------------------------------------------------------------------
 def test_rendering_case_parent_and_recipient_values(api, sandbox):
-    api.case({"village": "Kisumu", "chw_name": "Otieno"}, case_id="household-1", name="Household 1",
-             case_type="household")
-    child = api.case({"contact_phone_number": KE, "edd": "2025-03-01", "weeks": 12}, name="Asha",
-                     parent_id="household-1")
-    text = ("Hi {case.name} / {recipient.name}: week {case.weeks}, due {case.edd}, "
-            "village {case.parent.village}, CHW {case.parent.chw_name}, household {case.parent.name}.")
+    api.case(
+        {"village": "Kisumu", "chw_name": "Otieno"}, case_id="household-1", name="Household 1", case_type="household"
+    )
+    child = api.case(
+        {"contact_phone_number": KE, "edd": "2025-03-01", "weeks": 12}, name="Asha", parent_id="household-1"
+    )
+    text = (
+        "Hi {case.name} / {recipient.name}: week {case.weeks}, due {case.edd}, "
+        "village {case.parent.village}, CHW {case.parent.chw_name}, household {case.parent.name}."
+    )
     m = send(api, child["case_id"], text=text)
     deliver()
     row = msg(m)
     assert row.status == "sent", (row.error, row.error_detail)
-    assert row.text == ("Hi Asha / Asha: week 12, due 2025-03-01, village Kisumu, CHW Otieno, "
-                        "household Household 1.")
+    assert row.text == ("Hi Asha / Asha: week 12, due 2025-03-01, village Kisumu, CHW Otieno, household Household 1.")
 
 
 def test_unknown_values_render_as_question_mark(api, sandbox):

@@ -90,7 +90,10 @@ class Workers:
             self.procs.append(
                 subprocess.Popen(
                     [sys.executable, "-m", "casemsg", "worker", "--workers", str(self.threads)],
-                    cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                    cwd=REPO_ROOT,
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
                 )
             )
         return self
@@ -143,8 +146,9 @@ def _queue_many(project, n: int) -> list[int]:
     cases: list[Case] = []
     for start in range(0, n, 1000):
         changes = [
-            CaseChange(case_type="person", name=f"Person {i}",
-                       properties={"contact_phone_number": f"2547{10000000 + i}"})
+            CaseChange(
+                case_type="person", name=f"Person {i}", properties={"contact_phone_number": f"2547{10000000 + i}"}
+            )
             for i in range(start, min(n, start + 1000))
         ]
         cases += bulk_upsert(project, changes)
@@ -167,8 +171,9 @@ def redis_queue():
 
 @multi_process
 @pytest.mark.parametrize("processes", [2, 4])
-def test_worker_processes_send_every_message_exactly_once(transactional_db, redis_queue, fake_gateway_process,
-                                                          processes):
+def test_worker_processes_send_every_message_exactly_once(
+    transactional_db, redis_queue, fake_gateway_process, processes
+):
     fake = fake_gateway_process("http", lean=True)
     project, _key = create_project("bulk", "Bulk")
     add_gateway("fake-http", "http", fake.gateway_config())
@@ -219,8 +224,10 @@ def test_concurrent_claims_never_share_a_row(transactional_db):
     """Four threads (each its own database connection) claim from the same 400 due rows at once."""
     project, _key = create_project("claims", "Claims")
     sandbox_gateway()
-    cases = bulk_upsert(project, [CaseChange(case_type="p", properties={"contact_phone_number": f"2547{20000000 + i}"})
-                                  for i in range(400)])
+    cases = bulk_upsert(
+        project,
+        [CaseChange(case_type="p", properties={"contact_phone_number": f"2547{20000000 + i}"}) for i in range(400)],
+    )
     event = MessagingEvent.objects.create(project=project, source="system")
     later = timezone.now() + timedelta(hours=1)
     pipeline.queue(project, [pipeline.MessageSpec(case=c, text="Hi", send_after=later) for c in cases], event)
@@ -258,8 +265,10 @@ def test_concurrent_deliveries_send_each_message_once(transactional_db, fake_htt
     project, _key = create_project("twice", "Twice")
     add_gateway("fake", "http", fake_http.gateway_config())
     map_prefix("*", "fake")
-    cases = bulk_upsert(project, [CaseChange(case_type="p", properties={"contact_phone_number": f"2547{30000000 + i}"})
-                                  for i in range(300)])
+    cases = bulk_upsert(
+        project,
+        [CaseChange(case_type="p", properties={"contact_phone_number": f"2547{30000000 + i}"}) for i in range(300)],
+    )
     event = MessagingEvent.objects.create(project=project, source="system")
     later = timezone.now() + timedelta(hours=1)
     pipeline.queue(project, [pipeline.MessageSpec(case=c, text="Once", send_after=later) for c in cases], event)

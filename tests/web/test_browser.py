@@ -19,8 +19,15 @@ from casemsg.messaging.models import Message
 from casemsg.projects.services import create_project
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 KE = "254712345678"
 
 pytestmark = pytest.mark.skipif(
@@ -36,10 +43,15 @@ def test_simulator_stop_in_a_real_browser(live_server):
     project, _key = create_project("browser", "Browser test")
     gateways.add_gateway("sandbox", "sandbox")
     gateways.map_prefix("*", "sandbox")
-    cases.create_case(project, cases.CaseChange(
-        case_id="ke-1", case_type="mother", name="Asha Njeri",
-        properties={"contact_phone_number": KE, "time_zone": "Africa/Nairobi", "note": "<b>not bold</b>"},
-    ))
+    cases.create_case(
+        project,
+        cases.CaseChange(
+            case_id="ke-1",
+            case_type="mother",
+            name="Asha Njeri",
+            properties={"contact_phone_number": KE, "time_zone": "Africa/Nairobi", "note": "<b>not bold</b>"},
+        ),
+    )
     get_user_model().objects.create_user("operator", password="pw-operator-1", is_staff=True)
     shots = os.environ.get("CASEMSG_SCREENSHOTS", "")
 

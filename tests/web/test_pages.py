@@ -38,8 +38,9 @@ def staff(db) -> Client:
 
 
 def make_case(project, case_id: str, name: str = "Asha", **props: str):
-    return cases.create_case(project, cases.CaseChange(case_id=case_id, case_type="mother", name=name,
-                                                       properties=dict(props)))
+    return cases.create_case(
+        project, cases.CaseChange(case_id=case_id, case_type="mother", name=name, properties=dict(props))
+    )
 
 
 @pytest.fixture
@@ -48,8 +49,9 @@ def data(project, sandbox):
     ke = make_case(project, "ke-1", "Asha", contact_phone_number=KE)
     us = make_case(project, "us-1", "Maria", contact_phone_number=US)
     bad = make_case(project, "bad-1", "Bad Number", contact_phone_number="1-206-617-1234")
-    w = workers.create_worker(project, workers.WorkerChange(username="fw1", name="Field Worker",
-                                                           phone_numbers=["254722000001"]))
+    w = workers.create_worker(
+        project, workers.WorkerChange(username="fw1", name="Field Worker", phone_numbers=["254722000001"])
+    )
     return {"ke": ke, "us": us, "bad": bad, "worker": w}
 
 
@@ -146,8 +148,11 @@ def test_user_text_is_escaped(staff, project, sandbox):
         assert XSS not in html, url
     staff.post(f"/projects/{project.slug}/cases/xss-1/", {"channel": "sms", "text": f"hi {XSS}"})
     staff.post(f"/projects/{project.slug}/simulator/reply/", {"number": KE, "text": XSS}, HTTP_HX_REQUEST="true")
-    for url in (f"/projects/{project.slug}/messages/", f"/projects/{project.slug}/simulator/?number={KE}",
-                f"/projects/{project.slug}/simulator/conversation/?number={KE}"):
+    for url in (
+        f"/projects/{project.slug}/messages/",
+        f"/projects/{project.slug}/simulator/?number={KE}",
+        f"/projects/{project.slug}/simulator/conversation/?number={KE}",
+    ):
         html = staff.get(url).content.decode()
         assert XSS_ESCAPED in html, url
         assert XSS not in html, url
@@ -160,7 +165,7 @@ def test_cases_list_shows_contact_status_at_a_glance(staff, project, data):
     assert "NO_CONSENT" in html  # the US case, one-way SMS
     assert "NO_TWO_WAY_PHONE_NUMBER" in html  # nobody is verified
     assert "NO_EMAIL_ADDRESS" in html
-    assert '/errors/#INVALID_PHONE_NUMBER' in html
+    assert "/errors/#INVALID_PHONE_NUMBER" in html
 
 
 def test_cases_list_filters(staff, project, data):
@@ -183,9 +188,18 @@ def test_cases_list_filters(staff, project, data):
 
 
 def test_cases_list_paginates(staff, project, sandbox):
-    cases.bulk_upsert(project, [cases.CaseChange(case_id=f"c{i:03}", case_type="mother", name=f"Person {i:03}",
-                                                 properties={"contact_phone_number": f"2547120{i:05}"})
-                                for i in range(60)])
+    cases.bulk_upsert(
+        project,
+        [
+            cases.CaseChange(
+                case_id=f"c{i:03}",
+                case_type="mother",
+                name=f"Person {i:03}",
+                properties={"contact_phone_number": f"2547120{i:05}"},
+            )
+            for i in range(60)
+        ],
+    )
     r = staff.get(f"/projects/{project.slug}/cases/?type=mother")
     html = r.content.decode()
     assert "page 1 of 2" in html and "?type=mother&amp;page=2" in html
@@ -196,9 +210,18 @@ def test_cases_list_paginates(staff, project, sandbox):
 
 
 def test_cases_list_checks_contact_status_in_bulk(staff, project, sandbox, django_assert_max_num_queries):
-    cases.bulk_upsert(project, [cases.CaseChange(case_id=f"c{i:03}", case_type="mother", name=f"Person {i:03}",
-                                                 properties={"contact_phone_number": f"2547120{i:05}"})
-                                for i in range(50)])
+    cases.bulk_upsert(
+        project,
+        [
+            cases.CaseChange(
+                case_id=f"c{i:03}",
+                case_type="mother",
+                name=f"Person {i:03}",
+                properties={"contact_phone_number": f"2547120{i:05}"},
+            )
+            for i in range(50)
+        ],
+    )
     # a fixed handful of queries for the page, not a few per case (session, user, project, types, count,
     # rows, registry entries, opt-outs, gateways)
     with django_assert_max_num_queries(12):
@@ -207,11 +230,25 @@ def test_cases_list_checks_contact_status_in_bulk(staff, project, sandbox, djang
 
 
 def test_case_page_shows_every_problem_with_its_fix(staff, project, data):
-    make_case(project, "many-1", "", contact_phone_number="1-206-617-1234", time_zone="Mars/Base",
-              language_code="xx", contact_backend_id="nowhere", commcare_email_address="not-an-email")
+    make_case(
+        project,
+        "many-1",
+        "",
+        contact_phone_number="1-206-617-1234",
+        time_zone="Mars/Base",
+        language_code="xx",
+        contact_backend_id="nowhere",
+        commcare_email_address="not-an-email",
+    )
     html = staff.get(f"/projects/{project.slug}/cases/many-1/").content.decode()
-    for code in ("INVALID_PHONE_NUMBER", "INVALID_TIME_ZONE", "UNKNOWN_LANGUAGE_CODE", "GATEWAY_NOT_FOUND",
-                 "INVALID_EMAIL_ADDRESS", "NO_CASE_NAME"):
+    for code in (
+        "INVALID_PHONE_NUMBER",
+        "INVALID_TIME_ZONE",
+        "UNKNOWN_LANGUAGE_CODE",
+        "GATEWAY_NOT_FOUND",
+        "INVALID_EMAIL_ADDRESS",
+        "NO_CASE_NAME",
+    ):
         assert f"/errors/#{code}" in html, code
     assert "remove the dashes" in html.lower()  # the specific fix, not only the generic one
     assert "Mars/Base" in html and "<code>time_zone</code>" in html  # properties are listed
@@ -370,8 +407,7 @@ def test_simulator_without_sandbox_gateway(staff, project):
     make_case(project, "ke-1", "Asha", contact_phone_number=KE)
     html = staff.get(f"/projects/{project.slug}/simulator/?number={KE}").content.decode()
     assert "There is no sandbox gateway" in html
-    r = staff.post(f"/projects/{project.slug}/simulator/reply/", {"number": KE, "text": "hi"},
-                   HTTP_HX_REQUEST="true")
+    r = staff.post(f"/projects/{project.slug}/simulator/reply/", {"number": KE, "text": "hi"}, HTTP_HX_REQUEST="true")
     assert r.status_code == 200 and "no sandbox gateway" in r.content.decode()
 
 
@@ -407,7 +443,7 @@ def test_consent_csv_neutralises_spreadsheet_formulas(staff, project, data):
     r = staff.get(f"/projects/{project.slug}/consents.csv")
     rows = list(csv.DictReader(io.StringIO(b"".join(r.streaming_content).decode())))
     refusal = next(x for x in rows if x["kind"] == "refusal")
-    assert refusal["answer"] == "'=HYPERLINK(\"x\")"
+    assert refusal["answer"] == '\'=HYPERLINK("x")'
 
 
 def test_project_page_summarises_settings_and_counts(staff, project, data):

@@ -69,8 +69,9 @@ def test_create_and_get(api):
     ],
 )
 def test_bad_phone_number_is_422_and_nothing_is_written(api, numbers, fix):
-    err = assert_error(api.post("mobile-workers", {"username": "chw1", "phone_numbers": numbers}), 422,
-                       "INVALID_PHONE_NUMBER")
+    err = assert_error(
+        api.post("mobile-workers", {"username": "chw1", "phone_numbers": numbers}), 422, "INVALID_PHONE_NUMBER"
+    )
     if fix:
         assert fix in err["message"]
     assert MobileWorker.objects.count() == 0
@@ -113,8 +114,10 @@ def test_username_unique_per_project(api, other_api):
 
 def test_update(api):
     w = create(api, phone_numbers=[{"number": KENYA, "verified": True}])
-    r = api.patch(f"mobile-workers/{w['id']}", {"name": "Neema K", "email": "n@example.org",
-                                                "phone_numbers": ["+254712345678", INDIA]})
+    r = api.patch(
+        f"mobile-workers/{w['id']}",
+        {"name": "Neema K", "email": "n@example.org", "phone_numbers": ["+254712345678", INDIA]},
+    )
     assert r.status_code == 200, r.content
     u = r.json()
     assert u["name"] == "Neema K" and u["email"] == "n@example.org" and u["username"] == "chw1"
@@ -147,8 +150,9 @@ def test_update_with_a_bad_number_is_422_and_changes_nothing(api):
 def test_rename_to_a_taken_username_is_409_and_changes_nothing(api):
     create(api, username="a")
     b = create(api, username="b", phone_numbers=[KENYA])
-    assert_error(api.patch(f"mobile-workers/{b['id']}", {"username": "a", "phone_numbers": [INDIA]}), 409,
-                 "USERNAME_TAKEN")
+    assert_error(
+        api.patch(f"mobile-workers/{b['id']}", {"username": "a", "phone_numbers": [INDIA]}), 409, "USERNAME_TAKEN"
+    )
     assert api.get(f"mobile-workers/{b['id']}").json() == b
     assert entries(INDIA) == []
 
@@ -182,9 +186,13 @@ def test_delete(api):
 
 def test_unknown_and_other_projects_workers_are_404(api, other_api):
     w = create(other_api, username="beta-worker")
-    for r in (api.get(f"mobile-workers/{w['id']}"), api.patch(f"mobile-workers/{w['id']}", {"name": "x"}),
-              api.delete(f"mobile-workers/{w['id']}"), api.get(f"mobile-workers/{w['id']}/contact"),
-              api.get("mobile-workers/999999")):
+    for r in (
+        api.get(f"mobile-workers/{w['id']}"),
+        api.patch(f"mobile-workers/{w['id']}", {"name": "x"}),
+        api.delete(f"mobile-workers/{w['id']}"),
+        api.get(f"mobile-workers/{w['id']}/contact"),
+        api.get("mobile-workers/999999"),
+    ):
         assert_error(r, 404, "MOBILE_WORKER_NOT_FOUND")
         assert b"beta-worker" not in r.content
     assert api.get("mobile-workers").json() == []
@@ -195,8 +203,14 @@ def test_unknown_and_other_projects_workers_are_404(api, other_api):
 
 
 def test_worker_contact(api):
-    w = create(api, name="Neema", phone_numbers=[INDIA, {"number": KENYA, "verified": True}],
-               email="neema@example.org", time_zone="Africa/Nairobi", language_code="sw")
+    w = create(
+        api,
+        name="Neema",
+        phone_numbers=[INDIA, {"number": KENYA, "verified": True}],
+        email="neema@example.org",
+        time_zone="Africa/Nairobi",
+        language_code="sw",
+    )
     st = contact(api, w["id"])
     assert st["phone_number"] == KENYA  # the first verified number is the messaging number
     assert st["verified"] is True and st["two_way"] is True

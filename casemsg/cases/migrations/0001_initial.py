@@ -6,34 +6,42 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('projects', '0001_initial'),
+        ("projects", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Case',
+            name="Case",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('case_id', models.CharField(default=casemsg.cases.models.new_case_id, max_length=64)),
-                ('case_type', models.CharField(max_length=64)),
-                ('external_id', models.CharField(blank=True, default='', max_length=255)),
-                ('name', models.CharField(blank=True, default='', max_length=255)),
-                ('owner_id', models.CharField(blank=True, default='', max_length=64)),
-                ('parent_id', models.CharField(blank=True, default='', max_length=64)),
-                ('properties', models.JSONField(default=dict)),
-                ('closed', models.BooleanField(default=False)),
-                ('opened_on', models.DateTimeField()),
-                ('modified_on', models.DateTimeField()),
-                ('closed_on', models.DateTimeField(blank=True, null=True)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='cases', to='projects.project')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("case_id", models.CharField(default=casemsg.cases.models.new_case_id, max_length=64)),
+                ("case_type", models.CharField(max_length=64)),
+                ("external_id", models.CharField(blank=True, default="", max_length=255)),
+                ("name", models.CharField(blank=True, default="", max_length=255)),
+                ("owner_id", models.CharField(blank=True, default="", max_length=64)),
+                ("parent_id", models.CharField(blank=True, default="", max_length=64)),
+                ("properties", models.JSONField(default=dict)),
+                ("closed", models.BooleanField(default=False)),
+                ("opened_on", models.DateTimeField()),
+                ("modified_on", models.DateTimeField()),
+                ("closed_on", models.DateTimeField(blank=True, null=True)),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="cases", to="projects.project"
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['project', 'case_type', 'closed'], name='cases_case_project_4b347d_idx'), models.Index(fields=['project', 'external_id'], name='cases_case_project_546f3d_idx'), models.Index(fields=['project', 'parent_id'], name='cases_case_project_ba8b8e_idx')],
-                'constraints': [models.UniqueConstraint(fields=('project', 'case_id'), name='case_unique_id')],
+                "indexes": [
+                    models.Index(fields=["project", "case_type", "closed"], name="cases_case_project_4b347d_idx"),
+                    models.Index(fields=["project", "external_id"], name="cases_case_project_546f3d_idx"),
+                    models.Index(fields=["project", "parent_id"], name="cases_case_project_ba8b8e_idx"),
+                ],
+                "constraints": [models.UniqueConstraint(fields=("project", "case_id"), name="case_unique_id")],
             },
         ),
     ]

@@ -5,61 +5,138 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('cases', '0001_initial'),
-        ('projects', '0001_initial'),
-        ('workers', '0001_initial'),
+        ("cases", "0001_initial"),
+        ("projects", "0001_initial"),
+        ("workers", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='OptOut',
+            name="OptOut",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('phone_number', models.CharField(max_length=16, unique=True)),
-                ('opted_out_on', models.DateTimeField()),
-                ('gateway_name', models.CharField(blank=True, default='', max_length=64)),
-                ('source', models.CharField(default='keyword', max_length=32)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("phone_number", models.CharField(max_length=16, unique=True)),
+                ("opted_out_on", models.DateTimeField()),
+                ("gateway_name", models.CharField(blank=True, default="", max_length=64)),
+                ("source", models.CharField(default="keyword", max_length=32)),
             ],
         ),
         migrations.CreateModel(
-            name='ConsentRecord',
+            name="ConsentRecord",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('phone_number', models.CharField(db_index=True, max_length=16)),
-                ('contact_label', models.CharField(blank=True, default='', max_length=255)),
-                ('kind', models.CharField(max_length=16)),
-                ('source', models.CharField(max_length=16)),
-                ('text_shown', models.TextField(blank=True, default='')),
-                ('answer', models.TextField(blank=True, default='')),
-                ('created_on', models.DateTimeField()),
-                ('case', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='cases.case')),
-                ('project', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='projects.project')),
-                ('worker', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='workers.mobileworker')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("phone_number", models.CharField(db_index=True, max_length=16)),
+                ("contact_label", models.CharField(blank=True, default="", max_length=255)),
+                ("kind", models.CharField(max_length=16)),
+                ("source", models.CharField(max_length=16)),
+                ("text_shown", models.TextField(blank=True, default="")),
+                ("answer", models.TextField(blank=True, default="")),
+                ("created_on", models.DateTimeField()),
+                (
+                    "case",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="cases.case",
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="projects.project",
+                    ),
+                ),
+                (
+                    "worker",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="workers.mobileworker",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['project', 'created_on'], name='contacts_co_project_4bf65d_idx')],
+                "indexes": [models.Index(fields=["project", "created_on"], name="contacts_co_project_4bf65d_idx")],
             },
         ),
         migrations.CreateModel(
-            name='PhoneEntry',
+            name="PhoneEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('phone_number', models.CharField(max_length=16)),
-                ('verified', models.BooleanField(default=False)),
-                ('verified_on', models.DateTimeField(blank=True, null=True)),
-                ('two_way', models.BooleanField(default=False)),
-                ('created_on', models.DateTimeField()),
-                ('case', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='phone_entries', to='cases.case')),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='projects.project')),
-                ('worker', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='phone_entries', to='workers.mobileworker')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("phone_number", models.CharField(max_length=16)),
+                ("verified", models.BooleanField(default=False)),
+                ("verified_on", models.DateTimeField(blank=True, null=True)),
+                ("two_way", models.BooleanField(default=False)),
+                ("created_on", models.DateTimeField()),
+                (
+                    "case",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="phone_entries",
+                        to="cases.case",
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="projects.project"
+                    ),
+                ),
+                (
+                    "worker",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="phone_entries",
+                        to="workers.mobileworker",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['phone_number', 'verified', 'verified_on'], name='contacts_ph_phone_n_72144a_idx')],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('two_way', True)), fields=('phone_number',), name='phone_entry_one_two_way_owner'), models.UniqueConstraint(condition=models.Q(('case__isnull', False)), fields=('case', 'phone_number'), name='phone_entry_case_number'), models.UniqueConstraint(condition=models.Q(('worker__isnull', False)), fields=('worker', 'phone_number'), name='phone_entry_worker_number'), models.CheckConstraint(condition=models.Q(models.Q(('case__isnull', True), ('worker__isnull', False)), models.Q(('case__isnull', False), ('worker__isnull', True)), _connector='OR'), name='phone_entry_one_contact')],
+                "indexes": [
+                    models.Index(
+                        fields=["phone_number", "verified", "verified_on"], name="contacts_ph_phone_n_72144a_idx"
+                    )
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("two_way", True)),
+                        fields=("phone_number",),
+                        name="phone_entry_one_two_way_owner",
+                    ),
+                    models.UniqueConstraint(
+                        condition=models.Q(("case__isnull", False)),
+                        fields=("case", "phone_number"),
+                        name="phone_entry_case_number",
+                    ),
+                    models.UniqueConstraint(
+                        condition=models.Q(("worker__isnull", False)),
+                        fields=("worker", "phone_number"),
+                        name="phone_entry_worker_number",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            models.Q(("case__isnull", True), ("worker__isnull", False)),
+                            models.Q(("case__isnull", False), ("worker__isnull", True)),
+                            _connector="OR",
+                        ),
+                        name="phone_entry_one_contact",
+                    ),
+                ],
             },
         ),
     ]

@@ -6,39 +6,69 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('projects', '0001_initial'),
+        ("projects", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Gateway',
+            name="Gateway",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=64, unique=True)),
-                ('type', models.CharField(max_length=32)),
-                ('config', models.JSONField(default=dict)),
-                ('inbound_key', models.CharField(default=casemsg.gateways.models.new_inbound_key, max_length=64, unique=True)),
-                ('rate_limit', models.PositiveIntegerField(default=0)),
-                ('countries', models.JSONField(blank=True, default=list)),
-                ('max_segments', models.PositiveIntegerField(default=10)),
-                ('created_on', models.DateTimeField(auto_now_add=True)),
-                ('project', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='gateways', to='projects.project')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=64, unique=True)),
+                ("type", models.CharField(max_length=32)),
+                ("config", models.JSONField(default=dict)),
+                (
+                    "inbound_key",
+                    models.CharField(default=casemsg.gateways.models.new_inbound_key, max_length=64, unique=True),
+                ),
+                ("rate_limit", models.PositiveIntegerField(default=0)),
+                ("countries", models.JSONField(blank=True, default=list)),
+                ("max_segments", models.PositiveIntegerField(default=10)),
+                ("created_on", models.DateTimeField(auto_now_add=True)),
+                (
+                    "project",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="gateways",
+                        to="projects.project",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='GatewayRoute',
+            name="GatewayRoute",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('prefix', models.CharField(max_length=16)),
-                ('gateway', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='routes', to='gateways.gateway')),
-                ('project', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='routes', to='projects.project')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("prefix", models.CharField(max_length=16)),
+                (
+                    "gateway",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="routes", to="gateways.gateway"
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="routes",
+                        to="projects.project",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('project', 'prefix'), name='route_project_prefix'), models.UniqueConstraint(condition=models.Q(('project__isnull', True)), fields=('prefix',), name='route_global_prefix')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("project", "prefix"), name="route_project_prefix"),
+                    models.UniqueConstraint(
+                        condition=models.Q(("project__isnull", True)), fields=("prefix",), name="route_global_prefix"
+                    ),
+                ],
             },
         ),
     ]

@@ -5,54 +5,90 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('cases', '0001_initial'),
-        ('projects', '0001_initial'),
-        ('workers', '0001_initial'),
+        ("cases", "0001_initial"),
+        ("projects", "0001_initial"),
+        ("workers", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ConsentRequest',
+            name="ConsentRequest",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(default='opt_in', max_length=16)),
-                ('phone_number', models.CharField(max_length=16)),
-                ('text_shown', models.TextField()),
-                ('code', models.CharField(blank=True, default='', max_length=12)),
-                ('source', models.CharField(default='api', max_length=16)),
-                ('status', models.CharField(default='pending', max_length=10)),
-                ('answer', models.TextField(blank=True, default='')),
-                ('created_on', models.DateTimeField()),
-                ('expires_on', models.DateTimeField()),
-                ('answered_on', models.DateTimeField(blank=True, null=True)),
-                ('case', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='cases.case')),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='projects.project')),
-                ('worker', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='workers.mobileworker')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("kind", models.CharField(default="opt_in", max_length=16)),
+                ("phone_number", models.CharField(max_length=16)),
+                ("text_shown", models.TextField()),
+                ("code", models.CharField(blank=True, default="", max_length=12)),
+                ("source", models.CharField(default="api", max_length=16)),
+                ("status", models.CharField(default="pending", max_length=10)),
+                ("answer", models.TextField(blank=True, default="")),
+                ("created_on", models.DateTimeField()),
+                ("expires_on", models.DateTimeField()),
+                ("answered_on", models.DateTimeField(blank=True, null=True)),
+                (
+                    "case",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="cases.case",
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="projects.project"
+                    ),
+                ),
+                (
+                    "worker",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="workers.mobileworker",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['phone_number', 'status', 'expires_on'], name='inbound_con_phone_n_498ab9_idx'), models.Index(condition=models.Q(('status', 'pending')), fields=['expires_on'], name='consent_request_due'), models.Index(fields=['case', 'created_on'], name='inbound_con_case_id_8e9c4d_idx'), models.Index(fields=['worker', 'created_on'], name='inbound_con_worker__0dcc4c_idx')],
+                "indexes": [
+                    models.Index(
+                        fields=["phone_number", "status", "expires_on"], name="inbound_con_phone_n_498ab9_idx"
+                    ),
+                    models.Index(
+                        condition=models.Q(("status", "pending")), fields=["expires_on"], name="consent_request_due"
+                    ),
+                    models.Index(fields=["case", "created_on"], name="inbound_con_case_id_8e9c4d_idx"),
+                    models.Index(fields=["worker", "created_on"], name="inbound_con_worker__0dcc4c_idx"),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Keyword',
+            name="Keyword",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('keyword', models.CharField(max_length=40)),
-                ('description', models.CharField(blank=True, default='', max_length=255)),
-                ('action', models.CharField(default='reply', max_length=16)),
-                ('reply', models.JSONField(blank=True, default=dict)),
-                ('property_name', models.CharField(blank=True, default='', max_length=255)),
-                ('property_value', models.CharField(blank=True, default='{rest}', max_length=255)),
-                ('survey', models.CharField(blank=True, default='', max_length=64)),
-                ('created_on', models.DateTimeField(auto_now_add=True)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='keywords', to='projects.project')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("keyword", models.CharField(max_length=40)),
+                ("description", models.CharField(blank=True, default="", max_length=255)),
+                ("action", models.CharField(default="reply", max_length=16)),
+                ("reply", models.JSONField(blank=True, default=dict)),
+                ("property_name", models.CharField(blank=True, default="", max_length=255)),
+                ("property_value", models.CharField(blank=True, default="{rest}", max_length=255)),
+                ("survey", models.CharField(blank=True, default="", max_length=64)),
+                ("created_on", models.DateTimeField(auto_now_add=True)),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="keywords", to="projects.project"
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('project', 'keyword'), name='keyword_unique')],
+                "constraints": [models.UniqueConstraint(fields=("project", "keyword"), name="keyword_unique")],
             },
         ),
     ]

@@ -5,115 +5,190 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('cases', '0001_initial'),
-        ('gateways', '0001_initial'),
-        ('projects', '0001_initial'),
-        ('workers', '0001_initial'),
+        ("cases", "0001_initial"),
+        ("gateways", "0001_initial"),
+        ("projects", "0001_initial"),
+        ("workers", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='GatewayPace',
+            name="GatewayPace",
             fields=[
-                ('gateway', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='pace', serialize=False, to='gateways.gateway')),
-                ('next_slot', models.FloatField(default=0.0)),
+                (
+                    "gateway",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        primary_key=True,
+                        related_name="pace",
+                        serialize=False,
+                        to="gateways.gateway",
+                    ),
+                ),
+                ("next_slot", models.FloatField(default=0.0)),
             ],
         ),
         migrations.CreateModel(
-            name='MessagingEvent',
+            name="MessagingEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('source', models.CharField(max_length=16)),
-                ('source_id', models.CharField(blank=True, default='', max_length=64)),
-                ('description', models.CharField(blank=True, default='', max_length=255)),
-                ('status', models.CharField(default='ok', max_length=16)),
-                ('error', models.CharField(blank=True, default='', max_length=40)),
-                ('created_on', models.DateTimeField(auto_now_add=True)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='events', to='projects.project')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("source", models.CharField(max_length=16)),
+                ("source_id", models.CharField(blank=True, default="", max_length=64)),
+                ("description", models.CharField(blank=True, default="", max_length=255)),
+                ("status", models.CharField(default="ok", max_length=16)),
+                ("error", models.CharField(blank=True, default="", max_length=40)),
+                ("created_on", models.DateTimeField(auto_now_add=True)),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="events", to="projects.project"
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Message',
+            name="Message",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('direction', models.CharField(default='out', max_length=3)),
-                ('channel', models.CharField(default='sms', max_length=8)),
-                ('kind', models.CharField(default='normal', max_length=16)),
-                ('requires_two_way', models.BooleanField(default=False)),
-                ('to', models.CharField(blank=True, default='', max_length=254)),
-                ('content', models.JSONField(default=dict)),
-                ('default_language', models.CharField(blank=True, default='', max_length=16)),
-                ('language', models.CharField(blank=True, default='', max_length=16)),
-                ('subject', models.CharField(blank=True, default='', max_length=255)),
-                ('html', models.TextField(blank=True, default='')),
-                ('text', models.TextField(blank=True, default='')),
-                ('segments', models.PositiveIntegerField(default=0)),
-                ('gateway_name', models.CharField(blank=True, default='', max_length=64)),
-                ('provider_id', models.CharField(blank=True, default='', max_length=128)),
-                ('status', models.CharField(default='queued', max_length=10)),
-                ('error', models.CharField(blank=True, default='', max_length=40)),
-                ('error_detail', models.TextField(blank=True, default='')),
-                ('delay_reason', models.CharField(blank=True, default='', max_length=40)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('next_attempt_on', models.DateTimeField(blank=True, null=True)),
-                ('claimed_on', models.DateTimeField(blank=True, null=True)),
-                ('claim', models.CharField(blank=True, default='', max_length=32)),
-                ('created_on', models.DateTimeField()),
-                ('sent_on', models.DateTimeField(blank=True, null=True)),
-                ('delivered_on', models.DateTimeField(blank=True, null=True)),
-                ('case', models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='messages', to='cases.case')),
-                ('gateway', models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='messages', to='gateways.gateway')),
-                ('project', models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='messages', to='projects.project')),
-                ('worker', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='messages', to='workers.mobileworker')),
-                ('event', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='messages', to='messaging.messagingevent')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("direction", models.CharField(default="out", max_length=3)),
+                ("channel", models.CharField(default="sms", max_length=8)),
+                ("kind", models.CharField(default="normal", max_length=16)),
+                ("requires_two_way", models.BooleanField(default=False)),
+                ("to", models.CharField(blank=True, default="", max_length=254)),
+                ("content", models.JSONField(default=dict)),
+                ("default_language", models.CharField(blank=True, default="", max_length=16)),
+                ("language", models.CharField(blank=True, default="", max_length=16)),
+                ("subject", models.CharField(blank=True, default="", max_length=255)),
+                ("html", models.TextField(blank=True, default="")),
+                ("text", models.TextField(blank=True, default="")),
+                ("segments", models.PositiveIntegerField(default=0)),
+                ("gateway_name", models.CharField(blank=True, default="", max_length=64)),
+                ("provider_id", models.CharField(blank=True, default="", max_length=128)),
+                ("status", models.CharField(default="queued", max_length=10)),
+                ("error", models.CharField(blank=True, default="", max_length=40)),
+                ("error_detail", models.TextField(blank=True, default="")),
+                ("delay_reason", models.CharField(blank=True, default="", max_length=40)),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("next_attempt_on", models.DateTimeField(blank=True, null=True)),
+                ("claimed_on", models.DateTimeField(blank=True, null=True)),
+                ("claim", models.CharField(blank=True, default="", max_length=32)),
+                ("created_on", models.DateTimeField()),
+                ("sent_on", models.DateTimeField(blank=True, null=True)),
+                ("delivered_on", models.DateTimeField(blank=True, null=True)),
+                (
+                    "case",
+                    models.ForeignKey(
+                        blank=True,
+                        db_index=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="messages",
+                        to="cases.case",
+                    ),
+                ),
+                (
+                    "gateway",
+                    models.ForeignKey(
+                        blank=True,
+                        db_index=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="messages",
+                        to="gateways.gateway",
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        blank=True,
+                        db_index=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="messages",
+                        to="projects.project",
+                    ),
+                ),
+                (
+                    "worker",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="messages",
+                        to="workers.mobileworker",
+                    ),
+                ),
+                (
+                    "event",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="messages",
+                        to="messaging.messagingevent",
+                    ),
+                ),
             ],
         ),
         migrations.AddIndex(
-            model_name='messagingevent',
-            index=models.Index(fields=['project', 'created_on'], name='messaging_m_project_8e0fb5_idx'),
+            model_name="messagingevent",
+            index=models.Index(fields=["project", "created_on"], name="messaging_m_project_8e0fb5_idx"),
         ),
         migrations.AddIndex(
-            model_name='message',
-            index=models.Index(condition=models.Q(('status', 'queued')), fields=['next_attempt_on'], name='message_due'),
+            model_name="message",
+            index=models.Index(
+                condition=models.Q(("status", "queued")), fields=["next_attempt_on"], name="message_due"
+            ),
         ),
         migrations.AddIndex(
-            model_name='message',
-            index=models.Index(condition=models.Q(('status', 'sending')), fields=['claimed_on'], name='message_sending'),
+            model_name="message",
+            index=models.Index(
+                condition=models.Q(("status", "sending")), fields=["claimed_on"], name="message_sending"
+            ),
         ),
         migrations.AddIndex(
-            model_name='message',
-            index=models.Index(condition=models.Q(('direction', 'in'), ('next_attempt_on__isnull', False)), fields=['next_attempt_on'], name='message_inbound_due'),
+            model_name="message",
+            index=models.Index(
+                condition=models.Q(("direction", "in"), ("next_attempt_on__isnull", False)),
+                fields=["next_attempt_on"],
+                name="message_inbound_due",
+            ),
         ),
         migrations.AddIndex(
-            model_name='message',
-            index=models.Index(condition=models.Q(('claim', ''), _negated=True), fields=['claim'], name='message_claim'),
+            model_name="message",
+            index=models.Index(
+                condition=models.Q(("claim", ""), _negated=True), fields=["claim"], name="message_claim"
+            ),
         ),
         migrations.AddIndex(
-            model_name='message',
-            index=models.Index(fields=['project', 'created_on'], name='messaging_m_project_368ab3_idx'),
+            model_name="message",
+            index=models.Index(fields=["project", "created_on"], name="messaging_m_project_368ab3_idx"),
         ),
         migrations.AddIndex(
-            model_name='message',
-            index=models.Index(fields=['project', 'status', 'created_on'], name='messaging_m_project_3eae81_idx'),
+            model_name="message",
+            index=models.Index(fields=["project", "status", "created_on"], name="messaging_m_project_3eae81_idx"),
         ),
         migrations.AddIndex(
-            model_name='message',
-            index=models.Index(fields=['gateway', 'provider_id'], name='messaging_m_gateway_e98919_idx'),
+            model_name="message",
+            index=models.Index(fields=["gateway", "provider_id"], name="messaging_m_gateway_e98919_idx"),
         ),
         migrations.AddIndex(
-            model_name='message',
-            index=models.Index(fields=['to', 'sent_on'], name='messaging_m_to_b6a4ac_idx'),
+            model_name="message",
+            index=models.Index(fields=["to", "sent_on"], name="messaging_m_to_b6a4ac_idx"),
         ),
         migrations.AddIndex(
-            model_name='message',
-            index=models.Index(fields=['case', 'created_on'], name='messaging_m_case_id_48d1a5_idx'),
+            model_name="message",
+            index=models.Index(fields=["case", "created_on"], name="messaging_m_case_id_48d1a5_idx"),
         ),
         migrations.AddConstraint(
-            model_name='message',
-            constraint=models.UniqueConstraint(condition=models.Q(('direction', 'in'), models.Q(('provider_id', ''), _negated=True)), fields=('gateway', 'provider_id'), name='message_inbound_dedup'),
+            model_name="message",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("direction", "in"), models.Q(("provider_id", ""), _negated=True)),
+                fields=("gateway", "provider_id"),
+                name="message_inbound_dedup",
+            ),
         ),
     ]

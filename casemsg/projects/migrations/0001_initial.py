@@ -6,47 +6,50 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Project',
+            name="Project",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(max_length=64, unique=True)),
-                ('name', models.CharField(max_length=200)),
-                ('default_time_zone', models.CharField(default='UTC', max_length=64)),
-                ('default_language', models.CharField(default='en', max_length=16)),
-                ('sms_languages', models.JSONField(default=casemsg.projects.models._default_languages)),
-                ('consent_regions', models.JSONField(default=casemsg.projects.models._default_consent_regions)),
-                ('block_shared_numbers', models.BooleanField(default=False)),
-                ('auto_normalize_phone_numbers', models.BooleanField(default=False)),
-                ('help_text', models.JSONField(blank=True, default=dict)),
-                ('opt_out_confirmation', models.JSONField(blank=True, default=dict)),
-                ('opt_in_confirmation', models.JSONField(blank=True, default=dict)),
-                ('unknown_sender_reply', models.JSONField(blank=True, default=dict)),
-                ('opt_out_keywords', models.JSONField(blank=True, default=list)),
-                ('opt_in_keywords', models.JSONField(blank=True, default=list)),
-                ('opt_in_question', models.JSONField(blank=True, default=dict)),
-                ('opt_in_interval_hours', models.PositiveIntegerField(default=24)),
-                ('opt_in_expiry_hours', models.PositiveIntegerField(default=72)),
-                ('auto_opt_in', models.BooleanField(default=False)),
-                ('created_on', models.DateTimeField(auto_now_add=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("slug", models.SlugField(max_length=64, unique=True)),
+                ("name", models.CharField(max_length=200)),
+                ("default_time_zone", models.CharField(default="UTC", max_length=64)),
+                ("default_language", models.CharField(default="en", max_length=16)),
+                ("sms_languages", models.JSONField(default=casemsg.projects.models._default_languages)),
+                ("consent_regions", models.JSONField(default=casemsg.projects.models._default_consent_regions)),
+                ("block_shared_numbers", models.BooleanField(default=False)),
+                ("auto_normalize_phone_numbers", models.BooleanField(default=False)),
+                ("help_text", models.JSONField(blank=True, default=dict)),
+                ("opt_out_confirmation", models.JSONField(blank=True, default=dict)),
+                ("opt_in_confirmation", models.JSONField(blank=True, default=dict)),
+                ("unknown_sender_reply", models.JSONField(blank=True, default=dict)),
+                ("opt_out_keywords", models.JSONField(blank=True, default=list)),
+                ("opt_in_keywords", models.JSONField(blank=True, default=list)),
+                ("opt_in_question", models.JSONField(blank=True, default=dict)),
+                ("opt_in_interval_hours", models.PositiveIntegerField(default=24)),
+                ("opt_in_expiry_hours", models.PositiveIntegerField(default=72)),
+                ("auto_opt_in", models.BooleanField(default=False)),
+                ("created_on", models.DateTimeField(auto_now_add=True)),
             ],
         ),
         migrations.CreateModel(
-            name='ApiKey',
+            name="ApiKey",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key_hash', models.CharField(max_length=64, unique=True)),
-                ('prefix', models.CharField(max_length=12)),
-                ('created_on', models.DateTimeField(auto_now_add=True)),
-                ('revoked', models.BooleanField(default=False)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='api_keys', to='projects.project')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("key_hash", models.CharField(max_length=64, unique=True)),
+                ("prefix", models.CharField(max_length=12)),
+                ("created_on", models.DateTimeField(auto_now_add=True)),
+                ("revoked", models.BooleanField(default=False)),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="api_keys", to="projects.project"
+                    ),
+                ),
             ],
         ),
     ]

@@ -54,10 +54,17 @@ def case_list(request: HttpRequest, slug: str) -> HttpResponse:
     # One batch for the whole page: statuses() loads registry entries, opt-outs and gateways in a few
     # queries instead of a few per case.
     sts = statuses(rows)
-    return render(request, "web/cases.html", {
-        "project": project, "form": form, "page": page, "query": query_without_page(request),
-        "rows": [(c, channel_views(st)) for c, st in zip(rows, sts, strict=True)],
-    })
+    return render(
+        request,
+        "web/cases.html",
+        {
+            "project": project,
+            "form": form,
+            "page": page,
+            "query": query_without_page(request),
+            "rows": [(c, channel_views(st)) for c, st in zip(rows, sts, strict=True)],
+        },
+    )
 
 
 def _case(project: Project, case_id: str) -> Case:
@@ -86,12 +93,21 @@ def case_detail(request: HttpRequest, slug: str, case_id: str) -> HttpResponse:
     st = statuses([case])[0]
     parent = Case.objects.filter(project=project, case_id=case.parent_id).first() if case.parent_id else None
     recent = Message.objects.filter(project=project, case=case).order_by("-created_on", "-pk")[:RECENT_MESSAGES]
-    return render(request, "web/case.html", {
-        "project": project, "case": case, "parent": parent, "status": status_view(st),
-        "properties": sorted((case.properties or {}).items()), "recent": recent, "form": form,
-        "all_messages": with_query(reverse("web:messages", args=[project.slug]), case=case.case_id),
-        "simulator": with_query(reverse("web:simulator", args=[project.slug]), case=case.case_id),
-    })
+    return render(
+        request,
+        "web/case.html",
+        {
+            "project": project,
+            "case": case,
+            "parent": parent,
+            "status": status_view(st),
+            "properties": sorted((case.properties or {}).items()),
+            "recent": recent,
+            "form": form,
+            "all_messages": with_query(reverse("web:messages", args=[project.slug]), case=case.case_id),
+            "simulator": with_query(reverse("web:simulator", args=[project.slug]), case=case.case_id),
+        },
+    )
 
 
 def send_from_form(request: HttpRequest, form: SendForm, project: Project, req: services.SendRequest) -> bool:

@@ -76,8 +76,9 @@ def error_view(code: str, detail: str = "", fix: str | None = None) -> ErrorView
     if e is None:
         # A code outside the catalogue (e.g. from an older row) must still render, not break the page.
         return ErrorView(code=code, title=code, description="", fix=fix or "", detail=detail)
-    return ErrorView(code=e.code, title=e.title, description=e.description, fix=fix or e.fix, detail=detail,
-                     delay=e.delay)
+    return ErrorView(
+        code=e.code, title=e.title, description=e.description, fix=fix or e.fix, detail=detail, delay=e.delay
+    )
 
 
 def problem_view(p: Problem) -> ErrorView:
@@ -122,10 +123,19 @@ def status_view(st: ContactStatus) -> StatusView:
     if st.two_way_owner is not None:
         owner = describe_holder(st.two_way_owner, st.contact.project_id)
     return StatusView(
-        channels=channel_views(st), warnings=[problem_view(w) for w in st.warnings], phone_number=st.phone_number,
-        verified=st.verified, two_way=st.two_way, two_way_owner=owner, needs_consent=st.needs_consent,
-        email_address=st.email_address, time_zone=st.time_zone, time_zone_source=st.time_zone_source,
-        language_code=st.language_code, language_source=st.language_source, gateway=st.gateway,
+        channels=channel_views(st),
+        warnings=[problem_view(w) for w in st.warnings],
+        phone_number=st.phone_number,
+        verified=st.verified,
+        two_way=st.two_way,
+        two_way_owner=owner,
+        needs_consent=st.needs_consent,
+        email_address=st.email_address,
+        time_zone=st.time_zone,
+        time_zone_source=st.time_zone_source,
+        language_code=st.language_code,
+        language_source=st.language_source,
+        gateway=st.gateway,
     )
 
 

@@ -34,10 +34,17 @@ def consent_list(request: HttpRequest, slug: str) -> HttpResponse:
     data = valid_filters(form)
     # Newest first on the page (what just happened matters most); the export keeps the ledger's order.
     page = paginate(request, _filtered(project, data).reverse(), ROWS_PER_PAGE)
-    return render(request, "web/consents.html", {
-        "project": project, "form": form, "page": page, "query": query_without_page(request),
-        "rows": [ledger.as_json(r) for r in page.object_list],
-    })
+    return render(
+        request,
+        "web/consents.html",
+        {
+            "project": project,
+            "form": form,
+            "page": page,
+            "query": query_without_page(request),
+            "rows": [ledger.as_json(r) for r in page.object_list],
+        },
+    )
 
 
 class _Echo:

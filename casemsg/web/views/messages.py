@@ -30,7 +30,15 @@ def message_log(request: HttpRequest, slug: str) -> HttpResponse:
         worker = MobileWorker.objects.filter(project=project, pk=data["worker"]).first()
         qs = qs.filter(worker=worker) if worker else qs.none()
     page = paginate(request, qs.select_related("case", "worker").order_by("-created_on", "-pk"), MESSAGES_PER_PAGE)
-    return render(request, "web/messages.html", {
-        "project": project, "form": form, "page": page, "query": query_without_page(request),
-        "case": case, "worker": worker,
-    })
+    return render(
+        request,
+        "web/messages.html",
+        {
+            "project": project,
+            "form": form,
+            "page": page,
+            "query": query_without_page(request),
+            "case": case,
+            "worker": worker,
+        },
+    )

@@ -34,9 +34,7 @@ def project_page(request: HttpRequest, slug: str) -> HttpResponse:
     workers = MobileWorker.objects.filter(project=project).aggregate(
         n_active=Count("pk", filter=Q(active=True)), n_inactive=Count("pk", filter=Q(active=False))
     )
-    by_status = dict(
-        Message.objects.filter(project=project).values_list("status").annotate(n=Count("pk")).order_by()
-    )
+    by_status = dict(Message.objects.filter(project=project).values_list("status").annotate(n=Count("pk")).order_by())
     top_errors = [
         (error_view(code), n)
         for code, n in Message.objects.filter(project=project, status=Message.FAILED)
@@ -51,13 +49,17 @@ def project_page(request: HttpRequest, slug: str) -> HttpResponse:
         .select_related("gateway")
         .order_by("project_id", "prefix")
     )
-    return render(request, "web/project.html", {
-        "project": project,
-        "cases": cases,
-        "workers": workers,
-        "by_status": [(s, by_status.get(s, 0)) for s in Message.STATUSES],
-        "top_errors": top_errors,
-        "consents": ConsentRecord.objects.filter(project=project).count(),
-        "gateways": gateways,
-        "routes": routes,
-    })
+    return render(
+        request,
+        "web/project.html",
+        {
+            "project": project,
+            "cases": cases,
+            "workers": workers,
+            "by_status": [(s, by_status.get(s, 0)) for s in Message.STATUSES],
+            "top_errors": top_errors,
+            "consents": ConsentRecord.objects.filter(project=project).count(),
+            "gateways": gateways,
+            "routes": routes,
+        },
+    )

@@ -72,7 +72,9 @@ def _case_choices(project: Project):
 
 def _phone_context(project: Project, number: str, reply_form: ReplyForm | None = None) -> dict:
     return {
-        "project": project, "number": number, "conversation": conversation(project, number),
+        "project": project,
+        "number": number,
+        "conversation": conversation(project, number),
         "reply_form": reply_form or ReplyForm(initial={"number": number}),
         "gateway": sandbox_gateway(project),
     }
@@ -108,9 +110,15 @@ def conversation_part(request: HttpRequest, slug: str) -> HttpResponse:
     """The conversation alone, polled by htmx so replies the worker sends later appear too."""
     project = project_or_404(slug)
     number, problem = clean_number(request.GET.get("number", ""))
-    return render(request, "web/_conversation.html", {
-        "project": project, "number": number, "conversation": conversation(project, number) if not problem else [],
-    })
+    return render(
+        request,
+        "web/_conversation.html",
+        {
+            "project": project,
+            "number": number,
+            "conversation": conversation(project, number) if not problem else [],
+        },
+    )
 
 
 @staff_required
@@ -126,8 +134,9 @@ def reply(request: HttpRequest, slug: str) -> HttpResponse:
         if problem:
             form.add_error(None, problem)
         elif gw is None:
-            form.add_error(None, "There is no sandbox gateway: add one with "
-                                 "`casemsg gateway add sandbox --type sandbox`.")
+            form.add_error(
+                None, "There is no sandbox gateway: add one with `casemsg gateway add sandbox --type sandbox`."
+            )
         else:
             text = form.cleaned_data["text"]
             ids = inbound.receive(gw, [InboundSms(from_number=number, text=text)], project=project)
@@ -140,8 +149,11 @@ def reply(request: HttpRequest, slug: str) -> HttpResponse:
     ctx = _phone_context(project, number, form)
     if is_htmx(request):
         return render(request, "web/_phone.html", ctx)
-    return render(request, "web/simulator.html", {**ctx, "form": SimulatorForm(initial={"number": number}),
-                                                  "cases": _case_choices(project), "case": None})
+    return render(
+        request,
+        "web/simulator.html",
+        {**ctx, "form": SimulatorForm(initial={"number": number}), "cases": _case_choices(project), "case": None},
+    )
 
 
 def _process_now(ids: list[int]) -> None:

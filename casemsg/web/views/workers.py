@@ -42,10 +42,17 @@ def worker_list(request: HttpRequest, slug: str) -> HttpResponse:
     rows = list(page.object_list)
     attach_project(rows, project)
     sts = statuses(rows)  # one batch for the page, as on the cases list
-    return render(request, "web/workers.html", {
-        "project": project, "form": form, "page": page, "query": query_without_page(request),
-        "rows": [(w, channel_views(st)) for w, st in zip(rows, sts, strict=True)],
-    })
+    return render(
+        request,
+        "web/workers.html",
+        {
+            "project": project,
+            "form": form,
+            "page": page,
+            "query": query_without_page(request),
+            "rows": [(w, channel_views(st)) for w, st in zip(rows, sts, strict=True)],
+        },
+    )
 
 
 @staff_required
@@ -56,12 +63,19 @@ def worker_detail(request: HttpRequest, slug: str, worker_id: int) -> HttpRespon
     form = SendForm()
     if request.method == "POST":
         form = SendForm(request.POST)
-        if form.is_valid() and send_from_form(request, form, project,
-                                              services.SendRequest(mobile_worker_id=worker.pk)):
+        if form.is_valid() and send_from_form(request, form, project, services.SendRequest(mobile_worker_id=worker.pk)):
             return redirect(reverse("web:worker", args=[project.slug, worker.pk]))
     st = statuses([worker])[0]
     recent = Message.objects.filter(project=project, worker=worker).order_by("-created_on", "-pk")[:RECENT_MESSAGES]
-    return render(request, "web/worker.html", {
-        "project": project, "worker": worker, "status": status_view(st), "recent": recent, "form": form,
-        "all_messages": with_query(reverse("web:messages", args=[project.slug]), worker=worker.pk),
-    })
+    return render(
+        request,
+        "web/worker.html",
+        {
+            "project": project,
+            "worker": worker,
+            "status": status_view(st),
+            "recent": recent,
+            "form": form,
+            "all_messages": with_query(reverse("web:messages", args=[project.slug]), worker=worker.pk),
+        },
+    )

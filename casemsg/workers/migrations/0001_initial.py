@@ -5,31 +5,37 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('projects', '0001_initial'),
+        ("projects", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='MobileWorker',
+            name="MobileWorker",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('username', models.CharField(max_length=150)),
-                ('name', models.CharField(blank=True, default='', max_length=255)),
-                ('active', models.BooleanField(default=True)),
-                ('phone_numbers', models.JSONField(default=list)),
-                ('email', models.CharField(blank=True, default='', max_length=254)),
-                ('time_zone', models.CharField(blank=True, default='', max_length=64)),
-                ('language_code', models.CharField(blank=True, default='', max_length=16)),
-                ('created_on', models.DateTimeField(auto_now_add=True)),
-                ('modified_on', models.DateTimeField(auto_now=True)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='mobile_workers', to='projects.project')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("username", models.CharField(max_length=150)),
+                ("name", models.CharField(blank=True, default="", max_length=255)),
+                ("active", models.BooleanField(default=True)),
+                ("phone_numbers", models.JSONField(default=list)),
+                ("email", models.CharField(blank=True, default="", max_length=254)),
+                ("time_zone", models.CharField(blank=True, default="", max_length=64)),
+                ("language_code", models.CharField(blank=True, default="", max_length=16)),
+                ("created_on", models.DateTimeField(auto_now_add=True)),
+                ("modified_on", models.DateTimeField(auto_now=True)),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="mobile_workers",
+                        to="projects.project",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('project', 'username'), name='worker_unique_username')],
+                "constraints": [models.UniqueConstraint(fields=("project", "username"), name="worker_unique_username")],
             },
         ),
     ]

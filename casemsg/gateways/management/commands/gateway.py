@@ -43,7 +43,11 @@ class Command(BaseCommand):
                 except json.JSONDecodeError as e:
                     raise CommandError(f"--config is not valid JSON: {e}") from e
                 gw = services.add_gateway(
-                    o["name"], o["type"], config, _project(o["project"]), o["rate_limit"],
+                    o["name"],
+                    o["type"],
+                    config,
+                    _project(o["project"]),
+                    o["rate_limit"],
                     o["countries"].split(",") if o["countries"] else [],
                 )
                 self.stdout.write(f"Gateway {gw.name} ({gw.type}) added.")

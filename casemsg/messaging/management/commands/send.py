@@ -31,8 +31,14 @@ class Command(BaseCommand):
         try:
             msg = services.send(
                 project,
-                services.SendRequest(channel=o["channel"], case_id=o["case"], mobile_worker_id=o["mobile_worker"],
-                                     text=o["text"], translations=translations, subject=o["subject"]),
+                services.SendRequest(
+                    channel=o["channel"],
+                    case_id=o["case"],
+                    mobile_worker_id=o["mobile_worker"],
+                    text=o["text"],
+                    translations=translations,
+                    subject=o["subject"],
+                ),
                 source="api",
             )
         except InputError as e:

@@ -13,11 +13,26 @@ from casemsg.projects.models import ApiKey, Project
 from casemsg.projects.services import create_project
 
 DEMO_CASES = [
-    ("demo-asha", "Asha Njeri", {"contact_phone_number": "254722000111", "language_code": "sw",
-                                 "time_zone": "Africa/Nairobi", "contact_phone_number_is_verified": "1"}),
+    (
+        "demo-asha",
+        "Asha Njeri",
+        {
+            "contact_phone_number": "254722000111",
+            "language_code": "sw",
+            "time_zone": "Africa/Nairobi",
+            "contact_phone_number_is_verified": "1",
+        },
+    ),
     ("demo-ravi", "Ravi Kumar", {"contact_phone_number": "919812345678", "time_zone": "Asia/Kolkata"}),
-    ("demo-maria", "Maria Lopez", {"contact_phone_number": "12066171234", "time_zone": "America/Los_Angeles",
-                                   "commcare_email_address": "maria@example.org"}),
+    (
+        "demo-maria",
+        "Maria Lopez",
+        {
+            "contact_phone_number": "12066171234",
+            "time_zone": "America/Los_Angeles",
+            "commcare_email_address": "maria@example.org",
+        },
+    ),
     ("demo-bad", "Bad Number", {"contact_phone_number": "1-206-617-1234"}),
 ]
 
@@ -37,8 +52,10 @@ class Command(BaseCommand):
             gateways.map_prefix("*", "sandbox")
         cases.bulk_upsert(
             project,
-            [cases.CaseChange(case_id=cid, case_type="mother", name=name, properties=props)
-             for cid, name, props in DEMO_CASES],
+            [
+                cases.CaseChange(case_id=cid, case_type="mother", name=name, properties=props)
+                for cid, name, props in DEMO_CASES
+            ],
         )
         # A staff login for the pages, with a fresh random password each run (printed once, stored hashed).
         password = secrets.token_urlsafe(9)
@@ -50,7 +67,7 @@ class Command(BaseCommand):
             "Demo project 'demo' is ready: 4 cases, the sandbox gateway routes every number.\n"
             f"  API key: {key}\n"
             f"  Login:   demo / {password}   (pages and /admin/)\n"
-            "  Try:   curl -s -H \"Authorization: Bearer $KEY\" "
+            '  Try:   curl -s -H "Authorization: Bearer $KEY" '
             "http://127.0.0.1:8000/api/v1/projects/demo/cases/demo-ravi/contact\n"
             "  Pages: http://127.0.0.1:8000/   API docs: http://127.0.0.1:8000/api/docs"
         )

@@ -33,9 +33,18 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         env = os.environ.copy()
         gunicorn = [
-            sys.executable, "-m", "gunicorn", "casemsg.wsgi:application",
-            "--bind", f"{o['host']}:{o['port']}", "--workers", str(o["web_workers"]), "--threads", "4",
-            "--log-level", "warning",
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "casemsg.wsgi:application",
+            "--bind",
+            f"{o['host']}:{o['port']}",
+            "--workers",
+            str(o["web_workers"]),
+            "--threads",
+            "4",
+            "--log-level",
+            "warning",
         ]
         procs = [subprocess.Popen(gunicorn, env=env)]
         if not o["no_worker"]:
