@@ -18,6 +18,8 @@ run: $(BIN)/casemsg
 
 test: $(BIN)/casemsg
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 lint: $(BIN)/casemsg

@@ -41,8 +41,10 @@ INSTALLED_APPS = [
     "casemsg.contacts",
     "casemsg.gateways",
     "casemsg.messaging",
+    "casemsg.consent",
     "casemsg.inbound",
     "casemsg.web",
+    "casemsg.commands",
 ]
 
 MIDDLEWARE = [

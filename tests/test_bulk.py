@@ -1,4 +1,4 @@
-"""casemsg.bulk writes exactly what Django's bulk_create / bulk_update would (SQLite and PostgreSQL)."""
+"""casemsg.core.bulk writes exactly what Django's bulk_create / bulk_update would (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from django.conf import settings
 from django.db import DataError, IntegrityError, transaction
 from django.utils import timezone
 
-from casemsg import bulk
 from casemsg.cases.models import Case
 from casemsg.contacts.models import PhoneEntry
+from casemsg.core import bulk
 
 TRICKY = {
     "quote": 'it\'s "quoted"',

@@ -9,7 +9,7 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import HttpBearer
 
-from casemsg.exceptions import InputError
+from casemsg.core.errors import InputError
 from casemsg.projects.models import ApiKey, Project, hash_key
 
 

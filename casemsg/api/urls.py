@@ -1,11 +1,12 @@
 """Every area's router, mounted under /api/v1 (OpenAPI docs at /api/docs)."""
 
+from casemsg.api.cases import router as cases_router
+from casemsg.api.consent import router as consent_router
 from casemsg.api.core import api
-from casemsg.cases.api import router as cases_router
-from casemsg.gateways.api import router as gateways_router
-from casemsg.inbound.api import router as inbound_router
-from casemsg.messaging.api import router as messaging_router
-from casemsg.workers.api import router as workers_router
+from casemsg.api.gateways import router as gateways_router
+from casemsg.api.inbound import router as inbound_router
+from casemsg.api.messaging import router as messaging_router
+from casemsg.api.workers import router as workers_router
 
 # Webhooks first: URL resolution tries patterns in order, and provider webhooks are the hottest path.
 api.add_router("/v1", inbound_router)
@@ -13,3 +14,4 @@ api.add_router("/v1", gateways_router)
 api.add_router("/v1", cases_router)
 api.add_router("/v1", workers_router)
 api.add_router("/v1", messaging_router)
+api.add_router("/v1", consent_router)

@@ -26,8 +26,8 @@ from django.db import DatabaseError, transaction
 
 from casemsg.cases import services
 from casemsg.cases.models import Case
-from casemsg.contacts import phone, registry
-from casemsg.exceptions import InputError
+from casemsg.core import phone
+from casemsg.core.errors import InputError
 from casemsg.projects.models import Project
 
 FIELD_COLUMNS = ("case_id", "name", "external_id", "owner_id", "parent_id")
@@ -215,7 +215,7 @@ class _Importer:
 
     def _contact_warnings(self, row: _Row) -> None:
         value = row.change.properties.get("contact_phone_number")
-        if value is None or registry.normalized_number(value) is not None:
+        if value is None or phone.normalized_number(value) is not None:
             return
         chk = phone.check(value, auto_fix=self.project.auto_normalize_phone_numbers)
         if chk.ok:  # the project's auto-normalize setting stored the corrected number

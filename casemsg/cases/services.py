@@ -1,4 +1,5 @@
-"""The only write path for cases: every change syncs the phone registry in the same transaction.
+"""The only write path for cases. Every change is announced through the after-change hook
+(`casemsg.cases.signals`) in the same transaction, so the phone registry, consent and alerts follow it.
 
 A bad contact property (an invalid phone number, an unknown time zone) never rejects a case change:
 the case is saved, nothing is lost, and the contact status explains the problem.
@@ -15,10 +16,10 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from casemsg import bulk
 from casemsg.cases.models import Case, new_case_id
-from casemsg.contacts import phone, registry
-from casemsg.exceptions import InputError
+from casemsg.cases.signals import cases_changed, cases_deleting
+from casemsg.core import bulk, phone
+from casemsg.core.errors import InputError
 from casemsg.projects.models import Project
 
 MAX_BULK = 1000
@@ -110,11 +111,10 @@ def update_case(project: Project, case: Case, change: CaseChange, consent_source
     now = timezone.now()
     with transaction.atomic():
         case = Case.objects.select_for_update().get(pk=case.pk)
-        before = {case.pk: _verified(case)}
+        previous = {case.pk: dict(case.properties or {})}
         _apply(case, change, project, now)
         case.save()
-        registry.sync(cases=[case])
-        _after_change(project, [case], before, consent_source)
+        cases_changed.send(Case, project=project, cases=[case], created=[], previous=previous, source=consent_source)
     return case
 
 
@@ -124,11 +124,13 @@ def set_closed(project: Project, case: Case, closed: bool) -> Case:
 
 def delete_case(project: Project, case: Case) -> None:
     with transaction.atomic():
-        registry.release(cases=[case])
+        cases_deleting.send(Case, project=project, cases=[case])
         case.delete()
 
 
-def bulk_upsert(project: Project, changes: Sequence[CaseChange], require_new: bool = False) -> list[Case]:
+def bulk_upsert(
+    project: Project, changes: Sequence[CaseChange], require_new: bool = False, source: str = "worker_form"
+) -> list[Case]:
     """Create or update up to MAX_BULK cases in one transaction; returns them in input order."""
     if len(changes) > MAX_BULK:
         raise InputError("TOO_MANY_CASES", f"At most {MAX_BULK} cases per call; got {len(changes)}.")
@@ -141,7 +143,7 @@ def bulk_upsert(project: Project, changes: Sequence[CaseChange], require_new: bo
         if require_new and existing:
             raise InputError("CASE_EXISTS", f"A case with case_id '{next(iter(existing))}' already exists.", 409)
         out: list[Case] = []
-        before: dict[int, bool] = {}
+        previous: dict[int, dict] = {}
         creates: list[Case] = []
         updates: list[Case] = []
         for change in changes:
@@ -157,7 +159,7 @@ def bulk_upsert(project: Project, changes: Sequence[CaseChange], require_new: bo
                 creates.append(case)
             else:
                 updates.append(case)
-                before[case.pk] = _verified(case)
+                previous[case.pk] = dict(case.properties or {})
             _apply(case, change, project, now)
             out.append(case)
         if creates:
@@ -166,8 +168,7 @@ def bulk_upsert(project: Project, changes: Sequence[CaseChange], require_new: bo
             # bulk.update_rows, not Case.objects.bulk_update: Django's CASE WHEN statements made a re-import
             # of 100,000 cases take minutes (see bench/import_cases.py).
             bulk.update_rows(updates, [*_FIELDS, "properties", "closed", "closed_on", "modified_on"])
-        registry.sync(cases=out, created=creates)
-        _after_change(project, out, before)
+        cases_changed.send(Case, project=project, cases=out, created=creates, previous=previous, source=source)
     return out
 
 
@@ -192,23 +193,6 @@ def _insert_cases(project: Project, cases: list[Case]) -> None:
     for c in cases:
         c._state.adding = False  # what bulk_create does: these are saved rows now
         c._state.db = db
-
-
-def _verified(case: Case) -> bool:
-    return registry.is_verified_value((case.properties or {}).get("contact_phone_number_is_verified"))
-
-
-def _after_change(
-    project: Project, cases: list[Case], before: dict[int, bool], consent_source: str = "worker_form"
-) -> None:
-    """Consent follows every case change: a worker setting the property to 1 is consent recorded in the
-    ledger; with the project's auto opt-in, a newly registered number that needs consent is asked."""
-    from casemsg.contacts import consent
-
-    if consent_source:
-        consent.record_worker_form_consent(project, cases, before)
-    if project.auto_opt_in:
-        consent.auto_request(project, cases)
 
 
 def list_cases(

@@ -65,24 +65,3 @@ class OptOut(models.Model):
 
     def __str__(self) -> str:
         return self.phone_number
-
-
-class ConsentRecord(models.Model):
-    """The consent ledger: every consent, refusal, opt-out and opt-in, kept forever and exportable."""
-
-    KINDS = ["consent", "refusal", "opt_out", "opt_in", "request", "expired"]
-    SOURCES = ["survey", "worker_form", "keyword", "api", "gateway", "system"]
-
-    phone_number = models.CharField(max_length=16, db_index=True)
-    project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    case = models.ForeignKey(Case, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    worker = models.ForeignKey(MobileWorker, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    contact_label = models.CharField(max_length=255, blank=True, default="")
-    kind = models.CharField(max_length=16)
-    source = models.CharField(max_length=16)
-    text_shown = models.TextField(blank=True, default="")
-    answer = models.TextField(blank=True, default="")
-    created_on = models.DateTimeField()
-
-    class Meta:
-        indexes = [models.Index(fields=["project", "created_on"])]

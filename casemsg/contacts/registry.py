@@ -7,7 +7,6 @@ ownership for every number it touched (a couple of queries per batch, never one 
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable
 
 from django.conf import settings
@@ -15,10 +14,9 @@ from django.db import connection
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from casemsg import bulk
 from casemsg.cases.models import Case
-from casemsg.contacts import phone
 from casemsg.contacts.models import PhoneEntry
+from casemsg.core import bulk, phone
 from casemsg.workers.models import MobileWorker
 
 _CHUNK = 2000
@@ -29,26 +27,12 @@ def is_verified_value(value: object) -> bool:
     return str(value).strip() == "1" if value is not None else False
 
 
-@functools.lru_cache(maxsize=65536)
-def _normalized(value: str) -> str | None:
-    return phone.check(value).number
-
-
-def normalized_number(value: object) -> str | None:
-    """`phone.check(value).number`, memoized.
-
-    Parsing with phonenumbers is the costliest step of syncing a case, and the same numbers come back
-    again and again (every update of a case, re-imports, numbers shared by a household). The check is a
-    pure function of the string (phone.check starts with str(value)), so caching it is safe."""
-    return None if value is None else _normalized(str(value))
-
-
 def case_numbers(case: Case) -> dict[str, bool]:
     """The registry entries a case should have: {number: verified}."""
     if case.closed:
         return {}
     props = case.properties or {}
-    number = normalized_number(props.get("contact_phone_number"))
+    number = phone.normalized_number(props.get("contact_phone_number"))
     if number is None:
         return {}
     return {number: is_verified_value(props.get("contact_phone_number_is_verified"))}
@@ -228,3 +212,20 @@ def two_way_owner(number: str) -> PhoneEntry | None:
     return (
         PhoneEntry.objects.filter(phone_number=number, two_way=True).select_related("case", "worker", "project").first()
     )
+
+
+# --- the after-change hooks of cases and mobile workers (connected in ContactsConfig.ready) ---------
+def on_cases_changed(sender: object, *, cases: list[Case], created: list[Case], **_kw: object) -> None:
+    sync(cases=cases, created=created)
+
+
+def on_cases_deleting(sender: object, *, cases: list[Case], **_kw: object) -> None:
+    release(cases=cases)
+
+
+def on_workers_changed(sender: object, *, workers: list[MobileWorker], **_kw: object) -> None:
+    sync(workers=workers)
+
+
+def on_workers_deleting(sender: object, *, workers: list[MobileWorker], **_kw: object) -> None:
+    release(workers=workers)

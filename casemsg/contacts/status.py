@@ -14,10 +14,10 @@ from django.core.validators import validate_email
 from django.db.models import Q
 
 from casemsg.cases.models import Case
-from casemsg.contacts import phone, registry, timezones
+from casemsg.contacts import registry
 from casemsg.contacts.models import OptOut, PhoneEntry
+from casemsg.core import errors, phone, timezones
 from casemsg.gateways.models import Gateway
-from casemsg.messaging import errors
 from casemsg.projects.models import Project
 from casemsg.workers.models import MobileWorker
 

@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 import aiohttp
 from django.http import HttpRequest, HttpResponse
 
-from casemsg.exceptions import InputError
+from casemsg.core.errors import InputError
 
 
 @dataclass

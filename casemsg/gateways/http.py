@@ -39,7 +39,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from django.http import HttpRequest, HttpResponse, QueryDict
 
-from casemsg.exceptions import InputError
+from casemsg.core.errors import InputError
 from casemsg.gateways.base import (
     GatewayType,
     InboundSms,

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-from functools import cache
-
+from casemsg.gateways.africastalking import AfricasTalkingGateway
 from casemsg.gateways.base import GatewayType
+from casemsg.gateways.http import HttpGateway
+from casemsg.gateways.sandbox import SandboxGateway
+from casemsg.gateways.telerivet import TelerivetGateway
+from casemsg.gateways.twilio import TwilioGateway
+
+# One line per gateway type.
+GATEWAY_TYPES: dict[str, type[GatewayType]] = {
+    t.type_name: t for t in (SandboxGateway, HttpGateway, TwilioGateway, TelerivetGateway, AfricasTalkingGateway)
+}
 
 
-@cache
 def gateway_types() -> dict[str, type[GatewayType]]:
-    from casemsg.gateways.africastalking import AfricasTalkingGateway
-    from casemsg.gateways.http import HttpGateway
-    from casemsg.gateways.sandbox import SandboxGateway
-    from casemsg.gateways.telerivet import TelerivetGateway
-    from casemsg.gateways.twilio import TwilioGateway
-
-    types = (SandboxGateway, HttpGateway, TwilioGateway, TelerivetGateway, AfricasTalkingGateway)
-    return {t.type_name: t for t in types}
+    return GATEWAY_TYPES
 
 
 def adapter_for(gateway) -> GatewayType:

@@ -7,7 +7,7 @@ import re
 import phonenumbers
 from django.db import IntegrityError, transaction
 
-from casemsg.exceptions import InputError
+from casemsg.core.errors import InputError
 from casemsg.gateways.models import Gateway, GatewayRoute
 from casemsg.gateways.registry import gateway_types
 from casemsg.projects.models import Project

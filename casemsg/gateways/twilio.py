@@ -25,7 +25,7 @@ import aiohttp
 from django.http import HttpRequest, HttpResponse
 from twilio.request_validator import SIGNATURE_SETTINGS_HEADER, RequestValidator, get_signature_algorithm
 
-from casemsg.exceptions import InputError
+from casemsg.core.errors import InputError
 from casemsg.gateways.base import GatewayType, InboundSms, OutboundSms, SendResult, StatusUpdate, digits
 
 DEFAULT_BASE_URL = "https://api.twilio.com"

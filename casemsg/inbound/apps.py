@@ -6,6 +6,9 @@ class InboundConfig(AppConfig):
     label = "inbound"
 
     def ready(self) -> None:
-        # Register the inbound job with the queue in every process (web and worker alike): the worker
-        # command imports only the messaging tasks, and an unregistered job is dropped by the consumer.
-        from casemsg.inbound import tasks  # noqa: F401
+        # Register the inbound job with the queue in every process (web and worker alike): an unregistered
+        # job is dropped by the consumer. Stored inbound messages wake it.
+        from casemsg.inbound import tasks
+        from casemsg.inbound.signals import inbound_received
+
+        inbound_received.connect(tasks.on_inbound_received, dispatch_uid="inbound.tasks.wake")

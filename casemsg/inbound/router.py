@@ -21,13 +21,17 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from casemsg.contacts import consent, optout, registry, verification
+from casemsg.cases import services as case_services
+from casemsg.consent import optout, verification, words
+from casemsg.consent import services as consent
+from casemsg.consent.models import ConsentRequest
+from casemsg.contacts import registry
 from casemsg.contacts.models import PhoneEntry
 from casemsg.contacts.status import resolve_language
 from casemsg.gateways.base import InboundSms
 from casemsg.gateways.models import Gateway
-from casemsg.inbound import keywords
-from casemsg.inbound.models import ConsentRequest, Keyword
+from casemsg.inbound.models import Keyword
+from casemsg.inbound.signals import inbound_received
 from casemsg.messaging import pipeline, render
 from casemsg.messaging.models import Message, MessagingEvent
 from casemsg.projects.models import Project
@@ -69,9 +73,7 @@ def receive(gateway: Gateway, items: list[InboundSms], project: Project | None =
             continue  # a provider retrying its webhook: already stored
         ids.append(msg.pk)
     if ids:
-        from casemsg.inbound.tasks import kick
-
-        transaction.on_commit(lambda: kick(ids))
+        transaction.on_commit(lambda: inbound_received.send(Message, ids=ids))
     return ids
 
 
@@ -263,11 +265,11 @@ def handle(msg: Message, lookups: Lookups | None = None) -> str:
     attribute(contact, project)
     reply = _Reply(msg, project, contact)
     text = msg.text or ""
-    word = keywords.single_word(text)
+    word = words.single_word(text)
     outcome = "unhandled"
 
     with transaction.atomic():
-        if word and word in keywords.opt_out_words(project, gw):
+        if word and word in words.opt_out_words(project, gw):
             optout.opt_out(
                 number,
                 project=project,
@@ -278,22 +280,22 @@ def handle(msg: Message, lookups: Lookups | None = None) -> str:
                 text_shown="",
                 answer=text,
             )
-            reply.send(keywords.texts(project, "opt_out_confirmation"), kind=Message.COMPLIANCE)
+            reply.send(words.texts(project, "opt_out_confirmation"), kind=Message.COMPLIANCE)
             outcome = "opt_out"
         else:
             passes_on = True
-            if word and word in keywords.opt_in_words(project, gw):
+            if word and word in words.opt_in_words(project, gw):
                 was_out = optout.is_opted_out(number)
                 if was_out or word != "YES":
                     optout.opt_in(
                         number, project=project, case=msg.case, worker=msg.worker, source="keyword", answer=text
                     )
-                    reply.send(keywords.texts(project, "opt_in_confirmation"), kind=Message.COMPLIANCE)
+                    reply.send(words.texts(project, "opt_in_confirmation"), kind=Message.COMPLIANCE)
                     outcome = "opt_in"
                 # YES also passes on to a pending consent question (and, later, a running survey)
                 passes_on = word == "YES"
-            if passes_on and word in keywords.HELP_WORDS:
-                reply.send(keywords.texts(project, "help_text"), kind=Message.COMPLIANCE)
+            if passes_on and word in words.HELP_WORDS:
+                reply.send(words.texts(project, "help_text"), kind=Message.COMPLIANCE)
                 outcome, passes_on = "help", False
             if passes_on and pending is not None:
                 outcome = _answer_pending(msg, pending, text, outcome) or outcome
@@ -302,7 +304,7 @@ def handle(msg: Message, lookups: Lookups | None = None) -> str:
             if passes_on and outcome == "unhandled" and project is not None:
                 outcome = _keyword(msg, project, contact, reply, text, lookups) or outcome
             if outcome == "unhandled" and contact is None and project is not None and project.unknown_sender_reply:
-                reply.send(keywords.texts(project, "unknown_sender_reply"), source="system")
+                reply.send(words.texts(project, "unknown_sender_reply"), source="system")
                 outcome = "unknown_sender"
         msg.error_detail = (
             ""
@@ -324,7 +326,7 @@ def _answer_pending(msg: Message, pending: ConsentRequest, text: str, outcome: s
     if pending.kind == ConsentRequest.OPT_IN:
         result = consent.answer_opt_in(pending, text)
         if result == "consent":
-            reply.send({"en": keywords.DEFAULT_TEXTS["consent_thanks"]}, kind=Message.COMPLIANCE, source="survey")
+            reply.send({"en": words.DEFAULT_TEXTS["consent_thanks"]}, kind=Message.COMPLIANCE, source="survey")
         return result
     verified = verification.answer_verification(pending, text)
     if verified is None:
@@ -339,9 +341,7 @@ def _answer_pending(msg: Message, pending: ConsentRequest, text: str, outcome: s
 
 
 def _keyword(msg: Message, project: Project, contact, reply: _Reply, text: str, lookups: Lookups) -> str | None:
-    from casemsg.cases import services as case_services
-
-    word, rest = keywords.first_word(text)
+    word, rest = words.first_word(text)
     kw = lookups.keyword(project, word) if word else None
     if kw is None:
         return None

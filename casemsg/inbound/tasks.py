@@ -35,6 +35,10 @@ def kick(ids: list[int]) -> None:
     process_inbound(ids)
 
 
+def on_inbound_received(sender: object, *, ids: list[int], **_kw: object) -> None:
+    kick(ids)
+
+
 def tick() -> None:
     """The ticker's beat: handle rows that have waited over a second (their job was coalesced or lost)."""
     if router.has_waiting(older_than=timedelta(seconds=1)):

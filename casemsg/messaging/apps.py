@@ -4,3 +4,11 @@ from django.apps import AppConfig
 class MessagingConfig(AppConfig):
     name = "casemsg.messaging"
     label = "messaging"
+
+    def ready(self) -> None:
+        # Register the deliver job with the queue in every process (web and worker alike), and let a commit
+        # that queued messages wake a worker.
+        from casemsg.messaging import tasks
+        from casemsg.messaging.signals import messages_queued
+
+        messages_queued.connect(tasks.on_messages_queued, dispatch_uid="messaging.tasks.wake")

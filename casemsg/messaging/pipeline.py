@@ -26,17 +26,17 @@ from django.db import connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from casemsg import bulk
 from casemsg.cases.models import Case
-from casemsg.contacts import phone
 from casemsg.contacts.models import OptOut, PhoneEntry
 from casemsg.contacts.status import ContactStatus, statuses
+from casemsg.core import bulk, phone
 from casemsg.gateways.base import OutboundSms, SendResult
 from casemsg.gateways.models import Gateway
 from casemsg.gateways.registry import adapter_for
 from casemsg.gateways.routing import Router
-from casemsg.messaging import render, segments
+from casemsg.messaging import email, render, segments
 from casemsg.messaging.models import GatewayPace, Message, MessagingEvent
+from casemsg.messaging.signals import messages_queued, opt_out_reported
 from casemsg.projects.models import Project
 from casemsg.workers.models import MobileWorker
 
@@ -146,14 +146,12 @@ def queue(
         for m in rows:
             m.project = project
         if any(m.status == Message.QUEUED for m in rows):
-            from casemsg.messaging.tasks import kick
-
-            transaction.on_commit(kick)
+            transaction.on_commit(_wake)
     return rows
 
 
 def _insert_queued(project: Project | None, specs: list[MessageSpec], event: MessagingEvent, now) -> None:
-    """Bulk insert through casemsg.bulk (one prepared statement): Django's bulk_create rebuilds its SQL for
+    """Bulk insert through casemsg.core.bulk (one prepared statement): Django's bulk_create rebuilds its SQL for
     every ~30-row batch on SQLite, which made queueing a broadcast slower than sending it."""
     if not specs:
         return
@@ -182,9 +180,11 @@ def _insert_queued(project: Project | None, specs: list[MessageSpec], event: Mes
         )
     with transaction.atomic():
         bulk.insert_rows(Message, rows)
-        from casemsg.messaging.tasks import kick
+        transaction.on_commit(_wake)
 
-        transaction.on_commit(kick)
+
+def _wake() -> None:
+    messages_queued.send(Message)
 
 
 # --- claiming ------------------------------------------------------------------------------------
@@ -560,24 +560,15 @@ def _record_opt_outs(msgs: list[Message]) -> None:
     numbers = {m.to for m in msgs if getattr(m, "_opt_out", False)}
     if not numbers:
         return
-    from casemsg.contacts import optout
-
+    reported = []
     for m in msgs:
         if m.to in numbers:
-            optout.opt_out(
-                m.to,
-                project=m.project,
-                source="gateway",
-                gateway_name=m.gateway_name,
-                text_shown="",
-                answer=m.error_detail,
-            )
+            reported.append(m)
             numbers.discard(m.to)
+    opt_out_reported.send(Message, messages=reported)
 
 
 def _send_emails(msgs: list[Message]) -> None:
-    from casemsg.messaging import email
-
     sent_on = timezone.now()
     for m, r in zip(msgs, email.send_batch(msgs), strict=True):
         _apply_result(m, r, sent_on)

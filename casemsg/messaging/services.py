@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from casemsg.cases.models import Case
-from casemsg.exceptions import InputError
+from casemsg.core.errors import InputError
 from casemsg.messaging import pipeline, render
 from casemsg.messaging.models import Message, MessagingEvent
 from casemsg.projects.models import Project

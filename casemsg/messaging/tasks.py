@@ -31,6 +31,10 @@ def kick() -> None:
         deliver()
 
 
+def on_messages_queued(sender: object, **_kw: object) -> None:
+    kick()
+
+
 def tick(workers: int) -> None:
     """One beat of the scheduler: keep up to `workers` deliver jobs waiting while rows are due."""
     if pipeline.has_due() and HUEY.pending_count() < workers:

@@ -5,7 +5,7 @@ import secrets
 
 from django.db import models
 
-from casemsg.contacts.phone import DEFAULT_CONSENT_REGIONS
+from casemsg.core.phone import DEFAULT_CONSENT_REGIONS
 
 
 def _default_languages() -> list[str]:
@@ -28,7 +28,7 @@ class Project(models.Model):
     # The stricter older rule: a number shared with another contact blocks all messages.
     block_shared_numbers = models.BooleanField(default=False)
     auto_normalize_phone_numbers = models.BooleanField(default=False)
-    # Inbound compliance texts, each {language: text}; defaults in casemsg.inbound.keywords.
+    # Inbound compliance texts, each {language: text}; defaults in casemsg.consent.words.
     help_text = models.JSONField(default=dict, blank=True)
     opt_out_confirmation = models.JSONField(default=dict, blank=True)
     opt_in_confirmation = models.JSONField(default=dict, blank=True)

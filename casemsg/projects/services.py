@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from casemsg.contacts import timezones
-from casemsg.exceptions import InputError
+from casemsg.core import timezones
+from casemsg.core.errors import InputError
 from casemsg.projects.models import ApiKey, Project
 
 

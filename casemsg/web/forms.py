@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from django import forms
 
-from casemsg.contacts.models import ConsentRecord
-from casemsg.messaging import errors
+from casemsg.consent.models import ConsentRecord
+from casemsg.core import errors
 from casemsg.messaging.models import Message
 
 

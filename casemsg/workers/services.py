@@ -1,4 +1,5 @@
-"""The only write path for mobile workers; the registry follows in the same transaction.
+"""The only write path for mobile workers; the after-change hook (`casemsg.workers.signals`) lets the
+phone registry follow in the same transaction.
 
 Unlike case properties, a worker's phone numbers are entered directly, so a bad number is rejected
 (422 with the catalogue's code) rather than saved.
@@ -10,10 +11,11 @@ from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 
-from casemsg.contacts import phone, registry
-from casemsg.exceptions import InputError
+from casemsg.core import phone
+from casemsg.core.errors import InputError
 from casemsg.projects.models import Project
 from casemsg.workers.models import MobileWorker
+from casemsg.workers.signals import workers_changed, workers_deleting
 
 
 @dataclass
@@ -78,7 +80,7 @@ def update_worker(project: Project, worker: MobileWorker, change: WorkerChange) 
     try:
         with transaction.atomic():
             worker.save()
-            registry.sync(workers=[worker])
+            workers_changed.send(MobileWorker, project=project, workers=[worker])
     except IntegrityError as exc:
         raise InputError("USERNAME_TAKEN", f"A mobile worker named '{worker.username}' exists.", 409) from exc
     return worker
@@ -86,5 +88,5 @@ def update_worker(project: Project, worker: MobileWorker, change: WorkerChange) 
 
 def delete_worker(worker: MobileWorker) -> None:
     with transaction.atomic():
-        registry.release(workers=[worker])
+        workers_deleting.send(MobileWorker, project=worker.project, workers=[worker])
         worker.delete()

@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 import pytest
 from django.test import RequestFactory
 
-from casemsg.exceptions import InputError
+from casemsg.core.errors import InputError
 from casemsg.gateways.base import OutboundSms
 from casemsg.gateways.http import HttpGateway, lookup, render
 from tests.gateways.helpers import adapter, form_post, send, send_one

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from casemsg.exceptions import InputError
+from casemsg.core.errors import InputError
 from casemsg.gateways.base import OutboundSms
 from casemsg.gateways.telerivet import TelerivetGateway
 from tests.gateways.helpers import adapter, form_post, send, send_one

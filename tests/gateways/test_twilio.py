@@ -11,7 +11,7 @@ import pytest
 from django.test import RequestFactory
 from twilio.request_validator import RequestValidator
 
-from casemsg.exceptions import InputError
+from casemsg.core.errors import InputError
 from casemsg.gateways.base import OutboundSms
 from casemsg.gateways.twilio import EMPTY_TWIML, TwilioGateway
 from tests.gateways.helpers import adapter, form_post, send, send_one

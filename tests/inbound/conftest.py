@@ -8,7 +8,8 @@ from __future__ import annotations
 import pytest
 
 from casemsg.cases.models import Case
-from casemsg.contacts.models import ConsentRecord, OptOut
+from casemsg.consent.models import ConsentRecord
+from casemsg.contacts.models import OptOut
 from casemsg.gateways.models import Gateway
 from casemsg.gateways.services import add_gateway, map_prefix
 from casemsg.inbound import router

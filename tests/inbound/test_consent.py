@@ -15,10 +15,10 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
 
-from casemsg.contacts import consent
+from casemsg.consent import services as consent
+from casemsg.consent.models import ConsentRequest
 from casemsg.contacts.models import PhoneEntry
 from casemsg.gateways.services import add_gateway, inbound_url, map_prefix
-from casemsg.inbound.models import ConsentRequest
 from casemsg.messaging.models import Message
 from tests.inbound.conftest import (
     CONSENT_THANKS,

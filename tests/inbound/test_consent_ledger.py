@@ -12,8 +12,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from casemsg.contacts import consent
-from casemsg.inbound.models import ConsentRequest
+from casemsg.consent import services as consent
+from casemsg.consent.models import ConsentRequest
 from tests.inbound.conftest import KE, QUESTION, US, US2, sms_in, work
 
 pytestmark = pytest.mark.django_db
@@ -182,10 +182,10 @@ def test_text_shown_is_exactly_what_was_sent(api, project, sandbox):
 def test_export_neutralises_spreadsheet_formulas(api, sandbox):
     """The answer is whatever the person texted: a reply like "=HYPERLINK(…)" must not become a formula
     in the spreadsheet a program officer opens."""
-    from casemsg.contacts import optout
+    from casemsg.consent import optout
 
     optout.opt_out(US3, source="keyword", answer='=HYPERLINK("http://x")')
-    from casemsg.contacts.models import ConsentRecord
+    from casemsg.consent.models import ConsentRecord
     from casemsg.projects.models import Project
 
     ConsentRecord.objects.filter(phone_number=US3).update(project=Project.objects.get(slug="alpha"))

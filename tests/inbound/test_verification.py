@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from casemsg.contacts import consent
+from casemsg.consent import services as consent
+from casemsg.consent.models import ConsentRequest
 from casemsg.contacts.models import PhoneEntry
-from casemsg.inbound.models import ConsentRequest
 from casemsg.messaging.models import Message
 from tests.inbound.conftest import KE, KE2, outbox, sms_in, work
 

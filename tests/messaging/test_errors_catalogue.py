@@ -13,11 +13,11 @@ import pytest
 from django.core.management import call_command
 from django.test import Client
 
-from casemsg.messaging import errors
+from casemsg.core import errors
 
 ROOT = Path(__file__).resolve().parents[2]
 REGENERATE = (
-    "python -c \"from casemsg.messaging.errors import catalogue_markdown as m; open('docs/errors.md', 'w').write(m())\""
+    "python -c \"from casemsg.core.errors import catalogue_markdown as m; open('docs/errors.md', 'w').write(m())\""
 )
 
 # DESIGN.md §3: the codes the catalogue starts from.

@@ -10,10 +10,12 @@ import pytest
 from django.utils import timezone
 
 from casemsg.cases.models import Case
-from casemsg.contacts.models import ConsentRecord, OptOut
-from casemsg.contacts.optout import opt_out
+from casemsg.consent.models import ConsentRecord
+from casemsg.consent.optout import opt_out
+from casemsg.contacts.models import OptOut
+from casemsg.core import errors
 from casemsg.gateways.services import add_gateway, map_prefix
-from casemsg.messaging import errors, pipeline
+from casemsg.messaging import pipeline
 from casemsg.messaging.models import Message, MessagingEvent
 from tests.messaging.conftest import IN, KE, KE2, US, closed_port, deliver, msg, sandbox_gateway, send, use_smtp
 

@@ -10,9 +10,11 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from casemsg.cases import services as cases
-from casemsg.contacts.models import ConsentRecord, OptOut
+from casemsg.consent.models import ConsentRecord
+from casemsg.contacts.models import OptOut
+from casemsg.core import errors
 from casemsg.gateways import services as gateways
-from casemsg.messaging import errors, pipeline
+from casemsg.messaging import pipeline
 from casemsg.messaging.models import Message
 from casemsg.workers import services as workers
 

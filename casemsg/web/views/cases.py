@@ -7,9 +7,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
 from casemsg.cases.models import Case
-from casemsg.contacts import consent
+from casemsg.consent import services as consent
 from casemsg.contacts.status import statuses
-from casemsg.exceptions import InputError
+from casemsg.core.errors import InputError
 from casemsg.messaging import services
 from casemsg.messaging.models import Message
 from casemsg.projects.models import Project

@@ -13,7 +13,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 
 from casemsg.contacts.status import ChannelStatus, ContactStatus, Problem, describe_holder
-from casemsg.messaging import errors
+from casemsg.core import errors
 from casemsg.projects.models import Project
 
 View = Callable[..., HttpResponse]

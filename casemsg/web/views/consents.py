@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 
-from casemsg.contacts import ledger
+from casemsg.consent import ledger
 from casemsg.gateways.base import digits
 from casemsg.projects.models import Project
 from casemsg.web.forms import ConsentFilterForm

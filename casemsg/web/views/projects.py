@@ -5,9 +5,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from casemsg.cases.models import Case
-from casemsg.contacts.models import ConsentRecord
+from casemsg.consent.models import ConsentRecord
+from casemsg.core import errors
 from casemsg.gateways.models import Gateway, GatewayRoute
-from casemsg.messaging import errors
 from casemsg.messaging.models import Message
 from casemsg.projects.models import Project
 from casemsg.web.views.common import error_view, project_or_404, staff_required

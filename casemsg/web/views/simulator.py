@@ -16,7 +16,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from casemsg.cases.models import Case
-from casemsg.contacts import phone
+from casemsg.core import phone
 from casemsg.gateways.base import InboundSms, digits
 from casemsg.gateways.models import Gateway
 from casemsg.inbound import router as inbound

@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.http import HttpRequest
+from ninja import Router, Schema, Status
+
+from casemsg.api.core import project_for
+from casemsg.contacts.status import status
+from casemsg.core.errors import InputError
+from casemsg.workers import services
+from casemsg.workers.models import MobileWorker
+
+router = Router(tags=["mobile workers"])
+
+
+class PhoneIn(Schema):
+    number: str
+    verified: bool | None = None
+
+
+class WorkerIn(Schema):
+    username: str
+    name: str = ""
+    active: bool = True
+    phone_numbers: list[str | PhoneIn] = []
+    email: str = ""
+    time_zone: str = ""
+    language_code: str = ""
+
+
+class WorkerPatch(Schema):
+    username: str | None = None
+    name: str | None = None
+    active: bool | None = None
+    phone_numbers: list[str | PhoneIn] | None = None
+    email: str | None = None
+    time_zone: str | None = None
+    language_code: str | None = None
+
+
+class PhoneOut(Schema):
+    number: str
+    verified: bool
+
+
+class WorkerOut(Schema):
+    id: int
+    username: str
+    name: str
+    active: bool
+    phone_numbers: list[PhoneOut]
+    email: str
+    time_zone: str
+    language_code: str
+    created_on: datetime
+    modified_on: datetime
+
+
+def _change(data: Schema) -> services.WorkerChange:
+    d = data.dict()
+    return services.WorkerChange(**d)
+
+
+def _get(project, worker_id: int) -> MobileWorker:
+    w = MobileWorker.objects.filter(project=project, pk=worker_id).first()
+    if w is None:
+        raise InputError("MOBILE_WORKER_NOT_FOUND", f"No mobile worker {worker_id} in this project.", 404)
+    return w
+
+
+@router.post("/projects/{project}/mobile-workers", response={201: WorkerOut})
+def create_worker(request: HttpRequest, project: str, payload: WorkerIn):
+    """Phone numbers are validated: a bad one is refused with 422 and `INVALID_PHONE_NUMBER`."""
+    p = project_for(request, project)
+    return Status(201, services.create_worker(p, _change(payload)))
+
+
+@router.get("/projects/{project}/mobile-workers", response=list[WorkerOut])
+def list_workers(request: HttpRequest, project: str, active: bool | None = None):
+    p = project_for(request, project)
+    qs = MobileWorker.objects.filter(project=p).order_by("pk")
+    if active is not None:
+        qs = qs.filter(active=active)
+    return list(qs)
+
+
+@router.get("/projects/{project}/mobile-workers/{worker_id}", response=WorkerOut)
+def get_worker(request: HttpRequest, project: str, worker_id: int):
+    return _get(project_for(request, project), worker_id)
+
+
+@router.patch("/projects/{project}/mobile-workers/{worker_id}", response=WorkerOut)
+def update_worker(request: HttpRequest, project: str, worker_id: int, payload: WorkerPatch):
+    """`active: false` deactivates the worker (its numbers are released)."""
+    p = project_for(request, project)
+    return services.update_worker(p, _get(p, worker_id), _change(payload))
+
+
+@router.delete("/projects/{project}/mobile-workers/{worker_id}", response={204: None})
+def delete_worker(request: HttpRequest, project: str, worker_id: int):
+    p = project_for(request, project)
+    services.delete_worker(_get(p, worker_id))
+    return Status(204, None)
+
+
+@router.get("/projects/{project}/mobile-workers/{worker_id}/contact")
+def worker_contact(request: HttpRequest, project: str, worker_id: int):
+    p = project_for(request, project)
+    w = _get(p, worker_id)
+    w.project = p
+    return status(w).as_dict()

@@ -1,0 +1,68 @@
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+
+from casemsg.core.errors import InputError
+from casemsg.gateways import services
+from casemsg.gateways.models import Gateway, GatewayRoute
+from casemsg.projects.models import Project
+
+
+def _project(slug):
+    if not slug:
+        return None
+    p = Project.objects.filter(slug=slug).first()
+    if p is None:
+        raise CommandError(f"No project '{slug}'.")
+    return p
+
+
+class Command(BaseCommand):
+    help = "Configure SMS gateways and the prefix routes that choose them."
+
+    def add_arguments(self, parser):
+        sub = parser.add_subparsers(dest="action", required=True)
+        a = sub.add_parser("add", help="add a gateway")
+        a.add_argument("name")
+        a.add_argument("--type", required=True)
+        a.add_argument("--config", default="{}", help="JSON object")
+        a.add_argument("--project", default="", help="a project's own gateway (default: installation-wide)")
+        a.add_argument("--rate-limit", type=int, default=0, help="segments per second (0 = no limit)")
+        a.add_argument("--countries", default="", help="comma-separated ISO codes it sends to")
+        m = sub.add_parser("map", help="route a number prefix ('*' = everything else) to a gateway")
+        m.add_argument("prefix")
+        m.add_argument("name")
+        m.add_argument("--project", default="")
+        sub.add_parser("list", help="list gateways and routes")
+
+    def handle(self, *args, **o):
+        try:
+            if o["action"] == "add":
+                try:
+                    config = json.loads(o["config"])
+                except json.JSONDecodeError as e:
+                    raise CommandError(f"--config is not valid JSON: {e}") from e
+                gw = services.add_gateway(
+                    o["name"],
+                    o["type"],
+                    config,
+                    _project(o["project"]),
+                    o["rate_limit"],
+                    o["countries"].split(",") if o["countries"] else [],
+                )
+                self.stdout.write(f"Gateway {gw.name} ({gw.type}) added.")
+                self.stdout.write(f"  inbound URL: {services.inbound_url(gw)}")
+                self.stdout.write(f"  status callback URL: {services.status_url(gw)}")
+            elif o["action"] == "map":
+                r = services.map_prefix(o["prefix"], o["name"], _project(o["project"]))
+                scope = f"project {r.project.slug}" if r.project_id else "installation"
+                self.stdout.write(f"Route {r.prefix} → {r.gateway.name} ({scope}).")
+            else:
+                for g in Gateway.objects.select_related("project").order_by("name"):
+                    scope = g.project.slug if g.project_id else "*"
+                    self.stdout.write(f"{g.name}\t{g.type}\tproject={scope}\trate={g.rate_limit}/s")
+                for r in GatewayRoute.objects.select_related("gateway", "project").order_by("project_id", "prefix"):
+                    scope = r.project.slug if r.project_id else "installation"
+                    self.stdout.write(f"route {r.prefix} → {r.gateway.name} ({scope})")
+        except InputError as e:
+            raise CommandError(f"{e.code}: {e.message}") from e

@@ -1,0 +1,286 @@
+"""US consent: no SMS to a consent-region number until the person has opted in.
+
+Consent is recorded either by a frontline worker setting `contact_phone_number_is_verified` to 1, or by
+the opt-in request ("Do you consent to receiving SMS messaging?") whose Yes/1 sets that property through
+the normal case update — so the registry syncs and two-way ownership follows. While a request waits for
+its answer the number is *pending*: its replies route to that contact. Every request, consent, refusal
+and expiry is written to the consent ledger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from casemsg.cases import services as case_services
+from casemsg.cases.models import Case
+from casemsg.consent import words
+from casemsg.consent.ledger import contact_label
+from casemsg.consent.models import ConsentRecord, ConsentRequest
+from casemsg.contacts import registry
+from casemsg.contacts.status import resolve_language, statuses
+from casemsg.core import phone
+from casemsg.core.errors import InputError
+from casemsg.messaging import pipeline, render
+from casemsg.messaging.models import Message, MessagingEvent
+from casemsg.projects.models import Project
+
+_label = contact_label
+
+
+def pick_text(project: Project, translations: dict[str, str], language: str) -> str:
+    """The text this contact will see: their language, else the project's, else any."""
+    text, _lang = render.choose_text(
+        {"translations": translations, "text": next(iter(translations.values()), "")},
+        [language, project.default_language, "en"],
+    )
+    return text or ""
+
+
+def request_opt_in(project: Project, case: Case, source: str = "api", force: bool = False) -> ConsentRequest:
+    """Send the opt-in request to one case (API, CLI). Refuses with a clear error when it cannot go."""
+    case.project = project
+    created, problems = request_many(project, [case], source=source, force=force)
+    if problems:
+        code, message, status = problems[0]
+        raise InputError(code, message, status)
+    return created[0]
+
+
+def request_many(
+    project: Project, cases: Sequence[Case], source: str = "system", force: bool = False
+) -> tuple[list[ConsentRequest], list[tuple[str, str, int]]]:
+    """Send opt-in requests to many cases in bulk (auto opt-in on registration uses this).
+
+    Skips, with a reason, cases that need no request or were asked within the project's interval."""
+    now = timezone.now()
+    problems: list[tuple[str, str, int]] = []
+    for c in cases:
+        c.project = project
+    sts = statuses(list(cases))
+    interval = timedelta(hours=project.opt_in_interval_hours)
+    recent = set(
+        ConsentRequest.objects.filter(
+            kind=ConsentRequest.OPT_IN, case__in=[c.pk for c in cases], created_on__gte=now - interval
+        ).values_list("case_id", flat=True)
+    )
+    todo: list[tuple[Case, str, str]] = []
+    for c, st in zip(cases, sts, strict=True):
+        chk = st.phone_check
+        if not c.is_active:
+            problems.append(("CONTACT_IS_INACTIVE", f"Case {c.case_id} is closed.", 422))
+        elif chk is None or not chk.ok:
+            code = "NO_PHONE_NUMBER" if chk is None else chk.error or "INVALID_PHONE_NUMBER"
+            problems.append((code, f"Case {c.case_id} has no valid phone number.", 422))
+        elif st.verified:
+            problems.append(("CONSENT_ALREADY_RECORDED", f"{chk.number} has already consented.", 409))
+        elif st.sms.error is not None and st.sms.error.code == "PHONE_OPTED_OUT":
+            problems.append(("PHONE_OPTED_OUT", f"{chk.number} texted STOP; only the person can text START.", 409))
+        elif c.pk in recent and not force:
+            problems.append(
+                (
+                    "RATE_LIMITED",
+                    f"An opt-in request went to case {c.case_id} within the last "
+                    f"{project.opt_in_interval_hours} hours; ask again later.",
+                    429,
+                )
+            )
+        else:
+            lang, _src, _p = resolve_language((c.properties or {}).get("language_code", ""), project)
+            todo.append((c, chk.number, pick_text(project, words.texts(project, "opt_in_question"), lang)))
+    if not todo:
+        return [], problems
+    expires = now + timedelta(hours=project.opt_in_expiry_hours)
+    with transaction.atomic():
+        # a newer request replaces an older pending one
+        ConsentRequest.objects.filter(
+            kind=ConsentRequest.OPT_IN, status=ConsentRequest.PENDING, case__in=[c.pk for c, _n, _t in todo]
+        ).update(status=ConsentRequest.EXPIRED, answered_on=now)
+        reqs = ConsentRequest.objects.bulk_create(
+            [
+                ConsentRequest(
+                    kind=ConsentRequest.OPT_IN,
+                    project=project,
+                    case=c,
+                    phone_number=n,
+                    text_shown=t,
+                    source=source,
+                    created_on=now,
+                    expires_on=expires,
+                )
+                for c, n, t in todo
+            ]
+        )
+        ConsentRecord.objects.bulk_create(
+            [
+                ConsentRecord(
+                    phone_number=n,
+                    project=project,
+                    case=c,
+                    contact_label=_label(c, None),
+                    kind="request",
+                    source=source,
+                    text_shown=t,
+                    created_on=now,
+                )
+                for c, n, t in todo
+            ]
+        )
+        event = MessagingEvent.objects.create(project=project, source="system", description="opt-in request")
+        pipeline.queue(
+            project,
+            [
+                pipeline.MessageSpec(case=c, text=t.replace("{", "{{").replace("}", "}}"), kind=Message.OPT_IN_REQUEST)
+                for c, _n, t in todo
+            ],
+            event,
+        )
+    return reqs, problems
+
+
+def auto_request(project: Project, cases: Sequence[Case]) -> None:
+    """Ask every case whose consent-region number has no consent yet, unless asked within the interval."""
+    candidates = []
+    for c in cases:
+        props = c.properties or {}
+        if c.closed or str(props.get("contact_phone_number_is_verified", "")).strip() == "1":
+            continue
+        chk = phone.check(props.get("contact_phone_number"))
+        if chk.ok and phone.needs_consent(chk, project.consent_regions):
+            candidates.append(c)
+    if candidates:
+        request_many(project, candidates, source="system")
+
+
+def pending_for(number: str) -> ConsentRequest | None:
+    """The newest unexpired pending request (opt-in or verification) on this number, if any."""
+    # Every inbound message asks; almost always there is none, so look for an id first (a cheap query)
+    pk = (
+        ConsentRequest.objects.filter(phone_number=number, status=ConsentRequest.PENDING, expires_on__gt=timezone.now())
+        .order_by("-created_on", "-pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    return None if pk is None else ConsentRequest.objects.select_related("project", "case", "worker").get(pk=pk)
+
+
+def answer_opt_in(req: ConsentRequest, text: str) -> str | None:
+    """Apply a reply to a pending opt-in request. Returns "consent", "refusal", or None (not an answer)."""
+    word, _rest = words.first_word(text)
+    if word in words.CONSENT_YES:
+        outcome = "consent"
+    elif word in words.CONSENT_NO:
+        outcome = "refusal"
+    else:
+        return None
+    now = timezone.now()
+    with transaction.atomic():
+        req.status = ConsentRequest.ANSWERED if outcome == "consent" else ConsentRequest.REFUSED
+        req.answer, req.answered_on = text, now
+        req.save(update_fields=["status", "answer", "answered_on"])
+        ConsentRecord.objects.create(
+            phone_number=req.phone_number,
+            project=req.project,
+            case=req.case,
+            worker=req.worker,
+            contact_label=_label(req.case, req.worker),
+            kind=outcome,
+            source="survey",
+            text_shown=req.text_shown,
+            answer=text,
+            created_on=now,
+        )
+        if outcome == "consent" and req.case is not None:
+            # the normal case update: the registry syncs and two-way ownership follows
+            case_services.update_case(
+                req.project,
+                req.case,
+                case_services.CaseChange(properties={"contact_phone_number_is_verified": "1"}),
+                consent_source="",
+            )
+    return outcome
+
+
+def record_worker_form_consent(
+    project: Project, cases: Sequence[Case], before: dict[int, bool], source: str = "worker_form"
+) -> None:
+    """Ledger rows for consent recorded by a frontline worker setting the property to 1 (the form)."""
+    now = timezone.now()
+    rows = []
+    for c in cases:
+        props = c.properties or {}
+        if str(props.get("contact_phone_number_is_verified", "")).strip() != "1" or before.get(c.pk, False):
+            continue
+        chk = phone.check(props.get("contact_phone_number"))
+        if chk.ok and phone.needs_consent(chk, project.consent_regions):
+            rows.append(
+                ConsentRecord(
+                    phone_number=chk.number,
+                    project=project,
+                    case=c,
+                    contact_label=_label(c, None),
+                    kind="consent",
+                    source="worker_form",
+                    answer="1",
+                    created_on=now,
+                )
+            )
+    if rows:
+        ConsentRecord.objects.bulk_create(rows)
+
+
+def expire_requests(batch: int = 1000) -> int:
+    """Pending requests past their expiry: the number stops routing to them; the ledger says so."""
+    total = 0
+    while True:
+        now = timezone.now()
+        with transaction.atomic():
+            due = list(
+                ConsentRequest.objects.filter(status=ConsentRequest.PENDING, expires_on__lte=now).select_related(
+                    "case", "worker"
+                )[:batch]
+            )
+            if not due:
+                return total
+            # an answer that arrived meanwhile keeps its status (and gets no "expired" row)
+            pks = [r.pk for r in due]
+            ConsentRequest.objects.filter(pk__in=pks, status=ConsentRequest.PENDING).update(
+                status=ConsentRequest.EXPIRED, answered_on=now
+            )
+            expired = set(ConsentRequest.objects.filter(pk__in=pks, answered_on=now).values_list("pk", flat=True))
+            ConsentRecord.objects.bulk_create(
+                [
+                    ConsentRecord(
+                        phone_number=r.phone_number,
+                        project_id=r.project_id,
+                        case_id=r.case_id,
+                        worker_id=r.worker_id,
+                        contact_label=_label(r.case, r.worker),
+                        kind="expired",
+                        source="system",
+                        text_shown=r.text_shown,
+                        created_on=now,
+                    )
+                    for r in due
+                    if r.kind == ConsentRequest.OPT_IN and r.pk in expired
+                ]
+            )
+        total += len(expired)
+
+
+def on_cases_changed(
+    sender: object, *, project: Project, cases: list[Case], previous: dict[int, dict], source: str, **_kw: object
+) -> None:
+    """The case after-change hook: a worker setting the property to 1 is consent recorded in the ledger;
+    with the project's auto opt-in, a newly registered number that needs consent is asked."""
+    if source:
+        before = {
+            pk: registry.is_verified_value(props.get("contact_phone_number_is_verified"))
+            for pk, props in previous.items()
+        }
+        record_worker_form_consent(project, cases, before, source)
+    if project.auto_opt_in:
+        auto_request(project, cases)

@@ -1,0 +1,75 @@
+"""Verifying a mobile worker's number by SMS handshake: a code is sent, the worker replies with it,
+and the number becomes verified — and two-way, unless another contact registered it first."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from casemsg.consent.models import ConsentRequest
+from casemsg.core import phone
+from casemsg.core.errors import InputError
+from casemsg.messaging import pipeline
+from casemsg.messaging.models import Message, MessagingEvent
+from casemsg.projects.models import Project
+from casemsg.workers import services as worker_services
+from casemsg.workers.models import MobileWorker
+
+CODE_TEXT = "Your verification code is {code}. Reply with this code to verify your phone number."
+EXPIRY = timedelta(hours=24)
+
+
+def request_verification(project: Project, worker: MobileWorker, number: str) -> ConsentRequest:
+    chk = phone.check(number)
+    if not chk.ok or chk.number not in {p["number"] for p in worker.phone_numbers or []}:
+        raise InputError("INVALID_PHONE_NUMBER", f"'{number}' is not one of this mobile worker's numbers.")
+    if not worker.active:
+        raise InputError("CONTACT_IS_INACTIVE", "This mobile worker is inactive.")
+    now = timezone.now()
+    code = f"{secrets.randbelow(10**6):06d}"
+    text = CODE_TEXT.format(code=code)
+    with transaction.atomic():
+        ConsentRequest.objects.filter(
+            kind=ConsentRequest.VERIFICATION, worker=worker, status=ConsentRequest.PENDING
+        ).update(status=ConsentRequest.EXPIRED, answered_on=now)
+        req = ConsentRequest.objects.create(
+            kind=ConsentRequest.VERIFICATION,
+            project=project,
+            worker=worker,
+            phone_number=chk.number,
+            text_shown=text,
+            code=code,
+            source="api",
+            created_on=now,
+            expires_on=now + EXPIRY,
+        )
+        event = MessagingEvent.objects.create(project=project, source="system", description="number verification")
+        # The code goes to exactly this number (a worker may have several), so it is addressed by number.
+        pipeline.queue(
+            project,
+            [pipeline.MessageSpec(to=chk.number, text=text, kind=Message.OPT_IN_REQUEST)],
+            event,
+        )
+    return req
+
+
+def answer_verification(req: ConsentRequest, text: str) -> bool | None:
+    """True: verified; False: a wrong code; None: not an attempt at a code."""
+    digits = "".join(ch for ch in text if ch.isdigit())
+    if not digits:
+        return None
+    if digits != req.code:
+        return False
+    now = timezone.now()
+    with transaction.atomic():
+        req.status, req.answer, req.answered_on = ConsentRequest.ANSWERED, text, now
+        req.save(update_fields=["status", "answer", "answered_on"])
+        worker = MobileWorker.objects.select_for_update().get(pk=req.worker_id)
+        numbers = [
+            {**p, "verified": True} if p["number"] == req.phone_number else p for p in worker.phone_numbers or []
+        ]
+        worker_services.update_worker(req.project, worker, worker_services.WorkerChange(phone_numbers=numbers))
+    return True

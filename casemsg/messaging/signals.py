@@ -1,0 +1,14 @@
+"""What the send pipeline announces, for the areas that act on it without the pipeline importing them."""
+
+from __future__ import annotations
+
+from django.dispatch import Signal
+
+# After the commit of a transaction that queued messages: wake a worker. The job module
+# (casemsg.messaging.tasks) connects its wake-up; with nobody connected the ticker still sends them.
+messages_queued = Signal()
+
+# A gateway reported that numbers opted out (a send refused as "unsubscribed", a failed delivery
+# report), inside the transaction that stores the results. Keyword arguments: messages (the failed
+# outbound messages, one per number). Consent records the opt-out and its ledger row.
+opt_out_reported = Signal()
