@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "huey.contrib.djhuey",
+    "axes",
     "casemsg.projects",
     "casemsg.cases",
     "casemsg.workers",
@@ -57,7 +58,20 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Failed logins are throttled (django-axes); its documented place is last.
+    "axes.middleware.AxesMiddleware",
 ]
+
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Five wrong passwords for one user from one address lock that pair out for 15 minutes.
+AXES_FAILURE_LIMIT = int(os.environ.get("CASEMSG_LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = float(os.environ.get("CASEMSG_LOGIN_COOLOFF_HOURS", "0.25"))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
 
 ROOT_URLCONF = "casemsg.urls"
 WSGI_APPLICATION = "casemsg.wsgi.application"
@@ -166,6 +180,18 @@ CASEMSG_SENDING_TIMEOUT_SECONDS = int(os.environ.get("CASEMSG_SENDING_TIMEOUT_SE
 CASEMSG_RETRY_BASE_SECONDS = float(os.environ.get("CASEMSG_RETRY_BASE_SECONDS", "30"))
 CASEMSG_LOOP_LIMIT = int(os.environ.get("CASEMSG_LOOP_LIMIT", "20"))
 CASEMSG_LOOP_WINDOW_SECONDS = int(os.environ.get("CASEMSG_LOOP_WINDOW_SECONDS", "3600"))
+# How often an idle worker looks at the embedded (SQLite) queue; Redis queues use blocking pops instead.
+# Huey's default backs off to 10 s, which made a reply wait seconds after a quiet spell.
+CASEMSG_QUEUE_POLL_SECONDS = float(os.environ.get("CASEMSG_QUEUE_POLL_SECONDS", "0.1"))
+
+# --- trust boundaries ------------------------------------------------------------------------------
+# The sandbox gateway is a test tool: a production installation switches it off (CASEMSG_SANDBOX=0).
+CASEMSG_SANDBOX = os.environ.get("CASEMSG_SANDBOX", "1") == "1"
+# URLs a project configures (gateways, event webhooks) may not reach loopback, private, link-local or
+# metadata addresses unless the installation allows it (tests and benchmarks talk to 127.0.0.1).
+CASEMSG_GATEWAY_ALLOW_PRIVATE = (
+    os.environ.get("CASEMSG_GATEWAY_ALLOW_PRIVATE", "1" if os.environ.get("PYTEST_VERSION") else "0") == "1"
+)
 
 LOGGING = {
     "version": 1,

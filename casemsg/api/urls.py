@@ -6,6 +6,7 @@ from casemsg.api.core import api
 from casemsg.api.gateways import router as gateways_router
 from casemsg.api.inbound import router as inbound_router
 from casemsg.api.messaging import router as messaging_router
+from casemsg.api.projects import router as projects_router
 from casemsg.api.workers import router as workers_router
 
 # Webhooks first: URL resolution tries patterns in order, and provider webhooks are the hottest path.
@@ -15,3 +16,4 @@ api.add_router("/v1", cases_router)
 api.add_router("/v1", workers_router)
 api.add_router("/v1", messaging_router)
 api.add_router("/v1", consent_router)
+api.add_router("/v1", projects_router)

@@ -1,10 +1,13 @@
 """The compliance vocabulary every gateway understands, and the project keywords.
 
-A compliance keyword counts only as the *whole* message, one word, case-insensitive, trimmed:
-"stop" and " Stop " opt out, "STOP please" does not (it goes on to the project's keywords and surveys).
+A compliance keyword counts only as the *whole* message, one word, case-insensitive, trimmed, with any
+punctuation around it ignored: "stop", " Stop ", "Stop." and "STOP!" opt out; "STOP please" does not (it
+goes on to the project's keywords and surveys).
 """
 
 from __future__ import annotations
+
+import unicodedata
 
 OPT_OUT_WORDS = ["STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"]
 OPT_IN_WORDS = ["START", "UNSTOP", "YES"]
@@ -21,10 +24,23 @@ DEFAULT_TEXTS = {
 }
 
 
+def _strip_punctuation(word: str) -> str:
+    """Drop punctuation around a word ("Stop." "¡ALTO!" "STOP!!"): people add it, and it must not hide a STOP."""
+    start, end = 0, len(word)
+    while start < end and unicodedata.category(word[start]).startswith("P"):
+        start += 1
+    while end > start and unicodedata.category(word[end - 1]).startswith("P"):
+        end -= 1
+    return word[start:end]
+
+
 def single_word(text: str) -> str | None:
-    """The message as one upper-case word, or None when it has more (or no) words."""
+    """The message as one upper-case word (punctuation around it ignored), or None when it has more (or
+    no) words."""
     words = (text or "").split()
-    return words[0].upper() if len(words) == 1 else None
+    if len(words) != 1:
+        return None
+    return _strip_punctuation(words[0]).upper() or None
 
 
 def first_word(text: str) -> tuple[str, str]:

@@ -58,11 +58,18 @@ class ApiKey(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="api_keys")
     key_hash = models.CharField(max_length=64, unique=True)
     prefix = models.CharField(max_length=12)
+    name = models.CharField(max_length=100, blank=True, default="")  # what the key is for
     created_on = models.DateTimeField(auto_now_add=True)
     revoked = models.BooleanField(default=False)
+    revoked_on = models.DateTimeField(null=True, blank=True)
 
     @classmethod
-    def issue(cls, project: Project) -> str:
+    def issue(cls, project: Project, name: str = "") -> str:
+        return cls.issue_row(project, name)[1]
+
+    @classmethod
+    def issue_row(cls, project: Project, name: str = "") -> tuple[ApiKey, str]:
+        """A new key: the row and the plain key, which is shown once and never stored."""
         key = "cm_" + secrets.token_urlsafe(32)
-        cls.objects.create(project=project, key_hash=hash_key(key), prefix=key[:10])
-        return key
+        row = cls.objects.create(project=project, key_hash=hash_key(key), prefix=key[:10], name=name)
+        return row, key

@@ -227,3 +227,16 @@ def test_translated_confirmation_falls_back_to_the_project_language(api, sandbox
     case_row(api, {"contact_phone_number": KE, "contact_phone_number_is_verified": "1", "language_code": "en"})
     sms_in(api, KE, "stop")
     assert sent_to(KE) == ["Umejiondoa."]
+
+
+@pytest.mark.parametrize("text", ["Stop.", "STOP!", "stop!!", "¡Stop!", '"STOP"', "Unsubscribe."])
+def test_punctuation_around_an_opt_out_word_does_not_hide_it(api, owner, text):
+    sms_in(api, KE, text)
+    assert is_opted_out(KE)
+    assert outbox(api) == [OPT_OUT_CONFIRMATION]
+
+
+@pytest.mark.parametrize("text", ["stop please", "Stop. Please", "STOP-ME", "..."])
+def test_punctuation_does_not_make_a_sentence_an_opt_out(api, owner, text):
+    sms_in(api, KE, text)
+    assert not is_opted_out(KE)

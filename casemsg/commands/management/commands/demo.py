@@ -1,15 +1,21 @@
 """`casemsg demo`: a demo project with a few cases and the sandbox gateway, so `make run` shows
-something at once. Safe to run again: it reuses what exists and issues a fresh key."""
+something at once. Safe to run again: it reuses what exists, including the demo's API key and login,
+which it keeps in the data directory (readable by its owner only) so that each `make run` prints the
+same ones instead of minting new credentials."""
 
+import json
+import os
 import secrets
+from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand
 
 from casemsg.cases import services as cases
 from casemsg.gateways import services as gateways
 from casemsg.gateways.models import Gateway, GatewayRoute
-from casemsg.projects.models import ApiKey, Project
+from casemsg.projects.models import ApiKey, Project, hash_key
 from casemsg.projects.services import create_project
 
 DEMO_CASES = [
@@ -40,12 +46,17 @@ DEMO_CASES = [
 class Command(BaseCommand):
     help = "Create (or refresh) the demo project with a few cases and the sandbox gateway."
 
-    def handle(self, *args, **o):
+    def handle(self, *args: Any, **o: Any) -> None:
+        saved = _saved_credentials()
         project = Project.objects.filter(slug="demo").first()
         if project is None:
             project, key = create_project("demo", "Demo program", "Africa/Nairobi", "en", ["sw"])
+        elif ApiKey.objects.filter(
+            project=project, key_hash=hash_key(saved.get("api_key", "")), revoked=False
+        ).exists():
+            key = saved["api_key"]
         else:
-            key = ApiKey.issue(project)
+            key = ApiKey.issue(project, "demo")
         if not Gateway.objects.filter(name="sandbox").exists():
             gateways.add_gateway("sandbox", "sandbox")
         if not GatewayRoute.objects.filter(project__isnull=True, prefix="*").exists():
@@ -57,12 +68,15 @@ class Command(BaseCommand):
                 for cid, name, props in DEMO_CASES
             ],
         )
-        # A staff login for the pages, with a fresh random password each run (printed once, stored hashed).
-        password = secrets.token_urlsafe(9)
+        # A staff login for the pages: a random password the first time, the same one afterwards.
         user, _ = User.objects.get_or_create(username="demo", defaults={"is_staff": True, "is_superuser": True})
-        user.is_staff = user.is_superuser = True
-        user.set_password(password)
-        user.save()
+        password = saved.get("password", "")
+        if not password or not user.check_password(password) or not user.is_staff:
+            password = secrets.token_urlsafe(9)
+            user.is_staff = user.is_superuser = True
+            user.set_password(password)
+            user.save()
+        _save_credentials({"api_key": key, "password": password})
         self.stdout.write(
             "Demo project 'demo' is ready: 4 cases, the sandbox gateway routes every number.\n"
             f"  API key: {key}\n"
@@ -71,3 +85,23 @@ class Command(BaseCommand):
             "http://127.0.0.1:8000/api/v1/projects/demo/cases/demo-ravi/contact\n"
             "  Pages: http://127.0.0.1:8000/   API docs: http://127.0.0.1:8000/api/docs"
         )
+
+
+def _credentials_file() -> str:
+    return os.path.join(settings.DATA_DIR, "demo-credentials.json")
+
+
+def _saved_credentials() -> dict[str, str]:
+    try:
+        with open(_credentials_file()) as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(v, str)} if isinstance(data, dict) else {}
+
+
+def _save_credentials(data: dict[str, str]) -> None:
+    # Created readable by its owner only: it holds a working API key and password of the demo project.
+    fd = os.open(_credentials_file(), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f)

@@ -9,6 +9,7 @@ import logging
 import threading
 import time
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 from huey.contrib.djhuey import HUEY
@@ -56,7 +57,10 @@ class Command(BaseCommand):
         stop = threading.Event()
         if not o["no_tick"]:
             threading.Thread(target=run_ticker, args=(stop, o["workers"]), daemon=True, name="ticker").start()
-        consumer = HUEY.create_consumer(workers=o["workers"], worker_type="thread", periodic=False)
+        poll = settings.CASEMSG_QUEUE_POLL_SECONDS
+        consumer = HUEY.create_consumer(
+            workers=o["workers"], worker_type="thread", periodic=False, initial_delay=poll, backoff=1.0, max_delay=poll
+        )
         self.stdout.write(f"casemsg worker: {o['workers']} threads, queue {type(HUEY).__name__}")
         try:
             consumer.run()
