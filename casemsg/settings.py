@@ -57,6 +57,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Who acts (a user, an API key): the consent ledger records it.
+    "casemsg.core.actor.ActorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Failed logins are throttled (django-axes); its documented place is last.
     "axes.middleware.AxesMiddleware",

@@ -26,7 +26,7 @@ from django.db import DatabaseError, transaction
 
 from casemsg.cases import services
 from casemsg.cases.models import Case
-from casemsg.core import phone
+from casemsg.core import actor, phone
 from casemsg.core.errors import InputError
 from casemsg.projects.models import Project
 
@@ -197,7 +197,9 @@ class _Importer:
                 else:
                     good.append(r)
             if good:
-                services.bulk_upsert(self.project, [r.change for r in good])
+                # the consent ledger names an import as its source (and who ran it, when known)
+                with actor.acting_as("import", actor.current().who or "command line"):
+                    services.bulk_upsert(self.project, [r.change for r in good])
         # Reported only once the transaction has committed: a failed batch is retried row by row and
         # would otherwise report these twice.
         for r, existing_type in mismatched:
@@ -390,11 +392,11 @@ def import_csv(
             if spoiled:
                 imp.error(start, f"The row has a value in {spoiled[0]}.")
                 continue
-            fields = {col: cells[i] or None for col, i in field_index.items()}
+            fields: dict[str, str | None] = {col: cells[i] or None for col, i in field_index.items()}
             change = services.CaseChange(
                 case_type=case_type,
                 properties={header[i]: cells[i] for i in property_index if cells[i]},
-                **fields,
+                **fields,  # type: ignore[arg-type]  # only the text fields: field_index holds no `closed`
             )
             try:
                 services.validate(change, creating=True)

@@ -1,12 +1,17 @@
-"""Reading the consent ledger: the API, the page, its CSV download and `casemsg consents export` all show
-the same rows and columns from here."""
+"""Reading the consent ledger: the API, the page, its CSV download and `casemsg consents export` translate
+their input into a ConsentFilter and call consents(), so they all show the same rows; the page's download
+and the command write the same CSV columns (COLUMNS, csv_row)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from django.db.models import QuerySet
 
 from casemsg.cases.models import Case
 from casemsg.consent.models import ConsentRecord
+from casemsg.core import actor
+from casemsg.gateways.base import digits
 from casemsg.projects.models import Project
 from casemsg.workers.models import MobileWorker
 
@@ -27,6 +32,16 @@ COLUMNS = [
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
+# Sources where someone other than the contact recorded the row; the others are the person's own doing.
+_RECORDED = {"worker_form", "import", "api", "page", "cli", "system"}
+
+
+def recorded_by(source: str) -> str:
+    """Who recorded a ledger row of this source: whoever is acting now (an API key, a user), or nobody
+    when the person did (an answer, a keyword, a verification code, their carrier's report)."""
+    return actor.current().who if source in _RECORDED else ""
+
+
 def contact_label(case: Case | None, worker: MobileWorker | None) -> str:
     """How the consent ledger names a contact."""
     if case is not None:
@@ -34,24 +49,24 @@ def contact_label(case: Case | None, worker: MobileWorker | None) -> str:
     return f"mobile worker {worker.username}" if worker is not None else ""
 
 
-def rows(project: Project) -> QuerySet[ConsentRecord]:
-    """The project's ledger, oldest first."""
-    return ConsentRecord.objects.filter(project=project).select_related("case", "project").order_by("created_on", "pk")
+@dataclass(frozen=True)
+class ConsentFilter:
+    """Which of a project's ledger rows to show. Empty values filter nothing."""
+
+    kind: str | None = None  # one of ConsentRecord.KINDS
+    phone_number: str | None = None  # in any format: its digits are compared
+    newest_first: bool = False  # the ledger's own order is oldest first
 
 
-def as_json(r: ConsentRecord) -> dict:
-    return {
-        "phone_number": r.phone_number,
-        "contact": r.contact_label,
-        "project": r.project.slug if r.project_id else None,
-        "case_id": r.case.case_id if r.case else None,
-        "mobile_worker_id": r.worker_id,
-        "kind": r.kind,
-        "source": r.source,
-        "text_shown": r.text_shown,
-        "answer": r.answer,
-        "created_on": r.created_on,
-    }
+def consents(project: Project, f: ConsentFilter) -> QuerySet[ConsentRecord]:
+    """The project's ledger rows matching `f`, with their case and project."""
+    qs = ConsentRecord.objects.filter(project=project)
+    if f.kind:
+        qs = qs.filter(kind=f.kind)
+    if f.phone_number:
+        qs = qs.filter(phone_number=digits(f.phone_number))
+    qs = qs.select_related("case", "project")
+    return qs.order_by("-created_on", "-pk") if f.newest_first else qs.order_by("created_on", "pk")
 
 
 def _cell(value: object) -> str:
@@ -60,6 +75,17 @@ def _cell(value: object) -> str:
 
 
 def csv_row(r: ConsentRecord) -> list[str]:
-    row = as_json(r)
-    row["created_on"] = row["created_on"].isoformat()
+    """One row of the CSV export, in COLUMNS order."""
+    row: dict[str, object] = {
+        "created_on": r.created_on.isoformat(),
+        "phone_number": r.phone_number,
+        "contact": r.contact_label,
+        "project": r.project.slug if r.project is not None else None,
+        "case_id": r.case.case_id if r.case is not None else None,
+        "mobile_worker_id": r.worker_id,
+        "kind": r.kind,
+        "source": r.source,
+        "text_shown": r.text_shown,
+        "answer": r.answer,
+    }
     return [_cell(row[c]) for c in COLUMNS]

@@ -12,10 +12,13 @@ from casemsg.workers.models import MobileWorker
 
 class ConsentRequest(models.Model):
     """An opt-in request ("Do you consent to receiving SMS messaging?") waiting for its answer, or a
-    mobile worker's number verification code. While pending, replies from the number route to it."""
+    mobile worker's number verification code. While pending, replies from the number route to it.
+
+    A request is `queued` until its question has actually been sent: an answer that arrives before (the
+    person cannot have seen the question) is an ordinary inbound message, never a consent."""
 
     OPT_IN, VERIFICATION = "opt_in", "verification"
-    PENDING, ANSWERED, REFUSED, EXPIRED = "pending", "consented", "refused", "expired"
+    QUEUED, PENDING, ANSWERED, REFUSED, EXPIRED = "queued", "pending", "consented", "refused", "expired"
 
     kind = models.CharField(max_length=16, default=OPT_IN)
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
@@ -25,16 +28,19 @@ class ConsentRequest(models.Model):
     text_shown = models.TextField()
     code = models.CharField(max_length=12, blank=True, default="")  # verification only
     source = models.CharField(max_length=16, default="api")
-    status = models.CharField(max_length=10, default=PENDING)
+    status = models.CharField(max_length=10, default=QUEUED)
     answer = models.TextField(blank=True, default="")
     created_on = models.DateTimeField()
+    sent_on = models.DateTimeField(null=True, blank=True)  # when the gateway took the question
     expires_on = models.DateTimeField()
     answered_on = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [
             models.Index(fields=["phone_number", "status", "expires_on"]),
-            models.Index(fields=["expires_on"], condition=models.Q(status="pending"), name="consent_request_due"),
+            models.Index(
+                fields=["expires_on"], condition=models.Q(status__in=["queued", "pending"]), name="consent_request_due"
+            ),
             models.Index(fields=["case", "created_on"]),
             models.Index(fields=["worker", "created_on"]),
         ]
@@ -44,7 +50,12 @@ class ConsentRecord(models.Model):
     """The consent ledger: every consent, refusal, opt-out and opt-in, kept forever and exportable."""
 
     KINDS = ["consent", "refusal", "opt_out", "opt_in", "request", "expired"]
-    SOURCES = ["survey", "worker_form", "keyword", "api", "gateway", "system"]
+    # How it came in: the person's answer to the opt-in survey or a verification code, a frontline worker's
+    # form, a CSV import, the API, a page, the command line, a keyword (STOP/START), the gateway's own report,
+    # or the system.
+    SOURCES = [
+        "survey", "verification", "worker_form", "import", "api", "page", "cli", "keyword", "gateway", "system"
+    ]
 
     phone_number = models.CharField(max_length=16, db_index=True)
     project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
@@ -53,6 +64,8 @@ class ConsentRecord(models.Model):
     contact_label = models.CharField(max_length=255, blank=True, default="")
     kind = models.CharField(max_length=16)
     source = models.CharField(max_length=16)
+    # Who recorded it: an API key, a user, "command line"; empty when the person did (survey, keyword).
+    recorded_by = models.CharField(max_length=255, blank=True, default="")
     text_shown = models.TextField(blank=True, default="")
     answer = models.TextField(blank=True, default="")
     created_on = models.DateTimeField()

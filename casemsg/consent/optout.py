@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from casemsg.consent.ledger import contact_label
+from casemsg.consent.ledger import contact_label, recorded_by
 from casemsg.consent.models import ConsentRecord
 from casemsg.contacts.models import OptOut
 from casemsg.messaging.models import Message
@@ -43,6 +43,7 @@ def opt_out(
             contact_label=_label(case, worker),
             kind="opt_out",
             source=source,
+            recorded_by=recorded_by(source),
             text_shown=text_shown,
             answer=answer,
             created_on=now,
@@ -72,6 +73,7 @@ def opt_in(
             contact_label=_label(case, worker),
             kind="opt_in",
             source=source,
+            recorded_by=recorded_by(source),
             text_shown=text_shown,
             answer=answer,
             created_on=now,

@@ -17,16 +17,17 @@ from django.utils import timezone
 
 from casemsg.cases import services as case_services
 from casemsg.cases.models import Case
-from casemsg.consent import words
+from casemsg.consent import ledger, words
 from casemsg.consent.ledger import contact_label
 from casemsg.consent.models import ConsentRecord, ConsentRequest
 from casemsg.contacts import registry
 from casemsg.contacts.status import resolve_language, statuses
-from casemsg.core import phone
+from casemsg.core import actor, errors, phone
 from casemsg.core.errors import InputError
 from casemsg.messaging import pipeline, render
 from casemsg.messaging.models import Message, MessagingEvent
 from casemsg.projects.models import Project
+from casemsg.workers.models import MobileWorker
 
 _label = contact_label
 
@@ -40,10 +41,11 @@ def pick_text(project: Project, translations: dict[str, str], language: str) -> 
     return text or ""
 
 
-def request_opt_in(project: Project, case: Case, source: str = "api", force: bool = False) -> ConsentRequest:
-    """Send the opt-in request to one case (API, CLI). Refuses with a clear error when it cannot go."""
+def request_opt_in(project: Project, case: Case, source: str | None = None, force: bool = False) -> ConsentRequest:
+    """Send the opt-in request to one case (API, page, CLI: `source` defaults to whoever is acting).
+    Refuses with a clear error when it cannot go."""
     case.project = project
-    created, problems = request_many(project, [case], source=source, force=force)
+    created, problems = request_many(project, [case], source=source or actor.current().source, force=force)
     if problems:
         code, message, status = problems[0]
         raise InputError(code, message, status)
@@ -71,18 +73,18 @@ def request_many(
     for c, st in zip(cases, sts, strict=True):
         chk = st.phone_check
         if not c.is_active:
-            problems.append(("CONTACT_IS_INACTIVE", f"Case {c.case_id} is closed.", 422))
+            problems.append((errors.CONTACT_IS_INACTIVE, f"Case {c.case_id} is closed.", 422))
         elif chk is None or not chk.ok:
-            code = "NO_PHONE_NUMBER" if chk is None else chk.error or "INVALID_PHONE_NUMBER"
+            code = errors.NO_PHONE_NUMBER if chk is None else chk.error or errors.INVALID_PHONE_NUMBER
             problems.append((code, f"Case {c.case_id} has no valid phone number.", 422))
         elif st.verified:
-            problems.append(("CONSENT_ALREADY_RECORDED", f"{chk.number} has already consented.", 409))
-        elif st.sms.error is not None and st.sms.error.code == "PHONE_OPTED_OUT":
-            problems.append(("PHONE_OPTED_OUT", f"{chk.number} texted STOP; only the person can text START.", 409))
+            problems.append((errors.CONSENT_ALREADY_RECORDED, f"{chk.number} has already consented.", 409))
+        elif st.sms.error is not None and st.sms.error.code == errors.PHONE_OPTED_OUT:
+            problems.append((errors.PHONE_OPTED_OUT, f"{chk.number} texted STOP; only the person can text START.", 409))
         elif c.pk in recent and not force:
             problems.append(
                 (
-                    "RATE_LIMITED",
+                    errors.RATE_LIMITED,
                     f"An opt-in request went to case {c.case_id} within the last "
                     f"{project.opt_in_interval_hours} hours; ask again later.",
                     429,
@@ -90,14 +92,16 @@ def request_many(
             )
         else:
             lang, _src, _p = resolve_language((c.properties or {}).get("language_code", ""), project)
-            todo.append((c, chk.number, pick_text(project, words.texts(project, "opt_in_question"), lang)))
+            todo.append((c, chk.number or "", pick_text(project, words.texts(project, "opt_in_question"), lang)))
     if not todo:
         return [], problems
     expires = now + timedelta(hours=project.opt_in_expiry_hours)
     with transaction.atomic():
-        # a newer request replaces an older pending one
+        # a newer request replaces an older one still waiting (to be sent, or for its answer)
         ConsentRequest.objects.filter(
-            kind=ConsentRequest.OPT_IN, status=ConsentRequest.PENDING, case__in=[c.pk for c, _n, _t in todo]
+            kind=ConsentRequest.OPT_IN,
+            status__in=[ConsentRequest.QUEUED, ConsentRequest.PENDING],
+            case__in=[c.pk for c, _n, _t in todo],
         ).update(status=ConsentRequest.EXPIRED, answered_on=now)
         reqs = ConsentRequest.objects.bulk_create(
             [
@@ -123,6 +127,7 @@ def request_many(
                     contact_label=_label(c, None),
                     kind="request",
                     source=source,
+                    recorded_by=ledger.recorded_by(source),
                     text_shown=t,
                     created_on=now,
                 )
@@ -207,7 +212,11 @@ def answer_opt_in(req: ConsentRequest, text: str) -> str | None:
 def record_worker_form_consent(
     project: Project, cases: Sequence[Case], before: dict[int, bool], source: str = "worker_form"
 ) -> None:
-    """Ledger rows for consent recorded by a frontline worker setting the property to 1 (the form)."""
+    """Ledger rows for consent recorded by setting the property to 1: a frontline worker's form, or whoever
+    is acting (the API, a page, an import) names the source."""
+    acting = actor.current().source
+    if acting in ("api", "page", "import"):
+        source = acting
     now = timezone.now()
     rows = []
     for c in cases:
@@ -215,7 +224,7 @@ def record_worker_form_consent(
         if str(props.get("contact_phone_number_is_verified", "")).strip() != "1" or before.get(c.pk, False):
             continue
         chk = phone.check(props.get("contact_phone_number"))
-        if chk.ok and phone.needs_consent(chk, project.consent_regions):
+        if chk.ok and chk.number and phone.needs_consent(chk, project.consent_regions):
             rows.append(
                 ConsentRecord(
                     phone_number=chk.number,
@@ -223,7 +232,8 @@ def record_worker_form_consent(
                     case=c,
                     contact_label=_label(c, None),
                     kind="consent",
-                    source="worker_form",
+                    source=source,
+                    recorded_by=ledger.recorded_by(source),
                     answer="1",
                     created_on=now,
                 )
@@ -233,23 +243,24 @@ def record_worker_form_consent(
 
 
 def expire_requests(batch: int = 1000) -> int:
-    """Pending requests past their expiry: the number stops routing to them; the ledger says so."""
+    """Requests past their expiry (waiting for an answer, or never sent): the number stops routing to
+    them; the ledger says so."""
     total = 0
     while True:
         now = timezone.now()
         with transaction.atomic():
             due = list(
-                ConsentRequest.objects.filter(status=ConsentRequest.PENDING, expires_on__lte=now).select_related(
-                    "case", "worker"
-                )[:batch]
+                ConsentRequest.objects.filter(
+                    status__in=[ConsentRequest.QUEUED, ConsentRequest.PENDING], expires_on__lte=now
+                ).select_related("case", "worker")[:batch]
             )
             if not due:
                 return total
             # an answer that arrived meanwhile keeps its status (and gets no "expired" row)
             pks = [r.pk for r in due]
-            ConsentRequest.objects.filter(pk__in=pks, status=ConsentRequest.PENDING).update(
-                status=ConsentRequest.EXPIRED, answered_on=now
-            )
+            ConsentRequest.objects.filter(
+                pk__in=pks, status__in=[ConsentRequest.QUEUED, ConsentRequest.PENDING]
+            ).update(status=ConsentRequest.EXPIRED, answered_on=now)
             expired = set(ConsentRequest.objects.filter(pk__in=pks, answered_on=now).values_list("pk", flat=True))
             ConsentRecord.objects.bulk_create(
                 [
@@ -284,3 +295,51 @@ def on_cases_changed(
         record_worker_form_consent(project, cases, before, source)
     if project.auto_opt_in:
         auto_request(project, cases)
+
+
+def on_messages_sent(sender: object, *, messages: list[Message], **_kw: object) -> None:
+    """The messaging hook: once an opt-in question or a verification code has gone out, its request
+    waits for the answer (replies from the number route to it) and its expiry counts from now."""
+    numbers = {m.to for m in messages if m.kind == Message.OPT_IN_REQUEST and m.to}
+    if not numbers:
+        return
+    now = timezone.now()
+    waiting = list(ConsentRequest.objects.filter(status=ConsentRequest.QUEUED, phone_number__in=numbers))
+    for r in waiting:
+        r.status, r.sent_on = ConsentRequest.PENDING, now
+        r.expires_on = now + (r.expires_on - r.created_on)
+    ConsentRequest.objects.bulk_update(waiting, ["status", "sent_on", "expires_on"])
+
+
+def on_workers_changed(
+    sender: object, *, project: Project, workers: list[MobileWorker], previous: dict[int, list[dict]], **_kw: object
+) -> None:
+    """The mobile-worker hook: a consent-region number that becomes verified is consent only with a ledger
+    row naming who recorded it (the API, a page, or the person's own verification code)."""
+    now = timezone.now()
+    source = actor.current().source
+    if source not in ("api", "page", "import", "verification"):
+        source = "worker_form"
+    rows = []
+    for w in workers:
+        before = {p["number"] for p in previous.get(w.pk, []) if p.get("verified")}
+        for p in w.phone_numbers or []:
+            if not p.get("verified") or p["number"] in before:
+                continue
+            chk = phone.check(p["number"])
+            if chk.number and phone.needs_consent(chk, project.consent_regions):
+                rows.append(
+                    ConsentRecord(
+                        phone_number=chk.number,
+                        project=project,
+                        worker=w,
+                        contact_label=_label(None, w),
+                        kind="consent",
+                        source=source,
+                        recorded_by=ledger.recorded_by(source),
+                        answer="verified",
+                        created_on=now,
+                    )
+                )
+    if rows:
+        ConsentRecord.objects.bulk_create(rows)

@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from casemsg.consent.models import ConsentRequest
-from casemsg.core import phone
+from casemsg.core import actor, errors, phone
 from casemsg.core.errors import InputError
 from casemsg.messaging import pipeline
 from casemsg.messaging.models import Message, MessagingEvent
@@ -24,16 +24,18 @@ EXPIRY = timedelta(hours=24)
 
 def request_verification(project: Project, worker: MobileWorker, number: str) -> ConsentRequest:
     chk = phone.check(number)
-    if not chk.ok or chk.number not in {p["number"] for p in worker.phone_numbers or []}:
-        raise InputError("INVALID_PHONE_NUMBER", f"'{number}' is not one of this mobile worker's numbers.")
+    if chk.number is None or chk.number not in {p["number"] for p in worker.phone_numbers or []}:
+        raise InputError(errors.INVALID_PHONE_NUMBER, f"'{number}' is not one of this mobile worker's numbers.")
     if not worker.active:
-        raise InputError("CONTACT_IS_INACTIVE", "This mobile worker is inactive.")
+        raise InputError(errors.CONTACT_IS_INACTIVE, "This mobile worker is inactive.")
     now = timezone.now()
     code = f"{secrets.randbelow(10**6):06d}"
     text = CODE_TEXT.format(code=code)
     with transaction.atomic():
         ConsentRequest.objects.filter(
-            kind=ConsentRequest.VERIFICATION, worker=worker, status=ConsentRequest.PENDING
+            kind=ConsentRequest.VERIFICATION,
+            worker=worker,
+            status__in=[ConsentRequest.QUEUED, ConsentRequest.PENDING],
         ).update(status=ConsentRequest.EXPIRED, answered_on=now)
         req = ConsentRequest.objects.create(
             kind=ConsentRequest.VERIFICATION,
@@ -67,9 +69,11 @@ def answer_verification(req: ConsentRequest, text: str) -> bool | None:
     with transaction.atomic():
         req.status, req.answer, req.answered_on = ConsentRequest.ANSWERED, text, now
         req.save(update_fields=["status", "answer", "answered_on"])
-        worker = MobileWorker.objects.select_for_update().get(pk=req.worker_id)
+        worker = MobileWorker.objects.select_for_update().get(pk=req.worker_id or 0)
         numbers = [
             {**p, "verified": True} if p["number"] == req.phone_number else p for p in worker.phone_numbers or []
         ]
-        worker_services.update_worker(req.project, worker, worker_services.WorkerChange(phone_numbers=numbers))
+        # the person replied with the code: for a consent-region number, that is their consent
+        with actor.acting_as("verification", ""):
+            worker_services.update_worker(req.project, worker, worker_services.WorkerChange(phone_numbers=numbers))
     return True

@@ -8,6 +8,10 @@ from django.dispatch import Signal
 # (casemsg.messaging.tasks) connects its wake-up; with nobody connected the ticker still sends them.
 messages_queued = Signal()
 
+# Messages the gateway took (sent or delivered), inside the transaction that stores the results. Keyword
+# arguments: messages. Consent starts waiting for the answer to an opt-in question only from here.
+messages_sent = Signal()
+
 # A gateway reported that numbers opted out (a send refused as "unsubscribed", a failed delivery
 # report), inside the transaction that stores the results. Keyword arguments: messages (the failed
 # outbound messages, one per number). Consent records the opt-out and its ledger row.

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 
-from casemsg.core import phone
+from casemsg.core import errors, phone
 from casemsg.core.errors import InputError
 from casemsg.projects.models import Project
 from casemsg.workers.models import MobileWorker
@@ -39,8 +39,8 @@ def _numbers(project: Project, items: list, current: list[dict]) -> list[dict]:
             raw, verified = item, None
         chk = phone.check(raw, auto_fix=project.auto_normalize_phone_numbers)
         if not chk.ok:
-            code = "INVALID_PHONE_NUMBER" if chk.error == "NO_PHONE_NUMBER" else chk.error
-            msg = chk.message if chk.error != "NO_PHONE_NUMBER" else "A phone number is blank."
+            code = errors.INVALID_PHONE_NUMBER if chk.error in (None, errors.NO_PHONE_NUMBER) else chk.error
+            msg = chk.message if chk.error != errors.NO_PHONE_NUMBER else "A phone number is blank."
             raise InputError(code, msg + (f" {chk.fix}." if chk.fix else ""))
         if any(p["number"] == chk.number for p in out):
             continue
@@ -50,24 +50,31 @@ def _numbers(project: Project, items: list, current: list[dict]) -> list[dict]:
     return out
 
 
+# The text columns' lengths, checked before the database sees a value.
+_MAX_LEN: dict[str, int] = {
+    f: MobileWorker._meta.get_field(f).max_length or 0  # type: ignore[union-attr]  # all are CharFields
+    for f in ("username", "name", "email", "time_zone", "language_code")
+}
+
+
 def _apply(project: Project, worker: MobileWorker, change: WorkerChange) -> None:
     for f in ("username", "name", "email", "time_zone", "language_code"):
         v = getattr(change, f)
         if v is not None:
             v = v.strip()
-            limit = MobileWorker._meta.get_field(f).max_length
+            limit = _MAX_LEN[f]
             if len(v) > limit:
-                raise InputError("VALUE_TOO_LONG", f"{f} is longer than {limit} characters.")
+                raise InputError(errors.VALUE_TOO_LONG, f"{f} is longer than {limit} characters.")
             if "\x00" in v:
                 # PostgreSQL cannot store NUL; refuse it on every database alike.
-                raise InputError("INVALID_VALUE", f"{f} contains a NUL character.")
+                raise InputError(errors.INVALID_VALUE, f"{f} contains a NUL character.")
             setattr(worker, f, v)
     if change.active is not None:
         worker.active = change.active
     if change.phone_numbers is not None:
         worker.phone_numbers = _numbers(project, change.phone_numbers, worker.phone_numbers or [])
     if not worker.username:
-        raise InputError("USERNAME_REQUIRED", "username is required.")
+        raise InputError(errors.USERNAME_REQUIRED, "username is required.")
 
 
 def create_worker(project: Project, change: WorkerChange) -> MobileWorker:
@@ -76,13 +83,14 @@ def create_worker(project: Project, change: WorkerChange) -> MobileWorker:
 
 def update_worker(project: Project, worker: MobileWorker, change: WorkerChange) -> MobileWorker:
     """Create (an unsaved worker) or update; the registry follows in the same transaction."""
+    previous = {worker.pk: list(worker.phone_numbers or [])} if worker.pk else {}
     _apply(project, worker, change)
     try:
         with transaction.atomic():
             worker.save()
-            workers_changed.send(MobileWorker, project=project, workers=[worker])
+            workers_changed.send(MobileWorker, project=project, workers=[worker], previous=previous)
     except IntegrityError as exc:
-        raise InputError("USERNAME_TAKEN", f"A mobile worker named '{worker.username}' exists.", 409) from exc
+        raise InputError(errors.USERNAME_TAKEN, f"A mobile worker named '{worker.username}' exists.", 409) from exc
     return worker
 
 

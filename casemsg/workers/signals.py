@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.dispatch import Signal
 
-# After a worker was created or changed, inside the write transaction. Keyword arguments: project, workers.
+# After a worker was created or changed, inside the write transaction. Keyword arguments: project, workers,
+# previous ({pk: phone_numbers before the change} for workers that existed).
 workers_changed = Signal()
 
 # Just before workers are deleted, inside the delete transaction. Keyword arguments: project, workers.

@@ -76,8 +76,10 @@ def test_yes_records_consent_through_the_case_update(api, twilio, fake_twilio, a
     cid = c["case_id"]
     assert send(api, cid)["error"]["code"] == "NO_CONSENT"
     req = ask(api, cid)
-    assert (req["phone_number"], req["text_shown"], req["status"]) == (US, QUESTION, "pending")
+    # queued until the question went out; waiting for the answer since
+    assert (req["phone_number"], req["text_shown"], req["status"]) == (US, QUESTION, "queued")
     assert texts(fake_twilio) == [QUESTION]
+    assert ConsentRequest.objects.get(pk=req["id"]).status == "pending"
     assert send(api, cid, "still waiting")["error"]["code"] == "NO_CONSENT"
     contact = api.contact(cid)
     assert not contact["verified"] and not contact["two_way"]
@@ -144,7 +146,7 @@ def test_unanswered_request_expires(api, project, twilio, fake_twilio):
     cid = api.case({"contact_phone_number": US})["case_id"]
     req = ask(api, cid)
     row = ConsentRequest.objects.get(pk=req["id"])
-    assert row.expires_on - row.created_on == timedelta(hours=project.opt_in_expiry_hours)
+    assert row.expires_on - row.sent_on == timedelta(hours=project.opt_in_expiry_hours)  # counted from sending
     assert consent.expire_requests() == 0  # not yet due
     assert ConsentRequest.objects.get(pk=req["id"]).status == "pending"
 
@@ -350,7 +352,7 @@ def test_auto_opt_in_on_registration(api, project, sandbox):
     rows = api.get("consents").json()
     assert [(r["kind"], r["source"], r["case_id"]) for r in rows] == [
         ("request", "system", us),
-        ("consent", "worker_form", rows[1]["case_id"]),
+        ("consent", "api", rows[1]["case_id"]),  # created through the API with the property set
     ]
     # editing the case again does not ask again within the interval
     api.patch(f"cases/{us}", {"properties": {"edd": "2025-01-01"}})

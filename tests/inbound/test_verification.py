@@ -51,7 +51,7 @@ def test_handshake_wrong_then_right_code(api, sandbox):
         api.get(f"mobile-workers/{w['id']}/contact").json()["two_way_sms"]["error"]["code"] == "NO_TWO_WAY_PHONE_NUMBER"
     )
     req, code = request_code(api, w["id"], "+" + KE2)
-    assert (req["phone_number"], req["status"]) == (KE2, "pending")
+    assert (req["phone_number"], req["status"]) == (KE2, "queued")  # pending once the code went out
     assert Message.objects.get(direction="out").to == KE2  # sent to exactly that number
 
     wrong = "000000" if code != "000000" else "111111"

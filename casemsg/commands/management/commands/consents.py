@@ -1,10 +1,14 @@
 import csv
+import getpass
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from casemsg.cases.models import Case
 from casemsg.consent import ledger
 from casemsg.consent import services as consent
+from casemsg.consent.models import ConsentRecord
+from casemsg.core import actor
 from casemsg.core.errors import InputError
 from casemsg.projects.models import Project
 
@@ -12,16 +16,18 @@ from casemsg.projects.models import Project
 class Command(BaseCommand):
     help = "The consent ledger: export it as CSV, or send an opt-in request to a case."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
         e = sub.add_parser("export", help="write the project's consent ledger as CSV")
         e.add_argument("--project", required=True)
         e.add_argument("--output", "-o", default="-", help="file (default: standard output)")
+        e.add_argument("--kind", choices=ConsentRecord.KINDS, help="only rows of this kind")
+        e.add_argument("--phone-number", help="only rows of this number")
         r = sub.add_parser("request", help="send the opt-in question to a case")
         r.add_argument("--project", required=True)
         r.add_argument("--case", required=True)
 
-    def handle(self, *args, **o):
+    def handle(self, *args: Any, **o: Any) -> None:
         project = Project.objects.filter(slug=o["project"]).first()
         if project is None:
             raise CommandError(f"No project '{o['project']}'.")
@@ -30,7 +36,8 @@ class Command(BaseCommand):
             if case is None:
                 raise CommandError(f"No case '{o['case']}' in {project.slug}.")
             try:
-                req = consent.request_opt_in(project, case, source="api")
+                with actor.acting_as("cli", f"command line ({getpass.getuser()})"):
+                    req = consent.request_opt_in(project, case)
             except InputError as e:
                 raise CommandError(f"{e.code}: {e.message}") from e
             self.stdout.write(f"Opt-in request sent to {req.phone_number}: {req.text_shown!r}")
@@ -40,7 +47,8 @@ class Command(BaseCommand):
         try:
             w = csv.writer(out)
             w.writerow(ledger.COLUMNS)
-            for r in ledger.rows(project).iterator(chunk_size=2000):
+            f = ledger.ConsentFilter(kind=o["kind"], phone_number=o["phone_number"])
+            for r in ledger.consents(project, f).iterator(chunk_size=2000):
                 w.writerow(ledger.csv_row(r))
         finally:
             if out is not self.stdout:
