@@ -1,27 +1,38 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from django.db.models import Count
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
 from casemsg.api.core import page, project_for
 from casemsg.core import errors
 from casemsg.core.errors import InputError
-from casemsg.messaging import services
-from casemsg.messaging.models import Message, MessagingEvent
+from casemsg.messaging import queries, services
+from casemsg.messaging.models import Message
 
 router = Router(tags=["messages"])
 
 
-@router.get("/errors", auth=None, tags=["errors"])
-def list_errors(request):
-    """The error catalogue: every code a message or a contact can carry, with how to fix it."""
-    return [
-        {"code": e.code, "title": e.title, "description": e.description, "fix": e.fix, "delay": e.delay}
-        for e in errors.CATALOGUE.values()
-    ]
+class CatalogueEntryOut(Schema):
+    """One code of the error catalogue (an errors.ErrorCode)."""
+
+    code: str
+    title: str
+    description: str
+    fix: str
+    delay: bool
+    kind: str = Field(description="problem: on messages and contacts; request: a refused API or CLI call")
+    status: int | None = Field(None, description="the HTTP status of a refused call with this code")
+
+
+@router.get("/errors", auth=None, tags=["errors"], response=list[CatalogueEntryOut])
+def list_errors(request: HttpRequest) -> list[errors.ErrorCode]:
+    """The error catalogue: every code a message or a contact can carry, and every code a refused
+    request answers with (kind `request`, with its HTTP status), with how to fix it."""
+    return list(errors.CATALOGUE.values())
 
 
 class Recipient(Schema):
@@ -48,6 +59,8 @@ class ErrorOut(Schema):
 
 
 class MessageOut(Schema):
+    """One message (a Message row)."""
+
     id: int
     direction: str
     channel: str
@@ -59,7 +72,7 @@ class MessageOut(Schema):
     text: str
     subject: str
     language: str
-    gateway: str
+    gateway: str = Field(alias="gateway_name")
     segments: int
     attempts: int
     provider_id: str
@@ -67,6 +80,26 @@ class MessageOut(Schema):
     created_on: datetime
     sent_on: datetime | None
     delivered_on: datetime | None
+    history: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="What happened beyond the status, oldest first, e.g. a re-send after an unknown outcome "
+        "(SENDING_OUTCOME_UNKNOWN).",
+    )
+
+    @staticmethod
+    def resolve_error(m: Message) -> dict[str, Any] | None:
+        """The catalogue's words for the code, and this message's own detail."""
+        if not m.error:
+            return None
+        return {**errors.as_dict(m.error), "detail": m.error_detail}
+
+    @staticmethod
+    def resolve_recipient(m: Message) -> dict[str, Any]:
+        if m.case is not None:
+            return {"case_id": m.case.case_id}
+        if m.worker_id:
+            return {"mobile_worker_id": m.worker_id}
+        return {}
 
 
 class MessageList(Schema):
@@ -74,45 +107,22 @@ class MessageList(Schema):
     items: list[MessageOut]
 
 
-def message_json(m: Message) -> dict:
-    err = None
-    if m.error:
-        err = {**errors.as_dict(m.error), "detail": m.error_detail}
-    recipient: dict = {}
-    if m.case_id:
-        recipient = {"case_id": m.case.case_id}
-    elif m.worker_id:
-        recipient = {"mobile_worker_id": m.worker_id}
-    return {
-        "id": m.pk,
-        "direction": m.direction,
-        "channel": m.channel,
-        "status": m.status,
-        "error": err,
-        "delay_reason": m.delay_reason,
-        "to": m.to,
-        "recipient": recipient,
-        "text": m.text,
-        "subject": m.subject,
-        "language": m.language,
-        "gateway": m.gateway_name,
-        "segments": m.segments,
-        "attempts": m.attempts,
-        "provider_id": m.provider_id,
-        "event_id": m.event_id,
-        "created_on": m.created_on,
-        "sent_on": m.sent_on,
-        "delivered_on": m.delivered_on,
-    }
+def _message_list(messages: QuerySet[Message], limit: int, offset: int) -> dict[str, Any]:
+    """A MessageList of one page of `messages` (a query of Message rows): the page, and how many in all."""
+    return {"count": messages.count(), "items": list(page(messages, limit, offset))}
 
 
 @router.post("/projects/{project}/messages", response={202: MessageOut})
-def send_message(request: HttpRequest, project: str, payload: MessageIn):
+def send_message(request: HttpRequest, project: str, payload: MessageIn) -> Status:
     """Queue one SMS or email to a case or a mobile worker. `text` may use `{case.name}`,
     `{case.<property>}`, `{case.parent.<property>}`, `{recipient.name}`; `translations` maps language codes
-    to texts and is chosen by the contact's language, then `default_language`, then the project's."""
+    to texts and is chosen by the contact's language, then `default_language`, then the project's.
+
+    Send an `Idempotency-Key` header (any unique string, e.g. a UUID) to retry safely: the same key within
+    24 hours answers with the message the first request made, and nothing is sent twice; the same key with
+    a different body is refused (409 IDEMPOTENCY_KEY_IN_USE)."""
     p = project_for(request, project)
-    msg = services.send(
+    msg = services.send_once(
         p,
         services.SendRequest(
             channel=payload.channel,
@@ -124,9 +134,10 @@ def send_message(request: HttpRequest, project: str, payload: MessageIn):
             html=payload.html,
             default_language=payload.default_language,
         ),
+        request.headers.get("Idempotency-Key"),
     )
     msg.refresh_from_db()
-    return Status(202, message_json(msg))
+    return Status(202, msg)
 
 
 @router.get("/projects/{project}/messages", response=MessageList)
@@ -143,89 +154,54 @@ def list_messages(
     until: datetime | None = None,
     limit: int = 100,
     offset: int = 0,
-):
+) -> dict[str, Any]:
     """Newest first. Filters: recipient (`case_id` or `mobile_worker_id`), `status`, `error` (a code),
     `direction` (out/in), `channel` (sms/email), `since`/`until` (ISO times, on created_on)."""
     p = project_for(request, project)
-    if status and status not in Message.STATUSES:
-        raise InputError("VALIDATION_ERROR", f"status must be one of {', '.join(Message.STATUSES)}.")
-    qs = Message.objects.filter(project=p).select_related("case")
-    if case_id:
-        qs = qs.filter(case__case_id=case_id)
-    if mobile_worker_id:
-        qs = qs.filter(worker_id=mobile_worker_id)
-    if status:
-        qs = qs.filter(status=status)
-    if error:
-        qs = qs.filter(error=error.upper())
-    if direction:
-        qs = qs.filter(direction=direction)
-    if channel:
-        qs = qs.filter(channel=channel)
-    if since:
-        qs = qs.filter(created_on__gte=since)
-    if until:
-        qs = qs.filter(created_on__lt=until)
-    qs = qs.order_by("-created_on", "-pk")
-    return {"count": qs.count(), "items": [message_json(m) for m in page(qs, limit, offset)]}
+    f = queries.MessageFilter(
+        status=status,
+        direction=direction,
+        channel=channel,
+        error=error,
+        case_id=case_id,
+        worker_id=mobile_worker_id,
+        since=since,
+        until=until,
+    )
+    return _message_list(queries.messages(p, f), limit, offset)
 
 
 @router.get("/projects/{project}/messages/{message_id}", response=MessageOut)
-def get_message(request: HttpRequest, project: str, message_id: int):
-    p = project_for(request, project)
-    m = Message.objects.filter(project=p, pk=message_id).select_related("case").first()
+def get_message(request: HttpRequest, project: str, message_id: int) -> Message:
+    m = queries.message(project_for(request, project), message_id)
     if m is None:
-        raise InputError("MESSAGE_NOT_FOUND", f"No message {message_id} in this project.", 404)
-    return message_json(m)
+        raise InputError(errors.MESSAGE_NOT_FOUND, f"No message {message_id} in this project.", 404)
+    return m
 
 
 @router.get("/projects/{project}/sandbox/outbox", response=MessageList, tags=["sandbox"])
-def sandbox_outbox(request: HttpRequest, project: str, limit: int = 100, offset: int = 0):
+def sandbox_outbox(request: HttpRequest, project: str, limit: int = 100, offset: int = 0) -> dict[str, Any]:
     """What the sandbox gateway "sent" for this project, newest first."""
-    p = project_for(request, project)
-    qs = (
-        Message.objects.filter(
-            project=p, direction=Message.OUT, gateway__type="sandbox", status__in=[Message.SENT, Message.DELIVERED]
-        )
-        .select_related("case")
-        .order_by("-sent_on", "-pk")
-    )
-    return {"count": qs.count(), "items": [message_json(m) for m in page(qs, limit, offset)]}
+    return _message_list(queries.sandbox_outbox(project_for(request, project)), limit, offset)
 
 
 class EventOut(Schema):
-    id: int
-    source: str
-    source_id: str
-    description: str
-    status: str
-    error: str
-    created_on: datetime
+    """A messaging event with its outcome (a queries.EventOutcome): `messages` counts its messages by status."""
+
+    id: int = Field(alias="event.id")
+    source: str = Field(alias="event.source")
+    source_id: str = Field(alias="event.source_id")
+    description: str = Field(alias="event.description")
+    status: str = Field(alias="event.status")
+    error: str = Field(alias="event.error")
+    created_on: datetime = Field(alias="event.created_on")
     messages: dict[str, int]
 
 
 @router.get("/projects/{project}/events", response=list[EventOut], tags=["messages"])
-def list_events(request: HttpRequest, project: str, source: str | None = None, limit: int = 100, offset: int = 0):
+def list_events(
+    request: HttpRequest, project: str, source: str | None = None, limit: int = 100, offset: int = 0
+) -> list[queries.EventOutcome]:
     """Messaging events — why messages exist (api, broadcast, alert, survey, keyword, system) — newest
     first, each with its outcome: how many of its messages are in each status."""
-    p = project_for(request, project)
-    qs = MessagingEvent.objects.filter(project=p).order_by("-created_on", "-pk")
-    if source:
-        qs = qs.filter(source=source)
-    events = list(page(qs, limit, offset))
-    counts: dict[int, dict[str, int]] = {e.pk: {} for e in events}
-    for row in Message.objects.filter(event_id__in=list(counts)).values("event_id", "status").annotate(n=Count("pk")):
-        counts[row["event_id"]][row["status"]] = row["n"]
-    return [
-        {
-            "id": e.pk,
-            "source": e.source,
-            "source_id": e.source_id,
-            "description": e.description,
-            "status": e.status,
-            "error": e.error,
-            "created_on": e.created_on,
-            "messages": counts[e.pk],
-        }
-        for e in events
-    ]
+    return queries.outcomes(page(queries.events(project_for(request, project), source), limit, offset))

@@ -7,9 +7,11 @@ from casemsg.api.gateways import router as gateways_router
 from casemsg.api.inbound import router as inbound_router
 from casemsg.api.messaging import router as messaging_router
 from casemsg.api.projects import router as projects_router
+from casemsg.api.webhooks import router as webhooks_router
 from casemsg.api.workers import router as workers_router
 
 # Webhooks first: URL resolution tries patterns in order, and provider webhooks are the hottest path.
+api.add_router("/v1", webhooks_router)
 api.add_router("/v1", inbound_router)
 api.add_router("/v1", gateways_router)
 api.add_router("/v1", cases_router)

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import unicodedata
 
+from casemsg.gateways import registry
+from casemsg.gateways.models import Gateway
+from casemsg.projects.models import Project
+
 OPT_OUT_WORDS = ["STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"]
 OPT_IN_WORDS = ["START", "UNSTOP", "YES"]
 HELP_WORDS = ["HELP", "INFO"]
@@ -55,12 +59,14 @@ def _extra(words) -> list[str]:
     return [str(w).strip().upper() for w in words or [] if str(w).strip()]
 
 
-def opt_out_words(project=None, gateway=None) -> set[str]:
+def opt_out_words(project: Project | None = None, gateway: Gateway | None = None) -> set[str]:
+    """The standard words, the project's own, the gateway's configured ones and those its provider acts on."""
     words = set(OPT_OUT_WORDS)
     if project is not None:
         words |= set(_extra(project.opt_out_keywords))
     if gateway is not None:
         words |= set(_extra((gateway.config or {}).get("opt_out_keywords")))
+        words |= registry.extra_opt_out_words(gateway)
     return words
 
 

@@ -1,11 +1,96 @@
-"""The error catalogue: every message that did not go out, and every contact that cannot be messaged,
-carries one of these codes. The UI, the API (`GET /api/v1/errors`), the CLI (`casemsg errors`) and
-docs/errors.md all show this list; a test keeps docs/errors.md equal to it.
+"""The error catalogue: every code casemsg can answer with is here, in one of two kinds.
+
+- *problems* (`kind="problem"`): every message that did not go out, and every contact that cannot be
+  messaged, carries one of these codes;
+- *request errors* (`kind="request"`): a call to the API or the CLI that is refused (bad input, an
+  unknown id, a missing key) answers `{"error": {"code": …, "message": …}}` with one of these codes and
+  the entry's HTTP status.
+
+Some problem codes are also request errors (an opt-in request to an opted-out number answers
+`PHONE_OPTED_OUT`, 409): their entry keeps kind "problem" and gives the HTTP status too.
+
+Every code has a module-level constant of the same name (`errors.CASE_NOT_FOUND`); code that produces
+a code uses the constant, never a bare string, and a test scans the tree to keep it so. The UI (`/errors/`),
+the API (`GET /api/v1/errors`), the CLI (`casemsg errors`) and docs/errors.md (`make errors-doc`) all
+show this list; a test keeps docs/errors.md equal to `catalogue_markdown()`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final, Literal
+
+Kind = Literal["problem", "request"]
+
+# --- the codes ------------------------------------------------------------------------------------
+# Problems: on messages and contacts.
+INVALID_PHONE_NUMBER: Final = "INVALID_PHONE_NUMBER"
+UNASSIGNED_PHONE_NUMBER: Final = "UNASSIGNED_PHONE_NUMBER"
+NO_PHONE_NUMBER: Final = "NO_PHONE_NUMBER"
+NO_TWO_WAY_PHONE_NUMBER: Final = "NO_TWO_WAY_PHONE_NUMBER"
+PHONE_NUMBER_IN_USE: Final = "PHONE_NUMBER_IN_USE"
+NO_CONSENT: Final = "NO_CONSENT"
+PHONE_OPTED_OUT: Final = "PHONE_OPTED_OUT"
+NO_CASE_NAME: Final = "NO_CASE_NAME"
+NO_EMAIL_ADDRESS: Final = "NO_EMAIL_ADDRESS"
+INVALID_EMAIL_ADDRESS: Final = "INVALID_EMAIL_ADDRESS"
+INVALID_TIME_ZONE: Final = "INVALID_TIME_ZONE"
+UNKNOWN_LANGUAGE_CODE: Final = "UNKNOWN_LANGUAGE_CODE"
+NO_MESSAGE_FOR_LANGUAGE: Final = "NO_MESSAGE_FOR_LANGUAGE"
+CANNOT_RENDER_MESSAGE: Final = "CANNOT_RENDER_MESSAGE"
+GATEWAY_NOT_FOUND: Final = "GATEWAY_NOT_FOUND"
+NO_SUITABLE_GATEWAY: Final = "NO_SUITABLE_GATEWAY"
+UNSUPPORTED_COUNTRY: Final = "UNSUPPORTED_COUNTRY"
+CONTACT_IS_INACTIVE: Final = "CONTACT_IS_INACTIVE"
+MESSAGE_BLANK: Final = "MESSAGE_BLANK"
+MESSAGE_TOO_LONG: Final = "MESSAGE_TOO_LONG"
+INVALID_DESTINATION_NUMBER: Final = "INVALID_DESTINATION_NUMBER"
+GATEWAY_ERROR: Final = "GATEWAY_ERROR"
+TOO_MANY_UNSUCCESSFUL_ATTEMPTS: Final = "TOO_MANY_UNSUCCESSFUL_ATTEMPTS"
+MESSAGE_IS_STALE: Final = "MESSAGE_IS_STALE"
+RATE_LIMITED: Final = "RATE_LIMITED"
+QUIET_HOURS: Final = "QUIET_HOURS"
+LOOP_DETECTED: Final = "LOOP_DETECTED"
+EMAIL_GATEWAY_ERROR: Final = "EMAIL_GATEWAY_ERROR"
+SURVEY_EXPIRED: Final = "SURVEY_EXPIRED"
+SENDING_OUTCOME_UNKNOWN: Final = "SENDING_OUTCOME_UNKNOWN"
+
+# Request errors: API and CLI input.
+UNAUTHENTICATED: Final = "UNAUTHENTICATED"
+FORBIDDEN: Final = "FORBIDDEN"
+HTTP_ERROR: Final = "HTTP_ERROR"
+VALIDATION_ERROR: Final = "VALIDATION_ERROR"
+INVALID_VALUE: Final = "INVALID_VALUE"
+VALUE_TOO_LONG: Final = "VALUE_TOO_LONG"
+INVALID_SLUG: Final = "INVALID_SLUG"
+PROJECT_EXISTS: Final = "PROJECT_EXISTS"
+SANDBOX_DISABLED: Final = "SANDBOX_DISABLED"
+NOT_A_PROJECT_NUMBER: Final = "NOT_A_PROJECT_NUMBER"
+KEY_NOT_FOUND: Final = "KEY_NOT_FOUND"
+IDEMPOTENCY_KEY_IN_USE: Final = "IDEMPOTENCY_KEY_IN_USE"
+CASE_NOT_FOUND: Final = "CASE_NOT_FOUND"
+CASE_TYPE_REQUIRED: Final = "CASE_TYPE_REQUIRED"
+INVALID_CASE_ID: Final = "INVALID_CASE_ID"
+INVALID_PROPERTY: Final = "INVALID_PROPERTY"
+CASE_EXISTS: Final = "CASE_EXISTS"
+DUPLICATE_CASE_ID: Final = "DUPLICATE_CASE_ID"
+TOO_MANY_CASES: Final = "TOO_MANY_CASES"
+MOBILE_WORKER_NOT_FOUND: Final = "MOBILE_WORKER_NOT_FOUND"
+USERNAME_REQUIRED: Final = "USERNAME_REQUIRED"
+USERNAME_TAKEN: Final = "USERNAME_TAKEN"
+MESSAGE_NOT_FOUND: Final = "MESSAGE_NOT_FOUND"
+CONSENT_ALREADY_RECORDED: Final = "CONSENT_ALREADY_RECORDED"
+KEYWORD_NOT_FOUND: Final = "KEYWORD_NOT_FOUND"
+KEYWORD_EXISTS: Final = "KEYWORD_EXISTS"
+RESERVED_KEYWORD: Final = "RESERVED_KEYWORD"
+INVALID_GATEWAY_NAME: Final = "INVALID_GATEWAY_NAME"
+UNKNOWN_GATEWAY_TYPE: Final = "UNKNOWN_GATEWAY_TYPE"
+INVALID_GATEWAY_CONFIG: Final = "INVALID_GATEWAY_CONFIG"
+GATEWAY_EXISTS: Final = "GATEWAY_EXISTS"
+INVALID_PREFIX: Final = "INVALID_PREFIX"
+INVALID_WEBHOOK: Final = "INVALID_WEBHOOK"
+INBOUND_NOT_SUPPORTED: Final = "INBOUND_NOT_SUPPORTED"
+STATUS_NOT_SUPPORTED: Final = "STATUS_NOT_SUPPORTED"
 
 
 @dataclass(frozen=True)
@@ -15,20 +100,24 @@ class ErrorCode:
     description: str
     fix: str
     delay: bool = False  # a delay (the message waits), not a failure
+    kind: Kind = "problem"  # "problem": on messages and contacts; "request": a refused API/CLI call
+    status: int | None = None  # the HTTP status the API answers with when a request is refused for it
 
 
 _CATALOGUE = [
+    # --- problems: on messages and contacts -------------------------------------------------------
     ErrorCode(
-        "INVALID_PHONE_NUMBER",
+        INVALID_PHONE_NUMBER,
         "Invalid phone number",
         "The contact's phone number is not in international E.164 format: digits only, country code "
         "first, no spaces, dashes or punctuation (for example 15551234567 or 919812345678; a leading '+' "
         "is ignored). The national leading 0 is dropped after the country code, and a number has at most "
         "15 digits.",
         "Correct the contact_phone_number case property (or the mobile worker's number) as the message suggests.",
+        status=422,
     ),
     ErrorCode(
-        "UNASSIGNED_PHONE_NUMBER",
+        UNASSIGNED_PHONE_NUMBER,
         "Number in no assigned range",
         "The phone number has a possible length but lies in no range assigned to an operator (for "
         "example the 555 numbers of North America). It is accepted, but may not reach anyone.",
@@ -36,19 +125,20 @@ _CATALOGUE = [
         delay=False,
     ),
     ErrorCode(
-        "NO_PHONE_NUMBER",
+        NO_PHONE_NUMBER,
         "No phone number",
         "The contact has no phone number, so no SMS can be sent to it.",
         "Set the contact_phone_number case property, or add a phone number to the mobile worker.",
+        status=422,
     ),
     ErrorCode(
-        "NO_TWO_WAY_PHONE_NUMBER",
+        NO_TWO_WAY_PHONE_NUMBER,
         "No two-way phone number",
         "Two-way SMS (replies, surveys) needs a verified number: contact_phone_number_is_verified must be 1.",
         "Verify the number (set contact_phone_number_is_verified to 1 after confirming it with the person).",
     ),
     ErrorCode(
-        "PHONE_NUMBER_IN_USE",
+        PHONE_NUMBER_IN_USE,
         "Phone number in use by another contact",
         "Another contact (a case or a mobile worker, possibly in another project) has the same phone "
         "number. Only one contact in the installation can hold a number for two-way SMS: the first verified "
@@ -57,7 +147,7 @@ _CATALOGUE = [
         "next verified contact automatically.",
     ),
     ErrorCode(
-        "NO_CONSENT",
+        NO_CONSENT,
         "No recorded consent",
         "This number is in a region that requires recorded opt-in consent (the United States by default) "
         "and the person has not consented. Only the opt-in request may be sent.",
@@ -65,163 +155,502 @@ _CATALOGUE = [
         "contact_phone_number_is_verified to 1.",
     ),
     ErrorCode(
-        "PHONE_OPTED_OUT",
+        PHONE_OPTED_OUT,
         "Phone number opted out",
         "The person texted STOP (or a similar word) from this number; no SMS goes to it from any project.",
         "Only the person can opt back in, by texting START.",
+        status=409,
     ),
     ErrorCode(
-        "NO_CASE_NAME",
+        NO_CASE_NAME,
         "Case has no name",
         "The case has no name; SMS surveys need the case name.",
         "Set the case's name.",
     ),
     ErrorCode(
-        "NO_EMAIL_ADDRESS",
+        NO_EMAIL_ADDRESS,
         "No email address",
         "The contact has no email address, so no email can be sent to it.",
         "Set the commcare_email_address case property (or the mobile worker's email).",
     ),
     ErrorCode(
-        "INVALID_EMAIL_ADDRESS",
+        INVALID_EMAIL_ADDRESS,
         "Invalid email address",
         "The contact's email address is not a valid address.",
         "Correct the commcare_email_address case property (or the mobile worker's email).",
     ),
     ErrorCode(
-        "INVALID_TIME_ZONE",
+        INVALID_TIME_ZONE,
         "Invalid time zone",
         "The contact's time_zone is not an IANA time zone name; the project's default time zone is used instead.",
         "Set time_zone to a name such as America/New_York or Africa/Nairobi.",
+        status=422,
     ),
     ErrorCode(
-        "UNKNOWN_LANGUAGE_CODE",
+        UNKNOWN_LANGUAGE_CODE,
         "Unknown language code",
         "The contact's language_code is not one of the project's SMS languages; the fallback language is used instead.",
         "Set language_code to one of the project's SMS languages, or add the language to the project.",
     ),
     ErrorCode(
-        "NO_MESSAGE_FOR_LANGUAGE",
+        NO_MESSAGE_FOR_LANGUAGE,
         "No message for the language",
         "The message has no text in the contact's language, the schedule's default language, the "
         "project's default language, nor untranslated text.",
         "Add a translation for the contact's language or the project's default language.",
     ),
     ErrorCode(
-        "CANNOT_RENDER_MESSAGE",
+        CANNOT_RENDER_MESSAGE,
         "Message could not be rendered",
         "The message template is malformed (for example an unclosed '{' or an unknown placeholder form).",
         "Fix the template: placeholders look like {case.name}, {case.some_property}, "
         "{case.parent.some_property} or {recipient.name}.",
+        status=422,
     ),
     ErrorCode(
-        "GATEWAY_NOT_FOUND",
+        GATEWAY_NOT_FOUND,
         "Gateway not found",
         "The contact's contact_backend_id names a gateway that does not exist.",
         "Set contact_backend_id to the name of a configured gateway, or remove it to use the default route.",
+        status=404,
     ),
     ErrorCode(
-        "NO_SUITABLE_GATEWAY",
+        NO_SUITABLE_GATEWAY,
         "No suitable gateway",
         "No gateway route matches this phone number (no prefix and no '*' catch-all route).",
         "Add a gateway route: casemsg gateway map PREFIX GATEWAY (use '*' for a catch-all).",
     ),
     ErrorCode(
-        "UNSUPPORTED_COUNTRY",
+        UNSUPPORTED_COUNTRY,
         "Country not supported by the gateway",
         "The chosen gateway does not send to this number's country.",
         "Route this country's prefix to a gateway that supports it.",
     ),
     ErrorCode(
-        "CONTACT_IS_INACTIVE",
+        CONTACT_IS_INACTIVE,
         "Contact is inactive",
         "The case is closed or deleted, or the mobile worker is inactive; such contacts get no messages.",
         "Reopen the case or reactivate the mobile worker.",
+        status=422,
     ),
     ErrorCode(
-        "MESSAGE_BLANK",
+        MESSAGE_BLANK,
         "Message is blank",
         "The message text is empty after rendering.",
         "Write some text in the message or its translation.",
+        status=422,
     ),
     ErrorCode(
-        "MESSAGE_TOO_LONG",
+        MESSAGE_TOO_LONG,
         "Message too long",
         "The message is longer than the gateway accepts (counted in SMS segments).",
         "Shorten the message.",
     ),
     ErrorCode(
-        "INVALID_DESTINATION_NUMBER",
+        INVALID_DESTINATION_NUMBER,
         "Gateway rejected the number",
         "The gateway says the destination number is not a valid mobile number.",
         "Check the contact's phone number with the person.",
     ),
     ErrorCode(
-        "GATEWAY_ERROR",
+        GATEWAY_ERROR,
         "Gateway error",
         "The gateway refused the message or could not be reached.",
         "Check the gateway's configuration and credentials; see the message's detail for the gateway's answer.",
     ),
     ErrorCode(
-        "TOO_MANY_UNSUCCESSFUL_ATTEMPTS",
+        TOO_MANY_UNSUCCESSFUL_ATTEMPTS,
         "Too many unsuccessful attempts",
         "The gateway failed transiently (timeout, connection error, 5xx or 429) on every attempt.",
         "Check that the gateway is up; the message can be sent again.",
     ),
     ErrorCode(
-        "MESSAGE_IS_STALE",
+        MESSAGE_IS_STALE,
         "Message is stale",
         "The message waited longer than the stale limit (7 days by default) and was not sent, since its "
         "content is probably no longer relevant.",
         "Send a new message if it is still needed.",
     ),
     ErrorCode(
-        "RATE_LIMITED",
+        RATE_LIMITED,
         "Rate limited",
         "The gateway's rate limit (segments per second) is reached; the message waits for its turn.",
         "Nothing to do: it is a delay. Raise the gateway's rate limit if the provider allows it.",
         delay=True,
+        status=429,
     ),
     ErrorCode(
-        "QUIET_HOURS",
+        QUIET_HOURS,
         "Quiet hours",
         "The message waits until the end of the project's quiet hours in the contact's time zone.",
         "Nothing to do: it is a delay.",
         delay=True,
     ),
     ErrorCode(
-        "LOOP_DETECTED",
+        LOOP_DETECTED,
         "Loop detected",
         "The same text was sent to this contact too many times in a short window, which looks like a "
         "loop (for example two systems answering each other).",
         "Check the keyword, alert or integration that sends this message.",
     ),
     ErrorCode(
-        "EMAIL_GATEWAY_ERROR",
+        EMAIL_GATEWAY_ERROR,
         "Email gateway error",
         "The SMTP server refused the email or could not be reached.",
         "Check CASEMSG_EMAIL_URL and the SMTP server.",
     ),
     ErrorCode(
-        "SURVEY_EXPIRED",
+        SURVEY_EXPIRED,
         "Survey expired",
         "The survey session ended before the person answered.",
         "Start the survey again if needed.",
     ),
     ErrorCode(
-        "SENDING_OUTCOME_UNKNOWN",
+        SENDING_OUTCOME_UNKNOWN,
         "Sending outcome unknown",
         "A worker stopped while handing the message to the gateway, so whether it went out is unknown; it "
         "was not sent again to avoid a duplicate.",
         "Check the gateway's own log; send again if the person did not receive it.",
     ),
+    # --- request errors: API and CLI input ----------------------------------------------------------
+    ErrorCode(
+        UNAUTHENTICATED,
+        "Missing or invalid API key",
+        "The call has no Authorization header, or its key is unknown or revoked. Every API call except "
+        "GET /api/v1/errors and the gateway webhooks needs a project API key.",
+        "Send the header 'Authorization: Bearer KEY' with a current key of the project; `casemsg project key "
+        "SLUG` issues a new one.",
+        kind="request",
+        status=401,
+    ),
+    ErrorCode(
+        FORBIDDEN,
+        "Not allowed",
+        "The API key belongs to another project than the one in the URL (a key reaches only its own "
+        "project), or a gateway webhook came with an unknown gateway name, a wrong key in its URL, or a "
+        "provider signature that does not match.",
+        "Use the key of the project named in the URL. For webhooks, give the provider the exact inbound and "
+        "status callback URLs that `casemsg gateway list` prints, and check the gateway's auth token.",
+        kind="request",
+        status=403,
+    ),
+    ErrorCode(
+        HTTP_ERROR,
+        "Malformed request",
+        "The request could not be read at all, for example a body that is not valid JSON.",
+        "Send a JSON body with the header 'Content-Type: application/json'.",
+        kind="request",
+        status=400,
+    ),
+    ErrorCode(
+        VALIDATION_ERROR,
+        "Invalid request",
+        "A field of the request is missing, has the wrong type, or has a value outside what is allowed (for "
+        "example a limit outside 1–1,000, an unknown status or channel, a message recipient with both or "
+        "neither of case_id and mobile_worker_id, or a keyword without the fields its action needs). The "
+        "error's message names each field and what is wrong with it.",
+        "Correct the named fields; the API reference at /api/docs lists every field, its type and its limits.",
+        kind="request",
+        status=422,
+    ),
+    ErrorCode(
+        INVALID_VALUE,
+        "Invalid value",
+        "A value (or the URL) contains a NUL character, which cannot be stored.",
+        "Remove the NUL (\\x00) characters; they usually come from binary data or a damaged export.",
+        kind="request",
+        status=422,
+    ),
+    ErrorCode(
+        VALUE_TOO_LONG,
+        "Value too long",
+        "A field is longer than it may be (for example a case_id, case_type or owner_id over 64 characters, "
+        "or a name over 255). The error's message names the field and its limit.",
+        "Shorten the value to the limit the message gives.",
+        kind="request",
+        status=422,
+    ),
+    ErrorCode(
+        INVALID_SLUG,
+        "Invalid project slug",
+        "A project's slug is the short name used in URLs: lowercase letters, digits and dashes only.",
+        "Choose a slug such as 'maternal-health' or 'district-7'.",
+        kind="request",
+        status=422,
+    ),
+    ErrorCode(
+        PROJECT_EXISTS,
+        "Project already exists",
+        "A project with this slug already exists in the installation.",
+        "Choose another slug, or use `casemsg project key SLUG` to get a key for the existing project.",
+        kind="request",
+        status=409,
+    ),
+    ErrorCode(
+        SANDBOX_DISABLED,
+        "Sandbox switched off",
+        "This installation runs with the sandbox gateway switched off (CASEMSG_SANDBOX=0), as a production "
+        "installation should: simulated inbound messages are not accepted.",
+        "Use a test installation (the sandbox is on in `make run`), or text from a real phone through a real gateway.",
+        kind="request",
+        status=404,
+    ),
+    ErrorCode(
+        NOT_A_PROJECT_NUMBER,
+        "Not a number of this project's contacts",
+        "The sandbox simulates replies only from numbers that the calling project's own contacts hold and "
+        "that the sandbox gateway serves for the project. Any other number belongs to someone else: a "
+        "simulated STOP, START or Yes from it would change another project's contact.",
+        "Pick the number of one of this project's cases or mobile workers, and route it through the sandbox "
+        "(`casemsg gateway map`).",
+        kind="request",
+        status=403,
+    ),
+    ErrorCode(
+        IDEMPOTENCY_KEY_IN_USE,
+        "Idempotency key already used",
+        "A message request came with an Idempotency-Key that an earlier request of the last 24 hours used "
+        "with a different body, or that a request still being handled holds. Nothing was sent.",
+        "Retry with exactly the same body to get the first request's message back, or use a new key for a "
+        "new message.",
+        kind="request",
+        status=409,
+    ),
+    ErrorCode(
+        KEY_NOT_FOUND,
+        "API key not found",
+        "The project has no API key with this id.",
+        "Check the id; list the project's keys with GET /api/v1/projects/{project}/keys.",
+        kind="request",
+        status=404,
+    ),
+    ErrorCode(
+        CASE_NOT_FOUND,
+        "Case not found",
+        "The project has no case with this case_id (it may have been deleted, or belong to another project).",
+        "Check the case_id; list the project's cases with GET /api/v1/projects/{project}/cases.",
+        kind="request",
+        status=404,
+    ),
+    ErrorCode(
+        CASE_TYPE_REQUIRED,
+        "Case type required",
+        "A new case needs a case_type (for example 'mother' or 'patient').",
+        "Give case_type when creating a case.",
+        kind="request",
+        status=422,
+    ),
+    ErrorCode(
+        INVALID_CASE_ID,
+        "Invalid case_id",
+        "The case_id is blank.",
+        "Give a case_id with some text, or leave case_id out to have one generated.",
+        kind="request",
+        status=422,
+    ),
+    ErrorCode(
+        INVALID_PROPERTY,
+        "Invalid case property",
+        "A case property's name is blank, longer than 255 characters or contains a NUL character, or its "
+        "value is not a string, number, true/false or null (lists and objects are refused) or contains a NUL "
+        "character.",
+        "Send properties as a flat object of names to strings or numbers; null removes a property.",
+        kind="request",
+        status=422,
+    ),
+    ErrorCode(
+        CASE_EXISTS,
+        "Case already exists",
+        "A call that creates cases gave a case_id the project already has.",
+        "Update the existing case (PATCH, or the bulk call, which creates or updates), or choose another case_id.",
+        kind="request",
+        status=409,
+    ),
+    ErrorCode(
+        DUPLICATE_CASE_ID,
+        "Duplicate case_id in one call",
+        "The same case_id appears more than once in one bulk call or import.",
+        "Merge the changes to each case into one item.",
+        kind="request",
+        status=422,
+    ),
+    ErrorCode(
+        TOO_MANY_CASES,
+        "Too many cases in one call",
+        "A bulk call or import batch carries more than 1,000 cases.",
+        "Split the cases into calls of at most 1,000.",
+        kind="request",
+        status=422,
+    ),
+    ErrorCode(
+        MOBILE_WORKER_NOT_FOUND,
+        "Mobile worker not found",
+        "The project has no mobile worker with this id.",
+        "Check the id; list the project's mobile workers with GET /api/v1/projects/{project}/mobile-workers.",
+        kind="request",
+        status=404,
+    ),
+    ErrorCode(
+        USERNAME_REQUIRED,
+        "Username required",
+        "A mobile worker needs a username.",
+        "Give the mobile worker a username.",
+        kind="request",
+        status=422,
+    ),
+    ErrorCode(
+        USERNAME_TAKEN,
+        "Username taken",
+        "The project already has a mobile worker with this username.",
+        "Choose another username, or update the existing mobile worker.",
+        kind="request",
+        status=409,
+    ),
+    ErrorCode(
+        MESSAGE_NOT_FOUND,
+        "Message not found",
+        "The project has no message with this id.",
+        "Check the id; list the project's messages with GET /api/v1/projects/{project}/messages.",
+        kind="request",
+        status=404,
+    ),
+    ErrorCode(
+        CONSENT_ALREADY_RECORDED,
+        "Consent already recorded",
+        "The person has already consented to SMS from this number, so no opt-in request is sent.",
+        "Nothing to do: messages can be sent to this number.",
+        kind="request",
+        status=409,
+    ),
+    ErrorCode(
+        KEYWORD_NOT_FOUND,
+        "Keyword not found",
+        "The project has no keyword with this id.",
+        "Check the id; list the project's keywords with GET /api/v1/projects/{project}/keywords.",
+        kind="request",
+        status=404,
+    ),
+    ErrorCode(
+        KEYWORD_EXISTS,
+        "Keyword already exists",
+        "The project already has this keyword (keywords are matched regardless of case).",
+        "Change the existing keyword (PUT), or choose another word.",
+        kind="request",
+        status=409,
+    ),
+    ErrorCode(
+        RESERVED_KEYWORD,
+        "Reserved keyword",
+        "The word is one of the opt-out, opt-in or help words (such as STOP, START or HELP), which every "
+        "project answers the same way so that people can always opt out.",
+        "Choose another word for the keyword.",
+        kind="request",
+        status=422,
+    ),
+    ErrorCode(
+        INVALID_GATEWAY_NAME,
+        "Invalid gateway name",
+        "A gateway name is 1 to 64 letters, digits, '.', '_' or '-'; it appears in the gateway's webhook URLs.",
+        "Choose a name such as 'twilio-us' or 'at_kenya'.",
+        kind="request",
+        status=422,
+    ),
+    ErrorCode(
+        UNKNOWN_GATEWAY_TYPE,
+        "Unknown gateway type",
+        "The gateway type is not one casemsg knows; the error's message lists the known types.",
+        "Use one of the listed types (for example twilio, africastalking, telerivet, http or sandbox).",
+        kind="request",
+        status=422,
+    ),
+    ErrorCode(
+        INVALID_GATEWAY_CONFIG,
+        "Invalid gateway configuration",
+        "The gateway's config is not a JSON object, lacks a setting its type needs (such as an account id, "
+        "token or sender number), or has a setting of the wrong form.",
+        "Give the settings the message names; docs/gateways.md describes each type's config.",
+        kind="request",
+        status=422,
+    ),
+    ErrorCode(
+        GATEWAY_EXISTS,
+        "Gateway already exists",
+        "A gateway with this name already exists in the installation.",
+        "Choose another name, or change the existing gateway.",
+        kind="request",
+        status=409,
+    ),
+    ErrorCode(
+        INVALID_PREFIX,
+        "Invalid route prefix",
+        "A gateway route's prefix is the start of the numbers it carries, in digits with the country code "
+        "first (for example 254 for Kenya), or '*' for every number.",
+        "Give digits such as 254 or 1206, or '*'.",
+        kind="request",
+        status=422,
+    ),
+    ErrorCode(
+        INVALID_WEBHOOK,
+        "Invalid webhook",
+        "An inbound message or status callback from a gateway could not be read: its body is not valid JSON, "
+        "or it lacks the sender's number.",
+        "Check the provider's webhook settings, and for an http gateway the field names in its inbound config.",
+        kind="request",
+        status=400,
+    ),
+    ErrorCode(
+        INBOUND_NOT_SUPPORTED,
+        "Gateway does not receive messages",
+        "An inbound message was posted to a gateway whose type cannot receive messages.",
+        "Point the provider's inbound webhook at a gateway of a type that receives messages, or remove it.",
+        kind="request",
+        status=400,
+    ),
+    ErrorCode(
+        STATUS_NOT_SUPPORTED,
+        "Gateway sends no status callbacks",
+        "A delivery report was posted to a gateway whose type sends no status callbacks.",
+        "Remove the status callback URL from the provider's settings, or point it at the right gateway.",
+        kind="request",
+        status=400,
+    ),
 ]
 
 CATALOGUE: dict[str, ErrorCode] = {e.code: e for e in _CATALOGUE}
 
+KIND_TITLES: dict[Kind, str] = {
+    "problem": "Message and contact problems",
+    "request": "Request errors (API and CLI)",
+}
+
+
+def _check_catalogue() -> None:
+    """Constants and entries match one to one: a new code needs both, and each spells its own name."""
+    constants = {name: value for name, value in globals().items() if name.isupper() and isinstance(value, str)}
+    wrong = sorted(name for name, value in constants.items() if value != name)
+    if len(CATALOGUE) != len(_CATALOGUE):
+        raise RuntimeError("The error catalogue lists a code twice.")
+    if wrong or set(constants) != set(CATALOGUE):
+        raise RuntimeError(
+            "The error constants and catalogue entries differ: "
+            f"misspelled {wrong}, without an entry {sorted(set(constants) - set(CATALOGUE))}, "
+            f"without a constant {sorted(set(CATALOGUE) - set(constants))}."
+        )
+    for e in _CATALOGUE:
+        if e.kind == "request" and (e.status is None or e.delay):
+            raise RuntimeError(f"The request error {e.code} needs an HTTP status and cannot be a delay.")
+
+
+_check_catalogue()
+
 
 def get(code: str) -> ErrorCode:
     return CATALOGUE[code]
+
+
+def of_kind(kind: Kind) -> list[ErrorCode]:
+    """The catalogue's entries of one kind, in catalogue order."""
+    return [e for e in _CATALOGUE if e.kind == kind]
 
 
 def as_dict(code: str, fix: str | None = None, detail: str | None = None) -> dict:
@@ -234,24 +663,39 @@ def as_dict(code: str, fix: str | None = None, detail: str | None = None) -> dic
 
 
 def catalogue_markdown() -> str:
-    """docs/errors.md, generated from the catalogue (a test keeps the file equal to this)."""
+    """docs/errors.md, generated from the catalogue (a test keeps the file equal to this; regenerate it
+    with `make errors-doc`)."""
     lines = [
         "# Error codes",
         "",
-        "Every message that did not go out, and every contact that cannot be messaged, carries one of",
-        "these codes. The same list is served at `GET /api/v1/errors` and printed by `casemsg errors`.",
-        "Codes marked *(delay)* mean the message waits; they are not failures.",
+        "Every message that did not go out, and every contact that cannot be messaged, carries one of the",
+        "*problem* codes; every refused API or CLI call answers with one of the *request error* codes, as",
+        '`{"error": {"code": "…", "message": "…"}}` with the HTTP status shown. The same list is served at',
+        "`GET /api/v1/errors` and printed by `casemsg errors`. Codes marked *(delay)* mean the message waits;",
+        "they are not failures.",
+        "",
+        "This file is generated from `casemsg/core/errors.py`: run `make errors-doc` after changing it.",
         "",
     ]
-    for e in _CATALOGUE:
-        lines += [
-            f"## `{e.code}`{' *(delay)*' if e.delay else ''}",
-            "",
-            f"**{e.title}.** {e.description}",
-            "",
-            f"*How to fix:* {e.fix}",
-            "",
-        ]
+    for kind, heading in KIND_TITLES.items():
+        lines += [f"## {heading}", ""]
+        for e in of_kind(kind):
+            lines += [
+                f"### `{e.code}`{' *(delay)*' if e.delay else ''}",
+                "",
+                f"**{e.title}.** {e.description}",
+                "",
+                f"*How to fix:* {e.fix}",
+                "",
+            ]
+            if e.status is not None and e.kind == "request":
+                lines[-1:] = ["", f"*HTTP status:* {e.status}.", ""]
+            elif e.status is not None:
+                lines[-1:] = [
+                    "",
+                    f"*Also a request error:* a call refused for this reason answers HTTP {e.status}.",
+                    "",
+                ]
     return "\n".join(lines)
 
 

@@ -1,11 +1,6 @@
 """Africa's Talking SMS (https://developers.africastalking.com/docs/sms/sending).
 
-Config:
-    username, api_key   required; the app's username ("sandbox" in the sandbox) and API key (header apiKey)
-    sender_id           optional; the short code or alphanumeric sender ID, sent as `from`
-    sandbox             optional; true sends to https://api.sandbox.africastalking.com
-    base_url            optional; default https://api.africastalking.com (a fake server in tests)
-    timeout             optional; seconds for one API call (default 15)
+Config: `AfricasTalkingGateway.config_schema`.
 
 Send: POST {base_url}/version1/messaging, form fields username, to (+E.164), message, from?, with
 Accept: application/json (the API answers XML otherwise). The answer lists one entry per recipient in
@@ -14,15 +9,18 @@ SMSMessageData.Recipients with a statusCode: 100-102 accepted, 4xx refused, 5xx 
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
-from typing import Any, ClassVar
 
 import aiohttp
 from django.http import HttpRequest
 
+from casemsg.core import errors
 from casemsg.gateways.base import (
+    BASE_URL_FIELD,
+    TIMEOUT_FIELD,
+    ConfigField,
     GatewayType,
+    HttpReply,
     InboundSms,
     OutboundSms,
     SendResult,
@@ -30,6 +28,7 @@ from casemsg.gateways.base import (
     classify_http,
     digits,
 )
+from casemsg.gateways.models import Gateway
 
 DEFAULT_BASE_URL = "https://api.africastalking.com"
 SANDBOX_BASE_URL = "https://api.sandbox.africastalking.com"
@@ -40,9 +39,9 @@ RETRY_CODES = frozenset({500, 501, 502})  # InternalServerError, GatewayError, R
 # 402 InvalidSenderId, 405 InsufficientBalance, 407 CouldNotRoute, 409 DoNotDisturbRejection, ...) are
 # account or route problems: GATEWAY_ERROR.
 FAILED_CODES: dict[int, tuple[str, bool]] = {
-    403: ("INVALID_DESTINATION_NUMBER", False),  # InvalidPhoneNumber
-    404: ("INVALID_DESTINATION_NUMBER", False),  # UnsupportedNumberType
-    406: ("PHONE_OPTED_OUT", True),  # UserInBlacklist: the subscriber blocked messages from this sender
+    403: (errors.INVALID_DESTINATION_NUMBER, False),  # InvalidPhoneNumber
+    404: (errors.INVALID_DESTINATION_NUMBER, False),  # UnsupportedNumberType
+    406: (errors.PHONE_OPTED_OUT, True),  # UserInBlacklist: the subscriber blocked messages from this sender
 }
 
 # Delivery report statuses → ours. Sent/Submitted/Buffered are on the way; Success is the handset's receipt.
@@ -56,24 +55,31 @@ STATUS_MAP = {
 }
 # Delivery report failureReason → (catalogue code, opted out).
 FAILURE_REASONS: dict[str, tuple[str, bool]] = {
-    "UserInBlackList": ("PHONE_OPTED_OUT", True),
-    "UserInBlacklist": ("PHONE_OPTED_OUT", True),
-    "UserDoesNotExist": ("INVALID_DESTINATION_NUMBER", False),
-    "NotNetworkSubscriber": ("INVALID_DESTINATION_NUMBER", False),
+    "UserInBlackList": (errors.PHONE_OPTED_OUT, True),
+    "UserInBlacklist": (errors.PHONE_OPTED_OUT, True),
+    "UserDoesNotExist": (errors.INVALID_DESTINATION_NUMBER, False),
+    "NotNetworkSubscriber": (errors.INVALID_DESTINATION_NUMBER, False),
 }
 
 
 class AfricasTalkingGateway(GatewayType):
     type_name = "africastalking"
-    required_config: ClassVar[tuple[str, ...]] = ("username", "api_key")
+    title = "Africa's Talking"
+    config_schema = {
+        "username": ConfigField(required=True, help='The app\'s username ("sandbox" in the sandbox).'),
+        "api_key": ConfigField(required=True, secret=True, help="The app's API key (sent in the apiKey header)."),
+        "sender_id": ConfigField(help="The short code or alphanumeric sender ID, sent as `from`."),
+        "sandbox": ConfigField("bool", help="Send to Africa's Talking's sandbox API."),
+        "base_url": BASE_URL_FIELD,
+        "timeout": TIMEOUT_FIELD,
+    }
 
-    def __init__(self, gateway: Any):
+    def __init__(self, gateway: Gateway):
         super().__init__(gateway)
         c = self.config
         default = SANDBOX_BASE_URL if c.get("sandbox") else DEFAULT_BASE_URL
         self.url = str(c.get("base_url") or default).rstrip("/") + "/version1/messaging"
         self.headers = {"apiKey": str(c.get("api_key", "")), "Accept": "application/json"}
-        self.timeout = aiohttp.ClientTimeout(total=float(c.get("timeout") or self.timeout_seconds))
         fixed = {"username": str(c.get("username", ""))}
         if c.get("sender_id"):
             fixed["from"] = str(c["sender_id"])
@@ -82,28 +88,21 @@ class AfricasTalkingGateway(GatewayType):
     # --- outbound --------------------------------------------------------------------------------
     async def send_one(self, session: aiohttp.ClientSession, msg: OutboundSms) -> SendResult:
         form = {**self.fixed_fields, "to": "+" + digits(msg.to), "message": msg.text}
-        async with session.post(self.url, data=form, headers=self.headers, timeout=self.timeout) as resp:
-            # Decoded leniently: a provider's odd charset must not turn an answer into an exception.
-            body = (await resp.read()).decode("utf-8", "replace")
-            status = resp.status
-        return self.classify(msg.message_id, status, body)
+        return self.classify(msg.message_id, await self.post(session, self.url, data=form, headers=self.headers))
 
     @staticmethod
-    def classify(message_id: int, status: int, body: str) -> SendResult:
-        if not 200 <= status < 300:
-            return classify_http(message_id, status, body)  # 401 bad key, 5xx outage, ...
-        detail = f"HTTP {status}: {body[:300]}"
-        try:
-            data = json.loads(body)
-            recipients = data["SMSMessageData"]["Recipients"]
-        except (ValueError, KeyError, TypeError):
-            return SendResult(message_id, "failed", error="GATEWAY_ERROR", detail=detail)
+    def classify(message_id: int, reply: HttpReply) -> SendResult:
+        if not reply.ok:
+            return classify_http(message_id, reply)  # 401 bad key, 5xx outage, ...
+        detail = reply.detail
+        data = reply.json_object().get("SMSMessageData")
+        recipients = data.get("Recipients") if isinstance(data, dict) else None
         if not isinstance(recipients, list) or not recipients or not isinstance(recipients[0], dict):
             # e.g. {"Message": "InvalidSenderId", "Recipients": []}: the whole request was refused.
-            return SendResult(message_id, "failed", error="GATEWAY_ERROR", detail=detail)
+            return SendResult(message_id, "failed", error=errors.GATEWAY_ERROR, detail=detail)
         r = recipients[0]  # one number per request
         try:
-            code = int(r.get("statusCode"))
+            code = int(r.get("statusCode") or 0)
         except (TypeError, ValueError):
             code = 0
         message_id_at = str(r.get("messageId") or "")
@@ -111,8 +110,8 @@ class AfricasTalkingGateway(GatewayType):
             return SendResult(message_id, "sent", provider_id=message_id_at)
         detail = f"Africa's Talking {code} {r.get('status', '')}".strip()
         if code in RETRY_CODES:
-            return SendResult(message_id, "retry", error="GATEWAY_ERROR", detail=detail)
-        error, opt_out = FAILED_CODES.get(code, ("GATEWAY_ERROR", False))
+            return SendResult(message_id, "retry", error=errors.GATEWAY_ERROR, detail=detail)
+        error, opt_out = FAILED_CODES.get(code, (errors.GATEWAY_ERROR, False))
         return SendResult(message_id, "failed", error=error, detail=detail, opt_out=opt_out)
 
     # --- inbound and delivery reports -----------------------------------------------------------
@@ -138,7 +137,7 @@ class AfricasTalkingGateway(GatewayType):
         if status != "failed":
             return [StatusUpdate(p["id"], status)]
         reason = p.get("failureReason", "")
-        error, opt_out = FAILURE_REASONS.get(reason, ("GATEWAY_ERROR", False))
+        error, opt_out = FAILURE_REASONS.get(reason, (errors.GATEWAY_ERROR, False))
         detail = f"Africa's Talking {p.get('status')}" + (f": {reason}" if reason else "")
         return [StatusUpdate(p["id"], "failed", error=error, detail=detail, opt_out=opt_out)]
 

@@ -1,29 +1,43 @@
 """The interface every gateway type implements (one module per gateway type, like RapidPro's
 channels/types/<gateway>/).
 
-A gateway type is a thin adapter over the provider's documented HTTP API:
-- `send_one` posts one message with aiohttp (chosen by measurement: the fastest client on this kind of
-  machine) and classifies the answer into a `SendResult`; the pipeline sends claimed messages in
-  concurrent batches through `send_batch` and writes all results in bulk.
-- `parse_inbound` and `parse_status` read the provider's own webhook formats.
-- `verify_request` checks a provider signature where the provider has one (Twilio).
+A gateway type is a thin adapter over the provider's documented HTTP API. Its module declares everything
+about it, on its `GatewayType` subclass:
+- `type_name`, and `title` (what a person reads);
+- `config_schema`: each config key with its type, whether it is required and a help text
+  (`ConfigField`), plus `required_one_of`; `validate_config` checks a config against it, and a settings
+  form can be built from `config_fields()`;
+- `extra_opt_out_words`: the provider's own opt-out words, if it has any beyond the standard ones;
+- `send_one`: build the provider's request, `post` it, and classify the answer into a `SendResult`;
+- `parse_inbound` and `parse_status`: the provider's own webhook formats (`casemsg.api.webhooks` serves
+  both webhooks for every type), `verify_request` (a provider signature, where it has one) and
+  `inbound_response` (what the provider expects back).
 
-Classification rules (DESIGN.md §5): timeouts, connection errors, HTTP 5xx and 429 are *transient*
-(`retry`); anything else the provider refuses is *permanent* (`failed`, with a catalogue code).
+What every type shares lives here once: `post` (send, read the whole answer, decode it leniently),
+`classify_http` (the default reading of an answer) and `classify_exception`. The pipeline sends claimed
+messages through `casemsg.gateways.transport`, which keeps one HTTP session per thread and calls
+`send_batch` (concurrent `send_one`s) per gateway.
+
+Classification rules (docs/gateways.md, "Error mapping"): timeouts, connection errors, HTTP 5xx and 429 are
+*transient* (`retry`); anything else the provider refuses is *permanent* (`failed`, with a catalogue code).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json as jsonlib
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import aiohttp
 from django.http import HttpRequest, HttpResponse
 
+from casemsg.core import errors
 from casemsg.core.errors import InputError
+from casemsg.gateways.models import Gateway
 
 
 @dataclass
@@ -70,44 +84,209 @@ def digits(number: str) -> str:
     return "".join(ch for ch in (number or "") if ch.isdigit())
 
 
+# --- configuration schema ----------------------------------------------------------------------------
+FieldType = Literal["text", "number", "bool", "object", "list"]
+
+_TYPE_PHRASES: dict[str, str] = {
+    "text": "text",
+    "number": "a number",
+    "bool": "true or false",
+    "object": "a JSON object",
+    "list": "a JSON list",
+}
+
+
+@dataclass(frozen=True)
+class ConfigField:
+    """One key of a gateway type's JSON config: what `validate_config` checks and a settings form shows."""
+
+    type: FieldType = "text"
+    required: bool = False
+    help: str = ""
+    choices: tuple[str, ...] = ()  # the allowed values of a text field, compared case-insensitively
+    secret: bool = False  # a password, token or key: a form masks it
+
+    def problem(self, value: Any) -> str | None:
+        """What `value` must be instead (the end of "… must be …"), or None when it fits. None and "" count
+        as absent: whether a key is required is checked apart."""
+        if value is None or value == "":
+            return None
+        if self.type == "text":
+            # Numbers are accepted as text: a project id or sender typed as a JSON number is meant as text.
+            if isinstance(value, bool) or not isinstance(value, str | int | float):
+                return _TYPE_PHRASES["text"]
+            if self.choices and str(value).lower() not in {c.lower() for c in self.choices}:
+                return " or ".join(self.choices)
+            return None
+        if self.type == "number":
+            if isinstance(value, bool) or not isinstance(value, str | int | float):
+                return _TYPE_PHRASES["number"]
+            try:
+                float(value)
+            except ValueError:
+                return _TYPE_PHRASES["number"]
+            return None
+        if self.type == "bool":
+            return None if isinstance(value, bool) or value in (0, 1) else _TYPE_PHRASES["bool"]
+        expected: type = dict if self.type == "object" else list
+        return None if isinstance(value, expected) else _TYPE_PHRASES[self.type]
+
+
+# Keys every gateway type understands. The words are added to the standard ones (consent.words) for
+# messages arriving on this gateway.
+COMMON_CONFIG: dict[str, ConfigField] = {
+    "opt_out_keywords": ConfigField("list", help="More opt-out words for messages arriving on this gateway."),
+    "opt_in_keywords": ConfigField("list", help="More opt-in words for messages arriving on this gateway."),
+}
+TIMEOUT_FIELD = ConfigField("number", help="Seconds for one API call (default 15).")
+BASE_URL_FIELD = ConfigField("text", help="The provider's API address; set only to reach a test server.")
+
+
+# --- answers ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class HttpReply:
+    """A provider's answer to one send, read in full."""
+
+    status: int
+    body: str  # decoded leniently: a provider's odd charset must not turn an answer into an exception
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    @property
+    def transient(self) -> bool:
+        """429 and 5xx: the provider may well accept the same request later."""
+        return self.status == 429 or self.status >= 500
+
+    @property
+    def detail(self) -> str:
+        return f"HTTP {self.status}: {self.body[:300]}"
+
+    def json_object(self) -> dict[str, Any]:
+        """The body as a JSON object; {} when it is empty, not JSON (an HTML error page from a proxy) or
+        not an object."""
+        if not self.body:
+            return {}
+        try:
+            data = jsonlib.loads(self.body)
+        except ValueError:
+            return {}
+        return data if isinstance(data, dict) else {}
+
+
+def classify_http(message_id: int, reply: HttpReply, provider_id: str = "") -> SendResult:
+    """The default reading of an HTTP answer: 2xx sent, 429/5xx retry, anything else failed."""
+    if reply.ok:
+        return SendResult(message_id, "sent", provider_id=provider_id)
+    if reply.transient:
+        return SendResult(message_id, "retry", error=errors.GATEWAY_ERROR, detail=reply.detail)
+    return SendResult(message_id, "failed", error=errors.GATEWAY_ERROR, detail=reply.detail)
+
+
+def classify_exception(message_id: int, exc: BaseException) -> SendResult:
+    """No answer at all (timeout, refused or dropped connection): transient."""
+    return SendResult(message_id, "retry", error=errors.GATEWAY_ERROR, detail=f"{type(exc).__name__}: {exc}")
+
+
+# The failures of one call that mean "no answer" (classify_exception), not a bug.
+TRANSPORT_ERRORS = (TimeoutError, aiohttp.ClientError, OSError)
+
+
+def _seconds(value: Any, default: float) -> float:
+    try:
+        return float(value) if value else default
+    except (TypeError, ValueError):
+        return default
+
+
+# --- the gateway type ------------------------------------------------------------------------------
 class GatewayType(ABC):
-    """Base class. `config` is the gateway's JSON config; `base_url` is overridable for tests."""
+    """Base class of one gateway type. An instance is built per gateway row (`registry.adapter_for`);
+    `config` is the row's JSON config."""
 
     type_name: ClassVar[str] = ""
-    # keys that must be present in the config
-    required_config: ClassVar[tuple[str, ...]] = ()
+    title: ClassVar[str] = ""
+    # The type's own config keys (COMMON_CONFIG is added to every type), and groups of keys of which at
+    # least one must be set.
+    config_schema: ClassVar[Mapping[str, ConfigField]] = {}
+    required_one_of: ClassVar[tuple[tuple[str, ...], ...]] = ()
+    # Opt-out words the provider itself acts on beyond the standard ones (consent.words.OPT_OUT_WORDS):
+    # a number that sends one is opted out by the provider, so it must be opted out here too.
+    extra_opt_out_words: ClassVar[frozenset[str]] = frozenset()
     concurrency: ClassVar[int] = 64
     timeout_seconds: ClassVar[float] = 15.0
 
-    def __init__(self, gateway: Any):
+    def __init__(self, gateway: Gateway):
         self.gateway = gateway
         self.config: dict[str, Any] = dict(gateway.config or {})
+        self.timeout = aiohttp.ClientTimeout(total=_seconds(self.config.get("timeout"), self.timeout_seconds))
 
     # --- configuration -------------------------------------------------------------------------
     @classmethod
-    def validate_config(cls, config: dict[str, Any]) -> None:
-        missing = [k for k in cls.required_config if not config.get(k)]
+    def config_fields(cls) -> dict[str, ConfigField]:
+        """Every config key this type reads: the common ones, then the type's own."""
+        return {**COMMON_CONFIG, **cls.config_schema}
+
+    @classmethod
+    def validate_config(cls, config: Mapping[str, Any]) -> None:
+        """Check a config against the schema: required keys set, each value of its type and among its
+        choices. Keys outside the schema are kept and ignored. A type whose rules a schema cannot say
+        (the http gateway's URL scheme) extends this."""
+        fields = cls.config_fields()
+        missing = [k for k, f in fields.items() if f.required and not config.get(k)]
         if missing:
             raise InputError(
-                "INVALID_GATEWAY_CONFIG",
+                errors.INVALID_GATEWAY_CONFIG,
                 f"A {cls.type_name} gateway needs {', '.join(missing)} in its config.",
             )
+        for group in cls.required_one_of:
+            if not any(config.get(k) for k in group):
+                raise InputError(
+                    errors.INVALID_GATEWAY_CONFIG,
+                    f"A {cls.type_name} gateway needs {' or '.join(group)} in its config.",
+                )
+        for key, f in fields.items():
+            problem = f.problem(config.get(key))
+            if problem is not None:
+                raise InputError(errors.INVALID_GATEWAY_CONFIG, f"A {cls.type_name} gateway's {key} must be {problem}.")
 
     # --- outbound --------------------------------------------------------------------------------
     @abstractmethod
     async def send_one(self, session: aiohttp.ClientSession, msg: OutboundSms) -> SendResult:
-        """Post one message to the provider and classify its answer (each gateway type's own)."""
+        """Send one message and classify the answer: usually build the provider's request, `post` it and
+        read the `HttpReply` (each gateway type's own). Transport errors may propagate: `send_batch`
+        classifies them."""
+
+    async def post(
+        self,
+        session: aiohttp.ClientSession,
+        url: str,
+        *,
+        method: str = "POST",
+        params: Mapping[str, str] | None = None,
+        data: Mapping[str, str] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> HttpReply:
+        """The one HTTP call of every gateway type: send (form `data` or `json`; with method="GET",
+        `params` go in the query string), read the whole answer and decode it leniently, within the
+        gateway's timeout. Timeouts and connection errors propagate (TRANSPORT_ERRORS)."""
+        async with session.request(
+            method, url, params=params, data=data, json=json, headers=headers, timeout=self.timeout
+        ) as resp:
+            return HttpReply(resp.status, (await resp.read()).decode("utf-8", "replace"))
 
     async def send_batch(self, session: aiohttp.ClientSession, msgs: list[OutboundSms]) -> list[SendResult]:
+        """Send concurrently (at most `concurrency` calls at once); results in the order of `msgs`."""
         sem = asyncio.Semaphore(self.concurrency)
 
         async def guarded(m: OutboundSms) -> SendResult:
             async with sem:
                 try:
                     return await self.send_one(session, m)
-                except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-                    detail = f"{type(exc).__name__}: {exc}"
-                    return SendResult(m.message_id, "retry", error="GATEWAY_ERROR", detail=detail)
+                except TRANSPORT_ERRORS as exc:
+                    return classify_exception(m.message_id, exc)
 
         return list(await asyncio.gather(*(guarded(m) for m in msgs)))
 
@@ -117,20 +296,11 @@ class GatewayType(ABC):
         return True
 
     def parse_inbound(self, request: HttpRequest) -> list[InboundSms]:
-        raise InputError("INBOUND_NOT_SUPPORTED", f"{self.type_name} gateways do not receive messages.", 400)
+        raise InputError(errors.INBOUND_NOT_SUPPORTED, f"{self.type_name} gateways do not receive messages.", 400)
 
     def parse_status(self, request: HttpRequest) -> list[StatusUpdate]:
-        raise InputError("STATUS_NOT_SUPPORTED", f"{self.type_name} gateways send no status callbacks.", 400)
+        raise InputError(errors.STATUS_NOT_SUPPORTED, f"{self.type_name} gateways send no status callbacks.", 400)
 
     def inbound_response(self) -> HttpResponse:
         """What the provider expects back from an inbound webhook."""
         return HttpResponse("", status=200)
-
-
-def classify_http(message_id: int, status: int, body: str, provider_id: str = "") -> SendResult:
-    """The default reading of an HTTP answer: 2xx sent, 429/5xx retry, other 4xx failed."""
-    if 200 <= status < 300:
-        return SendResult(message_id, "sent", provider_id=provider_id)
-    if status == 429 or status >= 500:
-        return SendResult(message_id, "retry", error="GATEWAY_ERROR", detail=f"HTTP {status}: {body[:300]}")
-    return SendResult(message_id, "failed", error="GATEWAY_ERROR", detail=f"HTTP {status}: {body[:300]}")

@@ -1,29 +1,6 @@
 """A generic HTTP gateway, for SMS providers and in-country aggregators without their own module.
 
-Config (only `url` is required):
-    url                 where to send, http(s)://…
-    method              "POST" (default) or "GET" (parameters then go in the query string)
-    body                "form" (default) or "json": how POST parameters are encoded
-    params              {name: value}; string values may contain {to} (E.164 digits), {to_plus} ("+" and
-                        digits), {text} and {message_id}; nested dicts/lists are templated too (JSON body).
-                        Default {"to": "{to}", "text": "{text}"}
-    headers             {name: value}, templated like params (e.g. an idempotency key "{message_id}")
-    username, password  optional HTTP basic auth
-    success_status      HTTP codes meaning "accepted" (default: any 2xx)
-    success_contains    optional text the answer must contain to count as accepted
-    provider_id_path    optional dotted path into the JSON answer to the provider's message id
-                        ("data.messages.0.id"; list indexes are numbers)
-    timeout             seconds for one call (default 15)
-
-    inbound             {"from": field, "text": field, "id": field, "to": field}: where the provider puts
-                        each value in its inbound webhook (form, JSON or query string; dotted paths in JSON).
-                        Default {"from": "from", "text": "text", "id": "id", "to": "to"}
-    status              {"id": field, "status": field, "error": field, "values": {provider status: ours}}:
-                        the delivery-report webhook. `values` maps the provider's words to sent, delivered,
-                        failed; by default the words sent/delivered/failed (any case) and DELIVRD/UNDELIV…
-    inbound_secret      optional {"header": name | "param": name, "value": secret}: a shared secret the
-                        provider sends with every webhook
-    inbound_response    optional {"body": …, "content_type": …, "status": …}: what the webhook answers
+Config: `HttpGateway.config_schema` (only `url` is required).
 
 A non-accepted answer is classified as usual: 429/5xx retry, other codes fail with GATEWAY_ERROR.
 """
@@ -33,15 +10,20 @@ from __future__ import annotations
 import hmac
 import json
 import re
-from typing import Any, ClassVar
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 from django.http import HttpRequest, HttpResponse, QueryDict
 
+from casemsg.core import errors
 from casemsg.core.errors import InputError
 from casemsg.gateways.base import (
+    TIMEOUT_FIELD,
+    ConfigField,
     GatewayType,
+    HttpReply,
     InboundSms,
     OutboundSms,
     SendResult,
@@ -49,6 +31,7 @@ from casemsg.gateways.base import (
     classify_http,
     digits,
 )
+from casemsg.gateways.models import Gateway
 
 PLACEHOLDER = re.compile(r"\{(to|to_plus|text|message_id)\}")
 DEFAULT_PARAMS = {"to": "{to}", "text": "{text}"}
@@ -102,9 +85,50 @@ def lookup(data: Any, path: str) -> Any:
 
 class HttpGateway(GatewayType):
     type_name = "http"
-    required_config: ClassVar[tuple[str, ...]] = ("url",)
+    title = "Generic HTTP"
+    config_schema = {
+        "url": ConfigField(required=True, help="Where to send, http(s)://…"),
+        "method": ConfigField(
+            choices=("POST", "GET"), help="POST (default) or GET (the parameters then go in the query string)."
+        ),
+        "body": ConfigField(choices=("form", "json"), help="How POST parameters are encoded (default form)."),
+        "params": ConfigField(
+            "object",
+            help="{name: value}; text values may contain {to} (E.164 digits), {to_plus} (+ and digits), {text} "
+            'and {message_id}; nested objects and lists are templated too. Default {"to": "{to}", "text": "{text}"}.',
+        ),
+        "headers": ConfigField(
+            "object", help='{name: value}, templated like params (e.g. an idempotency key "{message_id}").'
+        ),
+        "username": ConfigField(help="HTTP basic auth user (optional)."),
+        "password": ConfigField(secret=True, help="HTTP basic auth password."),
+        "success_status": ConfigField("list", help='HTTP codes meaning "accepted" (default: any 2xx).'),
+        "success_contains": ConfigField(help="Text the answer must contain to count as accepted."),
+        "provider_id_path": ConfigField(
+            help='A dotted path into the JSON answer to the provider\'s message id ("data.messages.0.id").'
+        ),
+        "timeout": TIMEOUT_FIELD,
+        "inbound": ConfigField(
+            "object",
+            help='{"from", "text", "id", "to"}: the field holding each value in the inbound webhook (form, JSON '
+            "or query string; dotted paths in JSON). Default: the same names.",
+        ),
+        "status": ConfigField(
+            "object",
+            help='{"id", "status", "error", "values": {provider word: sent | delivered | failed}}: the '
+            "delivery-report webhook; by default sent/delivered/failed (any case), DELIVRD, UNDELIV and others.",
+        ),
+        "inbound_secret": ConfigField(
+            "object",
+            secret=True,
+            help='{"header": name | "param": name, "value": secret}: a secret the provider sends with every webhook.',
+        ),
+        "inbound_response": ConfigField(
+            "object", help='{"body", "content_type", "status"}: what the webhooks answer (default: an empty 200).'
+        ),
+    }
 
-    def __init__(self, gateway: Any):
+    def __init__(self, gateway: Gateway):
         super().__init__(gateway)
         c = self.config
         self.url = str(c.get("url", ""))
@@ -119,31 +143,22 @@ class HttpGateway(GatewayType):
         self.success_status: set[int] | None = {int(s) for s in statuses} if statuses else None
         self.success_contains = str(c.get("success_contains") or "")
         self.provider_id_path = str(c.get("provider_id_path") or "")
-        self.timeout = aiohttp.ClientTimeout(total=float(c.get("timeout") or self.timeout_seconds))
 
     @classmethod
-    def validate_config(cls, config: dict[str, Any]) -> None:
+    def validate_config(cls, config: Mapping[str, Any]) -> None:
+        """The schema, then what it cannot say: the URL scheme, the status codes, the status words."""
         super().validate_config(config)
 
         def bad(message: str) -> InputError:
-            return InputError("INVALID_GATEWAY_CONFIG", message)
+            return InputError(errors.INVALID_GATEWAY_CONFIG, message)
 
         if urlsplit(str(config["url"])).scheme not in ("http", "https"):
             raise bad("An http gateway's url must start with http:// or https://.")
-        if str(config.get("method") or "POST").upper() not in ("GET", "POST"):
-            raise bad("An http gateway's method must be GET or POST.")
-        if str(config.get("body") or "form").lower() not in ("form", "json"):
-            raise bad('An http gateway\'s body must be "form" or "json".')
-        for key in ("params", "headers", "inbound", "status", "inbound_secret", "inbound_response"):
-            if key in config and not isinstance(config[key], dict):
-                raise bad(f"An http gateway's {key} must be a JSON object.")
         statuses = config.get("success_status")
-        if statuses is not None and not (
-            isinstance(statuses, list) and all(isinstance(s, int) and 100 <= s <= 599 for s in statuses)
-        ):
+        if statuses and not all(isinstance(s, int) and not isinstance(s, bool) and 100 <= s <= 599 for s in statuses):
             raise bad("An http gateway's success_status must be a list of HTTP status codes.")
         values = (config.get("status") or {}).get("values") or {}
-        if any(v not in ("sent", "delivered", "failed") for v in values.values()):
+        if not isinstance(values, dict) or any(v not in ("sent", "delivered", "failed") for v in values.values()):
             raise bad("An http gateway's status.values must map to sent, delivered or failed.")
 
     # --- outbound --------------------------------------------------------------------------------
@@ -154,32 +169,27 @@ class HttpGateway(GatewayType):
         headers = {str(k): str(v) for k, v in render(self.headers, values).items()}
         if self.auth_header:
             headers["Authorization"] = self.auth_header
-        kwargs: dict[str, Any] = {"headers": headers, "timeout": self.timeout}
         if self.method == "GET":
-            kwargs["params"] = {k: _form_value(v) for k, v in params.items()}
+            reply = await self.post(session, self.url, method="GET", params=_form(params), headers=headers)
         elif self.body == "json":
-            kwargs["json"] = params
+            reply = await self.post(session, self.url, json=params, headers=headers)
         else:
-            kwargs["data"] = {k: _form_value(v) for k, v in params.items()}
-        async with session.request(self.method, self.url, **kwargs) as resp:
-            # Decoded leniently: a provider's odd charset must not turn an answer into an exception.
-            body = (await resp.read()).decode("utf-8", "replace")
-            status = resp.status
-        return self.classify(msg.message_id, status, body)
+            reply = await self.post(session, self.url, data=_form(params), headers=headers)
+        return self.classify(msg.message_id, reply)
 
-    def classify(self, message_id: int, status: int, body: str) -> SendResult:
-        accepted = status in self.success_status if self.success_status else 200 <= status < 300
+    def classify(self, message_id: int, reply: HttpReply) -> SendResult:
+        accepted = reply.status in self.success_status if self.success_status else reply.ok
         if not accepted:
-            if 200 <= status < 300:  # a 2xx the config does not count as success: the provider refused
-                return SendResult(message_id, "failed", error="GATEWAY_ERROR", detail=f"HTTP {status}: {body[:300]}")
-            return classify_http(message_id, status, body)
-        if self.success_contains and self.success_contains not in body:
+            if reply.ok:  # a 2xx the config does not count as success: the provider refused
+                return SendResult(message_id, "failed", error=errors.GATEWAY_ERROR, detail=reply.detail)
+            return classify_http(message_id, reply)
+        if self.success_contains and self.success_contains not in reply.body:
             # Many aggregators answer 200 with "ERR: …" in the body: a refusal, not a transient failure.
-            return SendResult(message_id, "failed", error="GATEWAY_ERROR", detail=f"HTTP {status}: {body[:300]}")
+            return SendResult(message_id, "failed", error=errors.GATEWAY_ERROR, detail=reply.detail)
         provider_id = ""
         if self.provider_id_path:
             try:
-                found = lookup(json.loads(body), self.provider_id_path)
+                found = lookup(json.loads(reply.body), self.provider_id_path)
             except ValueError:
                 found = None
             provider_id = "" if found is None else str(found)
@@ -193,7 +203,7 @@ class HttpGateway(GatewayType):
             try:
                 decoded = json.loads(request.body or b"{}")
             except ValueError as exc:
-                raise InputError("INVALID_WEBHOOK", "The webhook body is not valid JSON.", 400) from exc
+                raise InputError(errors.INVALID_WEBHOOK, "The webhook body is not valid JSON.", 400) from exc
             if isinstance(decoded, dict):
                 data.update(decoded)
         elif request.method == "POST":
@@ -216,7 +226,7 @@ class HttpGateway(GatewayType):
         data = self.request_data(request)
         sender = _text(lookup(data, fields["from"]))
         if not sender:
-            raise InputError("INVALID_WEBHOOK", f"The inbound webhook has no '{fields['from']}' field.", 400)
+            raise InputError(errors.INVALID_WEBHOOK, f"The inbound webhook has no '{fields['from']}' field.", 400)
         return [
             InboundSms(
                 from_number=digits(sender),
@@ -238,7 +248,7 @@ class HttpGateway(GatewayType):
         if status != "failed":
             return [StatusUpdate(provider_id, status)]
         error_text = _text(lookup(data, cfg["error"]))
-        return [StatusUpdate(provider_id, "failed", error="GATEWAY_ERROR", detail=f"{raw} {error_text}".strip())]
+        return [StatusUpdate(provider_id, "failed", error=errors.GATEWAY_ERROR, detail=f"{raw} {error_text}".strip())]
 
     def inbound_response(self) -> HttpResponse:
         r = self.config.get("inbound_response") or {}
@@ -247,6 +257,10 @@ class HttpGateway(GatewayType):
             content_type=str(r.get("content_type") or "text/plain"),
             status=int(r.get("status") or 200),
         )
+
+
+def _form(params: dict[str, Any]) -> dict[str, str]:
+    return {k: _form_value(v) for k, v in params.items()}
 
 
 def _form_value(v: Any) -> str:

@@ -17,10 +17,8 @@ class Gateway(models.Model):
     A gateway with no project is installation-wide; one with a project serves only that project.
     """
 
-    TYPES = ["sandbox", "http", "twilio", "telerivet", "africastalking"]
-
     name = models.CharField(max_length=64, unique=True)
-    type = models.CharField(max_length=32)
+    type = models.CharField(max_length=32)  # a key of casemsg.gateways.registry.GATEWAY_TYPES
     project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.CASCADE, related_name="gateways")
     config = models.JSONField(default=dict)
     # The secret carried in inbound and status-callback URLs: a webhook without it is refused.

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from django.db.models import Q
 
+from casemsg.core import errors
 from casemsg.gateways.models import Gateway, GatewayRoute
 
 
@@ -46,18 +47,18 @@ class Router:
             gw = self.gateways.get(override)
             if gw is None or (gw.project_id not in (None, project_id)):
                 detail = f"contact_backend_id '{override}' is not a configured gateway."
-                return Choice(None, "GATEWAY_NOT_FOUND", detail)
+                return Choice(None, errors.GATEWAY_NOT_FOUND, detail)
         else:
             gw = self._match(project_id, number) or self._match(None, number)
             if gw is None:
-                return Choice(None, "NO_SUITABLE_GATEWAY", f"No gateway route matches {number}.")
+                return Choice(None, errors.NO_SUITABLE_GATEWAY, f"No gateway route matches {number}.")
         return self.check_country(gw, number, region)
 
     def check_country(self, gw: Gateway, number: str, region: str | None) -> Choice:
         if gw.countries and region not in gw.countries:
             return Choice(
                 None,
-                "UNSUPPORTED_COUNTRY",
+                errors.UNSUPPORTED_COUNTRY,
                 f"Gateway '{gw.name}' sends only to {', '.join(gw.countries)}; "
                 f"{number} is in {region or 'an unknown region'}.",
             )

@@ -14,11 +14,13 @@ from casemsg.gateways.base import GatewayType, InboundSms, OutboundSms, SendResu
 
 class SandboxGateway(GatewayType):
     type_name = "sandbox"
+    title = "Sandbox (sends nothing)"
+    # No keys of its own: only the common ones (opt_out_keywords, opt_in_keywords).
 
     async def send_one(self, session: aiohttp.ClientSession, msg: OutboundSms) -> SendResult:
         return SendResult(msg.message_id, "sent", provider_id=f"sandbox-{msg.message_id}")
 
-    async def send_batch(self, session, msgs):
+    async def send_batch(self, session: aiohttp.ClientSession, msgs: list[OutboundSms]) -> list[SendResult]:
         # No I/O: answer the whole batch at once rather than scheduling a coroutine per message.
         return [SendResult(m.message_id, "sent", provider_id=f"sandbox-{m.message_id}") for m in msgs]
 

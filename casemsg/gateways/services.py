@@ -7,6 +7,7 @@ import re
 import phonenumbers
 from django.db import IntegrityError, transaction
 
+from casemsg.core import errors
 from casemsg.core.errors import InputError
 from casemsg.gateways.models import Gateway, GatewayRoute
 from casemsg.gateways.registry import gateway_types
@@ -25,19 +26,23 @@ def add_gateway(
     max_segments: int = 10,
 ) -> Gateway:
     if not _NAME.match(name or ""):
-        raise InputError("INVALID_GATEWAY_NAME", "A gateway name is 1–64 letters, digits, '.', '_' or '-'.")
+        raise InputError(errors.INVALID_GATEWAY_NAME, "A gateway name is 1–64 letters, digits, '.', '_' or '-'.")
     types = gateway_types()
     if type_name not in types:
-        raise InputError("UNKNOWN_GATEWAY_TYPE", f"Unknown gateway type '{type_name}'; use one of {', '.join(types)}.")
+        raise InputError(
+            errors.UNKNOWN_GATEWAY_TYPE, f"Unknown gateway type '{type_name}'; use one of {', '.join(types)}."
+        )
     if not isinstance(config or {}, dict):
-        raise InputError("INVALID_GATEWAY_CONFIG", "config must be a JSON object.")
+        raise InputError(errors.INVALID_GATEWAY_CONFIG, "config must be a JSON object.")
     types[type_name].validate_config(config or {})
     if rate_limit < 0 or max_segments < 1:
-        raise InputError("VALIDATION_ERROR", "rate_limit must be ≥ 0 and max_segments ≥ 1.")
+        raise InputError(errors.VALIDATION_ERROR, "rate_limit must be ≥ 0 and max_segments ≥ 1.")
     regions = [c.strip().upper() for c in countries or [] if c.strip()]
     unknown = [c for c in regions if c not in phonenumbers.SUPPORTED_REGIONS]
     if unknown:
-        raise InputError("VALIDATION_ERROR", f"Unknown country codes: {', '.join(unknown)} (use ISO codes like KE).")
+        raise InputError(
+            errors.VALIDATION_ERROR, f"Unknown country codes: {', '.join(unknown)} (use ISO codes like KE)."
+        )
     try:
         with transaction.atomic():
             return Gateway.objects.create(
@@ -50,19 +55,19 @@ def add_gateway(
                 max_segments=max_segments,
             )
     except IntegrityError as exc:
-        raise InputError("GATEWAY_EXISTS", f"A gateway named '{name}' already exists.", 409) from exc
+        raise InputError(errors.GATEWAY_EXISTS, f"A gateway named '{name}' already exists.", 409) from exc
 
 
 def map_prefix(prefix: str, gateway_name: str, project: Project | None = None) -> GatewayRoute:
     """Route numbers starting with `prefix` (digits, or `*` for all) to a gateway; replaces a route."""
     prefix = (prefix or "").strip().lstrip("+")
     if prefix != "*" and not prefix.isdigit():
-        raise InputError("INVALID_PREFIX", "A prefix is digits (country code first, e.g. 254) or '*'.")
+        raise InputError(errors.INVALID_PREFIX, "A prefix is digits (country code first, e.g. 254) or '*'.")
     gw = Gateway.objects.filter(name=gateway_name).first()
     if gw is None or (project is not None and gw.project_id not in (None, project.pk)):
-        raise InputError("GATEWAY_NOT_FOUND", f"No gateway named '{gateway_name}'.", 404)
+        raise InputError(errors.GATEWAY_NOT_FOUND, f"No gateway named '{gateway_name}'.", 404)
     if project is None and gw.project_id is not None:
-        raise InputError("VALIDATION_ERROR", "A project's own gateway can only be mapped in that project.")
+        raise InputError(errors.VALIDATION_ERROR, "A project's own gateway can only be mapped in that project.")
     with transaction.atomic():
         GatewayRoute.objects.filter(project=project, prefix=prefix).delete()
         return GatewayRoute.objects.create(prefix=prefix, gateway=gw, project=project)

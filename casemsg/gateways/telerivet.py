@@ -1,13 +1,6 @@
 """Telerivet (https://telerivet.com/api/rest and https://telerivet.com/api/webhook).
 
-Config:
-    api_key, project_id     required; the API key is the basic-auth username, with an empty password
-    route_id                optional; the phone or route to send from (Telerivet's default route otherwise)
-    webhook_secret          optional; Telerivet posts it as `secret` with every webhook, checked when set
-                            (also sent as status_secret with each message)
-    status_callback_url     optional; sent as status_url so Telerivet posts send_status for each message
-    base_url                optional; default https://api.telerivet.com (a fake server in tests)
-    timeout                 optional; seconds for one API call (default 15)
+Config: `TelerivetGateway.config_schema`.
 
 Send: POST {base_url}/v1/projects/{project_id}/messages/send with JSON {"to_number", "content",
 "route_id"?}; the answer is the Message object ("id", "status"); errors are JSON
@@ -17,14 +10,26 @@ Send: POST {base_url}/v1/projects/{project_id}/messages/send with JSON {"to_numb
 from __future__ import annotations
 
 import hmac
-import json
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any
 
 import aiohttp
 from django.http import HttpRequest
 
-from casemsg.gateways.base import GatewayType, InboundSms, OutboundSms, SendResult, StatusUpdate, digits
+from casemsg.core import errors
+from casemsg.gateways.base import (
+    BASE_URL_FIELD,
+    TIMEOUT_FIELD,
+    ConfigField,
+    GatewayType,
+    HttpReply,
+    InboundSms,
+    OutboundSms,
+    SendResult,
+    StatusUpdate,
+    digits,
+)
+from casemsg.gateways.models import Gateway
 
 DEFAULT_BASE_URL = "https://api.telerivet.com"
 
@@ -47,23 +52,34 @@ def error_for(error: dict[str, Any]) -> str:
     param = str(error.get("param") or "")
     message = str(error.get("message") or "").lower()
     if code == "invalid_param" and (param == "to_number" or "phone number" in message):
-        return "INVALID_DESTINATION_NUMBER"
+        return errors.INVALID_DESTINATION_NUMBER
     if "invalid phone number" in message:
-        return "INVALID_DESTINATION_NUMBER"
-    return "GATEWAY_ERROR"
+        return errors.INVALID_DESTINATION_NUMBER
+    return errors.GATEWAY_ERROR
 
 
 class TelerivetGateway(GatewayType):
     type_name = "telerivet"
-    required_config: ClassVar[tuple[str, ...]] = ("api_key", "project_id")
+    title = "Telerivet"
+    config_schema = {
+        "api_key": ConfigField(required=True, secret=True, help="The API key: the basic-auth username."),
+        "project_id": ConfigField(required=True, help="The Telerivet project (PJ…) to send from."),
+        "route_id": ConfigField(help="The phone or route to send from (the project's default route otherwise)."),
+        "webhook_secret": ConfigField(
+            secret=True,
+            help="Telerivet posts it as `secret` with every webhook (checked when set); sent as status_secret.",
+        ),
+        "status_callback_url": ConfigField(help="Sent as status_url, so Telerivet posts send_status there."),
+        "base_url": BASE_URL_FIELD,
+        "timeout": TIMEOUT_FIELD,
+    }
 
-    def __init__(self, gateway: Any):
+    def __init__(self, gateway: Gateway):
         super().__init__(gateway)
         c = self.config
         base = str(c.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
         self.url = f"{base}/v1/projects/{c.get('project_id', '')}/messages/send"
         self.headers = {"Authorization": aiohttp.encode_basic_auth(str(c.get("api_key", "")), "")}
-        self.timeout = aiohttp.ClientTimeout(total=float(c.get("timeout") or self.timeout_seconds))
         fixed: dict[str, str] = {}
         if c.get("route_id"):
             fixed["route_id"] = str(c["route_id"])
@@ -76,29 +92,22 @@ class TelerivetGateway(GatewayType):
     # --- outbound --------------------------------------------------------------------------------
     async def send_one(self, session: aiohttp.ClientSession, msg: OutboundSms) -> SendResult:
         payload = {"to_number": "+" + digits(msg.to), "content": msg.text, **self.fixed_fields}
-        async with session.post(self.url, json=payload, headers=self.headers, timeout=self.timeout) as resp:
-            # Decoded leniently: a provider's odd charset must not turn an answer into an exception.
-            body = (await resp.read()).decode("utf-8", "replace")
-            status = resp.status
-        return self.classify(msg.message_id, status, body)
+        return self.classify(msg.message_id, await self.post(session, self.url, json=payload, headers=self.headers))
 
     @staticmethod
-    def classify(message_id: int, status: int, body: str) -> SendResult:
-        try:
-            data = json.loads(body) if body else {}
-        except ValueError:
-            data = {}
-        if not isinstance(data, dict):
-            data = {}
-        detail = f"HTTP {status}: {body[:300]}"
+    def classify(message_id: int, reply: HttpReply) -> SendResult:
+        data = reply.json_object()
+        detail = reply.detail
         error = data.get("error")
-        if 200 <= status < 300 and not isinstance(error, dict):
+        if reply.ok and not isinstance(error, dict):
             provider_id = str(data.get("id") or "")
             if STATUS_MAP.get(str(data.get("status") or "")) == "failed":
-                return SendResult(message_id, "failed", provider_id=provider_id, error="GATEWAY_ERROR", detail=detail)
+                return SendResult(
+                    message_id, "failed", provider_id=provider_id, error=errors.GATEWAY_ERROR, detail=detail
+                )
             return SendResult(message_id, "sent", provider_id=provider_id)
-        if status == 429 or status >= 500:
-            return SendResult(message_id, "retry", error="GATEWAY_ERROR", detail=detail)
+        if reply.transient:
+            return SendResult(message_id, "retry", error=errors.GATEWAY_ERROR, detail=detail)
         code = error_for(error if isinstance(error, dict) else {})
         return SendResult(message_id, "failed", error=code, detail=detail)
 

@@ -1,15 +1,6 @@
 """Twilio Programmable Messaging (https://www.twilio.com/docs/messaging/api/message-resource).
 
-Config:
-    account_sid, auth_token        required; HTTP basic auth account_sid:auth_token
-    from_number | messaging_service_sid
-                                   one of them is required: the sender (+E.164 number or alphanumeric
-                                   sender ID) or a Messaging Service
-    status_callback_url            optional; sent as StatusCallback so Twilio posts delivery reports
-    public_url_base                optional; the public scheme://host[:port] Twilio calls, used to rebuild
-                                   the signed URL when the app sits behind a proxy
-    base_url                       optional; default https://api.twilio.com (a fake server in tests)
-    timeout                        optional; seconds for one API call (default 15)
+Config: `TwilioGateway.config_schema`.
 
 Send: POST {base_url}/2010-04-01/Accounts/{account_sid}/Messages.json, form fields To, From or
 MessagingServiceSid, Body, StatusCallback. 201 with the Message resource (`sid`) on success; errors are
@@ -18,15 +9,27 @@ JSON {"code", "message", "more_info", "status"}.
 
 from __future__ import annotations
 
-import json
-from typing import Any, ClassVar
+from typing import Any
 
 import aiohttp
 from django.http import HttpRequest, HttpResponse
 from twilio.request_validator import SIGNATURE_SETTINGS_HEADER, RequestValidator, get_signature_algorithm
 
+from casemsg.core import errors
 from casemsg.core.errors import InputError
-from casemsg.gateways.base import GatewayType, InboundSms, OutboundSms, SendResult, StatusUpdate, digits
+from casemsg.gateways.base import (
+    BASE_URL_FIELD,
+    TIMEOUT_FIELD,
+    ConfigField,
+    GatewayType,
+    HttpReply,
+    InboundSms,
+    OutboundSms,
+    SendResult,
+    StatusUpdate,
+    digits,
+)
+from casemsg.gateways.models import Gateway
 
 DEFAULT_BASE_URL = "https://api.twilio.com"
 
@@ -65,12 +68,12 @@ def error_for_code(code: Any) -> tuple[str, bool]:
     try:
         n = int(code)
     except (TypeError, ValueError):
-        return "GATEWAY_ERROR", False
+        return errors.GATEWAY_ERROR, False
     if n == OPTED_OUT_CODE:
-        return "PHONE_OPTED_OUT", True
+        return errors.PHONE_OPTED_OUT, True
     if n in INVALID_NUMBER_CODES:
-        return "INVALID_DESTINATION_NUMBER", False
-    return "GATEWAY_ERROR", False
+        return errors.INVALID_DESTINATION_NUMBER, False
+    return errors.GATEWAY_ERROR, False
 
 
 def sender_address(value: str) -> str:
@@ -82,9 +85,25 @@ def sender_address(value: str) -> str:
 
 class TwilioGateway(GatewayType):
     type_name = "twilio"
-    required_config: ClassVar[tuple[str, ...]] = ("account_sid", "auth_token")
+    title = "Twilio"
+    config_schema = {
+        "account_sid": ConfigField(required=True, help="The account SID (AC…): the basic-auth username."),
+        "auth_token": ConfigField(required=True, secret=True, help="The auth token: the basic-auth password."),
+        "from_number": ConfigField(help="The sender: a +E.164 number or an alphanumeric sender ID."),
+        "messaging_service_sid": ConfigField(help="A Messaging Service (MG…) to send from, instead of from_number."),
+        "status_callback_url": ConfigField(help="Sent as StatusCallback, so Twilio posts delivery reports there."),
+        "public_url_base": ConfigField(
+            help="The public scheme://host[:port] Twilio calls: rebuilds the signed URL behind a proxy."
+        ),
+        "webhook_signing_secret": ConfigField(
+            secret=True, help="The SharedKey secret of webhooks that name one in their signature settings."
+        ),
+        "base_url": BASE_URL_FIELD,
+        "timeout": TIMEOUT_FIELD,
+    }
+    required_one_of = (("from_number", "messaging_service_sid"),)
 
-    def __init__(self, gateway: Any):
+    def __init__(self, gateway: Gateway):
         super().__init__(gateway)
         c = self.config
         base = str(c.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
@@ -93,7 +112,6 @@ class TwilioGateway(GatewayType):
         self.headers = {
             "Authorization": aiohttp.encode_basic_auth(str(c.get("account_sid", "")), str(c.get("auth_token", "")))
         }
-        self.timeout = aiohttp.ClientTimeout(total=float(c.get("timeout") or self.timeout_seconds))
         sender: dict[str, str] = {}
         if c.get("messaging_service_sid"):
             sender["MessagingServiceSid"] = str(c["messaging_service_sid"])
@@ -103,38 +121,25 @@ class TwilioGateway(GatewayType):
             sender["StatusCallback"] = str(c["status_callback_url"])
         self.fixed_fields = sender
 
-    @classmethod
-    def validate_config(cls, config: dict[str, Any]) -> None:
-        super().validate_config(config)
-        if not (config.get("from_number") or config.get("messaging_service_sid")):
-            raise InputError(
-                "INVALID_GATEWAY_CONFIG",
-                "A twilio gateway needs from_number or messaging_service_sid in its config.",
-            )
-
     # --- outbound --------------------------------------------------------------------------------
     async def send_one(self, session: aiohttp.ClientSession, msg: OutboundSms) -> SendResult:
         form = {"To": "+" + digits(msg.to), "Body": msg.text, **self.fixed_fields}
-        async with session.post(self.url, data=form, headers=self.headers, timeout=self.timeout) as resp:
-            # Decoded leniently: a provider's odd charset must not turn an answer into an exception.
-            body = (await resp.read()).decode("utf-8", "replace")
-            status = resp.status
-            data = _json_or_empty(body)
-        return self.classify(msg.message_id, status, body, data)
+        return self.classify(msg.message_id, await self.post(session, self.url, data=form, headers=self.headers))
 
     @staticmethod
-    def classify(message_id: int, status: int, body: str, data: dict[str, Any]) -> SendResult:
+    def classify(message_id: int, reply: HttpReply) -> SendResult:
+        data = reply.json_object()
         code = data.get("code")
-        detail = f"HTTP {status}: {body[:300]}"
-        if 200 <= status < 300:
+        detail = reply.detail
+        if reply.ok:
             sid = str(data.get("sid") or "")
             # The create answer is normally "queued"; a message refused at once comes back "failed".
             if STATUS_MAP.get(str(data.get("status") or "queued"), "sent") == "failed":
                 error, opt_out = error_for_code(data.get("error_code"))
                 return SendResult(message_id, "failed", provider_id=sid, error=error, detail=detail, opt_out=opt_out)
             return SendResult(message_id, "sent", provider_id=sid)
-        if status == 429 or status >= 500 or _int(code) == RATE_LIMIT_CODE:
-            return SendResult(message_id, "retry", error="GATEWAY_ERROR", detail=detail)
+        if reply.transient or _int(code) == RATE_LIMIT_CODE:
+            return SendResult(message_id, "retry", error=errors.GATEWAY_ERROR, detail=detail)
         error, opt_out = error_for_code(code)
         return SendResult(message_id, "failed", error=error, detail=detail, opt_out=opt_out)
 
@@ -167,7 +172,7 @@ class TwilioGateway(GatewayType):
         p = request.POST
         sid = p.get("MessageSid") or p.get("SmsSid") or ""
         if not p.get("From"):
-            raise InputError("INVALID_WEBHOOK", "A Twilio inbound message needs From.", 400)
+            raise InputError(errors.INVALID_WEBHOOK, "A Twilio inbound message needs From.", 400)
         extra = {k: p[k] for k in ("NumSegments", "NumMedia", "MessagingServiceSid", "AccountSid") if k in p}
         return [
             InboundSms(
@@ -208,13 +213,3 @@ def _int(value: Any) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         return None
-
-
-def _json_or_empty(body: str) -> dict[str, Any]:
-    if not body:
-        return {}
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return {}  # an HTML error page from a proxy: classify by HTTP status alone
-    return data if isinstance(data, dict) else {}

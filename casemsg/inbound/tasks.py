@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import logging
 import time
 from datetime import timedelta
 
 from huey.contrib.djhuey import HUEY, task
 
 from casemsg.inbound import router
+
+log = logging.getLogger(__name__)
 
 
 # Inbound jobs jump the queue: an answer to STOP or to a consent question must not wait for a broadcast.
@@ -32,7 +35,12 @@ def kick(ids: list[int]) -> None:
     if now - _last_kick < KICK_INTERVAL:
         return
     _last_kick = now
-    process_inbound(ids)
+    try:
+        process_inbound(ids)
+    except Exception:  # noqa: BLE001 — any broker failure (Redis down, queue file unwritable)
+        # The message is stored and the provider gets its 200: a worker's ticker handles it within a
+        # second or two of the broker coming back (or directly, see tick()).
+        log.warning("queue unreachable: the ticker will process the inbound messages", exc_info=True)
 
 
 def on_inbound_received(sender: object, *, ids: list[int], **_kw: object) -> None:

@@ -8,6 +8,7 @@ import smtplib
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 
+from casemsg.core import errors
 from casemsg.gateways.base import SendResult
 
 
@@ -17,7 +18,7 @@ def send_batch(msgs) -> list[SendResult]:
     try:
         conn.open()
     except (TimeoutError, OSError, smtplib.SMTPException) as exc:
-        return [SendResult(m.pk, "retry", error="EMAIL_GATEWAY_ERROR", detail=f"SMTP: {exc}") for m in msgs]
+        return [SendResult(m.pk, "retry", error=errors.EMAIL_GATEWAY_ERROR, detail=f"SMTP: {exc}") for m in msgs]
     try:
         for m in msgs:
             mail = EmailMultiAlternatives(
@@ -34,19 +35,19 @@ def send_batch(msgs) -> list[SendResult]:
                 mail.send()
                 results.append(SendResult(m.pk, "sent", provider_id=f"email-{m.pk}"))
             except smtplib.SMTPRecipientsRefused as exc:
-                results.append(SendResult(m.pk, "failed", error="INVALID_EMAIL_ADDRESS", detail=str(exc)[:300]))
+                results.append(SendResult(m.pk, "failed", error=errors.INVALID_EMAIL_ADDRESS, detail=str(exc)[:300]))
             except smtplib.SMTPResponseException as exc:
                 status = "retry" if 400 <= exc.smtp_code < 500 else "failed"
                 results.append(
                     SendResult(
                         m.pk,
                         status,
-                        error="EMAIL_GATEWAY_ERROR",
+                        error=errors.EMAIL_GATEWAY_ERROR,
                         detail=f"SMTP {exc.smtp_code}: {exc.smtp_error!r}"[:300],
                     )
                 )
             except (OSError, smtplib.SMTPException) as exc:
-                results.append(SendResult(m.pk, "retry", error="EMAIL_GATEWAY_ERROR", detail=f"SMTP: {exc}"[:300]))
+                results.append(SendResult(m.pk, "retry", error=errors.EMAIL_GATEWAY_ERROR, detail=f"SMTP: {exc}"[:300]))
     finally:
         try:
             conn.close()

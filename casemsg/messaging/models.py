@@ -31,6 +31,11 @@ class Message(models.Model):
     """One outbound or inbound SMS or email. The row is the truth: its status and next due time drive
     every worker; queue jobs carry ids only, so losing the queue loses no message."""
 
+    # In memory only: the gateway said this number opted out (recorded with the batch's results); the
+    # time (epoch seconds) reserved for it in its gateway's rate limit.
+    _opt_out: bool = False
+    _slot: float = 0.0
+
     OUT, IN = "out", "in"
     QUEUED, SENDING, SENT, DELIVERED, FAILED, RECEIVED = "queued", "sending", "sent", "delivered", "failed", "received"
     STATUSES = [QUEUED, SENDING, SENT, DELIVERED, FAILED, RECEIVED]
@@ -77,6 +82,12 @@ class Message(models.Model):
     next_attempt_on = models.DateTimeField(null=True, blank=True)
     claimed_on = models.DateTimeField(null=True, blank=True)
     claim = models.CharField(max_length=32, blank=True, default="")
+    # When the latest attempt was handed to the gateway: a row still `sending` with wire_on after its
+    # claim was on the wire when its worker died (its outcome is unknown).
+    wire_on = models.DateTimeField(null=True, blank=True)
+    # What happened to the message beyond its status, oldest first: [{"at", "code", …}], e.g. a re-send
+    # after an unknown outcome (SENDING_OUTCOME_UNKNOWN).
+    history = models.JSONField(default=list, blank=True)
     created_on = models.DateTimeField()
     sent_on = models.DateTimeField(null=True, blank=True)
     delivered_on = models.DateTimeField(null=True, blank=True)
@@ -113,9 +124,9 @@ class Message(models.Model):
 
     @property
     def recipient_label(self) -> str:
-        if self.case_id:
+        if self.case is not None:
             return f"case {self.case.case_id}"
-        if self.worker_id:
+        if self.worker is not None:
             return f"mobile worker {self.worker.username}"
         return self.to
 
@@ -128,3 +139,17 @@ class GatewayPace(models.Model):
 
     gateway = models.OneToOneField(Gateway, on_delete=models.CASCADE, primary_key=True, related_name="pace")
     next_slot = models.FloatField(default=0.0)
+
+
+class IdempotencyKey(models.Model):
+    """`Idempotency-Key` of a `POST …/messages`: the same key within a day answers with the same message
+    instead of sending a second one (a client retrying after a timeout)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)  # the same key with another body is refused
+    message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_on = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "key"], name="idempotency_key_unique")]

@@ -10,39 +10,38 @@ message is never sent twice by two workers; a sweeper re-queues rows stuck in `s
 
 from __future__ import annotations
 
-import asyncio
-import atexit
 import logging
-import threading
 import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-import aiohttp
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from casemsg.cases.models import Case
 from casemsg.contacts.models import OptOut, PhoneEntry
 from casemsg.contacts.status import ContactStatus, statuses
-from casemsg.core import bulk, phone
+from casemsg.core import bulk, errors, phone
+from casemsg.gateways import transport
 from casemsg.gateways.base import OutboundSms, SendResult
 from casemsg.gateways.models import Gateway
-from casemsg.gateways.registry import adapter_for
 from casemsg.gateways.routing import Router
 from casemsg.messaging import email, render, segments
 from casemsg.messaging.models import GatewayPace, Message, MessagingEvent
-from casemsg.messaging.signals import messages_queued, opt_out_reported
+from casemsg.messaging.signals import messages_queued, messages_sent, opt_out_reported
 from casemsg.projects.models import Project
 from casemsg.workers.models import MobileWorker
 
 log = logging.getLogger(__name__)
 
 BATCH = 500
+# At most this many messages of a worker are on the wire at once (the HTTP session's connection limit):
+# results are stored window by window, so a worker killed mid-batch re-sends at most one window.
+SEND_WINDOW = 128
 # How far ahead a worker may reserve rate-limit slots: it sleeps until each slot, so a short horizon
 # keeps messages for later seconds in the queue where any worker can take them.
 PACE_HORIZON = 1.0
@@ -84,7 +83,7 @@ class MessageSpec:
     default_language: str = ""
     kind: str = Message.NORMAL
     requires_two_way: bool = False
-    send_after: object = None  # an aware datetime (UTC); None = now
+    send_after: datetime | None = None  # an aware datetime (UTC); None = now
     gateway: Gateway | None = None  # replies go back through the gateway the inbound message came on
 
 
@@ -101,7 +100,7 @@ def _content(s: MessageSpec) -> dict:
 
 
 def queue(
-    project: Project | None, specs: list[MessageSpec], event: MessagingEvent, precheck: bool | None = None
+    project: Project | None, specs: list[MessageSpec], event: MessagingEvent | None, precheck: bool | None = None
 ) -> list[Message]:
     """Create messages (queued) in bulk, fail at once those that cannot go now, and wake a worker.
 
@@ -150,7 +149,7 @@ def queue(
     return rows
 
 
-def _insert_queued(project: Project | None, specs: list[MessageSpec], event: MessagingEvent, now) -> None:
+def _insert_queued(project: Project | None, specs: list[MessageSpec], event: MessagingEvent | None, now) -> None:
     """Bulk insert through casemsg.core.bulk (one prepared statement): Django's bulk_create rebuilds its SQL for
     every ~30-row batch on SQLite, which made queueing a broadcast slower than sending it."""
     if not specs:
@@ -277,17 +276,18 @@ def _eligibility(msgs: list[Message]) -> tuple[list[Message], dict[int, ContactS
     for m in msgs:
         if m.status != Message.QUEUED and m.status != Message.SENDING:
             continue
-        st = sts.get(id(m))
-        if st is not None:
+        found = sts.get(id(m))
+        if found is not None:
+            st = found
             if m.channel == "email":
                 m.to = st.email_address
                 problem = st.email.error
             else:
                 m.to = st.phone_number or ""
                 problem = (st.two_way_sms if m.requires_two_way else st.sms).error
-                if problem is not None and problem.code == "NO_CONSENT" and m.kind != Message.NORMAL:
+                if problem is not None and problem.code == errors.NO_CONSENT and m.kind != Message.NORMAL:
                     problem = None  # the opt-in request (and STOP/HELP answers) may reach it
-                if problem is not None and problem.code == "PHONE_OPTED_OUT" and m.kind == Message.COMPLIANCE:
+                if problem is not None and problem.code == errors.PHONE_OPTED_OUT and m.kind == Message.COMPLIANCE:
                     problem = None  # the one confirmation of a STOP
             if problem is not None:
                 _fail(m, problem.code, problem.detail or "")
@@ -295,28 +295,30 @@ def _eligibility(msgs: list[Message]) -> tuple[list[Message], dict[int, ContactS
         elif m.channel == "sms":
             chk = phone.check(m.to)
             if not chk.ok:
-                _fail(m, chk.error or "INVALID_PHONE_NUMBER", chk.message)
+                _fail(m, chk.error or errors.INVALID_PHONE_NUMBER, chk.message)
             elif m.kind != Message.COMPLIANCE and m.to in opted_out:
-                _fail(m, "PHONE_OPTED_OUT", f"{m.to} texted STOP.")
+                _fail(m, errors.PHONE_OPTED_OUT, f"{m.to} texted STOP.")
             elif (
                 m.kind == Message.NORMAL
                 and phone.needs_consent(chk, m.project.consent_regions if m.project else None)
                 and m.to not in verified_numbers
             ):
-                _fail(m, "NO_CONSENT", f"{m.to} has no recorded consent.")
+                _fail(m, errors.NO_CONSENT, f"{m.to} has no recorded consent.")
             if m.status == Message.FAILED:
                 failed.append(m)
         else:
-            _fail(m, "NO_EMAIL_ADDRESS", "The message has no recipient.")
+            _fail(m, errors.NO_EMAIL_ADDRESS, "The message has no recipient.")
             failed.append(m)
     return failed, sts
 
 
 def _render_all(msgs: list[Message], sts_lang: dict[int, str]) -> None:
     parent_ids = {
-        (m.project_id, m.case.parent_id) for m in msgs if m.case_id and m.case.parent_id and "parent" in str(m.content)
+        (m.project_id, m.case.parent_id)
+        for m in msgs
+        if m.case is not None and m.case.parent_id and "parent" in str(m.content)
     }
-    parents: dict[tuple[int, str], Case] = {}
+    parents: dict[tuple[int | None, str], Case] = {}
     if parent_ids:
         q = Q()
         for pid, cid in parent_ids:
@@ -328,11 +330,11 @@ def _render_all(msgs: list[Message], sts_lang: dict[int, str]) -> None:
         if template is None:
             content = m.content or {}
             if "text" in content or any(k in chain for k in content.get("translations") or {}):
-                _fail(m, "MESSAGE_BLANK", "The message text is empty.")
+                _fail(m, errors.MESSAGE_BLANK, "The message text is empty.")
             else:
-                _fail(m, "NO_MESSAGE_FOR_LANGUAGE", f"No text for languages {', '.join(x for x in chain if x)}.")
+                _fail(m, errors.NO_MESSAGE_FOR_LANGUAGE, f"No text for languages {', '.join(x for x in chain if x)}.")
             continue
-        parent = parents.get((m.project_id, m.case.parent_id)) if m.case_id and m.case.parent_id else None
+        parent = parents.get((m.project_id, m.case.parent_id)) if m.case is not None and m.case.parent_id else None
         contact = _contact(m)
         ctx = render.Context(case=m.case, parent=parent, recipient_name=getattr(contact, "name", "") or "")
         try:
@@ -341,11 +343,11 @@ def _render_all(msgs: list[Message], sts_lang: dict[int, str]) -> None:
             if subject:  # an email subject is a template too ("Visit reminder for {case.name}")
                 m.subject = render.render(subject, ctx)
         except render.RenderError as exc:
-            _fail(m, "CANNOT_RENDER_MESSAGE", str(exc))
+            _fail(m, errors.CANNOT_RENDER_MESSAGE, str(exc))
             continue
         m.language = lang
         if not m.text.strip():
-            _fail(m, "MESSAGE_BLANK", "The message is empty after rendering.")
+            _fail(m, errors.MESSAGE_BLANK, "The message is empty after rendering.")
 
 
 def _loop_guard(msgs: list[Message]) -> None:
@@ -369,7 +371,7 @@ def _loop_guard(msgs: list[Message]) -> None:
         key = (m.to, m.text)
         seen[key] += 1
         if counts.get(key, 0) + seen[key] > limit:
-            _fail(m, "LOOP_DETECTED", f"The same text went to {m.to} {limit} times in the loop window.")
+            _fail(m, errors.LOOP_DETECTED, f"The same text went to {m.to} {limit} times in the loop window.")
 
 
 # --- rate limit ----------------------------------------------------------------------------------
@@ -408,7 +410,7 @@ def process(msgs: list[Message]) -> None:
     cutoff = now - timedelta(days=settings.CASEMSG_STALE_AFTER_DAYS)
     for m in msgs:
         if m.created_on < cutoff:
-            _fail(m, "MESSAGE_IS_STALE", f"Queued for more than {settings.CASEMSG_STALE_AFTER_DAYS} days.")
+            _fail(m, errors.MESSAGE_IS_STALE, f"Queued for more than {settings.CASEMSG_STALE_AFTER_DAYS} days.")
     _failed, sts = _eligibility(msgs)
     live = [m for m in msgs if m.status == Message.SENDING]
     # the contact's own language leads the translation chain only when it is one of the project's
@@ -419,16 +421,17 @@ def process(msgs: list[Message]) -> None:
     emails = [m for m in live if m.status == Message.SENDING and m.channel == "email"]
 
     if sms:
-        router = Router({m.project_id for m in sms})
+        router = Router({m.project_id for m in sms if m.project_id})
         for m in sms:
-            override = ((m.case.properties or {}).get("contact_backend_id") or "").strip() if m.case_id else ""
+            override = ((m.case.properties or {}).get("contact_backend_id") or "").strip() if m.case is not None else ""
             chk = phone.check(m.to)
-            if m.gateway_id and not override:
+            if m.gateway is not None and not override:
                 choice = router.check_country(m.gateway, m.to, chk.region)
             else:
-                choice = router.choose(m.project_id, m.to, chk.region, override)
+                # a message without a project (none so far) is routed by the installation's map alone
+                choice = router.choose(m.project_id or 0, m.to, chk.region, override)
             if choice.gateway is None:
-                _fail(m, choice.error, choice.detail)
+                _fail(m, choice.error or errors.NO_SUITABLE_GATEWAY, choice.detail)
                 continue
             m.gateway = choice.gateway
             m.gateway_name = choice.gateway.name
@@ -436,105 +439,87 @@ def process(msgs: list[Message]) -> None:
             if m.segments > choice.gateway.max_segments:
                 _fail(
                     m,
-                    "MESSAGE_TOO_LONG",
+                    errors.MESSAGE_TOO_LONG,
                     f"{m.segments} segments; gateway '{m.gateway_name}' accepts {choice.gateway.max_segments}.",
                 )
         _loop_guard(sms)
-        _send_sms([m for m in sms if m.status == Message.SENDING], now)
+        _reserve_rate([m for m in sms if m.status == Message.SENDING], now)
     if emails:
         _loop_guard(emails)
-        _send_emails([m for m in emails if m.status == Message.SENDING])
 
+    ready = [m for m in live if m.status == Message.SENDING]
+    waiting = {id(m) for m in ready}
+    # What goes no further (failed checks, rate-limit delays) is written at once, in one statement.
     with transaction.atomic():
-        bulk.update_rows(msgs, _UPDATE_FIELDS)
+        bulk.update_rows([m for m in msgs if id(m) not in waiting], _UPDATE_FIELDS)
         _record_opt_outs(msgs)
+    # Then the rest in windows of at most SEND_WINDOW messages on the wire, each window's results written
+    # as soon as they are in: a worker killed mid-batch leaves at most one window's outcome unknown (and
+    # re-sends at most that many), not the whole claimed batch.
+    for start in range(0, len(ready), SEND_WINDOW):
+        _send_window(ready[start : start + SEND_WINDOW])
 
 
-def _send_sms(msgs: list[Message], now) -> None:
+def _reserve_rate(sms: list[Message], now: datetime) -> None:
+    """Reserve each SMS's slot in its gateway's rate limit; those past the horizon wait (a delay)."""
     by_gateway: dict[int, list[Message]] = defaultdict(list)
     gateways: dict[int, Gateway] = {}
-    for m in msgs:
-        by_gateway[m.gateway.pk].append(m)
-        gateways[m.gateway.pk] = m.gateway
-    plan: list[tuple[Gateway, list[tuple[Message, float]]]] = []
+    for m in sms:
+        gw = m.gateway
+        assert gw is not None  # every SMS reaching here was routed
+        by_gateway[gw.pk].append(m)
+        gateways[gw.pk] = gw
     for gid, group in by_gateway.items():
-        gw = gateways[gid]
-        slots = reserve_slots(gw, [m.segments for m in group])
-        plan.append((gw, list(zip(group, slots, strict=False))))
+        slots = reserve_slots(gateways[gid], [m.segments for m in group])
+        for m, slot in zip(group, slots, strict=False):
+            m._slot = slot
         for m in group[len(slots) :]:
             # a delay, not a failure: back to the queue for the next free second
             m.status = Message.QUEUED
-            m.delay_reason = "RATE_LIMITED"
+            m.delay_reason = errors.RATE_LIMITED
             m.claim = ""
             m.next_attempt_on = now + timedelta(seconds=PACE_HORIZON)
-    results = _run(_send_all(plan)) if plan else {}
+
+
+def _send_window(msgs: list[Message]) -> None:
+    """Hand these messages to their gateways and store the outcomes.
+
+    Before the send, each row counts the attempt and notes when it went on the wire (one statement): if
+    the worker dies before the outcome is stored, the sweeper knows exactly which messages may have
+    reached the gateway (`SENDING_OUTCOME_UNKNOWN`) and which were never handed over."""
+    wire_on = timezone.now()
+    Message.objects.filter(pk__in=[m.pk for m in msgs]).update(attempts=F("attempts") + 1, wire_on=wire_on)
+    for m in msgs:
+        m.attempts += 1
+        m.wire_on = wire_on
+    sms = [m for m in msgs if m.channel == "sms"]
+    emails = [m for m in msgs if m.channel == "email"]
+    results: dict[int, SendResult] = {}
+    if sms:
+        by_gateway: dict[int, tuple[Gateway, list[tuple[OutboundSms, float]]]] = {}
+        for m in sms:
+            gw = m.gateway
+            assert gw is not None
+            by_gateway.setdefault(gw.pk, (gw, []))[1].append(
+                (OutboundSms(m.pk, m.to, m.text, m.segments), m._slot)
+            )
+        results.update(transport.send(list(by_gateway.values())))
+    if emails:
+        results.update({m.pk: r for m, r in zip(emails, email.send_batch(emails), strict=True)})
     sent_on = timezone.now()
     for m in msgs:
         r = results.get(m.pk)
-        if r is None:
-            continue
+        if r is None:  # (every adapter answers each message; this only guards the write below)
+            r = SendResult(m.pk, "retry", detail="The gateway adapter gave no result.")
         _apply_result(m, r, sent_on)
+    with transaction.atomic():
+        bulk.update_rows(msgs, _UPDATE_FIELDS)
+        _record_opt_outs(msgs)
+        messages_sent.send(Message, messages=[m for m in msgs if m.status in (Message.SENT, Message.DELIVERED)])
 
 
-_local = threading.local()
-_sessions: list[tuple[asyncio.AbstractEventLoop, aiohttp.ClientSession]] = []
-
-
-@atexit.register
-def _close_sessions() -> None:
-    """Close every thread's HTTP session at exit (their loops are idle by then)."""
-    for loop, session in _sessions:
-        if not loop.is_closed() and not loop.is_running() and not session.closed:
-            try:
-                loop.run_until_complete(session.close())
-            except RuntimeError:
-                pass
-
-
-def _run(coro):
-    """Run on this thread's own event loop, kept between batches so that its HTTP session (and the
-    keep-alive connections to each gateway) are reused instead of reconnecting for every batch."""
-    loop = getattr(_local, "loop", None)
-    if loop is None or loop.is_closed():
-        loop = _local.loop = asyncio.new_event_loop()
-    return loop.run_until_complete(coro)
-
-
-def _session() -> aiohttp.ClientSession:
-    session = getattr(_local, "session", None)
-    if session is None or session.closed:
-        session = _local.session = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=30), connector=aiohttp.TCPConnector(limit=128)
-        )
-        _sessions.append((_local.loop, session))
-    return session
-
-
-async def _send_all(plan) -> dict[int, SendResult]:
-    session = _session()
-
-    async def one_gateway(gw: Gateway, items: list[tuple[Message, float]]) -> list[SendResult]:
-        adapter = adapter_for(gw)
-        if not gw.rate_limit:
-            return await adapter.send_batch(
-                session, [OutboundSms(m.pk, m.to, m.text, m.segments) for m, _slot in items]
-            )
-
-        async def paced(m: Message, slot: float) -> list[SendResult]:
-            delay = slot - time.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            return await adapter.send_batch(session, [OutboundSms(m.pk, m.to, m.text, m.segments)])
-
-        nested = await asyncio.gather(*(paced(m, s) for m, s in items))
-        return [r for rs in nested for r in rs]
-
-    groups = await asyncio.gather(*(one_gateway(gw, items) for gw, items in plan))
-    return {r.message_id: r for rs in groups for r in rs}
-
-
-def _apply_result(m: Message, r: SendResult, sent_on) -> None:
-    m.attempts += 1
+def _apply_result(m: Message, r: SendResult, sent_on: datetime) -> None:
+    """The outcome of one attempt (already counted in `attempts` when it went on the wire)."""
     m.claim = ""
     if r.status in ("sent", "delivered"):
         m.status = Message.SENT if r.status == "sent" else Message.DELIVERED
@@ -543,7 +528,7 @@ def _apply_result(m: Message, r: SendResult, sent_on) -> None:
         m.error = ""
     elif r.status == "retry":
         if m.attempts >= settings.CASEMSG_MAX_ATTEMPTS:
-            code = "EMAIL_GATEWAY_ERROR" if m.channel == "email" else "TOO_MANY_UNSUCCESSFUL_ATTEMPTS"
+            code = errors.EMAIL_GATEWAY_ERROR if m.channel == "email" else errors.TOO_MANY_UNSUCCESSFUL_ATTEMPTS
             _fail(m, code, f"{m.attempts} attempts; last: {r.detail}")
         else:
             m.status = Message.QUEUED
@@ -551,13 +536,13 @@ def _apply_result(m: Message, r: SendResult, sent_on) -> None:
             backoff = settings.CASEMSG_RETRY_BASE_SECONDS * (2 ** (m.attempts - 1))
             m.next_attempt_on = timezone.now() + timedelta(seconds=backoff)
     else:
-        _fail(m, r.error or "GATEWAY_ERROR", r.detail)
+        _fail(m, r.error or errors.GATEWAY_ERROR, r.detail)
         if r.opt_out:
-            m._opt_out = True  # noqa: SLF001 — recorded with the batch's results
+            m._opt_out = True  # recorded with the batch's results
 
 
 def _record_opt_outs(msgs: list[Message]) -> None:
-    numbers = {m.to for m in msgs if getattr(m, "_opt_out", False)}
+    numbers = {m.to for m in msgs if m._opt_out}
     if not numbers:
         return
     reported = []
@@ -568,12 +553,6 @@ def _record_opt_outs(msgs: list[Message]) -> None:
     opt_out_reported.send(Message, messages=reported)
 
 
-def _send_emails(msgs: list[Message]) -> None:
-    sent_on = timezone.now()
-    for m, r in zip(msgs, email.send_batch(msgs), strict=True):
-        _apply_result(m, r, sent_on)
-
-
 # --- housekeeping --------------------------------------------------------------------------------
 def expire_stale() -> int:
     """Queued messages older than the stale limit are not sent: their content is likely outdated."""
@@ -582,22 +561,39 @@ def expire_stale() -> int:
         status=Message.QUEUED, next_attempt_on__lte=timezone.now(), created_on__lt=cutoff
     ).update(
         status=Message.FAILED,
-        error="MESSAGE_IS_STALE",
+        error=errors.MESSAGE_IS_STALE,
         error_detail=f"Queued for more than {settings.CASEMSG_STALE_AFTER_DAYS} days.",
     )
 
 
 def sweep(timeout_seconds: int | None = None) -> int:
-    """Return rows stuck in `sending` (their worker died) to the queue, noting the outcome is unknown."""
+    """Return rows stuck in `sending` (their worker died) to the queue.
+
+    A row that was on the wire when its worker died may or may not have reached the gateway: it is sent
+    again (its `attempts` already counts the first try) and its history says SENDING_OUTCOME_UNKNOWN. A
+    row its worker had claimed but not yet handed over simply goes back to the queue."""
     timeout_seconds = settings.CASEMSG_SENDING_TIMEOUT_SECONDS if timeout_seconds is None else timeout_seconds
-    cutoff = timezone.now() - timedelta(seconds=timeout_seconds)
-    return Message.objects.filter(status=Message.SENDING, claimed_on__lt=cutoff).update(
-        status=Message.QUEUED,
-        claim="",
-        delay_reason="SENDING_OUTCOME_UNKNOWN",
-        error_detail="A worker stopped while sending; whether the gateway got it is unknown.",
-        next_attempt_on=timezone.now(),
-    )
+    now = timezone.now()
+    stuck = Message.objects.filter(status=Message.SENDING, claimed_on__lt=now - timedelta(seconds=timeout_seconds))
+    never_sent = stuck.filter(Q(wire_on__isnull=True) | Q(wire_on__lt=F("claimed_on")))
+    n = never_sent.update(status=Message.QUEUED, claim="", next_attempt_on=now)
+    unknown = list(stuck.only("pk", "history", "attempts")[:BATCH])
+    while unknown:
+        detail = "A worker stopped while sending; whether the gateway got it is unknown. It is sent again."
+        for m in unknown:
+            m.status, m.claim, m.next_attempt_on = Message.QUEUED, "", now
+            m.delay_reason, m.error_detail = errors.SENDING_OUTCOME_UNKNOWN, detail
+            m.history = [
+                *(m.history or []),
+                {"at": now.isoformat(), "code": errors.SENDING_OUTCOME_UNKNOWN, "attempt": m.attempts},
+            ]
+        with transaction.atomic():
+            bulk.update_rows(
+                unknown, ["status", "claim", "next_attempt_on", "delay_reason", "error_detail", "history"]
+            )
+        n += len(unknown)
+        unknown = list(stuck.only("pk", "history", "attempts")[:BATCH])
+    return n
 
 
 def has_due() -> bool:
@@ -618,9 +614,9 @@ def apply_status_updates(gateway: Gateway, updates) -> int:
             # a delivery report is final: it also settles an earlier "failed" report that was premature
             m.status, m.delivered_on, m.error, m.error_detail = Message.DELIVERED, now, "", ""
         elif u.status == "failed" and m.status != Message.DELIVERED:
-            m.status, m.error, m.error_detail = Message.FAILED, u.error or "GATEWAY_ERROR", u.detail
+            m.status, m.error, m.error_detail = Message.FAILED, u.error or errors.GATEWAY_ERROR, u.detail
             if u.opt_out:
-                m._opt_out = True  # noqa: SLF001 — the provider says the number opted out: record it globally
+                m._opt_out = True  # the provider says the number opted out: record it globally
         elif u.status == "sent" and m.status in (Message.QUEUED, Message.SENDING):
             m.status = Message.SENT
         else:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from datetime import timedelta
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from casemsg.cases.models import Case
+from casemsg.core import errors
 from casemsg.core.errors import InputError
 from casemsg.messaging import pipeline, render
-from casemsg.messaging.models import Message, MessagingEvent
+from casemsg.messaging.models import IdempotencyKey, Message, MessagingEvent
 from casemsg.projects.models import Project
 from casemsg.workers.models import MobileWorker
 
@@ -28,36 +33,74 @@ class SendRequest:
 
 def validate_content(text: str | None, translations: dict[str, str] | None) -> None:
     if text is None and not translations:
-        raise InputError("MESSAGE_BLANK", "Give `text` or `translations`.")
+        raise InputError(errors.MESSAGE_BLANK, "Give `text` or `translations`.")
     templates = ([text] if text is not None else []) + list((translations or {}).values())
     for t in templates:
         if not isinstance(t, str):
-            raise InputError("VALIDATION_ERROR", "Texts and translations must be strings.")
+            raise InputError(errors.VALIDATION_ERROR, "Texts and translations must be strings.")
         problem = render.check_template(t)
         if problem:
-            raise InputError("CANNOT_RENDER_MESSAGE", f"The message template is malformed: {problem}.")
+            raise InputError(errors.CANNOT_RENDER_MESSAGE, f"The message template is malformed: {problem}.")
     if not any(t.strip() for t in templates):
-        raise InputError("MESSAGE_BLANK", "The message text is empty.")
+        raise InputError(errors.MESSAGE_BLANK, "The message text is empty.")
+
+
+IDEMPOTENCY_WINDOW = timedelta(hours=24)
+IDEMPOTENCY_KEY_MAX = 255
+
+
+def send_once(project: Project, req: SendRequest, key: str | None, source: str = "api") -> Message:
+    """`send`, unless a request with the same `Idempotency-Key` came within 24 hours: then the message it
+    made is answered again and nothing is sent twice. The same key with another body is refused (409)."""
+    if key is None:
+        return send(project, req, source)
+    if not key.strip() or len(key) > IDEMPOTENCY_KEY_MAX or "\x00" in key:
+        raise InputError(errors.INVALID_VALUE, f"Idempotency-Key must be 1–{IDEMPOTENCY_KEY_MAX} characters.")
+    digest = hashlib.sha256(json.dumps(asdict(req), sort_keys=True).encode()).hexdigest()
+    now = timezone.now()
+    # a key older than the window is free again
+    IdempotencyKey.objects.filter(project=project, key=key, created_on__lt=now - IDEMPOTENCY_WINDOW).delete()
+    try:
+        with transaction.atomic():
+            row = IdempotencyKey.objects.create(project=project, key=key, request_hash=digest, created_on=now)
+            msg = send(project, req, source)
+            row.message = msg
+            row.save(update_fields=["message"])
+            return msg
+    except IntegrityError:
+        pass  # the key was used before (or a concurrent request holds it): answer with its message
+    earlier = IdempotencyKey.objects.select_related("message").filter(project=project, key=key).first()
+    if earlier is None or earlier.message is None:
+        raise InputError(
+            errors.IDEMPOTENCY_KEY_IN_USE, "A request with this Idempotency-Key is still being handled.", 409
+        )
+    if earlier.request_hash != digest:
+        raise InputError(
+            errors.IDEMPOTENCY_KEY_IN_USE,
+            "This Idempotency-Key was used with another request body within the last 24 hours.",
+            409,
+        )
+    return earlier.message
 
 
 def send(project: Project, req: SendRequest, source: str = "api") -> Message:
     if req.channel not in ("sms", "email"):
-        raise InputError("VALIDATION_ERROR", "channel must be 'sms' or 'email'.")
+        raise InputError(errors.VALIDATION_ERROR, "channel must be 'sms' or 'email'.")
     validate_content(req.text, req.translations)
     if req.subject and (problem := render.check_template(req.subject)):
-        raise InputError("CANNOT_RENDER_MESSAGE", f"The subject template is malformed: {problem}.")
+        raise InputError(errors.CANNOT_RENDER_MESSAGE, f"The subject template is malformed: {problem}.")
     case = worker = None
     if (req.case_id is None) == (req.mobile_worker_id is None):
-        raise InputError("VALIDATION_ERROR", "recipient needs exactly one of case_id or mobile_worker_id.")
+        raise InputError(errors.VALIDATION_ERROR, "recipient needs exactly one of case_id or mobile_worker_id.")
     if req.case_id is not None:
         case = Case.objects.filter(project=project, case_id=req.case_id).first()
         if case is None:
-            raise InputError("CASE_NOT_FOUND", f"No case '{req.case_id}' in this project.", 404)
+            raise InputError(errors.CASE_NOT_FOUND, f"No case '{req.case_id}' in this project.", 404)
     else:
-        worker = MobileWorker.objects.filter(project=project, pk=req.mobile_worker_id).first()
+        worker = MobileWorker.objects.filter(project=project, pk=req.mobile_worker_id or 0).first()
         if worker is None:
             detail = f"No mobile worker {req.mobile_worker_id} in this project."
-            raise InputError("MOBILE_WORKER_NOT_FOUND", detail, 404)
+            raise InputError(errors.MOBILE_WORKER_NOT_FOUND, detail, 404)
     with transaction.atomic():
         event = MessagingEvent.objects.create(project=project, source=source, description=f"{req.channel} by {source}")
         (msg,) = pipeline.queue(

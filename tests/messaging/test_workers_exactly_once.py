@@ -306,7 +306,10 @@ def test_sweeper_requeues_rows_stuck_in_sending(api, sandbox, settings):
     claimed = pipeline.claim()  # a worker takes both … and dies
     assert {m.pk for m in claimed} == {stuck["id"], fresh["id"]}
     assert {msg(stuck).status, msg(fresh).status} == {"sending"}
-    Message.objects.filter(pk=stuck["id"]).update(claimed_on=timezone.now() - timedelta(seconds=301))
+    # `stuck` had been handed to the gateway (counted, on the wire) when its worker died; `fresh` not yet
+    Message.objects.filter(pk=stuck["id"]).update(
+        claimed_on=timezone.now() - timedelta(seconds=301), wire_on=timezone.now() - timedelta(seconds=300), attempts=1
+    )
     Message.objects.filter(pk=fresh["id"]).update(claimed_on=timezone.now() - timedelta(seconds=200))
 
     assert deliver() == 0  # rows in `sending` are nobody else's to take
@@ -321,10 +324,16 @@ def test_sweeper_requeues_rows_stuck_in_sending(api, sandbox, settings):
     deliver()
     row = msg(stuck)
     assert (row.status, row.delay_reason) == ("sent", "")
+    # sent again after an unknown outcome: two attempts, and its history says why
+    assert row.attempts == 2
+    assert [h["code"] for h in row.history] == ["SENDING_OUTCOME_UNKNOWN"]
+    assert [h["code"] for h in api.get(f"messages/{row.pk}").json()["history"]] == ["SENDING_OUTCOME_UNKNOWN"]
     assert msg(fresh).status == "sending"
     assert pipeline.sweep(timeout_seconds=100) == 1
+    # never handed over: back to the queue with nothing unknown about it
+    assert (msg(fresh).status, msg(fresh).delay_reason, msg(fresh).history) == ("queued", "", [])
     deliver()
-    assert msg(fresh).status == "sent"
+    assert (msg(fresh).status, msg(fresh).attempts) == ("sent", 1)
 
 
 @pytest.mark.django_db

@@ -1,7 +1,7 @@
 """Fake SMS providers on 127.0.0.1 that speak each provider's documented HTTP format.
 
 Every gateway module is tested against one of these real HTTP servers rather than against mocks
-(DESIGN.md §4), and the pipeline tests use them to measure what a provider would see: what arrived, how
+(CONTRIBUTING.md, "Standards"), and the pipeline tests use them to measure what a provider would see: what arrived, how
 often per number or message id, and when, on the server's own clock.
 
 Kinds: "twilio", "telerivet", "africastalking", "http" (the generic gateway).
