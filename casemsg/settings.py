@@ -57,6 +57,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Under /api/, a 404 or 405 answers in the API's JSON error shape.
+    "casemsg.api.core.json_errors",
     # Who acts (a user, an API key): the consent ledger records it.
     "casemsg.core.actor.ActorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",

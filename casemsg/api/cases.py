@@ -6,16 +6,18 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
-from casemsg.api.core import page, project_for
-from casemsg.cases import services
+from casemsg.api.core import In, page, project_for
+from casemsg.cases import queries, services
 from casemsg.cases.models import Case
 from casemsg.contacts.status import status
+from casemsg.core import errors
 from casemsg.core.errors import InputError
 
 router = Router(tags=["cases"])
 
 
-class CaseIn(Schema):
+class CaseIn(In):
+    field_codes = {"properties": errors.INVALID_PROPERTY}
     case_id: str | None = None
     case_type: str
     name: str = ""
@@ -41,7 +43,8 @@ class BulkItem(CasePatch):
     case_id: str | None = None
 
 
-class BulkIn(Schema):
+class BulkIn(In):
+    field_codes = {"properties": errors.INVALID_PROPERTY}
     cases: list[BulkItem]
 
 
@@ -67,13 +70,13 @@ class CaseList(Schema):
 def _get(project, case_id: str) -> Case:
     case = Case.objects.filter(project=project, case_id=case_id).first()
     if case is None:
-        raise InputError("CASE_NOT_FOUND", f"No case '{case_id}' in this project.", 404)
+        raise InputError(errors.CASE_NOT_FOUND, f"No case '{case_id}' in this project.", 404)
     return case
 
 
 def _change(data: Schema) -> services.CaseChange:
     d = data.dict()
-    return services.CaseChange(**{k: d.get(k) for k in services.CaseChange.__dataclass_fields__ if k in d})
+    return services.CaseChange(**{k: d[k] for k in services.CaseChange.__dataclass_fields__ if k in d})
 
 
 @router.post("/projects/{project}/cases", response={201: CaseOut})
@@ -92,14 +95,16 @@ def list_cases(
     external_id: str | None = None,
     limit: int = 100,
     offset: int = 0,
-):
+) -> dict[str, Any]:
     """Filter by `case_type`, `closed`, `owner_id`, `external_id`, and any property with
     `prop.<name>=<value>` (for example `?prop.district=north`)."""
     p = project_for(request, project)
-    props = {k[5:]: v for k, v in request.GET.items() if k.startswith("prop.") and len(k) > 5}
-    qs = services.list_cases(p, case_type, closed, props, owner_id, external_id)
-    items = list(page(qs, limit, offset))
-    return {"count": qs.count(), "items": items}
+    props = {k[5:]: request.GET[k] for k in request.GET if k.startswith("prop.") and len(k) > 5}
+    f = queries.CaseFilter(
+        case_type=case_type, closed=closed, owner_id=owner_id, external_id=external_id, properties=props
+    )
+    qs = queries.cases(p, f)
+    return {"count": qs.count(), "items": list(page(qs, limit, offset))}
 
 
 @router.post("/projects/{project}/cases/bulk", response=list[CaseOut])

@@ -1,14 +1,22 @@
-"""The API's shared parts: the Ninja instance, bearer-key auth scoped to one project, and errors shaped
-as {"error": {"code": …, "message": …}} everywhere."""
+"""The API's shared parts: the Ninja instance, bearer-key auth scoped to one project, input schemas
+that refuse what the database cannot hold, one way to page a list, and errors shaped as
+{"error": {"code": …, "message": …}} everywhere — documented in the OpenAPI for every operation."""
 
 from __future__ import annotations
 
-from django.http import HttpRequest
-from ninja import NinjaAPI
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from ninja import Field, NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import HttpBearer
+from pydantic import model_validator
 
+from casemsg.core import actor, errors
 from casemsg.core.errors import InputError
 from casemsg.projects.models import ApiKey, Project, hash_key
 
@@ -18,10 +26,126 @@ class ProjectKey(HttpBearer):
 
     def authenticate(self, request: HttpRequest, token: str) -> Project | None:
         row = ApiKey.objects.select_related("project").filter(key_hash=hash_key(token), revoked=False).first()
-        return row.project if row else None
+        if row is None:
+            return None
+        actor.set_current(actor.Actor("api", f"api key {row.prefix}…" + (f" ({row.name})" if row.name else "")))
+        return row.project
 
 
-api = NinjaAPI(
+class ErrorDetail(Schema):
+    code: str = Field(description="A code of the error catalogue (GET /api/v1/errors).")
+    message: str = Field(description="What is wrong, in a sentence.")
+
+
+class ErrorOut(Schema):
+    error: ErrorDetail
+
+
+# --- input ----------------------------------------------------------------------------------------
+def _refuse_unstorable(value: Any, where: str = "", codes: dict[str, str] | None = None) -> None:
+    """NUL cannot be stored by PostgreSQL and a lone surrogate cannot be encoded: refuse both, in any
+    string of a body, before a service or the database sees them."""
+    if isinstance(value, str):
+        problem = "a NUL character" if "\x00" in value else "an unpaired surrogate (not valid Unicode)"
+        if "\x00" in value or _SURROGATE.search(value):
+            # the innermost named field that has a code of its own decides (cases[0].properties.x → properties)
+            names = [n for n in re.split(r"[.\[\]]", where) if n and not n.isdigit()]
+            code = next((codes[n] for n in reversed(names) if codes and n in codes), errors.INVALID_VALUE)
+            raise InputError(code, f"{where or 'A value'} contains {problem}.")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _refuse_unstorable(k, f"a key of {where}" if where else "a key", codes)
+            _refuse_unstorable(v, f"{where}.{k}" if where else str(k), codes)
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            _refuse_unstorable(v, f"{where}[{i}]", codes)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class In(Schema):
+    """Every request body's schema: unknown fields are refused (a misspelt field is a 422 naming it, not
+    silently ignored), and so are NUL characters and unpaired surrogates anywhere in it (422
+    INVALID_VALUE, or the field's own code in `field_codes`). Give each string field a `max_length`
+    matching its column."""
+
+    model_config = {**Schema.model_config, "extra": "forbid"}
+    # The code a field's unstorable value answers with, where its service has a more precise one than
+    # INVALID_VALUE (a case property: INVALID_PROPERTY; a phone number: INVALID_PHONE_NUMBER).
+    field_codes: ClassVar[dict[str, str]] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        _refuse_unstorable(data if isinstance(data, dict | list) else None, "", cls.field_codes)
+        return data
+
+
+# --- paging ---------------------------------------------------------------------------------------
+MAX_LIMIT = 500
+MAX_OFFSET = 10_000_000
+
+
+def page(qs: Any, limit: int, offset: int) -> Any:
+    """One page of a list: every list endpoint answers {count, items} and takes `limit` (1–500) and
+    `offset` (0–10,000,000); anything else is a 422, never a database error."""
+    if not 1 <= limit <= MAX_LIMIT or not 0 <= offset <= MAX_OFFSET:
+        raise InputError(errors.VALIDATION_ERROR, f"limit must be 1–{MAX_LIMIT} and offset 0–{MAX_OFFSET:,}.")
+    return qs[offset : offset + limit]
+
+
+def utc(value: datetime | None, name: str) -> datetime | None:
+    """A time from a query parameter, in UTC: an offset PostgreSQL does not take (+16:42) or a time out
+    of range is a 422, not a database error. A time without an offset is read as UTC."""
+    if value is None:
+        return None
+    try:
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    except (OverflowError, ValueError) as exc:
+        raise InputError(errors.VALIDATION_ERROR, f"{name} is out of range.") from exc
+
+
+class CasemsgAPI(NinjaAPI):
+    """Documents, on every operation, the errors it can answer with (all in the ErrorOut shape)."""
+
+    def get_openapi_schema(self, *args: Any, **kwargs: Any) -> Any:
+        schema = super().get_openapi_schema(*args, **kwargs)
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.setdefault("ErrorDetail", ErrorDetail.model_json_schema())
+        components["ErrorOut"] = {
+            "type": "object",
+            "properties": {"error": {"$ref": "#/components/schemas/ErrorDetail"}},
+            "required": ["error"],
+        }
+        ref = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}}
+        for path, item in schema.get("paths", {}).items():
+            for method, op in item.items():
+                codes = {422: "Invalid input (VALIDATION_ERROR and other input codes)."}
+                if op.get("requestBody"):
+                    codes[400] = "The body could not be read: not JSON, or not UTF-8 (HTTP_ERROR)."
+                if op.get("security"):
+                    codes[401] = "No valid API key (UNAUTHENTICATED)."
+                if "{project}" in path:
+                    codes[403] = "The key belongs to another project (FORBIDDEN)."
+                if re.search(r"\{(?!project\})", path):
+                    codes[404] = "Not found in this project."
+                if path.startswith(("/api/v1/gateways/",)):
+                    codes.update({400: "A body the provider format does not allow.", 403: "Unknown gateway or key."})
+                    codes[404] = "Unknown gateway."
+                responses = op.setdefault("responses", {})
+                declared = {int(c) for c in responses}
+                for code, text in codes.items():
+                    if code not in declared:
+                        responses[code] = {"description": text, **ref}
+                for code, resp in responses.items():
+                    if 400 <= int(code) < 500 and "content" not in resp:
+                        resp.update(ref)
+                _ = method
+        return schema
+
+
+api = CasemsgAPI(
     title="casemsg API",
     version="1",
     description="Case-based SMS and email messaging. Authenticate with `Authorization: Bearer KEY`; "
@@ -48,7 +172,7 @@ def _validation_error(request, exc: NinjaValidationError):
         loc = ".".join(str(x) for x in e.get("loc", ()) if x not in ("body", "query", "path", "payload"))
         parts.append(f"{loc}: {e.get('msg')}" if loc else str(e.get("msg")))
     return api.create_response(
-        request, error_body("VALIDATION_ERROR", "; ".join(parts) or "Invalid request."), status=422
+        request, error_body(errors.VALIDATION_ERROR, "; ".join(parts) or "Invalid request."), status=422
     )
 
 
@@ -56,31 +180,49 @@ def _validation_error(request, exc: NinjaValidationError):
 def _auth_error(request, exc):
     return api.create_response(
         request,
-        error_body("UNAUTHENTICATED", "Send a valid project API key as 'Authorization: Bearer KEY'."),
+        error_body(errors.UNAUTHENTICATED, "Send a valid project API key as 'Authorization: Bearer KEY'."),
         status=401,
     )
 
 
 @api.exception_handler(HttpError)
 def _http_error(request, exc: HttpError):
-    return api.create_response(request, error_body("HTTP_ERROR", str(exc)), status=exc.status_code)
+    return api.create_response(request, error_body(errors.HTTP_ERROR, str(exc)), status=exc.status_code)
 
 
 def project_for(request: HttpRequest, slug: str) -> Project:
     """The path's project, which must be the key's own: a key never reaches another project."""
-    project: Project = request.auth
+    project: Project = request.auth  # type: ignore[attr-defined]  # set by Ninja's auth (ProjectKey)
     if project.slug != slug:
-        raise InputError("FORBIDDEN", "This API key does not give access to that project.", 403)
+        raise InputError(errors.FORBIDDEN, "This API key does not give access to that project.", 403)
     # PostgreSQL cannot compare with a string holding NUL (psycopg refuses it): answer 422 on every
     # database alike rather than a 500 on one of them. Bodies are checked by the services.
     if "\x00" in request.path or any("\x00" in k + "".join(v) for k, v in request.GET.lists()):
-        raise InputError("INVALID_VALUE", "The URL contains a NUL character.", 422)
+        raise InputError(errors.INVALID_VALUE, "The URL contains a NUL character.", 422)
     return project
 
 
-def page(qs, limit: int, offset: int, max_limit: int = 1000):
-    """One page of a list, after checking the paging parameters (a negative offset must be a 422, not
-    Django's "negative indexing" error and a 500)."""
-    if not 1 <= limit <= max_limit or offset < 0:
-        raise InputError("VALIDATION_ERROR", f"limit must be 1–{max_limit:,} and offset ≥ 0.")
-    return qs[offset : offset + limit]
+# --- errors outside the API's own views -------------------------------------------------------------
+def json_errors(get_response: Callable[[HttpRequest], HttpResponse]) -> Callable[[HttpRequest], HttpResponse]:
+    """Middleware: under /api/, a 404 of an unknown path or a 405 of a wrong method answers JSON in the
+    API's error shape like every other error, not Django's HTML or plain text."""
+
+    def middleware(request: HttpRequest) -> HttpResponse:
+        response = get_response(request)
+        if not request.path.startswith("/api/") or response.get("Content-Type", "").startswith("application/json"):
+            return response
+        if response.status_code == 404:
+            body = error_body(errors.NOT_FOUND, f"There is no API endpoint at {request.path}.")
+        elif response.status_code == 405:
+            allowed = response.get("Allow", "")
+            body = error_body(
+                errors.METHOD_NOT_ALLOWED, f"{request.method} is not allowed here; use {allowed or 'another method'}."
+            )
+        else:
+            return response
+        out = JsonResponse(body, status=response.status_code)
+        if response.has_header("Allow"):
+            out["Allow"] = response["Allow"]
+        return out
+
+    return middleware

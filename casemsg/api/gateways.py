@@ -5,7 +5,7 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
-from casemsg.api.core import project_for
+from casemsg.api.core import In, project_for
 from casemsg.core import errors
 from casemsg.core.errors import InputError
 from casemsg.gateways import services
@@ -15,7 +15,7 @@ from casemsg.gateways.registry import GATEWAY_TYPES
 router = Router(tags=["gateways"])
 
 
-class GatewayIn(Schema):
+class GatewayIn(In):
     name: str
     type: str = Field(description=f"The gateway type: {', '.join(GATEWAY_TYPES)}.")
     config: dict[str, Any] = Field(default_factory=dict, description="The type's own settings (its config_schema).")
@@ -35,7 +35,7 @@ class GatewayOut(Schema):
     status_url: str | None = None
 
 
-class RouteIn(Schema):
+class RouteIn(In):
     prefix: str
     gateway: str
 

@@ -7,7 +7,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
-from casemsg.api.core import page, project_for
+from casemsg.api.core import In, page, project_for
 from casemsg.core import errors
 from casemsg.core.errors import InputError
 from casemsg.messaging import queries, services
@@ -40,7 +40,7 @@ class Recipient(Schema):
     mobile_worker_id: int | None = None
 
 
-class MessageIn(Schema):
+class MessageIn(In):
     recipient: Recipient
     channel: str = "sms"
     text: str | None = None

@@ -7,7 +7,7 @@ from datetime import datetime
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
-from casemsg.api.core import page, project_for
+from casemsg.api.core import In, page, project_for
 from casemsg.projects import services
 
 router = Router(tags=["projects"])
@@ -27,7 +27,7 @@ class KeyList(Schema):
     items: list[KeyOut]
 
 
-class KeyIn(Schema):
+class KeyIn(In):
     name: str = Field("", max_length=100, description="What the key is for, e.g. 'CommCare forwarder'.")
 
 

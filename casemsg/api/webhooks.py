@@ -4,25 +4,46 @@ the provider's own format (read by the type's `parse_inbound` / `parse_status`).
 Both are authenticated by the gateway's secret key in the URL, then by the provider's signature where
 the type has one (`verify_request`). This router is mounted first (casemsg/api/urls.py): URL resolution
 tries patterns in order, and provider webhooks are the hottest path.
+
+Robustness (docs/gateways.md, "Webhook robustness"): a request that passes authentication is either
+stored — every inbound message keeps the provider's raw payload, and values are cleaned and bounded
+before the database sees them (casemsg.gateways.cleaning) — or answered 4xx with a catalogue code and the
+reason. No input answers 500.
 """
 
 from __future__ import annotations
 
 import hmac
+import logging
+import re
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
+from django.core.exceptions import SuspiciousOperation
 from django.http import HttpRequest, HttpResponse
+from django.http.multipartparser import MultiPartParserError
 from ninja import Router
 
 from casemsg.core import errors
 from casemsg.core.errors import InputError
+from casemsg.gateways import cleaning
 from casemsg.gateways.base import GatewayType
 from casemsg.gateways.models import Gateway
 from casemsg.gateways.registry import adapter_for
 from casemsg.inbound import router as inbound
 from casemsg.messaging.pipeline import apply_status_updates
 
+log = logging.getLogger(__name__)
 router = Router(tags=["webhooks"])
+T = TypeVar("T")
+
+# What a gateway name (gateways.services) and an inbound key (secrets.token_urlsafe) can look like: anything
+# else is refused before the database sees it (a NUL, a non-ASCII key hmac cannot compare, 10 kB of junk).
+_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+_KEY = re.compile(r"[A-Za-z0-9_\-]{1,64}")
+# A body Django cannot read (a broken multipart, too many fields, too large) or cannot decode.
+_UNREADABLE = (MultiPartParserError, SuspiciousOperation, UnicodeError, ValueError)
 
 # Webhooks come in bursts from one gateway: its row is kept for a few seconds (per process, keyed by
 # name and secret key, so a new or re-keyed gateway is never confused with an old one). A changed config
@@ -33,6 +54,8 @@ _webhook_gateways: dict[tuple[str, str], tuple[float, Gateway]] = {}
 
 def gateway_for_webhook(name: str, key: str) -> Gateway:
     """Webhooks are authenticated by the secret key in their URL (and a provider signature if any)."""
+    if not _NAME.fullmatch(name) or not _KEY.fullmatch(key):
+        raise InputError(errors.FORBIDDEN, "Unknown gateway or wrong key.", 403)
     now = time.monotonic()
     hit = _webhook_gateways.get((name, key))
     if hit is not None and now - hit[0] < WEBHOOK_GATEWAY_TTL:
@@ -46,26 +69,55 @@ def gateway_for_webhook(name: str, key: str) -> Gateway:
     return gw
 
 
-def _verified(request: HttpRequest, name: str, key: str) -> tuple[Gateway, GatewayType]:
+def _read(what: str, gw: Gateway, step: Callable[[], T]) -> T:
+    """Run one step that reads the body: a body it cannot read is a 400 naming the problem; a failure of
+    casemsg's own parsing code is logged and answered 400 too, never 500."""
+    try:
+        return step()
+    except InputError:
+        raise
+    except _UNREADABLE as exc:
+        raise InputError(errors.INVALID_WEBHOOK, f"The {what} could not be read: {exc}"[:300], 400) from exc
+    except Exception as exc:  # noqa: BLE001 — a webhook never answers 500; the log has the details
+        log.exception("gateway %s: could not parse a %s", gw.name, what)
+        raise InputError(
+            errors.INVALID_WEBHOOK, f"The {what} could not be read ({type(exc).__name__}); see the server log.", 400
+        ) from exc
+
+
+def _verified(request: HttpRequest, name: str, key: str) -> tuple[Gateway, GatewayType, bytes]:
     gw = gateway_for_webhook(name, key)
     adapter = adapter_for(gw)
-    if not adapter.verify_request(request):
+    # Read the body before any form parsing, so that it stays available as the raw payload (Django
+    # streams multipart bodies otherwise).
+    body = _read("webhook body", gw, lambda: request.body)
+    try:
+        valid = adapter.verify_request(request)
+    except _UNREADABLE as exc:
+        raise InputError(errors.INVALID_WEBHOOK, f"The webhook body could not be read: {exc}"[:300], 400) from exc
+    except Exception:  # noqa: BLE001 — a signature that cannot even be checked is not valid
+        log.warning("gateway %s: the signature check failed", gw.name, exc_info=True)
+        valid = False
+    if not valid:
         raise InputError(errors.FORBIDDEN, "The request signature is not valid.", 403)
-    return gw, adapter
+    return gw, adapter, body
 
 
 @router.post("/gateways/{name}/{key}/inbound", auth=None)
 def inbound_webhook(request: HttpRequest, name: str, key: str) -> HttpResponse:
     """Inbound SMS in the provider's own format, at the URL holding the gateway's secret key. Twilio
-    requests must also carry a valid X-Twilio-Signature. Stored at once; processed as a job."""
-    gw, adapter = _verified(request, name, key)
-    inbound.receive(gw, adapter.parse_inbound(request))
+    requests must also carry a valid X-Twilio-Signature. Stored at once, with the raw payload; processed
+    as a job. A message whose sender is not a phone number is stored but not processed (INVALID_SENDER)."""
+    gw, adapter, body = _verified(request, name, key)
+    items = _read("inbound message", gw, lambda: adapter.parse_inbound(request))
+    inbound.receive(gw, items, raw=cleaning.raw_payload(request, body))
     return adapter.inbound_response()
 
 
 @router.post("/gateways/{name}/{key}/status", auth=None)
 def status_callback(request: HttpRequest, name: str, key: str) -> HttpResponse:
     """Delivery reports, in the provider's own format."""
-    gw, adapter = _verified(request, name, key)
-    apply_status_updates(gw, adapter.parse_status(request))
+    gw, adapter, _body = _verified(request, name, key)
+    updates = _read("status callback", gw, lambda: adapter.parse_status(request))
+    apply_status_updates(gw, [cleaning.clean_status(u) for u in updates])
     return HttpResponse("", status=200)

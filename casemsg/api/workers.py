@@ -5,8 +5,9 @@ from datetime import datetime
 from django.http import HttpRequest
 from ninja import Router, Schema, Status
 
-from casemsg.api.core import project_for
+from casemsg.api.core import In, project_for
 from casemsg.contacts.status import status
+from casemsg.core import errors
 from casemsg.core.errors import InputError
 from casemsg.workers import services
 from casemsg.workers.models import MobileWorker
@@ -14,12 +15,13 @@ from casemsg.workers.models import MobileWorker
 router = Router(tags=["mobile workers"])
 
 
-class PhoneIn(Schema):
+class PhoneIn(In):
     number: str
     verified: bool | None = None
 
 
-class WorkerIn(Schema):
+class WorkerIn(In):
+    field_codes = {"phone_numbers": errors.INVALID_PHONE_NUMBER}
     username: str
     name: str = ""
     active: bool = True
@@ -65,7 +67,7 @@ def _change(data: Schema) -> services.WorkerChange:
 def _get(project, worker_id: int) -> MobileWorker:
     w = MobileWorker.objects.filter(project=project, pk=worker_id).first()
     if w is None:
-        raise InputError("MOBILE_WORKER_NOT_FOUND", f"No mobile worker {worker_id} in this project.", 404)
+        raise InputError(errors.MOBILE_WORKER_NOT_FOUND, f"No mobile worker {worker_id} in this project.", 404)
     return w
 
 

@@ -54,6 +54,8 @@ LOOP_DETECTED: Final = "LOOP_DETECTED"
 EMAIL_GATEWAY_ERROR: Final = "EMAIL_GATEWAY_ERROR"
 SURVEY_EXPIRED: Final = "SURVEY_EXPIRED"
 SENDING_OUTCOME_UNKNOWN: Final = "SENDING_OUTCOME_UNKNOWN"
+GATEWAY_URL_NOT_ALLOWED: Final = "GATEWAY_URL_NOT_ALLOWED"
+INVALID_SENDER: Final = "INVALID_SENDER"
 
 # Request errors: API and CLI input.
 UNAUTHENTICATED: Final = "UNAUTHENTICATED"
@@ -67,6 +69,8 @@ PROJECT_EXISTS: Final = "PROJECT_EXISTS"
 SANDBOX_DISABLED: Final = "SANDBOX_DISABLED"
 NOT_A_PROJECT_NUMBER: Final = "NOT_A_PROJECT_NUMBER"
 KEY_NOT_FOUND: Final = "KEY_NOT_FOUND"
+NOT_FOUND: Final = "NOT_FOUND"
+METHOD_NOT_ALLOWED: Final = "METHOD_NOT_ALLOWED"
 IDEMPOTENCY_KEY_IN_USE: Final = "IDEMPOTENCY_KEY_IN_USE"
 CASE_NOT_FOUND: Final = "CASE_NOT_FOUND"
 CASE_TYPE_REQUIRED: Final = "CASE_TYPE_REQUIRED"
@@ -312,6 +316,28 @@ _CATALOGUE = [
         "was not sent again to avoid a duplicate.",
         "Check the gateway's own log; send again if the person did not receive it.",
     ),
+    ErrorCode(
+        GATEWAY_URL_NOT_ALLOWED,
+        "Gateway URL not allowed",
+        "The gateway's URL (the http type's url, or a base_url) reaches a loopback, private-network, "
+        "link-local or cloud metadata address, directly, once its name is resolved, or through a redirect. "
+        "casemsg does not send to internal addresses unless the installation sets "
+        "CASEMSG_GATEWAY_ALLOW_PRIVATE=1, and never to cloud metadata addresses. The message names the host, "
+        "the address and why. A gateway is refused when it is added; a message fails (it is not retried) when "
+        "the address is found at send time.",
+        "Point the gateway at the provider's public address. An installation whose gateway really is on its "
+        "own network sets CASEMSG_GATEWAY_ALLOW_PRIVATE=1.",
+        status=422,
+    ),
+    ErrorCode(
+        INVALID_SENDER,
+        "Inbound message from an unusable sender",
+        "A gateway delivered a message whose sender is not a phone number: missing, letters only (an "
+        "alphanumeric sender ID) or longer than 15 digits. The message is stored as received, with what the "
+        "provider sent, but no contact or keyword is looked up and nothing is replied.",
+        "Nothing to answer. If every message from a gateway shows this, check the sender field of its "
+        "webhook (for an http gateway, the 'from' field of its inbound config).",
+    ),
     # --- request errors: API and CLI input ----------------------------------------------------------
     ErrorCode(
         UNAUTHENTICATED,
@@ -411,10 +437,25 @@ _CATALOGUE = [
         "Idempotency key already used",
         "A message request came with an Idempotency-Key that an earlier request of the last 24 hours used "
         "with a different body, or that a request still being handled holds. Nothing was sent.",
-        "Retry with exactly the same body to get the first request's message back, or use a new key for a "
-        "new message.",
+        "Retry with exactly the same body to get the first request's message back, or use a new key for a new message.",
         kind="request",
         status=409,
+    ),
+    ErrorCode(
+        NOT_FOUND,
+        "No such endpoint",
+        "The URL names no endpoint of the API (a typo in the path, or an older API version).",
+        "Check the path against the API reference at /api/docs.",
+        kind="request",
+        status=404,
+    ),
+    ErrorCode(
+        METHOD_NOT_ALLOWED,
+        "Method not allowed",
+        "The endpoint exists but does not take this HTTP method (for example a PUT where PATCH is expected).",
+        "Use one of the methods the response's Allow header lists; the API reference at /api/docs shows each.",
+        kind="request",
+        status=405,
     ),
     ErrorCode(
         KEY_NOT_FOUND,
@@ -592,8 +633,10 @@ _CATALOGUE = [
     ErrorCode(
         INVALID_WEBHOOK,
         "Invalid webhook",
-        "An inbound message or status callback from a gateway could not be read: its body is not valid JSON, "
-        "or it lacks the sender's number.",
+        "An inbound message or status callback from a gateway could not be read: its body is not of the "
+        "content type the gateway type expects (form data, or JSON for sandbox and JSON http gateways), is "
+        "not valid UTF-8 or valid JSON, is JSON but not an object, or lacks the sender's number. Nothing is "
+        "stored; the error's message says which.",
         "Check the provider's webhook settings, and for an http gateway the field names in its inbound config.",
         kind="request",
         status=400,

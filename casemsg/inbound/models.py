@@ -8,13 +8,11 @@ from casemsg.projects.models import Project
 class Keyword(models.Model):
     """A project keyword: the first word of an inbound message (case-insensitive) triggers an action."""
 
-    REPLY, UPDATE_CASE, START_SURVEY = "reply", "update_case", "start_survey"
-    ACTIONS = [REPLY, UPDATE_CASE, START_SURVEY]
-
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="keywords")
     keyword = models.CharField(max_length=40)  # stored upper-case
     description = models.CharField(max_length=255, blank=True, default="")
-    action = models.CharField(max_length=16, default=REPLY)
+    # a key of casemsg.inbound.keywords.ACTIONS: the table holds each action's checks and handler
+    action = models.CharField(max_length=16, default="reply")
     reply = models.JSONField(default=dict, blank=True)  # {language: text}; sent for every action if set
     property_name = models.CharField(max_length=255, blank=True, default="")
     # the value to set; "{rest}" stands for the words after the keyword

@@ -17,52 +17,64 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import timedelta
+from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from casemsg.cases import services as case_services
+from casemsg.cases.models import Case
 from casemsg.consent import optout, verification, words
 from casemsg.consent import services as consent
 from casemsg.consent.models import ConsentRequest
 from casemsg.contacts import registry
 from casemsg.contacts.models import PhoneEntry
 from casemsg.contacts.status import resolve_language
+from casemsg.gateways import cleaning
 from casemsg.gateways.base import InboundSms
 from casemsg.gateways.models import Gateway
+from casemsg.inbound import keywords
 from casemsg.inbound.models import Keyword
 from casemsg.inbound.signals import inbound_received
 from casemsg.messaging import pipeline, render
 from casemsg.messaging.models import Message, MessagingEvent
 from casemsg.projects.models import Project
+from casemsg.workers.models import MobileWorker
 
 log = logging.getLogger(__name__)
 
 
 # --- receiving (the webhook's fast part) ---------------------------------------------------------
-def receive(gateway: Gateway, items: list[InboundSms], project: Project | None = None) -> list[int]:
+def receive(
+    gateway: Gateway, items: list[InboundSms], project: Project | None = None, raw: dict[str, Any] | None = None
+) -> list[int]:
     """Store inbound messages (duplicates of a provider id are ignored) and queue their processing.
 
-    Returns the ids of the new rows. Runs inside the webhook request: no routing here."""
+    Values are cleaned and bounded first (gateways.cleaning: no NUL, provider ids ≤ 128, a plausible
+    time); a message whose sender is not a phone number is stored, with `raw` (what the provider sent),
+    but never processed (INVALID_SENDER). Returns the ids of the new rows. Runs inside the webhook
+    request: no routing here."""
     now = timezone.now()
     ids: list[int] = []
+    queued: list[int] = []
     for item in items:
-        if not item.from_number:
-            continue
+        clean = cleaning.clean_inbound(item, now)
         msg = Message(
             project_id=project.pk if project is not None else gateway.project_id,
             direction=Message.IN,
             channel="sms",
-            to=item.from_number,
-            text=item.text or "",
+            to=clean.sender,
+            text=clean.text,
             gateway=gateway,
             gateway_name=gateway.name,
-            provider_id=item.provider_id or "",
+            provider_id=clean.provider_id,
             status=Message.RECEIVED,
-            created_on=item.received_on or now,
+            error=clean.error,
+            error_detail=clean.problem,
+            created_on=clean.received_on,
             sent_on=now,
-            next_attempt_on=now,
+            next_attempt_on=None if clean.error else now,
             segments=0,
+            raw=raw,
         )
         try:
             # one short transaction per message (a savepoint inside a caller's): the write lock of SQLite
@@ -72,8 +84,10 @@ def receive(gateway: Gateway, items: list[InboundSms], project: Project | None =
         except IntegrityError:
             continue  # a provider retrying its webhook: already stored
         ids.append(msg.pk)
-    if ids:
-        transaction.on_commit(lambda: inbound_received.send(Message, ids=ids))
+        if not clean.error:
+            queued.append(msg.pk)
+    if queued:
+        transaction.on_commit(lambda: inbound_received.send(Message, ids=queued))
     return ids
 
 
@@ -193,7 +207,7 @@ class Lookups:
 
 # --- handling ------------------------------------------------------------------------------------
 class _Reply:
-    def __init__(self, msg: Message, project: Project | None, contact):
+    def __init__(self, msg: Message, project: Project | None, contact: Case | MobileWorker | None):
         self.msg, self.project, self.contact = msg, project, contact
 
     def language(self) -> str:
@@ -201,21 +215,31 @@ class _Reply:
             return ""
         raw = (
             (self.contact.properties or {}).get("language_code", "")
-            if hasattr(self.contact, "properties")
+            if isinstance(self.contact, Case)
             else self.contact.language_code
         )
         return resolve_language(raw, self.project)[0]
 
-    def send(self, translations: dict[str, str], kind: str = Message.NORMAL, source: str = "keyword") -> None:
-        """Answer through the gateway the message came in on, in the contact's language."""
+    def send(
+        self,
+        translations: dict[str, str],
+        kind: str = Message.NORMAL,
+        source: str = "keyword",
+        template_rest: str | None = None,
+    ) -> None:
+        """Answer through the gateway the message came in on, in the contact's language.
+
+        Compliance texts go out as written. With `template_rest` the text is a template (a keyword's
+        reply): `{rest}` becomes those words (literally: braces in them are not placeholders) and the
+        pipeline renders the rest, e.g. `{case.name}`, with an unknown value shown as `(?)`."""
         text, lang = (next(iter(translations.values()), ""), "")
         if self.project is not None:
             chain = [self.language(), self.project.default_language, "en"]
-            text, lang = render.choose_text({"translations": translations, "text": text}, chain)
-            text = text or ""
+            chosen, lang = render.choose_text({"translations": translations, "text": text}, chain)
+            text = chosen or ""
         if not text.strip():
             return
-        case = self.contact if hasattr(self.contact, "case_type") else None
+        case = self.contact if isinstance(self.contact, Case) else None
         worker = self.contact if self.contact is not None and case is None else None
         event = None
         if self.project is not None:
@@ -225,16 +249,20 @@ class _Reply:
                 source_id=str(self.msg.pk),
                 description=f"reply to inbound {self.msg.pk}",
             )
+        if template_rest is None:
+            escaped = render.literal(text)
+        else:
+            escaped = text.replace("{rest}", render.literal(template_rest))
         spec = pipeline.MessageSpec(
             to=self.msg.to if case is None else "",
             case=case,
             worker=None,
-            text=text.replace("{", "{{").replace("}", "}}"),
+            text=escaped,
             kind=kind,
             gateway=self.msg.gateway,
         )
         if lang:  # recorded on the message, like any translated text
-            spec.translations, spec.default_language = {lang: spec.text}, lang
+            spec.translations, spec.default_language = {lang: escaped}, lang
         if worker is not None:
             spec.to = self.msg.to
         # no eligibility check now (nobody waits for it): it runs at send time, batched with the others,
@@ -249,6 +277,21 @@ def handle(msg: Message, lookups: Lookups | None = None) -> str:
     lookups = lookups or Lookups([msg])
     owner = lookups.owner(number)
     pending = lookups.pending_for(number)
+    if gw is not None and gw.type == "sandbox" and msg.project_id is not None:
+        # A simulated message stays within the project that simulated it: it reaches only that project's
+        # contacts and questions, never another project's (see casemsg.inbound.sandbox).
+        if owner is not None and owner.project_id != msg.project_id:
+            # the project's own contact holding the number (one-way) stands in for the other project's owner
+            owner = (
+                PhoneEntry.objects.filter(project_id=msg.project_id, phone_number=number)
+                .select_related("case", "worker", "project")
+                .order_by("created_on", "pk")
+                .first()
+            )
+        if pending is not None and pending.project_id != msg.project_id:
+            pending = None
+    contact: Case | MobileWorker | None
+    project: Project | None
     if owner is not None:
         contact, project = owner.contact, owner.project
     elif pending is not None:
@@ -257,9 +300,9 @@ def handle(msg: Message, lookups: Lookups | None = None) -> str:
     else:
         contact, project = None, msg.project
 
-    def attribute(c, p) -> None:
-        msg.case = c if hasattr(c, "case_type") else None
-        msg.worker = c if c is not None and not hasattr(c, "case_type") else None
+    def attribute(c: Case | MobileWorker | None, p: Project | None) -> None:
+        msg.case = c if isinstance(c, Case) else None
+        msg.worker = c if isinstance(c, MobileWorker) else None
         msg.project = p
 
     attribute(contact, project)
@@ -302,7 +345,7 @@ def handle(msg: Message, lookups: Lookups | None = None) -> str:
                 if outcome in ("consent", "refusal", "verified", "wrong_code"):
                     passes_on = False
             if passes_on and outcome == "unhandled" and project is not None:
-                outcome = _keyword(msg, project, contact, reply, text, lookups) or outcome
+                outcome = _keyword(project, contact, reply, text, lookups) or outcome
             if outcome == "unhandled" and contact is None and project is not None and project.unknown_sender_reply:
                 reply.send(words.texts(project, "unknown_sender_reply"), source="system")
                 outcome = "unknown_sender"
@@ -340,21 +383,23 @@ def _answer_pending(msg: Message, pending: ConsentRequest, text: str, outcome: s
     return "wrong_code"
 
 
-def _keyword(msg: Message, project: Project, contact, reply: _Reply, text: str, lookups: Lookups) -> str | None:
+def _keyword(
+    project: Project, contact: Case | MobileWorker | None, reply: _Reply, text: str, lookups: Lookups
+) -> str | None:
+    """The project's keyword matching the first word, if any, does its action (keywords.ACTIONS)."""
     word, rest = words.first_word(text)
     kw = lookups.keyword(project, word) if word else None
     if kw is None:
         return None
-    if kw.action == Keyword.UPDATE_CASE:
-        if contact is None or not hasattr(contact, "case_type"):
-            reply.send({"en": "We could not find your record; this number is not registered."}, source="keyword")
-            return "keyword_no_case"
-        value = kw.property_value.replace("{rest}", rest)
-        lookups.changed = True  # e.g. a new contact_phone_number moves the registry
-        case_services.update_case(project, contact, case_services.CaseChange(properties={kw.property_name: value}))
-    elif kw.action == Keyword.START_SURVEY:
-        # Surveys arrive with the surveys issue; until then the keyword answers with its reply only.
-        log.info("keyword %s would start survey %s", kw.keyword, kw.survey)
-    if kw.reply:
-        reply.send(kw.reply, source="keyword")
-    return f"keyword:{kw.keyword}"
+
+    def send_reply(translations: dict[str, str]) -> None:
+        # A keyword's reply is a template like every message: the pipeline renders {case.name} for the
+        # sender's case at send time; {rest} is the sender's own words, taken literally.
+        reply.send(translations, template_rest=rest)
+
+    ctx = keywords.KeywordContext(keyword=kw, project=project, contact=contact, rest=rest, send_reply=send_reply)
+    try:
+        return keywords.ACTIONS[kw.action].handle(ctx)
+    finally:
+        if ctx.contacts_changed:
+            lookups.changed = True

@@ -84,8 +84,16 @@ def render(template: str, ctx: Context) -> str:
     return "".join(out)
 
 
-def check_template(template: str) -> str | None:
-    """A sentence saying what is wrong with this template, or None: used to refuse bad input early."""
+def literal(text: str) -> str:
+    """`text` as a template that renders to itself (its braces are not placeholders)."""
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+def check_template(template: str, extra: tuple[str, ...] = ()) -> str | None:
+    """A sentence saying what is wrong with this template, or None: used to refuse bad input early.
+    `extra`: placeholders the caller fills in itself before rendering (a keyword's `{rest}`)."""
+    for name in extra:
+        template = template.replace("{" + name + "}", "")
     try:
         render(template, Context())
     except RenderError as exc:

@@ -10,7 +10,7 @@ import pytest
 
 from casemsg.inbound.models import Keyword
 from casemsg.messaging.models import Message
-from tests.inbound.conftest import KE, KE2, KE3, outbox, sent_to, sms_in
+from tests.inbound.conftest import KE, KE2, KE3, gateway_in, outbox, sent_to, sms_in
 
 pytestmark = pytest.mark.django_db
 
@@ -109,14 +109,14 @@ def test_keywords_belong_to_their_project(api, other_api):
 
 
 # --- actions -------------------------------------------------------------------------------------
-def test_reply_keyword_is_translated_and_case_insensitive(api, sandbox):
+def test_reply_keyword_is_translated_and_case_insensitive(api, alpha_sandbox):
     create(api, keyword="clinic", reply={"en": "The clinic opens at 8.", "sw": "Kliniki inafunguliwa saa mbili."})
     api.case({"contact_phone_number": KE, "contact_phone_number_is_verified": "1", "language_code": "sw"})
     api.case({"contact_phone_number": KE2, "contact_phone_number_is_verified": "1"})
 
     sms_in(api, KE, "clinic")
     sms_in(api, KE2, "  Clinic  hours please")
-    sms_in(api, KE3, "CLINIC")  # an unknown sender gets the project's default language
+    gateway_in(alpha_sandbox, KE3, "CLINIC")  # an unknown sender gets the project's default language
 
     assert sent_to(KE) == ["Kliniki inafunguliwa saa mbili."]
     assert sent_to(KE2) == ["The clinic opens at 8."]
@@ -124,11 +124,20 @@ def test_reply_keyword_is_translated_and_case_insensitive(api, sandbox):
     assert Message.objects.get(direction="out", to=KE).event.source == "keyword"
 
 
-def test_reply_text_with_braces_is_sent_as_written(api, sandbox):
-    create(api, keyword="code", reply={"en": "Use {case.name} as {your} code"})
+def test_reply_is_a_template_rendered_for_the_sender(api, sandbox):
+    # (Replies used to go out raw: people received "{case.name}" and "{rest}".)
+    create(api, keyword="code", reply={"en": "Hi {case.name}, code {rest} noted for {case.village} {{ok}}"})
     api.case({"contact_phone_number": KE, "contact_phone_number_is_verified": "1"}, name="Asha")
-    sms_in(api, KE, "code")
-    assert sent_to(KE) == ["Use {case.name} as {your} code"]
+    sms_in(api, KE, "code 4711 {case.name}")
+    # {rest} is the sender's words taken literally; an unknown property shows as (?)
+    assert sent_to(KE) == ["Hi Asha, code 4711 {case.name} noted for (?) {ok}"]
+
+
+def test_a_reply_template_with_an_unknown_field_is_refused_when_saved(api, sandbox):
+    r = api.post("keywords", {"keyword": "code", "action": "reply", "reply": {"en": "Use {your} code"}})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "CANNOT_RENDER_MESSAGE"
+    assert "{your}" in r.json()["error"]["message"]
+    assert api.get("keywords").status_code == 200
 
 
 def test_update_case_keyword_sets_a_property(api, sandbox):
@@ -167,20 +176,20 @@ def test_update_case_through_the_case_service_keeps_the_registry_in_sync(api, sa
     assert sent_to(KE) == ["wazi"]
 
 
-def test_update_case_keyword_from_an_unknown_number(api, sandbox):
+def test_update_case_keyword_from_an_unknown_number(api, alpha_sandbox):
     create(api, keyword="weight", action="update_case", property_name="weight_kg")
     one_way = api.case({"contact_phone_number": KE2})  # registered, but not for two-way
-    sms_in(api, KE3, "weight 3.2")
+    gateway_in(alpha_sandbox, KE3, "weight 3.2")
     sms_in(api, KE2, "weight 3.3")
     assert sent_to(KE3) == ["We could not find your record; this number is not registered."]
     assert "weight_kg" not in api.get(f"cases/{one_way['case_id']}").json()["properties"]
 
 
-def test_update_case_of_an_other_projects_owner_is_not_touched(api, other_api, sandbox):
+def test_update_case_of_an_other_projects_owner_is_not_touched(api, other_api, alpha_sandbox):
     """Alpha's keyword never writes into a beta case, even on alpha's gateway."""
     create(api, keyword="weight", action="update_case", property_name="weight_kg")
     beta_case = other_api.case({"contact_phone_number": KE, "contact_phone_number_is_verified": "1"})
-    sms_in(api, KE, "weight 3.2")
+    gateway_in(alpha_sandbox, KE, "weight 3.2")  # beta's contact texts alpha's number
     assert "weight_kg" not in other_api.get(f"cases/{beta_case['case_id']}").json()["properties"]
 
 

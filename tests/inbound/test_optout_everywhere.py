@@ -10,7 +10,18 @@ from casemsg.gateways.services import add_gateway, map_prefix
 from casemsg.messaging import pipeline
 from casemsg.messaging.models import Message, MessagingEvent
 from casemsg.workers.models import MobileWorker
-from tests.inbound.conftest import KE, KE2, OPT_OUT_CONFIRMATION, US, is_opted_out, outbox, send, sms_in, work
+from tests.inbound.conftest import (
+    KE,
+    KE2,
+    OPT_OUT_CONFIRMATION,
+    US,
+    gateway_in,
+    gateway_post,
+    is_opted_out,
+    outbox,
+    send,
+    work,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -34,7 +45,7 @@ def broadcast(project, cases, text: str, workers=()) -> MessagingEvent:
 
 
 def test_stop_in_one_project_blocks_a_broadcast_from_another(
-    api, other_api, sandbox, beta_http, fake_http, other_project
+    api, other_api, alpha_sandbox, beta_http, fake_http, other_project
 ):
     # three beta cases share KE (a household), one has another number
     shared = [other_api.case({"contact_phone_number": KE}, name=f"member {i}")["case_id"] for i in range(3)]
@@ -42,8 +53,8 @@ def test_stop_in_one_project_blocks_a_broadcast_from_another(
     worker = other_api.post("mobile-workers", {"username": "chw1", "phone_numbers": [KE]})
     assert worker.status_code == 201, worker.content
 
-    # the person texts STOP to alpha's number (the sandbox gateway): opted out everywhere
-    sms_in(api, KE, " stop ")
+    # the person texts STOP to alpha's number (alpha's sandbox gateway): opted out everywhere
+    gateway_in(alpha_sandbox, KE, " stop ")
     assert is_opted_out(KE)
     assert outbox(api) == [OPT_OUT_CONFIRMATION]
 
@@ -71,15 +82,14 @@ def test_stop_in_one_project_blocks_a_broadcast_from_another(
 
 
 def test_messages_queued_before_the_stop_are_not_sent_after_it(
-    api, other_api, sandbox, beta_http, fake_http, other_project
+    api, other_api, alpha_sandbox, beta_http, fake_http, other_project
 ):
     cids = [other_api.case({"contact_phone_number": KE}, name=f"member {i}")["case_id"] for i in range(3)]
     queued = [send(other_api, cid, "Clinic tomorrow") for cid in cids]
     assert {m["status"] for m in queued} == {"queued"}
 
     # STOP arrives before a worker sends them (processed alone, not the queued messages)
-    r = api.post("sandbox/incoming", {"phone_number": KE, "text": "QUIT"})
-    assert r.status_code == 202
+    assert len(gateway_post(alpha_sandbox, KE, "QUIT")) == 1
     from casemsg.inbound import router
 
     router.process_due()
@@ -94,10 +104,10 @@ def test_messages_queued_before_the_stop_are_not_sent_after_it(
 
 
 def test_stop_through_a_gateway_blocks_every_other_gateway_until_start(
-    api, other_api, sandbox, beta_http, fake_http, other_project
+    api, other_api, alpha_sandbox, beta_http, fake_http, other_project
 ):
     cid = other_api.case({"contact_phone_number": KE})["case_id"]
-    sms_in(api, KE, "OPTOUT")
+    gateway_in(alpha_sandbox, KE, "OPTOUT")
     assert send(other_api, cid)["error"]["code"] == "PHONE_OPTED_OUT"
     # also for an installation-wide gateway chosen by contact_backend_id
     add_gateway("global-http", "http", fake_http.gateway_config())
@@ -107,15 +117,15 @@ def test_stop_through_a_gateway_blocks_every_other_gateway_until_start(
     assert fake_http.messages() == []
 
     # only the person can lift it, by texting an opt-in word (to any project)
-    sms_in(api, KE, "START")
+    gateway_in(alpha_sandbox, KE, "START")
     m = send(other_api, cid, "Welcome back")
     assert m["status"] == "queued"
     work()
     assert [r.text for r in fake_http.messages()] == ["Welcome back"]
 
 
-def test_an_opted_out_us_number_gets_no_opt_in_request(api, other_api, sandbox):
-    sms_in(api, US, "stop")
+def test_an_opted_out_us_number_gets_no_opt_in_request(api, other_api, alpha_sandbox):
+    gateway_in(alpha_sandbox, US, "stop")
     cid = other_api.case({"contact_phone_number": US})["case_id"]
     r = other_api.post(f"cases/{cid}/opt-in-request")
     assert r.status_code == 409 and r.json()["error"]["code"] == "PHONE_OPTED_OUT"

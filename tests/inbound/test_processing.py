@@ -14,20 +14,19 @@ from django.utils import timezone
 from casemsg.inbound import router
 from casemsg.messaging import pipeline
 from casemsg.messaging.models import Message
-from tests.inbound.conftest import KE, KE2, OPT_OUT_CONFIRMATION, is_opted_out, outbox
+from tests.inbound.conftest import KE, KE2, OPT_OUT_CONFIRMATION, gateway_post, is_opted_out, outbox
 
 pytestmark = pytest.mark.django_db
 
 
-def incoming(api, number: str, text: str) -> int:
-    r = api.post("sandbox/incoming", {"phone_number": number, "text": text})
-    assert r.status_code == 202, r.content
-    (pk,) = r.json()["ids"]
+def incoming(gw, number: str, text: str) -> int:
+    """The provider calls the gateway's inbound webhook: the message is stored, nothing more."""
+    (pk,) = gateway_post(gw, number, text)
     return pk
 
 
-def test_webhook_stores_and_the_job_processes(api, sandbox):
-    pk = incoming(api, KE, "STOP")
+def test_webhook_stores_and_the_job_processes(api, alpha_sandbox):
+    pk = incoming(alpha_sandbox, KE, "STOP")
     row = Message.objects.get(pk=pk)
     assert (row.direction, row.status, row.to, row.text) == ("in", "received", KE, "STOP")
     assert row.next_attempt_on is not None  # waiting for a worker
@@ -41,9 +40,9 @@ def test_webhook_stores_and_the_job_processes(api, sandbox):
     assert outbox(api) == [OPT_OUT_CONFIRMATION]
 
 
-def test_process_due_with_ids_handles_only_those(api, sandbox):
-    a = incoming(api, KE, "STOP")
-    b = incoming(api, KE2, "STOP")
+def test_process_due_with_ids_handles_only_those(api, alpha_sandbox):
+    a = incoming(alpha_sandbox, KE, "STOP")
+    b = incoming(alpha_sandbox, KE2, "STOP")
     router.process_due([a])
     assert is_opted_out(KE) and not is_opted_out(KE2)
     router.process_due()  # the ticker's sweep finds the rest
@@ -51,15 +50,15 @@ def test_process_due_with_ids_handles_only_those(api, sandbox):
     assert Message.objects.get(pk=b).next_attempt_on is None
 
 
-def test_two_workers_never_handle_the_same_message(api, sandbox):
-    pk = incoming(api, KE, "STOP")
+def test_two_workers_never_handle_the_same_message(api, alpha_sandbox):
+    pk = incoming(alpha_sandbox, KE, "STOP")
     first = router.claim()
     second = router.claim()
     assert [m.pk for m in first] == [pk] and second == []
 
 
-def test_a_message_claimed_by_a_worker_that_died_is_processed_again(api, sandbox):
-    pk = incoming(api, KE, "STOP")
+def test_a_message_claimed_by_a_worker_that_died_is_processed_again(api, alpha_sandbox):
+    pk = incoming(alpha_sandbox, KE, "STOP")
     (claimed,) = router.claim()  # a worker takes it, then stops before handling it
     assert claimed.pk == pk
     assert router.process_due() == 0  # still within the worker's time
@@ -89,15 +88,18 @@ def test_sandbox_incoming_validation(api, other_api, sandbox):
 
 
 def test_sandbox_incoming_without_a_sandbox_gateway(api):
+    api.case({"contact_phone_number": KE})  # the project's own contact, but no sandbox serves the number
     r = api.post("sandbox/incoming", {"phone_number": KE, "text": "hi"})
-    assert (r.status_code, r.json()["error"]["code"]) == (404, "GATEWAY_NOT_FOUND")
+    assert (r.status_code, r.json()["error"]["code"]) == (403, "NOT_A_PROJECT_NUMBER")
+    assert "no gateway" in r.json()["error"]["message"]
+    assert not Message.objects.filter(direction="in").exists()
 
 
-def test_one_job_handles_the_rows_that_arrived_after_its_own_in_order(api, sandbox):
+def test_one_job_handles_the_rows_that_arrived_after_its_own_in_order(api, alpha_sandbox):
     """Under load a job takes its row and every newer waiting one, oldest first."""
-    first = incoming(api, KE, "STOP")
-    incoming(api, KE2, "STOP")
-    incoming(api, KE, "START")
+    first = incoming(alpha_sandbox, KE, "STOP")
+    incoming(alpha_sandbox, KE2, "STOP")
+    incoming(alpha_sandbox, KE, "START")
     assert router.process_due([first], newer=True) == 3
     assert not is_opted_out(KE) and is_opted_out(KE2)
     pipeline.deliver_due()
@@ -106,15 +108,15 @@ def test_one_job_handles_the_rows_that_arrived_after_its_own_in_order(api, sandb
     assert router.process_due() == 0
 
 
-def test_a_batch_sees_the_registry_changes_of_its_earlier_messages(api, sandbox):
+def test_a_batch_sees_the_registry_changes_of_its_earlier_messages(api, alpha_sandbox):
     """A keyword moving a case to a new number: the next message of the same batch, from that number,
     already belongs to the case."""
     r = api.post("keywords", {"keyword": "newnumber", "action": "update_case", "property_name": "contact_phone_number"})
     assert r.status_code == 201, r.content
     api.post("keywords", {"keyword": "clinic", "reply": {"en": "open"}})
     case = api.case({"contact_phone_number": KE, "contact_phone_number_is_verified": "1"})
-    first = incoming(api, KE, f"NEWNUMBER {KE2}")
-    second = incoming(api, KE2, "clinic")
+    first = incoming(alpha_sandbox, KE, f"NEWNUMBER {KE2}")
+    second = incoming(alpha_sandbox, KE2, "clinic")
     router.process_due([first], newer=True)
     assert Message.objects.get(pk=second).case.case_id == case["case_id"]
     pipeline.deliver_due()

@@ -382,6 +382,7 @@ def test_simulator_without_htmx_redirects_back(staff, project, data):
 
 def test_simulator_consent_flow_for_a_us_case(staff, project, data):
     staff.post(f"/projects/{project.slug}/cases/us-1/", {"action": "opt_in"})
+    deliver()  # the question goes out: only then is an answer a consent
     r = staff.post(f"/projects/{project.slug}/simulator/reply/", {"number": US, "text": "yes"}, HTTP_HX_REQUEST="true")
     html = r.content.decode()
     assert "Do you consent to receiving SMS messaging?" in html and "Thank you." in html
@@ -410,12 +411,22 @@ def test_simulator_without_sandbox_gateway(staff, project):
     html = staff.get(f"/projects/{project.slug}/simulator/?number={KE}").content.decode()
     assert "There is no sandbox gateway" in html
     r = staff.post(f"/projects/{project.slug}/simulator/reply/", {"number": KE, "text": "hi"}, HTTP_HX_REQUEST="true")
-    assert r.status_code == 200 and "no sandbox gateway" in r.content.decode()
+    assert r.status_code == 200 and "is served by no gateway, not the sandbox" in r.content.decode()
+    assert not Message.objects.filter(direction="in").exists()
+
+
+def test_simulator_refuses_another_projects_number(staff, project, other_project, sandbox):
+    make_case(other_project, "b-1", "Beta", contact_phone_number=KE, contact_phone_number_is_verified="1")
+    r = staff.post(f"/projects/{project.slug}/simulator/reply/", {"number": KE, "text": "STOP"}, HTTP_HX_REQUEST="true")
+    assert r.status_code == 200 and "No contact of this project has the number" in r.content.decode()
+    assert not OptOut.objects.filter(phone_number=KE).exists()
+    assert not Message.objects.filter(direction="in").exists()
 
 
 # --- the consent ledger ------------------------------------------------------------------------
 def test_consent_ledger_page_and_csv(staff, project, data):
     staff.post(f"/projects/{project.slug}/cases/us-1/", {"action": "opt_in"})
+    deliver()  # the question goes out: only then is an answer a consent
     reply = f"/projects/{project.slug}/simulator/reply/"
     staff.post(reply, {"number": US, "text": "YES"}, HTTP_HX_REQUEST="true")
     staff.post(reply, {"number": US, "text": "STOP"}, HTTP_HX_REQUEST="true")
@@ -439,6 +450,7 @@ def test_consent_ledger_page_and_csv(staff, project, data):
 
 def test_consent_csv_neutralises_spreadsheet_formulas(staff, project, data):
     staff.post(f"/projects/{project.slug}/cases/us-1/", {"action": "opt_in"})
+    deliver()  # the question goes out: only then is an answer a refusal
     staff.post(f"/projects/{project.slug}/simulator/reply/", {"number": US, "text": "no"}, HTTP_HX_REQUEST="true")
     # what a person could have texted instead of "no"
     ConsentRecord.objects.filter(kind="refusal").update(answer='=HYPERLINK("x")')

@@ -1,0 +1,133 @@
+"""Keyword actions: what a project keyword does when the first word of an inbound message matches it.
+
+One table entry per action holds its name, a one-line description, its validation (run when a keyword is
+created or changed) and its handler (run by the router). A new action is one new entry in `ACTIONS`: the
+API accepts exactly the table's keys and the router looks the handler up there.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from casemsg.cases import services as case_services
+from casemsg.cases.models import Case
+from casemsg.core import errors
+from casemsg.core.errors import InputError
+from casemsg.inbound.models import Keyword
+from casemsg.messaging import render
+from casemsg.projects.models import Project
+from casemsg.workers.models import MobileWorker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class KeywordFields:
+    """A keyword as a caller describes it (the API's body, before the checks)."""
+
+    keyword: str
+    action: str = "reply"
+    description: str = ""
+    reply: dict[str, str] = field(default_factory=dict)
+    property_name: str = ""
+    property_value: str = "{rest}"  # "{rest}" stands for the words after the keyword
+    survey: str = ""
+
+
+@dataclass
+class KeywordContext:
+    """What a handler gets when an inbound message's first word matched its keyword."""
+
+    keyword: Keyword
+    project: Project
+    contact: Case | MobileWorker | None  # the sender, when known
+    rest: str  # the words after the keyword
+    send_reply: Callable[[dict[str, str]], None]  # {language: text} → sent in the sender's language
+    contacts_changed: bool = False  # a handler sets it when it changed a contact (the router re-reads then)
+
+
+@dataclass(frozen=True)
+class KeywordAction:
+    name: str
+    description: str
+    validate: Callable[[KeywordFields, Project], None]  # raises InputError
+    handle: Callable[[KeywordContext], str]  # returns the outcome, for the message log and tests
+
+
+def _answered(ctx: KeywordContext) -> str:
+    """How every action ends: the keyword's reply, if it has one."""
+    if ctx.keyword.reply:
+        ctx.send_reply(ctx.keyword.reply)
+    return f"keyword:{ctx.keyword.keyword}"
+
+
+def check_reply(fields: KeywordFields) -> None:
+    """Every action's reply is a template: `{case.name}`, `{case.<property>}`, `{recipient.name}`, `{rest}`
+    (the words after the keyword). A placeholder of any other form is refused when the keyword is saved,
+    rather than failing each reply later."""
+    for lang, text in fields.reply.items():
+        problem = render.check_template(text, extra=("rest",))
+        if problem:
+            raise InputError(
+                errors.CANNOT_RENDER_MESSAGE, f"The {lang} reply is not a valid template: {problem} (or {{rest}})."
+            )
+
+
+# --- reply ---------------------------------------------------------------------------------------
+def _validate_reply(fields: KeywordFields, project: Project) -> None:
+    if not any(v.strip() for v in fields.reply.values()):
+        raise InputError(errors.VALIDATION_ERROR, 'A reply keyword needs reply text, e.g. {"en": "…"}.')
+
+
+def _handle_reply(ctx: KeywordContext) -> str:
+    return _answered(ctx)
+
+
+# --- update_case ---------------------------------------------------------------------------------
+def _validate_update_case(fields: KeywordFields, project: Project) -> None:
+    if not fields.property_name.strip():
+        raise InputError(errors.VALIDATION_ERROR, "An update_case keyword needs property_name.")
+
+
+def _handle_update_case(ctx: KeywordContext) -> str:
+    if not isinstance(ctx.contact, Case):
+        ctx.send_reply({"en": "We could not find your record; this number is not registered."})
+        return "keyword_no_case"
+    kw = ctx.keyword
+    value = kw.property_value.replace("{rest}", ctx.rest)
+    ctx.contacts_changed = True  # e.g. a new contact_phone_number moves the registry
+    case_services.update_case(ctx.project, ctx.contact, case_services.CaseChange(properties={kw.property_name: value}))
+    return _answered(ctx)
+
+
+# --- start_survey --------------------------------------------------------------------------------
+def _validate_start_survey(fields: KeywordFields, project: Project) -> None:
+    """Nothing to check yet: surveys do not exist, and the reply is optional."""
+
+
+def _handle_start_survey(ctx: KeywordContext) -> str:
+    # Surveys arrive with the surveys issue; until then the keyword answers with its reply only.
+    log.info("keyword %s would start survey %s", ctx.keyword.keyword, ctx.keyword.survey)
+    return _answered(ctx)
+
+
+ACTIONS: dict[str, KeywordAction] = {
+    a.name: a
+    for a in [
+        KeywordAction("reply", "Answer with the keyword's reply.", _validate_reply, _handle_reply),
+        KeywordAction(
+            "update_case",
+            "Set property_name of the sender's case to property_value ({rest} = the words after the keyword).",
+            _validate_update_case,
+            _handle_update_case,
+        ),
+        KeywordAction(
+            "start_survey",
+            "Answer with the keyword's reply only: surveys do not exist yet, so no survey starts.",
+            _validate_start_survey,
+            _handle_start_survey,
+        ),
+    ]
+}
