@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db.models import QuerySet
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
-from casemsg.api.core import In, page, project_for
+from casemsg.api.core import In, paged, project_for
 from casemsg.cases.models import Case
 from casemsg.consent import ledger, verification
 from casemsg.consent import services as consent
@@ -44,7 +43,12 @@ class ConsentOut(Schema):
         return r.case.case_id if r.case is not None else None
 
 
-@router.get("/projects/{project}/consents", response=list[ConsentOut], tags=["consent"])
+class ConsentList(Schema):
+    count: int
+    items: list[ConsentOut]
+
+
+@router.get("/projects/{project}/consents", response=ConsentList, tags=["consent"])
 def list_consents(
     request: HttpRequest,
     project: str,
@@ -52,11 +56,11 @@ def list_consents(
     kind: str | None = None,
     limit: int = 500,
     offset: int = 0,
-) -> QuerySet[ConsentRecord]:
+) -> dict[str, object]:
     """The consent ledger: every request, consent, refusal, expiry, opt-out and opt-in, oldest first."""
     p = project_for(request, project)
     rows = ledger.consents(p, ledger.ConsentFilter(kind=kind, phone_number=phone_number))
-    return page(rows, limit, offset)
+    return paged(rows, limit, offset)
 
 
 class RequestOut(Schema):

@@ -95,6 +95,12 @@ def page(qs: Any, limit: int, offset: int) -> Any:
     return qs[offset : offset + limit]
 
 
+def paged(qs: Any, limit: int, offset: int) -> dict[str, Any]:
+    """The one shape of every list: {"count": all matching, "items": this page}."""
+    items = page(qs, limit, offset)
+    return {"count": qs.count() if hasattr(qs, "count") and not isinstance(qs, list) else len(qs), "items": items}
+
+
 def utc(value: datetime | None, name: str) -> datetime | None:
     """A time from a query parameter, in UTC: an offset PostgreSQL does not take (+16:42) or a time out
     of range is a 422, not a database error. A time without an offset is read as UTC."""

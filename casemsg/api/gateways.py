@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import Q
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
-from casemsg.api.core import In, project_for
+from casemsg.api.core import In, paged, project_for
 from casemsg.core import errors
 from casemsg.core.errors import InputError
 from casemsg.gateways import services
@@ -71,14 +72,23 @@ def add_gateway(request: HttpRequest, project: str, payload: GatewayIn):
     return Status(201, _gw_json(gw, True))
 
 
-@router.get("/projects/{project}/gateways", response=list[GatewayOut])
-def list_gateways(request: HttpRequest, project: str):
+class GatewayList(Schema):
+    count: int
+    items: list[GatewayOut]
+
+
+class RouteList(Schema):
+    count: int
+    items: list[RouteOut]
+
+
+@router.get("/projects/{project}/gateways", response=GatewayList)
+def list_gateways(request: HttpRequest, project: str, limit: int = 100, offset: int = 0) -> dict[str, object]:
     """The project's own gateways and the installation-wide ones it may use."""
     p = project_for(request, project)
-    from django.db.models import Q
-
     qs = Gateway.objects.filter(Q(project=p) | Q(project__isnull=True)).select_related("project").order_by("name")
-    return [_gw_json(g, g.project_id == p.pk) for g in qs]
+    listed = paged(qs, limit, offset)
+    return {"count": listed["count"], "items": [_gw_json(g, g.project_id == p.pk) for g in listed["items"]]}
 
 
 @router.delete("/projects/{project}/gateways/{name}", response={204: None})
@@ -99,10 +109,9 @@ def add_route(request: HttpRequest, project: str, payload: RouteIn):
     return Status(201, {"prefix": r.prefix, "gateway": r.gateway.name, "project": p.slug})
 
 
-@router.get("/projects/{project}/routes", response=list[RouteOut])
-def list_routes(request: HttpRequest, project: str):
+@router.get("/projects/{project}/routes", response=RouteList)
+def list_routes(request: HttpRequest, project: str, limit: int = 100, offset: int = 0) -> dict[str, object]:
     p = project_for(request, project)
-    return [
-        {"prefix": r.prefix, "gateway": r.gateway.name, "project": p.slug}
-        for r in GatewayRoute.objects.filter(project=p).select_related("gateway").order_by("prefix")
-    ]
+    listed = paged(GatewayRoute.objects.filter(project=p).select_related("gateway").order_by("prefix"), limit, offset)
+    items = [{"prefix": r.prefix, "gateway": r.gateway.name, "project": p.slug} for r in listed["items"]]
+    return {"count": listed["count"], "items": items}

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 from django.http import HttpRequest
-from ninja import Field, Router, Status
+from ninja import Field, Router, Schema, Status
 
-from casemsg.api.core import In, project_for
+from casemsg.api.core import In, paged, project_for
 from casemsg.core import errors
 from casemsg.inbound import sandbox
 from casemsg.inbound import services as keyword_services
@@ -69,9 +69,16 @@ def create_keyword(request: HttpRequest, project: str, payload: KeywordIn) -> St
     return Status(201, _kw_json(k))
 
 
-@router.get("/projects/{project}/keywords", response=list[KeywordOut], tags=["keywords"])
-def list_keywords(request: HttpRequest, project: str) -> list[dict]:
-    return [_kw_json(k) for k in keyword_services.list_keywords(project_for(request, project))]
+class KeywordList(Schema):
+    count: int
+    items: list[KeywordOut]
+
+
+@router.get("/projects/{project}/keywords", response=KeywordList, tags=["keywords"])
+def list_keywords(request: HttpRequest, project: str, limit: int = 100, offset: int = 0) -> dict[str, object]:
+    rows = keyword_services.list_keywords(project_for(request, project))
+    listed = paged(rows, limit, offset)
+    return {"count": listed["count"], "items": [_kw_json(k) for k in listed["items"]]}
 
 
 @router.put("/projects/{project}/keywords/{keyword_id}", response=KeywordOut, tags=["keywords"])

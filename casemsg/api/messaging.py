@@ -7,7 +7,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
-from casemsg.api.core import In, page, project_for
+from casemsg.api.core import In, page, paged, project_for, utc
 from casemsg.core import errors
 from casemsg.core.errors import InputError
 from casemsg.messaging import queries, services
@@ -165,8 +165,8 @@ def list_messages(
         error=error,
         case_id=case_id,
         worker_id=mobile_worker_id,
-        since=since,
-        until=until,
+        since=utc(since, "since"),
+        until=utc(until, "until"),
     )
     return _message_list(queries.messages(p, f), limit, offset)
 
@@ -198,10 +198,16 @@ class EventOut(Schema):
     messages: dict[str, int]
 
 
-@router.get("/projects/{project}/events", response=list[EventOut], tags=["messages"])
+class EventList(Schema):
+    count: int
+    items: list[EventOut]
+
+
+@router.get("/projects/{project}/events", response=EventList, tags=["messages"])
 def list_events(
     request: HttpRequest, project: str, source: str | None = None, limit: int = 100, offset: int = 0
-) -> list[queries.EventOutcome]:
+) -> dict[str, object]:
     """Messaging events — why messages exist (api, broadcast, alert, survey, keyword, system) — newest
     first, each with its outcome: how many of its messages are in each status."""
-    return queries.outcomes(page(queries.events(project_for(request, project), source), limit, offset))
+    listed = paged(queries.events(project_for(request, project), source), limit, offset)
+    return {"count": listed["count"], "items": queries.outcomes(listed["items"])}

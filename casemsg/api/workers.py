@@ -5,7 +5,7 @@ from datetime import datetime
 from django.http import HttpRequest
 from ninja import Router, Schema, Status
 
-from casemsg.api.core import In, project_for
+from casemsg.api.core import In, paged, project_for
 from casemsg.contacts.status import status
 from casemsg.core import errors
 from casemsg.core.errors import InputError
@@ -78,13 +78,20 @@ def create_worker(request: HttpRequest, project: str, payload: WorkerIn):
     return Status(201, services.create_worker(p, _change(payload)))
 
 
-@router.get("/projects/{project}/mobile-workers", response=list[WorkerOut])
-def list_workers(request: HttpRequest, project: str, active: bool | None = None):
+class WorkerList(Schema):
+    count: int
+    items: list[WorkerOut]
+
+
+@router.get("/projects/{project}/mobile-workers", response=WorkerList)
+def list_workers(
+    request: HttpRequest, project: str, active: bool | None = None, limit: int = 100, offset: int = 0
+) -> dict[str, object]:
     p = project_for(request, project)
     qs = MobileWorker.objects.filter(project=p).order_by("pk")
     if active is not None:
         qs = qs.filter(active=active)
-    return list(qs)
+    return paged(qs, limit, offset)
 
 
 @router.get("/projects/{project}/mobile-workers/{worker_id}", response=WorkerOut)

@@ -99,7 +99,7 @@ def test_a_key_sees_only_its_own_project(api, other_api, alpha_data):
     other_api.case({"who": "beta"}, case_id="beta-case")
     assert [c["case_id"] for c in other_api.get("cases").json()["items"]] == ["beta-case"]
     assert [c["case_id"] for c in api.get("cases").json()["items"]] == ["alpha-case"]
-    assert other_api.get("mobile-workers").json() == []
+    assert other_api.get("mobile-workers").json()["items"] == []
     # the same key on a project that does not exist
     assert_error(api.get("/api/v1/projects/nonexistent/cases"), 403, "FORBIDDEN")
 

@@ -12,6 +12,7 @@ from casemsg.core.errors import InputError
 from casemsg.gateways import transport
 from casemsg.gateways.base import (
     COMMON_CONFIG,
+    DETAIL_EXCERPT,
     ConfigField,
     GatewayType,
     HttpReply,
@@ -101,7 +102,8 @@ def test_classify_http(status, outcome):
     if outcome == "sent":
         assert r.provider_id == "p" and r.error is None
     else:
-        assert r.error == "GATEWAY_ERROR" and r.detail == f"HTTP {status}: " + "x" * 300
+        # only a short excerpt of the provider's answer (netguard.excerpt), never the whole body
+        assert r.error == "GATEWAY_ERROR" and r.detail == f"HTTP {status}: " + "x" * (DETAIL_EXCERPT - 1) + "…"
 
 
 def test_reply_json_object():

@@ -54,7 +54,7 @@ def test_every_opt_out_word_in_every_form(api, owner, text):
     assert (m["status"], m["error"]["code"]) == ("failed", "PHONE_OPTED_OUT")
     assert outbox(api) == [OPT_OUT_CONFIRMATION]
     # the ledger keeps what the person typed, attributed to the contact
-    consents = api.get("consents").json()
+    consents = api.get("consents").json()["items"]
     assert [(c["kind"], c["source"], c["answer"], c["case_id"]) for c in consents] == [
         ("opt_out", "keyword", text, owner["case_id"])
     ]
@@ -108,7 +108,7 @@ def test_opt_in_words_subscribe_again_with_one_confirmation(api, owner, text):
     sms_in(api, KE, "thanks")  # (runs the worker)
     assert outbox(api) == [OPT_OUT_CONFIRMATION, OPT_IN_CONFIRMATION, "Welcome back"]
     assert ledger_kinds(KE) == ["opt_out", "opt_in"]
-    assert [c["answer"] for c in api.get("consents").json()] == ["stop", text]
+    assert [c["answer"] for c in api.get("consents").json()["items"]] == ["stop", text]
 
 
 def test_start_inside_a_sentence_does_not_subscribe(api, owner):

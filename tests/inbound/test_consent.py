@@ -102,7 +102,7 @@ def test_yes_records_consent_through_the_case_update(api, twilio, fake_twilio, a
     work()
     assert texts(fake_twilio) == [QUESTION, CONSENT_THANKS, "Hello Maria"]
     # and the ledger holds the request and the consent, with what was shown and answered
-    rows = api.get("consents").json()
+    rows = api.get("consents").json()["items"]
     assert [(r["kind"], r["source"], r["text_shown"], r["answer"]) for r in rows] == [
         ("request", "api", QUESTION, ""),
         ("consent", "survey", QUESTION, answer),
@@ -123,7 +123,7 @@ def test_no_records_a_refusal_and_nothing_is_sent(api, twilio, fake_twilio, answ
     work()
     assert texts(fake_twilio) == [QUESTION]  # no thanks, nothing else
     assert ledger_kinds(US) == ["request", "refusal"]
-    assert api.get("consents", kind="refusal").json()[0]["answer"] == answer
+    assert api.get("consents", kind="refusal").json()["items"][0]["answer"] == answer
     # the question is answered: a later "yes" is not taken as consent
     twilio_in(twilio, US, "yes")
     assert api.contact(cid)["sms"]["error"]["code"] == "NO_CONSENT"
@@ -157,7 +157,7 @@ def test_unanswered_request_expires(api, project, twilio, fake_twilio):
     assert consent.expire_requests() == 1
     assert consent.expire_requests() == 0
     assert ConsentRequest.objects.get(pk=req["id"]).status == "expired"
-    rows = api.get("consents").json()
+    rows = api.get("consents").json()["items"]
     assert [(r["kind"], r["source"], r["case_id"], r["text_shown"]) for r in rows] == [
         ("request", "api", cid, QUESTION),
         ("expired", "system", cid, QUESTION),
@@ -275,7 +275,7 @@ def test_answer_when_someone_else_owns_the_number(api, other_api, twilio, fake_t
 
     # the answer went to the contact that was asked, not to the number's owner
     assert api.get(f"cases/{cid}").json()["properties"]["contact_phone_number_is_verified"] == "1"
-    rows = api.get("consents").json()
+    rows = api.get("consents").json()["items"]
     assert [(r["kind"], r["case_id"]) for r in rows] == [("request", cid), ("consent", cid)]
     contact = api.contact(cid)
     assert contact["verified"] and contact["sms"]["ok"]  # one-way SMS may go now
@@ -335,7 +335,7 @@ def test_translated_question(api, project, twilio, fake_twilio):
     assert req["text_shown"] == "¿Acepta recibir mensajes SMS? Responda SÍ o NO."
     assert texts(fake_twilio) == [req["text_shown"]]
     twilio_in(twilio, US, "1")
-    (row,) = api.get("consents", kind="consent").json()
+    (row,) = api.get("consents", kind="consent").json()["items"]
     assert row["text_shown"] == req["text_shown"]
 
 
@@ -349,7 +349,7 @@ def test_auto_opt_in_on_registration(api, project, sandbox):
     assert outbox(api) == [QUESTION]
     (req,) = ConsentRequest.objects.all()
     assert (req.case.case_id, req.phone_number, req.source, req.status) == (us, US, "system", "pending")
-    rows = api.get("consents").json()
+    rows = api.get("consents").json()["items"]
     assert [(r["kind"], r["source"], r["case_id"]) for r in rows] == [
         ("request", "system", us),
         ("consent", "api", rows[1]["case_id"]),  # created through the API with the property set
@@ -402,7 +402,7 @@ def test_replies_from_a_pending_number_route_to_the_contact_asked(api, project, 
     ask(api, cid)
     twilio_in(twilio, US, "stop")
     assert texts(fake_twilio)[-1] == "Se ha dado de baja."
-    (row,) = api.get("consents", kind="opt_out").json()
+    (row,) = api.get("consents", kind="opt_out").json()["items"]
     assert (row["case_id"], row["contact"]) == (cid, f"case {cid} (Maria)")
     (inbound,) = api.get("messages", direction="in").json()["items"]
     assert inbound["recipient"] == {"case_id": cid}

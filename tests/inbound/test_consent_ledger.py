@@ -97,20 +97,20 @@ def as_tuple(r: dict) -> tuple:
 
 def test_ledger_api(api, history):
     start = timezone.now() - timedelta(minutes=5)
-    rows = api.get("consents").json()
+    rows = api.get("consents").json()["items"]
     assert [as_tuple(r) for r in rows] == expected(history)
     times = [datetime.fromisoformat(r["created_on"]) for r in rows]
     assert times == sorted(times)
     assert all(start < t <= timezone.now() for t in times)
     assert all(r["mobile_worker_id"] is None for r in rows)
 
-    assert [r["kind"] for r in api.get("consents", phone_number="+" + US).json()] == ["request", "consent"]
-    assert [r["phone_number"] for r in api.get("consents", kind="refusal").json()] == [US3]
-    assert len(api.get("consents", limit=2, offset=1).json()) == 2
+    assert [r["kind"] for r in api.get("consents", phone_number="+" + US).json()["items"]] == ["request", "consent"]
+    assert [r["phone_number"] for r in api.get("consents", kind="refusal").json()["items"]] == [US3]
+    assert len(api.get("consents", limit=2, offset=1).json()["items"]) == 2
 
 
 def test_ledger_is_per_project(other_api, history):
-    rows = other_api.get("consents").json()
+    rows = other_api.get("consents").json()["items"]
     assert [(r["phone_number"], r["project"], r["kind"]) for r in rows] == [(US, "beta", "request")]
 
 
@@ -131,7 +131,7 @@ def test_export_to_a_file_matches_the_api(api, history, tmp_path):
     call_command("consents", "export", "--project", "alpha", "--output", str(path), stdout=io.StringIO())
     with path.open(newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
-    api_rows = api.get("consents").json()
+    api_rows = api.get("consents").json()["items"]
     assert len(rows) == len(api_rows) == 9
     for r, a in zip(rows, api_rows, strict=True):
         assert as_tuple(r) == as_tuple(a)
@@ -147,7 +147,7 @@ def test_worker_rows_in_the_ledger(api, sandbox):
     # make chw1 the two-way owner, then it texts STOP
     api.patch(f"mobile-workers/{wid}", {"phone_numbers": [{"number": KE, "verified": True}]})
     sms_in(api, KE, "stop")
-    (row,) = api.get("consents").json()
+    (row,) = api.get("consents").json()["items"]
     assert (row["kind"], row["mobile_worker_id"], row["contact"], row["case_id"]) == (
         "opt_out",
         wid,
@@ -176,7 +176,7 @@ def test_text_shown_is_exactly_what_was_sent(api, project, sandbox):
     work()
     sent = api.get("sandbox/outbox").json()["items"][0]["text"]
     sms_in(api, US, "YES")
-    rows = api.get("consents").json()
+    rows = api.get("consents").json()["items"]
     assert {r["text_shown"] for r in rows} == {sent}
 
 

@@ -38,6 +38,6 @@ def test_us_consent_flow_through_sandbox(api, sandbox):
     assert texts[0].startswith("You are unsubscribed")
     r = api.post("messages", {"recipient": {"case_id": c["case_id"]}, "text": "More"})
     assert r.json()["error"]["code"] == "PHONE_OPTED_OUT"
-    kinds = [x["kind"] for x in api.get("consents").json()]
+    kinds = [x["kind"] for x in api.get("consents").json()["items"]]
     assert kinds == ["request", "consent", "opt_out"]
     assert Message.objects.filter(direction="in").count() == 2

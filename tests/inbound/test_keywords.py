@@ -32,7 +32,7 @@ def test_create_list_update_delete(api):
     w = create(api, keyword="weight", action="update_case", property_name="weight_kg")
     assert w["property_value"] == "{rest}" and w["reply"] == {}
 
-    listed = api.get("keywords").json()
+    listed = api.get("keywords").json()["items"]
     assert [x["keyword"] for x in listed] == ["CLINIC", "WEIGHT"]
     assert listed[0] == k
 
@@ -42,7 +42,7 @@ def test_create_list_update_delete(api):
     assert Keyword.objects.get(pk=k["id"]).keyword == "HOURS"
 
     assert api.delete(f"keywords/{k['id']}").status_code == 204
-    assert [x["keyword"] for x in api.get("keywords").json()] == ["WEIGHT"]
+    assert [x["keyword"] for x in api.get("keywords").json()["items"]] == ["WEIGHT"]
     assert api.delete(f"keywords/{k['id']}").status_code == 404
     r = put(api, f"keywords/{k['id']}", {"keyword": "hours", "reply": {"en": "x"}})
     assert r.status_code == 404 and r.json()["error"]["code"] == "KEYWORD_NOT_FOUND"
@@ -101,7 +101,7 @@ def test_duplicate_keyword_is_409(api):
 def test_keywords_belong_to_their_project(api, other_api):
     k = create(api, keyword="clinic", reply={"en": "x"})
     create(other_api, keyword="clinic", reply={"en": "beta"})  # the same word in another project is fine
-    assert [x["reply"] for x in other_api.get("keywords").json()] == [{"en": "beta"}]
+    assert [x["reply"] for x in other_api.get("keywords").json()["items"]] == [{"en": "beta"}]
     assert other_api.delete(f"keywords/{k['id']}").status_code == 404
     assert put(other_api, f"keywords/{k['id']}", {"keyword": "x", "reply": {"en": "x"}}).status_code == 404
     assert api.get("keywords", key="").status_code == 401

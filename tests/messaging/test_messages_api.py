@@ -334,12 +334,12 @@ def test_gateway_project_routes_api_is_project_scoped(api, other_api):
     gw = Gateway.objects.get(name="alpha-gw")
     assert body["status_url"] == status_url(gw)
     # another project sees neither the gateway nor its secret URLs, and cannot route to it
-    assert "alpha-gw" not in [g["name"] for g in other_api.get("gateways").json()]
+    assert "alpha-gw" not in [g["name"] for g in other_api.get("gateways").json()["items"]]
     r = other_api.post("routes", {"prefix": "254", "gateway": "alpha-gw"})
     assert r.status_code == 404
     assert other_api.delete("gateways/alpha-gw").status_code == 404
     sandbox_gateway("shared", None)
-    listed = {g["name"]: g for g in other_api.get("gateways").json()}
+    listed = {g["name"]: g for g in other_api.get("gateways").json()["items"]}
     assert listed["shared"]["status_url"] is None  # an installation gateway's key is not shown to projects
 
 
@@ -350,16 +350,66 @@ def test_events_list_why_messages_exist_and_their_outcome(api, other_api):
     api.post("messages", {"recipient": {"case_id": bad["case_id"]}, "text": "Hi"})
     r = api.get("events")
     assert r.status_code == 200, r.content
-    events = r.json()
+    events = r.json()["items"]
     assert [e["source"] for e in events] == ["api", "api"]
     assert events[0]["messages"] == {"failed": 1} and events[0]["error"] == "INVALID_PHONE_NUMBER"
     assert events[1]["messages"] == {"queued": 1} and events[1]["status"] == "ok"
     assert api.get("events", key=other_api.key).status_code == 403
 
 
-@pytest.mark.parametrize("path", ["messages", "events", "sandbox/outbox", "consents", "cases"])
-@pytest.mark.parametrize("params", [{"offset": -1}, {"limit": 0}, {"limit": 100_000}])
+LISTS = ["messages", "events", "sandbox/outbox", "consents", "cases", "keywords", "gateways", "routes"]
+LISTS += ["mobile-workers", "keys"]
+
+
+@pytest.mark.parametrize("path", LISTS)
+@pytest.mark.parametrize(
+    "params", [{"offset": -1}, {"limit": 0}, {"limit": 501}, {"offset": 9975917990790338560}, {"limit": 10**30}]
+)
 def test_bad_paging_is_a_422_on_every_list(api, path, params):
     r = api.get(path, **params)
     assert r.status_code == 422, (path, params, r.content)
     assert r.json()["error"]["code"] == "VALIDATION_ERROR"
+
+
+@pytest.mark.parametrize("path", LISTS)
+def test_every_list_has_the_same_shape(api, path):
+    r = api.get(path, limit=1, offset=0)
+    assert r.status_code == 200, r.content
+    assert set(r.json()) == {"count", "items"} and len(r.json()["items"]) <= 1
+
+
+@pytest.mark.parametrize(
+    "since", ["2026-01-01T00:00:00+16:42", "9999-12-31T23:59:59-12:00", "0001-01-01T00:00:00+05:00"]
+)
+def test_odd_times_in_filters_are_not_server_errors(api, since):
+    r = api.get("messages", since=since)
+    assert r.status_code in (200, 422), r.content
+    if r.status_code == 422:
+        assert r.json()["error"]["code"] == "VALIDATION_ERROR"
+
+
+@pytest.mark.parametrize(
+    "method,path",
+    [("get", "/api/v1/nowhere"), ("get", "/api/v2/projects/alpha/cases"), ("put", "cases"), ("delete", "messages")],
+)
+def test_unknown_paths_and_wrong_methods_answer_json(api, method, path):
+    r = getattr(api.client, method)(api.url(path), **api._h(None))
+    assert r.status_code in (404, 405)
+    assert r["Content-Type"].startswith("application/json")
+    assert r.json()["error"]["code"] == ("NOT_FOUND" if r.status_code == 404 else "METHOD_NOT_ALLOWED")
+
+
+def test_a_misspelt_field_is_named(api, sandbox):
+    case = api.case({"contact_phone_number": KE})
+    r = api.post("messages", {"recipient": {"case_id": case["case_id"]}, "txt": "Hello"})
+    assert r.status_code == 422 and "txt" in r.json()["error"]["message"]
+
+
+# JSON escapes, as a client sends them: NUL and an unpaired surrogate
+@pytest.mark.parametrize("text", [r"nul \u0000 inside", r"lone \ud800 surrogate"])
+def test_unstorable_text_is_refused(api, sandbox, text):
+    case = api.case({"contact_phone_number": KE})
+    body = '{"recipient": {"case_id": "' + case["case_id"] + '"}, "text": "' + text + '"}'
+    r = api.client.post(api.url("messages"), body, content_type="application/json", **api._h(None))
+    assert r.status_code == 422, r.content
+    assert r.json()["error"]["code"] == "INVALID_VALUE"

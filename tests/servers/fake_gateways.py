@@ -93,6 +93,7 @@ class Rule:
     - `body`: a raw body, overriding the provider's format (with `status`, default 200).
     - `delay`: seconds to wait before answering (the answer is otherwise normal unless set above).
     - `disconnect`: close the connection without answering.
+    - `redirect`: answer with a redirect to this URL (`status`, default 307) instead of handling the request.
     """
 
     times: int | None = 1
@@ -102,6 +103,7 @@ class Rule:
     body: str | None = None
     delay: float = 0.0
     disconnect: bool = False
+    redirect: str | None = None
 
     @property
     def changes_answer(self) -> bool:
@@ -755,6 +757,12 @@ def build_app(provider: Provider, state: _State) -> web.Application:
             if request.transport is not None:
                 request.transport.abort()  # the client sees the connection reset, no HTTP answer
             raise asyncio.CancelledError
+        redirect = next((r for r in rules if r is not None and r.redirect), None)
+        if redirect is not None and redirect.redirect:
+            status = redirect.status or 307
+            for item in items:
+                state.add(to=_digits(item.to), text=item.text, message_id=item.message_id, status=status, **common)
+            return web.Response(status=status, headers={"Location": redirect.redirect})
         resp, ids, errors = provider.respond(request, fields, items, rules)
         for item, pid, err in zip(items, ids, errors, strict=True):
             state.add(
@@ -779,10 +787,11 @@ class FakeGateway(FakeApi):
     """A fake provider served from a daemon thread of this process. Use as a context manager, or call
     start() and stop()."""
 
-    def __init__(self, kind: str = "http", *, port: int = 0, lean: bool = False, **options: Any):
+    def __init__(self, kind: str = "http", *, port: int = 0, lean: bool = False, host: str = HOST, **options: Any):
         self.kind = kind
         self.provider = PROVIDERS[kind](**options)
         self.state = _State(lean)
+        self.host = host  # another loopback address (127.0.0.2) for tests of the address guard
         self.port = port
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -790,7 +799,7 @@ class FakeGateway(FakeApi):
 
     @property
     def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def start(self) -> FakeGateway:
         ready = threading.Event()
@@ -821,7 +830,7 @@ class FakeGateway(FakeApi):
     async def _serve(self) -> None:
         self._runner = web.AppRunner(build_app(self.provider, self.state), access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, HOST, self.port, backlog=1024)
+        site = web.TCPSite(self._runner, self.host, self.port, backlog=1024)
         await site.start()
         server = site._server  # the bound socket tells the port when 0 (random free port) was asked
         assert server is not None and server.sockets

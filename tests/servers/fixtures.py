@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -17,6 +18,11 @@ import pytest
 
 from tests.servers.fake_gateways import FakeGateway, FakeGatewayProcess
 from tests.servers.smtp import SmtpServer
+
+# The fake providers listen on 127.0.0.1, which casemsg refuses to send to unless the installation allows
+# internal addresses. This process allows them already (settings: on under pytest); worker processes a
+# test starts (without PYTEST_VERSION) inherit this instead.
+os.environ.setdefault("CASEMSG_GATEWAY_ALLOW_PRIVATE", "1")
 
 
 @pytest.fixture

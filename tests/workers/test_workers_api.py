@@ -166,8 +166,8 @@ def test_deactivate_and_reactivate(api):
     for channel in ("sms", "two_way_sms", "email"):
         assert st[channel]["error"]["code"] == "CONTACT_IS_INACTIVE"
     assert entries(KENYA) == []  # an inactive worker holds no number
-    assert [x["username"] for x in api.get("mobile-workers", active="false").json()] == ["chw1"]
-    assert api.get("mobile-workers", active="true").json() == []
+    assert [x["username"] for x in api.get("mobile-workers", active="false").json()["items"]] == ["chw1"]
+    assert api.get("mobile-workers", active="true").json()["items"] == []
     api.patch(f"mobile-workers/{w['id']}", {"active": True})
     st = contact(api, w["id"])
     assert st["sms"]["ok"] and st["two_way_sms"]["ok"] and st["email"]["ok"]
@@ -181,7 +181,7 @@ def test_delete(api):
     assert_error(api.delete(f"mobile-workers/{w['id']}"), 404, "MOBILE_WORKER_NOT_FOUND")
     assert_error(api.get(f"mobile-workers/{w['id']}/contact"), 404, "MOBILE_WORKER_NOT_FOUND")
     assert entries(KENYA) == []
-    assert api.get("mobile-workers").json() == []
+    assert api.get("mobile-workers").json()["items"] == []
 
 
 def test_unknown_and_other_projects_workers_are_404(api, other_api):
@@ -195,7 +195,7 @@ def test_unknown_and_other_projects_workers_are_404(api, other_api):
     ):
         assert_error(r, 404, "MOBILE_WORKER_NOT_FOUND")
         assert b"beta-worker" not in r.content
-    assert api.get("mobile-workers").json() == []
+    assert api.get("mobile-workers").json()["items"] == []
     assert other_api.get(f"mobile-workers/{w['id']}").json()["name"] == ""
 
 
