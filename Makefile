@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint errors-doc bench clean
 
 $(BIN)/casemsg: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,10 +20,18 @@ test: $(BIN)/casemsg
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 lint: $(BIN)/casemsg
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
+
+# docs/errors.md is generated from the error catalogue (casemsg/core/errors.py); a test keeps them equal.
+errors-doc: $(BIN)/casemsg
+	$(BIN)/python -c "from casemsg.core.errors import catalogue_markdown as m; open('docs/errors.md', 'w', encoding='utf-8').write(m())"
 
 clean:
 	rm -rf $(VENV) var

@@ -3,22 +3,20 @@
 
 A bad contact property (an invalid phone number, an unknown time zone) never rejects a case change:
 the case is saved, nothing is lost, and the contact status explains the problem.
+Reading cases (the lists of the API and the pages) is `casemsg.cases.queries`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from django.db import transaction
-from django.db.models import TextField
-from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Cast
 from django.utils import timezone
 
 from casemsg.cases.models import Case, new_case_id
 from casemsg.cases.signals import cases_changed, cases_deleting
-from casemsg.core import bulk, phone
+from casemsg.core import bulk, errors, phone
 from casemsg.core.errors import InputError
 from casemsg.projects.models import Project
 
@@ -37,7 +35,7 @@ class CaseChange:
     external_id: str | None = None
     owner_id: str | None = None
     parent_id: str | None = None
-    properties: dict[str, object | None] = field(default_factory=dict)
+    properties: Mapping[str, object | None] = field(default_factory=dict)
     closed: bool | None = None
 
 
@@ -48,29 +46,29 @@ def _clean_value(key: str, value: object) -> str | None:
         return "1" if value else "0"
     if isinstance(value, str) and "\x00" in value:
         # PostgreSQL cannot store NUL in text or JSON; refuse it on every database alike.
-        raise InputError("INVALID_PROPERTY", f"Property '{key}' contains a NUL character.")
+        raise InputError(errors.INVALID_PROPERTY, f"Property '{key}' contains a NUL character.")
     if isinstance(value, int | float | str):
         return str(value)
-    raise InputError("INVALID_PROPERTY", f"Property '{key}' must be a string, number or null.")
+    raise InputError(errors.INVALID_PROPERTY, f"Property '{key}' must be a string, number or null.")
 
 
 def validate(change: CaseChange, creating: bool) -> None:
     if creating and not (change.case_type or "").strip():
-        raise InputError("CASE_TYPE_REQUIRED", "case_type is required to create a case.")
+        raise InputError(errors.CASE_TYPE_REQUIRED, "case_type is required to create a case.")
     for f, limit in _MAX_LEN.items():
         v = getattr(change, f)
         if v is not None and len(str(v)) > limit:
-            raise InputError("VALUE_TOO_LONG", f"{f} is longer than {limit} characters.")
+            raise InputError(errors.VALUE_TOO_LONG, f"{f} is longer than {limit} characters.")
         if v is not None and "\x00" in str(v):
-            raise InputError("INVALID_VALUE", f"{f} contains a NUL character.")
+            raise InputError(errors.INVALID_VALUE, f"{f} contains a NUL character.")
     name_prop = change.properties.get("name")  # the `name` property sets the case's own name
     if name_prop is not None and len(str(name_prop)) > _MAX_LEN["name"]:
-        raise InputError("VALUE_TOO_LONG", f"name is longer than {_MAX_LEN['name']} characters.")
+        raise InputError(errors.VALUE_TOO_LONG, f"name is longer than {_MAX_LEN['name']} characters.")
     if change.case_id is not None and not str(change.case_id).strip():
-        raise InputError("INVALID_CASE_ID", "case_id must not be blank.")
+        raise InputError(errors.INVALID_CASE_ID, "case_id must not be blank.")
     for key in change.properties:
         if not isinstance(key, str) or not key.strip() or len(key) > 255 or "\x00" in key:
-            raise InputError("INVALID_PROPERTY", f"Property name '{key}' is not allowed.")
+            raise InputError(errors.INVALID_PROPERTY, f"Property name '{key}' is not allowed.")
         _clean_value(key, change.properties[key])
 
 
@@ -133,15 +131,15 @@ def bulk_upsert(
 ) -> list[Case]:
     """Create or update up to MAX_BULK cases in one transaction; returns them in input order."""
     if len(changes) > MAX_BULK:
-        raise InputError("TOO_MANY_CASES", f"At most {MAX_BULK} cases per call; got {len(changes)}.")
+        raise InputError(errors.TOO_MANY_CASES, f"At most {MAX_BULK} cases per call; got {len(changes)}.")
     ids = [c.case_id for c in changes if c.case_id]
     if len(set(ids)) != len(ids):
-        raise InputError("DUPLICATE_CASE_ID", "The same case_id appears more than once in one call.")
+        raise InputError(errors.DUPLICATE_CASE_ID, "The same case_id appears more than once in one call.")
     now = timezone.now()
     with transaction.atomic():
         existing = {c.case_id: c for c in Case.objects.filter(project=project, case_id__in=ids)} if ids else {}
         if require_new and existing:
-            raise InputError("CASE_EXISTS", f"A case with case_id '{next(iter(existing))}' already exists.", 409)
+            raise InputError(errors.CASE_EXISTS, f"A case with case_id '{next(iter(existing))}' already exists.", 409)
         out: list[Case] = []
         previous: dict[int, dict] = {}
         creates: list[Case] = []
@@ -193,29 +191,3 @@ def _insert_cases(project: Project, cases: list[Case]) -> None:
     for c in cases:
         c._state.adding = False  # what bulk_create does: these are saved rows now
         c._state.db = db
-
-
-def list_cases(
-    project: Project,
-    case_type: str | None = None,
-    closed: bool | None = None,
-    properties: dict[str, str] | None = None,
-    owner_id: str | None = None,
-    external_id: str | None = None,
-) -> Iterable[Case]:
-    qs = Case.objects.filter(project=project)
-    if case_type:
-        qs = qs.filter(case_type=case_type)
-    if closed is not None:
-        qs = qs.filter(closed=closed)
-    if owner_id:
-        qs = qs.filter(owner_id=owner_id)
-    if external_id:
-        qs = qs.filter(external_id=external_id)
-    for i, (key, value) in enumerate((properties or {}).items()):
-        # KeyTextTransform takes the name literally: `properties__{key}` would read "a__b" as a path and
-        # "contains" or "isnull" as lookups.
-        # (Cast keeps the comparison a plain text one: a bare KeyTextTransform takes JSON lookups.)
-        text = Cast(KeyTextTransform(key, "properties"), output_field=TextField())
-        qs = qs.annotate(**{f"_prop{i}": text}).filter(**{f"_prop{i}": value})
-    return qs.order_by("pk")

@@ -53,9 +53,7 @@ class ConsentRecord(models.Model):
     # How it came in: the person's answer to the opt-in survey or a verification code, a frontline worker's
     # form, a CSV import, the API, a page, the command line, a keyword (STOP/START), the gateway's own report,
     # or the system.
-    SOURCES = [
-        "survey", "verification", "worker_form", "import", "api", "page", "cli", "keyword", "gateway", "system"
-    ]
+    SOURCES = ["survey", "verification", "worker_form", "import", "api", "page", "cli", "keyword", "gateway", "system"]
 
     phone_number = models.CharField(max_length=16, db_index=True)
     project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")

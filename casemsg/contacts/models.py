@@ -51,7 +51,7 @@ class PhoneEntry(models.Model):
         return self.phone_number
 
     @property
-    def contact(self) -> Case | MobileWorker:
+    def contact(self) -> Case | MobileWorker | None:
         return self.case if self.case_id else self.worker
 
 

@@ -79,7 +79,7 @@ def sync(cases: Iterable[Case] = (), workers: Iterable[MobileWorker] = (), creat
     updates: list[PhoneEntry] = []
     have: dict[tuple[str, int], set[str]] = {}
     for e in existing:
-        key = ("case", e.case_id) if e.case_id else ("worker", e.worker_id)
+        key = ("case", e.case_id) if e.case_id else ("worker", e.worker_id or 0)
         want = wanted[key]
         have.setdefault(key, set()).add(e.phone_number)
         if e.phone_number not in want:
@@ -202,7 +202,7 @@ def entries_for_numbers(
     for e in entries:
         if e.case_id:
             e.case = cases[e.case_id]
-        else:
+        elif e.worker_id:
             e.worker = workers[e.worker_id]
         out.setdefault(e.phone_number, []).append(e)
     return out

@@ -92,10 +92,10 @@ def describe_holder(entry: PhoneEntry, viewer_project_id: int) -> str:
     """Who holds a number, as far as the viewer may see: names only within the viewer's project."""
     if entry.project_id != viewer_project_id:
         return "a contact in another project"
-    if entry.case_id:
+    if entry.case is not None:
         c = entry.case
         return f"case {c.case_id}" + (f" ({c.name})" if c.name else "")
-    return f"mobile worker {entry.worker.username}"
+    return f"mobile worker {entry.worker.username}" if entry.worker is not None else "another contact"
 
 
 def resolve_time_zone(value: str, project: Project) -> tuple[str, str, Problem | None]:
@@ -105,7 +105,7 @@ def resolve_time_zone(value: str, project: Project) -> tuple[str, str, Problem |
         if timezones.is_valid(value):
             return value, "contact", None
         problem = Problem(
-            "INVALID_TIME_ZONE",
+            errors.INVALID_TIME_ZONE,
             detail=f"time_zone '{value}' is not an IANA time zone; using {project.default_time_zone}.",
         )
         return project.default_time_zone, "project", problem
@@ -118,7 +118,7 @@ def resolve_language(value: str, project: Project) -> tuple[str, str, Problem | 
         if value in (project.sms_languages or []):
             return value, "contact", None
         problem = Problem(
-            "UNKNOWN_LANGUAGE_CODE",
+            errors.UNKNOWN_LANGUAGE_CODE,
             detail=f"language_code '{value}' is not one of the project's SMS languages "
             f"({', '.join(project.sms_languages or [])}); using {project.default_language}.",
         )
@@ -172,7 +172,7 @@ def _facts(contact: Contact) -> _Facts:
 def statuses(contacts: Sequence[Contact]) -> list[ContactStatus]:
     facts = [_facts(c) for c in contacts]
     checks = [phone.check(f.raw_phone) if f.raw_phone else None for f in facts]
-    numbers = {c.number for c in checks if c is not None and c.ok}
+    numbers = {c.number for c in checks if c is not None and c.number is not None and c.ok}
     entries = registry.entries_for_numbers(numbers, known=contacts) if numbers else {}
     opted_out = set(OptOut.objects.filter(phone_number__in=numbers).values_list("phone_number", flat=True))
     backends = {f.backend for f in facts if f.backend}
@@ -207,18 +207,18 @@ def _status(contact, f: _Facts, chk, entries, opted_out, gateways) -> ContactSta
     # --- problems shared by both SMS channels, in the order a program officer should fix them
     phone_problem: Problem | None = None
     if not f.active:
-        phone_problem = Problem("CONTACT_IS_INACTIVE")
+        phone_problem = Problem(errors.CONTACT_IS_INACTIVE)
     elif chk is None:
-        phone_problem = Problem("NO_PHONE_NUMBER")
+        phone_problem = Problem(errors.NO_PHONE_NUMBER)
     elif not chk.ok:
         phone_problem = Problem(chk.error, fix=chk.fix, detail=chk.message)
     elif number in opted_out:
-        phone_problem = Problem("PHONE_OPTED_OUT", detail=f"{number} texted STOP.")
+        phone_problem = Problem(errors.PHONE_OPTED_OUT, detail=f"{number} texted STOP.")
 
     gateway_problem = None
     if f.backend and (f.backend, None) not in gateways and (f.backend, project.pk) not in gateways:
         gateway_problem = Problem(
-            "GATEWAY_NOT_FOUND", detail=f"contact_backend_id '{f.backend}' is not a configured gateway."
+            errors.GATEWAY_NOT_FOUND, detail=f"contact_backend_id '{f.backend}' is not a configured gateway."
         )
         warnings.append(gateway_problem)
 
@@ -227,7 +227,7 @@ def _status(contact, f: _Facts, chk, entries, opted_out, gateways) -> ContactSta
         holders = [describe_holder(e, project.pk) for e in others]
         holder = describe_holder(owner, project.pk) if owner and owner is not mine else holders[0]
         in_use = Problem(
-            "PHONE_NUMBER_IN_USE",
+            errors.PHONE_NUMBER_IN_USE,
             detail=f"{number} is also registered to {', '.join(dict.fromkeys(holders))}"
             + (f"; {holder} holds it for two-way SMS." if owner and owner is not mine else "."),
             fix=f"Close the other case or remove the number from the mobile worker ({holder}).",
@@ -238,7 +238,7 @@ def _status(contact, f: _Facts, chk, entries, opted_out, gateways) -> ContactSta
     sms_problem = phone_problem
     if sms_problem is None and needs_consent and not f.verified_flag:
         sms_problem = Problem(
-            "NO_CONSENT", detail=f"{number} is a {chk.region or 'North American'} number with no recorded consent."
+            errors.NO_CONSENT, detail=f"{number} is a {chk.region or 'North American'} number with no recorded consent."
         )
     if sms_problem is None and project.block_shared_numbers and in_use is not None:
         sms_problem = in_use
@@ -248,34 +248,34 @@ def _status(contact, f: _Facts, chk, entries, opted_out, gateways) -> ContactSta
     # --- two-way SMS
     tw_problem = phone_problem
     if tw_problem is None and not f.verified_flag:
-        tw_problem = Problem("NO_TWO_WAY_PHONE_NUMBER")
+        tw_problem = Problem(errors.NO_TWO_WAY_PHONE_NUMBER)
     if tw_problem is None and owner is not None and owner is not mine:
         tw_problem = in_use
     if tw_problem is None and mine is not None and not mine.two_way:
-        tw_problem = in_use or Problem("PHONE_NUMBER_IN_USE")
+        tw_problem = in_use or Problem(errors.PHONE_NUMBER_IN_USE)
     if tw_problem is None:
         tw_problem = gateway_problem
 
     # --- email
     email_problem = None
     if not f.active:
-        email_problem = Problem("CONTACT_IS_INACTIVE")
+        email_problem = Problem(errors.CONTACT_IS_INACTIVE)
     elif not f.email:
-        email_problem = Problem("NO_EMAIL_ADDRESS")
+        email_problem = Problem(errors.NO_EMAIL_ADDRESS)
     else:
         try:
             validate_email(f.email)
         except ValidationError:
-            email_problem = Problem("INVALID_EMAIL_ADDRESS", detail=f"'{f.email}' is not a valid email address.")
+            email_problem = Problem(errors.INVALID_EMAIL_ADDRESS, detail=f"'{f.email}' is not a valid email address.")
 
     tz, tz_source, tz_problem = resolve_time_zone(f.time_zone, project)
     lang, lang_source, lang_problem = resolve_language(f.language, project)
     warnings += [p for p in (tz_problem, lang_problem) if p]
     if f.is_case and not f.name.strip():
-        warnings.append(Problem("NO_CASE_NAME", detail="SMS surveys need the case's name."))
+        warnings.append(Problem(errors.NO_CASE_NAME, detail="SMS surveys need the case's name."))
     if chk is not None and chk.ok and chk.warnings:
-        warnings.append(Problem("UNASSIGNED_PHONE_NUMBER", detail=" ".join(chk.warnings)))
-    if phone_problem and phone_problem.code in ("INVALID_PHONE_NUMBER",):
+        warnings.append(Problem(errors.UNASSIGNED_PHONE_NUMBER, detail=" ".join(chk.warnings)))
+    if phone_problem and phone_problem.code in (errors.INVALID_PHONE_NUMBER,):
         warnings.insert(0, phone_problem)
 
     return ContactStatus(

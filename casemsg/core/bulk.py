@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from django.db import connection, models
 
@@ -58,8 +58,13 @@ class _Preparer:
             return self.field.get_db_prep_save(value, connection)
 
 
-def _q(name: str) -> str:
+def _q(name: str | None) -> str:
+    assert name is not None  # a table, or a concrete field's column: never None
     return connection.ops.quote_name(name)
+
+
+def _constant(value: Any) -> Callable[[], Any]:
+    return lambda: value
 
 
 def _insert(meta: Any, fields: list[models.Field], rows: list[list[Any]]) -> None:
@@ -92,7 +97,7 @@ def insert_rows(model: type[models.Model], rows: Sequence[Mapping[str, Any]]) ->
     fields = _insert_fields(model._meta)
     preparers = [_Preparer(f) for f in fields]
     defaults: list[Callable[[], Any]] = [
-        f.get_default if callable(f.default) else (lambda v=f.get_default(): v) for f in fields
+        f.get_default if callable(f.default) else _constant(f.get_default()) for f in fields
     ]
     params = [
         [
@@ -139,7 +144,7 @@ def update_rows(objs: Iterable[models.Model], field_names: Sequence[str]) -> Non
     if not objs:
         return
     meta = objs[0]._meta
-    fields = [meta.get_field(n) for n in field_names]
+    fields = [cast(models.Field, meta.get_field(n)) for n in field_names]  # concrete fields, not relations
     preparers = [_Preparer(f) for f in fields]
     params = [
         [obj.pk] + [prep(getattr(obj, f.attname)) for f, prep in zip(fields, preparers, strict=True)] for obj in objs

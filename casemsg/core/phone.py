@@ -15,6 +15,8 @@ from functools import lru_cache
 import phonenumbers
 from phonenumbers import NumberParseException, ValidationResult
 
+from casemsg.core import errors
+
 # The United States and its territories: numbers here need recorded opt-in consent.
 DEFAULT_CONSENT_REGIONS = ["US", "PR", "GU", "VI", "AS", "MP", "UM"]
 
@@ -113,7 +115,7 @@ def _check(value: object, *, auto_fix: bool = False) -> PhoneCheck:
     if s.startswith("+"):
         s = s[1:]
     if not s:
-        result.error = "NO_PHONE_NUMBER"
+        result.error = errors.NO_PHONE_NUMBER
         result.message = "No phone number is set."
         return result
 
@@ -123,7 +125,7 @@ def _check(value: object, *, auto_fix: bool = False) -> PhoneCheck:
         inner = check(digits, auto_fix=auto_fix) if digits and "letters" not in bad else None
         if inner is not None and inner.ok and auto_fix:
             return replace(inner, raw=raw, warnings=[*inner.warnings, f"'{raw}' was normalized to {inner.number}."])
-        result.error = "INVALID_PHONE_NUMBER"
+        result.error = errors.INVALID_PHONE_NUMBER
         result.message = (
             f"'{raw}' is not a valid phone number: use digits only, country code first, "
             f"with no spaces, dashes or punctuation (it contains {_join(bad)})."
@@ -138,7 +140,7 @@ def _check(value: object, *, auto_fix: bool = False) -> PhoneCheck:
         return result
 
     if len(s) > MAX_DIGITS:
-        result.error = "INVALID_PHONE_NUMBER"
+        result.error = errors.INVALID_PHONE_NUMBER
         result.message = f"'{raw}' has {len(s)} digits; an international number has at most {MAX_DIGITS}."
         result.fix = "Check the number for extra digits."
         return result
@@ -146,7 +148,7 @@ def _check(value: object, *, auto_fix: bool = False) -> PhoneCheck:
     try:
         parsed = phonenumbers.parse("+" + s, None)
     except NumberParseException:
-        result.error = "INVALID_PHONE_NUMBER"
+        result.error = errors.INVALID_PHONE_NUMBER
         result.message = f"'{raw}' does not start with a known country code."
         result.fix = "Start the number with the country code (for example 1 for the USA or 91 for India)."
         if s.startswith("00") and len(s) > 2:
@@ -161,12 +163,12 @@ def _check(value: object, *, auto_fix: bool = False) -> PhoneCheck:
     result.country_code = cc
     reason = phonenumbers.is_possible_number_with_reason(parsed)
     if reason in (ValidationResult.TOO_SHORT, ValidationResult.IS_POSSIBLE_LOCAL_ONLY):
-        result.error = "INVALID_PHONE_NUMBER"
+        result.error = errors.INVALID_PHONE_NUMBER
         result.message = f"'{raw}' is too short for a phone number with country code {cc}."
         result.fix = "Write the whole number: country code, then the full national number."
         return result
     if reason in (ValidationResult.TOO_LONG, ValidationResult.INVALID_LENGTH):
-        result.error = "INVALID_PHONE_NUMBER"
+        result.error = errors.INVALID_PHONE_NUMBER
         result.message = f"'{raw}' has an impossible length for a phone number with country code {cc}."
         result.fix = "Check the number for extra or missing digits."
         return result
@@ -183,7 +185,7 @@ def _check(value: object, *, auto_fix: bool = False) -> PhoneCheck:
                 s = e164
                 result.warnings.append(f"'{raw}' was normalized to {e164} (national leading 0 removed).")
             else:
-                result.error = "INVALID_PHONE_NUMBER"
+                result.error = errors.INVALID_PHONE_NUMBER
                 result.suggestion = e164
                 result.message = (
                     f"'{raw}' keeps the national leading 0 after the country code {cc}; international numbers drop it."
@@ -191,7 +193,7 @@ def _check(value: object, *, auto_fix: bool = False) -> PhoneCheck:
                 result.fix = f"Remove the leading 0 of the national number: {e164}"
                 return result
         else:
-            result.error = "INVALID_PHONE_NUMBER"
+            result.error = errors.INVALID_PHONE_NUMBER
             result.message = f"'{raw}' is not a valid phone number for country code {cc}."
             result.fix = "Check the number with the person."
             return result

@@ -38,6 +38,8 @@ from zoneinfo import ZoneInfo, available_timezones
 
 from dateutil.rrule import DAILY, MO, MONTHLY, WEEKLY, rrule
 
+from casemsg.core import errors
+
 __all__ = [
     "INVALID_TIME_ZONE",
     "Frequency",
@@ -58,7 +60,7 @@ _FREQUENCIES: frozenset[str] = frozenset(get_args(Frequency))
 _RRULE_FREQ: dict[str, Literal[1, 2, 3]] = {"once": DAILY, "daily": DAILY, "weekly": WEEKLY, "monthly": MONTHLY}
 
 #: Problem code returned by :func:`zone_for` when a configured zone name is not an IANA zone.
-INVALID_TIME_ZONE = "INVALID_TIME_ZONE"
+INVALID_TIME_ZONE = errors.INVALID_TIME_ZONE
 
 _UTC_ZONE = ZoneInfo("UTC")
 # Names that exist as files in a tz database but are not IANA zones: "localtime" is the host's zone

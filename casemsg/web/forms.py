@@ -40,7 +40,7 @@ class MessageFilterForm(forms.Form):
     error = forms.ChoiceField(
         required=False,
         label="Error code",
-        choices=_blank("Any error", [(e.code, f"{e.code} — {e.title}") for e in errors.CATALOGUE.values()]),
+        choices=_blank("Any error", [(e.code, f"{e.code} — {e.title}") for e in errors.of_kind("problem")]),
     )
     direction = forms.ChoiceField(
         required=False, choices=_blank("Both directions", [(Message.OUT, "Outbound"), (Message.IN, "Inbound")])

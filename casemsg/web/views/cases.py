@@ -1,15 +1,17 @@
 from __future__ import annotations
 
 from django.contrib import messages as flash
-from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
+from casemsg.cases import queries as case_queries
 from casemsg.cases.models import Case
 from casemsg.consent import services as consent
 from casemsg.contacts.status import statuses
+from casemsg.core import errors
 from casemsg.core.errors import InputError
+from casemsg.messaging import queries as message_queries
 from casemsg.messaging import services
 from casemsg.messaging.models import Message
 from casemsg.projects.models import Project
@@ -34,21 +36,16 @@ RECENT_MESSAGES = 50
 @staff_required
 def case_list(request: HttpRequest, slug: str) -> HttpResponse:
     project = project_or_404(slug)
-    case_types = list(
-        Case.objects.filter(project=project).values_list("case_type", flat=True).distinct().order_by("case_type")
-    )
-    form = CaseFilterForm(request.GET or None, case_types=case_types)
-    qs = Case.objects.filter(project=project)
+    form = CaseFilterForm(request.GET or None, case_types=case_queries.case_types(project))
     data = valid_filters(form)
     state = data.get("state") or "open"
-    if state != "all":
-        qs = qs.filter(closed=state == "closed")
-    if data.get("type"):
-        qs = qs.filter(case_type=data["type"])
-    if data.get("q"):
-        q = data["q"].strip()
-        qs = qs.filter(Q(case_id__icontains=q) | Q(name__icontains=q) | Q(external_id=q))
-    page = paginate(request, qs.order_by("-modified_on", "-pk"), CASES_PER_PAGE)
+    f = case_queries.CaseFilter(
+        case_type=data.get("type") or None,
+        closed=None if state == "all" else state == "closed",
+        search=data.get("q") or None,
+        order="recently_modified",
+    )
+    page = paginate(request, case_queries.cases(project, f), CASES_PER_PAGE)
     rows = list(page.object_list)
     attach_project(rows, project)
     # One batch for the whole page: statuses() loads registry entries, opt-outs and gateways in a few
@@ -81,7 +78,7 @@ def case_detail(request: HttpRequest, slug: str, case_id: str) -> HttpResponse:
         action = request.POST.get("action", "send")
         if action == "opt_in":
             try:
-                req = consent.request_opt_in(project, case, source="api")
+                req = consent.request_opt_in(project, case)
             except InputError as e:
                 flash.error(request, f"Opt-in request not sent: {e.code} — {e.message}")
             else:
@@ -92,7 +89,7 @@ def case_detail(request: HttpRequest, slug: str, case_id: str) -> HttpResponse:
             return redirect(reverse("web:case", args=[project.slug, case.case_id]))
     st = statuses([case])[0]
     parent = Case.objects.filter(project=project, case_id=case.parent_id).first() if case.parent_id else None
-    recent = Message.objects.filter(project=project, case=case).order_by("-created_on", "-pk")[:RECENT_MESSAGES]
+    recent = message_queries.messages(project, message_queries.MessageFilter(case_id=case.case_id))[:RECENT_MESSAGES]
     return render(
         request,
         "web/case.html",
@@ -120,7 +117,7 @@ def send_from_form(request: HttpRequest, form: SendForm, project: Project, req: 
     try:
         msg = services.send(project, req, source="api")
     except InputError as e:
-        field = "text" if e.code in ("MESSAGE_BLANK", "CANNOT_RENDER_MESSAGE") else None
+        field = "text" if e.code in (errors.MESSAGE_BLANK, errors.CANNOT_RENDER_MESSAGE) else None
         form.add_error(field, f"{e.code}: {e.message}")
         return False
     msg.refresh_from_db(fields=["status", "error", "error_detail"])

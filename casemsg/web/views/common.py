@@ -4,19 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.paginator import Page, Paginator
 from django.forms import Form
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
 
 from casemsg.contacts.status import ChannelStatus, ContactStatus, Problem, describe_holder
 from casemsg.core import errors
 from casemsg.projects.models import Project
 
-View = Callable[..., HttpResponse]
+View = TypeVar("View", bound=Callable[..., HttpResponseBase])
 
 
 def staff_required(view: View) -> View:
@@ -39,7 +41,7 @@ def paginate(request: HttpRequest, items, per_page: int) -> Page:
     return Paginator(items, per_page).get_page(request.GET.get("page"))
 
 
-def valid_filters(form: Form) -> dict:
+def valid_filters(form: Form) -> dict[str, Any]:
     """The filter fields that validated: a bad one shows its error on the page and is ignored, so the
     rest of the filters still apply."""
     if not form.is_bound:

@@ -10,40 +10,29 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 
 from casemsg.consent import ledger
-from casemsg.gateways.base import digits
-from casemsg.projects.models import Project
 from casemsg.web.forms import ConsentFilterForm
 from casemsg.web.views.common import paginate, project_or_404, query_without_page, staff_required, valid_filters
 
 ROWS_PER_PAGE = 100
 
 
-def _filtered(project: Project, data: dict):
-    qs = ledger.rows(project)
-    if data.get("kind"):
-        qs = qs.filter(kind=data["kind"])
-    if data.get("phone_number"):
-        qs = qs.filter(phone_number=digits(data["phone_number"]))
-    return qs
+def _filter(form: ConsentFilterForm, newest_first: bool) -> ledger.ConsentFilter:
+    data = valid_filters(form)
+    return ledger.ConsentFilter(
+        kind=data.get("kind") or None, phone_number=data.get("phone_number") or None, newest_first=newest_first
+    )
 
 
 @staff_required
 def consent_list(request: HttpRequest, slug: str) -> HttpResponse:
     project = project_or_404(slug)
     form = ConsentFilterForm(request.GET or None)
-    data = valid_filters(form)
     # Newest first on the page (what just happened matters most); the export keeps the ledger's order.
-    page = paginate(request, _filtered(project, data).reverse(), ROWS_PER_PAGE)
+    page = paginate(request, ledger.consents(project, _filter(form, newest_first=True)), ROWS_PER_PAGE)
     return render(
         request,
         "web/consents.html",
-        {
-            "project": project,
-            "form": form,
-            "page": page,
-            "query": query_without_page(request),
-            "rows": [ledger.as_json(r) for r in page.object_list],
-        },
+        {"project": project, "form": form, "page": page, "query": query_without_page(request)},
     )
 
 
@@ -58,7 +47,7 @@ class _Echo:
 def consent_csv(request: HttpRequest, slug: str) -> StreamingHttpResponse:
     project = project_or_404(slug)
     form = ConsentFilterForm(request.GET or None)
-    qs = _filtered(project, valid_filters(form))
+    qs = ledger.consents(project, _filter(form, newest_first=False))
     writer = csv.writer(_Echo())
 
     def lines() -> Iterator[str]:

@@ -22,7 +22,8 @@ def home(request: HttpRequest) -> HttpResponse:
 def errors_page(request: HttpRequest) -> HttpResponse:
     """Public on purpose: it is the same catalogue as the unauthenticated GET /api/v1/errors, and
     docs and CLI output link to its anchors."""
-    return render(request, "web/errors.html", {"errors": list(errors.CATALOGUE.values())})
+    sections = [(title, errors.of_kind(kind)) for kind, title in errors.KIND_TITLES.items()]
+    return render(request, "web/errors.html", {"sections": sections})
 
 
 @staff_required

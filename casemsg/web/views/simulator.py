@@ -17,9 +17,11 @@ from django.urls import reverse
 
 from casemsg.cases.models import Case
 from casemsg.core import phone
-from casemsg.gateways.base import InboundSms, digits
+from casemsg.core.errors import InputError
+from casemsg.gateways.base import digits
 from casemsg.gateways.models import Gateway
 from casemsg.inbound import router as inbound
+from casemsg.inbound import sandbox
 from casemsg.messaging import pipeline
 from casemsg.messaging.models import Message
 from casemsg.projects.models import Project
@@ -130,16 +132,15 @@ def reply(request: HttpRequest, slug: str) -> HttpResponse:
     number = ""
     if form.is_valid():
         number, problem = clean_number(form.cleaned_data["number"])
-        gw = sandbox_gateway(project)
+        ids: list[int] | None = None
         if problem:
             form.add_error(None, problem)
-        elif gw is None:
-            form.add_error(
-                None, "There is no sandbox gateway: add one with `casemsg gateway add sandbox --type sandbox`."
-            )
         else:
-            text = form.cleaned_data["text"]
-            ids = inbound.receive(gw, [InboundSms(from_number=number, text=text)], project=project)
+            try:
+                ids = sandbox.simulate(project, number, form.cleaned_data["text"])
+            except InputError as exc:
+                form.add_error(None, exc.message)
+        if ids is not None:
             _process_now(ids)
             if not is_htmx(request):
                 return redirect(with_query(reverse("web:simulator", args=[project.slug]), number=number))

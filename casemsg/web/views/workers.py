@@ -6,8 +6,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
 from casemsg.contacts.status import statuses
-from casemsg.messaging import services
-from casemsg.messaging.models import Message
+from casemsg.messaging import queries, services
 from casemsg.web.forms import SendForm, WorkerFilterForm
 from casemsg.web.views.cases import RECENT_MESSAGES, send_from_form
 from casemsg.web.views.common import (
@@ -66,7 +65,7 @@ def worker_detail(request: HttpRequest, slug: str, worker_id: int) -> HttpRespon
         if form.is_valid() and send_from_form(request, form, project, services.SendRequest(mobile_worker_id=worker.pk)):
             return redirect(reverse("web:worker", args=[project.slug, worker.pk]))
     st = statuses([worker])[0]
-    recent = Message.objects.filter(project=project, worker=worker).order_by("-created_on", "-pk")[:RECENT_MESSAGES]
+    recent = queries.messages(project, queries.MessageFilter(worker_id=worker.pk))[:RECENT_MESSAGES]
     return render(
         request,
         "web/worker.html",

@@ -55,14 +55,14 @@ class Command(BaseCommand):
                 self.stdout.write(f"  status callback URL: {services.status_url(gw)}")
             elif o["action"] == "map":
                 r = services.map_prefix(o["prefix"], o["name"], _project(o["project"]))
-                scope = f"project {r.project.slug}" if r.project_id else "installation"
+                scope = f"project {r.project.slug}" if r.project is not None else "installation"
                 self.stdout.write(f"Route {r.prefix} → {r.gateway.name} ({scope}).")
             else:
                 for g in Gateway.objects.select_related("project").order_by("name"):
-                    scope = g.project.slug if g.project_id else "*"
+                    scope = g.project.slug if g.project is not None else "*"
                     self.stdout.write(f"{g.name}\t{g.type}\tproject={scope}\trate={g.rate_limit}/s")
                 for r in GatewayRoute.objects.select_related("gateway", "project").order_by("project_id", "prefix"):
-                    scope = r.project.slug if r.project_id else "installation"
+                    scope = r.project.slug if r.project is not None else "installation"
                     self.stdout.write(f"route {r.prefix} → {r.gateway.name} ({scope})")
         except InputError as e:
             raise CommandError(f"{e.code}: {e.message}") from e

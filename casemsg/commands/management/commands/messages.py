@@ -1,6 +1,9 @@
-from django.core.management.base import BaseCommand, CommandError
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from casemsg.core import errors
+from casemsg.messaging import queries
 from casemsg.messaging.models import Message
 from casemsg.projects.models import Project
 
@@ -8,22 +11,29 @@ from casemsg.projects.models import Project
 class Command(BaseCommand):
     help = "Show a project's message log, newest first, with the reason for every failure."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--project", required=True)
         parser.add_argument("--status", choices=Message.STATUSES)
         parser.add_argument("--error", help="an error code")
+        parser.add_argument("--direction", choices=[Message.OUT, Message.IN])
+        parser.add_argument("--channel", choices=["sms", "email"])
+        parser.add_argument("--case", help="only this case's messages (its case id)")
+        parser.add_argument("--worker", type=int, help="only this mobile worker's messages (its id)")
         parser.add_argument("--limit", type=int, default=50)
 
-    def handle(self, *args, **o):
+    def handle(self, *args: Any, **o: Any) -> None:
         project = Project.objects.filter(slug=o["project"]).first()
         if project is None:
             raise CommandError(f"No project '{o['project']}'.")
-        qs = Message.objects.filter(project=project).select_related("case", "worker").order_by("-created_on", "-pk")
-        if o["status"]:
-            qs = qs.filter(status=o["status"])
-        if o["error"]:
-            qs = qs.filter(error=o["error"].upper())
-        for m in qs[: o["limit"]]:
+        f = queries.MessageFilter(
+            status=o["status"],
+            error=o["error"],
+            direction=o["direction"],
+            channel=o["channel"],
+            case_id=o["case"],
+            worker_id=o["worker"],
+        )
+        for m in queries.messages(project, f)[: o["limit"]]:
             arrow = "→" if m.direction == Message.OUT else "←"
             self.stdout.write(
                 f"{m.pk:>6} {m.created_on:%Y-%m-%d %H:%M:%S} {arrow} {m.channel:5} {m.recipient_label:24} "
