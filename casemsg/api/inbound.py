@@ -31,42 +31,40 @@ def sandbox_incoming(request: HttpRequest, project: str, payload: SandboxIn):
 
 # --- keywords --------------------------------------------------------------------------------------
 class KeywordIn(In):
-    keyword: str
+    keyword: str = Field(max_length=40)
     action: str = Field("reply", description="; ".join(f"{a.name}: {a.description}" for a in ACTIONS.values()))
-    description: str = ""
-    reply: dict[str, str] = Field(default_factory=dict)
-    property_name: str = ""
-    property_value: str = "{rest}"
-    survey: str = ""
+    description: str = Field("", max_length=255)
+    reply: dict[str, str] = Field(
+        default_factory=dict, description="{language: text}, a template: {case.name}, {rest} (the words after it)"
+    )
+    property_name: str = Field("", max_length=255)
+    property_value: str = Field("{rest}", max_length=255)
+    survey: str = Field("", max_length=64)
 
 
-class KeywordOut(KeywordIn):
+class KeywordOut(Schema):
+    """A keyword as stored (read from the row)."""
+
     id: int
+    keyword: str
+    action: str
+    description: str
+    reply: dict[str, str]
+    property_name: str
+    property_value: str
+    survey: str
 
 
 def _fields(payload: KeywordIn) -> KeywordFields:
     return KeywordFields(**payload.dict())
 
 
-def _kw_json(k: Keyword) -> dict:
-    return {
-        "id": k.pk,
-        "keyword": k.keyword,
-        "action": k.action,
-        "description": k.description,
-        "reply": k.reply,
-        "property_name": k.property_name,
-        "property_value": k.property_value,
-        "survey": k.survey,
-    }
-
-
 @router.post("/projects/{project}/keywords", response={201: KeywordOut}, tags=["keywords"])
-def create_keyword(request: HttpRequest, project: str, payload: KeywordIn) -> Status[dict]:
+def create_keyword(request: HttpRequest, project: str, payload: KeywordIn) -> Status[Keyword]:
     """A keyword: the first word of an inbound message → reply, update a property of the sender's
     case (`{rest}` = the words after the keyword), or start a survey."""
     k = keyword_services.create_keyword(project_for(request, project), _fields(payload))
-    return Status(201, _kw_json(k))
+    return Status(201, k)
 
 
 class KeywordList(Schema):
@@ -78,12 +76,12 @@ class KeywordList(Schema):
 def list_keywords(request: HttpRequest, project: str, limit: int = 100, offset: int = 0) -> dict[str, object]:
     rows = keyword_services.list_keywords(project_for(request, project))
     listed = paged(rows, limit, offset)
-    return {"count": listed["count"], "items": [_kw_json(k) for k in listed["items"]]}
+    return listed
 
 
 @router.put("/projects/{project}/keywords/{keyword_id}", response=KeywordOut, tags=["keywords"])
-def update_keyword(request: HttpRequest, project: str, keyword_id: int, payload: KeywordIn) -> dict:
-    return _kw_json(keyword_services.update_keyword(project_for(request, project), keyword_id, _fields(payload)))
+def update_keyword(request: HttpRequest, project: str, keyword_id: int, payload: KeywordIn) -> Keyword:
+    return keyword_services.update_keyword(project_for(request, project), keyword_id, _fields(payload))
 
 
 @router.delete("/projects/{project}/keywords/{keyword_id}", response={204: None}, tags=["keywords"])
