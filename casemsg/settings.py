@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "casemsg.messaging",
     "casemsg.consent",
     "casemsg.inbound",
+    "casemsg.scheduling",
     "casemsg.web",
     "casemsg.commands",
 ]

@@ -67,9 +67,20 @@ def _constant(value: Any) -> Callable[[], Any]:
     return lambda: value
 
 
-def _insert(meta: Any, fields: list[models.Field], rows: list[list[Any]]) -> None:
+def _insert(meta: Any, fields: list[models.Field], rows: list[list[Any]], ignore_conflicts: bool = False) -> None:
     table, columns = _q(meta.db_table), ", ".join(_q(f.column) for f in fields)
     with connection.cursor() as cur:
+        if connection.vendor == "postgresql" and ignore_conflicts:
+            # COPY cannot skip rows that break a unique constraint: copy into a temporary table shaped like
+            # the target, then move the rows over with ON CONFLICT DO NOTHING (still one round of COPY).
+            tmp = _q(f"_casemsg_ins_{meta.db_table}")
+            cur.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {tmp} (LIKE {table} INCLUDING DEFAULTS)")
+            cur.execute(f"TRUNCATE {tmp}")
+            with connection.wrap_database_errors, cur.cursor.copy(f"COPY {tmp} ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            cur.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {tmp} ON CONFLICT DO NOTHING")
+            return
         if connection.vendor == "postgresql":
             # COPY: psycopg formats the rows in C (array parameters were dumped in Python, slowly). It
             # bypasses Django's cursor wrapper, so errors are translated to Django's exceptions here.
@@ -78,8 +89,9 @@ def _insert(meta: Any, fields: list[models.Field], rows: list[list[Any]]) -> Non
                     copy.write_row(row)
             return
         placeholders = ", ".join(["%s"] * len(fields))
+        conflict = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
         for i in range(0, len(rows), _CHUNK):
-            cur.executemany(f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", rows[i : i + _CHUNK])
+            cur.executemany(f"INSERT INTO {table} ({columns}) VALUES ({placeholders}){conflict}", rows[i : i + _CHUNK])
 
 
 def _insert_fields(meta: Any) -> list[models.Field]:
@@ -89,9 +101,10 @@ def _insert_fields(meta: Any) -> list[models.Field]:
     return fields
 
 
-def insert_rows(model: type[models.Model], rows: Sequence[Mapping[str, Any]]) -> None:
+def insert_rows(model: type[models.Model], rows: Sequence[Mapping[str, Any]], ignore_conflicts: bool = False) -> None:
     """INSERT one row per mapping of {attname: value}; a field the row does not name gets what Model()
-    would give it (its default; a callable default, such as a fresh id, is called per row)."""
+    would give it (its default; a callable default, such as a fresh id, is called per row). With
+    `ignore_conflicts`, a row that would break a unique constraint is skipped (ON CONFLICT DO NOTHING)."""
     if not rows:
         return
     fields = _insert_fields(model._meta)
@@ -106,7 +119,7 @@ def insert_rows(model: type[models.Model], rows: Sequence[Mapping[str, Any]]) ->
         ]
         for row in rows
     ]
-    _insert(model._meta, fields, params)
+    _insert(model._meta, fields, params, ignore_conflicts)
 
 
 def allocate_pks(model: type[models.Model], n: int) -> list[int] | None:
