@@ -196,6 +196,7 @@ def main() -> None:
     env["CASEMSG_DATA_DIR"] = tmp
     env["CASEMSG_QUEUE_IMMEDIATE"] = "0"
     env["DJANGO_SETTINGS_MODULE"] = "casemsg.settings"
+    env["CASEMSG_GATEWAY_ALLOW_PRIVATE"] = "1"  # the fake provider listens on 127.0.0.1
     env.pop("PYTEST_VERSION", None)
     pg_url = env.get("CASEMSG_DATABASE_URL", "")
     admin = None

@@ -85,6 +85,7 @@ def main() -> None:
     tmp = tempfile.mkdtemp(prefix="casemsg-bench-")
     env["CASEMSG_DATA_DIR"] = tmp
     env["CASEMSG_QUEUE_IMMEDIATE"] = "0"
+    env["CASEMSG_GATEWAY_ALLOW_PRIVATE"] = "1"  # the fake provider listens on 127.0.0.1
     pg_url = env.get("CASEMSG_DATABASE_URL", "")
     admin = None
     if pg_url:

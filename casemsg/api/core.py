@@ -134,7 +134,8 @@ class CasemsgAPI(NinjaAPI):
                     codes[401] = "No valid API key (UNAUTHENTICATED)."
                 if "{project}" in path:
                     codes[403] = "The key belongs to another project (FORBIDDEN)."
-                if re.search(r"\{(?!project\})", path):
+                if "{project}" in path:
+                    # a path id, or an id in the body (a case, a mobile worker, a survey), may name nothing
                     codes[404] = "Not found in this project."
                 if path.startswith(("/api/v1/gateways/",)):
                     codes.update({400: "A body the provider format does not allow.", 403: "Unknown gateway or key."})

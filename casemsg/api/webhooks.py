@@ -93,6 +93,8 @@ def _verified(request: HttpRequest, name: str, key: str) -> tuple[Gateway, Gatew
     body = _read("webhook body", gw, lambda: request.body)
     try:
         valid = adapter.verify_request(request)
+    except InputError:
+        raise  # the check needed the body and could not read it (an http gateway's secret parameter)
     except _UNREADABLE as exc:
         raise InputError(errors.INVALID_WEBHOOK, f"The webhook body could not be read: {exc}"[:300], 400) from exc
     except Exception:  # noqa: BLE001 — a signature that cannot even be checked is not valid

@@ -95,6 +95,12 @@ INVALID_PREFIX: Final = "INVALID_PREFIX"
 INVALID_WEBHOOK: Final = "INVALID_WEBHOOK"
 INBOUND_NOT_SUPPORTED: Final = "INBOUND_NOT_SUPPORTED"
 STATUS_NOT_SUPPORTED: Final = "STATUS_NOT_SUPPORTED"
+SURVEY_NOT_FOUND: Final = "SURVEY_NOT_FOUND"
+INVALID_SURVEY: Final = "INVALID_SURVEY"
+UNKNOWN_CASE_TYPE: Final = "UNKNOWN_CASE_TYPE"
+INVALID_CRITERION: Final = "INVALID_CRITERION"
+UNKNOWN_OPERATOR: Final = "UNKNOWN_OPERATOR"
+INVALID_REGEX: Final = "INVALID_REGEX"
 
 
 @dataclass(frozen=True)
@@ -140,6 +146,7 @@ _CATALOGUE = [
         "No two-way phone number",
         "Two-way SMS (replies, surveys) needs a verified number: contact_phone_number_is_verified must be 1.",
         "Verify the number (set contact_phone_number_is_verified to 1 after confirming it with the person).",
+        status=422,
     ),
     ErrorCode(
         PHONE_NUMBER_IN_USE,
@@ -170,6 +177,7 @@ _CATALOGUE = [
         "Case has no name",
         "The case has no name; SMS surveys need the case name.",
         "Set the case's name.",
+        status=422,
     ),
     ErrorCode(
         NO_EMAIL_ADDRESS,
@@ -656,6 +664,63 @@ _CATALOGUE = [
         "Remove the status callback URL from the provider's settings, or point it at the right gateway.",
         kind="request",
         status=400,
+    ),
+    ErrorCode(
+        SURVEY_NOT_FOUND,
+        "Survey not found",
+        "The project has no survey with this id.",
+        "Check the id; list the project's surveys with GET /api/v1/projects/{project}/surveys.",
+        kind="request",
+        status=404,
+    ),
+    ErrorCode(
+        INVALID_SURVEY,
+        "Invalid survey",
+        "The survey definition (casemsg-survey/1 JSON) or the XLSForm cannot be used. The message lists "
+        "every problem found, each with the question it is about and, for an XLSForm, its sheet and row.",
+        "Correct the questions, rows or settings the message names (docs/surveys.md describes the format), "
+        "then send the whole survey again.",
+        kind="request",
+        status=422,
+    ),
+    ErrorCode(
+        UNKNOWN_CASE_TYPE,
+        "Unknown case type",
+        "A conditional alert names a case type that none of the project's cases has, so it could never "
+        "match (most often a misspelling, or the wrong project).",
+        "Use the case type the project's cases have (the cases page lists them), or create the cases first.",
+        kind="request",
+        status=422,
+    ),
+    ErrorCode(
+        INVALID_CRITERION,
+        "Invalid alert criterion",
+        "A conditional alert's criteria must be a list of objects {property, operator, value}; the error's "
+        "message names the criterion (by its position, property and operator) and what is wrong: a missing "
+        "or blank property, a missing value for equal, not_equal or regex, a value given to has_value or "
+        "has_no_value, or a days_before / days_after value that is not a whole number of days.",
+        "Correct the named criterion as the message says (each operator and its value are described in "
+        "docs/alerts.md).",
+        kind="request",
+        status=422,
+    ),
+    ErrorCode(
+        UNKNOWN_OPERATOR,
+        "Unknown criterion operator",
+        "An alert criterion's operator is not one casemsg knows: equal, not_equal, has_value, has_no_value, "
+        "regex, days_before or days_after.",
+        "Use one of the listed operators in the criterion the message names.",
+        kind="request",
+        status=422,
+    ),
+    ErrorCode(
+        INVALID_REGEX,
+        "Invalid regular expression",
+        "A regex criterion's value is not a valid regular expression (Python syntax), or is longer than 500 "
+        "characters. The error's message names the criterion and the syntax error.",
+        "Correct the expression; it matches anywhere in the property's value unless anchored with ^ and $.",
+        kind="request",
+        status=422,
     ),
 ]
 

@@ -15,6 +15,7 @@ import aiohttp
 from django.http import HttpRequest
 
 from casemsg.core import errors
+from casemsg.core.errors import InputError
 from casemsg.gateways.base import (
     BASE_URL_FIELD,
     TIMEOUT_FIELD,
@@ -116,7 +117,9 @@ class AfricasTalkingGateway(GatewayType):
 
     # --- inbound and delivery reports -----------------------------------------------------------
     def parse_inbound(self, request: HttpRequest) -> list[InboundSms]:
-        p = request.POST
+        p = self.form_data(request)
+        if not p.get("from"):
+            raise InputError(errors.INVALID_WEBHOOK, "An Africa's Talking inbound message needs from.", 400)
         extra = {"link_id": p["linkId"]} if p.get("linkId") else {}  # needed to reply on premium short codes
         return [
             InboundSms(
@@ -130,7 +133,7 @@ class AfricasTalkingGateway(GatewayType):
         ]
 
     def parse_status(self, request: HttpRequest) -> list[StatusUpdate]:
-        p = request.POST
+        p = self.form_data(request)
         status = STATUS_MAP.get(p.get("status", ""))
         if not p.get("id") or status is None:
             return []

@@ -30,14 +30,17 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import aiohttp
 from django.http import HttpRequest, HttpResponse
 
-from casemsg.core import errors
+from casemsg.core import errors, netguard
 from casemsg.core.errors import InputError
 from casemsg.gateways.models import Gateway
+
+if TYPE_CHECKING:
+    from django.http.request import _ImmutableQueryDict  # the stubs' type of request.POST
 
 
 @dataclass
@@ -105,6 +108,9 @@ class ConfigField:
     help: str = ""
     choices: tuple[str, ...] = ()  # the allowed values of a text field, compared case-insensitively
     secret: bool = False  # a password, token or key: a form masks it
+    # casemsg itself sends to this URL: checked against internal addresses when the gateway is saved
+    # (gateways.services) and again at send time (gateways.transport).
+    url: bool = False
 
     def problem(self, value: Any) -> str | None:
         """What `value` must be instead (the end of "… must be …"), or None when it fits. None and "" count
@@ -139,10 +145,13 @@ COMMON_CONFIG: dict[str, ConfigField] = {
     "opt_in_keywords": ConfigField("list", help="More opt-in words for messages arriving on this gateway."),
 }
 TIMEOUT_FIELD = ConfigField("number", help="Seconds for one API call (default 15).")
-BASE_URL_FIELD = ConfigField("text", help="The provider's API address; set only to reach a test server.")
+BASE_URL_FIELD = ConfigField("text", url=True, help="The provider's API address; set only to reach a test server.")
 
 
 # --- answers ---------------------------------------------------------------------------------------
+DETAIL_EXCERPT = 160  # characters of a provider's answer a message's error_detail shows at most
+
+
 @dataclass(frozen=True)
 class HttpReply:
     """A provider's answer to one send, read in full."""
@@ -161,7 +170,10 @@ class HttpReply:
 
     @property
     def detail(self) -> str:
-        return f"HTTP {self.status}: {self.body[:300]}"
+        """What a project may read of the answer: the status and a short, plain-text excerpt (no markup,
+        no control characters) — never the whole body."""
+        shown = netguard.excerpt(self.body, DETAIL_EXCERPT)
+        return f"HTTP {self.status}: {shown}" if shown else f"HTTP {self.status}"
 
     def json_object(self) -> dict[str, Any]:
         """The body as a JSON object; {} when it is empty, not JSON (an HTML error page from a proxy) or
@@ -185,8 +197,13 @@ def classify_http(message_id: int, reply: HttpReply, provider_id: str = "") -> S
 
 
 def classify_exception(message_id: int, exc: BaseException) -> SendResult:
-    """No answer at all (timeout, refused or dropped connection): transient."""
-    return SendResult(message_id, "retry", error=errors.GATEWAY_ERROR, detail=f"{type(exc).__name__}: {exc}")
+    """No answer at all (timeout, refused or dropped connection): transient. A send the address guard
+    refused (an internal address, found by DNS or in a redirect) fails for good: trying again cannot help."""
+    blocked = netguard.blocked_reason(exc)
+    if blocked is not None:
+        return SendResult(message_id, "failed", error=errors.GATEWAY_URL_NOT_ALLOWED, detail=blocked)
+    detail = netguard.excerpt(f"{type(exc).__name__}: {exc}", DETAIL_EXCERPT)
+    return SendResult(message_id, "retry", error=errors.GATEWAY_ERROR, detail=detail)
 
 
 # The failures of one call that mean "no answer" (classify_exception), not a bug.
@@ -227,6 +244,11 @@ class GatewayType(ABC):
     def config_fields(cls) -> dict[str, ConfigField]:
         """Every config key this type reads: the common ones, then the type's own."""
         return {**COMMON_CONFIG, **cls.config_schema}
+
+    @classmethod
+    def url_keys(cls) -> list[str]:
+        """The config keys holding a URL casemsg sends to (checked against internal addresses)."""
+        return [key for key, f in cls.config_fields().items() if f.url]
 
     @classmethod
     def validate_config(cls, config: Mapping[str, Any]) -> None:
@@ -304,3 +326,43 @@ class GatewayType(ABC):
     def inbound_response(self) -> HttpResponse:
         """What the provider expects back from an inbound webhook."""
         return HttpResponse("", status=200)
+
+    # --- reading webhook bodies (a 400 INVALID_WEBHOOK naming the problem, never an exception) --------
+    def form_data(self, request: HttpRequest) -> _ImmutableQueryDict:
+        """The form fields of a provider webhook that posts form data; refuses any other body."""
+        content_type = (request.content_type or "").lower()
+        if content_type not in FORM_TYPES:
+            shown = f"'{content_type[:80]}'" if content_type else "no content type"
+            raise InputError(
+                errors.INVALID_WEBHOOK,
+                f"A {self.type_name} webhook posts form data (application/x-www-form-urlencoded); this one has "
+                f"{shown}.",
+                400,
+            )
+        return request.POST
+
+    def json_body(self, request: HttpRequest) -> dict[str, Any]:
+        """The body of a webhook that posts a JSON object; refuses anything else with the reason."""
+        return json_object_body(request.body, f"A {self.type_name} webhook")
+
+
+FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+
+
+def json_object_body(body: bytes, what: str) -> dict[str, Any]:
+    """`body` decoded as a JSON object, or InputError(INVALID_WEBHOOK, 400) saying what is wrong."""
+    if not body.strip():
+        return {}
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(errors.INVALID_WEBHOOK, f"{what}'s body is not valid UTF-8.", 400) from exc
+    try:
+        data = jsonlib.loads(text)
+    except ValueError as exc:
+        raise InputError(errors.INVALID_WEBHOOK, f"{what}'s body is not valid JSON ({exc}).", 400) from exc
+    if not isinstance(data, dict):
+        raise InputError(
+            errors.INVALID_WEBHOOK, f"{what}'s body is JSON but not an object ({type(data).__name__}).", 400
+        )
+    return data

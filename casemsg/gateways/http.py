@@ -30,6 +30,7 @@ from casemsg.gateways.base import (
     StatusUpdate,
     classify_http,
     digits,
+    json_object_body,
 )
 from casemsg.gateways.models import Gateway
 
@@ -87,7 +88,7 @@ class HttpGateway(GatewayType):
     type_name = "http"
     title = "Generic HTTP"
     config_schema = {
-        "url": ConfigField(required=True, help="Where to send, http(s)://…"),
+        "url": ConfigField(required=True, url=True, help="Where to send, http(s)://…"),
         "method": ConfigField(
             choices=("POST", "GET"), help="POST (default) or GET (the parameters then go in the query string)."
         ),
@@ -200,12 +201,7 @@ class HttpGateway(GatewayType):
         """Query string, then form or JSON body (the body wins): providers use all three."""
         data: dict[str, Any] = _flat(request.GET)
         if (request.content_type or "").lower() == "application/json":
-            try:
-                decoded = json.loads(request.body or b"{}")
-            except ValueError as exc:
-                raise InputError(errors.INVALID_WEBHOOK, "The webhook body is not valid JSON.", 400) from exc
-            if isinstance(decoded, dict):
-                data.update(decoded)
+            data.update(json_object_body(request.body, "The webhook"))
         elif request.method == "POST":
             data.update(_flat(request.POST))
         return data

@@ -4,11 +4,13 @@
 
 from __future__ import annotations
 
-import json
+from typing import Any
 
 import aiohttp
 from django.http import HttpRequest
 
+from casemsg.core import errors
+from casemsg.core.errors import InputError
 from casemsg.gateways.base import GatewayType, InboundSms, OutboundSms, SendResult, digits
 
 
@@ -25,11 +27,18 @@ class SandboxGateway(GatewayType):
         return [SendResult(m.message_id, "sent", provider_id=f"sandbox-{m.message_id}") for m in msgs]
 
     def parse_inbound(self, request: HttpRequest) -> list[InboundSms]:
-        data = json.loads(request.body or b"{}")
+        data = self.json_body(request)
+        sender = _text(data.get("phone_number"))
+        if not sender:
+            raise InputError(errors.INVALID_WEBHOOK, "A sandbox inbound message needs phone_number.", 400)
         return [
             InboundSms(
-                from_number=digits(str(data.get("phone_number", ""))),
-                text=str(data.get("text", "")),
-                provider_id=str(data.get("id", "")),
+                from_number=digits(sender),
+                text=_text(data.get("text")),
+                provider_id=_text(data.get("id")),
             )
         ]
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)

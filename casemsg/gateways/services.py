@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 import phonenumbers
+from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from casemsg.core import errors
+from casemsg.core import errors, netguard
 from casemsg.core.errors import InputError
+from casemsg.gateways.base import GatewayType
 from casemsg.gateways.models import Gateway, GatewayRoute
 from casemsg.gateways.registry import gateway_types
 from casemsg.projects.models import Project
@@ -35,6 +39,7 @@ def add_gateway(
     if not isinstance(config or {}, dict):
         raise InputError(errors.INVALID_GATEWAY_CONFIG, "config must be a JSON object.")
     types[type_name].validate_config(config or {})
+    check_urls(types[type_name], config or {})
     if rate_limit < 0 or max_segments < 1:
         raise InputError(errors.VALIDATION_ERROR, "rate_limit must be ≥ 0 and max_segments ≥ 1.")
     regions = [c.strip().upper() for c in countries or [] if c.strip()]
@@ -56,6 +61,36 @@ def add_gateway(
             )
     except IntegrityError as exc:
         raise InputError(errors.GATEWAY_EXISTS, f"A gateway named '{name}' already exists.", 409) from exc
+
+
+def check_urls(gateway_type: type[GatewayType], config: Mapping[str, Any]) -> None:
+    """Refuse a config whose URLs (the keys its type marks `url`) reach an internal address, unless the
+    installation allows them (CASEMSG_GATEWAY_ALLOW_PRIVATE): 422 GATEWAY_URL_NOT_ALLOWED naming the host,
+    the address and why. Names are resolved; the transport checks again at send time (DNS may change)."""
+    for key in gateway_type.url_keys():
+        value = config.get(key)
+        if not value:
+            continue
+        try:
+            netguard.check_url(
+                str(value), allow_private=settings.CASEMSG_GATEWAY_ALLOW_PRIVATE, label=f"The gateway's {key}"
+            )
+        except netguard.BlockedAddress as exc:
+            raise InputError(errors.GATEWAY_URL_NOT_ALLOWED, exc.reason, 422) from exc
+
+
+def set_config(gateway: Gateway, config: dict[str, Any]) -> Gateway:
+    """Replace a gateway's config, checked like a new gateway's (schema, then URLs)."""
+    if not isinstance(config, dict):
+        raise InputError(errors.INVALID_GATEWAY_CONFIG, "config must be a JSON object.")
+    types = gateway_types()
+    if gateway.type not in types:
+        raise InputError(errors.UNKNOWN_GATEWAY_TYPE, f"Unknown gateway type '{gateway.type}'.")
+    types[gateway.type].validate_config(config)
+    check_urls(types[gateway.type], config)
+    gateway.config = config
+    gateway.save(update_fields=["config"])
+    return gateway
 
 
 def map_prefix(prefix: str, gateway_name: str, project: Project | None = None) -> GatewayRoute:

@@ -17,6 +17,7 @@ import aiohttp
 from django.http import HttpRequest
 
 from casemsg.core import errors
+from casemsg.core.errors import InputError
 from casemsg.gateways.base import (
     BASE_URL_FIELD,
     TIMEOUT_FIELD,
@@ -119,13 +120,16 @@ class TelerivetGateway(GatewayType):
         return hmac.compare_digest(request.POST.get("secret", "").encode(), expected.encode())
 
     def parse_inbound(self, request: HttpRequest) -> list[InboundSms]:
-        p = request.POST
+        p = self.form_data(request)
         # One Telerivet webhook URL may receive every project event; only incoming SMS are messages.
         if p.get("event", "incoming_message") != "incoming_message" or p.get("message_type", "sms") != "sms":
             return []
+        sender = p.get("from_number_e164") or p.get("from_number", "")
+        if not sender:
+            raise InputError(errors.INVALID_WEBHOOK, "A Telerivet incoming_message needs from_number.", 400)
         return [
             InboundSms(
-                from_number=digits(p.get("from_number_e164") or p.get("from_number", "")),
+                from_number=digits(sender),
                 text=p.get("content", ""),
                 provider_id=p.get("id", ""),
                 to_number=digits(p.get("to_number", "")),
@@ -135,7 +139,7 @@ class TelerivetGateway(GatewayType):
         ]
 
     def parse_status(self, request: HttpRequest) -> list[StatusUpdate]:
-        p = request.POST
+        p = self.form_data(request)
         if p.get("event", "send_status") != "send_status":
             return []
         status = STATUS_MAP.get(p.get("status", ""))
@@ -151,5 +155,5 @@ class TelerivetGateway(GatewayType):
 def _from_unix(value: str | None) -> datetime | None:
     try:
         return datetime.fromtimestamp(float(value), tz=UTC) if value else None
-    except (TypeError, ValueError, OverflowError):
+    except (TypeError, ValueError, OverflowError, OSError):  # OSError: beyond the platform's time_t
         return None

@@ -164,12 +164,16 @@ class TwilioGateway(GatewayType):
             (self.config.get("webhook_signing_secret") if settings_header else None) or self.config.get("auth_token")
         )
         content_type = (request.content_type or "").lower()
-        # JSON webhooks are signed over the URL (which carries bodySHA256) plus the raw body.
-        params: Any = request.body.decode("utf-8", "replace") if content_type == "application/json" else request.POST
+        # JSON webhooks are signed over the URL (which carries bodySHA256) plus the raw body. Without
+        # bodySHA256 the validator would iterate over the body's characters (a TypeError): such a request is
+        # checked over the URL alone, and fails.
+        params: Any = request.POST
+        if content_type == "application/json":
+            params = request.body.decode("utf-8", "replace") if "bodySHA256" in request.GET else {}
         return RequestValidator(secret).validate(self.signed_url(request), params, signature, algorithm)
 
     def parse_inbound(self, request: HttpRequest) -> list[InboundSms]:
-        p = request.POST
+        p = self.form_data(request)
         sid = p.get("MessageSid") or p.get("SmsSid") or ""
         if not p.get("From"):
             raise InputError(errors.INVALID_WEBHOOK, "A Twilio inbound message needs From.", 400)
@@ -185,7 +189,7 @@ class TwilioGateway(GatewayType):
         ]
 
     def parse_status(self, request: HttpRequest) -> list[StatusUpdate]:
-        p = request.POST
+        p = self.form_data(request)
         sid = p.get("MessageSid") or p.get("SmsSid") or ""
         raw = (p.get("MessageStatus") or p.get("SmsStatus") or "").lower()
         status = STATUS_MAP.get(raw)

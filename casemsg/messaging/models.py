@@ -85,15 +85,22 @@ class Message(models.Model):
     # When the latest attempt was handed to the gateway: a row still `sending` with wire_on after its
     # claim was on the wire when its worker died (its outcome is unknown).
     wire_on = models.DateTimeField(null=True, blank=True)
+    # A scheduled message's occurrence ("si:<instance id>:<event index>"): unique, so no tick, worker or
+    # crash ever sends one occurrence twice. Empty for every other message.
+    send_key = models.CharField(max_length=64, blank=True, default="")
     # What happened to the message beyond its status, oldest first: [{"at", "code", …}], e.g. a re-send
     # after an unknown outcome (SENDING_OUTCOME_UNKNOWN).
     history = models.JSONField(default=list, blank=True)
+    # Inbound: what the provider's webhook sent ({"content_type", "query", "body" or "body_base64"}), kept
+    # even when casemsg could not use it (gateways.cleaning.raw_payload). Null for outbound messages.
+    raw = models.JSONField(null=True, blank=True)
     created_on = models.DateTimeField()
     sent_on = models.DateTimeField(null=True, blank=True)
     delivered_on = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
+            models.UniqueConstraint(fields=["send_key"], condition=~Q(send_key=""), name="message_send_key"),
             # a provider retrying its webhook must not create the message twice
             models.UniqueConstraint(
                 fields=["gateway", "provider_id"],

@@ -16,6 +16,7 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -25,7 +26,7 @@ from django.utils import timezone
 from casemsg.cases.models import Case
 from casemsg.contacts.models import OptOut, PhoneEntry
 from casemsg.contacts.status import ContactStatus, statuses
-from casemsg.core import bulk, errors, phone
+from casemsg.core import bulk, errors, phone, wallclock
 from casemsg.gateways import transport
 from casemsg.gateways.base import OutboundSms, SendResult
 from casemsg.gateways.models import Gateway
@@ -85,6 +86,7 @@ class MessageSpec:
     requires_two_way: bool = False
     send_after: datetime | None = None  # an aware datetime (UTC); None = now
     gateway: Gateway | None = None  # replies go back through the gateway the inbound message came on
+    send_key: str = ""  # a scheduled occurrence's unique key (see Message.send_key)
 
 
 def _content(s: MessageSpec) -> dict:
@@ -175,10 +177,13 @@ def _insert_queued(project: Project | None, specs: list[MessageSpec], event: Mes
                 "gateway_name": s.gateway.name if s.gateway else "",
                 "next_attempt_on": s.send_after or now,
                 "created_on": now,
+                "send_key": s.send_key,
             }
         )
     with transaction.atomic():
-        bulk.insert_rows(Message, rows)
+        # Scheduled occurrences carry a unique send key: one already queued (an earlier tick that got this
+        # far) is skipped by the database, never sent twice.
+        bulk.insert_rows(Message, rows, ignore_conflicts=any(s.send_key for s in specs))
         transaction.on_commit(_wake)
 
 
@@ -419,6 +424,7 @@ def process(msgs: list[Message]) -> None:
 
     sms = [m for m in live if m.status == Message.SENDING and m.channel == "sms"]
     emails = [m for m in live if m.status == Message.SENDING and m.channel == "email"]
+    sms = _hold_for_quiet_hours(sms, sts, now)  # before routing: a held message needs no gateway yet
 
     if sms:
         router = Router({m.project_id for m in sms if m.project_id})
@@ -449,7 +455,7 @@ def process(msgs: list[Message]) -> None:
 
     ready = [m for m in live if m.status == Message.SENDING]
     waiting = {id(m) for m in ready}
-    # What goes no further (failed checks, rate-limit delays) is written at once, in one statement.
+    # What goes no further (failed checks, quiet-hours and rate-limit delays) is written at once, in one statement.
     with transaction.atomic():
         bulk.update_rows([m for m in msgs if id(m) not in waiting], _UPDATE_FIELDS)
         _record_opt_outs(msgs)
@@ -458,6 +464,43 @@ def process(msgs: list[Message]) -> None:
     # re-sends at most that many), not the whole claimed batch.
     for start in range(0, len(ready), SEND_WINDOW):
         _send_window(ready[start : start + SEND_WINDOW])
+
+
+def subject_to_quiet_hours(m: Message) -> bool:
+    """Quiet hours hold what nobody is waiting for: a scheduled occurrence (a broadcast's or an alert's,
+    `send_key`) and the consent question (an opt-in request or a verification code). Everything else goes
+    at once: replies in a conversation the person started (keyword and survey replies, STOP/START/HELP
+    answers: they carry no send key and are not opt-in requests), sends a person asked for through the
+    API (the caller chose the moment), and email."""
+    if m.channel != "sms" or m.kind == Message.COMPLIANCE:
+        return False
+    return bool(m.send_key) or m.kind == Message.OPT_IN_REQUEST
+
+
+def _hold_for_quiet_hours(sms: list[Message], sts: dict[int, ContactStatus], now: datetime) -> list[Message]:
+    """Delay (QUIET_HOURS) each subject SMS due inside its project's quiet hours, read on the recipient's
+    clock (the contact status's zone; the project's for a message to a bare number), until they end.
+    Returns the messages that go on."""
+    zones: dict[str, ZoneInfo] = {}
+    going = []
+    for m in sms:
+        p = m.project
+        if p is None or p.quiet_hours_start is None or p.quiet_hours_end is None or not subject_to_quiet_hours(m):
+            going.append(m)
+            continue
+        st = sts.get(id(m))
+        name = st.time_zone if st is not None else p.default_time_zone
+        tz = zones.get(name) or zones.setdefault(name, wallclock.zone(name))
+        until = wallclock.quiet_until(now, tz, p.quiet_hours_start, p.quiet_hours_end)
+        if until is None:
+            going.append(m)
+            continue
+        # a delay, not a failure: back to the queue until the recipient's quiet hours end
+        m.status = Message.QUEUED
+        m.delay_reason = errors.QUIET_HOURS
+        m.claim = ""
+        m.next_attempt_on = until
+    return going
 
 
 def _reserve_rate(sms: list[Message], now: datetime) -> None:
@@ -500,9 +543,7 @@ def _send_window(msgs: list[Message]) -> None:
         for m in sms:
             gw = m.gateway
             assert gw is not None
-            by_gateway.setdefault(gw.pk, (gw, []))[1].append(
-                (OutboundSms(m.pk, m.to, m.text, m.segments), m._slot)
-            )
+            by_gateway.setdefault(gw.pk, (gw, []))[1].append((OutboundSms(m.pk, m.to, m.text, m.segments), m._slot))
         results.update(transport.send(list(by_gateway.values())))
     if emails:
         results.update({m.pk: r for m, r in zip(emails, email.send_batch(emails), strict=True)})
@@ -588,9 +629,7 @@ def sweep(timeout_seconds: int | None = None) -> int:
                 {"at": now.isoformat(), "code": errors.SENDING_OUTCOME_UNKNOWN, "attempt": m.attempts},
             ]
         with transaction.atomic():
-            bulk.update_rows(
-                unknown, ["status", "claim", "next_attempt_on", "delay_reason", "error_detail", "history"]
-            )
+            bulk.update_rows(unknown, ["status", "claim", "next_attempt_on", "delay_reason", "error_detail", "history"])
         n += len(unknown)
         unknown = list(stuck.only("pk", "history", "attempts")[:BATCH])
     return n
