@@ -1,11 +1,13 @@
-"""Project endpoints: the project's API keys (list, issue, revoke)."""
+"""Project endpoints: the project's API keys (list, issue, revoke) and its settings (read, change)."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated, Any
 
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
+from pydantic import StrictBool, StrictInt
 
 from casemsg.api.core import In, page, project_for
 from casemsg.projects import services
@@ -55,3 +57,65 @@ def revoke_key(request: HttpRequest, project: str, key_id: int) -> Status[None]:
     """Revoke a key: requests with it are refused (401) from now on. The calling key may revoke itself."""
     services.revoke_key(project_for(request, project), key_id)
     return Status(204, None)
+
+
+# --- settings ------------------------------------------------------------------------------------
+class QuietHours(Schema):
+    start: str = Field(description="HH:MM on a 24-hour clock, read on each recipient's own clock.", examples=["21:00"])
+    end: str = Field(description="HH:MM; an end before the start crosses midnight.", examples=["08:00"])
+
+
+class SettingsOut(Schema):
+    default_time_zone: str = Field(description="IANA zone for contacts without a valid time_zone of their own.")
+    default_language: str = Field(description="The last language of the translation fallback chain.")
+    sms_languages: list[str] = Field(description="The language codes a contact's language_code may use.")
+    quiet_hours: QuietHours | None = Field(
+        description="Scheduled SMS and opt-in questions due inside wait for the end (delay QUIET_HOURS); null: none."
+    )
+    consent_regions: list[str] = Field(description="ISO 3166 regions whose numbers need recorded opt-in consent.")
+    block_shared_numbers: bool = Field(description="A number shared with another contact gets no SMS at all.")
+    auto_normalize_phone_numbers: bool = Field(description="Store a fixable number fixed instead of reporting it.")
+    opt_in_interval_hours: int = Field(description="At most one opt-in request per contact within this many hours.")
+    opt_in_expiry_hours: int = Field(description="An unanswered opt-in request expires after this many hours.")
+    auto_opt_in: bool = Field(description="Registering a consent-needing number sends the opt-in request at once.")
+
+
+class QuietHoursIn(In):
+    start: str = Field(max_length=5, description="HH:MM, e.g. 21:00.")
+    end: str = Field(max_length=5, description="HH:MM, e.g. 08:00 (before the start: the window crosses midnight).")
+
+
+Language = Annotated[str, Field(max_length=16)]
+Region = Annotated[str, Field(max_length=3)]
+
+
+class SettingsIn(In):
+    """Any subset of the settings; a field left out is unchanged. Only quiet_hours may be null (none): null
+    for another field is a 422."""
+
+    default_time_zone: str | None = Field(None, max_length=64, description="An IANA zone name, e.g. Africa/Nairobi.")
+    default_language: str | None = Field(None, max_length=16, description="One of sms_languages (as changed).")
+    sms_languages: list[Language] | None = Field(None, max_length=50, description="Language codes such as sw, pt-BR.")
+    quiet_hours: QuietHoursIn | None = Field(None, description='{"start": "21:00", "end": "08:00"}, or null for none.')
+    consent_regions: list[Region] | None = Field(
+        None, max_length=300, description="ISO 3166 region codes, e.g. US, PR."
+    )
+    block_shared_numbers: StrictBool | None = Field(None)
+    auto_normalize_phone_numbers: StrictBool | None = Field(None)
+    opt_in_interval_hours: StrictInt | None = Field(None, description="0 to 8760 hours.")
+    opt_in_expiry_hours: StrictInt | None = Field(None, description="1 to 8760 hours.")
+    auto_opt_in: StrictBool | None = Field(None)
+
+
+@router.get("/projects/{project}/settings", response=SettingsOut)
+def get_settings(request: HttpRequest, project: str) -> dict[str, Any]:
+    """The project's settings: time zone, languages, quiet hours, consent regions and switches."""
+    return services.get_settings(project_for(request, project))
+
+
+@router.patch("/projects/{project}/settings", response=SettingsOut)
+def update_settings(request: HttpRequest, project: str, payload: SettingsIn) -> dict[str, Any]:
+    """Change any subset of the settings, all or nothing; answers with all of them. A wrong value is a 422
+    naming its field (VALIDATION_ERROR, or INVALID_TIME_ZONE)."""
+    p = project_for(request, project)
+    return services.get_settings(services.update_settings(p, payload.model_dump(exclude_unset=True)))

@@ -42,6 +42,10 @@ class Project(models.Model):
     opt_in_interval_hours = models.PositiveIntegerField(default=24)
     opt_in_expiry_hours = models.PositiveIntegerField(default=72)
     auto_opt_in = models.BooleanField(default=False)
+    # Quiet hours, read on each recipient's wall clock (21:00-08:00 crosses midnight): a scheduled SMS or
+    # opt-in question due inside waits for the end (delay QUIET_HOURS). Null, or start == end: none.
+    quiet_hours_start = models.TimeField(null=True, blank=True)
+    quiet_hours_end = models.TimeField(null=True, blank=True)
     created_on = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
