@@ -35,6 +35,7 @@ class Message(models.Model):
     # time (epoch seconds) reserved for it in its gateway's rate limit.
     _opt_out: bool = False
     _slot: float = 0.0
+    _token: str = ""  # the claim token it was claimed with (process() checks it is still held)
 
     OUT, IN = "out", "in"
     QUEUED, SENDING, SENT, DELIVERED, FAILED, RECEIVED = "queued", "sending", "sent", "delivered", "failed", "received"

@@ -408,6 +408,7 @@ def reserve_slots(gateway: Gateway, wanted: list[int]) -> list[float]:
 def process(msgs: list[Message]) -> None:
     now = timezone.now()
     for m in msgs:
+        m._token = m.claim  # the claim this worker holds them by (the checks below clear `claim`)
         m.delay_reason = ""
         m.error_detail = ""
     # Too old to be worth sending: checked on the claimed batch, so no scan of the queue is needed here
@@ -457,8 +458,9 @@ def process(msgs: list[Message]) -> None:
     waiting = {id(m) for m in ready}
     # What goes no further (failed checks, quiet-hours and rate-limit delays) is written at once, in one statement.
     with transaction.atomic():
-        bulk.update_rows([m for m in msgs if id(m) not in waiting], _UPDATE_FIELDS)
-        _record_opt_outs(msgs)
+        done = _still_ours([m for m in msgs if id(m) not in waiting])
+        bulk.update_rows(done, _UPDATE_FIELDS)
+        _record_opt_outs(done)
     # Then the rest in windows of at most SEND_WINDOW messages on the wire, each window's results written
     # as soon as they are in: a worker killed mid-batch leaves at most one window's outcome unknown (and
     # re-sends at most that many), not the whole claimed batch.
@@ -531,7 +533,18 @@ def _send_window(msgs: list[Message]) -> None:
     the worker dies before the outcome is stored, the sweeper knows exactly which messages may have
     reached the gateway (`SENDING_OUTCOME_UNKNOWN`) and which were never handed over."""
     wire_on = timezone.now()
-    Message.objects.filter(pk__in=[m.pk for m in msgs]).update(attempts=F("attempts") + 1, wire_on=wire_on)
+    # Only rows this worker still holds go out: a sweeper that took a slow worker's rows back for another
+    # worker must not see them sent twice. Marking them also renews the claim (claimed_on), so the sweeper
+    # counts a live worker's time from its latest window, not from the start of its batch.
+    ids = [m.pk for m in msgs]
+    tokens = {m._token for m in msgs}
+    Message.objects.filter(pk__in=ids, status=Message.SENDING, claim__in=tokens).update(
+        attempts=F("attempts") + 1, wire_on=wire_on, claimed_on=wire_on
+    )
+    held = dict(Message.objects.filter(pk__in=ids, wire_on=wire_on).values_list("pk", "claim"))
+    msgs = [m for m in msgs if held.get(m.pk) == m._token]
+    if not msgs:
+        return
     for m in msgs:
         m.attempts += 1
         m.wire_on = wire_on
@@ -554,9 +567,24 @@ def _send_window(msgs: list[Message]) -> None:
             r = SendResult(m.pk, "retry", detail="The gateway adapter gave no result.")
         _apply_result(m, r, sent_on)
     with transaction.atomic():
+        # A row the sweeper took back while it was on the wire is another worker's now: its history says
+        # SENDING_OUTCOME_UNKNOWN, and this outcome must not overwrite that worker's.
+        msgs = _still_ours(msgs)
         bulk.update_rows(msgs, _UPDATE_FIELDS)
         _record_opt_outs(msgs)
         messages_sent.send(Message, messages=[m for m in msgs if m.status in (Message.SENT, Message.DELIVERED)])
+
+
+def _still_ours(msgs: list[Message]) -> list[Message]:
+    """Those of `msgs` this worker still holds (by its claim token), locked for the write that follows on
+    PostgreSQL (SQLite's write transactions are serialised already). Call inside a transaction."""
+    if not msgs:
+        return msgs
+    qs = Message.objects.filter(pk__in=[m.pk for m in msgs], claim__in={m._token for m in msgs})
+    if settings.IS_POSTGRES:
+        qs = qs.select_for_update()
+    held = dict(qs.values_list("pk", "claim"))
+    return [m for m in msgs if held.get(m.pk) == m._token]
 
 
 def _apply_result(m: Message, r: SendResult, sent_on: datetime) -> None:
