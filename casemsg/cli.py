@@ -49,6 +49,17 @@ COMMAND_GROUPS: Final[tuple[tuple[str, tuple[tuple[str, str], ...]], ...]] = (
         "Consent",
         (("consents", "Export the consent ledger as CSV, or send an opt-in request to a case"),),
     ),
+    (
+        "Surveys",
+        (("surveys", "Import SMS surveys (XLSForm or JSON), list them, and start one for a case"),),
+    ),
+    (
+        "Scheduling",
+        (
+            ("broadcasts", "List broadcasts, show one's sends and failures, pause, resume, cancel or run one"),
+            ("alerts", "List, show, pause and resume conditional alerts; run one over every open case now"),
+        ),
+    ),
 )
 
 COMMANDS: Final[frozenset[str]] = frozenset(name for _, rows in COMMAND_GROUPS for name, _ in rows)

@@ -101,6 +101,9 @@ UNKNOWN_CASE_TYPE: Final = "UNKNOWN_CASE_TYPE"
 INVALID_CRITERION: Final = "INVALID_CRITERION"
 UNKNOWN_OPERATOR: Final = "UNKNOWN_OPERATOR"
 INVALID_REGEX: Final = "INVALID_REGEX"
+SCHEDULE_ENDED: Final = "SCHEDULE_ENDED"
+BROADCAST_NOT_FOUND: Final = "BROADCAST_NOT_FOUND"
+ALERT_NOT_FOUND: Final = "ALERT_NOT_FOUND"
 
 
 @dataclass(frozen=True)
@@ -201,8 +204,11 @@ _CATALOGUE = [
     ErrorCode(
         UNKNOWN_LANGUAGE_CODE,
         "Unknown language code",
-        "The contact's language_code is not one of the project's SMS languages; the fallback language is used instead.",
+        "The contact's language_code is not one of the project's SMS languages; the fallback language is used "
+        "instead. A broadcast or alert whose translations or default_language name such a language is refused "
+        "with this code.",
         "Set language_code to one of the project's SMS languages, or add the language to the project.",
+        status=422,
     ),
     ErrorCode(
         NO_MESSAGE_FOR_LANGUAGE,
@@ -721,6 +727,30 @@ _CATALOGUE = [
         "Correct the expression; it matches anywhere in the property's value unless anchored with ^ and $.",
         kind="request",
         status=422,
+    ),
+    ErrorCode(
+        SCHEDULE_ENDED,
+        "Broadcast has ended",
+        "The broadcast was cancelled or has sent its last event: it can no longer be changed, paused or resumed.",
+        "Create a new broadcast (a cancelled or finished one stays as the record of what was sent).",
+        kind="request",
+        status=409,
+    ),
+    ErrorCode(
+        BROADCAST_NOT_FOUND,
+        "Broadcast not found",
+        "The project has no broadcast with this id.",
+        "Check the id; list the project's broadcasts with GET /api/v1/projects/{project}/broadcasts.",
+        kind="request",
+        status=404,
+    ),
+    ErrorCode(
+        ALERT_NOT_FOUND,
+        "Alert not found",
+        "The project has no conditional alert with this id (it may have been deleted).",
+        "Check the id; list the project's alerts with GET /api/v1/projects/{project}/alerts.",
+        kind="request",
+        status=404,
     ),
 ]
 

@@ -18,6 +18,7 @@ from django.db import models
 from django.db.models import Q
 
 from casemsg.cases.models import Case
+from casemsg.messaging.models import MessagingEvent
 from casemsg.projects.models import Project
 from casemsg.workers.models import MobileWorker
 
@@ -39,6 +40,8 @@ class Broadcast(models.Model):
     status = models.CharField(max_length=10, default=ACTIVE)
     revision = models.PositiveIntegerField(default=1)
     max_lateness_minutes = models.PositiveIntegerField(default=2 * 24 * 60)
+    # the messaging event its messages belong to (created with the broadcast, or by the first tick)
+    event = models.ForeignKey(MessagingEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_on = models.DateTimeField()
     modified_on = models.DateTimeField()
 
@@ -66,6 +69,8 @@ class ConditionalAlert(models.Model):
     status = models.CharField(max_length=10, default=ACTIVE)
     revision = models.PositiveIntegerField(default=1)
     max_lateness_minutes = models.PositiveIntegerField(default=2 * 24 * 60)
+    # the messaging event its messages belong to (created by the first tick that sends one)
+    event = models.ForeignKey(MessagingEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_on = models.DateTimeField()
     modified_on = models.DateTimeField()
     # the rule run: cases are evaluated in primary-key order, so `run_last_pk` is where a crashed run resumes
@@ -119,13 +124,24 @@ class ScheduleInstance(models.Model):
             models.Index(fields=["source_case", "active"], name="schedule_instance_case"),
             models.Index(fields=["case", "active"], name="schedule_instance_recipient"),
         ]
+        # One *active* instance per recipient: an ended one stays as history, and a restart (the case
+        # matches again, the schedule changed) is a new row, so its send keys ("si:<id>:<n>") are new too.
+        # Broadcast recipients are a case or a worker (the other is NULL, and NULLs never conflict), hence
+        # one constraint each. Their leading column also serves "does this owner have active instances?".
         constraints = [
             models.UniqueConstraint(
-                fields=["alert", "source_case", "role"], condition=Q(alert__isnull=False), name="one_instance_per_alert"
+                fields=["alert", "source_case", "role"],
+                condition=Q(alert__isnull=False, active=True),
+                name="one_active_instance_per_alert",
             ),
             models.UniqueConstraint(
-                fields=["broadcast", "case", "worker"],
-                condition=Q(broadcast__isnull=False),
-                name="one_instance_per_broadcast",
+                fields=["broadcast", "case"],
+                condition=Q(broadcast__isnull=False, case__isnull=False, active=True),
+                name="one_active_case_per_broadcast",
+            ),
+            models.UniqueConstraint(
+                fields=["broadcast", "worker"],
+                condition=Q(broadcast__isnull=False, worker__isnull=False, active=True),
+                name="one_active_worker_per_broadcast",
             ),
         ]

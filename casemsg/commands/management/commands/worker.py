@@ -1,4 +1,5 @@
-"""`casemsg worker`: a Huey consumer plus the ticker (due-row scan every second, sweeper every 30 s).
+"""`casemsg worker`: a Huey consumer plus the ticker (due-row scan and the scheduler's beat every second,
+sweeper every 30 s).
 
 Run as many as you like on as many machines as you like: claims are atomic, so the tickers and
 consumers never send a message twice."""
@@ -18,6 +19,8 @@ from casemsg.consent import services as consent
 from casemsg.inbound import router as inbound
 from casemsg.inbound import tasks as inbound_tasks
 from casemsg.messaging import pipeline, tasks
+from casemsg.scheduling import tasks as scheduling_tasks
+from casemsg.surveys import tasks as survey_tasks
 
 log = logging.getLogger("casemsg.worker")
 
@@ -29,10 +32,12 @@ def run_ticker(stop: threading.Event, workers: int, interval: float = 1.0) -> No
             close_old_connections()
             tasks.tick(workers)
             inbound_tasks.tick()
+            scheduling_tasks.beat()  # broadcasts and alerts: queue what is due, move rule runs on
             if time.monotonic() - last_sweep > 30:
                 pipeline.sweep()
                 pipeline.expire_stale()
                 consent.expire_requests()
+                survey_tasks.tick()  # survey reminders and expiry (minutes apart: this beat is enough)
                 # inbound rows whose job was lost (a queue restart) are processed here
                 inbound.process_due()
                 last_sweep = time.monotonic()

@@ -1,0 +1,128 @@
+"""Alerts follow every case change: receivers of the case after-change hook (`casemsg.cases.signals`),
+connected in `SchedulingConfig.ready`, running inside the write transaction.
+
+One call per write, however many cases it carries (an import sends up to a thousand): a handful of queries
+(the project's alerts, the cases' alert instances) and then, per alert, one start and one end call for all
+of its cases. The criteria are evaluated in memory (`rules.matches`), since the cases are in hand.
+
+Per alert of the case's type and per changed case:
+
+- closed → its instances end ("case_closed"), whatever the alert's state;
+- no longer of the alert's type, or no longer matching → its instances end ("no_longer_matches");
+- matching, with an instance, and the alert's reset property changed (compared with `previous`) → the
+  instance ends ("reset") and a new one starts, anchored now;
+- matching without an instance → one starts, unless the case's schedule already completed.
+
+A change of the case's time_zone or of a property a schedule reads recomputes the instances that stay:
+that is `instances.on_cases_changed`, the other receiver of the same hook.
+
+Paused alerts start and end nothing here (closing and deleting aside): resuming one runs it over all cases.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from django.utils import timezone
+
+from casemsg.cases.models import Case
+from casemsg.core.errors import InputError
+from casemsg.projects.models import Project
+from casemsg.scheduling import instances, rules
+from casemsg.scheduling.models import ConditionalAlert, ScheduleInstance
+from casemsg.scheduling.rules import Criterion, Today
+from casemsg.scheduling.runner import CASE_CLOSED, NO_LONGER_MATCHES
+
+__all__ = ["CASE_DELETED", "RESET", "on_cases_changed", "on_cases_deleting"]
+
+CASE_DELETED = "case_deleted"
+RESET = "reset"
+
+
+def _value(properties: Mapping[str, Any] | None, name: str) -> str:
+    v = (properties or {}).get(name)
+    return "" if v is None else str(v)
+
+
+def on_cases_changed(
+    sender: object,
+    *,
+    project: Project,
+    cases: Sequence[Case],
+    created: Sequence[Case] = (),
+    previous: Mapping[int, Mapping[str, Any]] | None = None,
+    **kwargs: Any,
+) -> None:
+    if not cases:
+        return
+    alerts = list(ConditionalAlert.objects.filter(project=project))  # few per project; none: one query
+    if not alerts:
+        return
+    previous = previous or {}
+    pks = [c.pk for c in cases]
+    types = {c.case_type for c in cases}
+    rows = ScheduleInstance.objects.filter(source_case_id__in=pks, alert__isnull=False, active=True)
+    active = set(rows.values_list("alert_id", "source_case_id"))
+    with_instances = {alert_id for alert_id, _ in active}
+
+    now = timezone.now()
+    today = Today(now, project.default_time_zone)
+    for alert in alerts:
+        live = alert.status == ConditionalAlert.ACTIVE and alert.case_type in types
+        if not live and alert.pk not in with_instances:
+            continue
+        criteria: list[Criterion] | None = None
+        if live:
+            try:
+                criteria = rules.parse_criteria(alert.criteria)
+            except InputError:
+                criteria = None  # stored criteria that no longer validate match nothing new; the run reports it
+        ends: dict[str, list[int]] = defaultdict(list)
+        starts: list[Case] = []
+        for case in cases:
+            key = (alert.pk, case.pk)
+            has = key in active
+            if case.closed:
+                if has:
+                    ends[CASE_CLOSED].append(case.pk)
+                continue
+            if alert.status != ConditionalAlert.ACTIVE:
+                continue
+            if case.case_type != alert.case_type or criteria is None:
+                if has and case.case_type != alert.case_type:
+                    ends[NO_LONGER_MATCHES].append(case.pk)
+                continue
+            matching = rules.matches(case, criteria, today)
+            before = previous.get(case.pk)
+            reset = (
+                bool(alert.reset_property)
+                and before is not None
+                and _value(before, alert.reset_property) != _value(case.properties, alert.reset_property)
+            )
+            if has and not matching:
+                ends[NO_LONGER_MATCHES].append(case.pk)
+            elif matching and has and reset:
+                ends[RESET].append(case.pk)
+                starts.append(case)
+            elif matching and not has:
+                starts.append(case)  # (start_for_cases skips a case whose latest schedule completed)
+        for reason, case_pks in ends.items():
+            instances.end_for_cases(alert, case_pks, reason)
+        if starts:
+            instances.start_for_cases(alert, starts, now, now)
+
+
+def on_cases_deleting(sender: object, *, project: Project, cases: Sequence[Case], **kwargs: Any) -> None:
+    """The cases' alert instances end ("case_deleted") before the rows go (their deletion cascades)."""
+    if not cases:
+        return
+    rows = ScheduleInstance.objects.filter(source_case_id__in=[c.pk for c in cases], alert__isnull=False, active=True)
+    by_alert: dict[int, set[int]] = defaultdict(set)
+    for alert_id, case_pk in rows.values_list("alert_id", "source_case_id"):
+        by_alert[alert_id].add(case_pk)
+    if not by_alert:
+        return
+    for alert in ConditionalAlert.objects.filter(pk__in=by_alert):
+        instances.end_for_cases(alert, sorted(by_alert[alert.pk]), CASE_DELETED)

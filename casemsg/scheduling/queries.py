@@ -1,0 +1,271 @@
+"""Reading broadcasts and conditional alerts: the lists, the details and the sends that the API
+(`casemsg/api/scheduling.py`), the pages (`casemsg/web/views/scheduling.py`) and `casemsg broadcasts`
+show. The filters, the order and the counts live only here, in a fixed number of queries per page of
+broadcasts or alerts (never one per row)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Count, Min, Q, QuerySet
+
+from casemsg.core import errors
+from casemsg.core.errors import InputError
+from casemsg.messaging import queries as message_queries
+from casemsg.messaging.models import Message
+from casemsg.projects.models import Project
+from casemsg.scheduling import runner
+from casemsg.scheduling.models import Broadcast, ConditionalAlert, ScheduleInstance
+
+Owner = Broadcast | ConditionalAlert
+
+BROADCAST_STATUSES = (Broadcast.ACTIVE, Broadcast.PAUSED, Broadcast.CANCELLED, Broadcast.DONE)
+ALERT_STATUSES = (ConditionalAlert.ACTIVE, ConditionalAlert.PAUSED)
+
+
+def _status(value: str | None, allowed: Sequence[str]) -> str | None:
+    if value and value not in allowed:
+        raise InputError(errors.VALIDATION_ERROR, f"status must be one of {', '.join(allowed)}.")
+    return value or None
+
+
+def broadcasts(project: Project, status: str | None = None) -> QuerySet[Broadcast]:
+    """The project's broadcasts, newest first; `status` (active, paused, cancelled, done) filters."""
+    qs = Broadcast.objects.filter(project=project)
+    if _status(status, BROADCAST_STATUSES):
+        qs = qs.filter(status=status)
+    return qs.order_by("-created_on", "-pk")
+
+
+def broadcast(project: Project, pk: int) -> Broadcast | None:
+    """One of the project's broadcasts; None when the project has no such broadcast."""
+    return Broadcast.objects.filter(project=project, pk=pk).first()
+
+
+def alerts(project: Project, status: str | None = None, case_type: str | None = None) -> QuerySet[ConditionalAlert]:
+    """The project's conditional alerts, newest first; `status` (active, paused) and `case_type` filter."""
+    qs = ConditionalAlert.objects.filter(project=project)
+    if _status(status, ALERT_STATUSES):
+        qs = qs.filter(status=status)
+    if case_type:
+        qs = qs.filter(case_type=case_type)
+    return qs.order_by("-created_on", "-pk")
+
+
+def alert(project: Project, pk: int) -> ConditionalAlert | None:
+    """One of the project's alerts; None when the project has no such alert."""
+    return ConditionalAlert.objects.filter(project=project, pk=pk).first()
+
+
+# --------------------------------------------------------------------------------------------------
+# Counts
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Summary:
+    """A broadcast or an alert with what it has done so far."""
+
+    owner: Owner
+    recipients: int  # distinct recipients (cases and mobile workers) it has started a schedule for
+    running: int  # schedule instances still running (recipients with events to come)
+    ended: int  # schedule instances ended (completed, cancelled, no longer matching, …)
+    next_due_utc: datetime | None  # the soonest event to come (None: nothing due, e.g. paused)
+    messages: dict[str, int]  # its messages by status (queued, sending, sent, delivered, failed)
+
+    @property
+    def sent(self) -> int:
+        return self.messages.get(Message.SENT, 0) + self.messages.get(Message.DELIVERED, 0)
+
+    @property
+    def failed(self) -> int:
+        return self.messages.get(Message.FAILED, 0)
+
+    @property
+    def schedule_summary(self) -> str:
+        return describe_schedule(self.owner.schedule or {})
+
+    def as_dict(self) -> dict[str, Any]:
+        """The broadcast or alert as the API answers it (and `casemsg broadcasts … --json` prints it)."""
+        o = self.owner
+        out: dict[str, Any] = {
+            "id": o.pk,
+            "name": o.name,
+            "status": o.status,
+            "content": o.content or {},
+            "default_language": o.default_language,
+            "recipients": o.recipients,
+            "schedule": o.schedule or {},
+            "schedule_summary": self.schedule_summary,
+            "max_lateness_minutes": o.max_lateness_minutes,
+            "revision": o.revision,
+            "event_id": o.event_id,
+            "created_on": o.created_on,
+            "modified_on": o.modified_on,
+            "recipient_count": self.recipients,
+            "running": self.running,
+            "next_due_utc": self.next_due_utc,
+            "messages": self.messages,
+        }
+        if isinstance(o, ConditionalAlert):
+            run = progress(o)
+            out.update(
+                recipients=list(o.recipients or []),
+                case_type=o.case_type,
+                criteria=list(o.criteria or []),
+                reset_property=o.reset_property,
+                run_status=run.status,
+                run_done=run.done,
+                run_total=run.total,
+                run=run.as_dict(),
+            )
+        return out
+
+
+def summaries(owners: Iterable[Owner]) -> list[Summary]:
+    """The owners (e.g. one page of broadcasts() or alerts()) with their counts: two queries for the
+    instances (broadcasts, alerts) and one for the messages, whatever the number of owners."""
+    owners = list(owners)
+    by_key: dict[tuple[str, int], dict[str, Any]] = {}
+    for kind, model_field in (("broadcast", "broadcast_id"), ("alert", "alert_id")):
+        pks = [o.pk for o in owners if _kind(o) == kind]
+        if not pks:
+            continue
+        rows = (
+            ScheduleInstance.objects.filter(**{f"{model_field}__in": pks})
+            .values(model_field)
+            .annotate(
+                running=Count("pk", filter=Q(active=True)),
+                total=Count("pk"),
+                cases=Count("case_id", distinct=True),
+                workers=Count("worker_id", distinct=True),
+                next_due=Min("next_due_utc", filter=Q(active=True)),
+            )
+            .order_by()
+        )
+        for row in rows:
+            by_key[(kind, row[model_field])] = row
+    events = [o.event_id for o in owners if o.event_id]
+    counts: dict[int, dict[str, int]] = {}
+    if events:
+        for row in Message.objects.filter(event_id__in=events).values("event_id", "status").annotate(n=Count("pk")):
+            counts.setdefault(row["event_id"], {})[row["status"]] = row["n"]
+    out = []
+    for o in owners:
+        row = by_key.get((_kind(o), o.pk), {})
+        out.append(
+            Summary(
+                owner=o,
+                recipients=row.get("cases", 0) + row.get("workers", 0),
+                running=row.get("running", 0),
+                ended=row.get("total", 0) - row.get("running", 0),
+                next_due_utc=row.get("next_due"),
+                messages=counts.get(o.event_id or 0, {}),
+            )
+        )
+    return out
+
+
+def summary(owner: Owner) -> Summary:
+    return summaries([owner])[0]
+
+
+def _kind(owner: Owner) -> str:
+    return "broadcast" if isinstance(owner, Broadcast) else "alert"
+
+
+def progress(alert: ConditionalAlert) -> runner.Progress:
+    """The alert's rule run as the API, the page and the CLI show it (status, done/total, percent)."""
+    return runner.progress(alert)
+
+
+# --------------------------------------------------------------------------------------------------
+# Sends
+# --------------------------------------------------------------------------------------------------
+
+
+def sends(project: Project, owner: Owner, status: str | None = None, error: str | None = None) -> QuerySet[Message]:
+    """The messages the broadcast or alert queued (those of its messaging event), newest first, with
+    their case and mobile worker; `status` and `error` (a catalogue code) filter as in the message log."""
+    qs = message_queries.messages(project, message_queries.MessageFilter(status=status, error=error))
+    if owner.event_id is None:
+        return qs.none()
+    return qs.filter(event_id=owner.event_id)
+
+
+def failures(owner: Owner) -> list[tuple[str, int]]:
+    """Why its messages failed: (catalogue code, how many), the most frequent first."""
+    if owner.event_id is None:
+        return []
+    rows = (
+        Message.objects.filter(event_id=owner.event_id, status=Message.FAILED)
+        .values_list("error")
+        .annotate(n=Count("pk"))
+        .order_by("-n", "error")
+    )
+    return [(code or "", n) for code, n in rows]
+
+
+# --------------------------------------------------------------------------------------------------
+# A schedule in words
+# --------------------------------------------------------------------------------------------------
+
+_WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_PLURAL = {"daily": "days", "weekly": "weeks", "monthly": "months"}
+
+
+def describe_schedule(schedule: Mapping[str, Any]) -> str:
+    """A stored (normalised) schedule as one line for a list: "daily at 09:00 from 2027-03-12 until
+    2027-03-16, recipient's time zone". Reads the JSON leniently: a shape it does not know is shown as
+    its type, never an error."""
+    kind = str(schedule.get("type") or "")
+    if kind == "now":
+        return "now"
+    if not kind:
+        return "—"
+    zone = schedule.get("time_zone") or "recipient"
+    zone_text = "each recipient's time zone" if zone == "recipient" else str(zone)
+    parts: list[str] = []
+    if kind == "offsets":
+        unit = str(schedule.get("unit") or "minutes")
+        offsets = [str(o) for o in schedule.get("offsets") or []]
+        parts.append(f"after {', '.join(offsets) or '0'} {unit}")
+        if schedule.get("repeat_every"):
+            parts.append(f"repeated every {schedule['repeat_every']} {unit}")
+    else:
+        interval = schedule.get("interval") or 1
+        head = kind if interval == 1 else f"every {interval} {_PLURAL.get(kind, kind)}"
+        if kind == "once":
+            head = f"once on {schedule.get('date', '?')}"
+        parts.append(head)
+        if schedule.get("weekdays"):
+            days = [_WEEKDAY_NAMES[d] if isinstance(d, int) and 0 <= d <= 6 else str(d) for d in schedule["weekdays"]]
+            parts.append(f"on {', '.join(days)}")
+        if schedule.get("month_days"):
+            days = ["last day" if d == -1 else f"day {d}" for d in schedule["month_days"]]
+            parts.append(f"on {', '.join(days)}")
+        if schedule.get("times"):
+            parts.append(f"at {', '.join(str(t) for t in schedule['times'])}")
+        elif isinstance(schedule.get("random_window"), Mapping):
+            w = schedule["random_window"]
+            parts.append(f"at a random time {w.get('start')}–{w.get('end')}")
+        elif schedule.get("time_property"):
+            parts.append(f"at the time in {schedule['time_property']}")
+        if kind != "once" and schedule.get("start_date"):
+            parts.append(f"from {schedule['start_date']}")
+        if schedule.get("until"):
+            parts.append(f"until {schedule['until']}")
+    start = schedule.get("start")
+    if isinstance(start, Mapping):
+        if start.get("from") == "property":
+            shift_days = int(start.get("days") or 0)
+            shift = f" {shift_days:+d} days" if shift_days else ""
+            parts.append(f"from the date in {start.get('property')}{shift}")
+        else:
+            parts.append("from when the case matched")
+    if schedule.get("count"):
+        parts.append(f"{schedule['count']} times" if kind != "offsets" else f"{schedule['count']} rounds")
+    return " ".join(parts) + f" ({zone_text})"

@@ -1,0 +1,431 @@
+"""Conditional-alert criteria: validation, one case in memory (`matches`), and a set of cases in SQL
+(`matching_q`). Both evaluations give the same answer for every case; tests/scheduling/test_rules.py
+compares them over hundreds of cases on SQLite and PostgreSQL.
+
+Criteria are `[{"property", "operator", "value"}]` and must all hold. Property values are compared as text
+(the write path stores every property as a string); a property the case does not have is NULL in SQL and
+None here.
+
+=================  ==========================================================================================
+operator           matches when
+=================  ==========================================================================================
+``equal``          the property's value is exactly ``value`` (a number is compared as its text, ``5`` as "5")
+``not_equal``      the property is missing, or its value is not ``value``
+``has_value``      the property is present and not ""
+``has_no_value``   the property is missing or ""
+``regex``          ``value`` (Python syntax) is found anywhere in the value (``re.search``; anchor with ^ $)
+``days_before``    the value is a date ``YYYY-MM-DD`` and today ≥ date − ``value`` days (from N days before
+                   the date on; the date itself and later dates keep matching)
+``days_after``     the value is a date ``YYYY-MM-DD`` and today ≥ date + ``value`` days
+=================  ==========================================================================================
+
+Dates and zones
+---------------
+A date property is exactly ``YYYY-MM-DD`` and a real Gregorian date (0001-01-01 to 9999-12-31); anything
+else (``2023-02-29``, ``2024-1-5``, a datetime) never matches a days criterion. "Today" is the date on the
+case's wall clock: its ``time_zone`` property when that is an IANA zone, else the project's default zone
+(`timing.zone_for`, as the scheduler reads it). At one instant the world's zones show at most three dates
+(UTC−12 to UTC+14), so `Today` groups every IANA zone by its date and the SQL is, for a threshold
+``date ≤ today + k``::
+
+    valid(p) AND (p ≤ d0+k                                  -- every zone is at d0 or later
+                  OR (p ≤ d1+k AND zone(case) shows ≥ d1)   -- only the boundary day(s) look at the zone
+                  OR (p ≤ d2+k AND zone(case) shows ≥ d2))
+
+where ``zone(case) shows ≥ d`` is ``time_zone IN (zones at ≥ d)``, or, when the project's zone is at ≥ d,
+``time_zone`` is missing or not among the zones still at an earlier date (so an invalid or blank zone falls
+back to the project's, as in `zone_for`). The dates compare as text, which for this one format is date
+order. ``valid(p)`` is one regular expression of the Gregorian calendar on PostgreSQL (the same expression
+`matches` uses) and ``date(p, '+0 days') = p`` on SQLite, which normalises impossible dates.
+
+These criteria only ever become true as time passes (never false), so a case that matches keeps its
+schedule until its properties change; the ticker re-runs alerts with days criteria once a day
+(see `runner.continue_runs`) to start the cases whose day has come.
+
+Regular expressions
+-------------------
+They are Python's `re`, validated when the alert is saved. On SQLite the set-based run uses Django's REGEXP
+function, which is Python's `re.search` (registered by Django on every SQLite connection), so SQL and
+`matches` agree by construction. PostgreSQL's ``~`` is another dialect (``\\b`` is a backspace there, ``\\y``
+a word boundary), so on PostgreSQL regex criteria are left out of `matching_q` and checked in Python on the
+rows the rest of the criteria let through (`python_only` lists them; `runner` does this per chunk).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, Final, Literal, get_args
+from zoneinfo import ZoneInfo, available_timezones
+
+from django.db import connection
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import BooleanField, Func, Q, TextField
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast
+from django.db.models.lookups import Exact, In, IsNull, LessThanOrEqual, Regex
+from django.db.models.sql.compiler import SQLCompiler
+
+from casemsg.cases.models import Case
+from casemsg.core import errors
+from casemsg.core.errors import InputError
+from casemsg.projects.models import Project
+from casemsg.scheduling.timing import local_date, zone_for
+
+__all__ = [
+    "OPERATORS",
+    "Criterion",
+    "Operator",
+    "Today",
+    "check_case_type",
+    "matches",
+    "matching_q",
+    "parse_criteria",
+    "property_text",
+    "python_only",
+    "validate_rule",
+    "zone_names",
+]
+
+Operator = Literal["equal", "not_equal", "has_value", "has_no_value", "regex", "days_before", "days_after"]
+OPERATORS: Final[tuple[str, ...]] = get_args(Operator)
+_DAYS_OPERATORS: Final = frozenset({"days_before", "days_after"})
+_VALUE_OPERATORS: Final = frozenset({"equal", "not_equal", "regex"})
+_KEYS: Final = frozenset({"property", "operator", "value"})
+MAX_CRITERIA: Final = 50
+MAX_REGEX_LENGTH: Final = 500
+MAX_DAYS: Final = 36_500  # a hundred years either way
+TIME_ZONE_PROPERTY: Final = "time_zone"
+
+# A Gregorian date YYYY-MM-DD, 0001-01-01 to 9999-12-31, as one expression both Python and PostgreSQL read the
+# same way ([0-9], not \d, which is any Unicode digit in Python): months of 31, 30 and 28 days, then 29 February
+# in leap years (divisible by 4; centuries only when divisible by 400).
+_YEAR = r"(?:[0-9]{3}[1-9]|[0-9]{2}[1-9]0|[0-9][1-9]00|[1-9]000)"
+_MONTH_DAY = (
+    r"(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"  # 31 days
+    r"|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)"  # 30 days
+    r"|02-(?:0[1-9]|1[0-9]|2[0-8]))"  # February, 28
+)
+_LEAP_YEAR = r"(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:0[48]|[2468][048]|[13579][26])00)"
+DATE_PATTERN: Final = rf"(?:{_YEAR}-{_MONTH_DAY}|{_LEAP_YEAR}-02-29)"
+_DATE_RE: Final = re.compile(DATE_PATTERN)
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """One validated criterion. `value` is the text for equal / not_equal / regex, `days` the whole number of
+    days for days_before / days_after."""
+
+    prop: str  # the case property ("property" in JSON)
+    operator: Operator
+    value: str = ""
+    days: int = 0
+
+    @functools.cached_property
+    def pattern(self) -> re.Pattern[str]:
+        return re.compile(self.value)
+
+    @property
+    def shift(self) -> int:
+        """For days criteria, `k` in "the date ≤ today + k": days_before N is N, days_after N is −N."""
+        return self.days if self.operator == "days_before" else -self.days
+
+    def as_json(self) -> dict[str, Any]:
+        """The normalised form to store: value as given for text operators, an int for days, none otherwise."""
+        out: dict[str, Any] = {"property": self.prop, "operator": self.operator}
+        if self.operator in _VALUE_OPERATORS:
+            out["value"] = self.value
+        elif self.operator in _DAYS_OPERATORS:
+            out["value"] = self.days
+        return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Validation
+# --------------------------------------------------------------------------------------------------
+
+
+def _name(i: int, item: Mapping[str, Any]) -> str:
+    """How a message names criterion i: its position (from 1), property and operator when known."""
+    bits = [f"criterion {i + 1}"]
+    prop, op = item.get("property"), item.get("operator")
+    details = ", ".join(
+        x for x in (f"property {prop!r}" if isinstance(prop, str) else "", op if isinstance(op, str) else "") if x
+    )
+    return f"{bits[0]} ({details})" if details else bits[0]
+
+
+def _days(raw: object) -> int | None:
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int):
+        value = raw
+    elif isinstance(raw, str) and re.fullmatch(r"[+-]?[0-9]{1,6}", raw.strip()):
+        value = int(raw.strip())
+    else:
+        return None
+    return value if -MAX_DAYS <= value <= MAX_DAYS else None
+
+
+def parse_criteria(raw: object) -> list[Criterion]:
+    """Validate an alert's criteria (JSON) into Criterion objects; InputError names the first bad criterion."""
+    if not isinstance(raw, list):
+        raise InputError(errors.INVALID_CRITERION, "criteria must be a list of {property, operator, value}.")
+    if len(raw) > MAX_CRITERIA:
+        raise InputError(errors.INVALID_CRITERION, f"At most {MAX_CRITERIA} criteria; got {len(raw)}.")
+    out: list[Criterion] = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict):
+            raise InputError(errors.INVALID_CRITERION, f"criterion {i + 1} must be an object, got {item!r}.")
+        name = _name(i, item)
+        unknown = sorted(str(k) for k in item if k not in _KEYS)
+        if unknown:
+            raise InputError(
+                errors.INVALID_CRITERION,
+                f"{name}: unknown field(s) {', '.join(unknown)}; use property, operator, value.",
+            )
+        prop = item.get("property")
+        if not isinstance(prop, str) or not prop.strip() or len(prop) > 255 or "\x00" in prop:
+            raise InputError(errors.INVALID_CRITERION, f"{name}: property must be a case property name.")
+        op = item.get("operator")
+        if op not in OPERATORS:
+            raise InputError(
+                errors.UNKNOWN_OPERATOR, f"{name}: unknown operator {op!r}; use one of {', '.join(OPERATORS)}."
+            )
+        value = item.get("value")
+        if op in _DAYS_OPERATORS:
+            days = _days(value)
+            if days is None:
+                raise InputError(
+                    errors.INVALID_CRITERION,
+                    f"{name}: value must be a whole number of days (-{MAX_DAYS} to {MAX_DAYS}), got {value!r}.",
+                )
+            out.append(Criterion(prop, op, days=days))
+            continue
+        if op in ("has_value", "has_no_value"):
+            if value not in (None, ""):
+                raise InputError(errors.INVALID_CRITERION, f"{name}: {op} takes no value, got {value!r}.")
+            out.append(Criterion(prop, op))
+            continue
+        # equal, not_equal, regex: a text (or a number, compared as its text)
+        if value is None or value == "":
+            raise InputError(errors.INVALID_CRITERION, f"{name}: a value is required.")
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise InputError(errors.INVALID_CRITERION, f"{name}: value must be text or a number, got {value!r}.")
+        text = value if isinstance(value, str) else str(value)
+        if "\x00" in text:
+            raise InputError(errors.INVALID_CRITERION, f"{name}: value contains a NUL character.")
+        if op == "regex":
+            if len(text) > MAX_REGEX_LENGTH:
+                raise InputError(errors.INVALID_REGEX, f"{name}: longer than {MAX_REGEX_LENGTH} characters.")
+            try:
+                re.compile(text)
+            except re.error as e:
+                raise InputError(errors.INVALID_REGEX, f"{name}: {text!r} is not a regular expression: {e}.") from e
+        out.append(Criterion(prop, op, value=text))
+    return out
+
+
+def check_case_type(project: Project, case_type: str) -> None:
+    """A 422 for a case type none of the project's cases has (open or closed): such an alert never matches."""
+    if not (case_type or "").strip():
+        raise InputError(errors.CASE_TYPE_REQUIRED, "An alert needs the case type its criteria apply to.")
+    if not Case.objects.filter(project=project, case_type=case_type).exists():
+        raise InputError(
+            errors.UNKNOWN_CASE_TYPE, f"No case of project {project.slug} has the case type {case_type!r}."
+        )
+
+
+def validate_rule(project: Project, case_type: str, criteria: object) -> list[Criterion]:
+    """What the alert create/update service checks: the criteria, then the case type."""
+    parsed = parse_criteria(criteria)
+    check_case_type(project, case_type)
+    return parsed
+
+
+# --------------------------------------------------------------------------------------------------
+# Today, in every zone
+# --------------------------------------------------------------------------------------------------
+
+
+@functools.cache
+def zone_names() -> frozenset[str]:
+    """Every name `zone_for` accepts as a contact zone (the IANA names)."""
+    return frozenset(name for name in available_timezones() if zone_for(name, None)[1] is None)
+
+
+class Today:
+    """Today's date on every wall clock at one instant (`now`, aware), with the project's zone as the
+    fallback for cases without a valid `time_zone`. Pass one Today to a whole run or hook call."""
+
+    def __init__(self, now: datetime, project_zone: str | None):
+        self.now = now
+        self.project_zone = project_zone or ""
+        self._by_zone: dict[str, date] = {}
+        zone, _ = zone_for(None, self.project_zone)
+        self.project_date = local_date(now, zone)
+
+    def in_zone(self, zone: ZoneInfo) -> date:
+        return local_date(self.now, zone)
+
+    def for_properties(self, properties: Mapping[str, Any]) -> date:
+        """Today on the wall clock of a case with these properties."""
+        name = properties.get(TIME_ZONE_PROPERTY)
+        key = name if isinstance(name, str) else ""
+        try:
+            return self._by_zone[key]
+        except KeyError:
+            zone, _ = zone_for(key, self.project_zone)
+            day = self._by_zone[key] = local_date(self.now, zone)
+            return day
+
+    @functools.cached_property
+    def zone_dates(self) -> dict[date, frozenset[str]]:
+        """Every IANA zone, grouped by the date it shows now (two or three dates)."""
+        groups: dict[date, set[str]] = {}
+        for name in zone_names():
+            groups.setdefault(local_date(self.now, ZoneInfo(name)), set()).add(name)
+        return {d: frozenset(names) for d, names in sorted(groups.items())}
+
+
+def _threshold(day: date, shift: int) -> date | bool:
+    """day + shift, or True when past 9999-12-31 (every date is before it), False before 0001-01-01."""
+    try:
+        return day + timedelta(days=shift)
+    except OverflowError:
+        return shift > 0
+
+
+# --------------------------------------------------------------------------------------------------
+# One case, in memory
+# --------------------------------------------------------------------------------------------------
+
+
+def _text(value: object) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return str(value)
+
+
+def _holds(c: Criterion, properties: Mapping[str, Any], today: Today) -> bool:
+    value = _text(properties.get(c.prop))
+    op = c.operator
+    if op == "equal":
+        return value == c.value
+    if op == "not_equal":
+        return value != c.value
+    if op == "has_value":
+        return value is not None and value != ""
+    if op == "has_no_value":
+        return value is None or value == ""
+    if op == "regex":
+        return value is not None and c.pattern.search(value) is not None
+    # days_before / days_after
+    if value is None or _DATE_RE.fullmatch(value) is None:
+        return False
+    limit = _threshold(today.for_properties(properties), c.shift)
+    if isinstance(limit, bool):
+        return limit
+    return date.fromisoformat(value) <= limit
+
+
+def matches(case: Case, criteria: Sequence[Criterion], today: Today) -> bool:
+    """Whether the case's properties meet every criterion (the case type and closed state are the caller's)."""
+    properties = case.properties or {}
+    return all(_holds(c, properties, today) for c in criteria)
+
+
+# --------------------------------------------------------------------------------------------------
+# A set of cases, in SQL
+# --------------------------------------------------------------------------------------------------
+
+
+class _IsDate(Func):
+    """TRUE when the text is a Gregorian date YYYY-MM-DD (see the module's notes); NULL/FALSE otherwise."""
+
+    output_field = BooleanField()
+
+    def as_sql(
+        self,
+        compiler: SQLCompiler,
+        connection: BaseDatabaseWrapper,
+        function: str | None = None,
+        template: str | None = None,
+        arg_joiner: str | None = None,
+        **extra_context: Any,
+    ) -> tuple[str, tuple[str | int, ...]]:
+        sql, params = compiler.compile(self.source_expressions[0])
+        if connection.vendor == "sqlite":
+            # date() with a modifier normalises an impossible date (2023-02-29 -> 2023-03-01), so it no longer
+            # equals the text; year 0000, which SQLite accepts and Python refuses, is cut off.
+            return f"(date({sql}, '+0 days') = {sql} AND {sql} >= '0001-01-01')", (*params, *params, *params)
+        if connection.vendor == "postgresql":
+            return f"({sql} ~ %s)", (*params, f"^{DATE_PATTERN}$")
+        return f"({sql} REGEXP %s)", (*params, f"^{DATE_PATTERN}$")
+
+
+def property_text(name: str) -> Cast:
+    """A case property as SQL text (NULL when the case does not have it)."""
+    # KeyTextTransform takes the name literally (see cases.queries); Cast keeps it a plain text comparison.
+    return Cast(KeyTextTransform(name, "properties"), output_field=TextField())
+
+
+def _zone_from(day: date, today: Today) -> Q:
+    """The case's wall clock shows `day` or a later date."""
+    zones = today.zone_dates
+    late = frozenset().union(*(names for d, names in zones.items() if d >= day))
+    tz = property_text(TIME_ZONE_PROPERTY)
+    if today.project_date >= day:
+        # late unless the case names a valid zone that is still at an earlier date
+        early = sorted(zone_names() - late)
+        return Q(IsNull(tz, True)) | ~Q(In(tz, early)) if early else Q()  # Q(): no condition (it is ANDed)
+    return Q(In(tz, sorted(late)))
+
+
+def _date_q(c: Criterion, today: Today) -> Q:
+    p = property_text(c.prop)
+    either: Q | None = None
+    for i, day in enumerate(sorted(today.zone_dates)):
+        limit = _threshold(day, c.shift)
+        if limit is False:
+            continue
+        part = Q(IsNull(p, False)) if isinstance(limit, bool) else Q(LessThanOrEqual(p, limit.isoformat()))
+        if i > 0:
+            part &= _zone_from(day, today)
+        either = part if either is None else either | part
+    if either is None:
+        return Q(pk__in=[])
+    return Q(_IsDate(p)) & either
+
+
+def python_only(criteria: Sequence[Criterion]) -> list[Criterion]:
+    """The criteria this database cannot evaluate as `matches` does: regex on PostgreSQL (see the notes)."""
+    if connection.vendor == "sqlite":
+        return []
+    return [c for c in criteria if c.operator == "regex"]
+
+
+def matching_q(criteria: Sequence[Criterion], today: Today) -> Q:
+    """A filter on Case for the criteria (all must hold), except those `python_only` returns."""
+    skip = set(map(id, python_only(criteria)))
+    q = Q()
+    for c in criteria:
+        if id(c) in skip:
+            continue
+        p = property_text(c.prop)
+        if c.operator == "equal":
+            q &= Q(Exact(p, c.value))
+        elif c.operator == "not_equal":
+            q &= Q(IsNull(p, True)) | ~Q(Exact(p, c.value))
+        elif c.operator == "has_value":
+            q &= Q(IsNull(p, False)) & ~Q(Exact(p, ""))
+        elif c.operator == "has_no_value":
+            q &= Q(IsNull(p, True)) | Q(Exact(p, ""))
+        elif c.operator == "regex":
+            q &= Q(Regex(p, c.value))
+        else:
+            q &= _date_q(c, today)
+    return q

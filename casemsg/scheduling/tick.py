@@ -1,0 +1,347 @@
+"""The scheduler tick: send what is due, advance each instance, in batches.
+
+One batch = one transaction: claim up to `batch` due instances (`SELECT … FOR UPDATE SKIP LOCKED` on
+PostgreSQL, so tickers on several workers take disjoint rows; a conditional `UPDATE … RETURNING` on
+SQLite, whose IMMEDIATE transactions queue writers), queue their messages through the one send pipeline
+(`pipeline.queue`, precheck off: eligibility runs at send time as for every message), and move each
+instance to its next event or end it. A crash anywhere rolls the whole batch back; and each message
+carries the unique send key ``si:<instance id>:<iteration>``, inserted with ON CONFLICT DO NOTHING, so
+an occurrence is queued once even if a tick ever ran twice over the same instance.
+
+The claim reads the partial index ``schedule_instance_due`` (active rows by due time), so a tick costs
+what is due, not what exists. Paused owners' instances have no due time (they are not even read).
+
+Lateness: an event more than the owner's ``max_lateness_minutes`` late (a worker was down) is skipped and
+recorded in the instance's ``last_event``, and when several events are due at once only the latest is
+sent: a backlog never turns into a burst.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Model, TextField
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast
+from django.utils import timezone
+
+from casemsg.cases.models import Case
+from casemsg.core import bulk
+from casemsg.messaging import pipeline
+from casemsg.messaging.models import MessagingEvent
+from casemsg.projects.models import Project
+from casemsg.scheduling import instances, specs
+from casemsg.scheduling.instances import COMPLETED, Due, Owner
+from casemsg.scheduling.models import Broadcast, ConditionalAlert, ScheduleInstance
+from casemsg.workers.models import MobileWorker
+
+log = logging.getLogger(__name__)
+
+BATCH = 1000
+_M = TypeVar("_M", bound=Model)
+_TABLE = ScheduleInstance._meta.db_table
+_FIELDS = [
+    "iteration",
+    "next_due_utc",
+    "next_local",
+    "active",
+    "claim",
+    "claimed_on",
+    "ended_on",
+    "end_reason",
+    "last_event",
+]
+
+
+def send_key(inst_pk: int, iteration: int) -> str:
+    """The unique key of one occurrence (Message.send_key)."""
+    return f"si:{inst_pk}:{iteration}"
+
+
+def tick(now: datetime | None = None, batch: int = BATCH, max_batches: int | None = None) -> int:
+    """Process every instance due at `now` (default: the clock), `batch` per transaction, at most
+    `max_batches` batches; returns how many instances were processed."""
+    now = now or timezone.now()
+    done = batches = 0
+    finished: set[int] = set()
+    while max_batches is None or batches < max_batches:
+        n, ended = _batch(now, batch)
+        done += n
+        batches += 1
+        finished |= ended
+        if n < batch:
+            break
+    if finished:
+        # After the commits: the last ticker to end a broadcast's instances sees every other one's too.
+        _mark_done(finished, now)
+    return done
+
+
+def _claim(now: datetime, size: int) -> list[ScheduleInstance]:
+    due = ScheduleInstance.objects.filter(active=True, next_due_utc__lte=now).order_by("next_due_utc")
+    if settings.IS_POSTGRES:
+        return list(due.select_for_update(skip_locked=True)[:size])
+    token = uuid.uuid4().hex
+    at = connection.ops.adapt_datetimefield_value(now)
+    with connection.cursor() as cur:
+        cur.execute(
+            f'UPDATE "{_TABLE}" SET claim = %s, claimed_on = %s WHERE id IN ('
+            f'SELECT id FROM "{_TABLE}" WHERE active AND next_due_utc <= %s ORDER BY next_due_utc LIMIT %s'
+            ") AND active AND next_due_utc <= %s RETURNING id",
+            [token, at, at, size, at],
+        )
+        ids = [row[0] for row in cur.fetchall()]
+    return list(ScheduleInstance.objects.filter(pk__in=ids).order_by("next_due_utc", "pk")) if ids else []
+
+
+def _batch(now: datetime, size: int) -> tuple[int, set[int]]:
+    with transaction.atomic():
+        insts = _claim(now, size)
+        if not insts:
+            return 0, set()
+        owners = _owners(insts)
+        plans = {key: _Plan.of(owner) for key, owner in owners.items()}
+        projects = Project.objects.in_bulk({i.project_id for i in insts})
+        props = _source_properties(insts, plans)
+        languages = _languages(insts, plans)
+        groups: dict[tuple[int, int], list[pipeline.MessageSpec]] = defaultdict(list)
+        ended: set[int] = set()
+        for inst in insts:
+            plan = plans[_owner_key(inst)]
+            project = projects[inst.project_id]
+            spec = _advance(inst, plan, project, now, props.get(inst.source_case_id or 0), languages)
+            inst.claim, inst.claimed_on = "", None
+            if spec is not None:
+                groups[(inst.project_id, plan.event_id())].append(spec)
+            if not inst.active and isinstance(plan.owner, Broadcast):
+                ended.add(plan.owner.pk)
+        for (project_id, event_id), message_specs in groups.items():
+            event = MessagingEvent(pk=event_id, project_id=project_id)
+            pipeline.queue(projects[project_id], message_specs, event, precheck=False)
+        bulk.update_rows(insts, _FIELDS)
+    return len(insts), ended
+
+
+def _owner_key(inst: ScheduleInstance) -> tuple[str, int]:
+    return ("broadcast", inst.broadcast_id) if inst.broadcast_id else ("alert", inst.alert_id or 0)
+
+
+def _owners(insts: Sequence[ScheduleInstance]) -> dict[tuple[str, int], Owner]:
+    out: dict[tuple[str, int], Owner] = {}
+    for pk, b in Broadcast.objects.in_bulk({i.broadcast_id for i in insts if i.broadcast_id}).items():
+        out[("broadcast", pk)] = b
+    for pk, a in ConditionalAlert.objects.in_bulk({i.alert_id for i in insts if i.alert_id}).items():
+        out[("alert", pk)] = a
+    for inst in insts:
+        owner = out[_owner_key(inst)]
+        if isinstance(owner, Broadcast):
+            inst.broadcast = owner
+        else:
+            inst.alert = owner
+    return out
+
+
+@dataclass
+class _Plan:
+    """An owner as the tick uses it: read once per batch."""
+
+    owner: Owner
+    schedule: specs.Schedule
+    content: specs.Content
+    translations: dict[str, str] | None
+    _event: int | None = None
+
+    @classmethod
+    def of(cls, owner: Owner) -> _Plan:
+        content = specs.content_from_json(owner.content or {})
+        return cls(owner, instances.schedule_of(owner), content, dict(content.translations) or None)
+
+    def event_id(self) -> int:
+        if self._event is None:
+            self._event = _event_id(self.owner)
+        return self._event
+
+
+def _ref(model: type[_M], pk: int) -> _M:
+    """A reference to a row by primary key for `pipeline.queue`'s bulk path, which reads only `.pk`:
+    building a whole model instance per message cost a fifth of a large tick."""
+    obj = model.__new__(model)
+    obj.__dict__[model._meta.pk.attname] = pk
+    return obj
+
+
+def _source_properties(insts: Sequence[ScheduleInstance], plans: dict[tuple[str, int], _Plan]) -> dict[int, dict]:
+    """Properties of the source cases whose schedule reads a time from one (one query, only then)."""
+    pks = {i.source_case_id for i in insts if i.source_case_id and plans[_owner_key(i)].schedule.time_property}
+    return dict(Case.objects.filter(pk__in=pks).values_list("pk", "properties")) if pks else {}
+
+
+def _languages(insts: Sequence[ScheduleInstance], plans: dict[tuple[str, int], _Plan]) -> dict[tuple[str, int], str]:
+    """The recipients' own languages, for email subjects (the body's language is chosen at send time)."""
+    emails = [i for i in insts if plans[_owner_key(i)].content.channel == "email"]
+    if not emails:
+        return {}
+    out: dict[tuple[str, int], str] = {}
+    case_pks = {i.case_id for i in emails if i.case_id}
+    lang_text = Cast(KeyTextTransform("language_code", "properties"), output_field=TextField())
+    for pk, lang in Case.objects.filter(pk__in=case_pks).annotate(_lang=lang_text).values_list("pk", "_lang"):
+        out[("case", pk)] = str(lang or "")
+    worker_pks = {i.worker_id for i in emails if i.worker_id}
+    for pk, lang in MobileWorker.objects.filter(pk__in=worker_pks).values_list("pk", "language_code"):
+        out[("worker", pk)] = lang or ""
+    return out
+
+
+def _event_id(owner: Owner) -> int:
+    """The owner's messaging event (created once, on its first message if the owner has none yet)."""
+    if owner.event_id is None:
+        event = MessagingEvent.objects.create(
+            project_id=owner.project_id,
+            source="broadcast" if isinstance(owner, Broadcast) else "alert",
+            source_id=str(owner.pk),
+            description=owner.name[:255],
+        )
+        type(owner).objects.filter(pk=owner.pk, event__isnull=True).update(event=event)
+        owner.event_id = type(owner).objects.filter(pk=owner.pk).values_list("event_id", flat=True).first() or event.pk
+    return owner.event_id
+
+
+def _advance(
+    inst: ScheduleInstance,
+    plan: _Plan,
+    project: Project,
+    now: datetime,
+    props: dict | None,
+    languages: dict[tuple[str, int], str],
+) -> pipeline.MessageSpec | None:
+    """Decide what this due instance does now: send its (latest due) event, skip late ones, wait, or end.
+    Returns the message to queue, if any; the instance is updated in memory."""
+    owner = plan.owner
+    if owner.status == Broadcast.CANCELLED or owner.status == Broadcast.DONE:
+        _end(
+            inst,
+            now,
+            instances.CANCELLED,
+            {"outcome": "not_sent", "detail": f"The {instances.owner_kind(owner)} is {owner.status}."},
+        )
+        return None
+    if owner.status != Broadcast.ACTIVE:  # paused: no due time until it resumes
+        inst.next_due_utc, inst.next_local = None, ""
+        return None
+    schedule = plan.schedule
+    frame = instances.frame_for(inst, owner, schedule, props)
+    cur = instances.current(inst)
+    assert cur is not None  # it was claimed by its due time
+    if frame is None:  # a time property holds no time any more: wait for the property to change
+        inst.next_due_utc, inst.next_local = None, ""
+        inst.last_event = _log(
+            now, "waiting", cur, detail=f"The case property {schedule.time_property} holds no time of day."
+        )
+        return None
+    floor = now - timedelta(minutes=owner.max_lateness_minutes)
+    skipped = 0
+    late_first = cur
+    if cur.utc < floor:
+        nxt = instances.first_event(frame, cur.iteration + 1, floor - instances.EPSILON)
+        skipped = (nxt.iteration if nxt is not None else cur.iteration + 1) - cur.iteration
+        cur = nxt
+    # several events due at once (a backlog within the lateness): only the latest is sent
+    following = instances.first_event(frame, cur.iteration + 1, cur.utc) if cur is not None else None
+    while cur is not None and following is not None and following.utc <= now:
+        skipped += following.iteration - cur.iteration
+        cur, following = following, instances.first_event(frame, following.iteration + 1, following.utc)
+    if skipped:
+        log.info(
+            "schedule instance %s: %s event(s) from #%s (due %s) skipped as too late",
+            inst.pk,
+            skipped,
+            late_first.iteration,
+            late_first.utc.isoformat(),
+        )
+    if cur is None:
+        _end(inst, now, COMPLETED, _log(now, "skipped_late", late_first, skipped=skipped))
+        return None
+    if cur.utc > now:  # every due event was too late; the next one is still to come
+        _set(inst, cur)
+        inst.last_event = _log(now, "skipped_late", late_first, skipped=skipped)
+        return None
+    key = send_key(inst.pk, cur.iteration)
+    spec = _message(inst, plan, project, cur, key, languages)
+    inst.last_event = _log(now, "queued", cur, send_key=key, skipped=skipped)
+    if following is None:
+        _end(inst, now, COMPLETED, inst.last_event)
+    else:
+        _set(inst, following)
+    return spec
+
+
+def _set(inst: ScheduleInstance, due: Due) -> None:
+    inst.next_due_utc, inst.next_local, inst.iteration = due.utc, due.local.isoformat(), due.iteration
+
+
+def _end(inst: ScheduleInstance, now: datetime, reason: str, last_event: dict[str, Any]) -> None:
+    inst.active, inst.ended_on, inst.end_reason = False, now, reason
+    inst.next_due_utc, inst.next_local = None, ""
+    inst.last_event = last_event if "at" in last_event else {"at": now.isoformat(), **last_event}
+
+
+def _log(now: datetime, outcome: str, due: Due, **extra: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "at": now.isoformat(),
+        "outcome": outcome,
+        "iteration": due.iteration,
+        "due_utc": due.utc.isoformat(),
+        "local": due.local.isoformat(),
+    }
+    out.update({k: v for k, v in extra.items() if v})
+    return out
+
+
+def _message(
+    inst: ScheduleInstance,
+    plan: _Plan,
+    project: Project,
+    due: Due,
+    key: str,
+    languages: dict[tuple[str, int], str],
+) -> pipeline.MessageSpec:
+    owner, content = plan.owner, plan.content
+    case = _ref(Case, inst.case_id) if inst.case_id else None
+    worker = _ref(MobileWorker, inst.worker_id) if inst.worker_id else None
+    subject = ""
+    if content.channel == "email":
+        own = languages.get(("case", inst.case_id) if inst.case_id else ("worker", inst.worker_id or 0), "")
+        own = own if own in (project.sms_languages or []) else ""
+        subject = content.subject_for([own, owner.default_language, project.default_language])
+    return pipeline.MessageSpec(
+        channel=content.channel,
+        case=case,
+        worker=worker,
+        text=content.text,
+        translations=plan.translations,
+        subject=subject,
+        default_language=owner.default_language,
+        send_after=due.utc,
+        send_key=key,
+    )
+
+
+def _mark_done(broadcast_pks: set[int], now: datetime) -> None:
+    """Broadcasts whose last active instance ended are done."""
+    for pk in sorted(broadcast_pks):
+        live = ScheduleInstance.objects.filter(broadcast_id=pk, active=True)
+        if live.filter(case__isnull=False).exists() or live.filter(worker__isnull=False).exists():
+            continue
+        Broadcast.objects.filter(pk=pk, status=Broadcast.ACTIVE).update(status=Broadcast.DONE, modified_on=now)
+
+
+def has_due(now: datetime | None = None) -> bool:
+    return ScheduleInstance.objects.filter(active=True, next_due_utc__lte=now or timezone.now()).exists()
