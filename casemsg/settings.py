@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "casemsg.gateways",
     "casemsg.messaging",
     "casemsg.consent",
+    "casemsg.surveys",
     "casemsg.inbound",
     "casemsg.scheduling",
     "casemsg.web",

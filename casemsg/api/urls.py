@@ -7,6 +7,8 @@ from casemsg.api.gateways import router as gateways_router
 from casemsg.api.inbound import router as inbound_router
 from casemsg.api.messaging import router as messaging_router
 from casemsg.api.projects import router as projects_router
+from casemsg.api.scheduling import router as scheduling_router
+from casemsg.api.surveys import router as surveys_router
 from casemsg.api.webhooks import router as webhooks_router
 from casemsg.api.workers import router as workers_router
 
@@ -18,4 +20,6 @@ api.add_router("/v1", cases_router)
 api.add_router("/v1", workers_router)
 api.add_router("/v1", messaging_router)
 api.add_router("/v1", consent_router)
+api.add_router("/v1", surveys_router)
+api.add_router("/v1", scheduling_router)
 api.add_router("/v1", projects_router)

@@ -15,9 +15,13 @@ from casemsg.cases import services as case_services
 from casemsg.cases.models import Case
 from casemsg.core import errors
 from casemsg.core.errors import InputError
+from casemsg.gateways.models import Gateway
 from casemsg.inbound.models import Keyword
 from casemsg.messaging import render
 from casemsg.projects.models import Project
+from casemsg.surveys import engine as survey_engine
+from casemsg.surveys import services as survey_services
+from casemsg.surveys.models import Survey
 from casemsg.workers.models import MobileWorker
 
 log = logging.getLogger(__name__)
@@ -33,7 +37,7 @@ class KeywordFields:
     reply: dict[str, str] = field(default_factory=dict)
     property_name: str = ""
     property_value: str = "{rest}"  # "{rest}" stands for the words after the keyword
-    survey: str = ""
+    survey: str = ""  # start_survey: the survey's id
 
 
 @dataclass
@@ -46,6 +50,7 @@ class KeywordContext:
     rest: str  # the words after the keyword
     send_reply: Callable[[dict[str, str]], None]  # {language: text} → sent in the sender's language
     contacts_changed: bool = False  # a handler sets it when it changed a contact (the router re-reads then)
+    gateway: Gateway | None = None  # the gateway the message came in on
 
 
 @dataclass(frozen=True)
@@ -104,13 +109,41 @@ def _handle_update_case(ctx: KeywordContext) -> str:
 
 # --- start_survey --------------------------------------------------------------------------------
 def _validate_start_survey(fields: KeywordFields, project: Project) -> None:
-    """Nothing to check yet: surveys do not exist, and the reply is optional."""
+    if survey_services.find_survey(project, fields.survey) is None:
+        raise InputError(
+            errors.VALIDATION_ERROR,
+            f"A start_survey keyword needs survey: the id of one of the project's surveys, not {fields.survey!r}.",
+        )
+
+
+def start_survey(
+    project: Project,
+    contact: Case | MobileWorker | None,
+    survey: Survey,
+    gateway: Gateway | None,
+    send_reply: Callable[[dict[str, str]], None],
+) -> str:
+    """Start `survey` for the sender, through the gateway the message came in on (also for a survey's own
+    keyword, settings.keyword). A sender who cannot take it (no case, no name, no two-way number) is told
+    nothing more than an unregistered sender would be."""
+    if not isinstance(contact, Case):
+        send_reply({"en": "We could not find your record; this number is not registered."})
+        return "keyword_no_case"
+    try:
+        survey_engine.start(project, survey, contact, gateway=gateway)
+    except InputError as exc:
+        log.info("survey %s not started for case %s: %s %s", survey.pk, contact.case_id, exc.code, exc.message)
+        return "survey_not_started"
+    return "survey_started"
 
 
 def _handle_start_survey(ctx: KeywordContext) -> str:
-    # Surveys arrive with the surveys issue; until then the keyword answers with its reply only.
-    log.info("keyword %s would start survey %s", ctx.keyword.keyword, ctx.keyword.survey)
-    return _answered(ctx)
+    _answered(ctx)  # the keyword's reply (if any) first, then the first question
+    survey = survey_services.find_survey(ctx.project, ctx.keyword.survey)
+    if survey is None:  # deleted since the keyword was saved
+        log.warning("keyword %s names survey %r, which no longer exists", ctx.keyword.keyword, ctx.keyword.survey)
+        return "survey_not_started"
+    return start_survey(ctx.project, ctx.contact, survey, ctx.gateway, ctx.send_reply)
 
 
 ACTIONS: dict[str, KeywordAction] = {
@@ -125,7 +158,7 @@ ACTIONS: dict[str, KeywordAction] = {
         ),
         KeywordAction(
             "start_survey",
-            "Answer with the keyword's reply only: surveys do not exist yet, so no survey starts.",
+            "Start the survey whose id is `survey` for the sender (after the keyword's reply, if any).",
             _validate_start_survey,
             _handle_start_survey,
         ),

@@ -5,8 +5,10 @@ Order of handling, for every gateway:
 2. START words → opted back in + confirmation; YES also passes on (to a pending consent question).
 3. HELP/INFO → the project's help text.
 4. A pending opt-in request or verification on the number → its answer (Yes/1, No, the code).
-5. The project's keywords (first word).
-6. Otherwise: logged; unknown senders get the project's optional reply.
+5. An open survey session on (gateway, number) → the answer to its question (`#STOP` ends it); a STOP
+   word (step 1) ends every open session on the number.
+6. The project's keywords (first word), then its surveys' keywords.
+7. Otherwise: logged; unknown senders get the project's optional reply.
 
 Routing: an answer to a pending request belongs to the contact that was asked; anything else belongs to
 the number's two-way owner (the registry), else to nobody ("unknown sender").
@@ -29,6 +31,7 @@ from casemsg.consent.models import ConsentRequest
 from casemsg.contacts import registry
 from casemsg.contacts.models import PhoneEntry
 from casemsg.contacts.status import resolve_language
+from casemsg.core import errors
 from casemsg.gateways import cleaning
 from casemsg.gateways.base import InboundSms
 from casemsg.gateways.models import Gateway
@@ -38,6 +41,9 @@ from casemsg.inbound.signals import inbound_received
 from casemsg.messaging import pipeline, render
 from casemsg.messaging.models import Message, MessagingEvent
 from casemsg.projects.models import Project
+from casemsg.surveys import engine as surveys
+from casemsg.surveys import services as survey_services
+from casemsg.surveys.models import Survey, SurveySession
 from casemsg.workers.models import MobileWorker
 
 log = logging.getLogger(__name__)
@@ -161,10 +167,11 @@ def process_due(ids: list[int] | None = None, newer: bool = False) -> int:
 
 
 class Lookups:
-    """Who each sender is (the two-way owner, a pending question) and the projects' keywords, read for a
-    whole batch in a few queries, outside any write transaction. Once a message of the batch has been
-    handled for a number, that number is read live again; once a message changed a contact (a consent,
-    a verification, a keyword updating a case), every number is."""
+    """Who each sender is (the two-way owner, a pending question, an open survey session) and the projects'
+    keywords, read for a whole batch in a few queries, outside any write transaction. Once a message of the
+    batch has been handled for a number, that number is read live again; once a message changed a contact
+    (a consent, a verification, a keyword updating a case, a survey saving a contact property), every
+    number is."""
 
     def __init__(self, msgs: list[Message]):
         numbers = {m.to for m in msgs}
@@ -186,7 +193,9 @@ class Lookups:
                 .order_by("created_on", "pk")
             ):
                 self.pending[r.phone_number] = r  # the newest wins
+        self.sessions = surveys.open_sessions(numbers)  # (gateway id, number) -> open survey session
         self.keywords: dict[int, dict[str, Keyword]] = {}
+        self.survey_keywords: dict[int, dict[str, Survey]] = {}
         self.seen: set[str] = set()
         self.changed = False
 
@@ -199,10 +208,20 @@ class Lookups:
     def pending_for(self, number: str) -> ConsentRequest | None:
         return consent.pending_for(number) if self._live(number) else self.pending.get(number)
 
+    def session_for(self, gateway: Gateway | None, number: str) -> SurveySession | None:
+        if gateway is None:
+            return None
+        return surveys.open_session(gateway, number) if self._live(number) else self.sessions.get((gateway.pk, number))
+
     def keyword(self, project: Project, word: str) -> Keyword | None:
         if project.pk not in self.keywords:
             self.keywords[project.pk] = {k.keyword: k for k in Keyword.objects.filter(project=project)}
         return self.keywords[project.pk].get(word)
+
+    def survey_keyword(self, project: Project, word: str) -> Survey | None:
+        if project.pk not in self.survey_keywords:
+            self.survey_keywords[project.pk] = survey_services.keyword_surveys(project)
+        return self.survey_keywords[project.pk].get(word)
 
 
 # --- handling ------------------------------------------------------------------------------------
@@ -290,6 +309,10 @@ def handle(msg: Message, lookups: Lookups | None = None) -> str:
             )
         if pending is not None and pending.project_id != msg.project_id:
             pending = None
+    session = lookups.session_for(gw, number)
+    if session is not None and gw is not None and gw.type == "sandbox" and msg.project_id is not None:
+        if session.project_id != msg.project_id:
+            session = None
     contact: Case | MobileWorker | None
     project: Project | None
     if owner is not None:
@@ -306,13 +329,17 @@ def handle(msg: Message, lookups: Lookups | None = None) -> str:
         msg.project = p
 
     attribute(contact, project)
+    if session is not None and (not isinstance(contact, Case) or session.case_id != contact.pk):
+        session = None  # the number's two-way owner is someone else now: the survey is not theirs
     reply = _Reply(msg, project, contact)
     text = msg.text or ""
     word = words.single_word(text)
     outcome = "unhandled"
 
+    # `#STOP` ends the running survey only (punctuation aside it reads as STOP, which opts out of everything)
+    survey_stop = session is not None and text.strip().upper() == surveys.STOP_WORD
     with transaction.atomic():
-        if word and word in words.opt_out_words(project, gw):
+        if word and word in words.opt_out_words(project, gw) and not survey_stop:
             optout.opt_out(
                 number,
                 project=project,
@@ -324,6 +351,7 @@ def handle(msg: Message, lookups: Lookups | None = None) -> str:
                 answer=text,
             )
             reply.send(words.texts(project, "opt_out_confirmation"), kind=Message.COMPLIANCE)
+            surveys.end_for_number(number, errors.PHONE_OPTED_OUT)
             outcome = "opt_out"
         else:
             passes_on = True
@@ -335,7 +363,7 @@ def handle(msg: Message, lookups: Lookups | None = None) -> str:
                     )
                     reply.send(words.texts(project, "opt_in_confirmation"), kind=Message.COMPLIANCE)
                     outcome = "opt_in"
-                # YES also passes on to a pending consent question (and, later, a running survey)
+                # YES also passes on to a pending consent question or a running survey
                 passes_on = word == "YES"
             if passes_on and word in words.HELP_WORDS:
                 reply.send(words.texts(project, "help_text"), kind=Message.COMPLIANCE)
@@ -344,8 +372,14 @@ def handle(msg: Message, lookups: Lookups | None = None) -> str:
                 outcome = _answer_pending(msg, pending, text, outcome) or outcome
                 if outcome in ("consent", "refusal", "verified", "wrong_code"):
                     passes_on = False
+            if passes_on and outcome == "unhandled" and session is not None:
+                answered = surveys.answer(session, text)
+                if answered is not None:
+                    outcome, passes_on = answered, False
+                    if answered == surveys.COMPLETED and surveys.saves_contact_properties(session):
+                        lookups.changed = True  # the answers saved to the case may move the registry
             if passes_on and outcome == "unhandled" and project is not None:
-                outcome = _keyword(project, contact, reply, text, lookups) or outcome
+                outcome = _keyword(project, contact, reply, text, lookups, gw) or outcome
             if outcome == "unhandled" and contact is None and project is not None and project.unknown_sender_reply:
                 reply.send(words.texts(project, "unknown_sender_reply"), source="system")
                 outcome = "unknown_sender"
@@ -384,20 +418,31 @@ def _answer_pending(msg: Message, pending: ConsentRequest, text: str, outcome: s
 
 
 def _keyword(
-    project: Project, contact: Case | MobileWorker | None, reply: _Reply, text: str, lookups: Lookups
+    project: Project,
+    contact: Case | MobileWorker | None,
+    reply: _Reply,
+    text: str,
+    lookups: Lookups,
+    gateway: Gateway | None = None,
 ) -> str | None:
-    """The project's keyword matching the first word, if any, does its action (keywords.ACTIONS)."""
+    """The project's keyword matching the first word, if any, does its action (keywords.ACTIONS); else a
+    survey whose keyword it is starts for the sender."""
     word, rest = words.first_word(text)
     kw = lookups.keyword(project, word) if word else None
     if kw is None:
-        return None
+        survey = lookups.survey_keyword(project, word) if word else None
+        if survey is None:
+            return None
+        return keywords.start_survey(project, contact, survey, gateway, reply.send)
 
     def send_reply(translations: dict[str, str]) -> None:
         # A keyword's reply is a template like every message: the pipeline renders {case.name} for the
         # sender's case at send time; {rest} is the sender's own words, taken literally.
         reply.send(translations, template_rest=rest)
 
-    ctx = keywords.KeywordContext(keyword=kw, project=project, contact=contact, rest=rest, send_reply=send_reply)
+    ctx = keywords.KeywordContext(
+        keyword=kw, project=project, contact=contact, rest=rest, send_reply=send_reply, gateway=gateway
+    )
     try:
         return keywords.ACTIONS[kw.action].handle(ctx)
     finally:

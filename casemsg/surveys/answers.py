@@ -14,7 +14,7 @@ the same form the expressions and XForms use:
 * decimal: optional sign, and either '.' or ',' as the decimal separator ('61,5' is 61.5: much of the
   world writes decimals that way, and a reply is one number, so the comma cannot be a list separator).
   Thousands separators are refused, since '1,234' would otherwise be ambiguous. Stored like '61.5'.
-* date: the project's SMS date format (YYYYMMDD by default, DDMMYYYY or MMDDYYYY), as 8 digits or with
+* date: the survey's SMS date format (YYYYMMDD by default, DDMMYYYY or MMDDYYYY), as 8 digits or with
   '-', '/' or '.' between the parts (then day and month may have one digit). A reply starting with a
   4-digit year and separators is read as year-month-day whatever the format, since that is unambiguous.
   Impossible dates (20240230) are refused. Stored as ISO YYYY-MM-DD.
@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
-from casemsg.surveys.definition import Question
+from casemsg.surveys.definition import ANSWER_ERRORS, DATE_FORMATS, Question
 
 __all__ = [
     "DATE_FORMATS",
@@ -43,18 +43,7 @@ __all__ = [
     "parse_answer",
 ]
 
-DATE_FORMATS = ("YYYYMMDD", "DDMMYYYY", "MMDDYYYY")
-ERROR_CODES = (
-    "required",
-    "invalid_choice",
-    "invalid_choices",
-    "invalid_integer",
-    "invalid_decimal",
-    "invalid_date",
-    "invalid_time",
-    "invalid_text",
-    "constraint_failed",
-)
+ERROR_CODES = ANSWER_ERRORS  # (DATE_FORMATS and these are defined with the survey format, in definition.py)
 
 #: English texts for every error code; `{placeholders}` come from `Parsed.params`. Projects override
 #: or translate these per language with the `overrides` argument of `error_message`.
@@ -212,8 +201,9 @@ def _parse_time(reply: str) -> Parsed:
 def parse_answer(question: Question, reply: str, date_format: str = "YYYYMMDD") -> Parsed:
     """Read an SMS reply as the answer to `question`; see the module docstring for what is accepted.
 
-    `date_format` is the project's SMS date format, one of DATE_FORMATS. Constraints are not checked
-    here (they need the other answers): evaluate `question.compiled_constraint` on the parsed value.
+    `date_format` is the survey's SMS date format (settings.date_format), one of DATE_FORMATS. Constraints
+    are not checked here (they need the other answers): evaluate `question.compiled_constraint` on the
+    parsed value.
     """
     if date_format not in DATE_FORMATS:
         raise ValueError(f"date_format must be one of {', '.join(DATE_FORMATS)}, not {date_format!r}")

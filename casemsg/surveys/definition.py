@@ -17,6 +17,8 @@ from typing import Any
 from casemsg.surveys.expressions import NAME_RE, Compiled, ExpressionError, compile_expression, find_references
 
 __all__ = [
+    "ANSWER_ERRORS",
+    "DATE_FORMATS",
     "FORMAT",
     "QUESTION_TYPES",
     "SELECT_TYPES",
@@ -34,6 +36,20 @@ FORMAT = "casemsg-survey/1"
 QUESTION_TYPES = ("text", "integer", "decimal", "date", "time", "select_one", "select_multiple", "note")
 SELECT_TYPES = ("select_one", "select_multiple")
 DEFAULT_EXPIRE_AFTER = 1440  # minutes: a day, long enough for people who read SMS once a day
+# How dates are typed in replies (settings.date_format), and the reasons a reply can be refused
+# (settings.error_messages translates them). Defined here, with the format; answers.py reads them.
+DATE_FORMATS = ("YYYYMMDD", "DDMMYYYY", "MMDDYYYY")
+ANSWER_ERRORS = (
+    "required",
+    "invalid_choice",
+    "invalid_choices",
+    "invalid_integer",
+    "invalid_decimal",
+    "invalid_date",
+    "invalid_time",
+    "invalid_text",
+    "constraint_failed",
+)
 
 # Case properties are free-form in casemsg, but a survey writes them from an SMS, so we keep to names
 # that are safe everywhere (API, CSV export, XLSForm's entities:saveto) and refuse the case's own fields,
@@ -43,7 +59,7 @@ _RESERVED_PROPERTIES = frozenset({"case_id", "case_type", "external_id", "owner_
 _LANGUAGE_RE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*$")
 _KEYWORD_RE = re.compile(r"^\S{1,32}$")
 _TOP_KEYS = ("format", "name", "form_id", "version", "default_language", "languages", "settings", "questions")
-_SETTINGS_KEYS = ("keyword", "expire_after", "reminder_intervals", "submit_partial")
+_SETTINGS_KEYS = ("keyword", "expire_after", "reminder_intervals", "submit_partial", "date_format", "error_messages")
 _QUESTION_KEYS = (
     "name", "type", "label", "choices", "required", "constraint", "constraint_message", "relevant", "save_to",
 )  # fmt: skip
@@ -105,6 +121,10 @@ class Settings:
     expire_after: int = DEFAULT_EXPIRE_AFTER  # minutes from the first question until the session ends
     reminder_intervals: tuple[int, ...] = ()  # minutes after the previous message, one per reminder
     submit_partial: bool = False  # on expiry, save the answers given so far to the case
+    date_format: str = "YYYYMMDD"  # how dates are typed in replies: one of DATE_FORMATS
+    # {language: {error: text}}: the survey's own (or translated) reasons for refusing a reply, by the
+    # error names of ANSWER_ERRORS; `{count}`, `{date_format}` and `{example}` are filled in.
+    error_messages: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -163,7 +183,33 @@ def _texts(
     return texts
 
 
-def _parse_settings(out: _Collector, value: object) -> Settings:
+def _parse_error_messages(out: _Collector, value: object, languages: tuple[str, ...]) -> dict[str, dict[str, str]]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(
+        isinstance(lang, str) and isinstance(texts, dict) and all(isinstance(k, str) for k in texts)
+        for lang, texts in value.items()
+    ):
+        out.add(None, "settings.error_messages must map language codes to {error name: text} objects.")
+        return {}
+    messages: dict[str, dict[str, str]] = {}
+    for lang, texts in value.items():
+        if lang not in languages:
+            out.add(None, f"settings.error_messages has texts in '{lang}', which is not one of the survey's languages.")
+        for name, text in texts.items():
+            if name not in ANSWER_ERRORS:
+                out.add(
+                    None,
+                    f"settings.error_messages.{lang} has '{name}', which is not one of {', '.join(ANSWER_ERRORS)}.",
+                )
+            elif not isinstance(text, str) or not text.strip():
+                out.add(None, f"settings.error_messages.{lang}.{name} must be non-empty text.")
+            else:
+                messages.setdefault(lang, {})[name] = text
+    return messages
+
+
+def _parse_settings(out: _Collector, value: object, languages: tuple[str, ...] = ()) -> Settings:
     if value is None:
         return Settings()
     if not isinstance(value, dict):
@@ -192,7 +238,12 @@ def _parse_settings(out: _Collector, value: object) -> Settings:
     if not isinstance(submit_partial, bool):
         out.add(None, "settings.submit_partial must be true or false.")
         submit_partial = False
-    return Settings(keyword, expire_after, tuple(intervals), submit_partial)
+    date_format = value.get("date_format", "YYYYMMDD")
+    if date_format not in DATE_FORMATS:
+        out.add(None, f"settings.date_format must be one of {', '.join(DATE_FORMATS)}.")
+        date_format = "YYYYMMDD"
+    messages = _parse_error_messages(out, value.get("error_messages"), languages)
+    return Settings(keyword, expire_after, tuple(intervals), submit_partial, date_format, messages)
 
 
 def _parse_choices(
@@ -372,7 +423,7 @@ def parse_survey(data: dict[str, Any]) -> Survey:
         out.add(None, f"default_language {default!r} must be one of the survey's languages.")
         default = str(default)
 
-    settings = _parse_settings(out, data.get("settings"))
+    settings = _parse_settings(out, data.get("settings"), languages)
 
     raw_questions = data.get("questions")
     if not isinstance(raw_questions, list) or not raw_questions:
@@ -432,6 +483,10 @@ def to_dict(survey: Survey) -> dict[str, Any]:
         "reminder_intervals": list(survey.settings.reminder_intervals),
         "submit_partial": survey.settings.submit_partial,
     }
+    if survey.settings.date_format != "YYYYMMDD":
+        data["settings"]["date_format"] = survey.settings.date_format
+    if survey.settings.error_messages:
+        data["settings"]["error_messages"] = {k: dict(v) for k, v in survey.settings.error_messages.items()}
     questions: list[dict[str, Any]] = []
     for q in survey.questions:
         item: dict[str, Any] = {"name": q.name, "type": q.type, "label": dict(q.label)}

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from casemsg.web.views import cases, consents, messages, projects, simulator, workers
+from casemsg.web.views import cases, consents, messages, projects, scheduling, simulator, workers
 
 app_name = "web"
 urlpatterns = [
@@ -19,4 +19,11 @@ urlpatterns = [
     path("projects/<slug:slug>/simulator/reply/", simulator.reply, name="reply"),
     path("projects/<slug:slug>/consents/", consents.consent_list, name="consents"),
     path("projects/<slug:slug>/consents.csv", consents.consent_csv, name="consents_csv"),
+    path("projects/<slug:slug>/broadcasts/", scheduling.broadcast_list, name="broadcasts"),
+    path("projects/<slug:slug>/broadcasts/new/", scheduling.broadcast_new, name="broadcast_new"),
+    path("projects/<slug:slug>/broadcasts/preflight/", scheduling.broadcast_preflight, name="broadcast_preflight"),
+    path("projects/<slug:slug>/broadcasts/<int:broadcast_id>/", scheduling.broadcast_detail, name="broadcast"),
+    path("projects/<slug:slug>/broadcasts/<int:broadcast_id>/edit/", scheduling.broadcast_edit, name="broadcast_edit"),
+    path("projects/<slug:slug>/alerts/", scheduling.alert_list, name="alerts"),
+    path("projects/<slug:slug>/alerts/<int:alert_id>/", scheduling.alert_detail, name="alert"),
 ]

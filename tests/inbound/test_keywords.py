@@ -216,8 +216,12 @@ def test_deleted_keyword_no_longer_answers(api, sandbox):
     assert outbox(api) == ["open"]
 
 
-def test_start_survey_keyword_replies(api, sandbox):
-    create(api, keyword="survey", action="start_survey", survey="anc", reply={"en": "Starting the survey."})
+def test_start_survey_keyword_replies_then_asks(api, sandbox):
+    # (tests/surveys/test_sessions_lifecycle.py has the whole conversation)
+    survey = {"format": "casemsg-survey/1", "name": "S", "default_language": "en", "languages": ["en"],
+              "questions": [{"name": "q", "type": "text", "label": {"en": "How are you?"}}]}  # fmt: skip
+    survey_id = str(api.post("surveys", survey).json()["id"])
+    create(api, keyword="survey", action="start_survey", survey=survey_id, reply={"en": "Starting the survey."})
     api.case({"contact_phone_number": KE, "contact_phone_number_is_verified": "1"})
     sms_in(api, KE, "survey")
-    assert outbox(api) == ["Starting the survey."]
+    assert outbox(api) == ["Starting the survey.", "How are you?"]

@@ -15,6 +15,7 @@ from casemsg.messaging import queries as message_queries
 from casemsg.messaging import services
 from casemsg.messaging.models import Message
 from casemsg.projects.models import Project
+from casemsg.scheduling import instances as schedules
 from casemsg.web.forms import CaseFilterForm, SendForm
 from casemsg.web.views.common import (
     attach_project,
@@ -31,6 +32,7 @@ from casemsg.web.views.common import (
 
 CASES_PER_PAGE = 50
 RECENT_MESSAGES = 50
+UPCOMING_SENDS = 10
 
 
 @staff_required
@@ -100,6 +102,8 @@ def case_detail(request: HttpRequest, slug: str, case_id: str) -> HttpResponse:
             "status": status_view(st),
             "properties": sorted((case.properties or {}).items()),
             "recent": recent,
+            # the next messages its alerts and broadcasts will send it, rendered as they would be now
+            "upcoming": schedules.schedule_for_case(case, UPCOMING_SENDS),
             "form": form,
             "all_messages": with_query(reverse("web:messages", args=[project.slug]), case=case.case_id),
             "simulator": with_query(reverse("web:simulator", args=[project.slug]), case=case.case_id),

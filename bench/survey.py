@@ -1,0 +1,299 @@
+"""SMS surveys under load: a real `casemsg serve` (gunicorn + worker) with thousands of open survey
+sessions, answered through Twilio-format inbound webhooks signed with X-Twilio-Signature, posted from this
+separate process at a fixed rate; each answer's next question goes out through the Twilio gateway to a
+fake Twilio on 127.0.0.1.
+
+    .venv/bin/python bench/survey.py                       # embedded: SQLite + SqliteHuey, 5,000 sessions
+    .venv/bin/python bench/survey.py --sessions 1000 --rate 100
+    CASEMSG_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test \\
+    CASEMSG_QUEUE_URL=redis://127.0.0.1:6379/0 .venv/bin/python bench/survey.py
+
+Two phases in the same run, on the same server, at the same rate:
+
+1. the floor: plain keyword replies ("CLINIC hours?") from contacts without a survey;
+2. the survey: every session answers its questions (a select_one, an integer with a constraint, a date),
+   round by round, so a contact's next answer comes `sessions / rate` seconds after its previous one;
+   the last answer completes the session and writes the answers to the case.
+
+Printed: answers/s, webhook latency, webhook → next question sent (p50/p99), and the CPU (web + worker)
+per answer beside the CPU per keyword reply: goal ≤ 2×. Then checks that every session completed with
+its answers on the case. Like bench/inbound.py, a ratio measured in one run, not an absolute figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections import defaultdict
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.inbound import cmdline, drive, free_port, pct, tree_cpu, wait_http  # noqa: E402
+
+KEYWORD_REPLY = "The clinic is open 8:00-17:00, Monday to Saturday."
+SURVEY = {
+    "format": "casemsg-survey/1",
+    "name": "Bench follow-up",
+    "default_language": "en",
+    "languages": ["en"],
+    "settings": {"expire_after": 1440},
+    "questions": [
+        {"name": "visited", "type": "select_one", "label": {"en": "Did you attend your clinic visit?"},
+         "choices": [{"name": "yes", "label": {"en": "Yes"}}, {"name": "no", "label": {"en": "No"}}],
+         "required": True, "save_to": "anc_visited"},
+        {"name": "weeks", "type": "integer", "label": {"en": "How many weeks pregnant are you?"}, "required": True,
+         "constraint": ". >= 4 and . <= 42", "save_to": "gestational_weeks"},
+        {"name": "visit_date", "type": "date", "label": {"en": "What was the date of the visit?"},
+         "relevant": "${visited} = 'yes'", "constraint": ". <= today()", "save_to": "last_visit_date"},
+    ],
+}  # fmt: skip
+ANSWERS = ["1", "32", "20240310"]
+
+
+def survey_number(i: int) -> str:
+    return f"254711{i:06d}"
+
+
+def keyword_number(i: int) -> str:
+    return f"254722{i:06d}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sessions", type=int, default=5000, help="concurrent survey sessions (default 5,000)")
+    ap.add_argument("--rate", type=float, default=100.0, help="webhooks per second, both phases (default 100)")
+    ap.add_argument("--keywords", type=int, default=0, help="keyword webhooks of the floor (default: = sessions)")
+    ap.add_argument("--web-workers", type=int, default=2, help="gunicorn worker processes (default 2)")
+    ap.add_argument("--drain-timeout", type=float, default=300.0)
+    ap.add_argument("--keep", action="store_true", help="keep the temporary data directory")
+    args = ap.parse_args()
+    n, k = args.sessions, args.keywords or args.sessions
+
+    env = os.environ.copy()
+    tmp = tempfile.mkdtemp(prefix="casemsg-bench-survey-")
+    env.update(
+        CASEMSG_DATA_DIR=tmp,
+        CASEMSG_QUEUE_IMMEDIATE="0",
+        DJANGO_SETTINGS_MODULE="casemsg.settings",
+        CASEMSG_GATEWAY_ALLOW_PRIVATE="1",  # the fake provider listens on 127.0.0.1
+    )
+    env.pop("PYTEST_VERSION", None)
+    if env.get("CASEMSG_DATABASE_URL"):
+        raise SystemExit("this bench runs on the embedded SQLite only (see bench/inbound.py for PostgreSQL setup)")
+    os.environ.update(env)
+
+    from tests.servers.fake_gateways import FakeGatewayProcess
+
+    fake = FakeGatewayProcess("twilio", lean=True).start()
+    config = fake.gateway_config()
+
+    def cli(*a: str) -> str:
+        return subprocess.run(
+            [sys.executable, "-m", "casemsg", *a], env=env, cwd=ROOT, check=True, capture_output=True, text=True
+        ).stdout
+
+    cli("migrate", "-v", "0")
+    cli("project", "create", "bench", "--name", "Survey bench", "--json")
+    cli("gateway", "add", "tw", "--type", "twilio", "--project", "bench", "--config", json.dumps(config))
+    cli("gateway", "map", "*", "tw", "--project", "bench")
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    from casemsg.cases import services as cases
+    from casemsg.cases.models import Case
+    from casemsg.gateways import services as gateways
+    from casemsg.inbound.models import Keyword
+    from casemsg.messaging.models import Message
+    from casemsg.projects.models import Project
+    from casemsg.surveys import engine
+    from casemsg.surveys import services as surveys
+    from casemsg.surveys.models import SurveySession
+
+    project = Project.objects.get(slug="bench")
+    gw = gateways.Gateway.objects.get(name="tw")
+    Keyword.objects.create(project=project, keyword="CLINIC", reply={"en": KEYWORD_REPLY})
+    t = time.perf_counter()
+    numbers = [survey_number(i) for i in range(n)] + [keyword_number(i) for i in range(k)]
+    for start in range(0, len(numbers), 1000):
+        cases.bulk_upsert(
+            project,
+            [
+                cases.CaseChange(
+                    case_type="patient",
+                    name=f"Patient {number}",
+                    properties={"contact_phone_number": number, "contact_phone_number_is_verified": "1"},
+                )
+                for number in numbers[start : start + 1000]
+            ],
+        )
+    survey = surveys.create_survey(project, SURVEY)
+    by_number = {c.properties["contact_phone_number"]: c for c in Case.objects.filter(project=project)}
+    for i in range(n):
+        engine.start(project, survey, by_number[survey_number(i)], gateway=gw)
+    print(f"setup: {len(numbers):,} verified cases, {n:,} survey sessions started in {time.perf_counter() - t:.1f} s")
+    token = gw.config["auth_token"]
+    connection.close()
+
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "casemsg", "serve", "--port", str(port), "--web-workers", str(args.web_workers)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    url = base + gateways.inbound_url(gw)
+    from twilio.request_validator import RequestValidator
+
+    validator = RequestValidator(token)
+
+    def webhooks(items: list[tuple[str, str]]) -> tuple[list[bytes], list[str]]:
+        bodies, sigs = [], []
+        for number, text in items:
+            sid = "SM" + uuid.uuid4().hex
+            fields = {
+                "SmsMessageSid": sid, "NumMedia": "0", "SmsSid": sid, "SmsStatus": "received", "Body": text,
+                "To": "+254700000000", "NumSegments": "1", "MessageSid": sid, "AccountSid": config["account_sid"],
+                "From": "+" + number, "ApiVersion": "2010-04-01",
+            }  # fmt: skip
+            bodies.append(urlencode(fields).encode())
+            sigs.append(validator.compute_signature(url, fields))
+        return bodies, sigs
+
+    def settled(expected_out: int) -> bool:
+        waiting = Message.objects.filter(direction="in", next_attempt_on__isnull=False).exists()
+        unsent = Message.objects.filter(direction="out", status__in=["queued", "sending"]).exists()
+        return not waiting and not unsent and Message.objects.filter(direction="out").count() >= expected_out
+
+    def wait_settled(expected_out: int) -> float:
+        t1 = time.perf_counter()
+        while not settled(expected_out) and time.perf_counter() - t1 < args.drain_timeout:
+            time.sleep(0.25)
+        return time.perf_counter() - t1
+
+    def phase(name: str, items: list[tuple[str, str]], expected_out: int) -> dict:
+        bodies, sigs = webhooks(items)
+        roots = [server.pid]
+        cpu0 = tree_cpu(server.pid)
+        t0 = time.perf_counter()
+        latencies, errors, lag = asyncio.run(drive(url, bodies, sigs, args.rate))
+        load_time = time.perf_counter() - t0
+        drain = wait_settled(expected_out)
+        cpu1 = {p: v for r in roots for p, v in tree_cpu(r).items()}
+        web = sum(v - cpu0.get(p, 0.0) for p, v in cpu1.items() if "gunicorn" in cmdline(p))
+        total = sum(v - cpu0.get(p, 0.0) for p, v in cpu1.items())
+        ms = [x * 1000 for x in latencies]
+        print(
+            f"{name}: {len(items):,} webhooks in {load_time:.1f} s ({len(items) / load_time:,.0f}/s, client lag max "
+            f"{lag * 1000:.0f} ms), errors {sum(errors.values())} {errors or ''}; webhook p50 {pct(ms, 50):.1f} ms, "
+            f"p99 {pct(ms, 99):.1f} ms; settled {drain:.1f} s after the load; CPU {total / len(items) * 1000:.2f} ms "
+            f"per message (web {web / len(items) * 1000:.2f})"
+        )
+        return {"cpu": total / len(items), "errors": sum(errors.values()), "time": load_time}
+
+    try:
+        wait_http(base + "/api/v1/errors")
+        for _ in range(20):  # warm up every gunicorn worker (not counted)
+            urllib.request.urlopen(base + "/api/v1/errors", timeout=5).read()
+        print("sending the first questions ...")
+        wait_settled(n)
+        first_out = Message.objects.filter(direction="out").count()
+
+        print(f"phase 1, the floor: {k:,} keyword replies at {args.rate:g}/s ...")
+        floor = phase("keywords", [(keyword_number(i), "CLINIC hours?") for i in range(k)], first_out + k)
+        received = dict(Message.objects.filter(direction="in").values_list("pk", "created_on"))
+        floor_lags = [
+            (sent - received[int(src)]).total_seconds() * 1000
+            for src, sent in Message.objects.filter(direction="out", event__source="keyword").values_list(
+                "event__source_id", "sent_on"
+            )
+            if sent is not None and src and int(src) in received
+        ]
+        since = Message.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+
+        print(f"phase 2, the survey: {n:,} sessions × {len(ANSWERS)} answers at {args.rate:g}/s ...")
+        items = [(survey_number(i), answer) for answer in ANSWERS for i in range(n)]
+        answers_out = n * (len(ANSWERS) - 1)  # the last answer completes the session: no question follows
+        load = phase("survey answers", items, first_out + k + answers_out)
+
+        # webhook (stored) → the next question sent, per session: answer j is followed by question j + 1
+        inbound: dict[int, list] = defaultdict(list)
+        outbound: dict[int, list] = defaultdict(list)
+        for case_id, created in (
+            Message.objects.filter(direction="in", pk__gt=since).order_by("pk").values_list("case_id", "created_on")
+        ):
+            inbound[case_id].append(created)
+        for case_id, sent in (
+            Message.objects.filter(direction="out", event__source="survey", pk__gt=since)
+            .order_by("pk")
+            .values_list("case_id", "sent_on")
+        ):
+            outbound[case_id].append(sent)
+        lags = [
+            (sent - received).total_seconds() * 1000
+            for case_id, received_list in inbound.items()
+            for received, sent in zip(received_list, outbound.get(case_id, []), strict=False)
+            if sent is not None
+        ]
+        completed = SurveySession.objects.filter(status="completed").count()
+        saved = Case.objects.filter(project=project, properties__gestational_weeks="32").count()
+        failed = Message.objects.filter(direction="out", status="failed").count()
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+        fake.stop()
+        connection.close()
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    print(
+        f"\nSQLite + SqliteHuey; casemsg serve: gunicorn {args.web_workers} workers + 1 worker; {os.cpu_count()} CPUs"
+    )
+    print(f"answers/s: {len(items) / load['time']:,.0f} (offered {args.rate:g}/s)")
+    if lags:
+        print(
+            f"webhook → next question sent: p50 {pct(lags, 50):.0f} ms, p99 {pct(lags, 99):.0f} ms, "
+            f"mean {statistics.fmean(lags):.0f} ms ({len(lags):,} questions)"
+        )
+    if floor_lags:
+        print(
+            f"(the floor) webhook → keyword reply sent: p50 {pct(floor_lags, 50):.0f} ms, "
+            f"p99 {pct(floor_lags, 99):.0f} ms"
+        )
+    ratio = load["cpu"] / floor["cpu"] if floor["cpu"] else float("inf")
+    print(
+        f"CPU per answer {load['cpu'] * 1000:.2f} ms vs per keyword reply {floor['cpu'] * 1000:.2f} ms: "
+        f"{ratio:.2f}× (goal ≤ 2×)"
+    )
+    print(
+        f"sessions completed: {completed:,}/{n:,}; cases with the answers saved: {saved:,}; failed messages: {failed}"
+    )
+    if args.keep:
+        print(f"data directory kept: {tmp}")
+    good = ratio <= 2 and completed == n and saved == n and not failed and not (load["errors"] or floor["errors"])
+    print("goal CPU ≤ 2× a keyword reply, every session completed and saved:", "MET" if good else "MISSED")
+    sys.exit(0 if good else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,547 @@
+"""Broadcasts and conditional alerts: create, list, read, change, pause, resume, cancel (broadcasts) or
+delete (alerts), the messages each queued, a broadcast's pre-flight, and one case's coming sends.
+
+The bodies are checked by `casemsg.scheduling.specs` (schedules, content, recipients) and
+`casemsg.scheduling.rules` (an alert's case type and criteria) through the scheduling services: a bad
+body is a 422 whose message names the field (an impossible time, an unknown zone, an unknown operator, a
+case type no case has)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Field, Router, Schema, Status
+
+from casemsg.api.core import MAX_LIMIT, In, paged, project_for
+from casemsg.api.messaging import MessageList
+from casemsg.cases.models import Case
+from casemsg.core import errors
+from casemsg.core.errors import InputError
+from casemsg.projects.models import Project
+from casemsg.scheduling import instances, preflight, queries, services
+from casemsg.scheduling.models import Broadcast, ConditionalAlert
+
+router = Router(tags=["scheduling"])
+
+_409 = {
+    "responses": {
+        409: {"description": "The broadcast was cancelled or is done: it can no longer change (SCHEDULE_ENDED)."}
+    }
+}
+
+# --------------------------------------------------------------------------------------------------
+# Input
+# --------------------------------------------------------------------------------------------------
+
+_TEXT = "A template: {case.name}, {case.<property>}, {case.parent.<property>}, {recipient.name}."
+
+
+class ContentIn(In):
+    """What to send: an SMS text, or an email with a subject. `translations` are chosen by the
+    recipient's language, then the broadcast's `default_language`, then the project's; `text` is the
+    fallback."""
+
+    channel: str = Field("sms", max_length=8, description="sms | email", examples=["sms"])
+    text: str | None = Field(
+        None, max_length=10_000, description=_TEXT, examples=["Hello {case.name}, see you at the clinic."]
+    )
+    translations: dict[str, str] | None = Field(
+        None, description="language code → text (the project's languages)", examples=[{"sw": "Habari {case.name}"}]
+    )
+    subject: str | dict[str, str] | None = Field(
+        None, description='email only: a template, or {language: template} ("*" for the fallback)'
+    )
+
+
+class CaseSelectionIn(In):
+    case_type: str = Field(max_length=64, examples=["mother"])
+    filters: dict[str, str | int | float] | None = Field(None, examples=[{"district": "north"}])
+
+
+class BroadcastRecipientsIn(In):
+    """The union of: open cases of `case_type` whose properties equal every `filters` value; the listed
+    `case_ids`; `mobile_workers` (ids or usernames, or "all" active ones); the owners of matching open
+    cases (`owners_of`)."""
+
+    case_type: str | None = Field(None, max_length=64, examples=["mother"])
+    filters: dict[str, str | int | float] | None = Field(
+        None, description="property → exact value", examples=[{"district": "north"}]
+    )
+    case_ids: list[str] | None = Field(None, examples=[["c-1", "c-2"]])
+    mobile_workers: list[int | str] | str | None = Field(
+        None, description='ids or usernames, or "all"', examples=["all"]
+    )
+    owners_of: CaseSelectionIn | None = None
+
+
+class WindowIn(In):
+    start: str = Field(max_length=8, examples=["09:00"])
+    end: str = Field(max_length=8, examples=["11:00"])
+
+
+class BroadcastScheduleIn(In):
+    """`now`; `once` on `date` at `time`; `daily`, `weekly` (`weekdays`) or `monthly` (`month_days`) at
+    `time`/`times`/`random_window` from `start_date` (default today) until `until` or for `count`
+    events, every `interval` days/weeks/months. Times are read in `time_zone`: an IANA zone, or
+    "recipient" (the default) for each recipient's own."""
+
+    type: str = Field(max_length=16, description="now | once | daily | weekly | monthly", examples=["daily"])
+    date: str | None = Field(None, max_length=10, description="once: YYYY-MM-DD", examples=["2030-01-15"])
+    start_date: str | None = Field(None, max_length=10, description="YYYY-MM-DD (default: today)")
+    time: str | None = Field(None, max_length=8, description="HH:MM, 24-hour", examples=["09:00"])
+    times: list[str] | None = Field(None, description="several times a day", examples=[["09:00", "17:00"]])
+    random_window: WindowIn | None = Field(None, description="a random minute of this window each day")
+    weekdays: list[str | int] | None = Field(None, description="weekly: mon … sun", examples=[["mon", "thu"]])
+    month_days: list[int | str] | None = Field(None, description='monthly: 1 … 31 or "last"', examples=[[1, 15]])
+    interval: int | None = Field(None, description="every N days / weeks / months", examples=[1])
+    count: int | None = Field(None, description="how many events (timed schedules)", examples=[5])
+    until: str | None = Field(None, max_length=10, description="YYYY-MM-DD, the last day")
+    time_zone: str | None = Field(
+        None, max_length=64, description='an IANA zone, or "recipient"', examples=["recipient"]
+    )
+
+
+_BROADCAST_EXAMPLE: dict[str, Any] = {
+    "name": "Clinic reminder",
+    "content": {"channel": "sms", "text": "Hello {case.name}, your visit is tomorrow.", "translations": {}},
+    "recipients": {"case_type": "mother", "filters": {"district": "north"}},
+    "schedule": {"type": "daily", "time": "09:00", "count": 3, "time_zone": "recipient"},
+}
+
+
+class BroadcastIn(In):
+    """A broadcast: a message to chosen recipients, now, once, or repeating (docs/api.md)."""
+
+    model_config = {**In.model_config, "json_schema_extra": {"examples": [_BROADCAST_EXAMPLE]}}
+
+    name: str = Field(max_length=200, examples=["Clinic reminder"])
+    content: ContentIn
+    recipients: BroadcastRecipientsIn
+    schedule: BroadcastScheduleIn
+    default_language: str | None = Field(None, max_length=16, description="one of the project's languages")
+    max_lateness_minutes: int | None = Field(
+        None, description="an event later than this (a worker was down) is skipped; default 2880 (2 days)"
+    )
+
+
+class BroadcastPatch(In):
+    """Any of a broadcast's fields; the others keep their values. A new schedule or new recipients take
+    effect from now on; a new text applies to every message not yet sent."""
+
+    model_config = {**In.model_config, "json_schema_extra": {"examples": [{"content": {"text": "New text"}}]}}
+
+    name: str | None = Field(None, max_length=200)
+    content: ContentIn | None = None
+    recipients: BroadcastRecipientsIn | None = None
+    schedule: BroadcastScheduleIn | None = None
+    default_language: str | None = Field(None, max_length=16)
+    max_lateness_minutes: int | None = None
+
+
+class CriterionIn(In):
+    property: str = Field(max_length=255, examples=["edd"])
+    operator: str = Field(
+        max_length=16,
+        description="equal | not_equal | has_value | has_no_value | regex | days_before | days_after",
+        examples=["days_before"],
+    )
+    value: str | int | float | None = Field(None, description="text, a regex, or a number of days", examples=[14])
+
+
+class StartIn(In):
+    from_: str = Field("matched", alias="from", max_length=16, description="matched | property")
+    property: str | None = Field(None, max_length=255, description="a date property (YYYY-MM-DD)")
+    days: int | None = Field(None, description="days after (negative: before) the property's date")
+    time: str | None = Field(None, max_length=8, description="offsets schedules: the start's time of day")
+
+
+class AlertScheduleIn(In):
+    """`offsets` (`offsets` or `every`, in `unit`, optionally repeated `repeat_every` `count` times) or
+    `daily`/`weekly`/`monthly` at `time`/`times`/`random_window`/`time_property`, counted from when the
+    case matched or from a date property (`start`)."""
+
+    type: str = Field(max_length=16, description="offsets | daily | weekly | monthly", examples=["offsets"])
+    unit: str | None = Field(None, max_length=8, description="minutes | hours | days", examples=["days"])
+    offsets: list[int] | None = Field(None, examples=[[0, 7]])
+    every: int | None = None
+    repeat_every: int | None = None
+    count: int | None = None
+    start: StartIn | None = None
+    time: str | None = Field(None, max_length=8, examples=["09:00"])
+    times: list[str] | None = None
+    random_window: WindowIn | None = None
+    time_property: str | None = Field(None, max_length=255)
+    weekdays: list[str | int] | None = None
+    month_days: list[int | str] | None = None
+    interval: int | None = None
+    time_zone: str | None = Field(None, max_length=64, examples=["recipient"])
+
+
+_ALERT_EXAMPLE: dict[str, Any] = {
+    "name": "Two weeks before the due date",
+    "case_type": "mother",
+    "criteria": [{"property": "edd", "operator": "days_before", "value": 14}],
+    "content": {"text": "Hello {case.name}, your due date is {case.edd}."},
+    "recipients": ["case"],
+    "schedule": {"type": "offsets", "unit": "days", "offsets": [0]},
+}
+
+
+class AlertIn(In):
+    """A conditional alert: a schedule started for each open case of `case_type` matching every criterion."""
+
+    model_config = {**In.model_config, "json_schema_extra": {"examples": [_ALERT_EXAMPLE]}}
+
+    name: str = Field(max_length=200)
+    case_type: str = Field(max_length=64)
+    criteria: list[CriterionIn] = Field(default_factory=list)
+    content: ContentIn
+    recipients: list[str] = Field(description="case | owner | parent", examples=[["case"]])
+    schedule: AlertScheduleIn
+    default_language: str | None = Field(None, max_length=16)
+    reset_property: str | None = Field(
+        None, max_length=255, description="a change of this property restarts a matching case's schedule"
+    )
+    max_lateness_minutes: int | None = None
+
+
+class AlertPatch(In):
+    model_config = {**In.model_config, "json_schema_extra": {"examples": [{"name": "Renamed"}]}}
+
+    name: str | None = Field(None, max_length=200)
+    case_type: str | None = Field(None, max_length=64)
+    criteria: list[CriterionIn] | None = None
+    content: ContentIn | None = None
+    recipients: list[str] | None = None
+    schedule: AlertScheduleIn | None = None
+    default_language: str | None = Field(None, max_length=16)
+    reset_property: str | None = Field(None, max_length=255)
+    max_lateness_minutes: int | None = None
+
+
+def _body(payload: In) -> dict[str, Any]:
+    """What the client sent (fields it left out stay out: the services apply their defaults)."""
+    return payload.model_dump(exclude_unset=True, by_alias=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# Output
+# --------------------------------------------------------------------------------------------------
+
+
+class _OwnerOut(Schema):
+    id: int
+    name: str
+    content: dict[str, Any]
+    default_language: str
+    schedule: dict[str, Any] = Field(description="as stored (normalised)")
+    schedule_summary: str = Field(description="the schedule in words")
+    max_lateness_minutes: int
+    revision: int = Field(description="goes up when the schedule or the recipients change")
+    event_id: int | None = Field(description="the messaging event its messages belong to (GET …/events)")
+    created_on: datetime
+    modified_on: datetime
+    recipient_count: int = Field(description="recipients it has started a schedule for")
+    running: int = Field(description="schedules still running (recipients with events to come)")
+    next_due_utc: datetime | None = Field(description="its soonest event to come")
+    messages: dict[str, int] = Field(description="its messages by status")
+
+
+class BroadcastOut(_OwnerOut):
+    status: str = Field(description="active | paused | cancelled | done")
+    recipients: dict[str, Any]
+
+
+class BroadcastList(Schema):
+    count: int
+    items: list[BroadcastOut]
+
+
+class RunOut(Schema):
+    status: str = Field(description="idle | running | failed")
+    done: int
+    total: int
+    percent: float
+    started_on: datetime | None
+    finished_on: datetime | None
+    up_to_date: bool = Field(description="the last complete run evaluated the current criteria and schedule")
+
+
+class AlertOut(_OwnerOut):
+    status: str = Field(description="active | paused")
+    case_type: str
+    criteria: list[dict[str, Any]]
+    recipients: list[str]
+    reset_property: str
+    run_status: str = Field(description="the rule run over the cases: idle | running | failed")
+    run_done: int = Field(description="cases evaluated by the run under way (or the last one)")
+    run_total: int = Field(description="open cases of the type when the run started")
+    run: RunOut
+
+
+class AlertList(Schema):
+    count: int
+    items: list[AlertOut]
+
+
+class FirstSendOut(Schema):
+    case_id: str | None
+    mobile_worker_id: int | None
+    name: str
+    due_utc: datetime
+    local_time: str = Field(description="on the recipient's clock (ISO, no offset)")
+    time_zone: str
+    language: str = Field(description='the translation used; "" for the untranslated text')
+    text: str = Field(description="rendered for this recipient")
+    subject: str
+    segments: int
+
+
+class PreflightOut(Schema):
+    channel: str
+    recipients: int = Field(description="every recipient the broadcast selects now")
+    sendable: int = Field(description="those whose first message would go")
+    blocked: dict[str, int] = Field(description="error code → recipients whose message would fail with it")
+    no_events: int = Field(description="recipients for whom no event of the schedule is left")
+    segments: int = Field(description="SMS segments of the first message to every sendable recipient")
+    first_sends: list[FirstSendOut] = Field(description="the earliest first messages, rendered")
+
+
+class ScheduledOut(Schema):
+    source: str = Field(description="broadcast | alert")
+    id: int = Field(description="the broadcast's or alert's id")
+    name: str
+    case_id: str
+    iteration: int = Field(description="the event's index in its schedule")
+    due_utc: datetime
+    local_time: str = Field(description="on the recipient's clock (ISO, no offset)")
+    time_zone: str
+    channel: str
+    language: str
+    text: str = Field(description="rendered for the case as it is now")
+    subject: str = ""
+
+
+class ScheduledList(Schema):
+    count: int
+    items: list[ScheduledOut]
+
+
+def _broadcast_out(b: Broadcast) -> dict[str, Any]:
+    return queries.summary(b).as_dict()
+
+
+def _alert_out(a: ConditionalAlert) -> dict[str, Any]:
+    return queries.summary(a).as_dict()
+
+
+def _broadcast(p: Project, broadcast_id: int) -> Broadcast:
+    b = queries.broadcast(p, broadcast_id)
+    if b is None:
+        raise InputError(errors.BROADCAST_NOT_FOUND, f"No broadcast {broadcast_id} in this project.", 404)
+    return b
+
+
+def _alert(p: Project, alert_id: int) -> ConditionalAlert:
+    a = queries.alert(p, alert_id)
+    if a is None:
+        raise InputError(errors.ALERT_NOT_FOUND, f"No alert {alert_id} in this project.", 404)
+    return a
+
+
+# --------------------------------------------------------------------------------------------------
+# Broadcasts
+# --------------------------------------------------------------------------------------------------
+
+
+@router.post("/projects/{project}/broadcasts", response={201: BroadcastOut}, tags=["broadcasts"])
+def create_broadcast(request: HttpRequest, project: str, payload: BroadcastIn) -> Status[dict[str, Any]]:
+    """Create a broadcast: its schedule starts at once for every recipient it selects (a `now` broadcast
+    is queued by the next scheduler tick, within a second or two). Check it first with
+    `POST …/broadcasts/preflight`."""
+    b = services.create_broadcast(project_for(request, project), _body(payload))
+    return Status(201, _broadcast_out(b))
+
+
+@router.get("/projects/{project}/broadcasts", response=BroadcastList, tags=["broadcasts"])
+def list_broadcasts(
+    request: HttpRequest, project: str, status: str | None = None, limit: int = 100, offset: int = 0
+) -> dict[str, Any]:
+    """Newest first; `status` filters (active, paused, cancelled, done)."""
+    listed = paged(queries.broadcasts(project_for(request, project), status), limit, offset)
+    return {"count": listed["count"], "items": [s.as_dict() for s in queries.summaries(listed["items"])]}
+
+
+@router.post("/projects/{project}/broadcasts/preflight", response=PreflightOut, tags=["broadcasts"])
+def preflight_broadcast(
+    request: HttpRequest, project: str, payload: BroadcastIn, limit: int = preflight.DEFAULT_LIMIT
+) -> dict[str, Any]:
+    """What the same body would do, before anything is saved or sent: how many recipients, how many can be
+    sent to and why the others cannot (`blocked`, by error code), the SMS segments of the first message to
+    all of them, and the `limit` (0–100, default 10) earliest first messages, rendered in each recipient's
+    language and time zone. Nothing is written."""
+    if not 0 <= limit <= preflight.MAX_LIMIT:
+        raise InputError(errors.VALIDATION_ERROR, f"limit must be 0–{preflight.MAX_LIMIT}.")
+    return preflight.preflight(project_for(request, project), _body(payload), limit=limit).as_dict()
+
+
+@router.get("/projects/{project}/broadcasts/{broadcast_id}", response=BroadcastOut, tags=["broadcasts"])
+def get_broadcast(request: HttpRequest, project: str, broadcast_id: int) -> dict[str, Any]:
+    return _broadcast_out(_broadcast(project_for(request, project), broadcast_id))
+
+
+@router.patch(
+    "/projects/{project}/broadcasts/{broadcast_id}", response=BroadcastOut, tags=["broadcasts"], openapi_extra=_409
+)
+def update_broadcast(request: HttpRequest, project: str, broadcast_id: int, payload: BroadcastPatch) -> dict[str, Any]:
+    """Change any of its fields. A new schedule replaces every recipient's coming events (from now on); new
+    recipients end the schedules of those no longer selected and start the new ones; a new text applies to
+    every message not yet queued."""
+    b = services.update_broadcast(_broadcast(project_for(request, project), broadcast_id), _body(payload))
+    return _broadcast_out(b)
+
+
+@router.delete(
+    "/projects/{project}/broadcasts/{broadcast_id}", response=BroadcastOut, tags=["broadcasts"], openapi_extra=_409
+)
+def cancel_broadcast(request: HttpRequest, project: str, broadcast_id: int) -> dict[str, Any]:
+    """Cancel it for good: nothing more is queued (messages already queued still go). The broadcast stays,
+    with status `cancelled`, as the record of what it sent."""
+    return _broadcast_out(services.cancel_broadcast(_broadcast(project_for(request, project), broadcast_id)))
+
+
+@router.post(
+    "/projects/{project}/broadcasts/{broadcast_id}/pause",
+    response=BroadcastOut,
+    tags=["broadcasts"],
+    openapi_extra=_409,
+)
+def pause_broadcast(request: HttpRequest, project: str, broadcast_id: int) -> dict[str, Any]:
+    """Stop sending until resumed (pausing a paused broadcast changes nothing)."""
+    return _broadcast_out(services.pause_broadcast(_broadcast(project_for(request, project), broadcast_id)))
+
+
+@router.post(
+    "/projects/{project}/broadcasts/{broadcast_id}/resume",
+    response=BroadcastOut,
+    tags=["broadcasts"],
+    openapi_extra=_409,
+)
+def resume_broadcast(request: HttpRequest, project: str, broadcast_id: int) -> dict[str, Any]:
+    """Send again: each recipient's next event from now on; the latest one missed while paused is still
+    sent if it is within `max_lateness_minutes`, older ones are skipped."""
+    return _broadcast_out(services.resume_broadcast(_broadcast(project_for(request, project), broadcast_id)))
+
+
+@router.get("/projects/{project}/broadcasts/{broadcast_id}/sends", response=MessageList, tags=["broadcasts"])
+def broadcast_sends(
+    request: HttpRequest,
+    project: str,
+    broadcast_id: int,
+    status: str | None = None,
+    error: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> dict[str, Any]:
+    """The messages it queued, newest first, each with its status and, when it failed, the error code and
+    the reason; `status` and `error` (a code) filter."""
+    p = project_for(request, project)
+    return paged(queries.sends(p, _broadcast(p, broadcast_id), status, error), limit, offset)
+
+
+# --------------------------------------------------------------------------------------------------
+# Alerts
+# --------------------------------------------------------------------------------------------------
+
+
+@router.post("/projects/{project}/alerts", response={201: AlertOut}, tags=["alerts"])
+def create_alert(request: HttpRequest, project: str, payload: AlertIn) -> Status[dict[str, Any]]:
+    """Create a conditional alert. Its rule run over the open cases of the type starts at once (workers do
+    it in the background): follow it in `run_status`, `run_done` / `run_total`."""
+    a = services.create_alert(project_for(request, project), _body(payload))
+    return Status(201, _alert_out(a))
+
+
+@router.get("/projects/{project}/alerts", response=AlertList, tags=["alerts"])
+def list_alerts(
+    request: HttpRequest,
+    project: str,
+    status: str | None = None,
+    case_type: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> dict[str, Any]:
+    """Newest first; `status` (active, paused) and `case_type` filter."""
+    listed = paged(queries.alerts(project_for(request, project), status, case_type), limit, offset)
+    return {"count": listed["count"], "items": [s.as_dict() for s in queries.summaries(listed["items"])]}
+
+
+@router.get("/projects/{project}/alerts/{alert_id}", response=AlertOut, tags=["alerts"])
+def get_alert(request: HttpRequest, project: str, alert_id: int) -> dict[str, Any]:
+    """The alert, with its rule run's progress (`run_status`, `run_done` of `run_total` cases)."""
+    return _alert_out(_alert(project_for(request, project), alert_id))
+
+
+@router.patch("/projects/{project}/alerts/{alert_id}", response=AlertOut, tags=["alerts"])
+def update_alert(request: HttpRequest, project: str, alert_id: int, payload: AlertPatch) -> dict[str, Any]:
+    """Change any of its fields. A new case type, criteria or schedule starts a new rule run; a new
+    schedule replaces the running schedules (from now on); a new text changes no schedule."""
+    a = services.update_alert(_alert(project_for(request, project), alert_id), _body(payload))
+    return _alert_out(a)
+
+
+@router.delete("/projects/{project}/alerts/{alert_id}", response={204: None}, tags=["alerts"])
+def delete_alert(request: HttpRequest, project: str, alert_id: int) -> Status[None]:
+    """Delete the alert and its schedules: nothing more is queued (messages already queued still go, and
+    stay in the message log). To stop it for a while instead, pause it."""
+    services.delete_alert(_alert(project_for(request, project), alert_id))
+    return Status(204, None)
+
+
+@router.post("/projects/{project}/alerts/{alert_id}/pause", response=AlertOut, tags=["alerts"])
+def pause_alert(request: HttpRequest, project: str, alert_id: int) -> dict[str, Any]:
+    return _alert_out(services.pause_alert(_alert(project_for(request, project), alert_id)))
+
+
+@router.post("/projects/{project}/alerts/{alert_id}/resume", response=AlertOut, tags=["alerts"])
+def resume_alert(request: HttpRequest, project: str, alert_id: int) -> dict[str, Any]:
+    """Running schedules go on (the latest event missed while paused is sent if within the lateness), and a
+    rule run starts the schedules of cases that began to match while paused."""
+    return _alert_out(services.resume_alert(_alert(project_for(request, project), alert_id)))
+
+
+@router.get("/projects/{project}/alerts/{alert_id}/sends", response=MessageList, tags=["alerts"])
+def alert_sends(
+    request: HttpRequest,
+    project: str,
+    alert_id: int,
+    status: str | None = None,
+    error: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> dict[str, Any]:
+    """The messages it queued, newest first, with status and error code and reason; `status`, `error` filter."""
+    p = project_for(request, project)
+    return paged(queries.sends(p, _alert(p, alert_id), status, error), limit, offset)
+
+
+# --------------------------------------------------------------------------------------------------
+# One case's coming sends
+# --------------------------------------------------------------------------------------------------
+
+
+@router.get("/projects/{project}/cases/{case_id}/schedule", response=ScheduledList, tags=["cases"])
+def case_schedule(request: HttpRequest, project: str, case_id: str, limit: int = 10) -> dict[str, Any]:
+    """The next `limit` (1–500, default 10) messages this case will receive, across every alert and
+    broadcast, soonest first, each rendered for the case as it is now. `count` is the number listed."""
+    p = project_for(request, project)
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InputError(errors.VALIDATION_ERROR, f"limit must be 1–{MAX_LIMIT}.")
+    case = Case.objects.filter(project=p, case_id=case_id).first()
+    if case is None:
+        raise InputError(errors.CASE_NOT_FOUND, f"No case '{case_id}' in this project.", 404)
+    case.project = p
+    items = [{**item, "case_id": case.case_id} for item in instances.schedule_for_case(case, limit)]
+    return {"count": len(items), "items": items}

@@ -1,0 +1,77 @@
+"""`casemsg surveys`: import an XLSForm (or a casemsg-survey/1 JSON file), list surveys, start one for a case."""
+
+from __future__ import annotations
+
+import getpass
+import json
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from casemsg.core import actor
+from casemsg.core.errors import InputError
+from casemsg.projects.models import Project
+from casemsg.surveys import engine, services
+
+
+class Command(BaseCommand):
+    help = "SMS surveys: import an XLSForm (.xlsx/.csv) or survey JSON, list surveys, start one for a case."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        sub = parser.add_subparsers(dest="action", required=True)
+        i = sub.add_parser("import", help="import an XLSForm (.xlsx or .csv) or a casemsg-survey/1 .json file")
+        i.add_argument("file")
+        i.add_argument("--project", required=True)
+        i.add_argument("--survey", type=int, help="add the file as a new version of this survey (id)")
+        ls = sub.add_parser("list", help="list the project's surveys")
+        ls.add_argument("--project", required=True)
+        s = sub.add_parser("start", help="send a survey's first question to a case")
+        s.add_argument("--project", required=True)
+        s.add_argument("--survey", type=int, required=True, help="the survey's id")
+        s.add_argument("--case", required=True, help="the case's case_id")
+
+    def handle(self, *args: Any, **o: Any) -> None:
+        project = Project.objects.filter(slug=o["project"]).first()
+        if project is None:
+            raise CommandError(f"No project '{o['project']}'.")
+        try:
+            with actor.acting_as("cli", f"command line ({getpass.getuser()})"):
+                getattr(self, f"_{o['action']}")(project, o)
+        except InputError as e:
+            raise CommandError(f"{e.code}: {e.message}") from e
+
+    def _import(self, project: Project, o: dict[str, Any]) -> None:
+        path = Path(o["file"])
+        try:
+            content = path.read_bytes()
+        except OSError as e:
+            raise CommandError(f"Cannot read {path}: {e.strerror}.") from e
+        if path.suffix.lower() == ".json":
+            try:
+                data = json.loads(content)
+            except ValueError as e:
+                raise CommandError(f"{path} is not valid JSON: {e}.") from e
+            if o["survey"] is not None:
+                survey, created = services.update_survey(project, o["survey"], data), False
+            else:
+                survey, created = services.create_survey(project, data), True
+        else:
+            survey, created = services.import_survey(project, content, path.name, o["survey"])
+        version = survey.current_version.number if survey.current_version else 0
+        what = "Created survey" if created else "New version of survey"
+        keyword = f", keyword {survey.keyword}" if survey.keyword else ""
+        self.stdout.write(f"{what} {survey.pk} '{survey.name}' (version {version}{keyword}).")
+
+    def _list(self, project: Project, o: dict[str, Any]) -> None:
+        for s in services.list_surveys(project):
+            version = s.current_version.number if s.current_version else 0
+            self.stdout.write(f"{s.pk}\t{s.name}\tversion {version}\t{s.keyword or '-'}")
+
+    def _start(self, project: Project, o: dict[str, Any]) -> None:
+        session = services.start_survey(project, o["survey"], o["case"])
+        question = engine.current_question_text(session)
+        self.stdout.write(
+            f"Survey session {session.pk} started for case {o['case']} on {session.phone_number}"
+            + (f": {question!r}" if question else " (the survey had no question to ask).")
+        )

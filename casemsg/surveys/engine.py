@@ -1,0 +1,516 @@
+"""Running SMS surveys: start a session, take each reply, remind, expire.
+
+A session asks one survey version of one case on one (gateway, phone number); there is at most one open
+session per (gateway, number), so the router knows where a reply belongs. Each step is one transaction:
+
+* `start` checks the case (a name, a two-way number), closes the number's open session as *replaced*,
+  and sends the first relevant question (notes before it go in the same SMS).
+* `answer` reads a reply by the question's type (answers.py), checks the constraint with the answers so
+  far (expressions.py), and sends the reason and the question again, or the next relevant question; after
+  the last one it writes every `save_to` answer to the case in one update (cases.services.update_case, the
+  normal write path, in the same transaction) and closes the session. `#STOP` ends the session.
+* `remind_and_expire` (the worker's ticker) re-sends the current question of sessions whose reminder is
+  due, expires sessions past `expire_after` (saving the answers so far only with `submit_partial`), and
+  ends the sessions of numbers that opted out meanwhile (a STOP seen by the router ends them at once).
+
+A session's text is rendered here, in the session's language (the contact's, when the survey has it);
+messages go through the one send pipeline, which applies the contact rules again at send time. A
+session's state only changes through a conditional UPDATE on its last activity, so a reply racing a
+reminder or another reply for the same number is applied to the state it saw, or retried on the new one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from casemsg.cases import services as case_services
+from casemsg.cases.models import Case
+from casemsg.contacts.models import OptOut
+from casemsg.contacts.status import resolve_language, resolve_time_zone, statuses
+from casemsg.core import bulk, errors
+from casemsg.core.errors import InputError
+from casemsg.gateways.models import Gateway
+from casemsg.gateways.routing import Router
+from casemsg.messaging import pipeline, render
+from casemsg.messaging.models import MessagingEvent
+from casemsg.projects.models import Project
+from casemsg.surveys.answers import Parsed, error_message, parse_answer
+from casemsg.surveys.definition import SELECT_TYPES, Question, parse_survey
+from casemsg.surveys.definition import Survey as Definition
+from casemsg.surveys.expressions import Compiled, ExpressionError, evaluate_bool
+from casemsg.surveys.models import Survey, SurveySession, SurveyVersion
+
+log = logging.getLogger(__name__)
+
+STOP_WORD = "#STOP"  # ends the survey (and only the survey: STOP opts out of every message)
+# The answer to #STOP, so that someone who meant STOP learns how to stop everything.
+SURVEY_ENDED = "The survey has ended. Reply STOP to receive no more messages."
+BATCH = 500
+
+# Outcomes of `answer`, for the router's log and the tests.
+ANSWERED, RETRY, COMPLETED, STOPPED = "survey_answer", "survey_retry", "survey_completed", "survey_stopped"
+
+
+# --- definitions -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Parsed:
+    survey: Definition
+    index: dict[str, int]  # question name -> position
+
+
+# by (id, created_on): a version never changes, but an id can be used again once its row is deleted
+_CACHE: dict[tuple[int, dt.datetime], _Parsed] = {}
+_CACHE_SIZE = 256
+
+
+def definition(version: SurveyVersion) -> Definition:
+    return _parsed(version).survey
+
+
+def _parsed(version: SurveyVersion) -> _Parsed:
+    """A version's parsed survey (expressions compiled), kept per process: versions never change."""
+    key = (version.pk, version.created_on)
+    found = _CACHE.get(key)
+    if found is None:
+        survey = parse_survey(version.definition)
+        found = _Parsed(survey, {q.name: i for i, q in enumerate(survey.questions)})
+        if len(_CACHE) >= _CACHE_SIZE:
+            _CACHE.clear()
+        _CACHE[key] = found
+    return found
+
+
+def _text(texts: dict[str, str], language: str, default: str) -> str:
+    return texts.get(language) or texts.get(default) or next(iter(texts.values()), "")
+
+
+def question_text(survey: Definition, question: Question, language: str) -> str:
+    """The question as sent: its label, and for a select question the numbered choices ("1 Yes 2 No")."""
+    label = _text(question.label, language, survey.default_language)
+    if question.type in SELECT_TYPES:
+        choices = " ".join(
+            f"{i} {_text(c.label, language, survey.default_language)}" for i, c in enumerate(question.choices, 1)
+        )
+        label = f"{label} {choices}"
+    return label
+
+
+def current_question_text(session: SurveySession) -> str:
+    """What the session waits for, as sent ("" once it has ended)."""
+    if session.status != SurveySession.OPEN or not session.current_question:
+        return ""
+    parsed = _parsed(session.survey_version)
+    position = parsed.index.get(session.current_question)
+    if position is None:
+        return ""
+    return question_text(parsed.survey, parsed.survey.questions[position], session.language)
+
+
+def survey_language(survey: Definition, case: Case, project: Project) -> str:
+    """The contact's language when the survey has it, else the project's, else the survey's default."""
+    contact_language = resolve_language((case.properties or {}).get("language_code", ""), project)[0]
+    for lang in (contact_language, project.default_language):
+        if lang in survey.languages:
+            return lang
+    return survey.default_language
+
+
+def _today(case: Case, project: Project, now: dt.datetime) -> dt.date:
+    """today() in expressions: the date where the contact lives."""
+    zone = resolve_time_zone((case.properties or {}).get("time_zone", ""), project)[0]
+    return now.astimezone(ZoneInfo(zone)).date()
+
+
+def _holds(compiled: Compiled, answers: dict[str, str], current: str | None, today: dt.date, default: bool) -> bool:
+    try:
+        return evaluate_bool(compiled, answers, current, today)
+    except ExpressionError:
+        # (a regex built at run time, say): never trap the person in a question they cannot pass
+        log.warning("survey expression %r failed; taken as %s", compiled.source, default, exc_info=True)
+        return default
+
+
+def _walk(
+    survey: Definition, answers: dict[str, str], start: int, today: dt.date
+) -> tuple[list[Question], Question | None]:
+    """From position `start`: the relevant notes to send, and the next relevant question (None: the end).
+    Skipped questions lose any answer they had."""
+    notes: list[Question] = []
+    for q in survey.questions[start:]:
+        if q.compiled_relevant is not None and not _holds(q.compiled_relevant, answers, None, today, True):
+            answers.pop(q.name, None)
+            continue
+        if q.type == "note":
+            notes.append(q)
+            continue
+        return notes, q
+    return notes, None
+
+
+def _reminder_after(
+    survey: Definition, reminders_sent: int, now: dt.datetime, expires_on: dt.datetime
+) -> dt.datetime | None:
+    intervals = survey.settings.reminder_intervals
+    if reminders_sent >= len(intervals):
+        return None
+    due = now + dt.timedelta(minutes=intervals[reminders_sent])
+    return due if due < expires_on else None
+
+
+def _spec(case: Case, gateway: Gateway | None, text: str, language: str, send_key: str = "") -> pipeline.MessageSpec:
+    escaped = render.literal(text)  # a survey's words are sent as written, braces included
+    return pipeline.MessageSpec(
+        case=case,
+        text=escaped,
+        translations={language: escaped} if language else None,
+        default_language=language,
+        requires_two_way=True,
+        gateway=gateway,
+        send_key=send_key,
+    )
+
+
+def _send(session: SurveySession, case: Case, parts: list[str]) -> None:
+    text = "\n".join(p for p in parts if p.strip())
+    if text:
+        # no eligibility check now (nobody waits for it): it runs at send time, batched with the others
+        pipeline.queue(
+            session.project, [_spec(case, session.gateway, text, session.language)], session.event, precheck=False
+        )
+
+
+# --- start -----------------------------------------------------------------------------------------
+def start(
+    project: Project,
+    survey: Survey,
+    case: Case,
+    now: dt.datetime | None = None,
+    *,
+    gateway: Gateway | None = None,
+    requires_two_way: bool = True,
+) -> SurveySession:
+    """Start `survey` (its current version) for `case` and send the first question.
+
+    Refuses (InputError) a case without a name (NO_CASE_NAME) or without a two-way number
+    (NO_TWO_WAY_PHONE_NUMBER; or the reason the number cannot be messaged at all, like PHONE_OPTED_OUT).
+    `gateway`: the gateway to converse through (a keyword's: the one the message came in on); otherwise
+    the one the number routes to. `requires_two_way=False` is for the consent survey to a number whose
+    opt-in is pending (it has no two-way number yet). The number's open session is closed as replaced.
+    """
+    now = now or timezone.now()
+    if case.project_id != project.pk:
+        raise InputError(errors.CASE_NOT_FOUND, f"No case {case.case_id} in this project.", 404)
+    version = survey.current_version
+    if version is None or survey.project_id != project.pk:
+        raise InputError(errors.SURVEY_NOT_FOUND, f"No survey {survey.pk} in this project.", 404)
+    if not (case.name or "").strip():
+        raise InputError(errors.NO_CASE_NAME, f"Case {case.case_id} has no name; SMS surveys need it.", 422)
+    case.project = project
+    st = statuses([case])[0]
+    problem = st.two_way_sms.error if requires_two_way else st.sms.error
+    if problem is not None and not requires_two_way and problem.code == errors.NO_CONSENT:
+        problem = None  # the consent survey is how a pending number consents
+    if problem is not None:
+        detail = problem.detail or errors.get(problem.code).description
+        code = problem.code
+        if code in (errors.NO_TWO_WAY_PHONE_NUMBER, errors.PHONE_NUMBER_IN_USE):
+            code = errors.NO_TWO_WAY_PHONE_NUMBER
+        raise InputError(
+            code, f"Case {case.case_id} cannot answer an SMS survey: {detail}", errors.get(code).status or 422
+        )
+    number = st.phone_number or ""
+    if gateway is None:
+        region = st.phone_check.region if st.phone_check is not None else None
+        choice = Router({project.pk}).choose(project.pk, number, region, st.gateway or "")
+        if choice.gateway is None:
+            code = choice.error or errors.NO_SUITABLE_GATEWAY
+            raise InputError(code, choice.detail, errors.get(code).status or 422)
+        gateway = choice.gateway
+    parsed = _parsed(version)
+    survey_def = parsed.survey
+    language = survey_language(survey_def, case, project)
+    answers: dict[str, str] = {}
+    notes, first = _walk(survey_def, answers, 0, _today(case, project, now))
+    expires_on = now + dt.timedelta(minutes=survey_def.settings.expire_after)
+    for attempt in range(2):
+        try:
+            with transaction.atomic():
+                _close_open(number, gateway, SurveySession.REPLACED, "", now)
+                event = MessagingEvent.objects.create(
+                    project=project,
+                    source="survey",
+                    source_id=str(survey.pk),
+                    description=f"survey '{survey.name}' (version {version.number}) for case {case.case_id}",
+                )
+                session = SurveySession.objects.create(
+                    project=project,
+                    survey_version=version,
+                    case=case,
+                    gateway=gateway,
+                    phone_number=number,
+                    status=SurveySession.OPEN if first is not None else SurveySession.COMPLETED,
+                    current_question=first.name if first is not None else "",
+                    answers=answers,
+                    language=language,
+                    event=event,
+                    started_on=now,
+                    last_activity_on=now,
+                    next_reminder_on=_reminder_after(survey_def, 0, now, expires_on) if first is not None else None,
+                    expires_on=expires_on,
+                    completed_on=None if first is not None else now,
+                )
+                parts = [_text(n.label, language, survey_def.default_language) for n in notes]
+                if first is not None:
+                    parts.append(question_text(survey_def, first, language))
+                _send(session, case, parts)
+            return session
+        except IntegrityError:
+            # another start for the same number committed between our close and insert: close it too
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _close_open(number: str, gateway: Gateway | None, status: str, error: str, now: dt.datetime) -> int:
+    """Close the open session on (gateway, number), or with gateway None every open session on the number."""
+    qs = SurveySession.objects.filter(phone_number=number, status=SurveySession.OPEN)
+    if gateway is not None:
+        qs = qs.filter(gateway=gateway)
+    return qs.update(status=status, error=error, completed_on=now, next_reminder_on=None)
+
+
+def end_for_number(number: str, error: str, now: dt.datetime | None = None) -> int:
+    """End every open session on the number (it opted out: STOP); returns how many."""
+    return _close_open(number, None, SurveySession.CANCELLED, error, now or timezone.now())
+
+
+# --- lookups for the router --------------------------------------------------------------------------
+def open_sessions(numbers: set[str]) -> dict[tuple[int | None, str], SurveySession]:
+    """The open sessions on these numbers, by (gateway id, number): one query for a batch of messages."""
+    if not numbers:
+        return {}
+    rows = SurveySession.objects.filter(phone_number__in=numbers, status=SurveySession.OPEN).select_related(
+        "survey_version", "case", "project", "gateway", "event"
+    )
+    return {(s.gateway_id, s.phone_number): s for s in rows}
+
+
+def open_session(gateway: Gateway, number: str) -> SurveySession | None:
+    return (
+        SurveySession.objects.filter(phone_number=number, gateway=gateway, status=SurveySession.OPEN)
+        .select_related("survey_version", "case", "project", "gateway", "event")
+        .first()
+    )
+
+
+# --- answers ---------------------------------------------------------------------------------------
+def _reason(survey: Definition, question: Question, parsed: Parsed, language: str) -> str:
+    if parsed.error == "constraint_failed" and question.constraint_message:
+        return _text(question.constraint_message, language, survey.default_language)
+    return error_message(parsed, language, survey.settings.error_messages, survey.default_language)
+
+
+def _move(session: SurveySession, seen: dt.datetime, **changes: object) -> bool:
+    """Apply changes to the session if nobody else moved it since `seen` (its last activity)."""
+    moved = SurveySession.objects.filter(pk=session.pk, status=SurveySession.OPEN, last_activity_on=seen).update(
+        **changes
+    )
+    if moved:
+        for field, value in changes.items():
+            setattr(session, field, value)
+    return bool(moved)
+
+
+def answer(session: SurveySession, text: str, now: dt.datetime | None = None) -> str | None:
+    """Apply a reply to an open session; returns the outcome (ANSWERED, RETRY, COMPLETED, STOPPED), or None
+    when the session has ended meanwhile (the reply is then not the survey's)."""
+    now = now or timezone.now()
+    for _attempt in range(3):
+        with transaction.atomic():
+            outcome = _answer(session, text, now)
+        if outcome != "moved":
+            return outcome
+        # a reminder, an expiry or another reply changed the session first: read it again
+        fresh = open_session(session.gateway, session.phone_number) if session.gateway is not None else None
+        if fresh is None or fresh.pk != session.pk:
+            return None
+        session = fresh
+    return None
+
+
+def _answer(session: SurveySession, text: str, now: dt.datetime) -> str | None:
+    parsed_def = _parsed(session.survey_version)
+    survey = parsed_def.survey
+    case, project, seen, lang = session.case, session.project, session.last_activity_on, session.language
+    case.project = project
+    if (text or "").strip().upper() == STOP_WORD:
+        if not _move(session, seen, status=SurveySession.CANCELLED, completed_on=now, next_reminder_on=None):
+            return "moved"
+        _send(session, case, [SURVEY_ENDED])
+        return STOPPED
+    position = parsed_def.index.get(session.current_question)
+    if position is None:  # (cannot happen: versions never change) end it rather than loop
+        _move(session, seen, status=SurveySession.CANCELLED, completed_on=now, next_reminder_on=None)
+        return None
+    question = survey.questions[position]
+    today = _today(case, project, now)
+    parsed = parse_answer(question, text, survey.settings.date_format)
+    if (
+        parsed.ok
+        and parsed.value
+        and question.compiled_constraint is not None
+        and not _holds(question.compiled_constraint, session.answers or {}, parsed.value, today, True)
+    ):
+        parsed = Parsed(False, "", "constraint_failed")
+    if not parsed.ok:
+        if not _move(
+            session,
+            seen,
+            last_activity_on=now,
+            reminders_sent=0,
+            next_reminder_on=_reminder_after(survey, 0, now, session.expires_on),
+        ):
+            return "moved"
+        _send(session, case, [_reason(survey, question, parsed, lang), question_text(survey, question, lang)])
+        return RETRY
+    answers = {**(session.answers or {}), question.name: parsed.value}
+    notes, following = _walk(survey, answers, position + 1, today)
+    parts = [_text(n.label, lang, survey.default_language) for n in notes]
+    if following is not None:
+        if not _move(
+            session,
+            seen,
+            answers=answers,
+            current_question=following.name,
+            last_activity_on=now,
+            reminders_sent=0,
+            next_reminder_on=_reminder_after(survey, 0, now, session.expires_on),
+        ):
+            return "moved"
+        _send(session, case, [*parts, question_text(survey, following, lang)])
+        return ANSWERED
+    if not _move(
+        session,
+        seen,
+        answers=answers,
+        current_question="",
+        status=SurveySession.COMPLETED,
+        last_activity_on=now,
+        next_reminder_on=None,
+        completed_on=now,
+    ):
+        return "moved"
+    _save_answers(project, case, survey, answers)
+    _send(session, case, parts)
+    return COMPLETED
+
+
+def saves_contact_properties(session: SurveySession) -> bool:
+    """Whether completing this session writes a contact property (`contact_phone_number`, …), which can
+    move the phone registry: the router then reads every number afresh."""
+    return any((q.save_to or "").startswith("contact_") for q in definition(session.survey_version).questions)
+
+
+def _save_answers(project: Project, case: Case, survey: Definition, answers: dict[str, str]) -> bool:
+    """Every answered `save_to` question, in one update of the case through its normal write path."""
+    properties = {q.save_to: answers[q.name] for q in survey.questions if q.save_to and answers.get(q.name, "") != ""}
+    if not properties:
+        return False
+    case_services.update_case(project, case, case_services.CaseChange(properties=properties), consent_source="survey")
+    return True
+
+
+# --- the ticker --------------------------------------------------------------------------------------
+@dataclass
+class Swept:
+    reminded: int = 0
+    expired: int = 0
+    opted_out: int = 0
+
+
+def remind_and_expire(now: dt.datetime | None = None, batch: int = BATCH) -> Swept:
+    """The worker ticker's survey beat: end the sessions of numbers that opted out, expire the sessions past
+    their time, and re-send the current question of those whose reminder is due — in batches."""
+    now = now or timezone.now()
+    out = Swept()
+    out.opted_out = SurveySession.objects.filter(
+        status=SurveySession.OPEN, phone_number__in=OptOut.objects.values("phone_number")
+    ).update(status=SurveySession.CANCELLED, error=errors.PHONE_OPTED_OUT, completed_on=now, next_reminder_on=None)
+    out.expired = _expire(now, batch)
+    out.reminded = _remind(now, batch)
+    return out
+
+
+def _expire(now: dt.datetime, batch: int) -> int:
+    total = 0
+    while True:
+        due = list(
+            SurveySession.objects.filter(status=SurveySession.OPEN, expires_on__lte=now)
+            .select_related("survey_version", "case", "project")
+            .order_by("expires_on")[:batch]
+        )
+        if not due:
+            return total
+        partial = [s for s in due if definition(s.survey_version).settings.submit_partial and s.answers]
+        partial_pks = {s.pk for s in partial}
+        plain = [s.pk for s in due if s.pk not in partial_pks]
+        closed = {"status": SurveySession.EXPIRED, "error": errors.SURVEY_EXPIRED, "completed_on": now}
+        with transaction.atomic():
+            total += SurveySession.objects.filter(pk__in=plain, status=SurveySession.OPEN).update(
+                next_reminder_on=None, **closed
+            )
+        for s in partial:  # (rare) each its own case update, in its own transaction
+            with transaction.atomic():
+                if SurveySession.objects.filter(pk=s.pk, status=SurveySession.OPEN).update(
+                    next_reminder_on=None, **closed
+                ):
+                    total += 1
+                    s.case.project = s.project
+                    _save_answers(s.project, s.case, definition(s.survey_version), s.answers)
+
+
+def _remind(now: dt.datetime, batch: int) -> int:
+    total = 0
+    while True:
+        with transaction.atomic():
+            # locked (PostgreSQL) until the new state is written: a reply to the same session waits, then
+            # sees the new last activity and is applied to that state
+            due = list(
+                SurveySession.objects.select_for_update(skip_locked=True, of=("self",))
+                .filter(status=SurveySession.OPEN, next_reminder_on__lte=now, expires_on__gt=now)
+                .select_related("survey_version", "case", "project", "gateway")
+                .order_by("next_reminder_on")[:batch]
+            )
+            if not due:
+                return total
+            by_project: dict[int, list[pipeline.MessageSpec]] = defaultdict(list)
+            projects: dict[int, Project] = {}
+            for s in due:
+                survey = definition(s.survey_version)
+                position = _parsed(s.survey_version).index.get(s.current_question)
+                # A reminder is a scheduled occurrence: its send key (the state it is due from) makes it
+                # unique, so two tickers never send it twice, and like a broadcast's it waits out the
+                # project's quiet hours.
+                key = f"survey-reminder:{s.pk}:{s.reminders_sent + 1}:{s.last_activity_on.timestamp():.6f}"
+                s.reminders_sent += 1
+                s.next_reminder_on = _reminder_after(survey, s.reminders_sent, now, s.expires_on)
+                s.last_activity_on = now
+                if position is None:
+                    continue
+                text = question_text(survey, survey.questions[position], s.language)
+                by_project[s.project_id].append(_spec(s.case, s.gateway, text, s.language, key))
+                projects[s.project_id] = s.project
+            bulk.update_rows(due, ["reminders_sent", "next_reminder_on", "last_activity_on"])
+            for project_id, specs in by_project.items():
+                event = MessagingEvent.objects.create(
+                    project=projects[project_id], source="survey", description="survey reminders"
+                )
+                pipeline.queue(projects[project_id], specs, event, precheck=False)
+            total += len(due)

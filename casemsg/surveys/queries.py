@@ -1,0 +1,26 @@
+"""The survey lists read by the API and the CLI: filters and paging, no query per row."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from casemsg.core import errors
+from casemsg.core.errors import InputError
+from casemsg.projects.models import Project
+from casemsg.surveys.models import SurveySession
+
+
+def sessions(
+    project: Project, case_id: str | None = None, status: str | None = None, survey_id: int | None = None
+) -> Any:
+    """A project's survey sessions, newest first, with their survey, version, case and gateway."""
+    qs = SurveySession.objects.filter(project=project)
+    if case_id:
+        qs = qs.filter(case__case_id=case_id)
+    if status:
+        if status not in SurveySession.STATUSES:
+            raise InputError(errors.VALIDATION_ERROR, f"status must be one of {', '.join(SurveySession.STATUSES)}.")
+        qs = qs.filter(status=status)
+    if survey_id is not None:
+        qs = qs.filter(survey_version__survey_id=survey_id)
+    return qs.select_related("survey_version__survey", "case", "gateway").order_by("-started_on", "-pk")

@@ -1,0 +1,159 @@
+"""Surveys: create from a `casemsg-survey/1` definition or an XLSForm, change (each change is a new
+version), delete, and start for a case. The only write path for surveys and their versions; sessions are
+written by `engine`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from casemsg.cases.models import Case
+from casemsg.consent import words
+from casemsg.core import errors
+from casemsg.core.errors import InputError
+from casemsg.gateways.models import Gateway
+from casemsg.projects.models import Project
+from casemsg.surveys import engine
+from casemsg.surveys.definition import SurveyError, parse_survey, to_dict
+from casemsg.surveys.models import Survey, SurveySession, SurveyVersion
+from casemsg.surveys.xlsform import import_xlsform
+
+MAX_XLSFORM_BYTES = 5 * 1024 * 1024  # a survey sent by SMS has at most a few dozen rows
+
+
+def _invalid(err: SurveyError) -> InputError:
+    problems = err.problems
+    listed = "; ".join(str(p) for p in problems)
+    what = "a problem" if len(problems) == 1 else f"{len(problems)} problems"
+    return InputError(errors.INVALID_SURVEY, f"The survey has {what}: {listed}", 422)
+
+
+def validate(data: Any, project: Project) -> dict[str, Any]:
+    """A definition as stored (canonical), or InputError INVALID_SURVEY listing every problem with its
+    question; a keyword that is an opt-out, opt-in or help word is RESERVED_KEYWORD."""
+    if not isinstance(data, dict):
+        raise InputError(errors.INVALID_SURVEY, "A survey must be a JSON object (the casemsg-survey/1 format).", 422)
+    try:
+        canonical = to_dict(parse_survey(data))
+    except SurveyError as err:
+        raise _invalid(err) from None
+    keyword = (canonical["settings"].get("keyword") or "").upper()
+    if keyword:
+        reserved = words.opt_out_words(project) | words.opt_in_words(project) | set(words.HELP_WORDS)
+        if keyword in reserved or keyword == engine.STOP_WORD:
+            raise InputError(errors.RESERVED_KEYWORD, f"'{keyword}' is reserved for opt-out, opt-in and help.", 422)
+    return canonical
+
+
+def read_xlsform(content: bytes, filename: str) -> dict[str, Any]:
+    """An uploaded XLSForm (.xlsx or .csv) as a survey definition; problems name their sheet rows."""
+    suffix = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+    if suffix not in ("xlsx", "csv"):
+        raise InputError(errors.INVALID_SURVEY, f"An XLSForm is an .xlsx or .csv file, not '{filename}'.", 422)
+    if len(content) > MAX_XLSFORM_BYTES:
+        raise InputError(errors.VALUE_TOO_LONG, f"The file is larger than {MAX_XLSFORM_BYTES // 1024 // 1024} MB.", 422)
+    try:
+        return import_xlsform(content, file_type=suffix)
+    except SurveyError as err:
+        raise _invalid(err) from None
+    except Exception as exc:  # noqa: BLE001 — a damaged file must answer 422, whatever the reader raised
+        raise InputError(errors.INVALID_SURVEY, f"The file could not be read as an XLSForm: {exc}", 422) from None
+
+
+def get_survey(project: Project, survey_id: int) -> Survey:
+    s = Survey.objects.filter(project=project, pk=survey_id).select_related("current_version").first()
+    if s is None:
+        raise InputError(errors.SURVEY_NOT_FOUND, f"No survey {survey_id} in this project.", 404)
+    return s
+
+
+def find_survey(project: Project, ref: str) -> Survey | None:
+    """The survey a keyword names (by id), if it still exists."""
+    ref = (ref or "").strip()
+    if not ref.isdigit():
+        return None
+    return Survey.objects.filter(project=project, pk=int(ref)).select_related("current_version").first()
+
+
+def list_surveys(project: Project) -> Any:
+    return Survey.objects.filter(project=project).select_related("current_version").order_by("name", "pk")
+
+
+def keyword_surveys(project: Project) -> dict[str, Survey]:
+    """The project's survey keywords (settings.keyword), upper-case."""
+    rows = Survey.objects.filter(project=project).exclude(keyword="").select_related("current_version")
+    return {s.keyword: s for s in rows}
+
+
+def _add_version(survey: Survey, canonical: dict[str, Any], now: dt.datetime) -> None:
+    last = survey.versions.aggregate(n=Max("number"))["n"] or 0
+    version = SurveyVersion.objects.create(survey=survey, number=last + 1, definition=canonical, created_on=now)
+    survey.current_version = version
+    survey.name = canonical["name"][:255]
+    survey.keyword = (canonical["settings"].get("keyword") or "").upper()
+    survey.form_id = (canonical.get("form_id") or "")[:255]
+    survey.modified_on = now
+    survey.save()
+
+
+def _saved(survey: Survey, canonical: dict[str, Any], now: dt.datetime) -> Survey:
+    try:
+        with transaction.atomic():
+            if survey.pk is None:
+                survey.save()
+            _add_version(survey, canonical, now)
+    except IntegrityError as exc:
+        raise InputError(
+            errors.KEYWORD_EXISTS, f"Another survey of this project already has the keyword '{survey.keyword}'.", 409
+        ) from exc
+    return survey
+
+
+def create_survey(project: Project, data: Any) -> Survey:
+    canonical = validate(data, project)
+    now = timezone.now()
+    return _saved(Survey(project=project, name=canonical["name"], created_on=now, modified_on=now), canonical, now)
+
+
+def update_survey(project: Project, survey_id: int, data: Any) -> Survey:
+    """A new version; running sessions keep the version they started with."""
+    survey = get_survey(project, survey_id)
+    canonical = validate(data, project)
+    return _saved(survey, canonical, timezone.now())
+
+
+def import_survey(project: Project, content: bytes, filename: str, survey_id: int | None = None) -> tuple[Survey, bool]:
+    """An XLSForm as a new survey, or as a new version of `survey_id`, else of the survey with the same
+    form_id. Returns the survey and whether it was created."""
+    canonical = validate(read_xlsform(content, filename), project)
+    survey: Survey | None
+    if survey_id is not None:
+        survey = get_survey(project, survey_id)
+    else:
+        form_id = canonical.get("form_id") or ""
+        survey = Survey.objects.filter(project=project, form_id=form_id).order_by("pk").first() if form_id else None
+    now = timezone.now()
+    if survey is not None:
+        return _saved(survey, canonical, now), False
+    created = Survey(project=project, name=canonical["name"], created_on=now, modified_on=now)
+    return _saved(created, canonical, now), True
+
+
+def delete_survey(project: Project, survey_id: int) -> None:
+    """Delete a survey with its versions and sessions (open sessions end: replies go to keywords again)."""
+    get_survey(project, survey_id).delete()
+
+
+def start_survey(
+    project: Project, survey_id: int, case_id: str, gateway: Gateway | None = None, now: dt.datetime | None = None
+) -> SurveySession:
+    survey = get_survey(project, survey_id)
+    case = Case.objects.filter(project=project, case_id=case_id).first()
+    if case is None:
+        raise InputError(errors.CASE_NOT_FOUND, f"No case '{case_id}' in this project.", 404)
+    return engine.start(project, survey, case, now, gateway=gateway)
