@@ -374,7 +374,8 @@ def _row(
         "created_on": now,
         "ended_on": now if ended else None,
         "end_reason": COMPLETED if ended else "",
-        "last_event": last_event,
+        # (left out when empty: the bulk insert then prepares the default once, not per row)
+        **({"last_event": last_event} if last_event else {}),
     }
 
 
@@ -606,29 +607,22 @@ def start_broadcast(broadcast: Broadcast, now: datetime | None = None, chunk: in
     project = broadcast.project
     schedule = schedule_of(broadcast)
     only_new = ScheduleInstance.objects.filter(broadcast=broadcast, active=True).exists()
-    by_zone: dict[str, tuple[datetime | None, Due | None]] = {}
+    # one row per zone, computed once: every recipient in a zone has the same events
+    templates: dict[str, dict[str, Any]] = {}
     started = 0
     rows: list[dict[str, Any]] = []
     for r in resolve_broadcast_recipients(broadcast, chunk, only_new):
         zone = zone_for_recipient(r.time_zone, project, schedule)
-        if zone not in by_zone:
+        template = templates.get(zone)
+        if template is None:
             anchor = anchor_for(schedule, zone, now, {})
             due = first_event(Frame(schedule, zone, anchor or now), 0, now - EPSILON) if anchor else None
-            by_zone[zone] = (anchor, due)
-        anchor, due = by_zone[zone]
-        rows.append(
-            _row(
-                broadcast,
-                now,
-                ScheduleInstance.CASE if r.case_id else ScheduleInstance.WORKER,
-                r.case_id,
-                r.case_id,
-                r.worker_id,
-                zone,
-                anchor,
-                due,
-            )
-        )
+            template = templates[zone] = _row(broadcast, now, "", None, None, None, zone, anchor, due)
+        row = template.copy()
+        row["role"] = ScheduleInstance.CASE if r.case_id else ScheduleInstance.WORKER
+        row["source_case_id"] = row["case_id"] = r.case_id
+        row["worker_id"] = r.worker_id
+        rows.append(row)
         if len(rows) >= chunk:
             bulk.insert_rows(ScheduleInstance, rows)
             started += len(rows)

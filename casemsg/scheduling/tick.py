@@ -140,12 +140,6 @@ def _owners(insts: Sequence[ScheduleInstance]) -> dict[tuple[str, int], Owner]:
         out[("broadcast", pk)] = b
     for pk, a in ConditionalAlert.objects.in_bulk({i.alert_id for i in insts if i.alert_id}).items():
         out[("alert", pk)] = a
-    for inst in insts:
-        owner = out[_owner_key(inst)]
-        if isinstance(owner, Broadcast):
-            inst.broadcast = owner
-        else:
-            inst.alert = owner
     return out
 
 
