@@ -417,6 +417,7 @@ def start_for_cases(
     instant, or one per case pk; default `now`) is when each case matched: "from matched" schedules count
     from it, and events before `now` are not sent. Call inside the transaction of the change."""
     now = now or timezone.now()
+    cases = list({c.pk: c for c in cases}.values())  # each case once
     if not cases:
         return 0
     project = alert.project

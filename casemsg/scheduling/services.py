@@ -76,7 +76,15 @@ def create_broadcast(project: Project, data: object, now: datetime | None = None
         )
         b.save(update_fields=["event"])
         instances.start_broadcast(b, now)
+        _settle(b, now)
     return b
+
+
+def _settle(b: Broadcast, now: datetime) -> None:
+    """A broadcast left with nothing to send (no recipient, every event already past) is done."""
+    if b.status == Broadcast.ACTIVE and not instances.owner_instances(b).filter(active=True).exists():
+        b.status, b.modified_on = Broadcast.DONE, now
+        b.save(update_fields=["status", "modified_on"])
 
 
 def _locked_broadcast(broadcast: Broadcast) -> Broadcast:
@@ -120,6 +128,8 @@ def update_broadcast(broadcast: Broadcast, data: object, now: datetime | None = 
         elif recipients_changed:
             instances.end_removed_recipients(b, now)
             instances.start_broadcast(b, now)
+        if schedule_changed or recipients_changed:
+            _settle(b, now)
     _copy(b, broadcast)
     return broadcast
 

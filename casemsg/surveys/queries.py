@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import Count
+
 from casemsg.core import errors
 from casemsg.core.errors import InputError
 from casemsg.projects.models import Project
@@ -24,3 +26,17 @@ def sessions(
     if survey_id is not None:
         qs = qs.filter(survey_version__survey_id=survey_id)
     return qs.select_related("survey_version__survey", "case", "gateway").order_by("-started_on", "-pk")
+
+
+def session_counts(project: Project) -> dict[int, dict[str, int]]:
+    """{survey id: {status: sessions}} for the project's surveys, in one query."""
+    rows = (
+        SurveySession.objects.filter(project=project)
+        .values("survey_version__survey_id", "status")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    out: dict[int, dict[str, int]] = {}
+    for row in rows:
+        out.setdefault(row["survey_version__survey_id"], {})[row["status"]] = row["n"]
+    return out

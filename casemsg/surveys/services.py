@@ -19,18 +19,27 @@ from casemsg.core.errors import InputError
 from casemsg.gateways.models import Gateway
 from casemsg.projects.models import Project
 from casemsg.surveys import engine
-from casemsg.surveys.definition import SurveyError, parse_survey, to_dict
+from casemsg.surveys.definition import Problem, SurveyError, parse_survey, to_dict
 from casemsg.surveys.models import Survey, SurveySession, SurveyVersion
 from casemsg.surveys.xlsform import import_xlsform
 
 MAX_XLSFORM_BYTES = 5 * 1024 * 1024  # a survey sent by SMS has at most a few dozen rows
 
 
-def _invalid(err: SurveyError) -> InputError:
+class InvalidSurvey(InputError):
+    """INVALID_SURVEY with every problem found, so a page can list them one by one (each names its
+    question, and in an XLSForm its sheet row)."""
+
+    def __init__(self, message: str, problems: list[Problem]) -> None:
+        super().__init__(errors.INVALID_SURVEY, message, 422)
+        self.problems = problems
+
+
+def _invalid(err: SurveyError) -> InvalidSurvey:
     problems = err.problems
     listed = "; ".join(str(p) for p in problems)
     what = "a problem" if len(problems) == 1 else f"{len(problems)} problems"
-    return InputError(errors.INVALID_SURVEY, f"The survey has {what}: {listed}", 422)
+    return InvalidSurvey(f"The survey has {what}: {listed}", problems)
 
 
 def validate(data: Any, project: Project) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from casemsg.web.views import cases, consents, messages, projects, scheduling, simulator, workers
+from casemsg.web.views import cases, consents, messages, projects, scheduling, simulator, surveys, workers
 
 app_name = "web"
 urlpatterns = [
@@ -26,4 +26,7 @@ urlpatterns = [
     path("projects/<slug:slug>/broadcasts/<int:broadcast_id>/edit/", scheduling.broadcast_edit, name="broadcast_edit"),
     path("projects/<slug:slug>/alerts/", scheduling.alert_list, name="alerts"),
     path("projects/<slug:slug>/alerts/<int:alert_id>/", scheduling.alert_detail, name="alert"),
+    path("projects/<slug:slug>/surveys/", surveys.survey_list, name="surveys"),
+    path("projects/<slug:slug>/surveys/<int:survey_id>/", surveys.survey_detail, name="survey"),
+    path("projects/<slug:slug>/survey-sessions/", surveys.session_list, name="survey_sessions"),
 ]

@@ -510,3 +510,9 @@ def test_every_case_id_instance_is_deleted_with_its_case(project):
     )
     Case.objects.filter(pk=c.pk).delete()
     assert instances_of(b) == []
+
+
+def test_a_broadcast_with_nobody_to_send_to_is_done_at_once(project):
+    cases(project, {})
+    b = broadcast(project, utc(2027, 5, 31), {"type": "now"}, {"case_type": "nobody"})
+    assert (b.status, instances_of(b)) == (Broadcast.DONE, [])

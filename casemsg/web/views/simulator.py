@@ -27,6 +27,7 @@ from casemsg.messaging.models import Message
 from casemsg.projects.models import Project
 from casemsg.web.forms import ReplyForm, SimulatorForm
 from casemsg.web.views.common import is_htmx, project_or_404, staff_required, with_query
+from casemsg.web.views.surveys import open_sessions_of
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ def _phone_context(project: Project, number: str, reply_form: ReplyForm | None =
         "project": project,
         "number": number,
         "conversation": conversation(project, number),
+        "survey_sessions": open_sessions_of(project, number),  # shown above the conversation
         "reply_form": reply_form or ReplyForm(initial={"number": number}),
         "gateway": sandbox_gateway(project),
     }
