@@ -104,6 +104,7 @@ INVALID_REGEX: Final = "INVALID_REGEX"
 SCHEDULE_ENDED: Final = "SCHEDULE_ENDED"
 BROADCAST_NOT_FOUND: Final = "BROADCAST_NOT_FOUND"
 ALERT_NOT_FOUND: Final = "ALERT_NOT_FOUND"
+BROADCAST_CANCELLED: Final = "BROADCAST_CANCELLED"
 
 
 @dataclass(frozen=True)
@@ -351,6 +352,13 @@ _CATALOGUE = [
         "provider sent, but no contact or keyword is looked up and nothing is replied.",
         "Nothing to answer. If every message from a gateway shows this, check the sender field of its "
         "webhook (for an http gateway, the 'from' field of its inbound config).",
+    ),
+    ErrorCode(
+        BROADCAST_CANCELLED,
+        "Broadcast cancelled",
+        "The broadcast this message belongs to was cancelled while the message was still queued (not yet "
+        "handed to a gateway), so it was not sent.",
+        "Nothing to fix if the cancellation was meant; otherwise create a new broadcast.",
     ),
     # --- request errors: API and CLI input ----------------------------------------------------------
     ErrorCode(

@@ -13,6 +13,7 @@ from django.utils.text import slugify
 from casemsg.core import errors, timezones
 from casemsg.core.errors import InputError
 from casemsg.core.phone import DEFAULT_CONSENT_REGIONS
+from casemsg.projects import signals
 from casemsg.projects.models import ApiKey, Project
 
 
@@ -172,10 +173,14 @@ def update_settings(project: Project, changes: dict[str, Any]) -> Project:
         current = Project.objects.select_for_update().get(pk=project.pk)
         fields = _checked(current, changes)
         if fields:
+            before = {name: getattr(current, name) for name in fields}
             for name, value in fields.items():
                 setattr(current, name, value)
                 setattr(project, name, value)
             current.save(update_fields=list(fields))
+            changed = {name: old for name, old in before.items() if old != fields[name]}
+            if changed:
+                signals.settings_changed.send(sender=Project, project=current, changed=changed)
     return project
 
 

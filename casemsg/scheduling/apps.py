@@ -9,6 +9,7 @@ class SchedulingConfig(AppConfig):
         # Alerts follow every case change and deletion, in the write transaction (after the registry and
         # consent: scheduling comes after them in INSTALLED_APPS).
         from casemsg.cases.signals import cases_changed, cases_deleting
+        from casemsg.projects.signals import settings_changed
         from casemsg.scheduling import hooks, instances
         from casemsg.workers.signals import workers_changed
 
@@ -17,3 +18,5 @@ class SchedulingConfig(AppConfig):
         # A contact's time zone, or a property a schedule reads, changed: its instances' next events move.
         cases_changed.connect(instances.on_cases_changed, dispatch_uid="scheduling.instances.cases")
         workers_changed.connect(instances.on_workers_changed, dispatch_uid="scheduling.instances.workers")
+        # The project's default time zone changed: instances read in it move.
+        settings_changed.connect(instances.on_project_settings_changed, dispatch_uid="scheduling.instances.project")

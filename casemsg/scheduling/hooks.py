@@ -21,6 +21,7 @@ Paused alerts start and end nothing here (closing and deleting aside): resuming 
 
 from __future__ import annotations
 
+import copy
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -81,6 +82,7 @@ def on_cases_changed(
                 criteria = None  # stored criteria that no longer validate match nothing new; the run reports it
         ends: dict[str, list[int]] = defaultdict(list)
         starts: list[Case] = []
+        restart: list[int] = []
         for case in cases:
             key = (alert.pk, case.pk)
             has = key in active
@@ -107,11 +109,22 @@ def on_cases_changed(
                 ends[RESET].append(case.pk)
                 starts.append(case)
             elif matching and not has:
-                starts.append(case)  # (start_for_cases skips a case whose latest schedule completed)
+                starts.append(case)
+                # start_for_cases skips a case whose latest schedule completed, unless something changed:
+                # its reset value, or it did not match before this change (it matches again)
+                if reset or (before is not None and not _matched_before(case, before, criteria, today)):
+                    restart.append(case.pk)
         for reason, case_pks in ends.items():
             instances.end_for_cases(alert, case_pks, reason)
         if starts:
-            instances.start_for_cases(alert, starts, now, now)
+            instances.start_for_cases(alert, starts, now, now, restart=restart)
+
+
+def _matched_before(case: Case, before: Mapping[str, Any], criteria: list[Criterion], today: Today) -> bool:
+    """Whether the case matched with its properties before the change (its type and state as now)."""
+    was = copy.copy(case)
+    was.properties = dict(before)
+    return rules.matches(was, criteria, today)
 
 
 def on_cases_deleting(sender: object, *, project: Project, cases: Sequence[Case], **kwargs: Any) -> None:

@@ -25,12 +25,14 @@ from __future__ import annotations
 import functools
 import json
 import logging
+from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
+from django.db import connection
 from django.db.models import CharField, Exists, OuterRef, Q, QuerySet, TextField
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
@@ -247,9 +249,10 @@ def property_date(props: Mapping[str, Any], name: str) -> date | None:
     if not isinstance(value, str) or len(value) < 10:
         return None
     try:
-        return date.fromisoformat(value[:10])
+        day = date.fromisoformat(value[:10])
     except ValueError:
         return None
+    return day if day <= specs.LAST_DATE else None  # (later: its UTC instant may not exist)
 
 
 def property_time(props: Mapping[str, Any], name: str) -> time | None:
@@ -407,13 +410,16 @@ def start_for_cases(
     cases: Sequence[Case],
     now: datetime | None = None,
     matched_on: datetime | Mapping[int, datetime] | None = None,
+    restart: Iterable[int] = (),
 ) -> int:
     """Start the alert's schedule for these (matching) cases, one instance per recipient role; returns
     how many instances started. Bulk: a fixed number of queries for the whole list.
 
     A (case, role) whose latest instance is still active, or ran to its end (completed) while the case
     kept matching, is left alone: a schedule restarts only after `end_for_cases` ended it (the case
-    stopped matching, its reset property changed) or the schedule itself changed. `matched_on` (one
+    stopped matching, its reset property changed) or the schedule itself changed; `restart` (case pks)
+    names the cases whose completed schedule starts again (the case hook: its reset value changed, or it
+    matches again after it stopped matching). `matched_on` (one
     instant, or one per case pk; default `now`) is when each case matched: "from matched" schedules count
     from it, and events before `now` are not sent. Call inside the transaction of the change."""
     now = now or timezone.now()
@@ -432,13 +438,14 @@ def start_for_cases(
             latest[(source, role)] = (pk, active, reason)
     owners = _owners_by_key(cases, project) if "owner" in roles else {}
     parents = _parents(cases, project) if "parent" in roles else {}
+    again = set(restart)
     rows = []
     for case in cases:
         props = case.properties or {}
         started = matched_on.get(case.pk, now) if isinstance(matched_on, Mapping) else (matched_on or now)
         for role in roles:
             prev = latest.get((case.pk, role))
-            if prev is not None and (prev[1] or prev[2] == COMPLETED):
+            if prev is not None and (prev[1] or (prev[2] == COMPLETED and case.pk not in again)):
                 continue
             recipient: Case | MobileWorker | None
             if role == "case":
@@ -571,21 +578,23 @@ def resolve_broadcast_recipients(
     broadcast: Broadcast, chunk: int = CHUNK, only_new: bool = False
 ) -> Iterator[Recipient]:
     """The broadcast's recipients, read in primary-key pages of `chunk` rows (a million recipients never
-    sit in memory at once). `only_new`: skip those that already have an active instance."""
+    sit in memory at once). `only_new`: skip those that already have an active instance. Whenever the
+    broadcast has instances at its current revision, those whose instance of this revision completed are
+    skipped too (a `now` broadcast is never sent twice to one recipient)."""
     cases, workers = recipient_querysets(broadcast)
+    skip_done = ScheduleInstance.objects.filter(broadcast=broadcast, revision=broadcast.revision).exists()
+    had = ScheduleInstance.objects.filter(
+        Q(active=True) | Q(revision=broadcast.revision, end_reason=COMPLETED), broadcast=broadcast
+    )
     if cases is not None:
-        if only_new:
-            cases = cases.filter(
-                ~Exists(ScheduleInstance.objects.filter(broadcast=broadcast, active=True, case_id=OuterRef("pk")))
-            )
+        if only_new or skip_done:
+            cases = cases.filter(~Exists(had.filter(case_id=OuterRef("pk"))))
         tz = Cast(KeyTextTransform(_TZ_PROPERTY, "properties"), output_field=TextField())
         for pk, zone in _pages(cases.annotate(_tz=tz).values_list("pk", "_tz"), chunk):
             yield Recipient(pk, None, zone or "")
     if workers is not None:
-        if only_new:
-            workers = workers.filter(
-                ~Exists(ScheduleInstance.objects.filter(broadcast=broadcast, active=True, worker_id=OuterRef("pk")))
-            )
+        if only_new or skip_done:
+            workers = workers.filter(~Exists(had.filter(worker_id=OuterRef("pk"))))
         for pk, zone in _pages(workers.values_list("pk", "time_zone"), chunk):
             yield Recipient(None, pk, zone or "")
 
@@ -610,8 +619,9 @@ def start_broadcast(broadcast: Broadcast, now: datetime | None = None, chunk: in
     only_new = ScheduleInstance.objects.filter(broadcast=broadcast, active=True).exists()
     # one row per zone, computed once: every recipient in a zone has the same events
     templates: dict[str, dict[str, Any]] = {}
-    started = 0
+    started = pending = 0
     rows: list[dict[str, Any]] = []
+    by_zone: dict[str, list[int]] = defaultdict(list)
     for r in resolve_broadcast_recipients(broadcast, chunk, only_new):
         zone = zone_for_recipient(r.time_zone, project, schedule)
         template = templates.get(zone)
@@ -619,17 +629,44 @@ def start_broadcast(broadcast: Broadcast, now: datetime | None = None, chunk: in
             anchor = anchor_for(schedule, zone, now, {})
             due = first_event(Frame(schedule, zone, anchor or now), 0, now - EPSILON) if anchor else None
             template = templates[zone] = _row(broadcast, now, "", None, None, None, zone, anchor, due)
-        row = template.copy()
-        row["role"] = ScheduleInstance.CASE if r.case_id else ScheduleInstance.WORKER
-        row["source_case_id"] = row["case_id"] = r.case_id
-        row["worker_id"] = r.worker_id
-        rows.append(row)
-        if len(rows) >= chunk:
-            bulk.insert_rows(ScheduleInstance, rows)
-            started += len(rows)
-            rows = []
+        if r.case_id:
+            # cases: one INSERT … SELECT per zone and chunk, the rows built in the database
+            by_zone[zone].append(r.case_id)
+            pending += 1
+        else:
+            row = template.copy()
+            row["role"] = ScheduleInstance.WORKER
+            row["worker_id"] = r.worker_id
+            rows.append(row)
+        if pending + len(rows) >= chunk:
+            started += _flush_broadcast_rows(templates, by_zone, rows)
+            pending, rows = 0, []
+    return started + _flush_broadcast_rows(templates, by_zone, rows)
+
+
+def _flush_broadcast_rows(
+    templates: Mapping[str, dict[str, Any]], by_zone: dict[str, list[int]], rows: list[dict[str, Any]]
+) -> int:
+    """Write one chunk of `start_broadcast`: the case recipients per zone with INSERT … SELECT from the
+    cases table (the zone's row for everyone), the workers' rows as they are. Empties `by_zone`."""
+    n = len(rows)
     bulk.insert_rows(ScheduleInstance, rows)
-    return started + len(rows)
+    case_table = connection.ops.quote_name(Case._meta.db_table)
+    for zone, pks in by_zone.items():
+        template = {k: v for k, v in templates[zone].items() if k not in ("case_id", "source_case_id")}
+        template["role"] = ScheduleInstance.CASE
+        for start in range(0, len(pks), 1000):
+            part = pks[start : start + 1000]
+            bulk.insert_select(
+                ScheduleInstance,
+                template,
+                {"case_id": "c.id", "source_case_id": "c.id"},
+                f"{case_table} AS c WHERE c.id IN ({', '.join(['%s'] * len(part))})",
+                part,
+            )
+        n += len(pks)
+    by_zone.clear()
+    return n
 
 
 def end_removed_recipients(broadcast: Broadcast, now: datetime) -> int:
@@ -834,6 +871,16 @@ def on_cases_changed(
 
 def on_workers_changed(sender: object, *, workers: Sequence[MobileWorker], **_kw: object) -> None:
     recompute_for_workers([w.pk for w in workers])
+
+
+def on_project_settings_changed(sender: object, *, project: Project, changed: Mapping[str, Any], **_kw: object) -> None:
+    """The project's default time zone changed: recompute the active instances read in the old default
+    zone (contacts without a zone of their own; the others keep theirs), in the same transaction."""
+    if "default_time_zone" not in changed:
+        return
+    old_zone = _zone_name("", str(changed["default_time_zone"] or ""))
+    qs = ScheduleInstance.objects.filter(project=project, active=True, time_zone=old_zone)
+    _recompute_chunks(qs, timezone.now())
 
 
 # --------------------------------------------------------------------------------------------------

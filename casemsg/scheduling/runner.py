@@ -172,7 +172,10 @@ def run(
         with transaction.atomic():
             # The row lock serialises two workers on one alert (on SQLite the write transaction does), and
             # re-reading it picks up an edit (a restart from the first case) or a pause between chunks.
-            fresh = ConditionalAlert.objects.select_for_update().select_related("project").get(pk=alert.pk)
+            fresh = ConditionalAlert.objects.select_for_update().select_related("project").filter(pk=alert.pk).first()
+            if fresh is None:  # deleted meanwhile: nothing left to evaluate
+                result.finished = True
+                return result
             if fresh.run_status != ConditionalAlert.RUNNING or fresh.status != ConditionalAlert.ACTIVE:
                 _refresh(alert, fresh)
                 result.finished = fresh.run_status != ConditionalAlert.RUNNING

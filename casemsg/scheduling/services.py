@@ -29,7 +29,7 @@ from django.utils import timezone
 from casemsg.cases.models import Case
 from casemsg.core import errors
 from casemsg.core.errors import InputError
-from casemsg.messaging.models import MessagingEvent
+from casemsg.messaging.models import Message, MessagingEvent
 from casemsg.projects.models import Project
 from casemsg.scheduling import instances, rules, runner, specs
 from casemsg.scheduling.models import Broadcast, ConditionalAlert
@@ -118,10 +118,14 @@ def update_broadcast(broadcast: Broadcast, data: object, now: datetime | None = 
         schedule_changed, recipients_changed = schedule != b.schedule, recipients != b.recipients
         b.name, b.content, b.default_language = spec.name, spec.content.as_json(), spec.default_language
         b.max_lateness_minutes, b.schedule, b.recipients = spec.max_lateness_minutes, schedule, recipients
+        old_revision = b.revision
         if schedule_changed or recipients_changed:
             b.revision += 1
         b.modified_on = now
         b.save()
+        if recipients_changed and not schedule_changed:
+            # the same schedule: what its recipients already got (completed) still counts
+            instances.owner_instances(b).filter(revision=old_revision).update(revision=b.revision)
         if schedule_changed:
             instances.end_instances(instances.owner_instances(b), instances.SCHEDULE_CHANGED, now)
             instances.start_broadcast(b, now)
@@ -167,14 +171,23 @@ def resume_broadcast(broadcast: Broadcast, now: datetime | None = None) -> Broad
 
 
 def cancel_broadcast(broadcast: Broadcast, now: datetime | None = None) -> Broadcast:
-    """End the broadcast for good: every instance ends ("cancelled"); nothing more is queued. Messages
-    already queued go on (they are the pipeline's)."""
+    """End the broadcast for good: every instance ends ("cancelled"); nothing more is queued. Its messages
+    still queued (not yet sent) fail with BROADCAST_CANCELLED; those already handed to a gateway go on."""
     now = now or timezone.now()
     with transaction.atomic():
         b = _locked_broadcast(broadcast)
         b.status, b.modified_on = Broadcast.CANCELLED, now
         b.save(update_fields=["status", "modified_on"])
         instances.end_instances(instances.owner_instances(b), instances.CANCELLED, now)
+        # its messages still queued (not yet handed to a gateway) will not go: one statement
+        if b.event_id is not None:
+            Message.objects.filter(event_id=b.event_id, direction=Message.OUT, status=Message.QUEUED).update(
+                status=Message.FAILED,
+                error=errors.BROADCAST_CANCELLED,
+                error_detail="The broadcast was cancelled before this message was sent.",
+                next_attempt_on=None,
+                claim="",
+            )
     _copy(b, broadcast)
     return broadcast
 

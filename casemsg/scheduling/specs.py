@@ -287,12 +287,19 @@ def parse_time(value: object, where: str) -> time:
     return time(hour, minute, second)
 
 
+LAST_DATE = date(2200, 12, 31)  # later dates are refused: their UTC instants may not exist (year 10000)
+
+
 def parse_date(value: object, where: str) -> date:
     if isinstance(value, str):
         try:
-            return date.fromisoformat(value)
+            day = date.fromisoformat(value)
         except ValueError:
             pass
+        else:
+            if day > LAST_DATE:
+                raise _fail(f"{where}: {value!r} is too far ahead; the last date a schedule can use is {LAST_DATE}.")
+            return day
     raise _fail(f"{where}: {value!r} is not a date; use YYYY-MM-DD.")
 
 

@@ -85,10 +85,14 @@ def tick(now: datetime | None = None, batch: int = BATCH, max_batches: int | Non
     return done
 
 
-def _claim(now: datetime, size: int) -> list[ScheduleInstance]:
-    due = ScheduleInstance.objects.filter(active=True, next_due_utc__lte=now).order_by("next_due_utc")
+_CLAIMED = ("pk", "broadcast_id", "time_zone", "anchor_utc", "iteration", "next_due_utc", "next_local")
+
+
+def _claim(now: datetime, size: int) -> list[tuple[Any, ...]]:
+    """Claim up to `size` due instances; returns their `_CLAIMED` values, by due time."""
+    due = ScheduleInstance.objects.filter(active=True, next_due_utc__lte=now).order_by("next_due_utc", "pk")
     if settings.IS_POSTGRES:
-        return list(due.select_for_update(skip_locked=True)[:size])
+        return list(due.select_for_update(skip_locked=True).values_list(*_CLAIMED)[:size])
     token = uuid.uuid4().hex
     at = connection.ops.adapt_datetimefield_value(now)
     with connection.cursor() as cur:
@@ -99,35 +103,134 @@ def _claim(now: datetime, size: int) -> list[ScheduleInstance]:
             [token, at, at, size, at],
         )
         ids = [row[0] for row in cur.fetchall()]
-    return list(ScheduleInstance.objects.filter(pk__in=ids).order_by("next_due_utc", "pk")) if ids else []
+    return list(ScheduleInstance.objects.filter(pk__in=ids).order_by("next_due_utc", "pk").values_list(*_CLAIMED))
 
 
 def _batch(now: datetime, size: int) -> tuple[int, set[int]]:
     with transaction.atomic():
-        insts = _claim(now, size)
-        if not insts:
+        claimed = _claim(now, size)
+        if not claimed:
             return 0, set()
-        owners = _owners(insts)
-        plans = {key: _Plan.of(owner) for key, owner in owners.items()}
-        projects = Project.objects.in_bulk({i.project_id for i in insts})
-        props = _source_properties(insts, plans)
-        languages = _languages(insts, plans)
-        groups: dict[tuple[int, int], list[pipeline.MessageSpec]] = defaultdict(list)
+        broadcasts = Broadcast.objects.in_bulk({row[1] for row in claimed if row[1]})
+        plans: dict[tuple[str, int], _Plan] = {("broadcast", pk): _Plan.of(b) for pk, b in broadcasts.items()}
+        # Broadcast instances whose events are the same for everyone in a zone (no random pick, no property)
+        # advance set-wise: one decision per (broadcast, zone, anchor, event), one INSERT … SELECT of their
+        # messages and one UPDATE of the instances. The others go instance by instance.
+        groups: dict[tuple[Any, ...], list[int]] = defaultdict(list)
+        rest: list[int] = []
+        for row in claimed:
+            plan = plans.get(("broadcast", row[1])) if row[1] else None
+            if plan is not None and _set_wise(plan):
+                groups[row[1:]].append(row[0])
+            else:
+                rest.append(row[0])
+        projects = Project.objects.in_bulk({b.project_id for b in broadcasts.values()})
         ended: set[int] = set()
-        for inst in insts:
-            plan = plans[_owner_key(inst)]
-            project = projects[inst.project_id]
-            spec = _advance(inst, plan, project, now, props.get(inst.source_case_id or 0), languages)
-            inst.claim, inst.claimed_on = "", None
-            if spec is not None:
-                groups[(inst.project_id, plan.event_id())].append(spec)
-            if not inst.active and isinstance(plan.owner, Broadcast):
+        for key, ids in groups.items():
+            plan = plans[("broadcast", key[0])]
+            if _advance_group(key, ids, plan, projects[plan.owner.project_id], now):
                 ended.add(plan.owner.pk)
-        for (project_id, event_id), message_specs in groups.items():
-            event = MessagingEvent(pk=event_id, project_id=project_id)
-            pipeline.queue(projects[project_id], message_specs, event, precheck=False)
-        bulk.update_rows(insts, _FIELDS)
-    return len(insts), ended
+        if rest:
+            ended |= _advance_each(
+                list(ScheduleInstance.objects.filter(pk__in=rest).order_by("next_due_utc", "pk")), plans, now
+            )
+    return len(claimed), ended
+
+
+def _set_wise(plan: _Plan) -> bool:
+    """Whether every instance of this owner due at the same event in one zone does the same thing."""
+    return (
+        isinstance(plan.owner, Broadcast)
+        and plan.owner.status == Broadcast.ACTIVE
+        and not plan.schedule.per_recipient
+        and (plan.content.channel == "sms" or not plan.content.subject_translations)
+    )
+
+
+def _advance_group(key: tuple[Any, ...], ids: list[int], plan: _Plan, project: Project, now: datetime) -> bool:
+    """Advance the instances `ids`, which share owner, zone, anchor and next event (`key`): decide once on
+    a stand-in, queue their messages with one INSERT … SELECT (send keys built in SQL) and write them with
+    one UPDATE. Returns whether they ended."""
+    broadcast_id, zone, anchor, iteration, due, local = key
+    rep = ScheduleInstance(
+        pk=ids[0],
+        broadcast_id=broadcast_id,
+        time_zone=zone,
+        anchor_utc=anchor,
+        iteration=iteration,
+        next_due_utc=due,
+        next_local=local,
+        active=True,
+        last_event={},
+    )
+    spec = _advance(rep, plan, project, now, None, {})
+    in_ids = f"i.id IN ({', '.join(['%s'] * len(ids))})"
+    sent = _sent(spec) if spec is not None else ""
+    if spec is not None:
+        event = MessagingEvent(pk=plan.event_id(), project_id=project.pk)
+        pipeline.queue_select(
+            project,
+            spec,
+            event,
+            f"{connection.ops.quote_name(_TABLE)} AS i WHERE {in_ids}",
+            ids,
+            {"case_id": "i.case_id", "worker_id": "i.worker_id", "send_key": f"'si:' || i.id || ':{sent}'"},
+        )
+    meta = ScheduleInstance._meta
+    values: list[Any] = []
+    sets: list[str] = []
+    for name in _FIELDS:
+        field = meta.get_field(name)
+        value = field.get_db_prep_save(getattr(rep, name), connection)  # type: ignore[union-attr]
+        if name == "last_event" and "send_key" in rep.last_event:
+            # the stand-in's key is its own: each instance records its own
+            sets.append(
+                f"last_event = jsonb_set(CAST(%s AS jsonb), '{{send_key}}', to_jsonb('si:' || id || ':{sent}'))"
+                if settings.IS_POSTGRES
+                else f"last_event = json_set(%s, '$.send_key', 'si:' || id || ':{sent}')"
+            )
+            values.append(value)
+        else:
+            sets.append(f"{connection.ops.quote_name(name)} = %s")
+            values.append(value)
+    with connection.cursor() as cur:
+        cur.execute(
+            f"UPDATE {connection.ops.quote_name(_TABLE)} SET {', '.join(sets)} "
+            f"WHERE id IN ({', '.join(['%s'] * len(ids))})",
+            [*values, *ids],
+        )
+    return not rep.active
+
+
+def _sent(spec: pipeline.MessageSpec) -> str:
+    """The iteration of the stand-in's send key (si:<pk>:<iteration>), as an SQL literal."""
+    return str(int(spec.send_key.rsplit(":", 1)[1]))
+
+
+def _advance_each(insts: list[ScheduleInstance], plans: dict[tuple[str, int], _Plan], now: datetime) -> set[int]:
+    """Advance these claimed instances one by one (the general path); returns the broadcasts ended."""
+    for key, owner in _owners(insts).items():
+        if key not in plans:
+            plans[key] = _Plan.of(owner)
+    projects = Project.objects.in_bulk({i.project_id for i in insts})
+    props = _source_properties(insts, plans)
+    languages = _languages(insts, plans)
+    groups: dict[tuple[int, int], list[pipeline.MessageSpec]] = defaultdict(list)
+    ended: set[int] = set()
+    for inst in insts:
+        plan = plans[_owner_key(inst)]
+        project = projects[inst.project_id]
+        spec = _advance(inst, plan, project, now, props.get(inst.source_case_id or 0), languages)
+        inst.claim, inst.claimed_on = "", None
+        if spec is not None:
+            groups[(inst.project_id, plan.event_id())].append(spec)
+        if not inst.active and isinstance(plan.owner, Broadcast):
+            ended.add(plan.owner.pk)
+    for (project_id, event_id), message_specs in groups.items():
+        event = MessagingEvent(pk=event_id, project_id=project_id)
+        pipeline.queue(projects[project_id], message_specs, event, precheck=False)
+    bulk.update_rows(insts, _FIELDS)
+    return ended
 
 
 def _owner_key(inst: ScheduleInstance) -> tuple[str, int]:

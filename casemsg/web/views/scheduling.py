@@ -1,5 +1,6 @@
 """Broadcasts and conditional alerts: lists, a broadcast's form (create, edit) with its pre-flight
-shown before saving, each one's page with pause / resume / cancel and its sends with their failures.
+shown before saving, an alert's form (create, edit), each one's page with pause / resume / cancel and its
+sends with their failures.
 
 The form translates its fields into the API's body (`BroadcastForm.body`) and hands it to the scheduling
 services, which validate it (`specs`): a refused body shows the service's code and sentence on the form,
@@ -317,6 +318,264 @@ def broadcast_preflight(request: HttpRequest, slug: str) -> HttpResponse:
     project = project_or_404(slug)
     form = BroadcastForm(request.POST, project=project)
     return render(request, "web/broadcast_preflight.html", {"project": project, **_preflight_context(form)})
+
+
+# --------------------------------------------------------------------------------------------------
+# The conditional alert form
+# --------------------------------------------------------------------------------------------------
+
+CRITERIA_ROWS = 5
+OPERATORS = [
+    ("", "—"),
+    ("equal", "is"),
+    ("not_equal", "is not"),
+    ("has_value", "has a value"),
+    ("has_no_value", "has no value"),
+    ("regex", "matches the regex"),
+    ("days_before", "days before (date)"),
+    ("days_after", "days after (date)"),
+]
+ALERT_SCHEDULE_TYPES = [("offsets", "At offsets"), ("daily", "Daily"), ("weekly", "Weekly"), ("monthly", "Monthly")]
+TIMING = [
+    ("time", "at times of day"),
+    ("window", "at a random time in a window"),
+    ("property", "at a case property's time"),
+]
+UNITS = [("minutes", "minutes"), ("hours", "hours"), ("days", "days")]
+_WHOLE = re.compile(r"-?\d+")
+
+
+class AlertForm(forms.Form):
+    """A conditional alert as a person fills it in: case type and criteria rows, the schedule (offsets, or
+    timed at times / in a window / at a property's time), its start (match or a date property ± days), the
+    recipients, the reset property and the content. `body()` is the API's body; the services validate it."""
+
+    name = forms.CharField(max_length=200)
+    case_type = forms.CharField(max_length=255, label="Cases of type")
+    schedule_type = forms.ChoiceField(
+        choices=ALERT_SCHEDULE_TYPES, initial="offsets", widget=forms.RadioSelect, label="Schedule"
+    )
+    unit = forms.ChoiceField(choices=UNITS, initial="hours", required=False)
+    offsets = forms.CharField(
+        required=False, max_length=2000, help_text="offsets: numbers separated by commas, e.g. 0, 2, 24"
+    )
+    repeat_every = forms.IntegerField(required=False, min_value=1, label="Repeat every", help_text="units (offsets)")
+    timing = forms.ChoiceField(choices=TIMING, initial="time", required=False, label="Timed")
+    time = forms.CharField(required=False, max_length=200, help_text="HH:MM; several separated by commas")
+    window_start = forms.CharField(required=False, max_length=8, label="Window from")
+    window_end = forms.CharField(required=False, max_length=8, label="to")
+    time_property = forms.CharField(required=False, max_length=255, label="Time property")
+    weekdays = forms.MultipleChoiceField(
+        required=False, choices=WEEKDAYS, widget=forms.CheckboxSelectMultiple, label="Weekly on"
+    )
+    month_days = forms.CharField(required=False, max_length=200, label="Monthly on days", help_text="1 to 31, or last")
+    interval = forms.IntegerField(required=False, min_value=1, max_value=1000, label="Every")
+    time_zone = forms.ChoiceField(required=False, label="Time zone")
+    count = forms.IntegerField(required=False, min_value=1, max_value=specs.MAX_EVENTS, label="Times in all")
+    start_from = forms.ChoiceField(
+        choices=[("matched", "when the case matches"), ("property", "from a date property")],
+        initial="matched",
+        widget=forms.RadioSelect,
+        label="Start",
+    )
+    start_property = forms.CharField(required=False, max_length=255, label="Date property")
+    start_days = forms.IntegerField(required=False, min_value=-3650, max_value=3650, label="± days")
+    start_time = forms.CharField(required=False, max_length=8, label="at (offsets)")
+    recipients = forms.MultipleChoiceField(
+        choices=[("case", "the case"), ("owner", "its owner"), ("parent", "its parent case")],
+        initial=["case"],
+        widget=forms.CheckboxSelectMultiple,
+    )
+    reset_property = forms.CharField(
+        required=False, max_length=255, help_text="when this property's value changes, the schedule restarts"
+    )
+    channel = forms.ChoiceField(choices=[("sms", "SMS"), ("email", "Email")], initial="sms")
+    subject = forms.CharField(required=False, max_length=255, help_text="email only")
+    text = forms.CharField(
+        required=False, max_length=specs.MAX_TEXT, widget=forms.Textarea(attrs={"rows": 3}), label="Text"
+    )
+    default_language = forms.ChoiceField(required=False, label="Default language")
+
+    def __init__(self, *args: Any, project: Project, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.project = project
+        self.languages = list(project.sms_languages or [])
+        for lang in self.languages:
+            self.fields[f"text_{lang}"] = forms.CharField(
+                required=False, max_length=specs.MAX_TEXT, label=f"Text in {lang}", widget=forms.Textarea({"rows": 2})
+            )
+        for i in range(CRITERIA_ROWS):
+            self.fields[f"crit_property_{i}"] = forms.CharField(required=False, max_length=255, label="Property")
+            self.fields[f"crit_operator_{i}"] = forms.ChoiceField(required=False, choices=OPERATORS, label="")
+            self.fields[f"crit_value_{i}"] = forms.CharField(required=False, max_length=1000, label="Value")
+        lang_field = self.fields["default_language"]
+        assert isinstance(lang_field, forms.ChoiceField)
+        lang_field.choices = [("", f"The project's ({project.default_language})"), *((x, x) for x in self.languages)]
+        zone_field = self.fields["time_zone"]
+        assert isinstance(zone_field, forms.ChoiceField)
+        zone_field.choices = _zones()
+        zone_field.initial = specs.RECIPIENT_ZONE
+
+    def translation_fields(self) -> list[forms.BoundField]:
+        return [self[f"text_{lang}"] for lang in self.languages]
+
+    def criteria_rows(self) -> list[tuple[forms.BoundField, forms.BoundField, forms.BoundField]]:
+        return [
+            (self[f"crit_property_{i}"], self[f"crit_operator_{i}"], self[f"crit_value_{i}"])
+            for i in range(CRITERIA_ROWS)
+        ]
+
+    def _criteria(self) -> list[dict[str, Any]]:
+        d = self.cleaned_data
+        out: list[dict[str, Any]] = []
+        for i in range(CRITERIA_ROWS):
+            prop, op = (d.get(f"crit_property_{i}") or "").strip(), d.get(f"crit_operator_{i}") or ""
+            value = d.get(f"crit_value_{i}") or ""
+            if not prop and not op:
+                continue
+            c: dict[str, Any] = {"property": prop, "operator": op or "equal"}
+            if op not in ("has_value", "has_no_value"):
+                c["value"] = int(value) if op in ("days_before", "days_after") and _WHOLE.fullmatch(value) else value
+            out.append(c)
+        return out
+
+    def _schedule(self) -> dict[str, Any]:
+        d = self.cleaned_data
+        kind = d["schedule_type"]
+        s: dict[str, Any] = {"type": kind, "time_zone": d.get("time_zone") or specs.RECIPIENT_ZONE}
+        if kind == "offsets":
+            s["unit"] = d.get("unit") or "hours"
+            s["offsets"] = [int(x) if _WHOLE.fullmatch(x) else x for x in _split(d.get("offsets") or "")]
+            if d.get("repeat_every") is not None:
+                s["repeat_every"] = d["repeat_every"]
+        else:
+            timing = d.get("timing") or "time"
+            if timing == "window":
+                s["random_window"] = {"start": d.get("window_start") or "", "end": d.get("window_end") or ""}
+            elif timing == "property":
+                s["time_property"] = d.get("time_property") or ""
+            else:
+                times = _split(d.get("time") or "")
+                s["times" if len(times) != 1 else "time"] = times if len(times) != 1 else times[0]
+            if kind == "weekly":
+                s["weekdays"] = list(d.get("weekdays") or [])
+            if kind == "monthly":
+                s["month_days"] = [int(x) if x.isdigit() else x for x in _split(d.get("month_days") or "")]
+            if d.get("interval") is not None:
+                s["interval"] = d["interval"]
+        if d.get("count") is not None:
+            s["count"] = d["count"]
+        if d.get("start_from") == "property":
+            start: dict[str, Any] = {
+                "from": "property",
+                "property": d.get("start_property") or "",
+                "days": d.get("start_days") or 0,
+            }
+            if d.get("start_time"):
+                start["time"] = d["start_time"]
+            s["start"] = start
+        else:
+            s["start"] = {"from": "matched"}
+        return s
+
+    def body(self) -> dict[str, Any]:
+        """The API's body for these fields (call after is_valid())."""
+        d = self.cleaned_data
+        content: dict[str, Any] = {"channel": d["channel"]}
+        if (d.get("text") or "").strip():
+            content["text"] = d["text"]
+        translations = {lang: d[f"text_{lang}"] for lang in self.languages if (d.get(f"text_{lang}") or "").strip()}
+        if translations:
+            content["translations"] = translations
+        if d["channel"] == "email":
+            content["subject"] = d.get("subject") or ""
+        return {
+            "name": d["name"],
+            "case_type": d["case_type"],
+            "criteria": self._criteria(),
+            "schedule": self._schedule(),
+            "recipients": list(d["recipients"]),
+            "reset_property": d.get("reset_property") or "",
+            "content": content,
+            "default_language": d.get("default_language") or "",
+        }
+
+
+def _alert_initial(a: ConditionalAlert) -> dict[str, Any]:
+    """The form's initial values for a stored alert."""
+    content, schedule = a.content or {}, a.schedule or {}
+    subject = content.get("subject", "")
+    initial: dict[str, Any] = {
+        "name": a.name,
+        "case_type": a.case_type,
+        "recipients": list(a.recipients or []),
+        "reset_property": a.reset_property,
+        "channel": content.get("channel", "sms"),
+        "subject": subject.get("*", "") if isinstance(subject, dict) else subject,
+        "text": content.get("text") or "",
+        "default_language": a.default_language,
+        **{f"text_{lang}": text for lang, text in (content.get("translations") or {}).items()},
+    }
+    for i, c in enumerate((a.criteria or [])[:CRITERIA_ROWS]):
+        initial.update(
+            {
+                f"crit_property_{i}": c.get("property", ""),
+                f"crit_operator_{i}": c.get("operator", ""),
+                f"crit_value_{i}": "" if c.get("value") is None else str(c["value"]),
+            }
+        )
+    window = schedule.get("random_window") or {}
+    start = schedule.get("start") or {}
+    names = [w for w, _ in WEEKDAYS]
+    initial.update(
+        schedule_type=schedule.get("type", "offsets"),
+        unit=schedule.get("unit", "hours"),
+        offsets=", ".join(str(o) for o in schedule.get("offsets") or []),
+        repeat_every=schedule.get("repeat_every"),
+        timing="window" if window else "property" if schedule.get("time_property") else "time",
+        time=", ".join(schedule.get("times") or []),
+        window_start=window.get("start", ""),
+        window_end=window.get("end", ""),
+        time_property=schedule.get("time_property", ""),
+        weekdays=[names[d] for d in schedule.get("weekdays") or [] if isinstance(d, int) and 0 <= d <= 6],
+        month_days=", ".join("last" if d == -1 else str(d) for d in schedule.get("month_days") or []),
+        interval=schedule.get("interval"),
+        time_zone=schedule.get("time_zone") or specs.RECIPIENT_ZONE,
+        count=schedule.get("count"),
+        start_from=start.get("from", "matched"),
+        start_property=start.get("property", ""),
+        start_days=start.get("days"),
+        start_time=start.get("time", ""),
+    )
+    return initial
+
+
+def _alert_form_page(request: HttpRequest, project: Project, a: ConditionalAlert | None) -> HttpResponse:
+    form = AlertForm(request.POST or None, project=project, initial=_alert_initial(a) if a is not None else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            if a is None:
+                a = services.create_alert(project, form.body())
+                flash.success(request, f"Alert {a.pk} “{a.name}” created; its run over the cases is under way.")
+            else:
+                a = services.update_alert(a, form.body())
+                flash.success(request, f"Alert {a.pk} saved.")
+        except InputError as e:
+            form.add_error(None, f"{e.code}: {e.message}")
+        else:
+            return redirect(reverse("web:alert", args=[project.slug, a.pk]))
+    return render(request, "web/alert_form.html", {"project": project, "alert": a, "form": form})
+
+
+@staff_required
+def alert_new(request: HttpRequest, slug: str) -> HttpResponse:
+    return _alert_form_page(request, project_or_404(slug), None)
+
+
+@staff_required
+def alert_edit(request: HttpRequest, slug: str, alert_id: int) -> HttpResponse:
+    project = project_or_404(slug)
+    return _alert_form_page(request, project, get_object_or_404(ConditionalAlert, project=project, pk=alert_id))
 
 
 # --------------------------------------------------------------------------------------------------
