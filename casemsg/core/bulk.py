@@ -1,4 +1,4 @@
-"""Fast bulk writes for the hot bulk paths (case import, phone registry sync).
+"""Fast bulk writes for the hot bulk paths (case import, phone registry sync, queueing broadcasts).
 
 Django's `bulk_create` and `bulk_update` spend most of their time in Python building SQL: per value they
 walk the field's preparation chain and render a placeholder, and `bulk_update` builds a
@@ -135,6 +135,41 @@ def insert_rows(model: type[models.Model], rows: Sequence[Mapping[str, Any]], ig
             values[i] = prep(row[name] if name in row else default())
         params.append(values)
     _insert(model._meta, fields, params, ignore_conflicts)
+
+
+def insert_select(
+    model: type[models.Model],
+    constants: Mapping[str, Any],
+    expressions: Mapping[str, str],
+    source: str,
+    params: Sequence[Any] = (),
+    ignore_conflicts: bool = False,
+) -> int:
+    """INSERT … SELECT: one row per row of `source` (the SQL after FROM, with its `params`), set-wise in the
+    database. `expressions` gives SQL over the source per attname; `constants` a value shared by every row,
+    prepared once by the field (as `insert_rows` does); any other field gets its default. Returns the rows
+    inserted (with `ignore_conflicts`, those not skipped)."""
+    fields = _insert_fields(model._meta)
+    pg = connection.vendor == "postgresql"
+    select: list[str] = []
+    select_params: list[Any] = []
+    for f in fields:
+        if f.attname in expressions:
+            select.append(expressions[f.attname])
+            continue
+        value = constants[f.attname] if f.attname in constants else f.get_default()
+        # PostgreSQL types a bare parameter in a SELECT list as text: cast it to the column's type (SQLite
+        # would turn CAST(… AS datetime) into a number, and needs no cast)
+        select.append(f"CAST(%s AS {f.db_type(connection)})" if pg else "%s")
+        select_params.append(_Preparer(f)(value))
+    table, columns = _q(model._meta.db_table), ", ".join(_q(f.column) for f in fields)
+    conflict = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
+    with connection.cursor() as cur:
+        cur.execute(
+            f"INSERT INTO {table} ({columns}) SELECT {', '.join(select)} FROM {source}{conflict}",
+            [*select_params, *params],
+        )
+        return cur.rowcount
 
 
 def allocate_pks(model: type[models.Model], n: int) -> list[int] | None:

@@ -151,40 +151,60 @@ def queue(
     return rows
 
 
+def _row(project: Project | None, s: MessageSpec, event: MessagingEvent | None, now: datetime) -> dict:
+    """The message row (attname: value) of one spec, as queued without the precheck."""
+    return {
+        "project_id": project.pk if project else None,
+        "event_id": event.pk if event else None,
+        "channel": s.channel,
+        "kind": s.kind,
+        "requires_two_way": s.requires_two_way,
+        "case_id": s.case.pk if s.case else None,
+        "worker_id": s.worker.pk if s.worker else None,
+        "to": s.to,
+        "content": _content(s),
+        "default_language": s.default_language,
+        "subject": s.subject,
+        "html": s.html,
+        "gateway_id": s.gateway.pk if s.gateway else None,
+        "gateway_name": s.gateway.name if s.gateway else "",
+        "next_attempt_on": s.send_after or now,
+        "created_on": now,
+        "send_key": s.send_key,
+    }
+
+
 def _insert_queued(project: Project | None, specs: list[MessageSpec], event: MessagingEvent | None, now) -> None:
     """Bulk insert through casemsg.core.bulk (one prepared statement): Django's bulk_create rebuilds its SQL for
     every ~30-row batch on SQLite, which made queueing a broadcast slower than sending it."""
     if not specs:
         return
-    rows = []
-    for s in specs:
-        content = _content(s)
-        rows.append(
-            {
-                "project_id": project.pk if project else None,
-                "event_id": event.pk if event else None,
-                "channel": s.channel,
-                "kind": s.kind,
-                "requires_two_way": s.requires_two_way,
-                "case_id": s.case.pk if s.case else None,
-                "worker_id": s.worker.pk if s.worker else None,
-                "to": s.to,
-                "content": content,
-                "default_language": s.default_language,
-                "subject": s.subject,
-                "html": s.html,
-                "gateway_id": s.gateway.pk if s.gateway else None,
-                "gateway_name": s.gateway.name if s.gateway else "",
-                "next_attempt_on": s.send_after or now,
-                "created_on": now,
-                "send_key": s.send_key,
-            }
-        )
+    rows = [_row(project, s, event, now) for s in specs]
     with transaction.atomic():
         # Scheduled occurrences carry a unique send key: one already queued (an earlier tick that got this
         # far) is skipped by the database, never sent twice.
         bulk.insert_rows(Message, rows, ignore_conflicts=any(s.send_key for s in specs))
         transaction.on_commit(_wake)
+
+
+def queue_select(
+    project: Project | None,
+    spec: MessageSpec,
+    event: MessagingEvent | None,
+    source: str,
+    params: list,
+    recipients: dict[str, str],
+) -> int:
+    """Queue one message per row of `source` (SQL after FROM, with `params`) in one INSERT … SELECT: the
+    same message as `queue(…, precheck=False)` would store for `spec`, except the columns `recipients` names
+    (attname → SQL over the source: "case_id", "worker_id", "send_key"), which differ per row. Rows whose
+    send key was already queued are skipped (ON CONFLICT DO NOTHING). Returns how many were queued; the
+    worker is woken after commit."""
+    row = _row(project, spec, event, timezone.now())
+    with transaction.atomic():
+        n = bulk.insert_select(Message, row, recipients, source, params, ignore_conflicts=True)
+        transaction.on_commit(_wake)
+    return n
 
 
 def _wake() -> None:

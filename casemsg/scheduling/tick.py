@@ -90,7 +90,7 @@ _CLAIMED = ("pk", "broadcast_id", "time_zone", "anchor_utc", "iteration", "next_
 
 def _claim(now: datetime, size: int) -> list[tuple[Any, ...]]:
     """Claim up to `size` due instances; returns their `_CLAIMED` values, by due time."""
-    due = ScheduleInstance.objects.filter(active=True, next_due_utc__lte=now).order_by("next_due_utc", "pk")
+    due = ScheduleInstance.objects.filter(active=True, next_due_utc__lte=now).order_by("next_due_utc")
     if settings.IS_POSTGRES:
         return list(due.select_for_update(skip_locked=True).values_list(*_CLAIMED)[:size])
     token = uuid.uuid4().hex
