@@ -40,6 +40,9 @@ from dateutil.rrule import DAILY, MO, MONTHLY, WEEKLY, rrule
 
 from casemsg.core import errors
 
+# One home for the wall-clock rules (DST gaps, quiet hours): the send pipeline, below this layer, uses them too.
+from casemsg.core.wallclock import quiet_until, to_utc
+
 __all__ = [
     "INVALID_TIME_ZONE",
     "Frequency",
@@ -81,46 +84,6 @@ def _require_aware(value: datetime, name: str) -> None:
 def _require_naive_time(value: time, name: str) -> None:
     if value.tzinfo is not None:
         raise ValueError(f"{name} must be a naive local time of day without tzinfo, got {value!r}.")
-
-
-def to_utc(local_naive: datetime, tz: ZoneInfo) -> datetime:
-    """Convert a naive local wall-clock time in ``tz`` to an aware UTC instant.
-
-    A wall time inside a DST gap moves to the first instant after the gap (02:30 on a US spring-forward
-    day -> 03:00 local). An ambiguous wall time (autumn overlap) resolves to its first occurrence
-    (``fold=0``). Any ``fold`` already set on the input is ignored so that callers cannot accidentally
-    schedule the second occurrence.
-    """
-    if local_naive.tzinfo is not None:
-        raise ValueError(f"to_utc expects a naive local wall-clock datetime, got an aware one: {local_naive!r}.")
-    wall = local_naive.replace(fold=0)
-    first = wall.replace(tzinfo=tz).astimezone(UTC)
-    # Round trip: a wall time that exists comes back unchanged; one in a gap comes back shifted.
-    if first.astimezone(tz).replace(tzinfo=None) == wall:
-        return first
-    return _gap_end(wall, tz)
-
-
-def _gap_end(wall: datetime, tz: ZoneInfo) -> datetime:
-    """Return the transition instant that ends the gap containing ``wall`` (its local time is the gap end).
-
-    For a wall time in a gap, PEP 495 makes ``fold=0`` use the offset before the transition and
-    ``fold=1`` the offset after it; the transition instant lies between the two UTC readings. Binary
-    search on whole seconds finds it without assuming the size of the shift (30 min at Lord Howe).
-    """
-    a = wall.replace(tzinfo=tz, fold=0).astimezone(UTC)
-    b = wall.replace(tzinfo=tz, fold=1).astimezone(UTC)
-    lo, hi = (a, b) if a < b else (b, a)
-    after = hi.astimezone(tz).utcoffset()
-    lo_s, hi_s = int(lo.timestamp()), int(hi.timestamp())
-    # Invariant: the offset at lo_s is the pre-transition one, at hi_s the post-transition one.
-    while hi_s - lo_s > 1:
-        mid = (lo_s + hi_s) // 2
-        if datetime.fromtimestamp(mid, UTC).astimezone(tz).utcoffset() == after:
-            hi_s = mid
-        else:
-            lo_s = mid
-    return datetime.fromtimestamp(hi_s, UTC)
 
 
 def at_local_time(day: date, t: time, tz: ZoneInfo) -> datetime:
@@ -169,41 +132,6 @@ def random_time_in_window(day: date, start: time, end: time, tz: ZoneInfo, seed:
     # 64 bits modulo at most 1440 minutes: the bias is far below anything observable.
     pick = int.from_bytes(digest[:8], "big") % minutes
     return to_utc(window_start + timedelta(minutes=pick), tz)
-
-
-def quiet_until(now_utc: datetime, tz: ZoneInfo, start: time, end: time) -> datetime | None:
-    """If the recipient's wall clock is inside the daily quiet window [start, end), the UTC instant it ends.
-
-    The window may cross midnight (21:00-08:00). ``start == end`` means there are no quiet hours. The end
-    is the next time the local clock shows ``end``, converted DST-safely; returns None outside the window.
-    """
-    _require_aware(now_utc, "now_utc")
-    _require_naive_time(start, "start")
-    _require_naive_time(end, "end")
-    if start == end:
-        return None
-    local = now_utc.astimezone(tz)
-    wall_time = local.time().replace(tzinfo=None, fold=0)
-    today = local.date()
-    if start < end:
-        if not start <= wall_time < end:
-            return None
-        end_day = today
-    elif wall_time >= start:
-        end_day = today + timedelta(days=1)  # evening part of a window that crosses midnight
-    elif wall_time < end:
-        end_day = today  # early-morning part
-    else:
-        return None
-    end_wall = datetime.combine(end_day, end)
-    candidate = to_utc(end_wall, tz)
-    if candidate > now_utc:
-        return candidate
-    # Only reachable in an autumn overlap: "now" is the second pass of a repeated hour and the window's
-    # end is the same wall time, whose first (fold=0) pass is already behind us. The clock will show
-    # ``end`` again at its second pass, which is when quiet hours really end for the recipient.
-    second = end_wall.replace(tzinfo=tz, fold=1).astimezone(UTC)
-    return second if second > now_utc else None
 
 
 # --------------------------------------------------------------------------------------------------
