@@ -5,6 +5,7 @@ and the command write the same CSV columns (COLUMNS, csv_row)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db.models import QuerySet
 
@@ -47,6 +48,34 @@ def contact_label(case: Case | None, worker: MobileWorker | None) -> str:
     if case is not None:
         return f"case {case.case_id}" + (f" ({case.name})" if case.name else "")
     return f"mobile worker {worker.username}" if worker is not None else ""
+
+
+def entry(
+    number: str,
+    kind: str,
+    source: str,
+    *,
+    created_on: datetime,
+    project: Project | None = None,
+    case: Case | None = None,
+    worker: MobileWorker | None = None,
+    text_shown: str = "",
+    answer: str = "",
+) -> ConsentRecord:
+    """A ledger row (unsaved), with the contact named and who recorded it filled in the one way."""
+    return ConsentRecord(
+        phone_number=number,
+        project=project,
+        case=case,
+        worker=worker,
+        contact_label=contact_label(case, worker),
+        kind=kind,
+        source=source,
+        recorded_by=recorded_by(source),
+        text_shown=text_shown,
+        answer=answer,
+        created_on=created_on,
+    )
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,9 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from casemsg.consent.ledger import contact_label, recorded_by
-from casemsg.consent.models import ConsentRecord
+from casemsg.consent.ledger import entry
 from casemsg.contacts.models import OptOut
 from casemsg.messaging.models import Message
-
-_label = contact_label
 
 
 def is_opted_out(number: str) -> bool:
@@ -35,19 +32,17 @@ def opt_out(
         _row, created = OptOut.objects.get_or_create(
             phone_number=number, defaults={"opted_out_on": now, "gateway_name": gateway_name, "source": source}
         )
-        ConsentRecord.objects.create(
-            phone_number=number,
+        entry(
+            number,
+            "opt_out",
+            source,
+            created_on=now,
             project=project,
             case=case,
             worker=worker,
-            contact_label=_label(case, worker),
-            kind="opt_out",
-            source=source,
-            recorded_by=recorded_by(source),
             text_shown=text_shown,
             answer=answer,
-            created_on=now,
-        )
+        ).save()
     return created
 
 
@@ -65,19 +60,17 @@ def opt_in(
     now = timezone.now()
     with transaction.atomic():
         deleted, _ = OptOut.objects.filter(phone_number=number).delete()
-        ConsentRecord.objects.create(
-            phone_number=number,
+        entry(
+            number,
+            "opt_in",
+            source,
+            created_on=now,
             project=project,
             case=case,
             worker=worker,
-            contact_label=_label(case, worker),
-            kind="opt_in",
-            source=source,
-            recorded_by=recorded_by(source),
             text_shown=text_shown,
             answer=answer,
-            created_on=now,
-        )
+        ).save()
     return bool(deleted)
 
 

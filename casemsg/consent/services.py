@@ -226,17 +226,7 @@ def record_worker_form_consent(
         chk = phone.check(props.get("contact_phone_number"))
         if chk.ok and chk.number and phone.needs_consent(chk, project.consent_regions):
             rows.append(
-                ConsentRecord(
-                    phone_number=chk.number,
-                    project=project,
-                    case=c,
-                    contact_label=_label(c, None),
-                    kind="consent",
-                    source=source,
-                    recorded_by=ledger.recorded_by(source),
-                    answer="1",
-                    created_on=now,
-                )
+                ledger.entry(chk.number, "consent", source, created_on=now, project=project, case=c, answer="1")
             )
     if rows:
         ConsentRecord.objects.bulk_create(rows)
@@ -329,16 +319,8 @@ def on_workers_changed(
             chk = phone.check(p["number"])
             if chk.number and phone.needs_consent(chk, project.consent_regions):
                 rows.append(
-                    ConsentRecord(
-                        phone_number=chk.number,
-                        project=project,
-                        worker=w,
-                        contact_label=_label(None, w),
-                        kind="consent",
-                        source=source,
-                        recorded_by=ledger.recorded_by(source),
-                        answer="verified",
-                        created_on=now,
+                    ledger.entry(
+                        chk.number, "consent", source, created_on=now, project=project, worker=w, answer="verified"
                     )
                 )
     if rows:
