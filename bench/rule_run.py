@@ -18,13 +18,13 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+
+from _database import fresh_database
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -39,37 +39,7 @@ CRITERIA = [
 
 def _prepare_database() -> tuple[Callable[[], None], bool]:
     """Point the settings at a fresh, empty database; returns the cleanup and whether it is PostgreSQL."""
-    data_dir = tempfile.mkdtemp(prefix="casemsg-bench-")
-    os.environ["CASEMSG_DATA_DIR"] = data_dir
-    url = os.environ.get("CASEMSG_DATABASE_URL", "")
-    if not url:
-        return (lambda: shutil.rmtree(data_dir, ignore_errors=True)), False
-
-    import dj_database_url
-    import psycopg
-
-    cfg = dj_database_url.parse(url)
-    admin = {"host": cfg["HOST"] or None, "port": cfg["PORT"] or None, "user": cfg["USER"] or None}
-    if cfg.get("PASSWORD"):
-        admin["password"] = cfg["PASSWORD"]
-    admin = {k: v for k, v in admin.items() if v is not None}
-
-    def admin_sql(sql: str) -> None:
-        with psycopg.connect(dbname="postgres", autocommit=True, **admin) as conn:
-            conn.execute(sql)
-
-    admin_sql(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-    admin_sql(f"CREATE DATABASE {BENCH_DB}")
-    os.environ["CASEMSG_DATABASE_URL"] = f"{url.rsplit('/', 1)[0]}/{BENCH_DB}"
-
-    def cleanup() -> None:
-        from django.db import connections
-
-        connections.close_all()
-        admin_sql(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        shutil.rmtree(data_dir, ignore_errors=True)
-
-    return cleanup, True
+    return fresh_database(BENCH_DB)
 
 
 def main() -> None:

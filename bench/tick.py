@@ -22,14 +22,14 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from _database import fresh_database
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -39,36 +39,8 @@ ZONES = ["Africa/Nairobi", "America/New_York", "Asia/Kolkata", "Australia/Lord_H
 
 
 def _prepare_database() -> Callable[[], None]:
-    data_dir = tempfile.mkdtemp(prefix="casemsg-bench-tick-")
-    os.environ["CASEMSG_DATA_DIR"] = data_dir
     os.environ["CASEMSG_QUEUE_IMMEDIATE"] = "0"  # queueing only: no worker delivers here
-    url = os.environ.get("CASEMSG_DATABASE_URL", "")
-    if not url:
-        return lambda: shutil.rmtree(data_dir, ignore_errors=True)
-    import dj_database_url
-    import psycopg
-
-    cfg = dj_database_url.parse(url)
-    admin = {"host": cfg["HOST"] or None, "port": cfg["PORT"] or None, "user": cfg["USER"] or None}
-    if cfg.get("PASSWORD"):
-        admin["password"] = cfg["PASSWORD"]
-    admin = {k: v for k, v in admin.items() if v is not None}
-
-    def admin_sql(sql: str) -> None:
-        with psycopg.connect(dbname="postgres", autocommit=True, **admin) as conn:
-            conn.execute(sql)
-
-    admin_sql(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-    admin_sql(f"CREATE DATABASE {BENCH_DB}")
-    os.environ["CASEMSG_DATABASE_URL"] = f"{url.rsplit('/', 1)[0]}/{BENCH_DB}"
-
-    def cleanup() -> None:
-        from django.db import connections
-
-        connections.close_all()
-        admin_sql(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        shutil.rmtree(data_dir, ignore_errors=True)
-
+    cleanup, _is_postgres = fresh_database(BENCH_DB, prefix="casemsg-bench-tick-")
     return cleanup
 
 
