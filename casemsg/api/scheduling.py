@@ -39,11 +39,13 @@ _TEXT = "A template: {case.name}, {case.<property>}, {case.parent.<property>}, {
 
 
 class ContentIn(In):
-    """What to send: an SMS text, or an email with a subject. `translations` are chosen by the
-    recipient's language, then the broadcast's `default_language`, then the project's; `text` is the
-    fallback."""
+    """What to send: an SMS text, an email with a subject, or an SMS survey. `translations` are chosen by
+    the recipient's language, then the broadcast's `default_language`, then the project's; `text` is the
+    fallback. A survey (`channel: "survey"`, `survey_id`) starts a session of the survey's current version
+    for each case at each occurrence; it is asked of cases only (its answers are saved to the case)."""
 
-    channel: str = Field("sms", max_length=8, description="sms | email", examples=["sms"])
+    channel: str = Field("sms", max_length=8, description="sms | email | survey", examples=["sms"])
+    survey_id: int | None = Field(None, description="survey only: the survey to start", examples=[None])
     text: str | None = Field(
         None, max_length=10_000, description=_TEXT, examples=["Hello {case.name}, see you at the clinic."]
     )

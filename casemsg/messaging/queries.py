@@ -4,14 +4,17 @@ into a MessageFilter and call messages(). The filters, the order and the joins l
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 
+from casemsg.cases.models import Case
+from casemsg.contacts.status import resolve_language
 from casemsg.core import errors
 from casemsg.core.errors import InputError
+from casemsg.messaging import render
 from casemsg.messaging.models import Message, MessagingEvent
 from casemsg.projects.models import Project
 
@@ -28,6 +31,7 @@ class MessageFilter:
     worker_id: int | None = None  # a mobile worker's id, within the project
     since: datetime | None = None  # created on or after
     until: datetime | None = None  # created before
+    search: str | None = None  # part of the phone number / address or of the text
 
 
 def messages(project: Project, f: MessageFilter) -> QuerySet[Message]:
@@ -53,6 +57,12 @@ def messages(project: Project, f: MessageFilter) -> QuerySet[Message]:
         qs = qs.filter(created_on__gte=f.since)
     if f.until:
         qs = qs.filter(created_on__lt=f.until)
+    search = (f.search or "").strip()
+    if search:
+        digits = "".join(ch for ch in search if ch.isdigit())
+        # "+1 206-617-1234" finds 12066171234: numbers are stored as digits only.
+        by_number = Q(to__icontains=digits) if len(digits) >= 3 and digits != search else Q(pk__in=[])
+        qs = qs.filter(Q(to__icontains=search) | by_number | Q(text__icontains=search))
     return qs.select_related("case", "worker").order_by("-created_on", "-pk")
 
 
@@ -99,3 +109,40 @@ def outcomes(events: Iterable[MessagingEvent]) -> list[EventOutcome]:
     for row in rows:
         counts[row["event_id"]][row["status"]] = row["n"]
     return [EventOutcome(e, counts[e.pk]) for e in events]
+
+
+def used_send_keys(keys: Sequence[str]) -> set[str]:
+    """Which of these scheduled-occurrence keys (Message.send_key) already have their message."""
+    out: set[str] = set()
+    for i in range(0, len(keys), 1000):  # bounded IN lists
+        out.update(Message.objects.filter(send_key__in=keys[i : i + 1000]).values_list("send_key", flat=True))
+    return out
+
+
+def unsent_texts(project: Project, msgs: Iterable[Message]) -> dict[int, str]:
+    """{message id: the text it would have had} for the failed outbound messages among `msgs` that were
+    never rendered (they failed their contact checks first), rendered now as the pipeline would, in the
+    contact's language. The parents any template names are loaded in one query for all of them."""
+    todo = [m for m in msgs if m.direction == Message.OUT and m.status == Message.FAILED and not m.text]
+    parent_ids = {m.case.parent_id for m in todo if m.case is not None and m.case.parent_id}
+    parents = (
+        {c.case_id: c for c in Case.objects.filter(project=project, case_id__in=parent_ids)} if parent_ids else {}
+    )
+    out: dict[int, str] = {}
+    for m in todo:
+        contact = m.case if m.case is not None else m.worker
+        if isinstance(contact, Case):
+            own = (contact.properties or {}).get("language_code") or ""
+        else:
+            own = contact.language_code if contact is not None else ""
+        lang, _source, _problem = resolve_language(own, project)
+        template, _ = render.choose_text(m.content or {}, [lang, m.default_language, project.default_language])
+        if template is None:
+            continue
+        parent = parents.get(m.case.parent_id) if m.case is not None and m.case.parent_id else None
+        name = getattr(contact, "name", "") or ""  # as the pipeline names the recipient
+        try:
+            out[m.pk] = render.render(template, render.Context(case=m.case, parent=parent, recipient_name=name))
+        except render.RenderError:
+            continue
+    return out

@@ -46,6 +46,8 @@ from casemsg.messaging import render
 from casemsg.projects.models import Project
 from casemsg.scheduling import specs, timing
 from casemsg.scheduling.models import Broadcast, ConditionalAlert, ScheduleInstance
+from casemsg.surveys import engine as survey_engine
+from casemsg.surveys.models import Survey
 from casemsg.workers.models import MobileWorker
 
 log = logging.getLogger(__name__)
@@ -924,6 +926,9 @@ def schedule_for_case(case: Case, limit: int = 10, now: datetime | None = None) 
         content = specs.content_from_json(owner.content or {})
         chain = [contact_lang if source == "contact" else "", owner.default_language, project.default_language]
         template, lang = render.choose_text(owner.content or {}, chain)
+        text = _render(template, ctx)
+        if content.channel == "survey":
+            lang, text = _survey_opening(content.survey_id, case, project)
         item: dict[str, Any] = {
             "source": owner_kind(owner),
             "id": owner.pk,
@@ -934,12 +939,22 @@ def schedule_for_case(case: Case, limit: int = 10, now: datetime | None = None) 
             "time_zone": inst.time_zone,
             "channel": content.channel,
             "language": lang,
-            "text": _render(template, ctx),
+            "text": text,
         }
         if content.channel == "email":
             item["subject"] = _render(content.subject_for(chain), ctx)
         out.append(item)
     return out
+
+
+def _survey_opening(survey_id: int | None, case: Case, project: Project) -> tuple[str, str]:
+    """(language, text) of the first SMS the case would get from this survey now ("" once deleted)."""
+    survey = Survey.objects.select_related("current_version").filter(pk=survey_id or 0).first()
+    if survey is None or survey.current_version is None:
+        return "", ""
+    version = survey.current_version
+    language = survey_engine.survey_language(survey_engine.definition(version), case, project)
+    return language, survey_engine.opening_texts(version).get(language, "")
 
 
 def _render(template: str | None, ctx: render.Context) -> str:

@@ -44,6 +44,8 @@ from casemsg.messaging import render, segments
 from casemsg.projects.models import Project
 from casemsg.scheduling import instances, specs
 from casemsg.scheduling.models import Broadcast
+from casemsg.surveys import engine as survey_engine
+from casemsg.surveys.models import Survey
 from casemsg.workers.models import MobileWorker
 
 CHUNK = 1000
@@ -143,7 +145,8 @@ def of_spec(project: Project, spec: specs.BroadcastSpec, now: datetime, limit: i
     schedule = spec.schedule
     draft = Broadcast(project=project, recipients=spec.recipients.as_json())  # never saved
     cases, workers = instances.recipient_querysets(draft)
-    tally = _Tally(spec.content, spec.content.as_json(), limit)
+    content = _as_sent(spec.content)
+    tally = _Tally(content, content.as_json(), limit)
     by_zone: dict[str, instances.Due | None] = {}
 
     def first_event(zone: str) -> instances.Due | None:
@@ -192,16 +195,16 @@ def _tally_page(
         if due is None:
             tally.no_events += 1
             continue
-        problem = (st.email if spec.content.channel == "email" else st.sms).error
-        if problem is not None:
-            tally.block(problem.code)
+        code = _problem(spec.content.channel, contact, st)
+        if code is not None:
+            tally.block(code)
             continue
         chain = _chain(st, spec, project)
         template, language = render.choose_text(tally.content_json, chain)
         if template is None:
             tally.block(_no_text_code(tally.content_json, chain))
             continue
-        if spec.content.channel == "sms":
+        if tally.content.channel == "sms":
             if _has_placeholders(template):
                 text = _render(template, contact, parents)
                 if text is None:
@@ -220,6 +223,30 @@ def _tally_page(
             candidates.append(_Candidate(due, order, contact, zone, template, language, chain))
     if candidates:
         tally.first = sorted(tally.first + candidates, key=lambda c: (c.due.utc, c.order))[: tally.limit]
+
+
+def _as_sent(content: specs.Content) -> specs.Content:
+    """Survey content as its first SMS (notes and first question, per survey language, sent as written);
+    other content as it is."""
+    if content.channel != "survey":
+        return content
+    survey = Survey.objects.select_related("current_version").filter(pk=content.survey_id or 0).first()
+    version = survey.current_version if survey is not None else None
+    texts = survey_engine.opening_texts(version) if version is not None else {}
+    return specs.Content("sms", None, {lang: render.literal(text) for lang, text in texts.items()})
+
+
+def _problem(channel: str, contact: Contact, st: ContactStatus) -> str | None:
+    """Why this contact would get nothing, as the send (or the survey start) would say it."""
+    if channel == "survey":
+        if not (contact.name or "").strip():
+            return errors.NO_CASE_NAME
+        problem = st.two_way_sms.error
+        if problem is not None and problem.code == errors.PHONE_NUMBER_IN_USE:
+            return errors.NO_TWO_WAY_PHONE_NUMBER
+        return problem.code if problem is not None else None
+    problem = (st.email if channel == "email" else st.sms).error
+    return problem.code if problem is not None else None
 
 
 def _chain(st: ContactStatus, spec: specs.BroadcastSpec, project: Project) -> list[str]:

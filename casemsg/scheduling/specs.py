@@ -27,8 +27,9 @@ from casemsg.core.errors import InputError
 from casemsg.messaging import render
 from casemsg.projects.models import Project
 from casemsg.scheduling.timing import Frequency, Recurrence
+from casemsg.surveys.models import Survey
 
-Channel = Literal["sms", "email"]
+Channel = Literal["sms", "email", "survey"]
 ScheduleKind = Literal["now", "offsets", "timed"]
 StartFrom = Literal["fixed", "matched", "property"]
 Role = Literal["case", "owner", "parent"]
@@ -57,16 +58,20 @@ def _fail(message: str) -> InputError:
 
 @dataclass(frozen=True)
 class Content:
-    """What to send: an SMS, or an email with a subject. Texts are templates ({case.name}, …)."""
+    """What to send: an SMS, an email with a subject (texts are templates: {case.name}, …), or an SMS
+    survey (`survey_id`: each occurrence starts a session of the survey's current version)."""
 
     channel: Channel = "sms"
     text: str | None = None
     translations: Mapping[str, str] = field(default_factory=dict)
     subject: str = ""  # email: the untranslated subject
     subject_translations: Mapping[str, str] = field(default_factory=dict)
+    survey_id: int | None = None
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"channel": self.channel}
+        if self.channel == "survey":
+            return {**out, "survey_id": self.survey_id}
         if self.text is not None:
             out["text"] = self.text
         if self.translations:
@@ -130,8 +135,10 @@ def parse_content(data: object, project: Project, default_language: str = "", wh
     """Validate an SMS or email content object; `default_language` is the owner's (already validated)."""
     d = _mapping(data, where)
     channel = d.get("channel", "sms")
-    if channel not in ("sms", "email"):
-        raise _fail(f"{where}.channel must be 'sms' or 'email', not {channel!r}.")
+    if channel not in ("sms", "email", "survey"):
+        raise _fail(f"{where}.channel must be 'sms', 'email' or 'survey', not {channel!r}.")
+    if channel == "survey":
+        return _survey_content(d, project, where)
     _only(d, {"channel", "text", "translations"} | ({"subject"} if channel == "email" else set()), where)
     text = _template(d["text"], f"{where}.text") if d.get("text") is not None else None
     translations = _translations(d.get("translations") or {}, project, f"{where}.translations")
@@ -160,6 +167,29 @@ def parse_content(data: object, project: Project, default_language: str = "", wh
     return Content(channel, text, translations, subject, subject_translations)
 
 
+def _survey_content(d: Mapping[str, Any], project: Project, where: str) -> Content:
+    _only(d, {"channel", "survey_id"}, where)
+    survey_id = _int(d.get("survey_id"), f"{where}.survey_id", 1, 2**63 - 1)
+    if not Survey.objects.filter(project=project, pk=survey_id, current_version__isnull=False).exists():
+        raise InputError(errors.SURVEY_NOT_FOUND, f"{where}.survey_id: no survey {survey_id} in this project.", 422)
+    return Content("survey", survey_id=survey_id)
+
+
+def check_survey_recipients(content: Mapping[str, Any], recipients: object) -> None:
+    """A survey is asked of a case (its answers go to the case): not of mobile workers or case owners."""
+    if content.get("channel") != "survey":
+        return
+    if isinstance(recipients, BroadcastRecipients):
+        wrong = bool(recipients.mobile_workers or recipients.owners_of)
+    else:
+        wrong = "owner" in cast(Sequence[str], recipients)
+    if wrong:
+        raise _fail(
+            "recipients: a survey is asked of cases (its answers are saved to the case), not of mobile workers "
+            "or case owners."
+        )
+
+
 def content_from_json(data: Mapping[str, Any]) -> Content:
     """Stored (normalised) content back to its dataclass, without re-validating."""
     raw = data.get("subject")
@@ -175,6 +205,7 @@ def content_from_json(data: Mapping[str, Any]) -> Content:
         translations=dict(data.get("translations") or {}),
         subject=subject,
         subject_translations=subject_translations,
+        survey_id=data.get("survey_id"),
     )
 
 
@@ -738,10 +769,13 @@ def parse_broadcast(data: object, project: Project, now: datetime, check_past: b
     schedule = parse_schedule(d["schedule"], "broadcast", _today(project, now))
     if check_past:
         _refuse_past(schedule, now)
+    content = parse_content(d["content"], project, default_language)
+    recipients = parse_broadcast_recipients(d["recipients"])
+    check_survey_recipients(content.as_json(), recipients)
     return BroadcastSpec(
         name=parse_name(d["name"]),
-        content=parse_content(d["content"], project, default_language),
-        recipients=parse_broadcast_recipients(d["recipients"]),
+        content=content,
+        recipients=recipients,
         schedule=schedule,
         default_language=default_language,
         max_lateness_minutes=parse_lateness(d.get("max_lateness_minutes")),
@@ -785,6 +819,8 @@ def parse_alert(data: object, project: Project, partial: bool = False) -> dict[s
         out["schedule"] = parse_alert_schedule(d["schedule"]).as_json()
     if "max_lateness_minutes" in d:
         out["max_lateness_minutes"] = parse_lateness(d["max_lateness_minutes"])
+    if "content" in out and "recipients" in out:
+        check_survey_recipients(out["content"], out["recipients"])
     return out
 
 

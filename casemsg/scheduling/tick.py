@@ -34,13 +34,16 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from casemsg.cases.models import Case
-from casemsg.core import bulk
+from casemsg.core import bulk, errors
+from casemsg.core.errors import InputError
 from casemsg.messaging import pipeline
 from casemsg.messaging.models import MessagingEvent
 from casemsg.projects.models import Project
 from casemsg.scheduling import instances, specs
 from casemsg.scheduling.instances import COMPLETED, Due, Owner
 from casemsg.scheduling.models import Broadcast, ConditionalAlert, ScheduleInstance
+from casemsg.surveys import engine as survey_engine
+from casemsg.surveys.models import Survey
 from casemsg.workers.models import MobileWorker
 
 log = logging.getLogger(__name__)
@@ -143,6 +146,7 @@ def _set_wise(plan: _Plan) -> bool:
         isinstance(plan.owner, Broadcast)
         and plan.owner.status == Broadcast.ACTIVE
         and not plan.schedule.per_recipient
+        and plan.content.channel != "survey"
         and (plan.content.channel == "sms" or not plan.content.subject_translations)
     )
 
@@ -216,21 +220,55 @@ def _advance_each(insts: list[ScheduleInstance], plans: dict[tuple[str, int], _P
     props = _source_properties(insts, plans)
     languages = _languages(insts, plans)
     groups: dict[tuple[int, int], list[pipeline.MessageSpec]] = defaultdict(list)
+    surveys: dict[tuple[int, int, int], list[tuple[ScheduleInstance, pipeline.MessageSpec]]] = defaultdict(list)
     ended: set[int] = set()
     for inst in insts:
         plan = plans[_owner_key(inst)]
         project = projects[inst.project_id]
         spec = _advance(inst, plan, project, now, props.get(inst.source_case_id or 0), languages)
         inst.claim, inst.claimed_on = "", None
-        if spec is not None:
+        if spec is not None and plan.content.channel == "survey":
+            surveys[(inst.project_id, plan.content.survey_id or 0, plan.event_id())].append((inst, spec))
+        elif spec is not None:
             groups[(inst.project_id, plan.event_id())].append(spec)
         if not inst.active and isinstance(plan.owner, Broadcast):
             ended.add(plan.owner.pk)
     for (project_id, event_id), message_specs in groups.items():
         event = MessagingEvent(pk=event_id, project_id=project_id)
         pipeline.queue(projects[project_id], message_specs, event, precheck=False)
+    if surveys:
+        _start_surveys(surveys, projects, now)
     bulk.update_rows(insts, _FIELDS)
     return ended
+
+
+def _start_surveys(
+    due: dict[tuple[int, int, int], list[tuple[ScheduleInstance, pipeline.MessageSpec]]],
+    projects: dict[int, Project],
+    now: datetime,
+) -> None:
+    """Survey content: each due occurrence starts a session (its first question carries the occurrence's
+    send key); an occurrence whose case cannot take the survey now records why in the instance."""
+    found = Survey.objects.select_related("current_version").in_bulk({survey_id for _p, survey_id, _e in due})
+    for (project_id, survey_id, event_id), items in due.items():
+        project = projects[project_id]
+        survey = found.get(survey_id)
+        event = MessagingEvent(pk=event_id, project_id=project_id)
+        starts = [(spec.case.pk, spec.send_key) for _inst, spec in items if spec.case is not None]
+        if survey is None:
+            gone = InputError(errors.SURVEY_NOT_FOUND, f"Survey {survey_id} was deleted.", 404)
+            outcome: dict[str, InputError | None] = {key: gone for _pk, key in starts}
+        else:
+            outcome = survey_engine.start_many(project, survey, starts, event, now)
+        for inst, spec in items:
+            problem = outcome.get(spec.send_key)
+            if problem is not None:
+                inst.last_event = {
+                    **inst.last_event,
+                    "outcome": "not_sent",
+                    "error": problem.code,
+                    "detail": problem.message,
+                }
 
 
 def _owner_key(inst: ScheduleInstance) -> tuple[str, int]:

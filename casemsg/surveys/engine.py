@@ -40,6 +40,7 @@ from casemsg.gateways.models import Gateway
 from casemsg.gateways.routing import Router
 from casemsg.messaging import pipeline, render
 from casemsg.messaging.models import MessagingEvent
+from casemsg.messaging.queries import used_send_keys
 from casemsg.projects.models import Project
 from casemsg.surveys.answers import Parsed, error_message, parse_answer
 from casemsg.surveys.definition import SELECT_TYPES, Question, parse_survey
@@ -187,6 +188,110 @@ def _send(session: SurveySession, case: Case, parts: list[str]) -> None:
 
 
 # --- start -----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Reachable:
+    """Where a case's survey conversation would run: its number and the gateway to use."""
+
+    number: str
+    gateway: Gateway
+
+
+def _reachable(
+    project: Project,
+    cases: list[Case],
+    router: Router,
+    gateway: Gateway | None,
+    requires_two_way: bool,
+) -> list[_Reachable | InputError]:
+    """For each case (its `project` set): where its survey would run, or why it cannot run (the
+    InputError `start` raises). Statuses for all the cases in one go."""
+    out: list[_Reachable | InputError] = []
+    for case, st in zip(cases, statuses(cases), strict=True):
+        if not (case.name or "").strip():
+            out.append(InputError(errors.NO_CASE_NAME, f"Case {case.case_id} has no name; SMS surveys need it.", 422))
+            continue
+        problem = st.two_way_sms.error if requires_two_way else st.sms.error
+        if problem is not None and not requires_two_way and problem.code == errors.NO_CONSENT:
+            problem = None  # the consent survey is how a pending number consents
+        if problem is not None:
+            detail = problem.detail or errors.get(problem.code).description
+            code = problem.code
+            if code in (errors.NO_TWO_WAY_PHONE_NUMBER, errors.PHONE_NUMBER_IN_USE):
+                code = errors.NO_TWO_WAY_PHONE_NUMBER
+            out.append(
+                InputError(
+                    code,
+                    f"Case {case.case_id} cannot answer an SMS survey: {detail}",
+                    errors.get(code).status or 422,
+                )
+            )
+            continue
+        number = st.phone_number or ""
+        chosen = gateway
+        if chosen is None:
+            region = st.phone_check.region if st.phone_check is not None else None
+            choice = router.choose(project.pk, number, region, st.gateway or "")
+            if choice.gateway is None:
+                code = choice.error or errors.NO_SUITABLE_GATEWAY
+                out.append(InputError(code, choice.detail, errors.get(code).status or 422))
+                continue
+            chosen = choice.gateway
+        out.append(_Reachable(number, chosen))
+    return out
+
+
+def _new_session(
+    project: Project,
+    version: SurveyVersion,
+    case: Case,
+    where: _Reachable,
+    event: MessagingEvent,
+    now: dt.datetime,
+) -> tuple[SurveySession, list[str]]:
+    """An unsaved session at its first relevant question, and the texts of its opening SMS."""
+    survey_def = _parsed(version).survey
+    language = survey_language(survey_def, case, project)
+    answers: dict[str, str] = {}
+    notes, first = _walk(survey_def, answers, 0, _today(case, project, now))
+    expires_on = now + dt.timedelta(minutes=survey_def.settings.expire_after)
+    session = SurveySession(
+        project=project,
+        survey_version=version,
+        case=case,
+        gateway=where.gateway,
+        phone_number=where.number,
+        status=SurveySession.OPEN if first is not None else SurveySession.COMPLETED,
+        current_question=first.name if first is not None else "",
+        answers=answers,
+        language=language,
+        event=event,
+        started_on=now,
+        last_activity_on=now,
+        next_reminder_on=_reminder_after(survey_def, 0, now, expires_on) if first is not None else None,
+        expires_on=expires_on,
+        completed_on=None if first is not None else now,
+    )
+    parts = [_text(n.label, language, survey_def.default_language) for n in notes]
+    if first is not None:
+        parts.append(question_text(survey_def, first, language))
+    return session, parts
+
+
+def opening_texts(version: SurveyVersion) -> dict[str, str]:
+    """The first SMS of a session (notes and the first question), per survey language, as a case with no
+    answers yet would get it: what a broadcast's pre-flight shows."""
+    survey_def = _parsed(version).survey
+    out: dict[str, str] = {}
+    today = timezone.now().date()
+    for language in survey_def.languages:
+        notes, first = _walk(survey_def, {}, 0, today)
+        parts = [_text(n.label, language, survey_def.default_language) for n in notes]
+        if first is not None:
+            parts.append(question_text(survey_def, first, language))
+        out[language] = "\n".join(p for p in parts if p.strip())
+    return out
+
+
 def start(
     project: Project,
     survey: Survey,
@@ -210,65 +315,22 @@ def start(
     version = survey.current_version
     if version is None or survey.project_id != project.pk:
         raise InputError(errors.SURVEY_NOT_FOUND, f"No survey {survey.pk} in this project.", 404)
-    if not (case.name or "").strip():
-        raise InputError(errors.NO_CASE_NAME, f"Case {case.case_id} has no name; SMS surveys need it.", 422)
     case.project = project
-    st = statuses([case])[0]
-    problem = st.two_way_sms.error if requires_two_way else st.sms.error
-    if problem is not None and not requires_two_way and problem.code == errors.NO_CONSENT:
-        problem = None  # the consent survey is how a pending number consents
-    if problem is not None:
-        detail = problem.detail or errors.get(problem.code).description
-        code = problem.code
-        if code in (errors.NO_TWO_WAY_PHONE_NUMBER, errors.PHONE_NUMBER_IN_USE):
-            code = errors.NO_TWO_WAY_PHONE_NUMBER
-        raise InputError(
-            code, f"Case {case.case_id} cannot answer an SMS survey: {detail}", errors.get(code).status or 422
-        )
-    number = st.phone_number or ""
-    if gateway is None:
-        region = st.phone_check.region if st.phone_check is not None else None
-        choice = Router({project.pk}).choose(project.pk, number, region, st.gateway or "")
-        if choice.gateway is None:
-            code = choice.error or errors.NO_SUITABLE_GATEWAY
-            raise InputError(code, choice.detail, errors.get(code).status or 422)
-        gateway = choice.gateway
-    parsed = _parsed(version)
-    survey_def = parsed.survey
-    language = survey_language(survey_def, case, project)
-    answers: dict[str, str] = {}
-    notes, first = _walk(survey_def, answers, 0, _today(case, project, now))
-    expires_on = now + dt.timedelta(minutes=survey_def.settings.expire_after)
+    where = _reachable(project, [case], Router({project.pk}), gateway, requires_two_way)[0]
+    if isinstance(where, InputError):
+        raise where
     for attempt in range(2):
         try:
             with transaction.atomic():
-                _close_open(number, gateway, SurveySession.REPLACED, "", now)
+                _close_open(where.number, where.gateway, SurveySession.REPLACED, "", now)
                 event = MessagingEvent.objects.create(
                     project=project,
                     source="survey",
                     source_id=str(survey.pk),
                     description=f"survey '{survey.name}' (version {version.number}) for case {case.case_id}",
                 )
-                session = SurveySession.objects.create(
-                    project=project,
-                    survey_version=version,
-                    case=case,
-                    gateway=gateway,
-                    phone_number=number,
-                    status=SurveySession.OPEN if first is not None else SurveySession.COMPLETED,
-                    current_question=first.name if first is not None else "",
-                    answers=answers,
-                    language=language,
-                    event=event,
-                    started_on=now,
-                    last_activity_on=now,
-                    next_reminder_on=_reminder_after(survey_def, 0, now, expires_on) if first is not None else None,
-                    expires_on=expires_on,
-                    completed_on=None if first is not None else now,
-                )
-                parts = [_text(n.label, language, survey_def.default_language) for n in notes]
-                if first is not None:
-                    parts.append(question_text(survey_def, first, language))
+                session, parts = _new_session(project, version, case, where, event, now)
+                session.save(force_insert=True)
                 _send(session, case, parts)
             return session
         except IntegrityError:
@@ -276,6 +338,63 @@ def start(
             if attempt:
                 raise
     raise AssertionError("unreachable")
+
+
+def start_many(
+    project: Project,
+    survey: Survey,
+    starts: list[tuple[int, str]],
+    event: MessagingEvent,
+    now: dt.datetime,
+) -> dict[str, InputError | None]:
+    """Start `survey` for many cases at once (a broadcast's or an alert's due occurrences): `starts` holds
+    (case pk, send key); the first question of each goes out with that send key, so an occurrence starts
+    its session once even if it is ever processed twice (a key already used starts nothing). All of it in
+    the caller's transaction, in a few queries whatever the number of cases. Returns, per send key, None
+    (started, or already started) or why the case cannot take the survey now."""
+    keys = [key for _pk, key in starts]
+    version = survey.current_version
+    if version is None or survey.project_id != project.pk:
+        missing = InputError(errors.SURVEY_NOT_FOUND, f"Survey {survey.pk} has no version to ask.", 404)
+        return dict.fromkeys(keys, missing)
+    used = used_send_keys(keys)
+    todo = [(pk, key) for pk, key in starts if key not in used]
+    found = Case.objects.in_bulk({pk for pk, _key in todo})
+    outcome: dict[str, InputError | None] = dict.fromkeys(keys)
+    for pk, key in todo:
+        if pk not in found or found[pk].project_id != project.pk or found[pk].closed:
+            outcome[key] = InputError(errors.CONTACT_IS_INACTIVE, "The case is closed or was deleted.", 422)
+    todo = [(pk, key) for pk, key in todo if outcome[key] is None]
+    cases = [found[pk] for pk, _key in todo]
+    for case in cases:
+        case.project = project
+    places = _reachable(project, cases, Router({project.pk}), None, True)
+    sessions: list[SurveySession] = []
+    messages: list[pipeline.MessageSpec] = []
+    taken: set[tuple[int, str]] = set()
+    for (_pk, key), case, where in zip(todo, cases, places, strict=True):
+        if isinstance(where, InputError):
+            outcome[key] = where
+            continue
+        if (where.gateway.pk, where.number) in taken:  # the same case due twice in one batch: once
+            continue
+        taken.add((where.gateway.pk, where.number))
+        session, parts = _new_session(project, version, case, where, event, now)
+        sessions.append(session)
+        text = "\n".join(p for p in parts if p.strip())
+        messages.append(_spec(case, where.gateway, text, session.language, send_key=key))
+    if not sessions:
+        return outcome
+    by_gateway: dict[int, set[str]] = defaultdict(set)
+    for s in sessions:
+        by_gateway[s.gateway_id or 0].add(s.phone_number)
+    for gateway_id, numbers in by_gateway.items():
+        SurveySession.objects.filter(gateway_id=gateway_id, phone_number__in=numbers, status=SurveySession.OPEN).update(
+            status=SurveySession.REPLACED, completed_on=now, next_reminder_on=None
+        )
+    SurveySession.objects.bulk_create(sessions)
+    pipeline.queue(project, [m for m in messages if m.text], event, precheck=False)
+    return outcome
 
 
 def _close_open(number: str, gateway: Gateway | None, status: str, error: str, now: dt.datetime) -> int:
