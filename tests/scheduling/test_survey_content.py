@@ -32,7 +32,11 @@ def profile() -> dict[str, Any]:
         "default_language": "en",
         "languages": ["en", "sw"],
         "questions": [
-            {"name": "hello", "type": "note", "label": {"en": "Hello from the clinic.", "sw": "Habari kutoka kliniki."}},
+            {
+                "name": "hello",
+                "type": "note",
+                "label": {"en": "Hello from the clinic.", "sw": "Habari kutoka kliniki."},
+            },
             {
                 "name": "age",
                 "type": "integer",
@@ -153,7 +157,9 @@ def test_bad_survey_content_is_refused_with_the_reason(api):
     survey = create_survey(api, profile())
     r = api.post("broadcasts", body(999_999))
     assert r.status_code == 422 and r.json()["error"]["code"] == errors.SURVEY_NOT_FOUND
-    r = api.post("broadcasts", body(survey["id"], content={"channel": "survey", "survey_id": survey["id"], "text": "x"}))
+    r = api.post(
+        "broadcasts", body(survey["id"], content={"channel": "survey", "survey_id": survey["id"], "text": "x"})
+    )
     assert r.status_code == 422 and "unknown field" in r.json()["error"]["message"]
     r = api.post("broadcasts", body(survey["id"], recipients={"mobile_workers": "all"}))
     assert r.status_code == 422 and "asked of cases" in r.json()["error"]["message"]
