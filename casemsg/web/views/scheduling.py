@@ -28,6 +28,7 @@ from casemsg.core.errors import InputError
 from casemsg.projects.models import Project
 from casemsg.scheduling import preflight, queries, services, specs
 from casemsg.scheduling.models import Broadcast, ConditionalAlert
+from casemsg.surveys.models import Survey
 from casemsg.web.views.common import error_view, paginate, project_or_404, staff_required
 
 PER_PAGE = 50
@@ -57,13 +58,36 @@ def _split(value: str) -> list[str]:
 # --------------------------------------------------------------------------------------------------
 
 
+def _survey_choices(form: forms.Form, project: Project) -> None:
+    field = form.fields["survey"]
+    assert isinstance(field, forms.ChoiceField)
+    found = Survey.objects.filter(project=project, current_version__isnull=False).order_by("name")
+    field.choices = [("", "—"), *((str(pk), name) for pk, name in found.values_list("pk", "name"))]
+
+
+def content_body(d: dict[str, Any], languages: list[str]) -> dict[str, Any]:
+    """The API's `content` from the content fields of the broadcast and alert forms."""
+    if d["channel"] == "survey":
+        return {"channel": "survey", "survey_id": int(d["survey"]) if d.get("survey") else None}
+    content: dict[str, Any] = {"channel": d["channel"]}
+    if (d.get("text") or "").strip():
+        content["text"] = d["text"]
+    translations = {lang: d[f"text_{lang}"] for lang in languages if (d.get(f"text_{lang}") or "").strip()}
+    if translations:
+        content["translations"] = translations
+    if d["channel"] == "email":
+        content["subject"] = d.get("subject") or ""
+    return content
+
+
 class BroadcastForm(forms.Form):
     """A broadcast as a person fills it in. `fixed` names the parts (recipients, schedule, content) of a
     stored broadcast that the form cannot show (owners of cases, a random time window, translated email
     subjects): they are shown as they are and kept (left out of the body)."""
 
     name = forms.CharField(max_length=200)
-    channel = forms.ChoiceField(choices=[("sms", "SMS"), ("email", "Email")], initial="sms")
+    channel = forms.ChoiceField(choices=[("sms", "SMS"), ("email", "Email"), ("survey", "SMS survey")], initial="sms")
+    survey = forms.ChoiceField(required=False, label="Survey", help_text="survey only: asked of each case")
     subject = forms.CharField(required=False, max_length=255, help_text="email only")
     text = forms.CharField(
         required=False,
@@ -120,6 +144,7 @@ class BroadcastForm(forms.Form):
         self.project = project
         self.fixed = fixed or {}
         self.languages = list(project.sms_languages or [])
+        _survey_choices(self, project)
         for lang in self.languages:
             self.fields[f"text_{lang}"] = forms.CharField(
                 required=False,
@@ -158,15 +183,7 @@ class BroadcastForm(forms.Form):
         d = self.cleaned_data
         out: dict[str, Any] = {"name": d["name"], "default_language": d.get("default_language") or ""}
         if "content" not in self.fixed:
-            content: dict[str, Any] = {"channel": d["channel"]}
-            if (d.get("text") or "").strip():
-                content["text"] = d["text"]
-            translations = {lang: d[f"text_{lang}"] for lang in self.languages if (d.get(f"text_{lang}") or "").strip()}
-            if translations:
-                content["translations"] = translations
-            if d["channel"] == "email":
-                content["subject"] = d.get("subject") or ""
-            out["content"] = content
+            out["content"] = content_body(d, self.languages)
         if "recipients" not in self.fixed:
             recipients: dict[str, Any] = {}
             if d.get("case_type"):
@@ -226,6 +243,7 @@ def _initial(b: Broadcast) -> tuple[dict[str, Any], dict[str, Any]]:
     initial: dict[str, Any] = {
         "name": b.name,
         "channel": content.get("channel", "sms"),
+        "survey": str(content.get("survey_id") or ""),
         "subject": subject,
         "text": content.get("text") or "",
         "default_language": b.default_language,
@@ -389,7 +407,8 @@ class AlertForm(forms.Form):
     reset_property = forms.CharField(
         required=False, max_length=255, help_text="when this property's value changes, the schedule restarts"
     )
-    channel = forms.ChoiceField(choices=[("sms", "SMS"), ("email", "Email")], initial="sms")
+    channel = forms.ChoiceField(choices=[("sms", "SMS"), ("email", "Email"), ("survey", "SMS survey")], initial="sms")
+    survey = forms.ChoiceField(required=False, label="Survey", help_text="survey only: asked of each case")
     subject = forms.CharField(required=False, max_length=255, help_text="email only")
     text = forms.CharField(
         required=False, max_length=specs.MAX_TEXT, widget=forms.Textarea(attrs={"rows": 3}), label="Text"
@@ -400,6 +419,7 @@ class AlertForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.project = project
         self.languages = list(project.sms_languages or [])
+        _survey_choices(self, project)
         for lang in self.languages:
             self.fields[f"text_{lang}"] = forms.CharField(
                 required=False, max_length=specs.MAX_TEXT, label=f"Text in {lang}", widget=forms.Textarea({"rows": 2})
@@ -481,14 +501,7 @@ class AlertForm(forms.Form):
     def body(self) -> dict[str, Any]:
         """The API's body for these fields (call after is_valid())."""
         d = self.cleaned_data
-        content: dict[str, Any] = {"channel": d["channel"]}
-        if (d.get("text") or "").strip():
-            content["text"] = d["text"]
-        translations = {lang: d[f"text_{lang}"] for lang in self.languages if (d.get(f"text_{lang}") or "").strip()}
-        if translations:
-            content["translations"] = translations
-        if d["channel"] == "email":
-            content["subject"] = d.get("subject") or ""
+        content = content_body(d, self.languages)
         return {
             "name": d["name"],
             "case_type": d["case_type"],
@@ -511,6 +524,7 @@ def _alert_initial(a: ConditionalAlert) -> dict[str, Any]:
         "recipients": list(a.recipients or []),
         "reset_property": a.reset_property,
         "channel": content.get("channel", "sms"),
+        "survey": str(content.get("survey_id") or ""),
         "subject": subject.get("*", "") if isinstance(subject, dict) else subject,
         "text": content.get("text") or "",
         "default_language": a.default_language,
