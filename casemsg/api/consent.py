@@ -10,10 +10,10 @@ from ninja import Field, Router, Schema, Status
 from casemsg.api.core import In, paged, project_for
 from casemsg.cases.models import Case
 from casemsg.consent import ledger, verification
-from casemsg.consent import services as consent
 from casemsg.consent.models import ConsentRecord
 from casemsg.core import errors
 from casemsg.core.errors import InputError
+from casemsg.surveys import consent as survey_consent
 from casemsg.workers.models import MobileWorker
 
 router = Router(tags=["consent"])
@@ -81,7 +81,7 @@ def opt_in_request(request: HttpRequest, project: str, case_id: str) -> Status:
     case = Case.objects.filter(project=p, case_id=case_id).first()
     if case is None:
         raise InputError(errors.CASE_NOT_FOUND, f"No case '{case_id}' in this project.", 404)
-    req = consent.request_opt_in(p, case)
+    req = survey_consent.request_opt_in(p, case)
     return Status(202, req)
 
 

@@ -7,6 +7,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from casemsg.consent.ledger import entry
+from casemsg.consent.models import ConsentRecord
+from casemsg.consent.signals import ledger_written
 from casemsg.contacts.models import OptOut
 from casemsg.messaging.models import Message
 
@@ -32,7 +34,7 @@ def opt_out(
         _row, created = OptOut.objects.get_or_create(
             phone_number=number, defaults={"opted_out_on": now, "gateway_name": gateway_name, "source": source}
         )
-        entry(
+        record = entry(
             number,
             "opt_out",
             source,
@@ -42,7 +44,9 @@ def opt_out(
             worker=worker,
             text_shown=text_shown,
             answer=answer,
-        ).save()
+        )
+        record.save()
+        ledger_written.send(ConsentRecord, records=[record])
     return created
 
 
@@ -60,7 +64,7 @@ def opt_in(
     now = timezone.now()
     with transaction.atomic():
         deleted, _ = OptOut.objects.filter(phone_number=number).delete()
-        entry(
+        record = entry(
             number,
             "opt_in",
             source,
@@ -70,7 +74,9 @@ def opt_in(
             worker=worker,
             text_shown=text_shown,
             answer=answer,
-        ).save()
+        )
+        record.save()
+        ledger_written.send(ConsentRecord, records=[record])
     return bool(deleted)
 
 

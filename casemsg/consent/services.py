@@ -20,12 +20,12 @@ from casemsg.cases.models import Case
 from casemsg.consent import ledger, words
 from casemsg.consent.ledger import contact_label
 from casemsg.consent.models import ConsentRecord, ConsentRequest
+from casemsg.consent.signals import ledger_written
 from casemsg.contacts import registry
 from casemsg.contacts.status import resolve_language, statuses
 from casemsg.core import actor, errors, phone
-from casemsg.core.errors import InputError
-from casemsg.messaging import pipeline, render
-from casemsg.messaging.models import Message, MessagingEvent
+from casemsg.messaging import render
+from casemsg.messaging.models import Message
 from casemsg.projects.models import Project
 from casemsg.workers.models import MobileWorker
 
@@ -41,21 +41,12 @@ def pick_text(project: Project, translations: dict[str, str], language: str) -> 
     return text or ""
 
 
-def request_opt_in(project: Project, case: Case, source: str | None = None, force: bool = False) -> ConsentRequest:
-    """Send the opt-in request to one case (API, page, CLI: `source` defaults to whoever is acting).
-    Refuses with a clear error when it cannot go."""
-    case.project = project
-    created, problems = request_many(project, [case], source=source or actor.current().source, force=force)
-    if problems:
-        code, message, status = problems[0]
-        raise InputError(code, message, status)
-    return created[0]
-
-
-def request_many(
+def record_requests(
     project: Project, cases: Sequence[Case], source: str = "system", force: bool = False
 ) -> tuple[list[ConsentRequest], list[tuple[str, str, int]]]:
-    """Send opt-in requests to many cases in bulk (auto opt-in on registration uses this).
+    """Record opt-in requests for many cases in bulk: the request rows (queued: the question is not sent
+    yet) and their ledger rows. The question itself is the built-in consent survey, which
+    `casemsg.surveys.consent.ask` starts for these requests in the same transaction.
 
     Skips, with a reason, cases that need no request or were asked within the project's interval."""
     now = timezone.now()
@@ -118,7 +109,7 @@ def request_many(
                 for c, n, t in todo
             ]
         )
-        ConsentRecord.objects.bulk_create(
+        written = ConsentRecord.objects.bulk_create(
             [
                 ConsentRecord(
                     phone_number=n,
@@ -134,30 +125,8 @@ def request_many(
                 for c, n, t in todo
             ]
         )
-        event = MessagingEvent.objects.create(project=project, source="system", description="opt-in request")
-        pipeline.queue(
-            project,
-            [
-                pipeline.MessageSpec(case=c, text=t.replace("{", "{{").replace("}", "}}"), kind=Message.OPT_IN_REQUEST)
-                for c, _n, t in todo
-            ],
-            event,
-        )
+        ledger_written.send(ConsentRecord, records=written)
     return reqs, problems
-
-
-def auto_request(project: Project, cases: Sequence[Case]) -> None:
-    """Ask every case whose consent-region number has no consent yet, unless asked within the interval."""
-    candidates = []
-    for c in cases:
-        props = c.properties or {}
-        if c.closed or str(props.get("contact_phone_number_is_verified", "")).strip() == "1":
-            continue
-        chk = phone.check(props.get("contact_phone_number"))
-        if chk.ok and phone.needs_consent(chk, project.consent_regions):
-            candidates.append(c)
-    if candidates:
-        request_many(project, candidates, source="system")
 
 
 def pending_for(number: str) -> ConsentRequest | None:
@@ -172,41 +141,34 @@ def pending_for(number: str) -> ConsentRequest | None:
     return None if pk is None else ConsentRequest.objects.select_related("project", "case", "worker").get(pk=pk)
 
 
-def answer_opt_in(req: ConsentRequest, text: str) -> str | None:
-    """Apply a reply to a pending opt-in request. Returns "consent", "refusal", or None (not an answer)."""
-    word, _rest = words.first_word(text)
-    if word in words.CONSENT_YES:
-        outcome = "consent"
-    elif word in words.CONSENT_NO:
-        outcome = "refusal"
-    else:
-        return None
+def record_answer(req: ConsentRequest, outcome: str, text: str) -> None:
+    """The answer to an opt-in request ("consent" or "refusal", from `text`): the request is answered, the
+    ledger row written, and on consent `contact_phone_number_is_verified` set to 1 through the normal case
+    update, so the registry syncs and two-way ownership follows. In the caller's transaction."""
     now = timezone.now()
-    with transaction.atomic():
-        req.status = ConsentRequest.ANSWERED if outcome == "consent" else ConsentRequest.REFUSED
-        req.answer, req.answered_on = text, now
-        req.save(update_fields=["status", "answer", "answered_on"])
-        ConsentRecord.objects.create(
-            phone_number=req.phone_number,
-            project=req.project,
-            case=req.case,
-            worker=req.worker,
-            contact_label=_label(req.case, req.worker),
-            kind=outcome,
-            source="survey",
-            text_shown=req.text_shown,
-            answer=text,
-            created_on=now,
+    req.status = ConsentRequest.ANSWERED if outcome == "consent" else ConsentRequest.REFUSED
+    req.answer, req.answered_on = text, now
+    req.save(update_fields=["status", "answer", "answered_on"])
+    record = ConsentRecord.objects.create(
+        phone_number=req.phone_number,
+        project=req.project,
+        case=req.case,
+        worker=req.worker,
+        contact_label=_label(req.case, req.worker),
+        kind=outcome,
+        source="survey",
+        text_shown=req.text_shown,
+        answer=text,
+        created_on=now,
+    )
+    ledger_written.send(ConsentRecord, records=[record])
+    if outcome == "consent" and req.case is not None:
+        case_services.update_case(
+            req.project,
+            req.case,
+            case_services.CaseChange(properties={"contact_phone_number_is_verified": "1"}),
+            consent_source="",
         )
-        if outcome == "consent" and req.case is not None:
-            # the normal case update: the registry syncs and two-way ownership follows
-            case_services.update_case(
-                req.project,
-                req.case,
-                case_services.CaseChange(properties={"contact_phone_number_is_verified": "1"}),
-                consent_source="",
-            )
-    return outcome
 
 
 def record_worker_form_consent(
@@ -229,7 +191,7 @@ def record_worker_form_consent(
                 ledger.entry(chk.number, "consent", source, created_on=now, project=project, case=c, answer="1")
             )
     if rows:
-        ConsentRecord.objects.bulk_create(rows)
+        ledger_written.send(ConsentRecord, records=ConsentRecord.objects.bulk_create(rows))
 
 
 def expire_requests(batch: int = 1000) -> int:
@@ -252,7 +214,7 @@ def expire_requests(batch: int = 1000) -> int:
                 pk__in=pks, status__in=[ConsentRequest.QUEUED, ConsentRequest.PENDING]
             ).update(status=ConsentRequest.EXPIRED, answered_on=now)
             expired = set(ConsentRequest.objects.filter(pk__in=pks, answered_on=now).values_list("pk", flat=True))
-            ConsentRecord.objects.bulk_create(
+            written = ConsentRecord.objects.bulk_create(
                 [
                     ConsentRecord(
                         phone_number=r.phone_number,
@@ -269,22 +231,22 @@ def expire_requests(batch: int = 1000) -> int:
                     if r.kind == ConsentRequest.OPT_IN and r.pk in expired
                 ]
             )
+            ledger_written.send(ConsentRecord, records=written)
         total += len(expired)
 
 
 def on_cases_changed(
     sender: object, *, project: Project, cases: list[Case], previous: dict[int, dict], source: str, **_kw: object
 ) -> None:
-    """The case after-change hook: a worker setting the property to 1 is consent recorded in the ledger;
-    with the project's auto opt-in, a newly registered number that needs consent is asked."""
+    """The case after-change hook: a worker setting the property to 1 is consent recorded in the ledger.
+    (With the project's auto opt-in, a newly registered number that needs consent is asked: that is
+    `casemsg.surveys.consent.on_cases_changed`, the other receiver of the same hook.)"""
     if source:
         before = {
             pk: registry.is_verified_value(props.get("contact_phone_number_is_verified"))
             for pk, props in previous.items()
         }
         record_worker_form_consent(project, cases, before, source)
-    if project.auto_opt_in:
-        auto_request(project, cases)
 
 
 def on_messages_sent(sender: object, *, messages: list[Message], **_kw: object) -> None:
@@ -324,4 +286,4 @@ def on_workers_changed(
                     )
                 )
     if rows:
-        ConsentRecord.objects.bulk_create(rows)
+        ledger_written.send(ConsentRecord, records=ConsentRecord.objects.bulk_create(rows))

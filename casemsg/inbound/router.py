@@ -41,6 +41,7 @@ from casemsg.inbound.signals import inbound_received
 from casemsg.messaging import pipeline, render
 from casemsg.messaging.models import Message, MessagingEvent
 from casemsg.projects.models import Project
+from casemsg.surveys import consent as survey_consent
 from casemsg.surveys import engine as surveys
 from casemsg.surveys import services as survey_services
 from casemsg.surveys.models import Survey, SurveySession
@@ -401,7 +402,7 @@ def _answer_pending(msg: Message, pending: ConsentRequest, text: str, outcome: s
     reply = _Reply(msg, pending.project, contact)
     msg.case, msg.worker, msg.project = pending.case, pending.worker, pending.project
     if pending.kind == ConsentRequest.OPT_IN:
-        result = consent.answer_opt_in(pending, text)
+        result = survey_consent.answer(pending, text)
         if result == "consent":
             reply.send({"en": words.DEFAULT_TEXTS["consent_thanks"]}, kind=Message.COMPLIANCE, source="survey")
         return result

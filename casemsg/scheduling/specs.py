@@ -170,8 +170,8 @@ def parse_content(data: object, project: Project, default_language: str = "", wh
 def _survey_content(d: Mapping[str, Any], project: Project, where: str) -> Content:
     _only(d, {"channel", "survey_id"}, where)
     survey_id = _int(d.get("survey_id"), f"{where}.survey_id", 1, 2**63 - 1)
-    if not Survey.objects.filter(project=project, pk=survey_id, current_version__isnull=False).exists():
-        raise InputError(errors.SURVEY_NOT_FOUND, f"{where}.survey_id: no survey {survey_id} in this project.", 422)
+    if not Survey.objects.filter(project=project, pk=survey_id, builtin="", current_version__isnull=False).exists():
+        raise InputError(errors.SURVEY_NOT_FOUND, f"{where}.survey_id: no survey {survey_id} in this project.", 404)
     return Content("survey", survey_id=survey_id)
 
 

@@ -39,7 +39,7 @@ from casemsg.core.errors import InputError
 from casemsg.gateways.models import Gateway
 from casemsg.gateways.routing import Router
 from casemsg.messaging import pipeline, render
-from casemsg.messaging.models import MessagingEvent
+from casemsg.messaging.models import Message, MessagingEvent
 from casemsg.messaging.queries import used_send_keys
 from casemsg.projects.models import Project
 from casemsg.surveys.answers import Parsed, error_message, parse_answer
@@ -165,14 +165,23 @@ def _reminder_after(
     return due if due < expires_on else None
 
 
-def _spec(case: Case, gateway: Gateway | None, text: str, language: str, send_key: str = "") -> pipeline.MessageSpec:
+def _spec(
+    case: Case,
+    gateway: Gateway | None,
+    text: str,
+    language: str,
+    send_key: str = "",
+    kind: str = Message.NORMAL,
+) -> pipeline.MessageSpec:
     escaped = render.literal(text)  # a survey's words are sent as written, braces included
     return pipeline.MessageSpec(
         case=case,
         text=escaped,
         translations={language: escaped} if language else None,
         default_language=language,
-        requires_two_way=True,
+        kind=kind,
+        # the opt-in question goes to a number that cannot be two-way yet: that is what it asks for
+        requires_two_way=kind != Message.OPT_IN_REQUEST,
         gateway=gateway,
         send_key=send_key,
     )
@@ -193,7 +202,7 @@ class _Reachable:
     """Where a case's survey conversation would run: its number and the gateway to use."""
 
     number: str
-    gateway: Gateway
+    gateway: Gateway | None  # None: routed at send time (the consent survey)
 
 
 def _reachable(
@@ -376,9 +385,10 @@ def start_many(
         if isinstance(where, InputError):
             outcome[key] = where
             continue
-        if (where.gateway.pk, where.number) in taken:  # the same case due twice in one batch: once
+        place = (where.gateway.pk if where.gateway is not None else 0, where.number)
+        if place in taken:  # the same case due twice in one batch: once
             continue
-        taken.add((where.gateway.pk, where.number))
+        taken.add(place)
         session, parts = _new_session(project, version, case, where, event, now)
         sessions.append(session)
         text = "\n".join(p for p in parts if p.strip())
@@ -395,6 +405,34 @@ def start_many(
     SurveySession.objects.bulk_create(sessions)
     pipeline.queue(project, [m for m in messages if m.text], event, precheck=False)
     return outcome
+
+
+def start_consent(
+    project: Project, version: SurveyVersion, asked: list[tuple[Case, str, dt.datetime]], now: dt.datetime
+) -> list[SurveySession]:
+    """Start the built-in consent survey (`version`) for opt-in requests just recorded: `asked` holds (case,
+    number, the request's expiry). No contact checks here: the consent service has made them, and the
+    question is an opt-in request (kind OPT_IN_REQUEST: the one SMS a number without consent may get),
+    routed at send time like any message; its replies reach the session through the pending request
+    (the gateway stays unset, so the router never takes it for an ordinary survey). In the caller's
+    transaction; the numbers' open sessions are closed as replaced."""
+    if not asked:
+        return []
+    event = MessagingEvent.objects.create(project=project, source="system", description="opt-in request")
+    SurveySession.objects.filter(
+        phone_number__in={number for _c, number, _e in asked}, status=SurveySession.OPEN
+    ).update(status=SurveySession.REPLACED, completed_on=now, next_reminder_on=None)
+    sessions, messages = [], []
+    for case, number, expires_on in asked:
+        case.project = project
+        session, parts = _new_session(project, version, case, _Reachable(number, None), event, now)
+        session.expires_on, session.next_reminder_on = expires_on, None
+        sessions.append(session)
+        text = "\n".join(p for p in parts if p.strip())
+        messages.append(_spec(case, None, text, session.language, kind=Message.OPT_IN_REQUEST))
+    SurveySession.objects.bulk_create(sessions)
+    pipeline.queue(project, messages, event)
+    return sessions
 
 
 def _close_open(number: str, gateway: Gateway | None, status: str, error: str, now: dt.datetime) -> int:

@@ -24,6 +24,9 @@ class Survey(models.Model):
     keyword = models.CharField(max_length=32, blank=True, default="")
     # The XLSForm form_id, if any: a re-import of the same form becomes a new version of this survey.
     form_id = models.CharField(max_length=255, blank=True, default="")
+    # "" for the project's own surveys; "consent" for the opt-in request, the built-in survey casemsg keeps
+    # per project (surveys.consent): never listed, edited or started as a survey of its own.
+    builtin = models.CharField(max_length=16, blank=True, default="")
     current_version = models.ForeignKey(
         "SurveyVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -34,6 +37,9 @@ class Survey(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["project", "keyword"], condition=~Q(keyword=""), name="survey_keyword_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["project", "builtin"], condition=~Q(builtin=""), name="survey_builtin_unique"
             ),
         ]
         indexes = [models.Index(fields=["project", "form_id"])]

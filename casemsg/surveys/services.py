@@ -75,7 +75,7 @@ def read_xlsform(content: bytes, filename: str) -> dict[str, Any]:
 
 
 def get_survey(project: Project, survey_id: int) -> Survey:
-    s = Survey.objects.filter(project=project, pk=survey_id).select_related("current_version").first()
+    s = Survey.objects.filter(project=project, pk=survey_id, builtin="").select_related("current_version").first()
     if s is None:
         raise InputError(errors.SURVEY_NOT_FOUND, f"No survey {survey_id} in this project.", 404)
     return s
@@ -86,16 +86,16 @@ def find_survey(project: Project, ref: str) -> Survey | None:
     ref = (ref or "").strip()
     if not ref.isdigit():
         return None
-    return Survey.objects.filter(project=project, pk=int(ref)).select_related("current_version").first()
+    return Survey.objects.filter(project=project, pk=int(ref), builtin="").select_related("current_version").first()
 
 
 def list_surveys(project: Project) -> Any:
-    return Survey.objects.filter(project=project).select_related("current_version").order_by("name", "pk")
+    return Survey.objects.filter(project=project, builtin="").select_related("current_version").order_by("name", "pk")
 
 
 def keyword_surveys(project: Project) -> dict[str, Survey]:
     """The project's survey keywords (settings.keyword), upper-case."""
-    rows = Survey.objects.filter(project=project).exclude(keyword="").select_related("current_version")
+    rows = Survey.objects.filter(project=project, builtin="").exclude(keyword="").select_related("current_version")
     return {s.keyword: s for s in rows}
 
 

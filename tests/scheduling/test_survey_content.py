@@ -156,7 +156,7 @@ def test_the_preflight_and_the_case_schedule_show_the_first_question(api):
 def test_bad_survey_content_is_refused_with_the_reason(api):
     survey = create_survey(api, profile())
     r = api.post("broadcasts", body(999_999))
-    assert r.status_code == 422 and r.json()["error"]["code"] == errors.SURVEY_NOT_FOUND
+    assert r.status_code == 404 and r.json()["error"]["code"] == errors.SURVEY_NOT_FOUND
     r = api.post(
         "broadcasts", body(survey["id"], content={"channel": "survey", "survey_id": survey["id"], "text": "x"})
     )

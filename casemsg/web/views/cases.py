@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from casemsg.cases import queries as case_queries
 from casemsg.cases.models import Case
-from casemsg.consent import services as consent
+from casemsg.surveys import consent as survey_consent
 from casemsg.contacts.status import statuses
 from casemsg.core import errors
 from casemsg.core.errors import InputError
@@ -80,7 +80,7 @@ def case_detail(request: HttpRequest, slug: str, case_id: str) -> HttpResponse:
         action = request.POST.get("action", "send")
         if action == "opt_in":
             try:
-                req = consent.request_opt_in(project, case)
+                req = survey_consent.request_opt_in(project, case)
             except InputError as e:
                 flash.error(request, f"Opt-in request not sent: {e.code} — {e.message}")
             else:

@@ -61,7 +61,7 @@ def _split(value: str) -> list[str]:
 def _survey_choices(form: forms.Form, project: Project) -> None:
     field = form.fields["survey"]
     assert isinstance(field, forms.ChoiceField)
-    found = Survey.objects.filter(project=project, current_version__isnull=False).order_by("name")
+    found = Survey.objects.filter(project=project, builtin="", current_version__isnull=False).order_by("name")
     field.choices = [("", "—"), *((str(pk), name) for pk, name in found.values_list("pk", "name"))]
 
 

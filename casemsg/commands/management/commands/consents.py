@@ -6,11 +6,11 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from casemsg.cases.models import Case
 from casemsg.consent import ledger
-from casemsg.consent import services as consent
 from casemsg.consent.models import ConsentRecord
 from casemsg.core import actor
 from casemsg.core.errors import InputError
 from casemsg.projects.models import Project
+from casemsg.surveys import consent as survey_consent
 
 
 class Command(BaseCommand):
@@ -37,7 +37,7 @@ class Command(BaseCommand):
                 raise CommandError(f"No case '{o['case']}' in {project.slug}.")
             try:
                 with actor.acting_as("cli", f"command line ({getpass.getuser()})"):
-                    req = consent.request_opt_in(project, case)
+                    req = survey_consent.request_opt_in(project, case)
             except InputError as e:
                 raise CommandError(f"{e.code}: {e.message}") from e
             self.stdout.write(f"Opt-in request sent to {req.phone_number}: {req.text_shown!r}")
