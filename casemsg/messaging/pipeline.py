@@ -87,6 +87,9 @@ class MessageSpec:
     send_after: datetime | None = None  # an aware datetime (UTC); None = now
     gateway: Gateway | None = None  # replies go back through the gateway the inbound message came on
     send_key: str = ""  # a scheduled occurrence's unique key (see Message.send_key)
+    # The case a message to a mobile worker is about (an alert to the case's owner): its {case.…} fields
+    # render from this case. Kept in the content, so it needs no column.
+    about: Case | None = None
 
 
 def _content(s: MessageSpec) -> dict:
@@ -98,6 +101,8 @@ def _content(s: MessageSpec) -> dict:
         content["translations"] = s.translations
     if s.subject:
         content["subject"] = s.subject  # the template; `subject` holds it rendered once sent
+    if s.about is not None and s.case is None:
+        content["about_case"] = s.about.pk
     return content
 
 
@@ -338,10 +343,17 @@ def _eligibility(msgs: list[Message]) -> tuple[list[Message], dict[int, ContactS
 
 
 def _render_all(msgs: list[Message], sts_lang: dict[int, str]) -> None:
+    about_pks = {(m.content or {}).get("about_case") for m in msgs if m.case is None}
+    about = Case.objects.in_bulk({pk for pk in about_pks if isinstance(pk, int)}) if about_pks != {None} else {}
+
+    def subject_case(m: Message) -> Case | None:
+        """The case whose fields {case.…} shows: the recipient case, or the case a worker's message is about."""
+        return m.case if m.case is not None else about.get((m.content or {}).get("about_case") or 0)
+
     parent_ids = {
-        (m.project_id, m.case.parent_id)
+        (m.project_id, c.parent_id)
         for m in msgs
-        if m.case is not None and m.case.parent_id and "parent" in str(m.content)
+        if (c := subject_case(m)) is not None and c.parent_id and "parent" in str(m.content)
     }
     parents: dict[tuple[int | None, str], Case] = {}
     if parent_ids:
@@ -359,9 +371,10 @@ def _render_all(msgs: list[Message], sts_lang: dict[int, str]) -> None:
             else:
                 _fail(m, errors.NO_MESSAGE_FOR_LANGUAGE, f"No text for languages {', '.join(x for x in chain if x)}.")
             continue
-        parent = parents.get((m.project_id, m.case.parent_id)) if m.case is not None and m.case.parent_id else None
+        case = subject_case(m)
+        parent = parents.get((m.project_id, case.parent_id)) if case is not None and case.parent_id else None
         contact = _contact(m)
-        ctx = render.Context(case=m.case, parent=parent, recipient_name=getattr(contact, "name", "") or "")
+        ctx = render.Context(case=case, parent=parent, recipient_name=getattr(contact, "name", "") or "")
         try:
             m.text = render.render(template, ctx)
             subject = (m.content or {}).get("subject") or ""

@@ -125,9 +125,7 @@ def unsent_texts(project: Project, msgs: Iterable[Message]) -> dict[int, str]:
     contact's language. The parents any template names are loaded in one query for all of them."""
     todo = [m for m in msgs if m.direction == Message.OUT and m.status == Message.FAILED and not m.text]
     parent_ids = {m.case.parent_id for m in todo if m.case is not None and m.case.parent_id}
-    parents = (
-        {c.case_id: c for c in Case.objects.filter(project=project, case_id__in=parent_ids)} if parent_ids else {}
-    )
+    parents = {c.case_id: c for c in Case.objects.filter(project=project, case_id__in=parent_ids)} if parent_ids else {}
     out: dict[int, str] = {}
     for m in todo:
         contact = m.case if m.case is not None else m.worker

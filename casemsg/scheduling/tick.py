@@ -451,6 +451,8 @@ def _message(
     owner, content = plan.owner, plan.content
     case = _ref(Case, inst.case_id) if inst.case_id else None
     worker = _ref(MobileWorker, inst.worker_id) if inst.worker_id else None
+    # a message to a case's owner is about that case: its {case.…} fields render from it
+    about = _ref(Case, inst.source_case_id) if worker is not None and inst.source_case_id else None
     subject = ""
     if content.channel == "email":
         own = languages.get(("case", inst.case_id) if inst.case_id else ("worker", inst.worker_id or 0), "")
@@ -466,6 +468,7 @@ def _message(
         default_language=owner.default_language,
         send_after=due.utc,
         send_key=key,
+        about=about,
     )
 
 

@@ -4,15 +4,18 @@ recipients, recomputation, and one case's coming sends (schedule_for_case). Inst
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from casemsg.cases.models import Case
+from casemsg.messaging import pipeline
+from casemsg.messaging.models import Message
 from casemsg.scheduling import instances, services, tick
 from casemsg.scheduling.models import ConditionalAlert, ScheduleInstance
 from casemsg.workers.services import WorkerChange, create_worker
+from tests.messaging.conftest import sandbox_gateway
 from tests.scheduling.engine_helpers import (
     NAIROBI,
     NEW_YORK,
@@ -256,3 +259,23 @@ def test_instances_of_an_alert_per_role_are_unique_while_active(project, start_r
     a = alert(project, {"type": "offsets", "unit": "hours", "offsets": [0, 5]})
     instances.start_for_cases(a, [c, c], NOW, NOW)  # the same case twice in one call
     assert ScheduleInstance.objects.filter(alert=a, role=start_role, active=True).count() == 1
+
+
+def test_a_message_to_the_owner_renders_the_case_it_is_about(project):
+    sandbox_gateway()
+    create_worker(project, WorkerChange(username="chw-5", name="Juma", phone_numbers=["254711000005"]))
+    (household,) = cases(project, {"name": "Household 9", "village": "Kisumu"}, case_type="household")
+    (mother,) = cases(
+        project, {"risk": "high", "name": "Amina", "edd": "2027-08-01"}, owner_id="chw-5", parent_id=household.case_id
+    )
+    text = "{recipient.name}: visit {case.name} (due {case.edd}) in {case.parent.village}"
+    a = alert(project, {"type": "offsets", "unit": "hours", "offsets": [0]}, ("case", "owner"), content={"text": text})
+    instances.start_for_cases(a, [mother], NOW, NOW)
+    tick.tick(NOW)
+    # the alert's instants are in 2027: make its messages due on the real clock, then send them
+    Message.objects.update(next_attempt_on=datetime.now(UTC) - timedelta(minutes=1))
+    pipeline.deliver_due()
+    sent = {("owner" if m.worker_id else "case"): m for m in messages(a)}
+    assert sent["owner"].text == "Juma: visit Amina (due 2027-08-01) in Kisumu"
+    assert sent["owner"].case_id is None and sent["owner"].status == "sent"
+    assert sent["case"].text == "Amina: visit Amina (due 2027-08-01) in Kisumu"

@@ -7,7 +7,6 @@ from django.urls import reverse
 
 from casemsg.cases import queries as case_queries
 from casemsg.cases.models import Case
-from casemsg.surveys import consent as survey_consent
 from casemsg.contacts.status import statuses
 from casemsg.core import errors
 from casemsg.core.errors import InputError
@@ -16,6 +15,7 @@ from casemsg.messaging import services
 from casemsg.messaging.models import Message
 from casemsg.projects.models import Project
 from casemsg.scheduling import instances as schedules
+from casemsg.surveys import consent as survey_consent
 from casemsg.web.forms import CaseFilterForm, SendForm
 from casemsg.web.views.common import (
     attach_project,
