@@ -20,6 +20,7 @@ COMMAND_GROUPS: Final[tuple[tuple[str, tuple[tuple[str, str], ...]], ...]] = (
         (
             ("serve", "Migrate, then run the web app, a worker and the scheduler on one machine"),
             ("worker", "Run a worker: the job consumer and the ticker that finds due messages"),
+            ("doctor", "Check the configuration a production installation needs and print what to fix"),
         ),
     ),
     (
@@ -27,6 +28,7 @@ COMMAND_GROUPS: Final[tuple[tuple[str, tuple[tuple[str, str], ...]], ...]] = (
         (
             ("project", "Create and list projects, and issue their API keys"),
             ("demo", "Create (or refresh) the demo project with a few cases and the sandbox gateway"),
+            ("users", "Give people a role in a project (owner, editor, viewer), list and remove them"),
         ),
     ),
     (

@@ -36,6 +36,11 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "huey.contrib.djhuey",
     "axes",
+    "django_tables2",
+    "django_filters",
+    "django_htmx",
+    # /api/docs serves django-ninja's bundled Swagger UI files (the app's static files), never a CDN.
+    "ninja",
     "casemsg.projects",
     "casemsg.cases",
     "casemsg.workers",
@@ -46,6 +51,9 @@ INSTALLED_APPS = [
     "casemsg.surveys",
     "casemsg.inbound",
     "casemsg.scheduling",
+    # after every area whose hooks they listen to (event webhooks), then health, metrics and doctor
+    "casemsg.events",
+    "casemsg.ops",
     "casemsg.web",
     "casemsg.commands",
 ]
@@ -54,11 +62,20 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # gunicorn serves no static files; WhiteNoise does, right after security (its documented place).
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Provider webhooks counted and timed for /metrics (casemsg_webhook_requests_total, …).
+    "casemsg.ops.middleware.webhook_metrics",
+    # A POST to a provider webhook goes straight to its view from here: it needs none of what follows
+    # (casemsg.api.webhooks.fast_path; the hottest path, docs/scale-out.md).
+    "casemsg.api.webhooks.fast_path",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # request.htmx: pages that update in place answer htmx requests with a fragment.
+    "django_htmx.middleware.HtmxMiddleware",
+    # Every page under /projects/<slug>/ checks the user's role in that project (casemsg.web.access.RULES).
+    "casemsg.web.access.ProjectAccessMiddleware",
     # Under /api/, a 404 or 405 answers in the API's JSON error shape.
     "casemsg.api.core.json_errors",
     # Who acts (a user, an API key): the consent ledger records it.
@@ -78,6 +95,8 @@ AXES_COOLOFF_TIME = float(os.environ.get("CASEMSG_LOGIN_COOLOFF_HOURS", "0.25"))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
+# A locked-out login gets the styled page (status 429), not a bare text answer.
+AXES_LOCKOUT_TEMPLATE = "web/locked.html"
 
 ROOT_URLCONF = "casemsg.urls"
 WSGI_APPLICATION = "casemsg.wsgi.application"
@@ -92,6 +111,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "casemsg.web.access.role_context",
             ],
         },
     },
@@ -135,7 +155,11 @@ STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise warns at every start when it is m
 # serve` and a bare gunicorn need no collectstatic step.
 WHITENOISE_USE_FINDERS = True
 
-LOGIN_URL = "/admin/login/"
+# A refused form (stale CSRF token) gets the styled 403 page with a sentence saying what to do.
+CSRF_FAILURE_VIEW = "casemsg.web.views.common.csrf_failure"
+LOGIN_URL = "web:login"
+LOGIN_REDIRECT_URL = "web:home"
+LOGOUT_REDIRECT_URL = "web:login"
 
 # --- jobs (Huey) ---------------------------------------------------------------------------------
 QUEUE_URL = os.environ.get("CASEMSG_QUEUE_URL", "")
@@ -199,9 +223,35 @@ CASEMSG_GATEWAY_ALLOW_PRIVATE = (
     os.environ.get("CASEMSG_GATEWAY_ALLOW_PRIVATE", "1" if os.environ.get("PYTEST_VERSION") else "0") == "1"
 )
 
+# --- operations (docs/operations.md, docs/webhooks.md) ---------------------------------------------
+# GET /metrics answers only `Authorization: Bearer <this>`; empty: /metrics is off (403).
+CASEMSG_METRICS_TOKEN = os.environ.get("CASEMSG_METRICS_TOKEN", "")
+# /readyz fails when no worker wrote its heartbeat within this many seconds.
+CASEMSG_WORKER_STALE_SECONDS = float(os.environ.get("CASEMSG_WORKER_STALE_SECONDS", "60"))
+# Event webhooks: posts at once per endpoint, seconds per post, first retry delay (doubled each time),
+# and how long after the event casemsg keeps trying.
+CASEMSG_WEBHOOK_CONCURRENCY = int(os.environ.get("CASEMSG_WEBHOOK_CONCURRENCY", "32"))
+CASEMSG_WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("CASEMSG_WEBHOOK_TIMEOUT_SECONDS", "10"))
+CASEMSG_WEBHOOK_RETRY_BASE_SECONDS = float(os.environ.get("CASEMSG_WEBHOOK_RETRY_BASE_SECONDS", "10"))
+CASEMSG_WEBHOOK_RETRY_HOURS = float(os.environ.get("CASEMSG_WEBHOOK_RETRY_HOURS", "24"))
+
+# `CASEMSG_LOG_FORMAT=json`: one JSON object per line (casemsg.core.logs). Phone numbers are masked at INFO
+# and above in either format.
+CASEMSG_LOG_FORMAT = os.environ.get("CASEMSG_LOG_FORMAT", "text")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"mask_numbers": {"()": "casemsg.core.logs.MaskNumbersFilter"}},
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {"()": "casemsg.core.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["mask_numbers"],
+            "formatter": "json" if CASEMSG_LOG_FORMAT == "json" else "text",
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("CASEMSG_LOG_LEVEL", "WARNING")},
 }

@@ -3,6 +3,7 @@
 from casemsg.api.cases import router as cases_router
 from casemsg.api.consent import router as consent_router
 from casemsg.api.core import api
+from casemsg.api.events import router as events_router
 from casemsg.api.gateways import router as gateways_router
 from casemsg.api.inbound import router as inbound_router
 from casemsg.api.messaging import router as messaging_router
@@ -23,3 +24,4 @@ api.add_router("/v1", consent_router)
 api.add_router("/v1", surveys_router)
 api.add_router("/v1", scheduling_router)
 api.add_router("/v1", projects_router)
+api.add_router("/v1", events_router)

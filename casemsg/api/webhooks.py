@@ -3,7 +3,11 @@ the provider's own format (read by the type's `parse_inbound` / `parse_status`).
 
 Both are authenticated by the gateway's secret key in the URL, then by the provider's signature where
 the type has one (`verify_request`). This router is mounted first (casemsg/api/urls.py): URL resolution
-tries patterns in order, and provider webhooks are the hottest path.
+tries patterns in order, and provider webhooks are the hottest path. In a running server they do not
+even get that far: the `fast_path` middleware (early in settings.MIDDLEWARE) hands a POST to a webhook
+URL straight to its view, past the middleware a provider's request needs none of (sessions, CSRF — the
+API is exempt —, users, messages, htmx, page access, actor, login throttling) and past Ninja's routing:
+authenticate, store, answer, nothing else (docs/scale-out.md, "Inbound at scale").
 
 Robustness (docs/gateways.md, "Webhook robustness"): a request that passes authentication is either
 stored — every inbound message keeps the provider's raw payload, and values are cleaned and bounded
@@ -21,10 +25,11 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from django.core.exceptions import SuspiciousOperation
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from ninja import Router
 
+from casemsg.api.core import error_body
 from casemsg.core import errors
 from casemsg.core.errors import InputError
 from casemsg.gateways import cleaning
@@ -123,3 +128,27 @@ def status_callback(request: HttpRequest, name: str, key: str) -> HttpResponse:
     updates = _read("status callback", gw, lambda: adapter.parse_status(request))
     apply_status_updates(gw, [cleaning.clean_status(u) for u in updates])
     return HttpResponse("", status=200)
+
+
+_WEBHOOK_PATH = re.compile(r"/api/v1/gateways/([^/]+)/([^/]+)/(inbound|status)")
+_WEBHOOK_VIEWS = {"inbound": inbound_webhook, "status": status_callback}
+
+
+def fast_path(get_response: Callable[[HttpRequest], HttpResponse]) -> Callable[[HttpRequest], HttpResponse]:
+    """Middleware: a POST to a provider webhook goes straight to its view (the same function Ninja routes
+    to; any other method takes the normal way, to its 405). Errors answer in the API's JSON shape."""
+
+    def middleware(request: HttpRequest) -> HttpResponse:
+        path = request.path_info
+        if request.method != "POST" or not path.startswith("/api/v1/gateways/"):
+            return get_response(request)
+        match = _WEBHOOK_PATH.fullmatch(path)
+        if match is None:
+            return get_response(request)
+        name, key, kind = match.groups()
+        try:
+            return _WEBHOOK_VIEWS[kind](request, name, key)
+        except InputError as exc:
+            return JsonResponse(error_body(exc.code, exc.message), status=exc.status)
+
+    return middleware

@@ -71,9 +71,14 @@ def _get(project, worker_id: int) -> MobileWorker:
     return w
 
 
-@router.post("/projects/{project}/mobile-workers", response={201: WorkerOut})
+@router.post(
+    "/projects/{project}/mobile-workers",
+    response={201: WorkerOut},
+    openapi_extra={"responses": {409: {"description": "A mobile worker has this username (USERNAME_TAKEN)."}}},
+)
 def create_worker(request: HttpRequest, project: str, payload: WorkerIn):
-    """Phone numbers are validated: a bad one is refused with 422 and `INVALID_PHONE_NUMBER`."""
+    """Phone numbers are validated: a bad one is refused with 422 and `INVALID_PHONE_NUMBER`; a username
+    already taken with 409 and `USERNAME_TAKEN`."""
     p = project_for(request, project)
     return Status(201, services.create_worker(p, _change(payload)))
 
@@ -99,7 +104,11 @@ def get_worker(request: HttpRequest, project: str, worker_id: int):
     return _get(project_for(request, project), worker_id)
 
 
-@router.patch("/projects/{project}/mobile-workers/{worker_id}", response=WorkerOut)
+@router.patch(
+    "/projects/{project}/mobile-workers/{worker_id}",
+    response=WorkerOut,
+    openapi_extra={"responses": {409: {"description": "A mobile worker has this username (USERNAME_TAKEN)."}}},
+)
 def update_worker(request: HttpRequest, project: str, worker_id: int, payload: WorkerPatch):
     """`active: false` deactivates the worker (its numbers are released)."""
     p = project_for(request, project)

@@ -136,7 +136,9 @@ class _Importer:
         case_type: str,
         result: ImportResult,
         on_note: Callable[[str, RowNote], None] | None,
+        dry_run: bool = False,
     ):
+        self.dry_run = dry_run
         self.project = project
         self.case_type = case_type
         self.result = result
@@ -196,7 +198,7 @@ class _Importer:
                     mismatched.append((r, existing_type))
                 else:
                     good.append(r)
-            if good:
+            if good and not self.dry_run:
                 # the consent ledger names an import as its source (and who ran it, when known)
                 with actor.acting_as("import", actor.current().who or "command line"):
                     services.bulk_upsert(self.project, [r.change for r in good])
@@ -307,12 +309,14 @@ def import_csv(
     encoding: str = "utf-8-sig",
     on_progress: Callable[[int, int, int], None] | None = None,
     on_note: Callable[[str, RowNote], None] | None = None,
+    dry_run: bool = False,
 ) -> ImportResult:
     """Import the cases of one CSV file into `project`; see the module docstring for the rules.
 
     `on_progress(bytes_read, total_bytes, rows_read)` is called after every batch; `on_note(kind,
     note)` as soon as a row is skipped ("error") or imported with a contact problem ("warning").
-    Raises ImportFileError when the file as a whole cannot be imported.
+    Raises ImportFileError when the file as a whole cannot be imported. `dry_run` reads and checks every
+    row and counts what would be created and updated, writing nothing (the import page's preview).
     """
     p = Path(path)
     result = ImportResult(file=str(path), project=project.slug, case_type=case_type)
@@ -349,7 +353,7 @@ def import_csv(
         field_index = {col: i for i, col in enumerate(header) if col in FIELD_COLUMNS}
         property_index = [i for i, col in enumerate(header) if col not in FIELD_COLUMNS and i not in unusable]
         text_name = "UTF-8" if encoding.lower().replace("_", "-") in ("utf-8-sig", "utf-8", "utf8") else encoding
-        imp = _Importer(project, case_type, result, on_note)
+        imp = _Importer(project, case_type, result, on_note, dry_run)
         last_line = reader.line_num
         while True:
             start = last_line + 1

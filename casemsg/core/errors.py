@@ -69,6 +69,12 @@ PROJECT_EXISTS: Final = "PROJECT_EXISTS"
 SANDBOX_DISABLED: Final = "SANDBOX_DISABLED"
 NOT_A_PROJECT_NUMBER: Final = "NOT_A_PROJECT_NUMBER"
 KEY_NOT_FOUND: Final = "KEY_NOT_FOUND"
+USER_NOT_FOUND: Final = "USER_NOT_FOUND"
+INVALID_ROLE: Final = "INVALID_ROLE"
+LAST_OWNER: Final = "LAST_OWNER"
+WEBHOOK_NOT_FOUND: Final = "WEBHOOK_NOT_FOUND"
+WEBHOOK_URL_NOT_ALLOWED: Final = "WEBHOOK_URL_NOT_ALLOWED"
+UNKNOWN_EVENT: Final = "UNKNOWN_EVENT"
 NOT_FOUND: Final = "NOT_FOUND"
 METHOD_NOT_ALLOWED: Final = "METHOD_NOT_ALLOWED"
 IDEMPOTENCY_KEY_IN_USE: Final = "IDEMPOTENCY_KEY_IN_USE"
@@ -486,6 +492,61 @@ _CATALOGUE = [
         "Check the id; list the project's keys with GET /api/v1/projects/{project}/keys.",
         kind="request",
         status=404,
+    ),
+    ErrorCode(
+        USER_NOT_FOUND,
+        "User not found",
+        "No user account has this username or email address, so it cannot be made a project member.",
+        "Check the spelling, or create the account first: `casemsg users add USERNAME --project P --role R`.",
+        kind="request",
+        status=404,
+    ),
+    ErrorCode(
+        INVALID_ROLE,
+        "Unknown project role",
+        "A project member's role is one of owner (settings, gateways, API keys, members), editor (cases, "
+        "mobile workers, keywords, sending) or viewer (read only).",
+        "Use owner, editor or viewer.",
+        kind="request",
+        status=422,
+    ),
+    ErrorCode(
+        LAST_OWNER,
+        "Last owner of the project",
+        "The change would leave the project without an owner, and then nobody could manage its members, "
+        "settings, gateways or API keys.",
+        "Make another member owner first, then change or remove this one.",
+        kind="request",
+        status=409,
+    ),
+    ErrorCode(
+        WEBHOOK_NOT_FOUND,
+        "Event webhook not found",
+        "No event webhook endpoint of this project has this id (it may have been deleted).",
+        "List the project's endpoints with GET /api/v1/projects/{project}/webhooks.",
+        kind="request",
+        status=404,
+    ),
+    ErrorCode(
+        WEBHOOK_URL_NOT_ALLOWED,
+        "Event webhook URL not allowed",
+        "The event webhook URL is not an http:// or https:// URL casemsg may send to: it reaches a loopback, "
+        "private-network, link-local or cloud metadata address (directly or once its name is resolved), its "
+        "host does not resolve, or it carries a user name or password. The same rules as for gateway URLs; "
+        "checked when the endpoint is saved and again at every delivery.",
+        "Use the public address of your system's receiver. An installation whose receiver really is on its own "
+        "network sets CASEMSG_GATEWAY_ALLOW_PRIVATE=1.",
+        kind="request",
+        status=422,
+    ),
+    ErrorCode(
+        UNKNOWN_EVENT,
+        "Unknown event",
+        "An event webhook subscribes to one or more of message.status, message.inbound, consent.changed and "
+        "optout.changed; the list named none or another one.",
+        "Choose events among message.status, message.inbound, consent.changed and optout.changed.",
+        kind="request",
+        status=422,
     ),
     ErrorCode(
         CASE_NOT_FOUND,

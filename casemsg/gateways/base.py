@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import json as jsonlib
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -35,7 +36,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import aiohttp
 from django.http import HttpRequest, HttpResponse
 
-from casemsg.core import errors, netguard
+from casemsg.core import errors, metrics, netguard
 from casemsg.core.errors import InputError
 from casemsg.gateways.models import Gateway
 
@@ -210,6 +211,15 @@ def classify_exception(message_id: int, exc: BaseException) -> SendResult:
 TRANSPORT_ERRORS = (TimeoutError, aiohttp.ClientError, OSError)
 
 
+def _failure_outcome(exc: BaseException) -> str:
+    """The metrics outcome of a call that got no answer."""
+    if netguard.blocked_reason(exc) is not None:
+        return "blocked"
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    return "connection_error" if isinstance(exc, aiohttp.ClientError | OSError) else "error"
+
+
 def _seconds(value: Any, default: float) -> float:
     try:
         return float(value) if value else default
@@ -293,11 +303,24 @@ class GatewayType(ABC):
     ) -> HttpReply:
         """The one HTTP call of every gateway type: send (form `data` or `json`; with method="GET",
         `params` go in the query string), read the whole answer and decode it leniently, within the
-        gateway's timeout. Timeouts and connection errors propagate (TRANSPORT_ERRORS)."""
-        async with session.request(
-            method, url, params=params, data=data, json=json, headers=headers, timeout=self.timeout
-        ) as resp:
-            return HttpReply(resp.status, (await resp.read()).decode("utf-8", "replace"))
+        gateway's timeout. Timeouts and connection errors propagate (TRANSPORT_ERRORS).
+
+        Every call is counted and timed here, the one place all gateway types pass through
+        (casemsg_gateway_requests_total, casemsg_gateway_request_seconds)."""
+        labels = (self.gateway.name, self.type_name)
+        started = time.perf_counter()
+        try:
+            async with session.request(
+                method, url, params=params, data=data, json=json, headers=headers, timeout=self.timeout
+            ) as resp:
+                reply = HttpReply(resp.status, (await resp.read()).decode("utf-8", "replace"))
+        except BaseException as exc:
+            metrics.GATEWAY_REQUESTS.labels(*labels, _failure_outcome(exc)).inc()
+            metrics.GATEWAY_LATENCY.labels(*labels).observe(time.perf_counter() - started)
+            raise
+        metrics.GATEWAY_REQUESTS.labels(*labels, metrics.http_outcome(reply.status)).inc()
+        metrics.GATEWAY_LATENCY.labels(*labels).observe(time.perf_counter() - started)
+        return reply
 
     async def send_batch(self, session: aiohttp.ClientSession, msgs: list[OutboundSms]) -> list[SendResult]:
         """Send concurrently (at most `concurrency` calls at once); results in the order of `msgs`."""

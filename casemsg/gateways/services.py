@@ -40,14 +40,7 @@ def add_gateway(
         raise InputError(errors.INVALID_GATEWAY_CONFIG, "config must be a JSON object.")
     types[type_name].validate_config(config or {})
     check_urls(types[type_name], config or {})
-    if rate_limit < 0 or max_segments < 1:
-        raise InputError(errors.VALIDATION_ERROR, "rate_limit must be ≥ 0 and max_segments ≥ 1.")
-    regions = [c.strip().upper() for c in countries or [] if c.strip()]
-    unknown = [c for c in regions if c not in phonenumbers.SUPPORTED_REGIONS]
-    if unknown:
-        raise InputError(
-            errors.VALIDATION_ERROR, f"Unknown country codes: {', '.join(unknown)} (use ISO codes like KE)."
-        )
+    regions = _checked_limits(rate_limit, countries, max_segments)
     try:
         with transaction.atomic():
             return Gateway.objects.create(
@@ -61,6 +54,31 @@ def add_gateway(
             )
     except IntegrityError as exc:
         raise InputError(errors.GATEWAY_EXISTS, f"A gateway named '{name}' already exists.", 409) from exc
+
+
+def _checked_limits(rate_limit: int, countries: list[str] | None, max_segments: int) -> list[str]:
+    """The countries as stored (upper-case ISO codes), once the limits are checked."""
+    if rate_limit < 0 or max_segments < 1:
+        raise InputError(errors.VALIDATION_ERROR, "rate_limit must be ≥ 0 and max_segments ≥ 1.")
+    regions = [c.strip().upper() for c in countries or [] if c.strip()]
+    unknown = [c for c in regions if c not in phonenumbers.SUPPORTED_REGIONS]
+    if unknown:
+        raise InputError(
+            errors.VALIDATION_ERROR, f"Unknown country codes: {', '.join(unknown)} (use ISO codes like KE)."
+        )
+    return regions
+
+
+def update_gateway(
+    gateway: Gateway, config: dict[str, Any], rate_limit: int, countries: list[str] | None, max_segments: int
+) -> Gateway:
+    """Change a gateway's config and limits, checked like a new gateway's; its name and type stay."""
+    regions = _checked_limits(rate_limit, countries, max_segments)
+    with transaction.atomic():
+        set_config(gateway, config)
+        gateway.rate_limit, gateway.countries, gateway.max_segments = rate_limit, regions, max_segments
+        gateway.save(update_fields=["rate_limit", "countries", "max_segments"])
+    return gateway
 
 
 def check_urls(gateway_type: type[GatewayType], config: Mapping[str, Any]) -> None:
@@ -106,6 +124,12 @@ def map_prefix(prefix: str, gateway_name: str, project: Project | None = None) -
     with transaction.atomic():
         GatewayRoute.objects.filter(project=project, prefix=prefix).delete()
         return GatewayRoute.objects.create(prefix=prefix, gateway=gw, project=project)
+
+
+def unmap_prefix(prefix: str, project: Project | None = None) -> int:
+    """Remove the route of `prefix` (the project's, or the installation's); returns how many went (0 or 1)."""
+    deleted, _ = GatewayRoute.objects.filter(project=project, prefix=(prefix or "").strip().lstrip("+")).delete()
+    return deleted
 
 
 def status_url(gateway: Gateway) -> str:

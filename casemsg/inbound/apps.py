@@ -9,6 +9,6 @@ class InboundConfig(AppConfig):
         # Register the inbound job with the queue in every process (web and worker alike): an unregistered
         # job is dropped by the consumer. Stored inbound messages wake it.
         from casemsg.inbound import tasks
-        from casemsg.inbound.signals import inbound_received
+        from casemsg.inbound.signals import inbound_stored
 
-        inbound_received.connect(tasks.on_inbound_received, dispatch_uid="inbound.tasks.wake")
+        inbound_stored.connect(tasks.on_inbound_stored, dispatch_uid="inbound.tasks.wake")

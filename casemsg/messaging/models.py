@@ -44,6 +44,10 @@ class Message(models.Model):
     # Kinds that the compliance rules treat specially: an opt-in request may reach a number without
     # consent; STOP/START/HELP answers must reach a number whatever its state.
     NORMAL, OPT_IN_REQUEST, COMPLIANCE = "normal", "opt_in_request", "compliance"
+    # Who is waiting: a reply in a conversation the person started (keyword, STOP/START/HELP, consent and
+    # survey answers) is claimed before bulk sends (broadcasts, alerts, API calls), so a flood in one
+    # project never holds up another's replies (casemsg.messaging.pipeline.claim).
+    BULK, REPLY = 0, 1
 
     # Null only for inbound messages from unknown senders on an installation-wide gateway (and the
     # compliance answers to them): they belong to no project.
@@ -56,6 +60,7 @@ class Message(models.Model):
     direction = models.CharField(max_length=3, default=OUT)
     channel = models.CharField(max_length=8, default="sms")  # sms | email
     kind = models.CharField(max_length=16, default=NORMAL)
+    priority = models.PositiveSmallIntegerField(default=BULK)
     requires_two_way = models.BooleanField(default=False)
     case = models.ForeignKey(
         Case, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages", db_index=False
@@ -112,6 +117,10 @@ class Message(models.Model):
         indexes = [
             # the due-time claim: only queued rows are in this index, so it stays small
             models.Index(fields=["next_attempt_on"], condition=Q(status="queued"), name="message_due"),
+            # queued replies: a tiny index (a reply is queued for a moment), read before the bulk queue
+            models.Index(
+                fields=["next_attempt_on"], condition=Q(status="queued", priority__gt=0), name="message_due_reply"
+            ),
             models.Index(fields=["claimed_on"], condition=Q(status="sending"), name="message_sending"),
             # inbound rows waiting for their job (and the sweep that catches lost jobs)
             models.Index(
@@ -119,6 +128,14 @@ class Message(models.Model):
                 condition=Q(direction="in", next_attempt_on__isnull=False),
                 name="message_inbound_due",
             ),
+            # the inbound claim: each project's waiting rows in arrival order (round-robin across projects),
+            # and each number's older waiting or in-flight rows (per-number order)
+            models.Index(
+                fields=["project", "id"],
+                condition=Q(direction="in", next_attempt_on__isnull=False),
+                name="message_inbound_waiting",
+            ),
+            models.Index(fields=["to", "id"], condition=Q(direction="in"), name="message_inbound_number"),
             models.Index(fields=["claim"], condition=~Q(claim=""), name="message_claim"),
             models.Index(fields=["project", "created_on"]),
             models.Index(fields=["project", "status", "created_on"]),

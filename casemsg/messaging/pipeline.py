@@ -10,10 +10,13 @@ message is never sent twice by two workers; a sweeper re-queues rows stuck in `s
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -33,7 +36,7 @@ from casemsg.gateways.models import Gateway
 from casemsg.gateways.routing import Router
 from casemsg.messaging import email, render, segments
 from casemsg.messaging.models import GatewayPace, Message, MessagingEvent
-from casemsg.messaging.signals import messages_queued, messages_sent, opt_out_reported
+from casemsg.messaging.signals import messages_queued, messages_sent, opt_out_reported, statuses_changed
 from casemsg.projects.models import Project
 from casemsg.workers.models import MobileWorker
 
@@ -90,6 +93,28 @@ class MessageSpec:
     # The case a message to a mobile worker is about (an alert to the case's owner): its {case.…} fields
     # render from this case. Kept in the content, so it needs no column.
     about: Case | None = None
+    priority: int | None = None  # Message.REPLY or BULK; None: REPLY inside `replying()`, else BULK
+
+
+# Set while the router handles inbound messages: whatever it queues (keyword and compliance replies, and
+# the next question a survey engine queues after an answer) is a reply, claimed before bulk sends.
+_replying: contextvars.ContextVar[bool] = contextvars.ContextVar("casemsg_replying", default=False)
+
+
+@contextmanager
+def replying() -> Iterator[None]:
+    """Messages queued inside this block answer a person who is waiting (Message.REPLY priority)."""
+    token = _replying.set(True)
+    try:
+        yield
+    finally:
+        _replying.reset(token)
+
+
+def _priority(s: MessageSpec) -> int:
+    if s.priority is not None:
+        return s.priority
+    return Message.REPLY if _replying.get() else Message.BULK
 
 
 def _content(s: MessageSpec) -> dict:
@@ -130,6 +155,7 @@ def queue(
                 event=event,
                 channel=s.channel,
                 kind=s.kind,
+                priority=_priority(s),
                 requires_two_way=s.requires_two_way,
                 case=s.case,
                 worker=s.worker,
@@ -152,7 +178,7 @@ def queue(
         for m in rows:
             m.project = project
         if any(m.status == Message.QUEUED for m in rows):
-            transaction.on_commit(_wake)
+            transaction.on_commit(_wake_replies if any(m.priority for m in rows) else _wake)
     return rows
 
 
@@ -163,6 +189,7 @@ def _row(project: Project | None, s: MessageSpec, event: MessagingEvent | None, 
         "event_id": event.pk if event else None,
         "channel": s.channel,
         "kind": s.kind,
+        "priority": _priority(s),
         "requires_two_way": s.requires_two_way,
         "case_id": s.case.pk if s.case else None,
         "worker_id": s.worker.pk if s.worker else None,
@@ -189,7 +216,19 @@ def _insert_queued(project: Project | None, specs: list[MessageSpec], event: Mes
         # Scheduled occurrences carry a unique send key: one already queued (an earlier tick that got this
         # far) is skipped by the database, never sent twice.
         bulk.insert_rows(Message, rows, ignore_conflicts=any(s.send_key for s in specs))
-        transaction.on_commit(_wake)
+        transaction.on_commit(_wake_replies if any(r["priority"] for r in rows) else _wake)
+
+
+def queue_each(entries: list[tuple[Project | None, MessageSpec, MessagingEvent | None]]) -> None:
+    """Queue messages of different projects and events (a batch of inbound messages' replies) in one bulk
+    insert, as `queue(…, precheck=False)` would queue each; the worker is woken once, after commit."""
+    if not entries:
+        return
+    now = timezone.now()
+    rows = [_row(project, s, event, now) for project, s, event in entries]
+    with transaction.atomic():
+        bulk.insert_rows(Message, rows)
+        transaction.on_commit(_wake_replies if any(r["priority"] for r in rows) else _wake)
 
 
 def queue_select(
@@ -216,36 +255,56 @@ def _wake() -> None:
     messages_queued.send(Message)
 
 
+def _wake_replies() -> None:
+    messages_queued.send(Message, replies=True)
+
+
 # --- claiming ------------------------------------------------------------------------------------
 _TABLE = Message._meta.db_table
 
 
-def claim(limit: int = BATCH) -> list[Message]:
-    """Take up to `limit` due messages for this worker. Only one worker can flip a row from queued to
-    sending (the UPDATE is conditional on the status), so no message is ever sent twice."""
-    now = timezone.now()
-    token = uuid.uuid4().hex
-    due = Message.objects.filter(status=Message.QUEUED, next_attempt_on__lte=now).order_by("next_attempt_on")
+def _claim_rows(token: str, now: datetime, limit: int, replies: bool) -> int:
+    """Flip up to `limit` due rows (only replies, or any) to sending under `token`; returns how many."""
     if settings.IS_POSTGRES:
         # one statement: pick due rows no other worker holds (SKIP LOCKED) and flip them to sending
+        reply = "AND priority > 0 " if replies else ""
         with connection.cursor() as cur:
             cur.execute(
                 f"UPDATE {_TABLE} SET status = %s, claim = %s, claimed_on = %s WHERE id IN ("
-                f"SELECT id FROM {_TABLE} WHERE status = %s AND next_attempt_on <= %s "
+                f"SELECT id FROM {_TABLE} WHERE status = %s AND next_attempt_on <= %s {reply}"
                 "ORDER BY next_attempt_on LIMIT %s FOR UPDATE SKIP LOCKED) AND status = %s",
                 [Message.SENDING, token, now, Message.QUEUED, now, limit, Message.QUEUED],
             )
-            if not cur.rowcount:
-                return []
-    else:
-        with transaction.atomic():
-            ids = list(due.values_list("pk", flat=True)[:limit])
-            if not ids:
-                return []
-            Message.objects.filter(pk__in=ids, status=Message.QUEUED).update(
-                status=Message.SENDING, claim=token, claimed_on=now
-            )
-    msgs = list(Message.objects.filter(claim=token, status=Message.SENDING).select_related("case", "worker", "gateway"))
+            return cur.rowcount
+    due = Message.objects.filter(status=Message.QUEUED, next_attempt_on__lte=now)
+    if replies:
+        due = due.filter(priority__gt=0)
+    with transaction.atomic():
+        ids = list(due.order_by("next_attempt_on").values_list("pk", flat=True)[:limit])
+        if not ids:
+            return 0
+        return Message.objects.filter(pk__in=ids, status=Message.QUEUED).update(
+            status=Message.SENDING, claim=token, claimed_on=now
+        )
+
+
+def claim(limit: int = BATCH, replies_only: bool = False) -> list[Message]:
+    """Take up to `limit` due messages for this worker, replies first (Message.REPLY: a person is waiting
+    for them; a broadcast is not). Only one worker can flip a row from queued to sending (the UPDATE is
+    conditional on the status), so no message is ever sent twice."""
+    now = timezone.now()
+    token = uuid.uuid4().hex
+    n = _claim_rows(token, now, limit, replies=True)
+    if n < limit and not replies_only:
+        n += _claim_rows(token, now, limit - n, replies=False)
+    if not n:
+        return []
+    # in the order they were due (the loop guard keeps the earliest of repeated texts), replies first
+    msgs = list(
+        Message.objects.filter(claim=token, status=Message.SENDING)
+        .select_related("case", "worker", "gateway")
+        .order_by("-priority", "next_attempt_on", "pk")
+    )
     # Projects are few and wide (a dozen JSON settings): load each once per batch, not once per row.
     projects = Project.objects.in_bulk({m.project_id for m in msgs if m.project_id})
     for m in msgs:
@@ -253,12 +312,13 @@ def claim(limit: int = BATCH) -> list[Message]:
     return msgs
 
 
-def deliver_due(batch_size: int = BATCH, max_batches: int | None = None) -> int:
-    """Worker loop body: claim and process batches until nothing is due. Returns messages processed."""
+def deliver_due(batch_size: int = BATCH, max_batches: int | None = None, replies_only: bool = False) -> int:
+    """Worker loop body: claim and process batches until nothing is due (with `replies_only`, no reply).
+    Returns messages processed."""
     done = 0
     batches = 0
     while max_batches is None or batches < max_batches:
-        msgs = claim(batch_size)
+        msgs = claim(batch_size, replies_only=replies_only)
         if not msgs:
             break
         process(msgs)
@@ -494,6 +554,7 @@ def process(msgs: list[Message]) -> None:
         done = _still_ours([m for m in msgs if id(m) not in waiting])
         bulk.update_rows(done, _UPDATE_FIELDS)
         _record_opt_outs(done)
+        _announce(done)
     # Then the rest in windows of at most SEND_WINDOW messages on the wire, each window's results written
     # as soon as they are in: a worker killed mid-batch leaves at most one window's outcome unknown (and
     # re-sends at most that many), not the whole claimed batch.
@@ -606,6 +667,7 @@ def _send_window(msgs: list[Message]) -> None:
         bulk.update_rows(msgs, _UPDATE_FIELDS)
         _record_opt_outs(msgs)
         messages_sent.send(Message, messages=[m for m in msgs if m.status in (Message.SENT, Message.DELIVERED)])
+        _announce(msgs)
 
 
 def _still_ours(msgs: list[Message]) -> list[Message]:
@@ -655,6 +717,13 @@ def _record_opt_outs(msgs: list[Message]) -> None:
     opt_out_reported.send(Message, messages=reported)
 
 
+def _announce(msgs: list[Message]) -> None:
+    """One statuses_changed hook per batch, for the messages that reached an outcome (not the delays)."""
+    final = [m for m in msgs if m.status in (Message.SENT, Message.DELIVERED, Message.FAILED)]
+    if final:
+        statuses_changed.send(Message, messages=final)
+
+
 # --- housekeeping --------------------------------------------------------------------------------
 def expire_stale() -> int:
     """Queued messages older than the stale limit are not sent: their content is likely outdated."""
@@ -696,8 +765,11 @@ def sweep(timeout_seconds: int | None = None) -> int:
     return n
 
 
-def has_due() -> bool:
-    return Message.objects.filter(status=Message.QUEUED, next_attempt_on__lte=timezone.now()).exists()
+def has_due(replies_only: bool = False, older_than: timedelta | None = None) -> bool:
+    """Whether a message is due (a reply only; one due for longer than `older_than`)."""
+    due = timezone.now() - (older_than or timedelta(0))
+    qs = Message.objects.filter(status=Message.QUEUED, next_attempt_on__lte=due)
+    return (qs.filter(priority__gt=0) if replies_only else qs).exists()
 
 
 def apply_status_updates(gateway: Gateway, updates) -> int:
@@ -725,6 +797,7 @@ def apply_status_updates(gateway: Gateway, updates) -> int:
     with transaction.atomic():
         bulk.update_rows(changed, ["status", "delivered_on", "error", "error_detail"])
         _record_opt_outs(changed)
+        _announce(changed)
     return len(changed)
 
 

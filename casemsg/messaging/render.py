@@ -112,3 +112,22 @@ def choose_text(content: dict, chain: list[str]) -> tuple[str | None, str]:
     if text is not None and str(text).strip():
         return str(text), ""
     return None, ""
+
+
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+
+
+def unknown_fields(template: str, ctx: Context) -> list[str]:
+    """The placeholders of a well-formed template that would render as `(?)` for this context, in order
+    and once each (the send form flags them before anything is sent)."""
+    found: list[str] = []
+    bare = template.replace("{{", "").replace("}}", "")
+    for expr in _PLACEHOLDER.findall(bare):
+        placeholder = "{" + expr.strip() + "}"
+        try:
+            value = _lookup(expr, ctx)
+        except RenderError:
+            continue
+        if value == UNKNOWN and placeholder not in found:
+            found.append(placeholder)
+    return found

@@ -16,3 +16,8 @@ messages_sent = Signal()
 # report), inside the transaction that stores the results. Keyword arguments: messages (the failed
 # outbound messages, one per number). Consent records the opt-out and its ledger row.
 opt_out_reported = Signal()
+
+# Outbound messages reached a new outcome (sent, delivered or failed), inside the transaction that stores
+# it: one call per batch, never per message. Keyword arguments: messages (Message objects as stored, with
+# `project` loaded). The event webhooks (casemsg.events) queue a `message.status` delivery per message.
+statuses_changed = Signal()

@@ -3,6 +3,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 
+from django.conf import settings
 from django.db import models
 
 from casemsg.core.phone import DEFAULT_CONSENT_REGIONS
@@ -77,3 +78,22 @@ class ApiKey(models.Model):
         key = "cm_" + secrets.token_urlsafe(32)
         row = cls.objects.create(project=project, key_hash=hash_key(key), prefix=key[:10], name=name)
         return row, key
+
+
+class Membership(models.Model):
+    """A user's role in one project. Roles are ordered: an owner may do what an editor may, an editor what a
+    viewer may (casemsg.projects.services.ROLES)."""
+
+    OWNER, EDITOR, VIEWER = "owner", "editor", "viewer"
+    ROLE_CHOICES = [(OWNER, "Owner"), (EDITOR, "Editor"), (VIEWER, "Viewer")]
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=8, choices=ROLE_CHOICES)
+    created_on = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "user"], name="membership_one_per_user")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}@{self.project_id}:{self.role}"

@@ -1,12 +1,16 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import time
 from typing import Any
 
 import phonenumbers
+from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -14,7 +18,7 @@ from casemsg.core import errors, timezones
 from casemsg.core.errors import InputError
 from casemsg.core.phone import DEFAULT_CONSENT_REGIONS
 from casemsg.projects import signals
-from casemsg.projects.models import ApiKey, Project
+from casemsg.projects.models import ApiKey, Membership, Project
 
 
 def create_project(
@@ -36,6 +40,105 @@ def create_project(
         )
         key = ApiKey.issue(project)
     return project, key
+
+
+# --- members and roles ---------------------------------------------------------------------------
+# Lowest first: a role may do everything the roles before it may.
+ROLES: tuple[str, ...] = (Membership.VIEWER, Membership.EDITOR, Membership.OWNER)
+
+
+def role_rank(role: str | None) -> int:
+    """0 for no role, then 1 viewer, 2 editor, 3 owner: compare with >=."""
+    return ROLES.index(role) + 1 if role in ROLES else 0
+
+
+def _checked_role(role: str) -> str:
+    if role not in ROLES:
+        raise InputError(errors.INVALID_ROLE, f"'{role}' is not a role; use {', '.join(ROLES)}.")
+    return role
+
+
+def role_of(user: AbstractBaseUser | AnonymousUser | None, project: Project) -> str | None:
+    """The user's role in the project, None when they have none. A superuser is owner of every project;
+    staff status alone gives no project (it is for the admin)."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return None
+    if getattr(user, "is_superuser", False):
+        return Membership.OWNER
+    return Membership.objects.filter(project=project, user_id=user.pk).values_list("role", flat=True).first()
+
+
+def projects_of(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Project]:
+    """The projects a user may open (every project for a superuser), by slug."""
+    if not user.is_authenticated or not user.is_active:
+        return Project.objects.none()
+    if getattr(user, "is_superuser", False):
+        return Project.objects.order_by("slug")
+    return Project.objects.filter(memberships__user_id=user.pk).order_by("slug")
+
+
+def roles_of(user: AbstractBaseUser | AnonymousUser) -> list[tuple[Project, str]]:
+    """The user's projects with their role in each, by slug (every project as owner for a superuser)."""
+    if getattr(user, "is_superuser", False) and user.is_active:
+        return [(p, Membership.OWNER) for p in projects_of(user)]
+    if not user.is_authenticated or not user.is_active:
+        return []
+    rows = Membership.objects.filter(user_id=user.pk).select_related("project").order_by("project__slug")
+    return [(m.project, m.role) for m in rows]
+
+
+def members(project: Project) -> QuerySet[Membership]:
+    return Membership.objects.filter(project=project).select_related("user").order_by("user__username")
+
+
+def add_member(project: Project, user: AbstractBaseUser, role: str) -> Membership:
+    """Make the user a member with this role, or change the role of an existing member (one row per user
+    and project). Demoting the last owner is refused (LAST_OWNER)."""
+    _checked_role(role)
+    with transaction.atomic():
+        # locked: two changes at once cannot both demote "the other" owner
+        rows = list(Membership.objects.select_for_update().filter(project=project).order_by("pk"))
+        mine = next((m for m in rows if m.user_id == user.pk), None)
+        if mine is None:
+            return Membership.objects.create(project=project, user_id=user.pk, role=role)
+        if mine.role == Membership.OWNER and role != Membership.OWNER:
+            _keep_an_owner(rows, mine)
+        if mine.role != role:
+            mine.role = role
+            mine.save(update_fields=["role"])
+        return mine
+
+
+def remove_member(project: Project, user: AbstractBaseUser) -> bool:
+    """Remove the user from the project; False when they were not a member. The last owner stays."""
+    with transaction.atomic():
+        rows = list(Membership.objects.select_for_update().filter(project=project).order_by("pk"))
+        mine = next((m for m in rows if m.user_id == user.pk), None)
+        if mine is None:
+            return False
+        if mine.role == Membership.OWNER:
+            _keep_an_owner(rows, mine)
+        mine.delete()
+        return True
+
+
+def _keep_an_owner(rows: Sequence[Membership], leaving: Membership) -> None:
+    if not any(m.role == Membership.OWNER and m.pk != leaving.pk for m in rows):
+        raise InputError(errors.LAST_OWNER, "This is the project's only owner; make another member owner first.", 409)
+
+
+def find_user(username_or_email: str) -> AbstractBaseUser:
+    """The active account with this username, or else this email address (USER_NOT_FOUND otherwise; an
+    email address that several accounts share names none of them)."""
+    User = get_user_model()
+    text = username_or_email.strip()
+    found = list(User.objects.filter(Q(username=text) | Q(email__iexact=text), is_active=True)[:3])
+    exact = [u for u in found if u.get_username() == text]
+    if exact:
+        return exact[0]
+    if len(found) == 1 and text:
+        return found[0]
+    raise InputError(errors.USER_NOT_FOUND, f"No single user account has the username or email '{text}'.", 404)
 
 
 # --- API keys ------------------------------------------------------------------------------------

@@ -515,14 +515,6 @@ def end_instances(qs: QuerySet[ScheduleInstance], reason: str, now: datetime) ->
 # --------------------------------------------------------------------------------------------------
 
 
-class Recipient(NamedTuple):
-    """A broadcast recipient: a case or a mobile worker, and the time zone it names itself."""
-
-    case_id: int | None
-    worker_id: int | None
-    time_zone: str
-
-
 def _matching_cases(project: Project, sel: specs.CaseSelection) -> Q:
     q = Q(case_type=sel.case_type, closed=False)
     for i, value in enumerate(sel.filters.values()):
@@ -576,31 +568,6 @@ def recipient_querysets(broadcast: Broadcast) -> tuple[QuerySet[Case] | None, Qu
     return cases, workers
 
 
-def resolve_broadcast_recipients(
-    broadcast: Broadcast, chunk: int = CHUNK, only_new: bool = False
-) -> Iterator[Recipient]:
-    """The broadcast's recipients, read in primary-key pages of `chunk` rows (a million recipients never
-    sit in memory at once). `only_new`: skip those that already have an active instance. Whenever the
-    broadcast has instances at its current revision, those whose instance of this revision completed are
-    skipped too (a `now` broadcast is never sent twice to one recipient)."""
-    cases, workers = recipient_querysets(broadcast)
-    skip_done = ScheduleInstance.objects.filter(broadcast=broadcast, revision=broadcast.revision).exists()
-    had = ScheduleInstance.objects.filter(
-        Q(active=True) | Q(revision=broadcast.revision, end_reason=COMPLETED), broadcast=broadcast
-    )
-    if cases is not None:
-        if only_new or skip_done:
-            cases = cases.filter(~Exists(had.filter(case_id=OuterRef("pk"))))
-        tz = Cast(KeyTextTransform(_TZ_PROPERTY, "properties"), output_field=TextField())
-        for pk, zone in _pages(cases.annotate(_tz=tz).values_list("pk", "_tz"), chunk):
-            yield Recipient(pk, None, zone or "")
-    if workers is not None:
-        if only_new or skip_done:
-            workers = workers.filter(~Exists(had.filter(worker_id=OuterRef("pk"))))
-        for pk, zone in _pages(workers.values_list("pk", "time_zone"), chunk):
-            yield Recipient(None, pk, zone or "")
-
-
 def _pages(qs: QuerySet[Any, tuple[Any, ...]], chunk: int) -> Iterator[tuple[Any, ...]]:
     last = 0
     while True:
@@ -613,62 +580,90 @@ def _pages(qs: QuerySet[Any, tuple[Any, ...]], chunk: int) -> Iterator[tuple[Any
 
 def start_broadcast(broadcast: Broadcast, now: datetime | None = None, chunk: int = CHUNK) -> int:
     """Create an instance for every recipient that has no active one yet; returns how many. Set-based:
-    recipients are read and instances written in chunks, the first event computed once per time zone.
-    Call inside the transaction of the change (services)."""
+    the case recipients are written by one INSERT … SELECT per time zone (the zone's first event computed
+    once; the cases' zones read with one DISTINCT query, or none when the schedule names its zone), the
+    mobile workers (few) in chunks. Call inside the transaction of the change (services)."""
     now = now or timezone.now()
     project = broadcast.project
     schedule = schedule_of(broadcast)
     only_new = ScheduleInstance.objects.filter(broadcast=broadcast, active=True).exists()
-    # one row per zone, computed once: every recipient in a zone has the same events
+    cases, workers = _recipients_to_start(broadcast, only_new)
     templates: dict[str, dict[str, Any]] = {}
-    started = pending = 0
-    rows: list[dict[str, Any]] = []
-    by_zone: dict[str, list[int]] = defaultdict(list)
-    for r in resolve_broadcast_recipients(broadcast, chunk, only_new):
-        zone = zone_for_recipient(r.time_zone, project, schedule)
-        template = templates.get(zone)
-        if template is None:
+
+    def template(zone: str) -> dict[str, Any]:
+        if zone not in templates:
             anchor = anchor_for(schedule, zone, now, {})
             due = first_event(Frame(schedule, zone, anchor or now), 0, now - EPSILON) if anchor else None
-            template = templates[zone] = _row(broadcast, now, "", None, None, None, zone, anchor, due)
-        if r.case_id:
-            # cases: one INSERT … SELECT per zone and chunk, the rows built in the database
-            by_zone[zone].append(r.case_id)
-            pending += 1
-        else:
-            row = template.copy()
-            row["role"] = ScheduleInstance.WORKER
-            row["worker_id"] = r.worker_id
-            rows.append(row)
-        if pending + len(rows) >= chunk:
-            started += _flush_broadcast_rows(templates, by_zone, rows)
-            pending, rows = 0, []
-    return started + _flush_broadcast_rows(templates, by_zone, rows)
+            templates[zone] = _row(broadcast, now, "", None, None, None, zone, anchor, due)
+        return templates[zone]
 
-
-def _flush_broadcast_rows(
-    templates: Mapping[str, dict[str, Any]], by_zone: dict[str, list[int]], rows: list[dict[str, Any]]
-) -> int:
-    """Write one chunk of `start_broadcast`: the case recipients per zone with INSERT … SELECT from the
-    cases table (the zone's row for everyone), the workers' rows as they are. Empties `by_zone`."""
-    n = len(rows)
-    bulk.insert_rows(ScheduleInstance, rows)
-    case_table = connection.ops.quote_name(Case._meta.db_table)
-    for zone, pks in by_zone.items():
-        template = {k: v for k, v in templates[zone].items() if k not in ("case_id", "source_case_id")}
-        template["role"] = ScheduleInstance.CASE
-        for start in range(0, len(pks), 1000):
-            part = pks[start : start + 1000]
-            bulk.insert_select(
+    started = 0
+    if cases is not None:
+        case_table = connection.ops.quote_name(Case._meta.db_table)
+        for zone, selection in _cases_by_zone(cases, project, schedule).items():
+            row = {k: v for k, v in template(zone).items() if k not in ("case_id", "source_case_id")}
+            row["role"] = ScheduleInstance.CASE
+            sql, params = selection.values("pk").order_by().query.sql_with_params()
+            started += bulk.insert_select(
                 ScheduleInstance,
-                template,
+                row,
                 {"case_id": "c.id", "source_case_id": "c.id"},
-                f"{case_table} AS c WHERE c.id IN ({', '.join(['%s'] * len(part))})",
-                part,
+                f"{case_table} AS c WHERE c.id IN ({sql})",
+                list(params),
             )
-        n += len(pks)
-    by_zone.clear()
-    return n
+    if workers is not None:
+        rows: list[dict[str, Any]] = []
+        for pk, zone in _pages(workers.values_list("pk", "time_zone"), chunk):
+            row = template(zone_for_recipient(zone or "", project, schedule)).copy()
+            row["role"] = ScheduleInstance.WORKER
+            row["worker_id"] = pk
+            rows.append(row)
+            if len(rows) >= chunk:
+                bulk.insert_rows(ScheduleInstance, rows)
+                started, rows = started + len(rows), []
+        bulk.insert_rows(ScheduleInstance, rows)
+        started += len(rows)
+    return started
+
+
+def _cases_by_zone(cases: QuerySet[Case], project: Project, schedule: specs.Schedule) -> dict[str, QuerySet[Case]]:
+    """The case recipients split by the zone their local times are read in: all of them when the schedule
+    names a zone; otherwise by their `time_zone` property (one DISTINCT query: there are few distinct
+    values, and an invalid one falls back like any, see `zone_for_recipient`)."""
+    if schedule.time_zone:
+        return {schedule.time_zone: cases}
+    tz = Cast(KeyTextTransform(_TZ_PROPERTY, "properties"), output_field=TextField())
+    annotated = cases.annotate(_tz=tz)
+    raw_by_zone: dict[str, list[str | None]] = defaultdict(list)
+    for raw in annotated.order_by().values_list("_tz", flat=True).distinct():
+        raw_by_zone[zone_for_recipient(raw or "", project, schedule)].append(raw)
+    out: dict[str, QuerySet[Case]] = {}
+    for zone, raws in raw_by_zone.items():
+        named = [r for r in raws if r is not None]
+        q = Q(_tz__in=named) if named else Q(pk__in=[])
+        if None in raws:
+            q |= Q(_tz__isnull=True)
+        out[zone] = annotated.filter(q)
+    return out
+
+
+def _recipients_to_start(
+    broadcast: Broadcast, only_new: bool
+) -> tuple[QuerySet[Case] | None, QuerySet[MobileWorker] | None]:
+    """The recipients `start_broadcast` gives an instance: `only_new` skips those with an active one; and
+    whenever the broadcast has instances at its current revision, those whose instance of this revision
+    completed are skipped too (a `now` broadcast is never sent twice to one recipient)."""
+    cases, workers = recipient_querysets(broadcast)
+    skip_done = ScheduleInstance.objects.filter(broadcast=broadcast, revision=broadcast.revision).exists()
+    had = ScheduleInstance.objects.filter(
+        Q(active=True) | Q(revision=broadcast.revision, end_reason=COMPLETED), broadcast=broadcast
+    )
+    if only_new or skip_done:
+        if cases is not None:
+            cases = cases.filter(~Exists(had.filter(case_id=OuterRef("pk"))))
+        if workers is not None:
+            workers = workers.filter(~Exists(had.filter(worker_id=OuterRef("pk"))))
+    return cases, workers
 
 
 def end_removed_recipients(broadcast: Broadcast, now: datetime) -> int:

@@ -79,7 +79,9 @@ class ReplyForm(forms.Form):
     text = forms.CharField(
         max_length=1600,
         label="Reply",
-        widget=forms.TextInput(attrs={"placeholder": "Type a reply, e.g. STOP", "autocomplete": "off"}),
+        widget=forms.TextInput(
+            attrs={"placeholder": "Type a reply, e.g. STOP", "autocomplete": "off", "aria-label": "Reply"}
+        ),
     )
 
 

@@ -1,22 +1,63 @@
 from django.urls import path
 
-from casemsg.web.views import cases, consents, messages, projects, scheduling, simulator, surveys, workers
+from casemsg.web.views import (
+    accounts,
+    cases,
+    consents,
+    gateways,
+    imports,
+    keys,
+    keywords,
+    messages,
+    projects,
+    scheduling,
+    simulator,
+    surveys,
+    workers,
+)
+from casemsg.web.views import events as event_views
+from casemsg.web.views import settings as settings_views
 
 app_name = "web"
 urlpatterns = [
     path("", projects.home, name="home"),
     path("errors/", projects.errors_page, name="errors"),
+    path("accounts/login/", accounts.LoginView.as_view(), name="login"),
+    path("accounts/logout/", accounts.LogoutView.as_view(), name="logout"),
+    path("accounts/password/", accounts.PasswordChangeView.as_view(), name="password_change"),
+    path("accounts/password/done/", accounts.PasswordChangeDoneView.as_view(), name="password_change_done"),
+    path("projects/<slug:slug>/members/", accounts.members, name="members"),
     path("projects/<slug:slug>/", projects.project_page, name="project"),
     path("projects/<slug:slug>/cases/", cases.case_list, name="cases"),
+    path("projects/<slug:slug>/cases.csv", cases.case_csv, name="cases_csv"),
+    # not under cases/: every path there is a case id
+    path("projects/<slug:slug>/new-case/", cases.case_new, name="case_new"),
+    path("projects/<slug:slug>/cases-import/", imports.case_import, name="cases_import"),
     # `path:` because a given case id may hold any character, '/' included; the page also takes the
     # send form's POST, so no other route hangs below it.
     path("projects/<slug:slug>/cases/<path:case_id>/", cases.case_detail, name="case"),
     path("projects/<slug:slug>/mobile-workers/", workers.worker_list, name="workers"),
+    path("projects/<slug:slug>/mobile-workers/new/", workers.worker_new, name="worker_new"),
     path("projects/<slug:slug>/mobile-workers/<int:worker_id>/", workers.worker_detail, name="worker"),
     path("projects/<slug:slug>/messages/", messages.message_log, name="messages"),
+    path("projects/<slug:slug>/messages.csv", messages.message_csv, name="messages_csv"),
+    path("projects/<slug:slug>/messages/preview/", messages.message_preview, name="message_preview"),
+    path("projects/<slug:slug>/messages/<int:message_id>/resend/", messages.message_resend, name="message_resend"),
     path("projects/<slug:slug>/simulator/", simulator.simulator, name="simulator"),
     path("projects/<slug:slug>/simulator/conversation/", simulator.conversation_part, name="conversation"),
     path("projects/<slug:slug>/simulator/reply/", simulator.reply, name="reply"),
+    path("projects/<slug:slug>/simulator/reset/", simulator.reset, name="simulator_reset"),
+    # configuration: keywords (editors change them), gateways, routes, settings, API keys (owners)
+    path("projects/<slug:slug>/keywords/", keywords.keyword_list, name="keywords"),
+    path("projects/<slug:slug>/keywords/new/", keywords.keyword_new, name="keyword_new"),
+    path("projects/<slug:slug>/keywords/<int:keyword_id>/", keywords.keyword_edit, name="keyword"),
+    path("projects/<slug:slug>/gateways/", gateways.gateway_list, name="gateways"),
+    path("projects/<slug:slug>/gateways/new/", gateways.gateway_new, name="gateway_new"),
+    path("projects/<slug:slug>/gateways/<int:gateway_id>/", gateways.gateway_edit, name="gateway"),
+    path("projects/<slug:slug>/gateways/<int:gateway_id>/test/", gateways.gateway_test, name="gateway_test"),
+    path("projects/<slug:slug>/routes/", gateways.route_list, name="routes"),
+    path("projects/<slug:slug>/settings/", settings_views.settings_page, name="settings"),
+    path("projects/<slug:slug>/api-keys/", keys.api_keys, name="api_keys"),
     path("projects/<slug:slug>/consents/", consents.consent_list, name="consents"),
     path("projects/<slug:slug>/consents.csv", consents.consent_csv, name="consents_csv"),
     path("projects/<slug:slug>/broadcasts/", scheduling.broadcast_list, name="broadcasts"),
@@ -31,4 +72,6 @@ urlpatterns = [
     path("projects/<slug:slug>/surveys/", surveys.survey_list, name="surveys"),
     path("projects/<slug:slug>/surveys/<int:survey_id>/", surveys.survey_detail, name="survey"),
     path("projects/<slug:slug>/survey-sessions/", surveys.session_list, name="survey_sessions"),
+    path("projects/<slug:slug>/webhooks/", event_views.webhook_list, name="webhooks"),
+    path("projects/<slug:slug>/webhooks/<int:webhook_id>/", event_views.webhook_detail, name="webhook"),
 ]

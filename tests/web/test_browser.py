@@ -16,7 +16,7 @@ from casemsg.cases import services as cases
 from casemsg.contacts.models import OptOut
 from casemsg.gateways import services as gateways
 from casemsg.messaging.models import Message
-from casemsg.projects.services import create_project
+from casemsg.projects.services import add_member, create_project
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -52,7 +52,7 @@ def test_simulator_stop_in_a_real_browser(live_server):
             properties={"contact_phone_number": KE, "time_zone": "Africa/Nairobi", "note": "<b>not bold</b>"},
         ),
     )
-    get_user_model().objects.create_user("operator", password="pw-operator-1", is_staff=True)
+    add_member(project, get_user_model().objects.create_user("operator", password="pw-operator-1"), "editor")
     shots = os.environ.get("CASEMSG_SCREENSHOTS", "")
 
     with sync_api.sync_playwright() as pw:
@@ -61,10 +61,10 @@ def test_simulator_stop_in_a_real_browser(live_server):
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.set_default_timeout(15_000)
             page.goto(f"{live_server.url}/projects/browser/simulator/?case=ke-1")
-            assert "/admin/login/" in page.url  # not logged in yet
+            assert "/accounts/login/" in page.url  # not logged in yet
             page.fill("#id_username", "operator")
             page.fill("#id_password", "pw-operator-1")
-            page.click("input[type=submit]")
+            page.click("form#login button[type=submit]")
             page.wait_for_url("**/projects/browser/simulator/?case=ke-1")
             assert page.evaluate("typeof htmx") == "object"  # the vendored htmx loaded, no CDN
             page.wait_for_selector("#phone")

@@ -16,6 +16,7 @@ from casemsg.core import errors
 from casemsg.gateways import services as gateways
 from casemsg.messaging import pipeline
 from casemsg.messaging.models import Message
+from casemsg.projects.services import add_member
 from casemsg.workers import services as workers
 
 KE = "254712345678"  # Kenya: one-way SMS needs only the number
@@ -32,8 +33,10 @@ def sandbox(db):
 
 
 @pytest.fixture
-def staff(db) -> Client:
+def staff(db, project) -> Client:
+    """A logged-in editor of the project (staff status alone opens no project)."""
     user = get_user_model().objects.create_user("operator", password="pw-operator-1", is_staff=True)
+    add_member(project, user, "editor")
     c = Client()
     c.force_login(user)
     return c
@@ -85,18 +88,19 @@ def test_anonymous_is_sent_to_login(client, project, data):
     for url in pages(project.slug, worker_id=data["worker"].pk):
         r = client.get(url)
         assert r.status_code == 302, url
-        assert r["Location"].startswith("/admin/login/?next="), url
+        assert r["Location"].startswith("/accounts/login/?next="), url
     r = client.post(f"/projects/{project.slug}/simulator/reply/", {"number": KE, "text": "STOP"})
-    assert r.status_code == 302 and r["Location"].startswith("/admin/login/")
+    assert r.status_code == 302 and r["Location"].startswith("/accounts/login/")
     assert not Message.objects.filter(direction="in").exists()
 
 
-def test_non_staff_user_is_refused(project, data):
+def test_user_without_a_role_sees_no_project_and_a_member_needs_no_staff_status(project, data):
     user = get_user_model().objects.create_user("someone", password="pw-someone-1")
     c = Client()
     c.force_login(user)
-    r = c.get(f"/projects/{project.slug}/cases/")
-    assert r.status_code == 302 and r["Location"].startswith("/admin/login/")
+    assert c.get(f"/projects/{project.slug}/cases/").status_code == 404
+    add_member(project, user, "viewer")
+    assert c.get(f"/projects/{project.slug}/cases/").status_code == 200
 
 
 def test_every_page_answers_200_for_staff(staff, project, data):
@@ -123,6 +127,7 @@ def test_htmx_is_served_locally(staff, db):
 
 # --- scoping -----------------------------------------------------------------------------------
 def test_pages_are_scoped_to_the_project_in_the_url(staff, project, other_project, sandbox):
+    add_member(other_project, get_user_model().objects.get(username="operator"), "editor")
     theirs = make_case(other_project, "theirs-1", "Other Person", contact_phone_number=KE)
     w = workers.create_worker(other_project, workers.WorkerChange(username="their-fw"))
     assert staff.get(f"/projects/{project.slug}/cases/theirs-1/").status_code == 404

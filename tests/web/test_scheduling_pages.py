@@ -16,7 +16,7 @@ from django.test import Client
 from casemsg.cases.services import CaseChange, bulk_upsert
 from casemsg.core import errors
 from casemsg.messaging import pipeline
-from casemsg.projects.services import create_project
+from casemsg.projects.services import add_member, create_project
 from casemsg.scheduling import runner, services, tick
 from casemsg.scheduling.models import Broadcast, ConditionalAlert
 from tests.messaging.conftest import sandbox_gateway
@@ -30,8 +30,10 @@ def in_days(n: int) -> str:
 
 
 @pytest.fixture
-def staff(db) -> Client:
+def staff(db, project) -> Client:
+    """A logged-in editor of the project (staff status alone opens no project)."""
     user = get_user_model().objects.create_user("operator", password="pw-operator-1", is_staff=True)
+    add_member(project, user, "editor")
     c = Client()
     c.force_login(user)
     return c
@@ -113,7 +115,7 @@ def test_pages_need_staff_and_answer_200(client, staff, project, mothers):
     b, a = make_broadcast(project), make_alert(project)
     for url in urls(project.slug, b.pk, a.pk):
         r = client.get(url)
-        assert r.status_code == 302 and r["Location"].startswith("/admin/login/"), url
+        assert r.status_code == 302 and r["Location"].startswith("/accounts/login/"), url
         assert staff.get(url).status_code == 200, url
     r = client.post(f"/projects/{project.slug}/broadcasts/{b.pk}/", {"action": "cancel"})
     assert r.status_code == 302 and Broadcast.objects.get(pk=b.pk).status == Broadcast.ACTIVE
@@ -292,7 +294,7 @@ def test_broadcast_form_preflight_and_save_in_a_real_browser(live_server):
             CaseChange(case_id="bad-1", case_type="mother", name="Bad", properties={"contact_phone_number": "12"}),
         ],
     )
-    get_user_model().objects.create_user("operator", password="pw-operator-1", is_staff=True)
+    add_member(project, get_user_model().objects.create_user("operator", password="pw-operator-1"), "editor")
     shots = os.environ.get("CASEMSG_SCREENSHOTS", "")
 
     with sync_api.sync_playwright() as pw:
@@ -303,7 +305,7 @@ def test_broadcast_form_preflight_and_save_in_a_real_browser(live_server):
             page.goto(f"{live_server.url}/projects/browser/broadcasts/new/")
             page.fill("#id_username", "operator")
             page.fill("#id_password", "pw-operator-1")
-            page.click("input[type=submit]")
+            page.click("form#login button[type=submit]")
             page.wait_for_url("**/projects/browser/broadcasts/new/")
 
             page.fill("#id_name", "Browser <b>broadcast</b>")

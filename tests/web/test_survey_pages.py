@@ -15,7 +15,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from casemsg.messaging.models import Message
-from casemsg.projects.services import create_project
+from casemsg.projects.services import add_member, create_project
 from casemsg.surveys import services
 from casemsg.surveys.models import Survey, SurveySession
 from tests.inbound.conftest import KE, work
@@ -30,8 +30,10 @@ XSS_ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
 
 
 @pytest.fixture
-def staff(db) -> Client:
+def staff(db, project) -> Client:
+    """A logged-in editor of the project (staff status alone opens no project)."""
     user = get_user_model().objects.create_user("operator", password="pw-operator-1", is_staff=True)
+    add_member(project, user, "editor")
     c = Client()
     c.force_login(user)
     return c
@@ -54,7 +56,7 @@ def test_pages_need_staff(project) -> None:
     anonymous = Client()
     for path in ("surveys/", f"surveys/{s.pk}/", "survey-sessions/"):
         r = anonymous.get(url(project, path))
-        assert r.status_code == 302 and "/admin/login/" in r["Location"], path
+        assert r.status_code == 302 and "/accounts/login/" in r["Location"], path
     r = anonymous.post(url(project), {"file": SimpleUploadedFile("a.csv", b"x")})
     assert r.status_code == 302
     assert Survey.objects.count() == 1
@@ -213,8 +215,8 @@ def test_upload_in_a_real_browser_at_phone_width(live_server, tmp_path: Path) ->
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     from tests.web.test_browser import CHROMIUM_ARGS
 
-    create_project("browser", "Browser test")
-    get_user_model().objects.create_user("operator", password="pw-operator-1", is_staff=True)
+    project, _key = create_project("browser", "Browser test")
+    add_member(project, get_user_model().objects.create_user("operator", password="pw-operator-1"), "editor")
     form = tmp_path / "anc_followup.xlsx"
     form.write_bytes(xlsx_bytes(csv_sheets((FIXTURES / "anc_followup.csv").read_text())))
 
@@ -226,7 +228,7 @@ def test_upload_in_a_real_browser_at_phone_width(live_server, tmp_path: Path) ->
             page.goto(f"{live_server.url}/projects/browser/surveys/")
             page.fill("#id_username", "operator")
             page.fill("#id_password", "pw-operator-1")
-            page.click("input[type=submit]")
+            page.click("form#login button[type=submit]")
             page.wait_for_url("**/projects/browser/surveys/")
             page.set_input_files("#id_file", str(form))
             page.click("#upload")

@@ -1,4 +1,4 @@
-"""What every operator page shares: staff-only access, the project from the URL, error-code views."""
+"""What every operator page shares: login, the project from the URL, error-code views, the error pages."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
-from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import login_required
 from django.core.paginator import Page, Paginator
 from django.forms import Form
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseServerError
 from django.http.response import HttpResponseBase
-from django.shortcuts import get_object_or_404
+from django.shortcuts import get_object_or_404, render
+from django.template import loader
 
 from casemsg.contacts.status import ChannelStatus, ContactStatus, Problem, describe_holder
 from casemsg.core import errors
@@ -22,9 +23,35 @@ View = TypeVar("View", bound=Callable[..., HttpResponseBase])
 
 
 def staff_required(view: View) -> View:
-    """Operator pages show every contact's data: staff only. Anonymous users go to the admin login
-    (settings.LOGIN_URL) and come back afterwards."""
-    return staff_member_required(view)
+    """A logged-in user: anonymous visitors go to the login page (settings.LOGIN_URL) and come back
+    afterwards. (The old name stays for the views that use it.) What the user may see and do in a project
+    is their role there, checked for every project page by casemsg.web.access, not here."""
+    return login_required(view)
+
+
+login_required_page = staff_required
+
+
+# --- the error pages (handler403/404/500 in casemsg.urls) ------------------------------------------
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return render(request, "web/errors/403.html", {"reason": str(exception or "")}, status=403)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """settings.CSRF_FAILURE_VIEW: most often a form left open past a logout or a new login."""
+    sentence = "The form was too old (or the browser sent no cookie). Reload the page and try again."
+    return render(request, "web/errors/403.html", {"reason": sentence}, status=403)
+
+
+def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    # The exception's text is not shown: it may name a URL pattern or a lookup.
+    return render(request, "web/errors/404.html", status=404)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    # Rendered without the request's context: the failure may be the database the context needs. No
+    # detail of the error is shown (it is in the log).
+    return HttpResponseServerError(loader.get_template("web/errors/500.html").render({}))
 
 
 def project_or_404(slug: str) -> Project:

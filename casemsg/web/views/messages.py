@@ -1,43 +1,185 @@
+"""The message log (date range in the project's time zone, search, filters, CSV export, a failed
+message's would-be text, resend) and the send form's live preview (the text rendered for the contact,
+its unknown fields, the character and SMS segment count)."""
+
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+import csv
+from collections.abc import Iterator
+from zoneinfo import ZoneInfo
+
+from django.contrib import messages as flash
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
 
 from casemsg.cases.models import Case
-from casemsg.messaging import queries
-from casemsg.web.forms import MessageFilterForm
-from casemsg.web.views.common import paginate, project_or_404, query_without_page, staff_required, valid_filters
+from casemsg.core import timezones
+from casemsg.core.errors import InputError
+from casemsg.messaging import render as templates
+from casemsg.messaging import segments, services
+from casemsg.messaging.models import Message
+from casemsg.web.filters import MessageFilterSet
+from casemsg.web.forms_cases import MessagePreviewForm
+from casemsg.web.tables import MessageTable
+from casemsg.web.views.cases import Echo, csv_cell, with_unsent_texts
+from casemsg.web.views.common import error_view, paginate, project_or_404, query_without_page, staff_required
 from casemsg.workers.models import MobileWorker
 
 MESSAGES_PER_PAGE = 100
+EXPORT_COLUMNS = [
+    "id",
+    "created_on",
+    "created_local",
+    "direction",
+    "channel",
+    "status",
+    "error",
+    "error_detail",
+    "case_id",
+    "mobile_worker",
+    "to",
+    "gateway",
+    "segments",
+    "subject",
+    "text",
+    "sent_on",
+]
+
+
+def _zone(project) -> str:
+    zone = project.default_time_zone
+    return zone if timezones.is_valid(zone) else "UTC"
 
 
 @staff_required
 def message_log(request: HttpRequest, slug: str) -> HttpResponse:
     project = project_or_404(slug)
-    form = MessageFilterForm(request.GET or None)
-    data = valid_filters(form)
-    f = queries.MessageFilter(
-        status=data.get("status") or None,
-        direction=data.get("direction") or None,
-        channel=data.get("channel") or None,
-        error=data.get("error") or None,
-        case_id=data.get("case") or None,
-        worker_id=data.get("worker"),
-    )
-    page = paginate(request, queries.messages(project, f), MESSAGES_PER_PAGE)
+    filters = MessageFilterSet(request.GET, project)
+    page = paginate(request, filters.results(), MESSAGES_PER_PAGE)
+    # The text a failed message would have had, rendered for the whole page at once.
+    rows = with_unsent_texts(project, page.object_list)
+    d = filters.valid()
     # The heading names the case or worker the log is for (when it is one of this project's).
-    case = Case.objects.filter(project=project, case_id=f.case_id).first() if f.case_id else None
-    worker = MobileWorker.objects.filter(project=project, pk=f.worker_id).first() if f.worker_id else None
+    case = Case.objects.filter(project=project, case_id=d["case"]).first() if d.get("case") else None
+    worker = MobileWorker.objects.filter(project=project, pk=d["worker"]).first() if d.get("worker") else None
+    query = query_without_page(request)
+    context = {
+        "project": project,
+        "zone": _zone(project),
+        "form": filters.form,
+        "page": page,
+        "query": query,
+        "table": MessageTable(rows, project, request, can_resend=getattr(request, "project_role", None) != "viewer"),
+        "case": case,
+        "worker": worker,
+        "csv_url": reverse("web:messages_csv", args=[project.slug]) + (f"?{query}" if query else ""),
+    }
+    template = "web/message_results.html" if getattr(request, "htmx", False) else "web/messages.html"
+    return render(request, template, context)
+
+
+@staff_required
+def message_csv(request: HttpRequest, slug: str) -> StreamingHttpResponse:
+    """The filtered log as CSV, streamed (rows read in chunks; the case and worker come joined)."""
+    project = project_or_404(slug)
+    qs = MessageFilterSet(request.GET, project).results()
+    zone = ZoneInfo(_zone(project))
+    writer = csv.writer(Echo())
+
+    def lines() -> Iterator[str]:
+        yield writer.writerow(EXPORT_COLUMNS)
+        for m in qs.iterator(chunk_size=2000):
+            local = m.created_on.astimezone(zone).isoformat()
+            row = [
+                m.pk,
+                m.created_on.isoformat(),
+                local,
+                m.direction,
+                m.channel,
+                m.status,
+                m.error,
+                m.error_detail,
+                m.case.case_id if m.case else "",
+                m.worker.username if m.worker else "",
+                m.to,
+                m.gateway_name,
+                m.segments,
+                m.subject,
+                m.text,
+                m.sent_on.isoformat() if m.sent_on else "",
+            ]
+            yield writer.writerow([csv_cell(v) for v in row])
+
+    resp = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    resp["Content-Disposition"] = f'attachment; filename="messages-{project.slug}.csv"'
+    return resp
+
+
+@staff_required
+@require_POST
+def message_resend(request: HttpRequest, slug: str, message_id: int) -> HttpResponse:
+    """Queue a failed message again through the one pipeline; back to the page the button was on."""
+    project = project_or_404(slug)
+    try:
+        msg = services.resend(project, message_id)
+    except InputError as e:
+        flash.error(request, f"Not resent: {e.code} — {e.message}")
+    else:
+        msg.refresh_from_db(fields=["status", "error", "error_detail"])
+        if msg.status == Message.FAILED:
+            ev = error_view(msg.error, detail=msg.error_detail)
+            flash.warning(request, f"Resent as message {msg.pk}, which failed too: {ev.code} — {ev.detail or ev.fix}")
+        else:
+            flash.success(request, f"Resent as message {msg.pk} ({msg.status}).")
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}) or not back.startswith("/"):
+        back = reverse("web:messages", args=[project.slug])
+    return redirect(back)
+
+
+@staff_required
+def message_preview(request: HttpRequest, slug: str) -> HttpResponse:
+    """The send form's live preview (htmx, as the person types): the text rendered for the contact, the
+    fields it does not have, the length and SMS segments of what would go out."""
+    project = project_or_404(slug)
+    form = MessagePreviewForm(request.GET)
+    form.is_valid()
+    d = form.cleaned_data
+    text, subject = d.get("text") or "", d.get("subject") or ""
+    channel = d.get("channel") or "sms"
+    case = worker = None
+    if request.GET.get("case"):
+        case = Case.objects.filter(project=project, case_id=request.GET["case"]).first()
+    elif request.GET.get("worker", "").isdigit():
+        worker = MobileWorker.objects.filter(project=project, pk=int(request.GET["worker"])).first()
+    ctx = templates.Context(case=case, recipient_name=(case.name if case else worker.name if worker else ""))
+    if case is not None and case.parent_id:
+        ctx.parent = Case.objects.filter(project=project, case_id=case.parent_id).first()
+    problem = templates.check_template(text) or (templates.check_template(subject) if subject else None)
+    rendered, unknown = text, []
+    if problem is None and (case is not None or worker is not None):
+        rendered = templates.render(text, ctx)
+        unknown = templates.unknown_fields(text, ctx) + templates.unknown_fields(subject, ctx)
+    single, part = segments.limits(rendered)
     return render(
         request,
-        "web/messages.html",
+        "web/message_preview.html",
         {
             "project": project,
-            "form": form,
-            "page": page,
-            "query": query_without_page(request),
-            "case": case,
-            "worker": worker,
+            "channel": channel,
+            "problem": problem,
+            "rendered": rendered,
+            "subject": templates.render(subject, ctx) if subject and problem is None else subject,
+            "unknown": unknown,
+            "contact": case or worker,
+            "contact_name": case.name if case else (worker.name or worker.username) if worker else "",
+            "length": segments.length(rendered),
+            "encoding": segments.encoding(rendered),
+            "segments": segments.count(rendered),
+            "single": single,
+            "part": part,
         },
     )

@@ -373,12 +373,20 @@ class AlertForm(forms.Form):
     schedule_type = forms.ChoiceField(
         choices=ALERT_SCHEDULE_TYPES, initial="offsets", widget=forms.RadioSelect, label="Schedule"
     )
-    unit = forms.ChoiceField(choices=UNITS, initial="hours", required=False)
+    unit = forms.ChoiceField(
+        choices=UNITS, initial="hours", required=False, widget=forms.Select(attrs={"aria-label": "Unit of the offsets"})
+    )
     offsets = forms.CharField(
         required=False, max_length=2000, help_text="offsets: numbers separated by commas, e.g. 0, 2, 24"
     )
     repeat_every = forms.IntegerField(required=False, min_value=1, label="Repeat every", help_text="units (offsets)")
-    timing = forms.ChoiceField(choices=TIMING, initial="time", required=False, label="Timed")
+    timing = forms.ChoiceField(
+        choices=TIMING,
+        initial="time",
+        required=False,
+        label="Timed",
+        widget=forms.Select(attrs={"aria-label": "Timed"}),
+    )
     time = forms.CharField(required=False, max_length=200, help_text="HH:MM; several separated by commas")
     window_start = forms.CharField(required=False, max_length=8, label="Window from")
     window_end = forms.CharField(required=False, max_length=8, label="to")
@@ -425,9 +433,26 @@ class AlertForm(forms.Form):
                 required=False, max_length=specs.MAX_TEXT, label=f"Text in {lang}", widget=forms.Textarea({"rows": 2})
             )
         for i in range(CRITERIA_ROWS):
-            self.fields[f"crit_property_{i}"] = forms.CharField(required=False, max_length=255, label="Property")
-            self.fields[f"crit_operator_{i}"] = forms.ChoiceField(required=False, choices=OPERATORS, label="")
-            self.fields[f"crit_value_{i}"] = forms.CharField(required=False, max_length=1000, label="Value")
+            # the table's column heads label the row visually; aria-label names each field for screen readers
+            n = i + 1
+            self.fields[f"crit_property_{i}"] = forms.CharField(
+                required=False,
+                max_length=255,
+                label="Property",
+                widget=forms.TextInput(attrs={"aria-label": f"Criterion {n}: property"}),
+            )
+            self.fields[f"crit_operator_{i}"] = forms.ChoiceField(
+                required=False,
+                choices=OPERATORS,
+                label="",
+                widget=forms.Select(attrs={"aria-label": f"Criterion {n}: operator"}),
+            )
+            self.fields[f"crit_value_{i}"] = forms.CharField(
+                required=False,
+                max_length=1000,
+                label="Value",
+                widget=forms.TextInput(attrs={"aria-label": f"Criterion {n}: value"}),
+            )
         lang_field = self.fields["default_language"]
         assert isinstance(lang_field, forms.ChoiceField)
         lang_field.choices = [("", f"The project's ({project.default_language})"), *((x, x) for x in self.languages)]

@@ -4,29 +4,52 @@ A reply goes in exactly as the sandbox webhook would take it (inbound.router.rec
 this is a development tool and the conversation should show the answer at once, the view processes it
 and delivers what it queued right here instead of waiting for the worker; the worker, if running, simply
 finds nothing left (both paths claim rows with a conditional UPDATE, so nothing is handled twice).
+
+Under each inbound message the conversation says what happened to it, read from the outcome the inbound
+router records in the message's history (`describe`): the keyword matched, an opt-out or opt-in, a consent
+answer, a survey answer (which survey and question), or "not handled" and why.
+
+"Reset" clears a test contact's simulated conversation: the number's opt-out (with a ledger row naming the
+user), its pending consent questions and open survey sessions in this project, and its sandbox messages.
+It is allowed for exactly the numbers the sandbox may simulate (docs/security.md): a number one of the
+project's own contacts holds and the project's routes send through a sandbox gateway, so nobody can use it
+to lift a real person's STOP.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
+from django.conf import settings
+from django.contrib import messages as flash
+from django.db import transaction
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
 
 from casemsg.cases.models import Case
-from casemsg.core import phone
+from casemsg.consent import optout
+from casemsg.consent.models import ConsentRequest
+from casemsg.contacts.models import PhoneEntry
+from casemsg.core import errors, phone
 from casemsg.core.errors import InputError
 from casemsg.gateways.base import digits
 from casemsg.gateways.models import Gateway
+from casemsg.gateways.routing import Router
 from casemsg.inbound import router as inbound
 from casemsg.inbound import sandbox
 from casemsg.messaging import pipeline
 from casemsg.messaging.models import Message
 from casemsg.projects.models import Project
+from casemsg.surveys import engine as survey_engine
+from casemsg.surveys.models import SurveySession
 from casemsg.web.forms import ReplyForm, SimulatorForm
 from casemsg.web.views.common import is_htmx, project_or_404, staff_required, with_query
+from casemsg.web.views.keywords import require_role, role_allows
 from casemsg.web.views.surveys import open_sessions_of
 
 log = logging.getLogger(__name__)
@@ -62,7 +85,71 @@ def conversation(project: Project, number: str) -> list[Message]:
         | Q(direction=Message.OUT, channel="sms") & (Q(gateway__type="sandbox") | Q(status__in=UNDELIVERED))
     )
     newest = list(qs.order_by("-created_on", "-pk")[:CONVERSATION_LENGTH])
+    describe([m for m in newest if m.direction == Message.IN])
     return newest[::-1]  # oldest first, as a phone shows it
+
+
+@dataclass
+class Outcome:
+    """What the inbound router did with one message, as the simulator shows it under the message."""
+
+    kind: str  # handled | unhandled | waiting
+    text: str
+
+
+# The router's outcomes (inbound.router.handle, keywords' handlers, the survey engine) in words.
+OUTCOMES = {
+    "opt_out": "Opted out (STOP): the number gets nothing more until START.",
+    "opt_in": "Opted back in (START).",
+    "help": "Help word: the project's help text was sent.",
+    "consent": "Consent answer: yes, consent recorded.",
+    "refusal": "Consent answer: no.",
+    "verified": "Verification code right: the number is verified.",
+    "wrong_code": "Verification code wrong.",
+    "unknown_sender": "Unknown sender: the project's reply to unknown senders was sent.",
+    "survey_started": "Survey started.",
+    "survey_not_started": "The survey could not start for this contact (see the worker log).",
+    "keyword_no_case": "No case holds this number, so the keyword could not act.",
+    survey_engine.ANSWERED: "Survey answer accepted",
+    survey_engine.RETRY: "Survey answer not understood; the question was asked again",
+    survey_engine.COMPLETED: "Survey answer accepted; the survey is complete",
+    survey_engine.STOPPED: "#STOP: the survey ended",
+}
+
+
+def describe(msgs: list[Message]) -> None:
+    """Set `m.outcome` on inbound messages from the outcome their history records (one query for the
+    survey sessions named, whatever the number of messages)."""
+    handled = {m.pk: next((h for h in reversed(m.history or []) if "outcome" in h), None) for m in msgs}
+    session_ids = {h["survey_session"] for h in handled.values() if h and "survey_session" in h}
+    sessions = (
+        SurveySession.objects.filter(pk__in=session_ids).select_related("survey_version__survey").in_bulk()
+        if session_ids
+        else {}
+    )
+    for m in msgs:
+        h = handled[m.pk]
+        if h is None:
+            if m.next_attempt_on is not None:
+                m.outcome = Outcome("waiting", "Waiting to be handled.")  # type: ignore[attr-defined]
+            else:
+                why = m.error_detail or "it is being handled"
+                m.outcome = Outcome("unhandled", f"Not handled: {why}")  # type: ignore[attr-defined]
+            continue
+        code, word = h["outcome"], h.get("keyword", "")
+        if code == "unhandled":
+            m.outcome = Outcome("unhandled", f"Not handled: {m.error_detail or 'nothing matched.'}")  # type: ignore[attr-defined]
+            continue
+        if code.startswith("keyword:"):
+            text = f"Keyword {code.split(':', 1)[1]} matched."
+        else:
+            text = OUTCOMES.get(code, code)
+            if word:
+                text = f"Keyword {word} matched. {text}"
+        session = sessions.get(h.get("survey_session"))
+        if session is not None:
+            text = f"{text}: survey “{session.survey_version.survey.name}”, question {h.get('question', '')}."
+        m.outcome = Outcome("handled", text)  # type: ignore[attr-defined]
 
 
 def _case_choices(project: Project):
@@ -73,7 +160,7 @@ def _case_choices(project: Project):
     )
 
 
-def _phone_context(project: Project, number: str, reply_form: ReplyForm | None = None) -> dict:
+def _phone_context(request: HttpRequest, project: Project, number: str, reply_form: ReplyForm | None = None) -> dict:
     return {
         "project": project,
         "number": number,
@@ -81,6 +168,7 @@ def _phone_context(project: Project, number: str, reply_form: ReplyForm | None =
         "survey_sessions": open_sessions_of(project, number),  # shown above the conversation
         "reply_form": reply_form or ReplyForm(initial={"number": number}),
         "gateway": sandbox_gateway(project),
+        "can_edit": role_allows(request, "editor"),
     }
 
 
@@ -105,7 +193,7 @@ def simulator(request: HttpRequest, slug: str) -> HttpResponse:
             number, problem = clean_number(form.cleaned_data["number"])
             if problem:
                 form.add_error("number", problem)
-    ctx = {"form": form, "cases": _case_choices(project), "case": case, **_phone_context(project, number)}
+    ctx = {"form": form, "cases": _case_choices(project), "case": case, **_phone_context(request, project, number)}
     return render(request, "web/simulator.html", ctx)
 
 
@@ -149,7 +237,7 @@ def reply(request: HttpRequest, slug: str) -> HttpResponse:
             form = ReplyForm(initial={"number": number})  # a fresh, empty reply box
     else:
         number, _problem = clean_number(request.POST.get("number", ""))
-    ctx = _phone_context(project, number, form)
+    ctx = _phone_context(request, project, number, form)
     if is_htmx(request):
         return render(request, "web/_phone.html", ctx)
     return render(
@@ -166,3 +254,82 @@ def _process_now(ids: list[int]) -> None:
         pipeline.deliver_due(max_batches=1)
     except Exception:  # noqa: BLE001 — the reply is stored and the worker retries; the page must not fail
         log.exception("simulator: delivering replies failed; the worker will retry")
+
+
+# --- reset a test contact --------------------------------------------------------------------------
+def sandbox_number(project: Project, raw: str) -> str:
+    """The number, when the sandbox may simulate it for this project (sandbox.simulate's rule): one of
+    the project's own contacts holds it and the project's routes send it through a sandbox gateway."""
+    if not settings.CASEMSG_SANDBOX:
+        raise InputError(errors.SANDBOX_DISABLED, "The sandbox is switched off on this installation.", 404)
+    chk = phone.check(raw)
+    if chk.number is None:
+        raise InputError(errors.INVALID_PHONE_NUMBER, chk.message or "Not a valid phone number.")
+    number = chk.number
+    if not PhoneEntry.objects.filter(project=project, phone_number=number).exists():
+        raise InputError(
+            errors.NOT_A_PROJECT_NUMBER,
+            f"No contact of this project has the number {number}: only the project's own test contacts reset.",
+            403,
+        )
+    gw = Router({project.pk}).choose(project.pk, number, chk.region).gateway
+    if gw is None or gw.type != "sandbox":
+        raise InputError(
+            errors.NOT_A_PROJECT_NUMBER,
+            f"{number} is served by {f'gateway {gw.name!r}' if gw else 'no gateway'}, not the sandbox: "
+            "its opt-out and questions belong to the person.",
+            403,
+        )
+    return number
+
+
+@dataclass
+class ResetResult:
+    opt_out_lifted: bool
+    questions: int
+    surveys: int
+    messages: int
+
+
+def reset_contact(project: Project, number: str) -> ResetResult:
+    """Clear the simulated conversation of a sandbox number (checked by `sandbox_number`), in one
+    transaction: lift its opt-out (a ledger row, source `page`, names the user), withdraw the project's
+    pending consent questions to it, end its open survey sessions in the project and delete the project's
+    sandbox messages with it."""
+    now = timezone.now()
+    with transaction.atomic():
+        lifted = optout.is_opted_out(number) and optout.opt_in(
+            number, project=project, source="page", answer="reset in the phone simulator"
+        )
+        questions = ConsentRequest.objects.filter(
+            project=project, phone_number=number, status__in=[ConsentRequest.QUEUED, ConsentRequest.PENDING]
+        ).update(status=ConsentRequest.EXPIRED)
+        ended = SurveySession.objects.filter(project=project, phone_number=number, status=SurveySession.OPEN).update(
+            status=SurveySession.CANCELLED, completed_on=now, next_reminder_on=None
+        )
+        removed, _ = Message.objects.filter(project=project, to=number, gateway__type="sandbox").delete()
+    return ResetResult(bool(lifted), questions, ended, removed)
+
+
+@staff_required
+@require_POST
+def reset(request: HttpRequest, slug: str) -> HttpResponse:
+    project = project_or_404(slug)
+    require_role(request, "editor")
+    raw = request.POST.get("number", "")
+    try:
+        number = sandbox_number(project, raw)
+    except InputError as exc:
+        flash.error(request, f"{exc.code}: {exc.message}")
+        number = digits(raw)[: phone.MAX_DIGITS]
+    else:
+        r = reset_contact(project, number)
+        done = [
+            "opt-out lifted" if r.opt_out_lifted else "",
+            f"{r.questions} consent question(s) withdrawn" if r.questions else "",
+            f"{r.surveys} survey session(s) ended" if r.surveys else "",
+            f"{r.messages} message(s) removed",
+        ]
+        flash.success(request, f"{number} reset: {', '.join(d for d in done if d)}.")
+    url = reverse("web:simulator", args=[project.slug])
+    return redirect(with_query(url, number=number) if number else url)

@@ -7,7 +7,9 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
@@ -32,6 +34,12 @@ class Command(BaseCommand):
     def handle(self, *args, **o):
         call_command("migrate", interactive=False, verbosity=0)
         env = os.environ.copy()
+        # Metrics in multiprocess mode: every process (gunicorn's and the workers) writes its counters to
+        # files here and /metrics adds them up; emptied at each start (the old processes are gone).
+        metrics_dir = Path(env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(settings.DATA_DIR / "metrics")))
+        metrics_dir.mkdir(parents=True, exist_ok=True)
+        for stale in metrics_dir.glob("*.db"):
+            stale.unlink()
         gunicorn = [
             sys.executable,
             "-m",
@@ -45,6 +53,9 @@ class Command(BaseCommand):
             "4",
             "--log-level",
             "warning",
+            # the access log on, gateway keys and phone numbers hidden in it; metrics of exited workers
+            "--config",
+            "python:casemsg.ops.gunicorn_conf",
         ]
         procs = [subprocess.Popen(gunicorn, env=env)]
         if not o["no_worker"]:

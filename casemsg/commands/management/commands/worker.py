@@ -7,6 +7,7 @@ consumers never send a message twice."""
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 
@@ -14,11 +15,14 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 from huey.contrib.djhuey import HUEY
+from prometheus_client import multiprocess
 
 from casemsg.consent import services as consent
+from casemsg.events import deliver as event_deliveries
 from casemsg.inbound import router as inbound
 from casemsg.inbound import tasks as inbound_tasks
 from casemsg.messaging import pipeline, tasks
+from casemsg.ops import heartbeat
 from casemsg.scheduling import tasks as scheduling_tasks
 from casemsg.surveys import tasks as survey_tasks
 
@@ -55,6 +59,7 @@ class Command(BaseCommand):
         # scale with processes instead (`casemsg serve --workers N`, or more `casemsg worker`s).
         parser.add_argument("--workers", type=int, default=1, help="consumer threads (default 1)")
         parser.add_argument("--no-tick", action="store_true", help="do not scan for due rows")
+        parser.add_argument("--no-events", action="store_true", help="do not post event webhook deliveries")
 
     def handle(self, *args, **o):
         # Every job type is registered with this consumer through the imports at the top (a job whose
@@ -62,6 +67,11 @@ class Command(BaseCommand):
         stop = threading.Event()
         if not o["no_tick"]:
             threading.Thread(target=run_ticker, args=(stop, o["workers"]), daemon=True, name="ticker").start()
+        # The heartbeat /readyz looks for, and event webhooks posted from their own loop (a slow endpoint
+        # never holds a sending thread).
+        threading.Thread(target=heartbeat.run, args=(stop,), daemon=True, name="heartbeat").start()
+        if not o["no_events"]:
+            threading.Thread(target=event_deliveries.run, args=(stop,), daemon=True, name="events").start()
         poll = settings.CASEMSG_QUEUE_POLL_SECONDS
         consumer = HUEY.create_consumer(
             workers=o["workers"], worker_type="thread", periodic=False, initial_delay=poll, backoff=1.0, max_delay=poll
@@ -71,3 +81,5 @@ class Command(BaseCommand):
             consumer.run()
         finally:
             stop.set()
+            if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+                multiprocess.mark_process_dead(os.getpid())
