@@ -131,6 +131,8 @@ def run(args: argparse.Namespace) -> None:
         "schedule": {"type": "now"},
     }
     t0 = time.perf_counter()
+    # a "now" broadcast starts its instances and queues its messages when it is created (set-wise per
+    # zone); a tick after it finds nothing left
     b = services.create_broadcast(project, body, now)
     t_start = time.perf_counter() - t0
     t1 = time.perf_counter()
@@ -138,7 +140,7 @@ def run(args: argparse.Namespace) -> None:
     t_queue = time.perf_counter() - t1
     total = time.perf_counter() - t0
     messages = Message.objects.filter(event_id=b.event_id).count()
-    assert messages == n == queued, (messages, n, queued)
+    assert messages == n and queued == 0, (messages, n, queued)
     b.refresh_from_db()
     peak = peak_mb()
     rate = n / total
@@ -164,7 +166,7 @@ def run(args: argparse.Namespace) -> None:
             bulk.insert_rows(Message, rows)
     floor_rate = n / (time.perf_counter() - t)
     print(f"\n2. broadcast to {n:,} cases (status {b.status}); load average {load()}")
-    print(f"   start (instances): {t_start:.1f} s; tick (queue {n:,} messages): {t_queue:.1f} s; total {total:.1f} s")
+    print(f"   create (instances + {n:,} messages queued): {t_start:.1f} s; a tick after it: {t_queue:.1f} s")
     print(f"   {rate:,.0f} messages/s queued (goal ≥ 20,000); plain bulk insert of the same rows {floor_rate:,.0f}/s")
     print(f"   ratio to the floor {rate / floor_rate:.2f}; peak memory (VmHWM) {peak:.0f} MB (goal ≤ 300 MB)")
     Message.objects.filter(event=event).delete()

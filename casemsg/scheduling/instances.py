@@ -578,11 +578,17 @@ def _pages(qs: QuerySet[Any, tuple[Any, ...]], chunk: int) -> Iterator[tuple[Any
         last = page[-1][0]
 
 
-def start_broadcast(broadcast: Broadcast, now: datetime | None = None, chunk: int = CHUNK) -> int:
+def start_broadcast(
+    broadcast: Broadcast, now: datetime | None = None, chunk: int = CHUNK, queued_now: bool = False
+) -> int:
     """Create an instance for every recipient that has no active one yet; returns how many. Set-based:
     the case recipients are written by one INSERT … SELECT per time zone (the zone's first event computed
     once; the cases' zones read with one DISTINCT query, or none when the schedule names its zone), the
-    mobile workers (few) in chunks. Call inside the transaction of the change (services)."""
+    mobile workers (few) in chunks. Call inside the transaction of the change (services).
+
+    `queued_now`: the caller queues, in the same transaction, the message of every instance whose only
+    event is due now (`tick.queue_started`, a "now" broadcast): those instances are written completed,
+    their event recorded as queued, so that no UPDATE of them follows."""
     now = now or timezone.now()
     project = broadcast.project
     schedule = schedule_of(broadcast)
@@ -593,8 +599,24 @@ def start_broadcast(broadcast: Broadcast, now: datetime | None = None, chunk: in
     def template(zone: str) -> dict[str, Any]:
         if zone not in templates:
             anchor = anchor_for(schedule, zone, now, {})
-            due = first_event(Frame(schedule, zone, anchor or now), 0, now - EPSILON) if anchor else None
-            templates[zone] = _row(broadcast, now, "", None, None, None, zone, anchor, due)
+            frame = Frame(schedule, zone, anchor or now)
+            due = first_event(frame, 0, now - EPSILON) if anchor else None
+            row = templates[zone] = _row(broadcast, now, "", None, None, None, zone, anchor, due)
+            if queued_now and due is not None and due.utc <= now and first_event(frame, 1, due.utc) is None:
+                row.update(
+                    active=False,
+                    next_due_utc=None,
+                    next_local="",
+                    ended_on=now,
+                    end_reason=COMPLETED,
+                    last_event={
+                        "at": now.isoformat(),
+                        "outcome": "queued",
+                        "iteration": due.iteration,
+                        "due_utc": due.utc.isoformat(),
+                        "local": due.local.isoformat(),
+                    },
+                )
         return templates[zone]
 
     started = 0

@@ -31,7 +31,7 @@ from casemsg.core import errors
 from casemsg.core.errors import InputError
 from casemsg.messaging.models import Message, MessagingEvent
 from casemsg.projects.models import Project
-from casemsg.scheduling import instances, rules, runner, specs
+from casemsg.scheduling import instances, rules, runner, specs, tick
 from casemsg.scheduling.models import Broadcast, ConditionalAlert
 
 _RULE_FIELDS = {"case_type", "criteria", "reset_property"}
@@ -75,7 +75,11 @@ def create_broadcast(project: Project, data: object, now: datetime | None = None
             project=project, source="broadcast", source_id=str(b.pk), description=spec.name[:255]
         )
         b.save(update_fields=["event"])
-        instances.start_broadcast(b, now)
+        # a "now" broadcast's messages are queued here, set-wise, rather than by the next ticks in batches
+        queued_now = tick.queues_at_start(b)
+        instances.start_broadcast(b, now, queued_now=queued_now)
+        if queued_now:
+            tick.queue_started(b, now)
         _settle(b, now)
     return b
 

@@ -131,7 +131,8 @@ def _batch(now: datetime, size: int) -> tuple[int, set[int]]:
         ended: set[int] = set()
         for key, ids in groups.items():
             plan = plans[("broadcast", key[0])]
-            if _advance_group(key, ids, plan, projects[plan.owner.project_id], now):
+            where = f"i.id IN ({', '.join(['%s'] * len(ids))})"
+            if _advance_group(key, where, ids, plan, projects[plan.owner.project_id], now):
                 ended.add(plan.owner.pk)
         if rest:
             ended |= _advance_each(
@@ -151,13 +152,16 @@ def _set_wise(plan: _Plan) -> bool:
     )
 
 
-def _advance_group(key: tuple[Any, ...], ids: list[int], plan: _Plan, project: Project, now: datetime) -> bool:
-    """Advance the instances `ids`, which share owner, zone, anchor and next event (`key`): decide once on
-    a stand-in, queue their messages with one INSERT … SELECT (send keys built in SQL) and write them with
-    one UPDATE. Returns whether they ended."""
+def _advance_group(
+    key: tuple[Any, ...], where: str, params: list[Any], plan: _Plan, project: Project, now: datetime
+) -> bool:
+    """Advance the instances selected by `where` (SQL over the instance table aliased `i`, with `params`),
+    which share owner, zone, anchor and next event (`key`): decide once on a stand-in, queue their messages
+    with one INSERT … SELECT (send keys built in SQL) and write them with one UPDATE. Returns whether they
+    ended."""
     broadcast_id, zone, anchor, iteration, due, local = key
     rep = ScheduleInstance(
-        pk=ids[0],
+        pk=0,
         broadcast_id=broadcast_id,
         time_zone=zone,
         anchor_utc=anchor,
@@ -168,7 +172,7 @@ def _advance_group(key: tuple[Any, ...], ids: list[int], plan: _Plan, project: P
         last_event={},
     )
     spec = _advance(rep, plan, project, now, None, {})
-    in_ids = f"i.id IN ({', '.join(['%s'] * len(ids))})"
+    table = connection.ops.quote_name(_TABLE)
     sent = _sent(spec) if spec is not None else ""
     if spec is not None:
         event = MessagingEvent(pk=plan.event_id(), project_id=project.pk)
@@ -176,8 +180,8 @@ def _advance_group(key: tuple[Any, ...], ids: list[int], plan: _Plan, project: P
             project,
             spec,
             event,
-            f"{connection.ops.quote_name(_TABLE)} AS i WHERE {in_ids}",
-            ids,
+            f"{table} AS i WHERE {where}",
+            params,
             {"case_id": "i.case_id", "worker_id": "i.worker_id", "send_key": f"'si:' || i.id || ':{sent}'"},
         )
     meta = ScheduleInstance._meta
@@ -198,12 +202,52 @@ def _advance_group(key: tuple[Any, ...], ids: list[int], plan: _Plan, project: P
             sets.append(f"{connection.ops.quote_name(name)} = %s")
             values.append(value)
     with connection.cursor() as cur:
+        # (the instance table is aliased `i` in `where`: the same rows as the INSERT … SELECT above)
         cur.execute(
-            f"UPDATE {connection.ops.quote_name(_TABLE)} SET {', '.join(sets)} "
-            f"WHERE id IN ({', '.join(['%s'] * len(ids))})",
-            [*values, *ids],
+            f"UPDATE {table} SET {', '.join(sets)} WHERE id IN (SELECT i.id FROM {table} AS i WHERE {where})",
+            [*values, *params],
         )
     return not rep.active
+
+
+def queues_at_start(broadcast: Broadcast) -> bool:
+    """Whether `queue_started` queues this broadcast's due messages itself (`instances.start_broadcast`'s
+    `queued_now`): the owners whose instances advance set-wise (not a survey, no per-recipient times)."""
+    return _set_wise(_Plan.of(broadcast))
+
+
+def queue_started(broadcast: Broadcast, now: datetime) -> int:
+    """Queue the messages of the instances `instances.start_broadcast(…, queued_now=True)` just wrote
+    completed (a "now" broadcast): one INSERT … SELECT per zone, whatever the number of recipients, send
+    keys built in SQL. Their rows are this transaction's, so nothing needs claiming. Returns how many."""
+    plan = _Plan.of(broadcast)
+    if not _set_wise(plan):
+        return 0
+    project = broadcast.project
+    fresh = ScheduleInstance.objects.filter(
+        broadcast=broadcast, created_on=now, ended_on=now, active=False, end_reason=COMPLETED
+    ).order_by()
+    table = connection.ops.quote_name(_TABLE)
+    at = connection.ops.adapt_datetimefield_value
+    event = MessagingEvent(pk=plan.event_id(), project_id=project.pk)
+    queued = 0
+    for zone, iteration in fresh.values_list("time_zone", "iteration").distinct():
+        last = fresh.filter(time_zone=zone, iteration=iteration).values_list("last_event", flat=True).first() or {}
+        if last.get("outcome") != "queued":
+            continue
+        due = Due(datetime.fromisoformat(last["due_utc"]), datetime.fromisoformat(last["local"]), iteration)
+        rep = ScheduleInstance(pk=0, broadcast_id=broadcast.pk, time_zone=zone, iteration=iteration)
+        spec = _message(rep, plan, project, due, send_key(0, iteration), {})
+        queued += pipeline.queue_select(
+            project,
+            spec,
+            event,
+            f"{table} AS i WHERE i.broadcast_id = %s AND i.created_on = %s AND i.ended_on = %s AND NOT i.active "
+            "AND i.end_reason = %s AND i.time_zone = %s AND i.iteration = %s",
+            [broadcast.pk, at(now), at(now), COMPLETED, zone, iteration],
+            {"case_id": "i.case_id", "worker_id": "i.worker_id", "send_key": f"'si:' || i.id || ':{int(iteration)}'"},
+        )
+    return queued
 
 
 def _sent(spec: pipeline.MessageSpec) -> str:

@@ -10,7 +10,7 @@ from casemsg.cases.services import CaseChange, bulk_upsert
 from casemsg.core import errors
 from casemsg.messaging.models import Message
 from casemsg.scheduling import runner, services, tick
-from casemsg.scheduling.models import ConditionalAlert, ScheduleInstance
+from casemsg.scheduling.models import Broadcast, ConditionalAlert, ScheduleInstance
 from tests.scheduling.engine_helpers import cases, instances_of, messages
 
 
@@ -40,9 +40,14 @@ def test_a_completed_recipient_does_not_get_a_now_broadcast_again(project):
         {"name": "Now", "content": {"text": "Hi"}, "recipients": {"case_type": "mother"}, "schedule": {"type": "now"}},
         now,
     )
-    # while it is being sent: the first recipient's instance completed, the second's still runs
+    # as while it was being sent: the first recipient's instance completed, the second's still runs
     done = ScheduleInstance.objects.filter(broadcast=b, case=first)
-    done.update(active=False, end_reason="completed", ended_on=now, next_due_utc=None)
+    ScheduleInstance.objects.filter(broadcast=b, case=second).update(
+        active=True, end_reason="", ended_on=None, next_due_utc=now
+    )
+    Message.objects.filter(case=second).delete()
+    Broadcast.objects.filter(pk=b.pk).update(status=Broadcast.ACTIVE)
+    b.refresh_from_db()
     assert services.start_new_recipients(b) == 0  # `casemsg broadcasts run`
     (third,) = cases(project, {"name": "Chiku"})
     assert services.start_new_recipients(b) == 1  # a new case still starts
@@ -50,7 +55,7 @@ def test_a_completed_recipient_does_not_get_a_now_broadcast_again(project):
     assert done.count() == 1
     assert ScheduleInstance.objects.filter(broadcast=b, active=True).count() == 2
     tick.tick(_now() + timedelta(seconds=2))
-    assert sorted(m.case_id for m in messages(b)) == sorted([second.pk, third.pk])
+    assert sorted(m.case_id for m in messages(b)) == sorted([first.pk, second.pk, third.pk])
 
 
 def test_a_run_of_an_alert_deleted_meanwhile_stops(project):
