@@ -6,49 +6,10 @@ from __future__ import annotations
 from django import forms
 
 from casemsg.consent.models import ConsentRecord
-from casemsg.core import errors
-from casemsg.messaging.models import Message
 
 
 def _blank(label: str, choices: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return [("", label), *choices]
-
-
-class CaseFilterForm(forms.Form):
-    type = forms.CharField(required=False, max_length=64, label="Case type")
-    state = forms.ChoiceField(
-        required=False, choices=[("open", "Open"), ("closed", "Closed"), ("all", "Open and closed")], label="State"
-    )
-    q = forms.CharField(required=False, max_length=100, label="Search", help_text="case id or name")
-
-    def __init__(self, *args, case_types: list[str] | None = None, **kwargs):
-        super().__init__(*args, **kwargs)
-        # A select of the project's case types; the field stays a CharField so an unknown type simply
-        # matches nothing rather than erroring.
-        self.fields["type"].widget = forms.Select(choices=_blank("All types", [(t, t) for t in case_types or []]))
-
-
-class WorkerFilterForm(forms.Form):
-    state = forms.ChoiceField(
-        required=False, choices=[("active", "Active"), ("inactive", "Inactive"), ("all", "All")], label="State"
-    )
-    q = forms.CharField(required=False, max_length=100, label="Search", help_text="username or name")
-
-
-class MessageFilterForm(forms.Form):
-    status = forms.ChoiceField(required=False, choices=_blank("Any status", [(s, s) for s in Message.STATUSES]))
-    error = forms.ChoiceField(
-        required=False,
-        label="Error code",
-        choices=_blank("Any error", [(e.code, f"{e.code} — {e.title}") for e in errors.of_kind("problem")]),
-    )
-    direction = forms.ChoiceField(
-        required=False, choices=_blank("Both directions", [(Message.OUT, "Outbound"), (Message.IN, "Inbound")])
-    )
-    channel = forms.ChoiceField(required=False, choices=_blank("Any channel", [("sms", "SMS"), ("email", "Email")]))
-    # Set by the "all messages" links of the case and worker pages.
-    case = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
-    worker = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
 
 
 class SendForm(forms.Form):

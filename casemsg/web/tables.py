@@ -3,9 +3,10 @@
 The rows come from the query modules, one page at a time, and are fed to a table as a list: the order
 is the query's (the columns do not sort), and what a row shows beyond its own fields (the contact
 status, a failed message's would-be text) is computed for the whole page before the table is drawn,
-never per row. Cells are built with format_html (every value escaped) rather than a template per cell:
-a template column re-reads the page's whole context for each cell, which made a page of 100 messages
-several times slower (bench/web_lists.py)."""
+never per row. Columns computed from the whole record read `pk` (a column whose name is no attribute
+costs tables2 a failed lookup per cell). Cells are built with format_html (every value escaped) rather
+than a template per cell: a template column re-reads the page's whole context for each cell, which made
+a page of 100 messages several times slower (bench/web_lists.py)."""
 
 from __future__ import annotations
 
@@ -58,8 +59,8 @@ def _pill(show: bool, text: str) -> SafeString:
 class CaseTable(tables.Table):
     name = tables.Column(verbose_name="Case", orderable=False, empty_values=())
     case_type = tables.Column(verbose_name="Type", orderable=False)
-    phone = tables.Column(verbose_name="Phone number", orderable=False, empty_values=())
-    status = tables.Column(verbose_name="Contact status", orderable=False, empty_values=())
+    phone = tables.Column(verbose_name="Phone number", orderable=False, empty_values=(), accessor="pk")
+    status = tables.Column(verbose_name="Contact status", orderable=False, empty_values=(), accessor="pk")
     modified_on = tables.DateTimeColumn(format="Y-m-d H:i", verbose_name="Modified (UTC)", orderable=False)
 
     class Meta:
@@ -90,8 +91,8 @@ class CaseTable(tables.Table):
 class WorkerTable(tables.Table):
     username = tables.Column(verbose_name="Username", orderable=False)
     name = tables.Column(verbose_name="Name", orderable=False, default="—")
-    numbers = tables.Column(verbose_name="Phone numbers", orderable=False, empty_values=())
-    status = tables.Column(verbose_name="Contact status", orderable=False, empty_values=())
+    numbers = tables.Column(verbose_name="Phone numbers", orderable=False, empty_values=(), accessor="pk")
+    status = tables.Column(verbose_name="Contact status", orderable=False, empty_values=(), accessor="pk")
 
     class Meta:
         attrs = {"class": "list workers"}
@@ -126,8 +127,8 @@ class WorkerTable(tables.Table):
 
 
 class MessageTable(tables.Table):
-    when = tables.Column(verbose_name="When", orderable=False, empty_values=())
-    recipient = tables.Column(verbose_name="Contact", orderable=False, empty_values=())
+    when = tables.Column(verbose_name="When", orderable=False, empty_values=(), accessor="pk")
+    recipient = tables.Column(verbose_name="Contact", orderable=False, empty_values=(), accessor="pk")
     text = tables.Column(verbose_name="Text", orderable=False, empty_values=())
     status = tables.Column(verbose_name="Status", orderable=False, empty_values=())
 

@@ -12,6 +12,7 @@ from casemsg.cases import services
 from casemsg.consent.models import ConsentRecord, ConsentRequest
 from casemsg.inbound import router
 from casemsg.messaging.models import Message
+from casemsg.projects.services import add_member
 from tests.conftest import Api
 from tests.inbound.conftest import QUESTION, US, US2, outbox, send, sms_in, work
 
@@ -91,7 +92,8 @@ def test_the_opt_in_button_of_the_page_is_named_the_page(project, client, django
     case = services.create_case(
         project, services.CaseChange(case_type="mother", name="Maria", properties={"contact_phone_number": US})
     )
-    user = django_user_model.objects.create_user("officer", password="x", is_staff=True)
+    user = django_user_model.objects.create_user("officer", password="x")
+    add_member(project, user, "editor")  # a role in the project opens its pages (docs/web.md)
     client.force_login(user)
     r = client.post(f"/projects/{project.slug}/cases/{case.case_id}/", {"action": "opt_in"})
     assert r.status_code in (200, 302), r.content

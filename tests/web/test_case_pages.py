@@ -302,6 +302,10 @@ def many(project, sandbox):
         ),
         "stop": make_case(project, "stop", "Stopped", contact_phone_number="254712345679"),
         "ca": make_case(project, "ca", "Canada", contact_phone_number="14162345678"),  # +1, but no consent needed
+        "blank": make_case(project, "blank", "Blank", contact_phone_number=" \t+ ", commcare_email_address=" \n"),
+        "v-spaced": make_case(
+            project, "v-spaced", "Spaced", contact_phone_number="12066171238", contact_phone_number_is_verified=" 1\t"
+        ),
         "closed": make_case(project, "closed", "Gone", contact_phone_number="254712345670"),
     }
     cases.set_closed(project, c["closed"], True)
@@ -333,9 +337,9 @@ def test_problem_filter_matches_the_contact_status(admin, project, many):
 
 
 def test_consent_filter(admin, project, many):
-    assert listed(admin, project, "consent=verified") == {"usv"}
+    assert listed(admin, project, "consent=verified") == {"usv", "v-spaced"}
     assert listed(admin, project, "consent=opted_out") == {"stop"}
-    assert listed(admin, project, "consent=not_verified") == {"ok", "dashes", "none", "us", "stop", "ca"}
+    assert listed(admin, project, "consent=not_verified") == {"ok", "dashes", "none", "us", "stop", "ca", "blank"}
     assert listed(admin, project, "consent=not_verified&state=all") == {
         "ok",
         "dashes",
@@ -343,6 +347,7 @@ def test_consent_filter(admin, project, many):
         "us",
         "stop",
         "ca",
+        "blank",
         "closed",
     }
 
