@@ -4,6 +4,7 @@ that refuse what the database cannot hold, one way to page a list, and errors sh
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -44,7 +45,10 @@ class ErrorOut(Schema):
 # --- input ----------------------------------------------------------------------------------------
 def _refuse_unstorable(value: Any, where: str = "", codes: dict[str, str] | None = None) -> None:
     """NUL cannot be stored by PostgreSQL and a lone surrogate cannot be encoded: refuse both, in any
-    string of a body, before a service or the database sees them."""
+    string of a body, before a service or the database sees them. So with NaN and ±Infinity, which
+    Python's JSON parser accepts but no JSON column stores."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InputError(errors.INVALID_VALUE, f"{where or 'A value'} is {value}: only finite numbers are accepted.")
     if isinstance(value, str):
         problem = "a NUL character" if "\x00" in value else "an unpaired surrogate (not valid Unicode)"
         if "\x00" in value or _SURROGATE.search(value):
@@ -66,7 +70,7 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 class In(Schema):
     """Every request body's schema: unknown fields are refused (a misspelt field is a 422 naming it, not
-    silently ignored), and so are NUL characters and unpaired surrogates anywhere in it (422
+    silently ignored), and so are NUL characters, unpaired surrogates and NaN/Infinity anywhere in it (422
     INVALID_VALUE, or the field's own code in `field_codes`). Give each string field a `max_length`
     matching its column."""
 

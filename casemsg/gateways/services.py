@@ -56,10 +56,18 @@ def add_gateway(
         raise InputError(errors.GATEWAY_EXISTS, f"A gateway named '{name}' already exists.", 409) from exc
 
 
+MAX_RATE_LIMIT = 100_000  # segments per second
+MAX_SEGMENTS = 255
+
+
 def _checked_limits(rate_limit: int, countries: list[str] | None, max_segments: int) -> list[str]:
     """The countries as stored (upper-case ISO codes), once the limits are checked."""
-    if rate_limit < 0 or max_segments < 1:
-        raise InputError(errors.VALIDATION_ERROR, "rate_limit must be ≥ 0 and max_segments ≥ 1.")
+    # (upper bounds: what the columns hold, and far beyond any provider's real limits)
+    if not 0 <= rate_limit <= MAX_RATE_LIMIT or not 1 <= max_segments <= MAX_SEGMENTS:
+        raise InputError(
+            errors.VALIDATION_ERROR,
+            f"rate_limit must be 0 to {MAX_RATE_LIMIT} and max_segments 1 to {MAX_SEGMENTS}.",
+        )
     regions = [c.strip().upper() for c in countries or [] if c.strip()]
     unknown = [c for c in regions if c not in phonenumbers.SUPPORTED_REGIONS]
     if unknown:
