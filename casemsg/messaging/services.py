@@ -161,3 +161,11 @@ def resend(project: Project, message_id: int) -> Message:
             event.status, event.error = "error", msg.error
             event.save(update_fields=["status", "error"])
     return msg
+
+
+def withdraw_queued(event_id: int, error: str, detail: str) -> int:
+    """Fail, in one statement, the outbound messages of an event still queued (not yet handed to a
+    gateway), with the reason: a cancelled broadcast's. Returns how many."""
+    return Message.objects.filter(event_id=event_id, direction=Message.OUT, status=Message.QUEUED).update(
+        status=Message.FAILED, error=error, error_detail=detail, next_attempt_on=None, claim=""
+    )

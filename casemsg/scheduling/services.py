@@ -29,7 +29,8 @@ from django.utils import timezone
 from casemsg.cases.models import Case
 from casemsg.core import errors
 from casemsg.core.errors import InputError
-from casemsg.messaging.models import Message, MessagingEvent
+from casemsg.messaging import services as messaging
+from casemsg.messaging.models import MessagingEvent
 from casemsg.projects.models import Project
 from casemsg.scheduling import instances, rules, runner, specs, tick
 from casemsg.scheduling.models import Broadcast, ConditionalAlert
@@ -183,14 +184,10 @@ def cancel_broadcast(broadcast: Broadcast, now: datetime | None = None) -> Broad
         b.status, b.modified_on = Broadcast.CANCELLED, now
         b.save(update_fields=["status", "modified_on"])
         instances.end_instances(instances.owner_instances(b), instances.CANCELLED, now)
-        # its messages still queued (not yet handed to a gateway) will not go: one statement
+        # its messages still queued (not yet handed to a gateway) will not go
         if b.event_id is not None:
-            Message.objects.filter(event_id=b.event_id, direction=Message.OUT, status=Message.QUEUED).update(
-                status=Message.FAILED,
-                error=errors.BROADCAST_CANCELLED,
-                error_detail="The broadcast was cancelled before this message was sent.",
-                next_attempt_on=None,
-                claim="",
+            messaging.withdraw_queued(
+                b.event_id, errors.BROADCAST_CANCELLED, "The broadcast was cancelled before this message was sent."
             )
     _copy(b, broadcast)
     return broadcast
