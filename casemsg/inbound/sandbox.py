@@ -9,8 +9,14 @@ question. The router keeps a simulated message within its project too (see `rout
 
 from __future__ import annotations
 
-from django.conf import settings
+from dataclasses import dataclass
 
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from casemsg.consent import optout
+from casemsg.consent.models import ConsentRequest
 from casemsg.contacts.models import PhoneEntry
 from casemsg.core import errors, phone
 from casemsg.core.errors import InputError
@@ -18,36 +24,73 @@ from casemsg.gateways.base import InboundSms
 from casemsg.gateways.models import Gateway
 from casemsg.gateways.routing import Router
 from casemsg.inbound import router
+from casemsg.messaging.models import Message
 from casemsg.projects.models import Project
+from casemsg.surveys.models import SurveySession
 
 MAX_TEXT = 1600  # ten concatenated SMS: more than any phone sends as one message
 
 
-def simulate(project: Project, raw_number: str, text: str, provider_id: str = "") -> list[int]:
-    """Store an SMS from `raw_number` as if it came through the sandbox gateway; returns the new row ids
-    (none when `provider_id` repeats an earlier one). Raises InputError when it is not allowed."""
+def sandbox_number(
+    project: Project, raw_number: str, refused: str = "only the person can text from it"
+) -> tuple[str, Gateway]:
+    """The number, and the sandbox gateway serving it, when the sandbox may act for it in this project:
+    one of the project's own contacts holds it and the project's routes send it through a sandbox gateway.
+    `refused` ends the sentence when another gateway serves it. Raises InputError otherwise."""
     if not settings.CASEMSG_SANDBOX:
         raise InputError(errors.SANDBOX_DISABLED, "The sandbox is switched off on this installation.", 404)
     chk = phone.check(raw_number)
     if chk.number is None:
         raise InputError(errors.INVALID_PHONE_NUMBER, chk.message or "phone_number is not a valid phone number.")
     number = chk.number
-    if len(text) > MAX_TEXT:
-        raise InputError(errors.VALUE_TOO_LONG, f"text is longer than {MAX_TEXT} characters.")
     if not PhoneEntry.objects.filter(project=project, phone_number=number).exists():
         raise InputError(
             errors.NOT_A_PROJECT_NUMBER,
-            f"No contact of this project has the number {number}: the sandbox simulates replies from the "
-            "project's own contacts only.",
+            f"No contact of this project has the number {number}: the sandbox acts only for the project's own "
+            "contacts.",
             403,
         )
-    choice = Router({project.pk}).choose(project.pk, number, chk.region)
-    gw: Gateway | None = choice.gateway
+    gw: Gateway | None = Router({project.pk}).choose(project.pk, number, chk.region).gateway
     if gw is None or gw.type != "sandbox":
         served_by = f"gateway '{gw.name}'" if gw is not None else "no gateway"
         raise InputError(
-            errors.NOT_A_PROJECT_NUMBER,
-            f"{number} is served by {served_by}, not the sandbox: only the person can text from it.",
-            403,
+            errors.NOT_A_PROJECT_NUMBER, f"{number} is served by {served_by}, not the sandbox: {refused}.", 403
         )
+    return number, gw
+
+
+def simulate(project: Project, raw_number: str, text: str, provider_id: str = "") -> list[int]:
+    """Store an SMS from `raw_number` as if it came through the sandbox gateway; returns the new row ids
+    (none when `provider_id` repeats an earlier one). Raises InputError when it is not allowed."""
+    if len(text) > MAX_TEXT:
+        raise InputError(errors.VALUE_TOO_LONG, f"text is longer than {MAX_TEXT} characters.")
+    number, gw = sandbox_number(project, raw_number)
     return router.receive(gw, [InboundSms(from_number=number, text=text, provider_id=provider_id)], project=project)
+
+
+@dataclass
+class ResetResult:
+    opt_out_lifted: bool
+    questions: int
+    surveys: int
+    messages: int
+
+
+def reset_contact(project: Project, number: str) -> ResetResult:
+    """Clear the simulated conversation of a sandbox number (checked by `sandbox_number`), in one
+    transaction: lift its opt-out (a ledger row, source `page`, names the user), withdraw the project's
+    pending consent questions to it, end its open survey sessions in the project and delete the project's
+    sandbox messages with it."""
+    now = timezone.now()
+    with transaction.atomic():
+        lifted = optout.is_opted_out(number) and optout.opt_in(
+            number, project=project, source="page", answer="reset in the phone simulator"
+        )
+        questions = ConsentRequest.objects.filter(
+            project=project, phone_number=number, status__in=[ConsentRequest.QUEUED, ConsentRequest.PENDING]
+        ).update(status=ConsentRequest.EXPIRED)
+        ended = SurveySession.objects.filter(project=project, phone_number=number, status=SurveySession.OPEN).update(
+            status=SurveySession.CANCELLED, completed_on=now, next_reminder_on=None
+        )
+        removed, _ = Message.objects.filter(project=project, to=number, gateway__type="sandbox").delete()
+    return ResetResult(bool(lifted), questions, ended, removed)

@@ -21,25 +21,18 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.contrib import messages as flash
-from django.db import transaction
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from casemsg.cases.models import Case
-from casemsg.consent import optout
-from casemsg.consent.models import ConsentRequest
-from casemsg.contacts.models import PhoneEntry
-from casemsg.core import errors, phone
+from casemsg.core import phone
 from casemsg.core.errors import InputError
 from casemsg.gateways.base import digits
 from casemsg.gateways.models import Gateway
-from casemsg.gateways.routing import Router
 from casemsg.inbound import router as inbound
 from casemsg.inbound import sandbox
 from casemsg.messaging import pipeline
@@ -257,60 +250,6 @@ def _process_now(ids: list[int]) -> None:
 
 
 # --- reset a test contact --------------------------------------------------------------------------
-def sandbox_number(project: Project, raw: str) -> str:
-    """The number, when the sandbox may simulate it for this project (sandbox.simulate's rule): one of
-    the project's own contacts holds it and the project's routes send it through a sandbox gateway."""
-    if not settings.CASEMSG_SANDBOX:
-        raise InputError(errors.SANDBOX_DISABLED, "The sandbox is switched off on this installation.", 404)
-    chk = phone.check(raw)
-    if chk.number is None:
-        raise InputError(errors.INVALID_PHONE_NUMBER, chk.message or "Not a valid phone number.")
-    number = chk.number
-    if not PhoneEntry.objects.filter(project=project, phone_number=number).exists():
-        raise InputError(
-            errors.NOT_A_PROJECT_NUMBER,
-            f"No contact of this project has the number {number}: only the project's own test contacts reset.",
-            403,
-        )
-    gw = Router({project.pk}).choose(project.pk, number, chk.region).gateway
-    if gw is None or gw.type != "sandbox":
-        raise InputError(
-            errors.NOT_A_PROJECT_NUMBER,
-            f"{number} is served by {f'gateway {gw.name!r}' if gw else 'no gateway'}, not the sandbox: "
-            "its opt-out and questions belong to the person.",
-            403,
-        )
-    return number
-
-
-@dataclass
-class ResetResult:
-    opt_out_lifted: bool
-    questions: int
-    surveys: int
-    messages: int
-
-
-def reset_contact(project: Project, number: str) -> ResetResult:
-    """Clear the simulated conversation of a sandbox number (checked by `sandbox_number`), in one
-    transaction: lift its opt-out (a ledger row, source `page`, names the user), withdraw the project's
-    pending consent questions to it, end its open survey sessions in the project and delete the project's
-    sandbox messages with it."""
-    now = timezone.now()
-    with transaction.atomic():
-        lifted = optout.is_opted_out(number) and optout.opt_in(
-            number, project=project, source="page", answer="reset in the phone simulator"
-        )
-        questions = ConsentRequest.objects.filter(
-            project=project, phone_number=number, status__in=[ConsentRequest.QUEUED, ConsentRequest.PENDING]
-        ).update(status=ConsentRequest.EXPIRED)
-        ended = SurveySession.objects.filter(project=project, phone_number=number, status=SurveySession.OPEN).update(
-            status=SurveySession.CANCELLED, completed_on=now, next_reminder_on=None
-        )
-        removed, _ = Message.objects.filter(project=project, to=number, gateway__type="sandbox").delete()
-    return ResetResult(bool(lifted), questions, ended, removed)
-
-
 @staff_required
 @require_POST
 def reset(request: HttpRequest, slug: str) -> HttpResponse:
@@ -318,12 +257,12 @@ def reset(request: HttpRequest, slug: str) -> HttpResponse:
     require_role(request, "editor")
     raw = request.POST.get("number", "")
     try:
-        number = sandbox_number(project, raw)
+        number, _gw = sandbox.sandbox_number(project, raw, "its opt-out and questions belong to the person")
     except InputError as exc:
         flash.error(request, f"{exc.code}: {exc.message}")
         number = digits(raw)[: phone.MAX_DIGITS]
     else:
-        r = reset_contact(project, number)
+        r = sandbox.reset_contact(project, number)
         done = [
             "opt-out lifted" if r.opt_out_lifted else "",
             f"{r.questions} consent question(s) withdrawn" if r.questions else "",
