@@ -314,13 +314,14 @@ def _insert_status_events(ids: list[int], endpoint_ids: list[int]) -> None:
 
 
 def on_inbound_received(sender: object, *, ids: list[int], **_kw: object) -> None:
-    """message.inbound: sent after the commit that stored the messages, so this opens its own transaction;
-    a failure here is logged and never fails the provider's webhook."""
+    """message.inbound: sent by the worker after the commit that routed a batch of inbound messages (so the
+    payload names the contact), in its own transaction; a failure here is logged and never fails the
+    routing."""
     try:
         with transaction.atomic():
             rows = list(
                 Message.objects.filter(pk__in=ids, project_id__isnull=False).values(
-                    "pk", "project_id", "to", "text", "gateway_name", "created_on"
+                    "pk", "project_id", "to", "text", "gateway_name", "created_on", "case__case_id", "worker_id"
                 )
             )
             subscribed = subscriptions(r["project_id"] for r in rows)
@@ -339,6 +340,8 @@ def on_inbound_received(sender: object, *, ids: list[int], **_kw: object) -> Non
                             "text": r["text"],
                             "gateway": r["gateway_name"] or None,
                             "received_on": _iso(r["created_on"]),
+                            "case_id": r["case__case_id"],
+                            "mobile_worker_id": r["worker_id"],
                         },
                     )
                     for r in rows

@@ -184,7 +184,7 @@ def test_inbound_event(api, receiver, django_capture_on_commit_callbacks):
     register(api, server.url, ["message.inbound"])
     gw = add_gateway("sandbox-alpha", "sandbox", project=Endpoint.objects.get().project)
     map_prefix("*", gw.name, gw.project)
-    api.case({"contact_phone_number": KE})
+    case = api.case({"contact_phone_number": KE, "contact_phone_number_is_verified": "1"})  # two-way: routed to it
     with django_capture_on_commit_callbacks(execute=True):
         r = api.post("sandbox/incoming", {"phone_number": KE, "text": "hello there"})
     assert r.status_code in (200, 201, 202), r.content
@@ -193,6 +193,8 @@ def test_inbound_event(api, receiver, django_capture_on_commit_callbacks):
     assert hit.json["data"]["text"] == "hello there"
     assert hit.json["data"]["from"] == KE and hit.json["data"]["gateway"] == "sandbox-alpha"
     assert hit.json["data"]["message_id"] == Message.objects.get(direction="in").pk
+    # sent once the message was routed: it names the contact
+    assert (hit.json["data"]["case_id"], hit.json["data"]["mobile_worker_id"]) == (case["case_id"], None)
 
 
 def test_unsubscribed_and_inactive_endpoints_get_nothing(api, gateway, receiver):
