@@ -134,7 +134,7 @@ def _floor(project) -> float:
 
     started = time.perf_counter()
     with connection.cursor() as cur:
-        for model, order, per_page in ((Case, "modified_on", 50), (Message, "created_on", 100)):
+        for model, order, per_page in ((Case, "modified_on", 50), (Message, "created_on", 50)):
             table = model._meta.db_table
             cur.execute(
                 f"SELECT * FROM {table} WHERE project_id = %s ORDER BY {order} DESC LIMIT {per_page}", [project.pk]

@@ -28,7 +28,7 @@ from casemsg.web.views.cases import Echo, csv_cell, with_unsent_texts
 from casemsg.web.views.common import error_view, paginate, project_or_404, query_without_page, staff_required
 from casemsg.workers.models import MobileWorker
 
-MESSAGES_PER_PAGE = 100
+MESSAGES_PER_PAGE = 50  # drawing the rows is most of the page's time (bench/web_lists.py), not the SQL
 EXPORT_COLUMNS = [
     "id",
     "created_on",

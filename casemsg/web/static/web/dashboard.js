@@ -28,7 +28,7 @@
     if (failures && data.failures.labels.length) {
       new Chart(failures, {
         type: "bar",
-        data: { labels: data.failures.labels, datasets: [{ label: "failed", data: data.failures.data, backgroundColor: "#b42318" }] },
+        data: { labels: data.failures.labels, datasets: [{ label: "failed", data: data.failures.data, backgroundColor: "#b42318", maxBarThickness: 28 }] },
         options: Object.assign({}, common, {
           indexAxis: "y",
           scales: { x: { beginAtZero: true, ticks: { precision: 0 } } },
