@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from django.test import Client
@@ -79,3 +80,14 @@ def other_api(other_project) -> Api:
 # Fake SMS providers and the SMTP server on 127.0.0.1: fake_gateway, fake_twilio, fake_telerivet,
 # fake_africastalking, fake_http, fake_gateway_process, smtp_server (see tests/servers/fixtures.py).
 pytest_plugins = ["tests.servers.fixtures"]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """CASEMSG_BROWSER_TESTS=0 skips the pages' Chromium tests (tests/web with the live server): they test
+    the pages, not the database, so CI runs them once, in the SQLite pass (.ci/run)."""
+    if os.environ.get("CASEMSG_BROWSER_TESTS", "1") != "0":
+        return
+    skip = pytest.mark.skip(reason="CASEMSG_BROWSER_TESTS=0: the browser tests run in the other CI pass")
+    for item in items:
+        if "live_server" in getattr(item, "fixturenames", ()) and "tests/web/" in item.nodeid:
+            item.add_marker(skip)

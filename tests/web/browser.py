@@ -106,6 +106,8 @@ def overflow(page: Any) -> tuple[int, int]:
 
 
 def assert_no_overflow(page: Any) -> None:
+    # the stylesheet decides the widths: measure once it has loaded (a selector can match before that)
+    page.wait_for_load_state("load")
     width, inner = overflow(page)
     if width > inner:
         culprits = page.evaluate(
