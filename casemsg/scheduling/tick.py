@@ -218,8 +218,9 @@ def queues_at_start(broadcast: Broadcast) -> bool:
 
 def queue_started(broadcast: Broadcast, now: datetime) -> int:
     """Queue the messages of the instances `instances.start_broadcast(…, queued_now=True)` just wrote
-    completed (a "now" broadcast): one INSERT … SELECT per zone, whatever the number of recipients, send
-    keys built in SQL. Their rows are this transaction's, so nothing needs claiming. Returns how many."""
+    completed (a "now" broadcast): one INSERT … SELECT per due instant — one for every zone at once, as
+    "now" is the same instant everywhere —, whatever the number of recipients, send keys built in SQL.
+    Their rows are this transaction's, so nothing needs claiming. Returns how many."""
     plan = _Plan.of(broadcast)
     if not _set_wise(plan):
         return 0
@@ -231,20 +232,27 @@ def queue_started(broadcast: Broadcast, now: datetime) -> int:
     at = connection.ops.adapt_datetimefield_value
     event = MessagingEvent(pk=plan.event_id(), project_id=project.pk)
     queued = 0
+    # what a message needs of its event (its due instant, for send_after) is in each zone's last_event
+    due_by_zone: dict[str, tuple[int, dict[str, Any]]] = {}
     for zone, iteration in fresh.values_list("time_zone", "iteration").distinct():
         last = fresh.filter(time_zone=zone, iteration=iteration).values_list("last_event", flat=True).first() or {}
-        if last.get("outcome") != "queued":
-            continue
-        due = Due(datetime.fromisoformat(last["due_utc"]), datetime.fromisoformat(last["local"]), iteration)
-        rep = ScheduleInstance(pk=0, broadcast_id=broadcast.pk, time_zone=zone, iteration=iteration)
+        if last.get("outcome") == "queued":
+            due_by_zone[zone] = (iteration, last)
+    zones_by_due: dict[tuple[int, str], list[str]] = defaultdict(list)
+    for zone, (iteration, last) in due_by_zone.items():
+        zones_by_due[(iteration, last["due_utc"])].append(zone)
+    for (iteration, due_utc), zones in zones_by_due.items():
+        last = due_by_zone[zones[0]][1]
+        due = Due(datetime.fromisoformat(due_utc), datetime.fromisoformat(last["local"]), iteration)
+        rep = ScheduleInstance(pk=0, broadcast_id=broadcast.pk, time_zone=zones[0], iteration=iteration)
         spec = _message(rep, plan, project, due, send_key(0, iteration), {})
         queued += pipeline.queue_select(
             project,
             spec,
             event,
             f"{table} AS i WHERE i.broadcast_id = %s AND i.created_on = %s AND i.ended_on = %s AND NOT i.active "
-            "AND i.end_reason = %s AND i.time_zone = %s AND i.iteration = %s",
-            [broadcast.pk, at(now), at(now), COMPLETED, zone, iteration],
+            f"AND i.end_reason = %s AND i.iteration = %s AND i.time_zone IN ({', '.join(['%s'] * len(zones))})",
+            [broadcast.pk, at(now), at(now), COMPLETED, iteration, *zones],
             {"case_id": "i.case_id", "worker_id": "i.worker_id", "send_key": f"'si:' || i.id || ':{int(iteration)}'"},
         )
     return queued
