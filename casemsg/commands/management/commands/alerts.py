@@ -10,7 +10,6 @@ import sys
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import DatabaseError
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -22,6 +21,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from casemsg.commands import lookup
 from casemsg.projects.models import Project
 from casemsg.scheduling import queries, runner, services
 from casemsg.scheduling.models import ConditionalAlert
@@ -93,13 +93,7 @@ class Command(BaseCommand):
             self._run(alert, o["chunk"], o["quiet"])
 
     def _project(self, slug: str) -> Project:
-        try:
-            project = Project.objects.filter(slug=slug).first()
-        except DatabaseError as exc:
-            raise CommandError(f"The database is not ready ({exc}); run `casemsg migrate` first.") from exc
-        if project is None:
-            raise CommandError(f"No project '{slug}'. See `casemsg project list`.")
-        return project
+        return lookup.project(slug)
 
     def _list(self, project: Project, status: str | None) -> None:
         rows = queries.summaries(queries.alerts(project, status))

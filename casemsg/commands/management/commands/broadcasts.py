@@ -20,6 +20,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.serializers.json import DjangoJSONEncoder
 
+from casemsg.commands import lookup
 from casemsg.core import actor, errors
 from casemsg.core.errors import InputError
 from casemsg.projects.models import Project
@@ -51,9 +52,7 @@ class Command(BaseCommand):
             p.add_argument("--json", action="store_true", help="print the API's JSON")
 
     def handle(self, *args: Any, **o: Any) -> None:
-        project = Project.objects.filter(slug=o["project"]).first()
-        if project is None:
-            raise CommandError(f"No project '{o['project']}'.")
+        project = lookup.project(o["project"])
         try:
             with actor.acting_as("cli", f"command line ({getpass.getuser()})"):
                 getattr(self, f"_{o['action']}")(project, o)

@@ -12,7 +12,6 @@ import sys
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import DatabaseError
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -25,7 +24,7 @@ from rich.progress import (
 )
 
 from casemsg.cases.importer import ImportFileError, ImportResult, RowNote, import_csv
-from casemsg.projects.models import Project
+from casemsg.commands import lookup
 
 
 class Command(BaseCommand):
@@ -54,15 +53,7 @@ class Command(BaseCommand):
             self._import(o)
 
     def _import(self, o: dict[str, Any]) -> None:
-        try:
-            project = Project.objects.filter(slug=o["project"]).first()
-        except DatabaseError as exc:
-            raise CommandError(f"The database is not ready ({exc}); run `casemsg migrate` first.") from exc
-        if project is None:
-            raise CommandError(
-                f"No project '{o['project']}'. See `casemsg project list`, or create it with "
-                f"`casemsg project create {o['project']}`."
-            )
+        project = lookup.project(o["project"])
         as_json: bool = o["json"]
         # The bar goes to the terminal's stderr, never into redirected output or a log file.
         show_bar = not o["quiet"] and sys.stderr.isatty()

@@ -5,11 +5,11 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from casemsg.cases.models import Case
+from casemsg.commands import lookup
 from casemsg.consent import ledger
 from casemsg.consent.models import ConsentRecord
 from casemsg.core import actor
 from casemsg.core.errors import InputError
-from casemsg.projects.models import Project
 from casemsg.surveys import consent as survey_consent
 
 
@@ -28,9 +28,7 @@ class Command(BaseCommand):
         r.add_argument("--case", required=True)
 
     def handle(self, *args: Any, **o: Any) -> None:
-        project = Project.objects.filter(slug=o["project"]).first()
-        if project is None:
-            raise CommandError(f"No project '{o['project']}'.")
+        project = lookup.project(o["project"])
         if o["action"] == "request":
             case = Case.objects.filter(project=project, case_id=o["case"]).first()
             if case is None:

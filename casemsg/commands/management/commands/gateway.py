@@ -2,19 +2,14 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
+from casemsg.commands import lookup
 from casemsg.core.errors import InputError
 from casemsg.gateways import services
 from casemsg.gateways.models import Gateway, GatewayRoute
-from casemsg.projects.models import Project
 
 
 def _project(slug):
-    if not slug:
-        return None
-    p = Project.objects.filter(slug=slug).first()
-    if p is None:
-        raise CommandError(f"No project '{slug}'.")
-    return p
+    return lookup.project(slug) if slug else None
 
 
 class Command(BaseCommand):

@@ -1,11 +1,11 @@
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
+from casemsg.commands import lookup
 from casemsg.core import errors
 from casemsg.messaging import queries
 from casemsg.messaging.models import Message
-from casemsg.projects.models import Project
 
 
 class Command(BaseCommand):
@@ -22,9 +22,7 @@ class Command(BaseCommand):
         parser.add_argument("--limit", type=int, default=50)
 
     def handle(self, *args: Any, **o: Any) -> None:
-        project = Project.objects.filter(slug=o["project"]).first()
-        if project is None:
-            raise CommandError(f"No project '{o['project']}'.")
+        project = lookup.project(o["project"])
         f = queries.MessageFilter(
             status=o["status"],
             error=o["error"],

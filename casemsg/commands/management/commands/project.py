@@ -3,16 +3,12 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from casemsg.commands import lookup
 from casemsg.core.errors import InputError
 from casemsg.projects import services
 from casemsg.projects.models import Project
 
-
-def _project(slug: str) -> Project:
-    found = Project.objects.filter(slug=slug).first()
-    if found is None:
-        raise CommandError(f"No project '{slug}'.")
-    return found
+_project = lookup.project
 
 
 class Command(BaseCommand):

@@ -2,9 +2,9 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
+from casemsg.commands import lookup
 from casemsg.core.errors import InputError
 from casemsg.messaging import services
-from casemsg.projects.models import Project
 
 
 class Command(BaseCommand):
@@ -21,9 +21,7 @@ class Command(BaseCommand):
         parser.add_argument("--subject", default="")
 
     def handle(self, *args, **o):
-        project = Project.objects.filter(slug=o["project"]).first()
-        if project is None:
-            raise CommandError(f"No project '{o['project']}'.")
+        project = lookup.project(o["project"])
         try:
             translations = json.loads(o["translations"]) if o["translations"] else None
         except json.JSONDecodeError as e:

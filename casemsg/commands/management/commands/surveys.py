@@ -9,6 +9,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from casemsg.commands import lookup
 from casemsg.core import actor
 from casemsg.core.errors import InputError
 from casemsg.projects.models import Project
@@ -32,9 +33,7 @@ class Command(BaseCommand):
         s.add_argument("--case", required=True, help="the case's case_id")
 
     def handle(self, *args: Any, **o: Any) -> None:
-        project = Project.objects.filter(slug=o["project"]).first()
-        if project is None:
-            raise CommandError(f"No project '{o['project']}'.")
+        project = lookup.project(o["project"])
         try:
             with actor.acting_as("cli", f"command line ({getpass.getuser()})"):
                 getattr(self, f"_{o['action']}")(project, o)

@@ -9,17 +9,12 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.validators import validate_email
 from django.db import transaction
 
+from casemsg.commands import lookup
 from casemsg.core.errors import InputError
 from casemsg.projects import services
-from casemsg.projects.models import Project
 from casemsg.projects.services import ROLES
 
-
-def _project(slug: str) -> Project:
-    found = Project.objects.filter(slug=slug).first()
-    if found is None:
-        raise CommandError(f"No project '{slug}'.")
-    return found
+_project = lookup.project
 
 
 class Command(BaseCommand):
