@@ -17,10 +17,10 @@ from casemsg.contacts import queries as contact_queries
 from casemsg.contacts.models import OptOut, PhoneEntry
 from casemsg.contacts.status import statuses
 from casemsg.core import errors
-from casemsg.gateways import services as gateways
 from casemsg.projects.services import add_member
 from casemsg.workers import services as workers
 from casemsg.workers.models import MobileWorker
+from tests.web.clients import logged_in
 
 KE = "254712345678"
 US = "12066171234"
@@ -28,36 +28,17 @@ US_DASHES = "1-206-617-1234"
 
 
 @pytest.fixture
-def sandbox(db):
-    gw = gateways.add_gateway("sandbox", "sandbox")
-    gateways.map_prefix("*", "sandbox")
-    return gw
-
-
-def _client(user) -> Client:
-    c = Client()
-    c.force_login(user)
-    return c
-
-
-@pytest.fixture
-def admin(db) -> Client:
-    """A superuser: owner of every project."""
-    return _client(get_user_model().objects.create_superuser("boss", "boss@example.org", "pw-boss-1"))
-
-
-@pytest.fixture
 def viewer(project) -> Client:
     user = get_user_model().objects.create_user("vera", password="pw-vera-1")
     add_member(project, user, "viewer")
-    return _client(user)
+    return logged_in(user)
 
 
 @pytest.fixture
 def editor(project) -> Client:
     user = get_user_model().objects.create_user("eddie", password="pw-eddie-1")
     add_member(project, user, "editor")
-    return _client(user)
+    return logged_in(user)
 
 
 def make_case(project, case_id: str, name: str = "Asha", **props: str) -> Case:

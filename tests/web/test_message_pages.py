@@ -13,32 +13,14 @@ from django.test import Client
 
 from casemsg.cases import services as cases
 from casemsg.core import errors
-from casemsg.gateways import services as gateways
 from casemsg.messaging import pipeline
 from casemsg.messaging.models import Message
 from casemsg.projects.services import add_member, create_project
 from casemsg.workers import services as workers
+from tests.web.clients import logged_in
 
 KE = "254712345678"
 US = "12066171234"
-
-
-@pytest.fixture
-def sandbox(db):
-    gw = gateways.add_gateway("sandbox", "sandbox")
-    gateways.map_prefix("*", "sandbox")
-    return gw
-
-
-def _client(user) -> Client:
-    c = Client()
-    c.force_login(user)
-    return c
-
-
-@pytest.fixture
-def admin(db) -> Client:
-    return _client(get_user_model().objects.create_superuser("boss", "boss@example.org", "pw-boss-1"))
 
 
 @pytest.fixture
@@ -316,7 +298,7 @@ def test_resend_refuses_what_cannot_be_resent(admin, project, sandbox):
 def test_viewer_cannot_send_or_resend(project, sandbox):
     user = get_user_model().objects.create_user("vera", password="pw-vera-1")
     add_member(project, user, "viewer")
-    viewer = _client(user)
+    viewer = logged_in(user)
     make_case(project, "ke-1", contact_phone_number=KE)
     failed = _msg(project, datetime(2026, 3, 1, 12, tzinfo=UTC), status=Message.FAILED, content={"text": "x"})
     assert 'id="send-form"' not in viewer.get(case_url(project, "ke-1")).content.decode()
