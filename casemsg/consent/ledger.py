@@ -28,9 +28,6 @@ COLUMNS = [
     "text_shown",
     "answer",
 ]
-# A CSV cell starting with one of these is a formula to a spreadsheet, and `answer` is whatever the person
-# texted: such cells get the usual leading apostrophe (CSV injection).
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 # Sources where someone other than the contact recorded the row; the others are the person's own doing.
@@ -98,13 +95,9 @@ def consents(project: Project, f: ConsentFilter) -> QuerySet[ConsentRecord]:
     return qs.order_by("-created_on", "-pk") if f.newest_first else qs.order_by("created_on", "pk")
 
 
-def _cell(value: object) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
-
-
-def csv_row(r: ConsentRecord) -> list[str]:
-    """One row of the CSV export, in COLUMNS order."""
+def csv_row(r: ConsentRecord) -> list[object]:
+    """One row of the CSV export, in COLUMNS order. `answer` is whatever the person texted: the exports
+    write rows with casemsg.core.spreadsheet, which neutralises formulas (CSV injection)."""
     row: dict[str, object] = {
         "created_on": r.created_on.isoformat(),
         "phone_number": r.phone_number,
@@ -117,4 +110,4 @@ def csv_row(r: ConsentRecord) -> list[str]:
         "text_shown": r.text_shown,
         "answer": r.answer,
     }
-    return [_cell(row[c]) for c in COLUMNS]
+    return [row[c] for c in COLUMNS]

@@ -5,7 +5,6 @@ transaction each); what the services refuse comes back as a form error or a mess
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 
 from django.contrib import messages as flash
@@ -17,7 +16,7 @@ from casemsg.cases import queries as case_queries
 from casemsg.cases import services as case_services
 from casemsg.cases.models import Case
 from casemsg.contacts.status import statuses
-from casemsg.core import errors, phone
+from casemsg.core import errors, phone, spreadsheet
 from casemsg.core.errors import InputError
 from casemsg.messaging import queries as message_queries
 from casemsg.messaging import render as templates
@@ -48,20 +47,6 @@ UPCOMING_SENDS = 10
 EXPORT_BATCH = 1000
 EXPORT_FIELDS = ["case_id", "name", "case_type", "external_id", "owner_id", "parent_id", "closed"]
 EXPORT_TIMES = ["opened_on", "modified_on", "closed_on"]
-# A CSV cell starting with one of these is a formula to a spreadsheet (CSV injection): it gets a "'".
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_cell(value: object) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
-
-
-class Echo:
-    """csv.writer writes into this and gets the line back, so rows stream instead of piling up."""
-
-    def write(self, value: str) -> str:
-        return value
 
 
 @staff_required
@@ -97,10 +82,8 @@ def case_csv(request: HttpRequest, slug: str) -> StreamingHttpResponse:
     project = project_or_404(slug)
     qs = CaseFilterSet(request.GET, project).results()
     props = case_queries.property_names(qs)
-    writer = csv.writer(Echo())
 
-    def lines() -> Iterator[str]:
-        yield writer.writerow([*EXPORT_FIELDS, *EXPORT_TIMES, "sms_status", "sms_fix", *props])
+    def rows() -> Iterator[list[object]]:
         last = 0
         while True:
             batch = list(qs.filter(pk__gt=last).order_by("pk")[:EXPORT_BATCH])
@@ -110,13 +93,16 @@ def case_csv(request: HttpRequest, slug: str) -> StreamingHttpResponse:
             attach_project(batch, project)
             for case, st in zip(batch, statuses(batch), strict=True):
                 problem = st.sms.error
-                row = [getattr(case, f) for f in EXPORT_FIELDS]
+                row: list[object] = [getattr(case, f) for f in EXPORT_FIELDS]
                 row += [t.isoformat() if (t := getattr(case, f)) else "" for f in EXPORT_TIMES]
                 row += [problem.code if problem else "OK", (problem.fix or "") if problem else ""]
                 row += [(case.properties or {}).get(p, "") for p in props]
-                yield writer.writerow([csv_cell(v) for v in row])
+                yield row
 
-    resp = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    # every cell made safe for a spreadsheet, the header too: property names are whatever was imported
+    header = [*EXPORT_FIELDS, *EXPORT_TIMES, "sms_status", "sms_fix", *props]
+    lines = spreadsheet.csv_lines(header, rows())
+    resp = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
     resp["Content-Disposition"] = f'attachment; filename="cases-{project.slug}.csv"'
     return resp
 

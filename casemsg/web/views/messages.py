@@ -4,7 +4,6 @@ its unknown fields, the character and SMS segment count)."""
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 from zoneinfo import ZoneInfo
 
@@ -16,7 +15,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from casemsg.cases.models import Case
-from casemsg.core import timezones
+from casemsg.core import spreadsheet, timezones
 from casemsg.core.errors import InputError
 from casemsg.messaging import render as templates
 from casemsg.messaging import segments, services
@@ -24,7 +23,7 @@ from casemsg.messaging.models import Message
 from casemsg.web.filters import MessageFilterSet
 from casemsg.web.forms_cases import MessagePreviewForm
 from casemsg.web.tables import MessageTable
-from casemsg.web.views.cases import Echo, csv_cell, with_unsent_texts
+from casemsg.web.views.cases import with_unsent_texts
 from casemsg.web.views.common import error_view, paginate, project_or_404, query_without_page, staff_required
 from casemsg.workers.models import MobileWorker
 
@@ -87,13 +86,11 @@ def message_csv(request: HttpRequest, slug: str) -> StreamingHttpResponse:
     project = project_or_404(slug)
     qs = MessageFilterSet(request.GET, project).results()
     zone = ZoneInfo(_zone(project))
-    writer = csv.writer(Echo())
 
-    def lines() -> Iterator[str]:
-        yield writer.writerow(EXPORT_COLUMNS)
+    def rows() -> Iterator[list[object]]:
         for m in qs.iterator(chunk_size=2000):
             local = m.created_on.astimezone(zone).isoformat()
-            row = [
+            yield [
                 m.pk,
                 m.created_on.isoformat(),
                 local,
@@ -111,9 +108,9 @@ def message_csv(request: HttpRequest, slug: str) -> StreamingHttpResponse:
                 m.text,
                 m.sent_on.isoformat() if m.sent_on else "",
             ]
-            yield writer.writerow([csv_cell(v) for v in row])
 
-    resp = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    # every cell made safe for a spreadsheet (a message's text is whatever someone typed or texted)
+    resp = StreamingHttpResponse(spreadsheet.csv_lines(EXPORT_COLUMNS, rows()), content_type="text/csv; charset=utf-8")
     resp["Content-Disposition"] = f'attachment; filename="messages-{project.slug}.csv"'
     return resp
 

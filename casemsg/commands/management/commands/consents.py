@@ -1,4 +1,3 @@
-import csv
 import getpass
 from typing import Any
 
@@ -8,7 +7,7 @@ from casemsg.cases.models import Case
 from casemsg.commands import lookup
 from casemsg.consent import ledger
 from casemsg.consent.models import ConsentRecord
-from casemsg.core import actor
+from casemsg.core import actor, spreadsheet
 from casemsg.core.errors import InputError
 from casemsg.surveys import consent as survey_consent
 
@@ -43,11 +42,9 @@ class Command(BaseCommand):
         # self.stdout (not sys.stdout) so that call_command(..., stdout=…) captures the export
         out = self.stdout if o["output"] == "-" else open(o["output"], "w", newline="", encoding="utf-8")  # noqa: SIM115
         try:
-            w = csv.writer(out)
-            w.writerow(ledger.COLUMNS)
             f = ledger.ConsentFilter(kind=o["kind"], phone_number=o["phone_number"])
-            for r in ledger.consents(project, f).iterator(chunk_size=2000):
-                w.writerow(ledger.csv_row(r))
+            rows = (ledger.csv_row(r) for r in ledger.consents(project, f).iterator(chunk_size=2000))
+            spreadsheet.write_csv(out, ledger.COLUMNS, rows)  # every cell safe for a spreadsheet
         finally:
             if out is not self.stdout:
                 out.close()

