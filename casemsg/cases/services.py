@@ -72,7 +72,21 @@ def validate(change: CaseChange, creating: bool) -> None:
         _clean_value(key, change.properties[key])
 
 
+# The seeds' consent property: `1` records consent (and two-way verification) for the number it was set for.
+VERIFIED = "contact_phone_number_is_verified"
+PHONE = "contact_phone_number"
+
+
+def _number_key(value: object) -> str:
+    """The number a `contact_phone_number` value stands for (its E.164 digits when valid), so that `+1 206…`
+    and `1206…` are the same number."""
+    raw = str(value or "").strip()
+    chk = phone.check(raw) if raw else None
+    return chk.number if chk is not None and chk.ok and chk.number else raw
+
+
 def _apply(case: Case, change: CaseChange, project: Project, now) -> None:
+    before_number = (case.properties or {}).get(PHONE) if case.pk is not None else None
     for f in _FIELDS:
         v = getattr(change, f)
         if v is not None:
@@ -87,10 +101,21 @@ def _apply(case: Case, change: CaseChange, project: Project, now) -> None:
             props.pop(key, None)
         else:
             props[key] = v
-    if project.auto_normalize_phone_numbers and props.get("contact_phone_number"):
-        chk = phone.check(props["contact_phone_number"], auto_fix=True)
+    if project.auto_normalize_phone_numbers and props.get(PHONE):
+        chk = phone.check(props[PHONE], auto_fix=True)
         if chk.ok:
-            props["contact_phone_number"] = chk.number
+            props[PHONE] = chk.number
+    if (
+        case.pk is not None
+        and VERIFIED in props
+        and VERIFIED not in change.properties
+        and props.get(PHONE) != before_number
+        and _number_key(props.get(PHONE)) != _number_key(before_number)
+    ):
+        # Consent belongs to the number, not to the case: a new number starts with what it has earned
+        # itself, nothing (docs/security.md, "Consent"). Set the flag again in the same change to record
+        # consent for the new number (a ledger row names who did).
+        props.pop(VERIFIED)
     case.properties = props
     if change.closed is not None and change.closed != case.closed:
         case.closed = change.closed

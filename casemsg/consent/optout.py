@@ -1,5 +1,10 @@
-"""Opt-out is global per number and survives every case change: a number that said STOP gets nothing
-more from any project until it says START. Every change is written to the consent ledger."""
+"""Opt-out survives every case change: a number that said STOP gets nothing more until it says START.
+Every change is written to the consent ledger.
+
+Its reach follows who owns the channel the word came through (docs/security.md, "Authority"): through an
+installation gateway (or a provider's report on one) the opt-out is installation-wide and blocks every
+project; through a project's own gateway or its phone simulator it is that project's opt-out only, which
+adds to the installation one and never lifts it. `scope` is that project, or None for the installation."""
 
 from __future__ import annotations
 
@@ -9,12 +14,17 @@ from django.utils import timezone
 from casemsg.consent.ledger import entry
 from casemsg.consent.models import ConsentRecord
 from casemsg.consent.signals import ledger_written
+from casemsg.contacts import optouts
 from casemsg.contacts.models import OptOut
+from casemsg.gateways.models import Gateway
 from casemsg.messaging.models import Message
+from casemsg.projects.models import Project
 
 
-def is_opted_out(number: str) -> bool:
-    return OptOut.objects.filter(phone_number=number).exists()
+def is_opted_out(number: str, scope: Project | None = None) -> bool:
+    """Opted out for this project (the installation's opt-out, or the project's own); with no project, the
+    installation's."""
+    return optouts.is_opted_out(number, scope.pk if scope is not None else None)
 
 
 def opt_out(
@@ -27,12 +37,16 @@ def opt_out(
     gateway_name: str = "",
     text_shown: str = "",
     answer: str = "",
+    scope: Project | None = None,
 ) -> bool:
-    """Record the opt-out; returns True when the number was not opted out before."""
+    """Record the opt-out (installation-wide, or only `scope`'s); returns True when the number was not
+    opted out (there) before."""
     now = timezone.now()
     with transaction.atomic():
         _row, created = OptOut.objects.get_or_create(
-            phone_number=number, defaults={"opted_out_on": now, "gateway_name": gateway_name, "source": source}
+            phone_number=number,
+            project=scope,
+            defaults={"opted_out_on": now, "gateway_name": gateway_name, "source": source},
         )
         record = entry(
             number,
@@ -59,11 +73,19 @@ def opt_in(
     source: str = "keyword",
     text_shown: str = "",
     answer: str = "",
+    scope: Project | None = None,
 ) -> bool:
-    """Lift the opt-out; returns True when the number was opted out before."""
+    """Lift the opt-out; returns True when the number was opted out (there) before.
+
+    With `scope` (a START through a project's own channel) only that project's opt-out is lifted: the
+    installation-wide one stays. Without (a START through an installation gateway, the person speaking to
+    the installation) the installation's and every project's opt-out of the number are lifted."""
     now = timezone.now()
     with transaction.atomic():
-        deleted, _ = OptOut.objects.filter(phone_number=number).delete()
+        rows = OptOut.objects.filter(phone_number=number)
+        if scope is not None:
+            rows = rows.filter(project=scope)
+        deleted, _ = rows.delete()
         record = entry(
             number,
             "opt_in",
@@ -81,6 +103,17 @@ def opt_in(
 
 
 def on_opt_out_reported(sender: object, *, messages: list[Message], **_kw: object) -> None:
-    """A gateway said these numbers opted out (connected in ConsentConfig.ready): recorded like a STOP."""
+    """A gateway said these numbers opted out (connected in ConsentConfig.ready): recorded like a STOP
+    through that gateway — installation-wide for an installation gateway, the project's own for a
+    project's gateway."""
+    owners = dict(Gateway.objects.filter(pk__in={m.gateway_id for m in messages}).values_list("pk", "project_id"))
     for m in messages:
-        opt_out(m.to, project=m.project, source="gateway", gateway_name=m.gateway_name, answer=m.error_detail)
+        scope = m.project if m.gateway_id is not None and owners.get(m.gateway_id) is not None else None
+        opt_out(
+            m.to,
+            project=m.project,
+            source="gateway",
+            gateway_name=m.gateway_name,
+            answer=m.error_detail,
+            scope=scope,
+        )

@@ -129,15 +129,16 @@ def record_requests(
     return reqs, problems
 
 
-def pending_for(number: str) -> ConsentRequest | None:
-    """The newest unexpired pending request (opt-in or verification) on this number, if any."""
+def pending_for(number: str, project_id: int | None = None) -> ConsentRequest | None:
+    """The newest unexpired pending request (opt-in or verification) on this number, if any (only the
+    project's, with `project_id`)."""
     # Every inbound message asks; almost always there is none, so look for an id first (a cheap query)
-    pk = (
-        ConsentRequest.objects.filter(phone_number=number, status=ConsentRequest.PENDING, expires_on__gt=timezone.now())
-        .order_by("-created_on", "-pk")
-        .values_list("pk", flat=True)
-        .first()
+    waiting = ConsentRequest.objects.filter(
+        phone_number=number, status=ConsentRequest.PENDING, expires_on__gt=timezone.now()
     )
+    if project_id is not None:
+        waiting = waiting.filter(project_id=project_id)
+    pk = waiting.order_by("-created_on", "-pk").values_list("pk", flat=True).first()
     return None if pk is None else ConsentRequest.objects.select_related("project", "case", "worker").get(pk=pk)
 
 
@@ -242,11 +243,20 @@ def on_cases_changed(
     (With the project's auto opt-in, a newly registered number that needs consent is asked: that is
     `casemsg.surveys.consent.on_cases_changed`, the other receiver of the same hook.)"""
     if source:
+        # consent earned before counts only for the same number: a new number set verified in the same
+        # change is consent for that number, recorded now
+        now_numbers = {c.pk: _number_of(c.properties or {}) for c in cases}
         before = {
             pk: registry.is_verified_value(props.get("contact_phone_number_is_verified"))
+            and _number_of(props) == now_numbers.get(pk)
             for pk, props in previous.items()
         }
         record_worker_form_consent(project, cases, before, source)
+
+
+def _number_of(props: dict) -> str:
+    chk = phone.check(props.get("contact_phone_number") or "")
+    return chk.number if chk.ok and chk.number else str(props.get("contact_phone_number") or "").strip()
 
 
 def on_messages_sent(sender: object, *, messages: list[Message], **_kw: object) -> None:

@@ -56,12 +56,29 @@ class PhoneEntry(models.Model):
 
 
 class OptOut(models.Model):
-    """A number that said STOP: global, survives case changes. Removed rows mean opted back in."""
+    """A number that said STOP. Removed rows mean opted back in.
 
-    phone_number = models.CharField(max_length=16, unique=True)
+    `project` empty: the installation-wide opt-out (STOP through an installation gateway, or a provider's
+    report): it blocks every project. `project` set: that project's own opt-out (STOP through the project's
+    own gateway or its phone simulator): it blocks only that project, adds to the installation one and never
+    lifts it. Whether a number is opted out for a project is `casemsg.contacts.optouts`."""
+
+    phone_number = models.CharField(max_length=16)
+    project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.CASCADE, related_name="opt_outs")
     opted_out_on = models.DateTimeField()
     gateway_name = models.CharField(max_length=64, blank=True, default="")
     source = models.CharField(max_length=32, default="keyword")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["phone_number"], condition=Q(project__isnull=True), name="optout_installation_number"
+            ),
+            models.UniqueConstraint(
+                fields=["project", "phone_number"], condition=Q(project__isnull=False), name="optout_project_number"
+            ),
+        ]
+        indexes = [models.Index(fields=["phone_number"], name="optout_number")]
 
     def __str__(self) -> str:
         return self.phone_number

@@ -20,7 +20,8 @@ from django.db.models.functions import Cast, Coalesce, Replace
 from django.db.models.lookups import Exact, In
 
 from casemsg.cases.models import Case
-from casemsg.contacts.models import OptOut, PhoneEntry
+from casemsg.contacts import optouts
+from casemsg.contacts.models import PhoneEntry
 from casemsg.core import errors, phone
 from casemsg.projects.models import Project
 
@@ -55,8 +56,7 @@ def _registered() -> Exists:
 
 
 def _opted_out() -> Exists:
-    opted = OptOut.objects.filter(phone_number=OuterRef("phone_number"))
-    return Exists(PhoneEntry.objects.filter(case=OuterRef("pk")).filter(Exists(opted)))
+    return Exists(PhoneEntry.objects.filter(case=OuterRef("pk")).filter(optouts.binding()))
 
 
 def _squeezed(key: str) -> Replace:

@@ -15,7 +15,8 @@ from django.db.models import Q
 
 from casemsg.cases.models import Case
 from casemsg.contacts import registry
-from casemsg.contacts.models import OptOut, PhoneEntry
+from casemsg.contacts.models import PhoneEntry
+from casemsg.contacts.optouts import OptedOut
 from casemsg.core import errors, phone, timezones
 from casemsg.gateways.models import Gateway
 from casemsg.projects.models import Project
@@ -174,7 +175,7 @@ def statuses(contacts: Sequence[Contact]) -> list[ContactStatus]:
     checks = [phone.check(f.raw_phone) if f.raw_phone else None for f in facts]
     numbers = {c.number for c in checks if c is not None and c.number is not None and c.ok}
     entries = registry.entries_for_numbers(numbers, known=contacts) if numbers else {}
-    opted_out = set(OptOut.objects.filter(phone_number__in=numbers).values_list("phone_number", flat=True))
+    opted_out = OptedOut(numbers)
     backends = {f.backend for f in facts if f.backend}
     gateways = {(g.name, g.project_id) for g in Gateway.objects.filter(name__in=backends).only("name", "project_id")}
     out: list[ContactStatus] = []
@@ -212,7 +213,7 @@ def _status(contact, f: _Facts, chk, entries, opted_out, gateways) -> ContactSta
         phone_problem = Problem(errors.NO_PHONE_NUMBER)
     elif not chk.ok:
         phone_problem = Problem(chk.error, fix=chk.fix, detail=chk.message)
-    elif number in opted_out:
+    elif opted_out(number, project.pk):
         phone_problem = Problem(errors.PHONE_OPTED_OUT, detail=f"{number} texted STOP.")
 
     gateway_problem = None

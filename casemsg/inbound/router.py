@@ -54,14 +54,21 @@ log = logging.getLogger(__name__)
 
 # --- receiving (the webhook's fast part) ---------------------------------------------------------
 def receive(
-    gateway: Gateway, items: list[InboundSms], project: Project | None = None, raw: dict[str, Any] | None = None
+    gateway: Gateway,
+    items: list[InboundSms],
+    project: Project | None = None,
+    raw: dict[str, Any] | None = None,
+    simulated: bool = False,
 ) -> list[int]:
     """Store inbound messages (duplicates of a provider id are ignored) and queue their processing.
 
     Values are cleaned and bounded first (gateways.cleaning: no NUL, provider ids ≤ 128, a plausible
     time); a message whose sender is not a phone number is stored, with `raw` (what the provider sent),
     but never processed (INVALID_SENDER). Returns the ids of the new rows. Runs inside the webhook
-    request: no routing here."""
+    request: no routing here. `simulated` (the phone simulator, for `project`): the message speaks for
+    that project only (`authority`)."""
+    if simulated and project is None:
+        raise ValueError("a simulated message belongs to the project that simulated it")
     now = timezone.now()
     ids: list[int] = []
     queued: list[int] = []
@@ -85,6 +92,7 @@ def receive(
                 "next_attempt_on": None if clean.error else now,
                 "segments": 0,
                 "raw": raw,
+                "simulated": simulated,
             }
         )
         if pk is None:
@@ -355,7 +363,7 @@ class Lookups:
         for e in entries:
             e.project = projects[e.project_id]
         self.owners = {e.phone_number: e for e in entries}
-        self.pending: dict[str, ConsentRequest] = {}
+        self.pending: dict[tuple[str, int | None], ConsentRequest] = {}  # (number, None or a project) → newest
         waiting = ConsentRequest.objects.filter(
             phone_number__in=numbers, status=ConsentRequest.PENDING, expires_on__gt=timezone.now()
         )
@@ -366,7 +374,8 @@ class Lookups:
                 .select_related("project", "case", "worker")
                 .order_by("created_on", "pk")
             ):
-                self.pending[r.phone_number] = r  # the newest wins
+                self.pending[(r.phone_number, None)] = r  # the newest wins
+                self.pending[(r.phone_number, r.project_id)] = r
         self.sessions = surveys.open_sessions(numbers)  # (gateway id, number) -> open survey session
         self.keywords: dict[int, dict[str, Keyword]] = {}
         self.survey_keywords: dict[int, dict[str, Survey]] = {}
@@ -379,8 +388,21 @@ class Lookups:
     def owner(self, number: str) -> PhoneEntry | None:
         return registry.two_way_owner(number) if self._live(number) else self.owners.get(number)
 
-    def pending_for(self, number: str) -> ConsentRequest | None:
-        return consent.pending_for(number) if self._live(number) else self.pending.get(number)
+    def pending_for(self, number: str, project_id: int | None = None) -> ConsentRequest | None:
+        """The newest pending question on the number (only the project's, with `project_id`)."""
+        if self._live(number):
+            return consent.pending_for(number, project_id)
+        return self.pending.get((number, project_id))
+
+    def stand_in(self, project_id: int, number: str) -> PhoneEntry | None:
+        """The project's own verified contact holding the number, oldest first: who a message through the
+        project's own channel is from when another project's contact owns the number for two-way."""
+        return (
+            PhoneEntry.objects.filter(project_id=project_id, phone_number=number, verified=True)
+            .select_related("case", "worker", "project")
+            .order_by("-two_way", "verified_on", "created_on", "pk")
+            .first()
+        )
 
     def session_for(self, gateway: Gateway | None, number: str) -> SurveySession | None:
         if gateway is None:
@@ -484,35 +506,42 @@ class _Reply:
             spec.translations, spec.default_language = {lang: escaped}, lang
         if worker is not None:
             spec.to = self.msg.to
+        spec.simulated = self.msg.simulated
         return spec, event
+
+
+def authority(msg: Message) -> int | None:
+    """Whose word an inbound message carries (docs/security.md, "Authority follows who owns the channel"):
+    None for an installation gateway's (staff-configured: it speaks for the installation), else the project
+    whose own gateway, or phone simulator, it came through (it speaks for that project only). Fixed when the
+    message is stored: a simulated message keeps the simulating project, a real one its gateway's owner."""
+    if msg.simulated:
+        return msg.project_id
+    if msg.gateway_id is not None and msg.gateway is not None:
+        return msg.gateway.project_id
+    return msg.project_id  # the gateway was deleted since: as stored (its project, or none)
 
 
 class _Route:
     """Who an inbound message is from, and what waits for its answer: the number's two-way owner (else the
     contact a pending question asked), the pending opt-in request or verification, the open survey
-    session. The one routing of both paths (`handle` and the batch's simple messages)."""
+    session. The one routing of both paths (`handle` and the batch's simple messages).
+
+    Through a project's own channel (its gateway, its simulator) everything is looked up within that project
+    only: its own contact stands in for another project's two-way owner, and another project's pending
+    questions and survey sessions are not seen."""
 
     def __init__(self, msg: Message, lookups: Lookups):
         number = msg.to
         gw = msg.gateway
+        scope = authority(msg)
         owner = lookups.owner(number)
-        pending = lookups.pending_for(number)
-        if gw is not None and gw.type == "sandbox" and msg.project_id is not None:
-            # A simulated message stays within the project that simulated it: it reaches only that project's
-            # contacts and questions, never another project's (see casemsg.inbound.sandbox).
-            if owner is not None and owner.project_id != msg.project_id:
-                # the project's own contact holding the number (one-way) stands in for the other project's owner
-                owner = (
-                    PhoneEntry.objects.filter(project_id=msg.project_id, phone_number=number)
-                    .select_related("case", "worker", "project")
-                    .order_by("created_on", "pk")
-                    .first()
-                )
-            if pending is not None and pending.project_id != msg.project_id:
-                pending = None
+        pending = lookups.pending_for(number, scope)
         session = lookups.session_for(gw, number)
-        if session is not None and gw is not None and gw.type == "sandbox" and msg.project_id is not None:
-            if session.project_id != msg.project_id:
+        if scope is not None:
+            if owner is not None and owner.project_id != scope:
+                owner = lookups.stand_in(scope, number)
+            if session is not None and session.project_id != scope:
                 session = None
         contact: Case | MobileWorker | None
         project: Project | None
@@ -526,6 +555,8 @@ class _Route:
         if session is not None and (not isinstance(contact, Case) or session.case_id != contact.pk):
             session = None  # the number's two-way owner is someone else now: the survey is not theirs
         self.contact, self.project, self.pending, self.session = contact, project, pending, session
+        # the project the message speaks for (None: the installation); its opt-out words act there only
+        self.scope: Project | None = project if scope is not None else None
 
     def attribute(self, msg: Message) -> None:
         c = self.contact
@@ -565,20 +596,31 @@ def _handle(msg: Message, lookups: Lookups) -> str:
                 gateway_name=gw.name if gw else "",
                 text_shown="",
                 answer=text,
+                scope=route.scope,
             )
             reply.send(words.texts(project, "opt_out_confirmation"), kind=Message.COMPLIANCE)
-            surveys.end_for_number(number, errors.PHONE_OPTED_OUT)
+            surveys.end_for_number(number, errors.PHONE_OPTED_OUT, project_id=route.scope.pk if route.scope else None)
             outcome = "opt_out"
         else:
             passes_on = True
             if word and word in words.opt_in_words(project, gw):
-                was_out = optout.is_opted_out(number)
+                was_out = optout.is_opted_out(number, route.scope)
                 if was_out or word != "YES":
                     optout.opt_in(
-                        number, project=project, case=msg.case, worker=msg.worker, source="keyword", answer=text
+                        number,
+                        project=project,
+                        case=msg.case,
+                        worker=msg.worker,
+                        source="keyword",
+                        answer=text,
+                        scope=route.scope,
                     )
-                    reply.send(words.texts(project, "opt_in_confirmation"), kind=Message.COMPLIANCE)
-                    outcome = "opt_in"
+                    if route.scope is not None and optout.is_opted_out(number):
+                        # a project's channel never lifts the installation-wide opt-out: nothing to confirm
+                        outcome = "opt_in_not_lifted"
+                    else:
+                        reply.send(words.texts(project, "opt_in_confirmation"), kind=Message.COMPLIANCE)
+                        outcome = "opt_in"
                 # YES also passes on to a pending consent question or a running survey
                 passes_on = word == "YES"
             if passes_on and word in words.HELP_WORDS:
@@ -699,6 +741,11 @@ def _finish_simple(plans: list[_Simple], lookups: Lookups) -> None:
 
 
 def _unhandled_detail(outcome: str, contact: Case | MobileWorker | None) -> str:
+    if outcome == "opt_in_not_lifted":
+        return (
+            "The number stays opted out installation-wide: a START through a project's own gateway or phone "
+            "simulator lifts only that project's opt-out."
+        )
     if outcome != "unhandled":
         return ""
     return "No contact holds this number for two-way SMS." if contact is None else "No keyword matched."

@@ -65,7 +65,8 @@ def simulate(project: Project, raw_number: str, text: str, provider_id: str = ""
     if len(text) > MAX_TEXT:
         raise InputError(errors.VALUE_TOO_LONG, f"text is longer than {MAX_TEXT} characters.")
     number, gw = sandbox_number(project, raw_number)
-    return router.receive(gw, [InboundSms(from_number=number, text=text, provider_id=provider_id)], project=project)
+    sms = InboundSms(from_number=number, text=text, provider_id=provider_id)
+    return router.receive(gw, [sms], project=project, simulated=True)
 
 
 @dataclass
@@ -83,8 +84,9 @@ def reset_contact(project: Project, number: str) -> ResetResult:
     sandbox messages with it."""
     now = timezone.now()
     with transaction.atomic():
-        lifted = optout.is_opted_out(number) and optout.opt_in(
-            number, project=project, source="page", answer="reset in the phone simulator"
+        # only the project's own opt-out: the installation-wide one is the person's word, never a test's
+        lifted = optout.is_opted_out(number, project) and optout.opt_in(
+            number, project=project, source="page", answer="reset in the phone simulator", scope=project
         )
         questions = ConsentRequest.objects.filter(
             project=project, phone_number=number, status__in=[ConsentRequest.QUEUED, ConsentRequest.PENDING]

@@ -100,6 +100,9 @@ class Message(models.Model):
     # Inbound: what the provider's webhook sent ({"content_type", "query", "body" or "body_base64"}), kept
     # even when casemsg could not use it (gateways.cleaning.raw_payload). Null for outbound messages.
     raw = models.JSONField(null=True, blank=True)
+    # Made by the phone simulator (the sandbox), or a reply to such a message: never a real person's. A
+    # simulated message speaks only for the project that simulated it (docs/security.md).
+    simulated = models.BooleanField(default=False)
     created_on = models.DateTimeField()
     sent_on = models.DateTimeField(null=True, blank=True)
     delivered_on = models.DateTimeField(null=True, blank=True)

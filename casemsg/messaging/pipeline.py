@@ -27,7 +27,8 @@ from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from casemsg.cases.models import Case
-from casemsg.contacts.models import OptOut, PhoneEntry
+from casemsg.contacts.models import PhoneEntry
+from casemsg.contacts.optouts import OptedOut
 from casemsg.contacts.status import ContactStatus, statuses
 from casemsg.core import bulk, errors, phone, wallclock
 from casemsg.gateways import transport
@@ -94,6 +95,7 @@ class MessageSpec:
     # render from this case. Kept in the content, so it needs no column.
     about: Case | None = None
     priority: int | None = None  # Message.REPLY or BULK; None: REPLY inside `replying()`, else BULK
+    simulated: bool = False  # a reply to the phone simulator (Message.simulated)
 
 
 # Set while the router handles inbound messages: whatever it queues (keyword and compliance replies, and
@@ -166,6 +168,7 @@ def queue(
                 html=s.html,
                 gateway=s.gateway,
                 gateway_name=s.gateway.name if s.gateway else "",
+                simulated=s.simulated,
                 created_on=now,
                 next_attempt_on=s.send_after or now,
             )
@@ -203,6 +206,7 @@ def _row(project: Project | None, s: MessageSpec, event: MessagingEvent | None, 
         "next_attempt_on": s.send_after or now,
         "created_on": now,
         "send_key": s.send_key,
+        "simulated": s.simulated,
     }
 
 
@@ -354,11 +358,11 @@ def _eligibility(msgs: list[Message]) -> tuple[list[Message], dict[int, ContactS
         for m, st in zip(with_contact, statuses(contacts), strict=True):
             sts[id(m)] = st
     bare = [m for m in msgs if _contact(m) is None and m.channel == "sms"]
-    opted_out: set[str] = set()
+    opted_out = OptedOut(())
     verified_numbers: set[str] = set()
     if bare:
         numbers = [m.to for m in bare]
-        opted_out = set(OptOut.objects.filter(phone_number__in=numbers).values_list("phone_number", flat=True))
+        opted_out = OptedOut(numbers)
         verified_numbers = set(
             PhoneEntry.objects.filter(phone_number__in=numbers, verified=True).values_list("phone_number", flat=True)
         )
@@ -386,7 +390,7 @@ def _eligibility(msgs: list[Message]) -> tuple[list[Message], dict[int, ContactS
             chk = phone.check(m.to)
             if not chk.ok:
                 _fail(m, chk.error or errors.INVALID_PHONE_NUMBER, chk.message)
-            elif m.kind != Message.COMPLIANCE and m.to in opted_out:
+            elif m.kind != Message.COMPLIANCE and opted_out(m.to, m.project_id):
                 _fail(m, errors.PHONE_OPTED_OUT, f"{m.to} texted STOP.")
             elif (
                 m.kind == Message.NORMAL
@@ -525,6 +529,11 @@ def process(msgs: list[Message]) -> None:
         for m in sms:
             override = ((m.case.properties or {}).get("contact_backend_id") or "").strip() if m.case is not None else ""
             chk = phone.check(m.to)
+            if m.gateway is not None and m.gateway.project_id not in (None, m.project_id):
+                # a message leaves only through its own project's gateways or the installation's, whatever
+                # asked for that gateway (docs/security.md, "Authority")
+                _fail(m, errors.GATEWAY_NOT_FOUND, f"Gateway '{m.gateway.name}' is not one of this project's.")
+                continue
             if m.gateway is not None and not override:
                 choice = router.check_country(m.gateway, m.to, chk.region)
             else:

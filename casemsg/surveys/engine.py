@@ -32,7 +32,7 @@ from django.utils import timezone
 
 from casemsg.cases import services as case_services
 from casemsg.cases.models import Case
-from casemsg.contacts.models import OptOut
+from casemsg.contacts import optouts
 from casemsg.contacts.status import resolve_language, resolve_time_zone, statuses
 from casemsg.core import bulk, errors
 from casemsg.core.errors import InputError
@@ -328,10 +328,12 @@ def start(
     where = _reachable(project, [case], Router({project.pk}), gateway, requires_two_way)[0]
     if isinstance(where, InputError):
         raise where
+    if _busy_elsewhere(project, [(where.gateway, where.number)]):
+        raise _busy(where.number)
     for attempt in range(2):
         try:
             with transaction.atomic():
-                _close_open(where.number, where.gateway, SurveySession.REPLACED, "", now)
+                _close_open(where.number, where.gateway, SurveySession.REPLACED, "", now, project.pk)
                 event = MessagingEvent.objects.create(
                     project=project,
                     source="survey",
@@ -347,6 +349,27 @@ def start(
             if attempt:
                 raise
     raise AssertionError("unreachable")
+
+
+def _busy_elsewhere(project: Project, places: list[tuple[Gateway | None, str]]) -> set[tuple[int, str]]:
+    """The (gateway id, number) places among these where another project's survey is open: a project never
+    replaces another project's session (one open session per gateway and number)."""
+    numbers = {n for _g, n in places}
+    if not numbers:
+        return set()
+    rows = (
+        SurveySession.objects.filter(phone_number__in=numbers, status=SurveySession.OPEN, gateway__isnull=False)
+        .exclude(project=project)
+        .values_list("gateway_id", "phone_number")
+    )
+    wanted = {(g.pk, n) for g, n in places if g is not None}
+    return {(g, n) for g, n in rows if (g, n) in wanted}
+
+
+def _busy(number: str) -> InputError:
+    return InputError(
+        errors.NUMBER_IN_ANOTHER_SURVEY, f"{number} is answering another project's survey on the same gateway.", 409
+    )
 
 
 def start_many(
@@ -381,9 +404,13 @@ def start_many(
     sessions: list[SurveySession] = []
     messages: list[pipeline.MessageSpec] = []
     taken: set[tuple[int, str]] = set()
+    busy = _busy_elsewhere(project, [(w.gateway, w.number) for w in places if not isinstance(w, InputError)])
     for (_pk, key), case, where in zip(todo, cases, places, strict=True):
         if isinstance(where, InputError):
             outcome[key] = where
+            continue
+        if where.gateway is not None and (where.gateway.pk, where.number) in busy:
+            outcome[key] = _busy(where.number)
             continue
         place = (where.gateway.pk if where.gateway is not None else 0, where.number)
         if place in taken:  # the same case due twice in one batch: once
@@ -399,9 +426,9 @@ def start_many(
     for s in sessions:
         by_gateway[s.gateway_id or 0].add(s.phone_number)
     for gateway_id, numbers in by_gateway.items():
-        SurveySession.objects.filter(gateway_id=gateway_id, phone_number__in=numbers, status=SurveySession.OPEN).update(
-            status=SurveySession.REPLACED, completed_on=now, next_reminder_on=None
-        )
+        SurveySession.objects.filter(
+            gateway_id=gateway_id, phone_number__in=numbers, status=SurveySession.OPEN, project=project
+        ).update(status=SurveySession.REPLACED, completed_on=now, next_reminder_on=None)
     SurveySession.objects.bulk_create(sessions)
     pipeline.queue(project, [m for m in messages if m.text], event, precheck=False)
     return outcome
@@ -419,8 +446,9 @@ def start_consent(
     if not asked:
         return []
     event = MessagingEvent.objects.create(project=project, source="system", description="opt-in request")
+    # (the project's own sessions only: another project's survey on a shared number is not this one's)
     SurveySession.objects.filter(
-        phone_number__in={number for _c, number, _e in asked}, status=SurveySession.OPEN
+        phone_number__in={number for _c, number, _e in asked}, status=SurveySession.OPEN, project=project
     ).update(status=SurveySession.REPLACED, completed_on=now, next_reminder_on=None)
     sessions, messages = [], []
     for case, number, expires_on in asked:
@@ -435,17 +463,23 @@ def start_consent(
     return sessions
 
 
-def _close_open(number: str, gateway: Gateway | None, status: str, error: str, now: dt.datetime) -> int:
-    """Close the open session on (gateway, number), or with gateway None every open session on the number."""
+def _close_open(
+    number: str, gateway: Gateway | None, status: str, error: str, now: dt.datetime, project_id: int | None = None
+) -> int:
+    """Close the open session on (gateway, number), or with gateway None every open session on the number
+    (only the project's, with `project_id`)."""
     qs = SurveySession.objects.filter(phone_number=number, status=SurveySession.OPEN)
     if gateway is not None:
         qs = qs.filter(gateway=gateway)
+    if project_id is not None:
+        qs = qs.filter(project_id=project_id)
     return qs.update(status=status, error=error, completed_on=now, next_reminder_on=None)
 
 
-def end_for_number(number: str, error: str, now: dt.datetime | None = None) -> int:
-    """End every open session on the number (it opted out: STOP); returns how many."""
-    return _close_open(number, None, SurveySession.CANCELLED, error, now or timezone.now())
+def end_for_number(number: str, error: str, now: dt.datetime | None = None, project_id: int | None = None) -> int:
+    """End the open sessions on the number (it opted out: STOP) — every project's, or with `project_id` only
+    that project's (a STOP through the project's own channel); returns how many."""
+    return _close_open(number, None, SurveySession.CANCELLED, error, now or timezone.now(), project_id)
 
 
 # --- lookups for the router --------------------------------------------------------------------------
@@ -597,9 +631,12 @@ def remind_and_expire(now: dt.datetime | None = None, batch: int = BATCH) -> Swe
     their time, and re-send the current question of those whose reminder is due — in batches."""
     now = now or timezone.now()
     out = Swept()
-    out.opted_out = SurveySession.objects.filter(
-        status=SurveySession.OPEN, phone_number__in=OptOut.objects.values("phone_number")
-    ).update(status=SurveySession.CANCELLED, error=errors.PHONE_OPTED_OUT, completed_on=now, next_reminder_on=None)
+    # (sessions of numbers opted out for their project: the installation's opt-outs and the project's own)
+    out.opted_out = (
+        SurveySession.objects.filter(status=SurveySession.OPEN)
+        .filter(optouts.binding())
+        .update(status=SurveySession.CANCELLED, error=errors.PHONE_OPTED_OUT, completed_on=now, next_reminder_on=None)
+    )
     out.expired = _expire(now, batch)
     out.reminded = _remind(now, batch)
     return out

@@ -375,6 +375,11 @@ def test_owner_changes_number_and_ownership_passes_on(api, other_api):
     b = verified_case(other_api, name="B")
     patch(api, a["case_id"], {"properties": {"contact_phone_number": KENYA}})
     assert other_api.contact(b["case_id"])["two_way"] is True
+    # verification belongs to the number it was given for: the new number starts unverified
+    st = api.contact(a["case_id"])
+    assert st["phone_number"] == KENYA and st["verified"] is False and st["two_way"] is False
+    # verified again (the same change may set both), it takes the new number for two-way
+    patch(api, a["case_id"], {"properties": {"contact_phone_number": KENYA, "contact_phone_number_is_verified": "1"}})
     st = api.contact(a["case_id"])
     assert st["phone_number"] == KENYA and st["two_way"] is True
 

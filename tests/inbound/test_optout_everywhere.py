@@ -1,5 +1,7 @@
-"""An opted-out number gets nothing more from any project, through any gateway, whatever the content
-(PHONE_OPTED_OUT) — checked at queue time and again at send time, against a real fake provider."""
+"""A number that texted STOP to an installation gateway gets nothing more from any project, through any
+gateway, whatever the content (PHONE_OPTED_OUT) — checked at queue time and again at send time, against a
+real fake provider. (A STOP through a project's own gateway binds that project only:
+tests/inbound/test_authority.py.)"""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from tests.inbound.conftest import (
     is_opted_out,
     outbox,
     send,
+    sent_to,
     work,
 )
 
@@ -45,7 +48,7 @@ def broadcast(project, cases, text: str, workers=()) -> MessagingEvent:
 
 
 def test_stop_in_one_project_blocks_a_broadcast_from_another(
-    api, other_api, alpha_sandbox, beta_http, fake_http, other_project
+    api, other_api, sandbox, beta_http, fake_http, other_project
 ):
     # three beta cases share KE (a household), one has another number
     shared = [other_api.case({"contact_phone_number": KE}, name=f"member {i}")["case_id"] for i in range(3)]
@@ -53,10 +56,11 @@ def test_stop_in_one_project_blocks_a_broadcast_from_another(
     worker = other_api.post("mobile-workers", {"username": "chw1", "phone_numbers": [KE]})
     assert worker.status_code == 201, worker.content
 
-    # the person texts STOP to alpha's number (alpha's sandbox gateway): opted out everywhere
-    gateway_in(alpha_sandbox, KE, " stop ")
+    # the person texts STOP to the installation's number (an installation gateway): opted out everywhere
+    gateway_in(sandbox, KE, " stop ")
     assert is_opted_out(KE)
-    assert outbox(api) == [OPT_OUT_CONFIRMATION]
+    assert sent_to(KE) == [OPT_OUT_CONFIRMATION]
+    assert outbox(api) == []
 
     # beta broadcasts to all four cases and the worker
     cases = list(Case.objects.filter(project=other_project).order_by("pk"))
@@ -82,14 +86,14 @@ def test_stop_in_one_project_blocks_a_broadcast_from_another(
 
 
 def test_messages_queued_before_the_stop_are_not_sent_after_it(
-    api, other_api, alpha_sandbox, beta_http, fake_http, other_project
+    api, other_api, sandbox, beta_http, fake_http, other_project
 ):
     cids = [other_api.case({"contact_phone_number": KE}, name=f"member {i}")["case_id"] for i in range(3)]
     queued = [send(other_api, cid, "Clinic tomorrow") for cid in cids]
     assert {m["status"] for m in queued} == {"queued"}
 
     # STOP arrives before a worker sends them (processed alone, not the queued messages)
-    assert len(gateway_post(alpha_sandbox, KE, "QUIT")) == 1
+    assert len(gateway_post(sandbox, KE, "QUIT")) == 1
     from casemsg.inbound import router
 
     router.process_due()
@@ -104,10 +108,10 @@ def test_messages_queued_before_the_stop_are_not_sent_after_it(
 
 
 def test_stop_through_a_gateway_blocks_every_other_gateway_until_start(
-    api, other_api, alpha_sandbox, beta_http, fake_http, other_project
+    api, other_api, sandbox, beta_http, fake_http, other_project
 ):
     cid = other_api.case({"contact_phone_number": KE})["case_id"]
-    gateway_in(alpha_sandbox, KE, "OPTOUT")
+    gateway_in(sandbox, KE, "OPTOUT")
     assert send(other_api, cid)["error"]["code"] == "PHONE_OPTED_OUT"
     # also for an installation-wide gateway chosen by contact_backend_id
     add_gateway("global-http", "http", fake_http.gateway_config())
@@ -116,16 +120,16 @@ def test_stop_through_a_gateway_blocks_every_other_gateway_until_start(
     work()
     assert fake_http.messages() == []
 
-    # only the person can lift it, by texting an opt-in word (to any project)
-    gateway_in(alpha_sandbox, KE, "START")
+    # only the person can lift it, by texting an opt-in word to the installation
+    gateway_in(sandbox, KE, "START")
     m = send(other_api, cid, "Welcome back")
     assert m["status"] == "queued"
     work()
     assert [r.text for r in fake_http.messages()] == ["Welcome back"]
 
 
-def test_an_opted_out_us_number_gets_no_opt_in_request(api, other_api, alpha_sandbox):
-    gateway_in(alpha_sandbox, US, "stop")
+def test_an_opted_out_us_number_gets_no_opt_in_request(api, other_api, sandbox):
+    gateway_in(sandbox, US, "stop")
     cid = other_api.case({"contact_phone_number": US})["case_id"]
     r = other_api.post(f"cases/{cid}/opt-in-request")
     assert r.status_code == 409 and r.json()["error"]["code"] == "PHONE_OPTED_OUT"

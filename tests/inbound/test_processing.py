@@ -109,19 +109,29 @@ def test_one_job_handles_the_rows_that_arrived_after_its_own_in_order(api, alpha
 
 
 def test_a_batch_sees_the_registry_changes_of_its_earlier_messages(api, alpha_sandbox):
-    """A keyword moving a case to a new number: the next message of the same batch, from that number,
-    already belongs to the case."""
-    r = api.post("keywords", {"keyword": "newnumber", "action": "update_case", "property_name": "contact_phone_number"})
+    """A keyword releasing a number for two-way SMS: the next message of the same batch, from that number,
+    already belongs to the contact it passed to."""
+    r = api.post(
+        "keywords",
+        {
+            "keyword": "release",
+            "action": "update_case",
+            "property_name": "contact_phone_number_is_verified",
+            "property_value": "0",
+        },
+    )
     assert r.status_code == 201, r.content
     api.post("keywords", {"keyword": "clinic", "reply": {"en": "open"}})
-    case = api.case({"contact_phone_number": KE, "contact_phone_number_is_verified": "1"})
-    first = incoming(alpha_sandbox, KE, f"NEWNUMBER {KE2}")
-    second = incoming(alpha_sandbox, KE2, "clinic")
+    first_owner = api.case({"contact_phone_number": KE, "contact_phone_number_is_verified": "1"})
+    household = api.case({"contact_phone_number": KE, "contact_phone_number_is_verified": "1"})
+    first = incoming(alpha_sandbox, KE, "RELEASE")
+    second = incoming(alpha_sandbox, KE, "clinic")
     router.process_due([first], newer=True)
-    assert Message.objects.get(pk=second).case.case_id == case["case_id"]
+    assert Message.objects.get(pk=first).case.case_id == first_owner["case_id"]
+    assert Message.objects.get(pk=second).case.case_id == household["case_id"]
     pipeline.deliver_due()
     (reply,) = Message.objects.filter(direction="out")
-    assert (reply.to, reply.text, reply.case.case_id) == (KE2, "open", case["case_id"])
+    assert (reply.to, reply.text, reply.case.case_id) == (KE, "open", household["case_id"])
 
 
 def test_the_inbound_job_is_registered_with_the_queue():

@@ -14,7 +14,8 @@ from django.utils import timezone
 
 from casemsg.cases.models import Case
 from casemsg.consent.models import ConsentRecord
-from casemsg.contacts.models import OptOut, PhoneEntry
+from casemsg.contacts import optouts
+from casemsg.contacts.models import PhoneEntry
 from casemsg.core import errors
 from casemsg.gateways.models import Gateway, GatewayRoute
 from casemsg.messaging.models import Message
@@ -98,11 +99,15 @@ def dashboard(project: Project, now: datetime | None = None) -> dict[str, Any]:
     # 3. consent: the ledger by kind, and the project's numbers that are opted out right now
     consent = dict.fromkeys(ConsentRecord.KINDS, 0)
     consent.update(ConsentRecord.objects.filter(project=project).values_list("kind").annotate(n=Count("pk")).order_by())
-    # from the opt-outs' side: each is one number (unique), probed in the phone registry's number index,
-    # so no DISTINCT over the project's numbers is needed
-    opted_out = OptOut.objects.filter(
-        Exists(PhoneEntry.objects.filter(project=project, phone_number=OuterRef("phone_number")))
-    ).count()
+    # from the opt-outs' side (the installation's and the project's own), each probed in the phone
+    # registry's number index; a number opted out in both counts once
+    opted_out = (
+        optouts.rows_for(project.pk)
+        .filter(Exists(PhoneEntry.objects.filter(project=project, phone_number=OuterRef("phone_number"))))
+        .values("phone_number")
+        .distinct()
+        .count()
+    )
 
     cases = Case.objects.filter(project=project).aggregate(
         n_open=Count("pk", filter=Q(closed=False)), n_closed=Count("pk", filter=Q(closed=True))
