@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import json as jsonlib
+import re
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -59,7 +60,7 @@ class SendResult:
     provider_id: str = ""
     error: str | None = None  # catalogue code when failed / retry
     detail: str = ""
-    opt_out: bool = False  # the provider says the number opted out (Twilio 21610): record it globally
+    opt_out: bool = False  # the provider says the number opted out (Twilio 21610): record it as a STOP through this gateway
 
 
 @dataclass
@@ -79,7 +80,7 @@ class StatusUpdate:
     error: str | None = None
     detail: str = ""
     # The provider reports the number opted out (Twilio 21610, Africa's Talking UserInBlacklist) after
-    # accepting the message: the number is opted out globally, as for SendResult.opt_out.
+    # accepting the message: the number is opted out, as for SendResult.opt_out.
     opt_out: bool = False
 
 
@@ -108,7 +109,11 @@ class ConfigField:
     required: bool = False
     help: str = ""
     choices: tuple[str, ...] = ()  # the allowed values of a text field, compared case-insensitively
-    secret: bool = False  # a password, token or key: a form masks it
+    secret: bool = False  # a password, token or key: never shown again once saved (write-only)
+    # An object whose keys may be shown but whose values may hold secrets (an http gateway's headers and
+    # params: "Authorization: Bearer …", "api_key"): each value is shown as SECRET_MASK (`masked`), and a
+    # value left as the mask keeps the stored one (`unmasked`).
+    secret_values: bool = False
     # casemsg itself sends to this URL: checked against internal addresses when the gateway is saved
     # (gateways.services) and again at send time (gateways.transport).
     url: bool = False
@@ -137,6 +142,41 @@ class ConfigField:
             return None if isinstance(value, bool) or value in (0, 1) else _TYPE_PHRASES["bool"]
         expected: type = dict if self.type == "object" else list
         return None if isinstance(value, expected) else _TYPE_PHRASES[self.type]
+
+
+# What a secret value of an object shows instead (ConfigField.secret_values). A value that is one
+# placeholder alone ("{to}", "{text}") holds no secret and is shown as it is.
+SECRET_MASK = "<hidden>"
+_ONE_PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
+
+
+def masked(f: ConfigField, value: Any) -> Any:
+    """A stored config value as anyone may see it: None for a secret (never shown again), an object of
+    secret values with each value masked, anything else as it is."""
+    if f.secret:
+        return None
+    if f.secret_values and isinstance(value, dict):
+        return {k: v if isinstance(v, str) and _ONE_PLACEHOLDER.fullmatch(v) else SECRET_MASK for k, v in value.items()}
+    return value
+
+
+def unmasked(key: str, f: ConfigField, value: Any, stored: Any) -> Any:
+    """A typed value with its masks replaced by the stored values they stand for (`masked`'s inverse, for
+    an edit). A mask with no stored value behind it is refused (INVALID_GATEWAY_CONFIG)."""
+    if not (f.secret_values and isinstance(value, dict)):
+        return value
+    kept = stored if isinstance(stored, dict) else {}
+    out = {}
+    for k, v in value.items():
+        if v == SECRET_MASK:
+            if k not in kept:
+                raise InputError(
+                    errors.INVALID_GATEWAY_CONFIG,
+                    f"{key} {k}: {SECRET_MASK} stands for the stored value, but there is none; type the value.",
+                )
+            v = kept[k]
+        out[k] = v
+    return out
 
 
 # Keys every gateway type understands. The words are added to the standard ones (consent.words) for

@@ -1,7 +1,8 @@
 """Inbound SMS: sender number → contact → handler.
 
 Order of handling, for every gateway:
-1. STOP words (whole message, one word) → opted out everywhere + one confirmation. Always first.
+1. STOP words (whole message, one word) → opted out (installation-wide through an installation gateway, the
+   project's own through a project's channel: `authority`) + one confirmation. Always first.
 2. START words → opted back in + confirmation; YES also passes on (to a pending consent question).
 3. HELP/INFO → the project's help text.
 4. A pending opt-in request or verification on the number → its answer (Yes/1, No, the code).
@@ -11,7 +12,8 @@ Order of handling, for every gateway:
 7. Otherwise: logged; unknown senders get the project's optional reply.
 
 Routing: an answer to a pending request belongs to the contact that was asked; anything else belongs to
-the number's two-way owner (the registry), else to nobody ("unknown sender").
+the number's two-way owner (the registry), else to nobody ("unknown sender"). Through a project's own
+gateway or its phone simulator, all of it within that project only (`authority`, docs/security.md).
 """
 
 from __future__ import annotations

@@ -797,7 +797,7 @@ def apply_status_updates(gateway: Gateway, updates) -> int:
         elif u.status == "failed" and m.status != Message.DELIVERED:
             m.status, m.error, m.error_detail = Message.FAILED, u.error or errors.GATEWAY_ERROR, u.detail
             if u.opt_out:
-                m._opt_out = True  # the provider says the number opted out: record it globally
+                m._opt_out = True  # the provider says the number opted out: record it (as a STOP through that gateway)
         elif u.status == "sent" and m.status in (Message.QUEUED, Message.SENDING):
             m.status = Message.SENT
         else:
