@@ -36,7 +36,7 @@ from casemsg.gateways import cleaning
 from casemsg.gateways.base import GatewayType
 from casemsg.gateways.models import Gateway
 from casemsg.gateways.registry import adapter_for
-from casemsg.inbound import router as inbound
+from casemsg.inbound import receive as inbound
 from casemsg.messaging.pipeline import apply_status_updates
 
 log = logging.getLogger(__name__)
@@ -65,8 +65,9 @@ def gateway_for_webhook(name: str, key: str) -> Gateway:
     hit = _webhook_gateways.get((name, key))
     if hit is not None and now - hit[0] < WEBHOOK_GATEWAY_TTL:
         return hit[1]
-    gw = Gateway.objects.filter(name=name).first()
-    if gw is None or not hmac.compare_digest(gw.inbound_key, key):
+    # Names are unique per project only: the secret key (unique) finds the gateway, and the name must match.
+    gw = Gateway.objects.filter(inbound_key=key).first()
+    if gw is None or not hmac.compare_digest(gw.name.encode(), name.encode()):
         raise InputError(errors.FORBIDDEN, "Unknown gateway or wrong key.", 403)
     if len(_webhook_gateways) > 1000:
         _webhook_gateways.clear()

@@ -4,7 +4,7 @@ The sandbox is a test tool. A project may simulate a message only from a number 
 contacts holds and that the sandbox serves for it (the project's routes send that number through a
 sandbox gateway); a production installation switches the sandbox off (`CASEMSG_SANDBOX=0`). Otherwise any
 API key could text START "from" another project's contact and lift its opt-out, or answer its consent
-question. The router keeps a simulated message within its project too (see `router.handle`).
+question. The router keeps a simulated message within its project too (see `casemsg.inbound.routing`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from casemsg.core.errors import InputError
 from casemsg.gateways.base import InboundSms
 from casemsg.gateways.models import Gateway
 from casemsg.gateways.routing import Router
-from casemsg.inbound import router
+from casemsg.inbound import receive
 from casemsg.messaging.models import Message
 from casemsg.projects.models import Project
 from casemsg.surveys.models import SurveySession
@@ -66,7 +66,7 @@ def simulate(project: Project, raw_number: str, text: str, provider_id: str = ""
         raise InputError(errors.VALUE_TOO_LONG, f"text is longer than {MAX_TEXT} characters.")
     number, gw = sandbox_number(project, raw_number)
     sms = InboundSms(from_number=number, text=text, provider_id=provider_id)
-    return router.receive(gw, [sms], project=project, simulated=True)
+    return receive.receive(gw, [sms], project=project, simulated=True)
 
 
 @dataclass

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from huey.contrib.djhuey import HUEY, task
 
-from casemsg.inbound import router
+from casemsg.inbound import claim, router
 from casemsg.messaging import pipeline
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ def process_inbound(ids: list[int]) -> None:
         # the replies this batch queued go out now, from this job: no second trip through the queue (a
         # `deliver_replies` job queued meanwhile finds them sent)
         pipeline.deliver_due(replies_only=True, max_batches=1)
-    if done and router.has_waiting(older_than=timedelta(0)):
+    if done and claim.has_waiting(older_than=timedelta(0)):
         # (a job that found nothing stops: rows held back behind a number's message that another worker is
         # handling are taken by that worker's next batch, or by the ticker)
         _queue_job()
@@ -71,7 +71,7 @@ def on_inbound_stored(sender: object, *, ids: list[int], **_kw: object) -> None:
 def tick() -> None:
     """The ticker's beat: rows that waited over a second have lost their job: queue another (the flag of
     the lost one is cleared), or, with the broker away, handle a few batches here."""
-    if not router.has_waiting(older_than=LATE):
+    if not claim.has_waiting(older_than=LATE):
         return
     try:
         HUEY.delete(JOB_FLAG)

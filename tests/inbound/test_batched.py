@@ -16,7 +16,8 @@ from casemsg.contacts.models import OptOut
 from casemsg.gateways.base import InboundSms
 from casemsg.gateways.models import Gateway
 from casemsg.gateways.services import add_gateway, map_prefix
-from casemsg.inbound import router
+from casemsg.inbound import claim, handle, router
+from casemsg.inbound import receive as inbound_receive
 from casemsg.messaging import pipeline
 from casemsg.messaging.models import Message
 from casemsg.projects.models import Project
@@ -36,7 +37,7 @@ def keyword(api: Api, word: str, reply: str) -> None:
 
 def receive(gw: Gateway, messages: list[tuple[str, str]]) -> list[int]:
     """The provider's webhook stores these (number, text) messages; nothing is processed yet."""
-    return router.receive(gw, [InboundSms(from_number=n, text=t) for n, t in messages])
+    return inbound_receive.receive(gw, [InboundSms(from_number=n, text=t) for n, t in messages])
 
 
 # --- the same results as one at a time ------------------------------------------------------------------
@@ -113,14 +114,14 @@ def test_a_mixed_batch_has_the_results_of_one_message_at_a_time(db):
 
     ids = mixed_batch(one_api, one, one_gw, n1)
     since = ids[0] - 1
-    while msgs := router.claim(limit=1):  # one message at a time, in arrival order
+    while msgs := claim.claim(limit=1):  # one message at a time, in arrival order
         assert [m.pk for m in msgs] == [ids.pop(0)]
-        router.handle(msgs[0])
+        handle.handle(msgs[0])
     pipeline.deliver_due()
     by_one = snapshot(one, n1, since)
 
     ids = mixed_batch(batch_api, batch, batch_gw, n2)
-    msgs = router.claim()
+    msgs = claim.claim()
     assert [m.pk for m in msgs] == ids  # one batch: every number once
     router.process_batch(msgs)
     pipeline.deliver_due()
@@ -155,7 +156,7 @@ def test_a_batch_is_read_in_a_few_queries_however_large(api, alpha_sandbox):
 
     def queries(count: int, offset: int) -> int:
         receive(alpha_sandbox, [(f"25471100{i:04d}", "clinic") for i in range(offset, offset + count)])
-        msgs = router.claim()
+        msgs = claim.claim()
         assert len(msgs) == count
         with CaptureQueriesContext(connection) as ctx:
             router.process_batch(msgs)
@@ -171,11 +172,11 @@ def test_a_numbers_second_message_waits_for_its_first(api, alpha_sandbox):
     first holds, nor a message with an older one still waiting."""
     api.case({"contact_phone_number": KE, "contact_phone_number_is_verified": "1"})
     stop, other, start_ = receive(alpha_sandbox, [(KE, "STOP"), (KE2, "HELP"), (KE, "START")])
-    first = router.claim()
+    first = claim.claim()
     assert [m.pk for m in first] == [stop, other]  # START waits: KE's STOP is older
-    assert router.claim() == []  # a second worker: KE's STOP is still being handled
+    assert claim.claim() == []  # a second worker: KE's STOP is still being handled
     router.process_batch(first)
-    (then,) = router.claim()
+    (then,) = claim.claim()
     assert then.pk == start_
     router.process_batch([then])
     assert not OptOut.objects.filter(phone_number=KE).exists()  # STOP, then START: subscribed
@@ -204,7 +205,7 @@ def test_two_workers_keep_each_numbers_order(project):
 
     def worker() -> None:
         try:
-            while router.process_due(max_batches=1, sweep=False) or router.has_waiting(timedelta(0)):
+            while router.process_due(max_batches=1, sweep=False) or claim.has_waiting(timedelta(0)):
                 pass
         except BaseException as exc:  # noqa: BLE001 — reported by the test
             errors.append(exc)

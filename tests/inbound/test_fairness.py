@@ -12,7 +12,7 @@ from django.utils import timezone
 from casemsg.gateways.base import InboundSms
 from casemsg.gateways.models import Gateway
 from casemsg.gateways.services import add_gateway, map_prefix
-from casemsg.inbound import router
+from casemsg.inbound import claim, receive, router
 from casemsg.messaging import pipeline
 from casemsg.messaging.models import Message, MessagingEvent
 from casemsg.projects.models import Project
@@ -21,7 +21,7 @@ from tests.inbound.conftest import KE, KE2, OPT_OUT_CONFIRMATION
 
 pytestmark = pytest.mark.django_db
 
-FLOOD = 2 * router.CLAIM_LIMIT + 50
+FLOOD = 2 * claim.CLAIM_LIMIT + 50
 
 
 def sandbox_of(project: Project) -> Gateway:
@@ -42,23 +42,23 @@ def two(project, other_project):
 
 
 def flood(gw: Gateway, n: int = FLOOD) -> list[int]:
-    return router.receive(gw, [InboundSms(from_number=f"25473300{i:04d}", text="CLINIC") for i in range(n)])
+    return receive.receive(gw, [InboundSms(from_number=f"25473300{i:04d}", text="CLINIC") for i in range(n)])
 
 
 def test_an_inbound_flood_in_one_project_does_not_delay_anothers_replies(two):
     flood(two["alpha"])
-    kw, stop = router.receive(
+    kw, stop = receive.receive(
         two["beta"], [InboundSms(from_number=KE, text="clinic hours"), InboundSms(from_number=KE2, text="STOP")]
     )
-    first = router.claim()
-    assert len(first) == router.CLAIM_LIMIT
+    first = claim.claim()
+    assert len(first) == claim.CLAIM_LIMIT
     assert {kw, stop} <= {m.pk for m in first}  # arrived after the whole flood, handled in the first batch
     router.process_batch(first)
     pipeline.deliver_due(max_batches=1)
     texts = dict(Message.objects.filter(direction="out", to__in=[KE, KE2], status="sent").values_list("to", "text"))
     assert texts == {KE: "beta clinic", KE2: OPT_OUT_CONFIRMATION}
     # the flood is handled too, in arrival order, batch after batch
-    assert router.process_due() == FLOOD - (router.CLAIM_LIMIT - 2)
+    assert router.process_due() == FLOOD - (claim.CLAIM_LIMIT - 2)
     pipeline.deliver_due()
     assert Message.objects.filter(direction="out", text="alpha clinic", status="sent").count() == FLOOD
 
@@ -66,8 +66,8 @@ def test_an_inbound_flood_in_one_project_does_not_delay_anothers_replies(two):
 def test_round_robin_takes_turns_between_projects(two):
     """Two floods: each batch takes from both, oldest first within each."""
     a = flood(two["alpha"], 300)
-    b = router.receive(two["beta"], [InboundSms(from_number=f"25472200{i:04d}", text="CLINIC") for i in range(300)])
-    first = [m.pk for m in router.claim()]
+    b = receive.receive(two["beta"], [InboundSms(from_number=f"25472200{i:04d}", text="CLINIC") for i in range(300)])
+    first = [m.pk for m in claim.claim()]
     assert first == sorted(a[:100] + b[:100])
 
 
@@ -78,7 +78,7 @@ def test_replies_are_sent_before_a_broadcast_queued_earlier(two, project, other_
     numbers = [f"25474400{i:04d}" for i in range(pipeline.BATCH + 100)]
     pipeline.queue(project, [pipeline.MessageSpec(to=n, text="news") for n in numbers], event, precheck=False)
     Message.objects.filter(direction="out").update(next_attempt_on=timezone.now() - timedelta(minutes=1))
-    router.receive(two["beta"], [InboundSms(from_number=KE, text="CLINIC"), InboundSms(from_number=KE2, text="stop")])
+    receive.receive(two["beta"], [InboundSms(from_number=KE, text="CLINIC"), InboundSms(from_number=KE2, text="stop")])
     router.process_due()
     replies = Message.objects.filter(direction="out", to__in=[KE, KE2])
     assert {m.priority for m in replies} == {Message.REPLY}
@@ -93,9 +93,9 @@ def test_replies_are_sent_before_a_broadcast_queued_earlier(two, project, other_
 
 def test_a_number_flooding_a_project_holds_up_only_itself(two):
     """One number sends hundreds of messages: the project's other senders are not queued behind them."""
-    spam = router.receive(two["alpha"], [InboundSms(from_number=KE, text=f"CLINIC {i}") for i in range(300)])
-    (other,) = router.receive(two["alpha"], [InboundSms(from_number=KE2, text="CLINIC")])
-    first = router.claim()
+    spam = receive.receive(two["alpha"], [InboundSms(from_number=KE, text=f"CLINIC {i}") for i in range(300)])
+    (other,) = receive.receive(two["alpha"], [InboundSms(from_number=KE2, text="CLINIC")])
+    first = claim.claim()
     assert [m.pk for m in first] == [spam[0], other]  # the number's next message, and everyone else's
     router.process_batch(first)
-    assert [m.pk for m in router.claim()] == [spam[1]]
+    assert [m.pk for m in claim.claim()] == [spam[1]]

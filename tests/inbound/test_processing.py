@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from casemsg.inbound import router
+from casemsg.inbound import claim, router
 from casemsg.messaging import pipeline
 from casemsg.messaging.models import Message
 from tests.inbound.conftest import KE, KE2, OPT_OUT_CONFIRMATION, gateway_post, is_opted_out, outbox
@@ -52,19 +52,19 @@ def test_process_due_with_ids_handles_only_those(api, alpha_sandbox):
 
 def test_two_workers_never_handle_the_same_message(api, alpha_sandbox):
     pk = incoming(alpha_sandbox, KE, "STOP")
-    first = router.claim()
-    second = router.claim()
+    first = claim.claim()
+    second = claim.claim()
     assert [m.pk for m in first] == [pk] and second == []
 
 
 def test_a_message_claimed_by_a_worker_that_died_is_processed_again(api, alpha_sandbox):
     pk = incoming(alpha_sandbox, KE, "STOP")
-    (claimed,) = router.claim()  # a worker takes it, then stops before handling it
+    (claimed,) = claim.claim()  # a worker takes it, then stops before handling it
     assert claimed.pk == pk
     assert router.process_due() == 0  # still within the worker's time
     assert not is_opted_out(KE)
 
-    Message.objects.filter(pk=pk).update(claimed_on=timezone.now() - router.STUCK_AFTER - timedelta(seconds=1))
+    Message.objects.filter(pk=pk).update(claimed_on=timezone.now() - claim.STUCK_AFTER - timedelta(seconds=1))
     assert router.process_due() == 1
     assert is_opted_out(KE)
     pipeline.deliver_due()

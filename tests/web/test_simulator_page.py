@@ -128,8 +128,8 @@ def test_reset_clears_a_test_contact(owner, project, api, sandbox):
         created_on=timezone.now(),
         expires_on=timezone.now() + timedelta(days=1),
     )
-    # opted out (as a STOP through a provider would leave it, the survey still open)
-    OptOut.objects.create(phone_number=KE, source="keyword", opted_out_on=timezone.now())
+    # opted out of the project (as a STOP through the simulator leaves it, the survey still open)
+    OptOut.objects.create(phone_number=KE, project=project, source="keyword", opted_out_on=timezone.now())
     before_ledger = ConsentRecord.objects.count()
 
     r = owner.post(f"/projects/{project.slug}/simulator/reset/", {"number": KE}, follow=True)
@@ -192,3 +192,13 @@ def test_viewer_cannot_reset(project, api, sandbox):
     assert 'id="reset"' not in page
     assert c.post(f"/projects/{project.slug}/simulator/reset/", {"number": KE}).status_code == 403
     assert OptOut.objects.filter(phone_number=KE).exists()
+
+
+def test_reset_never_lifts_the_installation_wide_opt_out(owner, project, api, sandbox):
+    """The person's own STOP to an installation gateway is not a test's to undo."""
+    contact(api, KE)
+    OptOut.objects.create(phone_number=KE, source="keyword", opted_out_on=timezone.now())
+    r = owner.post(f"/projects/{project.slug}/simulator/reset/", {"number": KE}, follow=True)
+    assert r.status_code == 200
+    assert "opt-out lifted" not in r.content.decode()
+    assert OptOut.objects.filter(phone_number=KE, project=None).exists()

@@ -1,6 +1,6 @@
 """The phone simulator: be the person at the other end of the sandbox gateway.
 
-A reply goes in exactly as the sandbox webhook would take it (inbound.router.receive). Then, because
+A reply goes in exactly as the sandbox webhook would take it (inbound.receive.receive). Then, because
 this is a development tool and the conversation should show the answer at once, the view processes it
 and delivers what it queued right here instead of waiting for the worker; the worker, if running, simply
 finds nothing left (both paths claim rows with a conditional UPDATE, so nothing is handled twice).
@@ -90,7 +90,7 @@ class Outcome:
     text: str
 
 
-# The router's outcomes (inbound.router.handle, keywords' handlers, the survey engine) in words.
+# The router's outcomes (inbound.handle.act, keywords' handlers, the survey engine) in words.
 OUTCOMES = {
     "opt_out": "Opted out (STOP): the number gets nothing more until START.",
     "opt_in": "Opted back in (START).",
