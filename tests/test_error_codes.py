@@ -5,7 +5,7 @@ catalogue, and so cannot be missing from docs/errors.md, `casemsg errors` or GET
 The scan reads casemsg/ with `ast` (nothing is imported) and looks at every place a code is produced:
 
 - the code argument of `InputError(…)`, `Problem(…)` (contact status), `Choice(…)` (gateway routing),
-  `_fail(m, …)` (send pipeline), `error_body(…)` (API), `errors.as_dict(…)` / `errors.get(…)`;
+  `fail(m, …)` (send pipeline checks), `error_body(…)` (API), `errors.as_dict(…)` / `errors.get(…)`;
 - any `error=` or `delay_reason=` keyword (`SendResult`, `StatusUpdate`, `QuerySet.update`, …);
 - any assignment to an `.error` or `.delay_reason` attribute, or to a variable named `code`;
 
@@ -35,7 +35,7 @@ CODE_CALLABLES: dict[tuple[str, str], tuple[int, str]] = {
     (ERRORS_MODULE, "get"): (0, "code"),
     ("casemsg.contacts.status", "Problem"): (0, "code"),
     ("casemsg.gateways.routing", "Choice"): (1, "error"),
-    ("casemsg.messaging.pipeline", "_fail"): (1, "code"),
+    ("casemsg.messaging.pipeline.checks", "fail"): (1, "code"),
     ("casemsg.api.core", "error_body"): (0, "code"),
 }
 CODE_KEYWORDS = {"error", "delay_reason"}  # in any call
@@ -266,11 +266,11 @@ from casemsg.core import errors
 from casemsg.core.errors import InputError
 from casemsg.contacts.status import Problem
 
-def _fail(m, code, detail=""): ...
+def fail(m, code, detail=""): ...
 
 def f(m, chk, r):
     raise InputError("BRAND_NEW", "a message")
-    _fail(m, chk.error or "ALSO_NEW")
+    fail(m, chk.error or "ALSO_NEW")
     Problem(errors.NO_CONSENT)
     SendResult(1, "failed", error="GATEWAY_ERROR")
     m.delay_reason = "LATER"
@@ -282,7 +282,7 @@ def f(m, chk, r):
 
 
 def test_the_scanner_finds_every_kind_of_site():
-    s = scan_source(SAMPLE, "casemsg.messaging.pipeline", "sample.py")
+    s = scan_source(SAMPLE, "casemsg.messaging.pipeline.checks", "sample.py")
     assert [b.split(": ")[1] for b in s.bare] == [
         "'BRAND_NEW'",
         "'ALSO_NEW'",

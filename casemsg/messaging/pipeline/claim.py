@@ -1,0 +1,72 @@
+"""Claiming due messages: a worker takes a batch with a conditional UPDATE (plus `FOR UPDATE SKIP
+LOCKED` on PostgreSQL), so a message is never sent twice by two workers."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from casemsg.messaging.models import Message
+from casemsg.projects.models import Project
+
+log = logging.getLogger(__name__)
+
+# Messages one worker claims at a time.
+BATCH = 500
+
+
+_TABLE = Message._meta.db_table
+
+
+def _claim_rows(token: str, now: datetime, limit: int, replies: bool) -> int:
+    """Flip up to `limit` due rows (only replies, or any) to sending under `token`; returns how many."""
+    if settings.IS_POSTGRES:
+        # one statement: pick due rows no other worker holds (SKIP LOCKED) and flip them to sending
+        reply = "AND priority > 0 " if replies else ""
+        with connection.cursor() as cur:
+            cur.execute(
+                f"UPDATE {_TABLE} SET status = %s, claim = %s, claimed_on = %s WHERE id IN ("
+                f"SELECT id FROM {_TABLE} WHERE status = %s AND next_attempt_on <= %s {reply}"
+                "ORDER BY next_attempt_on LIMIT %s FOR UPDATE SKIP LOCKED) AND status = %s",
+                [Message.SENDING, token, now, Message.QUEUED, now, limit, Message.QUEUED],
+            )
+            return cur.rowcount
+    due = Message.objects.filter(status=Message.QUEUED, next_attempt_on__lte=now)
+    if replies:
+        due = due.filter(priority__gt=0)
+    with transaction.atomic():
+        ids = list(due.order_by("next_attempt_on").values_list("pk", flat=True)[:limit])
+        if not ids:
+            return 0
+        return Message.objects.filter(pk__in=ids, status=Message.QUEUED).update(
+            status=Message.SENDING, claim=token, claimed_on=now
+        )
+
+
+def claim(limit: int = BATCH, replies_only: bool = False) -> list[Message]:
+    """Take up to `limit` due messages for this worker, replies first (Message.REPLY: a person is waiting
+    for them; a broadcast is not). Only one worker can flip a row from queued to sending (the UPDATE is
+    conditional on the status), so no message is ever sent twice."""
+    now = timezone.now()
+    token = uuid.uuid4().hex
+    n = _claim_rows(token, now, limit, replies=True)
+    if n < limit and not replies_only:
+        n += _claim_rows(token, now, limit - n, replies=False)
+    if not n:
+        return []
+    # in the order they were due (the loop guard keeps the earliest of repeated texts), replies first
+    msgs = list(
+        Message.objects.filter(claim=token, status=Message.SENDING)
+        .select_related("case", "worker", "gateway")
+        .order_by("-priority", "next_attempt_on", "pk")
+    )
+    # Projects are few and wide (a dozen JSON settings): load each once per batch, not once per row.
+    projects = Project.objects.in_bulk({m.project_id for m in msgs if m.project_id})
+    for m in msgs:
+        m.project = projects.get(m.project_id)
+    return msgs

@@ -1,0 +1,103 @@
+"""Storing what gateways answered: each message's outcome, window by window, delivery reports, and the
+opt-outs providers report."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from casemsg.core import bulk, errors
+from casemsg.gateways.base import SendResult
+from casemsg.gateways.models import Gateway
+from casemsg.messaging.models import Message
+from casemsg.messaging.pipeline.checks import fail
+from casemsg.messaging.signals import opt_out_reported, statuses_changed
+
+log = logging.getLogger(__name__)
+
+
+def still_ours(msgs: list[Message]) -> list[Message]:
+    """Those of `msgs` this worker still holds (by its claim token), locked for the write that follows on
+    PostgreSQL (SQLite's write transactions are serialised already). Call inside a transaction."""
+    if not msgs:
+        return msgs
+    qs = Message.objects.filter(pk__in=[m.pk for m in msgs], claim__in={m._token for m in msgs})
+    if settings.IS_POSTGRES:
+        qs = qs.select_for_update()
+    held = dict(qs.values_list("pk", "claim"))
+    return [m for m in msgs if held.get(m.pk) == m._token]
+
+
+def apply_result(m: Message, r: SendResult, sent_on: datetime) -> None:
+    """The outcome of one attempt (already counted in `attempts` when it went on the wire)."""
+    m.claim = ""
+    if r.status in ("sent", "delivered"):
+        m.status = Message.SENT if r.status == "sent" else Message.DELIVERED
+        m.provider_id = r.provider_id or ""
+        m.sent_on = sent_on
+        m.error = ""
+    elif r.status == "retry":
+        if m.attempts >= settings.CASEMSG_MAX_ATTEMPTS:
+            code = errors.EMAIL_GATEWAY_ERROR if m.channel == "email" else errors.TOO_MANY_UNSUCCESSFUL_ATTEMPTS
+            fail(m, code, f"{m.attempts} attempts; last: {r.detail}")
+        else:
+            m.status = Message.QUEUED
+            m.error_detail = r.detail
+            backoff = settings.CASEMSG_RETRY_BASE_SECONDS * (2 ** (m.attempts - 1))
+            m.next_attempt_on = timezone.now() + timedelta(seconds=backoff)
+    else:
+        fail(m, r.error or errors.GATEWAY_ERROR, r.detail)
+        if r.opt_out:
+            m._opt_out = True  # recorded with the batch's results
+
+
+def record_opt_outs(msgs: list[Message]) -> None:
+    numbers = {m.to for m in msgs if m._opt_out}
+    if not numbers:
+        return
+    reported = []
+    for m in msgs:
+        if m.to in numbers:
+            reported.append(m)
+            numbers.discard(m.to)
+    opt_out_reported.send(Message, messages=reported)
+
+
+def announce(msgs: list[Message]) -> None:
+    """One statuses_changed hook per batch, for the messages that reached an outcome (not the delays)."""
+    final = [m for m in msgs if m.status in (Message.SENT, Message.DELIVERED, Message.FAILED)]
+    if final:
+        statuses_changed.send(Message, messages=final)
+
+
+def apply_status_updates(gateway: Gateway, updates) -> int:
+    """Delivery reports from a gateway's status callback, applied in bulk."""
+    if not updates:
+        return 0
+    by_id = {u.provider_id: u for u in updates if u.provider_id}
+    msgs = list(Message.objects.filter(gateway=gateway, provider_id__in=list(by_id)))
+    now = timezone.now()
+    changed = []
+    for m in msgs:
+        u = by_id[m.provider_id]
+        if u.status == "delivered":
+            # a delivery report is final: it also settles an earlier "failed" report that was premature
+            m.status, m.delivered_on, m.error, m.error_detail = Message.DELIVERED, now, "", ""
+        elif u.status == "failed" and m.status != Message.DELIVERED:
+            m.status, m.error, m.error_detail = Message.FAILED, u.error or errors.GATEWAY_ERROR, u.detail
+            if u.opt_out:
+                m._opt_out = True  # the provider says the number opted out: record it (as a STOP through that gateway)
+        elif u.status == "sent" and m.status in (Message.QUEUED, Message.SENDING):
+            m.status = Message.SENT
+        else:
+            continue
+        changed.append(m)
+    with transaction.atomic():
+        bulk.update_rows(changed, ["status", "delivered_on", "error", "error_detail"])
+        record_opt_outs(changed)
+        announce(changed)
+    return len(changed)
