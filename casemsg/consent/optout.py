@@ -15,7 +15,6 @@ from casemsg.consent.ledger import entry
 from casemsg.consent.models import ConsentRecord
 from casemsg.consent.signals import ledger_written
 from casemsg.contacts import optouts
-from casemsg.contacts.models import OptOut
 from casemsg.gateways.models import Gateway
 from casemsg.messaging.models import Message
 from casemsg.projects.models import Project
@@ -43,10 +42,8 @@ def opt_out(
     opted out (there) before."""
     now = timezone.now()
     with transaction.atomic():
-        _row, created = OptOut.objects.get_or_create(
-            phone_number=number,
-            project=scope,
-            defaults={"opted_out_on": now, "gateway_name": gateway_name, "source": source},
+        created = optouts.add(
+            number, scope.pk if scope is not None else None, on=now, gateway_name=gateway_name, source=source
         )
         record = entry(
             number,
@@ -82,10 +79,7 @@ def opt_in(
     the installation) the installation's and every project's opt-out of the number are lifted."""
     now = timezone.now()
     with transaction.atomic():
-        rows = OptOut.objects.filter(phone_number=number)
-        if scope is not None:
-            rows = rows.filter(project=scope)
-        deleted, _ = rows.delete()
+        lifted = optouts.lift(number, scope.pk if scope is not None else None)
         record = entry(
             number,
             "opt_in",
@@ -99,7 +93,7 @@ def opt_in(
         )
         record.save()
         ledger_written.send(ConsentRecord, records=[record])
-    return bool(deleted)
+    return lifted
 
 
 def on_opt_out_reported(sender: object, *, messages: list[Message], **_kw: object) -> None:

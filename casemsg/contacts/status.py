@@ -300,5 +300,36 @@ def _status(contact, f: _Facts, chk, entries, opted_out, gateways) -> ContactSta
     )
 
 
+def number_statuses(items: Sequence[tuple[str, Project | None]]) -> list[ChannelStatus]:
+    """One-way SMS to bare numbers (a reply to a sender who is none of the project's contacts), by the
+    number's own rules, in the words of a contact's status: a valid number, not opted out for the project,
+    and in a consent region, consent recorded for it in that project (a verified registry entry of the
+    project's; for a message of no project, of any project). One query for the opt-outs, one for consent."""
+    checks = [phone.check(n) for n, _p in items]
+    numbers = {c.number for c in checks if c.ok and c.number}
+    opted_out = OptedOut(numbers)
+    verified: set[tuple[str, int]] = set()
+    if numbers:
+        rows = PhoneEntry.objects.filter(phone_number__in=numbers, verified=True).values_list(
+            "phone_number", "project_id"
+        )
+        verified = set(rows)
+    anywhere = {n for n, _p in verified}
+    out: list[ChannelStatus] = []
+    for (raw, project), chk in zip(items, checks, strict=True):
+        number, pid = chk.number or raw, project.pk if project is not None else None
+        problem: Problem | None = None
+        if not chk.ok:
+            problem = Problem(chk.error or errors.INVALID_PHONE_NUMBER, fix=chk.fix, detail=chk.message)
+        elif opted_out(number, pid):
+            problem = Problem(errors.PHONE_OPTED_OUT, detail=f"{number} texted STOP.")
+        elif phone.needs_consent(chk, project.consent_regions if project is not None else None) and (
+            (number, pid) not in verified if pid is not None else number not in anywhere
+        ):
+            problem = Problem(errors.NO_CONSENT, detail=f"{number} has no recorded consent.")
+        out.append(ChannelStatus(problem))
+    return out
+
+
 def number_holders(number: str) -> list[PhoneEntry]:
     return list(PhoneEntry.objects.filter(Q(phone_number=number)).select_related("case", "worker"))

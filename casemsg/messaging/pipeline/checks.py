@@ -12,10 +12,8 @@ from django.conf import settings
 from django.db.models import Count
 from django.utils import timezone
 
-from casemsg.contacts.models import PhoneEntry
-from casemsg.contacts.optouts import OptedOut
-from casemsg.contacts.status import ContactStatus, statuses
-from casemsg.core import errors, phone, wallclock
+from casemsg.contacts.status import ContactStatus, Problem, number_statuses, statuses
+from casemsg.core import errors, wallclock
 from casemsg.messaging.models import Message
 
 log = logging.getLogger(__name__)
@@ -44,53 +42,32 @@ def eligibility(msgs: list[Message]) -> tuple[list[Message], dict[int, ContactSt
             c = contact_of(m)
             c.project = m.project
             contacts.append(c)
-        for m, st in zip(with_contact, statuses(contacts), strict=True):
-            sts[id(m)] = st
+        for m, cst in zip(with_contact, statuses(contacts), strict=True):
+            sts[id(m)] = cst
     bare = [m for m in msgs if contact_of(m) is None and m.channel == "sms"]
-    opted_out = OptedOut(())
-    verified_numbers: set[str] = set()
-    if bare:
-        numbers = [m.to for m in bare]
-        opted_out = OptedOut(numbers)
-        verified_numbers = set(
-            PhoneEntry.objects.filter(phone_number__in=numbers, verified=True).values_list("phone_number", flat=True)
-        )
+    bare_sts = {id(m): b for m, b in zip(bare, number_statuses([(m.to, m.project) for m in bare]), strict=True)}
     failed = []
     for m in msgs:
         if m.status != Message.QUEUED and m.status != Message.SENDING:
             continue
-        found = sts.get(id(m))
-        if found is not None:
-            st = found
-            if m.channel == "email":
-                m.to = st.email_address
-                problem = st.email.error
-            else:
-                m.to = st.phone_number or ""
-                problem = (st.two_way_sms if m.requires_two_way else st.sms).error
-                if problem is not None and problem.code == errors.NO_CONSENT and m.kind != Message.NORMAL:
-                    problem = None  # the opt-in request (and STOP/HELP answers) may reach it
-                if problem is not None and problem.code == errors.PHONE_OPTED_OUT and m.kind == Message.COMPLIANCE:
-                    problem = None  # the one confirmation of a STOP
-            if problem is not None:
-                fail(m, problem.code, problem.detail or "")
-                failed.append(m)
-        elif m.channel == "sms":
-            chk = phone.check(m.to)
-            if not chk.ok:
-                fail(m, chk.error or errors.INVALID_PHONE_NUMBER, chk.message)
-            elif m.kind != Message.COMPLIANCE and opted_out(m.to, m.project_id):
-                fail(m, errors.PHONE_OPTED_OUT, f"{m.to} texted STOP.")
-            elif (
-                m.kind == Message.NORMAL
-                and phone.needs_consent(chk, m.project.consent_regions if m.project else None)
-                and m.to not in verified_numbers
-            ):
-                fail(m, errors.NO_CONSENT, f"{m.to} has no recorded consent.")
-            if m.status == Message.FAILED:
-                failed.append(m)
+        st = sts.get(id(m))
+        if st is not None and m.channel == "email":
+            m.to = st.email_address
+            problem = st.email.error
+        elif st is not None:
+            m.to = st.phone_number or ""
+            problem = (st.two_way_sms if m.requires_two_way else st.sms).error
+        elif id(m) in bare_sts:
+            problem = bare_sts[id(m)].error
         else:
-            fail(m, errors.NO_EMAIL_ADDRESS, "The message has no recipient.")
+            problem = Problem(errors.NO_EMAIL_ADDRESS, detail="The message has no recipient.")
+        # the exemptions, the same for contacts and bare numbers
+        if problem is not None and problem.code == errors.NO_CONSENT and m.kind != Message.NORMAL:
+            problem = None  # the opt-in request (and STOP/HELP answers) may reach it
+        if problem is not None and problem.code == errors.PHONE_OPTED_OUT and m.kind == Message.COMPLIANCE:
+            problem = None  # the one confirmation of a STOP
+        if problem is not None:
+            fail(m, problem.code, problem.detail or "")
             failed.append(m)
     return failed, sts
 
