@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """Bench: a conditional alert created over a project's cases, evaluated by the rule run
-(casemsg.scheduling.runner.run: chunked, resumable, instances started through instances.start_for_cases),
+(casemsg.scheduling.runner.run: chunked, resumable, instances started through lifecycle.start_for_cases),
 against the floor: one `INSERT INTO scheduleinstance … SELECT … FROM cases WHERE <the same match>` in the
 same run, which writes one plain instance per matching case and computes nothing.
 

@@ -20,7 +20,7 @@ from casemsg.cases.models import Case
 from casemsg.core import errors
 from casemsg.core.errors import InputError
 from casemsg.projects.models import Project
-from casemsg.scheduling import instances, preflight, queries, services
+from casemsg.scheduling import preflight, queries, services
 from casemsg.scheduling.models import Broadcast, ConditionalAlert
 
 router = Router(tags=["scheduling"])
@@ -545,5 +545,5 @@ def case_schedule(request: HttpRequest, project: str, case_id: str, limit: int =
     if case is None:
         raise InputError(errors.CASE_NOT_FOUND, f"No case '{case_id}' in this project.", 404)
     case.project = p
-    items = [{**item, "case_id": case.case_id} for item in instances.schedule_for_case(case, limit)]
+    items = [{**item, "case_id": case.case_id} for item in queries.schedule_for_case(case, limit)]
     return {"count": len(items), "items": items}

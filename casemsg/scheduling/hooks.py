@@ -1,5 +1,7 @@
-"""Alerts follow every case change: receivers of the case after-change hook (`casemsg.cases.signals`),
-connected in `SchedulingConfig.ready`, running inside the write transaction.
+"""The scheduling area's after-change hooks: receivers of the lower areas' hooks, connected in
+`SchedulingConfig.ready`, running inside the write transaction.
+
+**Alerts follow every case change** (`on_cases_changed`, `on_cases_deleting`, on `casemsg.cases.signals`).
 
 One call per write, however many cases it carries (an import sends up to a thousand): a handful of queries
 (the project's alerts, the cases' alert instances) and then, per alert, one start and one end call for all
@@ -13,10 +15,12 @@ Per alert of the case's type and per changed case:
   instance ends ("reset") and a new one starts, anchored now;
 - matching without an instance → one starts, unless the case's schedule already completed.
 
-A change of the case's time_zone or of a property a schedule reads recomputes the instances that stay:
-that is `instances.on_cases_changed`, the other receiver of the same hook.
-
 Paused alerts start and end nothing here (closing and deleting aside): resuming one runs it over all cases.
+
+**Instances follow their recipient's time zone and the properties their schedule reads**: a case's
+``time_zone`` or a read property changed (`recompute_on_cases_changed`, the other receiver of the case
+hook), a mobile worker changed (`recompute_on_workers_changed`), the project's default time zone changed
+(`recompute_on_settings_changed`): their next events move (`lifecycle.recompute…`).
 """
 
 from __future__ import annotations
@@ -31,15 +35,30 @@ from django.utils import timezone
 from casemsg.cases.models import Case
 from casemsg.core.errors import InputError
 from casemsg.projects.models import Project
-from casemsg.scheduling import instances, rules
+from casemsg.scheduling import lifecycle, rules
+from casemsg.scheduling.events import zone_name
 from casemsg.scheduling.models import ConditionalAlert, ScheduleInstance
 from casemsg.scheduling.rules import Criterion, Today
 from casemsg.scheduling.runner import CASE_CLOSED, NO_LONGER_MATCHES
+from casemsg.workers.models import MobileWorker
 
-__all__ = ["CASE_DELETED", "RESET", "on_cases_changed", "on_cases_deleting"]
+__all__ = [
+    "CASE_DELETED",
+    "RESET",
+    "on_cases_changed",
+    "on_cases_deleting",
+    "recompute_on_cases_changed",
+    "recompute_on_settings_changed",
+    "recompute_on_workers_changed",
+]
 
 CASE_DELETED = "case_deleted"
 RESET = "reset"
+
+
+# --------------------------------------------------------------------------------------------------
+# Alerts follow case changes
+# --------------------------------------------------------------------------------------------------
 
 
 def _value(properties: Mapping[str, Any] | None, name: str) -> str:
@@ -115,9 +134,9 @@ def on_cases_changed(
                 if reset or (before is not None and not _matched_before(case, before, criteria, today)):
                     restart.append(case.pk)
         for reason, case_pks in ends.items():
-            instances.end_for_cases(alert, case_pks, reason)
+            lifecycle.end_for_cases(alert, case_pks, reason)
         if starts:
-            instances.start_for_cases(alert, starts, now, now, restart=restart)
+            lifecycle.start_for_cases(alert, starts, now, now, restart=restart)
 
 
 def _matched_before(case: Case, before: Mapping[str, Any], criteria: list[Criterion], today: Today) -> bool:
@@ -138,4 +157,43 @@ def on_cases_deleting(sender: object, *, project: Project, cases: Sequence[Case]
     if not by_alert:
         return
     for alert in ConditionalAlert.objects.filter(pk__in=by_alert):
-        instances.end_for_cases(alert, sorted(by_alert[alert.pk]), CASE_DELETED)
+        lifecycle.end_for_cases(alert, sorted(by_alert[alert.pk]), CASE_DELETED)
+
+
+# --------------------------------------------------------------------------------------------------
+# Instances follow time zones and read properties
+# --------------------------------------------------------------------------------------------------
+
+
+def recompute_on_cases_changed(
+    sender: object, *, cases: Sequence[Case], previous: Mapping[int, Mapping[str, Any]] | None = None, **_kw: object
+) -> None:
+    """Cases changed: recompute the instances whose zone or read properties changed (same transaction)."""
+    changed: dict[int, set[str]] = {}
+    for c in cases:
+        before = (previous or {}).get(c.pk)
+        if before is None:
+            continue
+        after = c.properties or {}
+        keys = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+        if keys:
+            changed[c.pk] = keys
+    if changed:
+        lifecycle.recompute_for_cases(list(changed), changed=changed)
+
+
+def recompute_on_workers_changed(sender: object, *, workers: Sequence[MobileWorker], **_kw: object) -> None:
+    """Mobile workers changed (their time zone may have): recompute their active instances."""
+    lifecycle.recompute_for_workers([w.pk for w in workers])
+
+
+def recompute_on_settings_changed(
+    sender: object, *, project: Project, changed: Mapping[str, Any], **_kw: object
+) -> None:
+    """The project's default time zone changed: recompute the active instances read in the old default
+    zone (contacts without a zone of their own; the others keep theirs), in the same transaction."""
+    if "default_time_zone" not in changed:
+        return
+    old_zone = zone_name("", str(changed["default_time_zone"] or ""))
+    qs = ScheduleInstance.objects.filter(project=project, active=True, time_zone=old_zone)
+    lifecycle.recompute_all(qs, timezone.now())

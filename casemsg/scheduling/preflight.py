@@ -6,10 +6,10 @@ written (`POST …/broadcasts/preflight`, the broadcast form's preview).
 way (`specs.parse_broadcast`: a bad body raises the same InputError). Then, exactly as the broadcast
 would:
 
-- **recipients**: `instances.recipient_querysets`, the query the broadcast itself starts its schedules
+- **recipients**: `recipients.recipient_querysets`, the query the broadcast itself starts its schedules
   from, read in primary-key pages of `CHUNK` rows (a large population never sits in memory);
 - **first event**: each recipient's first event in its zone (the schedule's named zone, else its own
-  ``time_zone``, else the project's), computed as `instances.start_broadcast` does, once per zone. A
+  ``time_zone``, else the project's), computed as `lifecycle.start_broadcast` does, once per zone. A
   recipient for whom no event is left (a one-off time already past in its zone) gets no message:
   counted in ``no_events``;
 - **blocked**: the contact statuses of each page in one batch (`contacts.status.statuses`): a recipient
@@ -42,7 +42,7 @@ from casemsg.contacts.status import ContactStatus, statuses
 from casemsg.core import errors
 from casemsg.messaging import render, segments
 from casemsg.projects.models import Project
-from casemsg.scheduling import instances, specs
+from casemsg.scheduling import events, recipients, specs
 from casemsg.scheduling.models import Broadcast
 from casemsg.surveys import engine as survey_engine
 from casemsg.surveys.models import Survey
@@ -118,7 +118,7 @@ def _has_placeholders(template: str) -> bool:
 
 @dataclass
 class _Candidate:
-    due: instances.Due
+    due: events.Due
     order: int
     contact: Contact
     zone: str
@@ -144,16 +144,16 @@ def of_spec(project: Project, spec: specs.BroadcastSpec, now: datetime, limit: i
     limit = max(0, min(limit, MAX_LIMIT))
     schedule = spec.schedule
     draft = Broadcast(project=project, recipients=spec.recipients.as_json())  # never saved
-    cases, workers = instances.recipient_querysets(draft)
+    cases, workers = recipients.recipient_querysets(draft)
     content = _as_sent(spec.content)
     tally = _Tally(content, content.as_json(), limit)
-    by_zone: dict[str, instances.Due | None] = {}
+    by_zone: dict[str, events.Due | None] = {}
 
-    def first_event(zone: str) -> instances.Due | None:
-        if zone not in by_zone:  # as instances.start_broadcast computes it
-            anchor = instances.anchor_for(schedule, zone, now, {})
-            frame = instances.Frame(schedule, zone, anchor or now)
-            by_zone[zone] = instances.first_event(frame, 0, now - instances.EPSILON) if anchor else None
+    def first_event(zone: str) -> events.Due | None:
+        if zone not in by_zone:  # as lifecycle.start_broadcast computes it
+            anchor = events.anchor_for(schedule, zone, now, {})
+            frame = events.Frame(schedule, zone, anchor or now)
+            by_zone[zone] = events.first_event(frame, 0, now - events.EPSILON) if anchor else None
         return by_zone[zone]
 
     pages: list[Iterator[Sequence[Contact]]] = []
@@ -180,7 +180,7 @@ def _tally_page(
     spec: specs.BroadcastSpec,
     page: Sequence[Contact],
     tally: _Tally,
-    first_event: Callable[[str], instances.Due | None],
+    first_event: Callable[[str], events.Due | None],
 ) -> None:
     for c in page:
         c.project = project  # statuses() reads it; spare a query per row
@@ -190,7 +190,7 @@ def _tally_page(
     for contact, st in zip(page, sts, strict=True):
         order = tally.recipients
         tally.recipients += 1
-        zone = instances.zone_for_recipient(instances.contact_time_zone(contact), project, spec.schedule)
+        zone = events.zone_for_recipient(events.contact_time_zone(contact), project, spec.schedule)
         due = first_event(zone)
         if due is None:
             tally.no_events += 1

@@ -1,7 +1,7 @@
 """Reading broadcasts and conditional alerts: the lists, the details and the sends that the API
 (`casemsg/api/scheduling.py`), the pages (`casemsg/web/views/scheduling.py`) and `casemsg broadcasts`
-show. The filters, the order and the counts live only here, in a fixed number of queries per page of
-broadcasts or alerts (never one per row)."""
+show, and one case's coming sends (`schedule_for_case`). The filters, the order and the counts live only
+here, in a fixed number of queries per page of broadcasts or alerts (never one per row)."""
 
 from __future__ import annotations
 
@@ -11,16 +11,21 @@ from datetime import datetime
 from typing import Any
 
 from django.db.models import Count, Min, Q, QuerySet
+from django.utils import timezone
 
+from casemsg.cases.models import Case
+from casemsg.contacts.status import resolve_language
 from casemsg.core import errors
 from casemsg.core.errors import InputError
 from casemsg.messaging import queries as message_queries
+from casemsg.messaging import render
 from casemsg.messaging.models import Message
 from casemsg.projects.models import Project
-from casemsg.scheduling import runner
+from casemsg.scheduling import events, runner, specs
+from casemsg.scheduling.events import Owner
 from casemsg.scheduling.models import Broadcast, ConditionalAlert, ScheduleInstance
-
-Owner = Broadcast | ConditionalAlert
+from casemsg.surveys import engine as survey_engine
+from casemsg.surveys.models import Survey
 
 BROADCAST_STATUSES = (Broadcast.ACTIVE, Broadcast.PAUSED, Broadcast.CANCELLED, Broadcast.DONE)
 ALERT_STATUSES = (ConditionalAlert.ACTIVE, ConditionalAlert.PAUSED)
@@ -131,7 +136,7 @@ def summaries(owners: Iterable[Owner]) -> list[Summary]:
     owners = list(owners)
     by_key: dict[tuple[str, int], dict[str, Any]] = {}
     for kind, model_field in (("broadcast", "broadcast_id"), ("alert", "alert_id")):
-        pks = [o.pk for o in owners if _kind(o) == kind]
+        pks = [o.pk for o in owners if events.owner_kind(o) == kind]
         if not pks:
             continue
         rows = (
@@ -148,14 +153,14 @@ def summaries(owners: Iterable[Owner]) -> list[Summary]:
         )
         for row in rows:
             by_key[(kind, row[model_field])] = row
-    events = [o.event_id for o in owners if o.event_id]
+    event_ids = [o.event_id for o in owners if o.event_id]
     counts: dict[int, dict[str, int]] = {}
-    if events:
-        for row in Message.objects.filter(event_id__in=events).values("event_id", "status").annotate(n=Count("pk")):
+    if event_ids:
+        for row in Message.objects.filter(event_id__in=event_ids).values("event_id", "status").annotate(n=Count("pk")):
             counts.setdefault(row["event_id"], {})[row["status"]] = row["n"]
     out = []
     for o in owners:
-        row = by_key.get((_kind(o), o.pk), {})
+        row = by_key.get((events.owner_kind(o), o.pk), {})
         out.append(
             Summary(
                 owner=o,
@@ -171,10 +176,6 @@ def summaries(owners: Iterable[Owner]) -> list[Summary]:
 
 def summary(owner: Owner) -> Summary:
     return summaries([owner])[0]
-
-
-def _kind(owner: Owner) -> str:
-    return "broadcast" if isinstance(owner, Broadcast) else "alert"
 
 
 def progress(alert: ConditionalAlert) -> runner.Progress:
@@ -269,3 +270,84 @@ def describe_schedule(schedule: Mapping[str, Any]) -> str:
     if schedule.get("count"):
         parts.append(f"{schedule['count']} times" if kind != "offsets" else f"{schedule['count']} rounds")
     return " ".join(parts) + f" ({zone_text})"
+
+
+# --------------------------------------------------------------------------------------------------
+# One case's coming sends
+# --------------------------------------------------------------------------------------------------
+
+
+def schedule_for_case(case: Case, limit: int = 10, now: datetime | None = None) -> list[dict[str, Any]]:
+    """The next `limit` messages this case will receive, across every alert and broadcast, soonest first:
+    {source ("alert"/"broadcast"), id, name, iteration, due_utc, local_time, time_zone, channel, language,
+    text (rendered for this case as it would be now), subject (emails)}."""
+    now = now or timezone.now()
+    project = case.project
+    insts = list(
+        ScheduleInstance.objects.filter(case=case, active=True, next_due_utc__isnull=False)
+        .select_related("broadcast", "alert")
+        .order_by("next_due_utc")
+    )
+    source_pks = {i.source_case_id for i in insts if i.source_case_id and i.source_case_id != case.pk}
+    source_props = dict(Case.objects.filter(pk__in=source_pks).values_list("pk", "properties")) if source_pks else {}
+    source_props[case.pk] = case.properties or {}
+    upcoming: list[tuple[events.Due, ScheduleInstance, Owner]] = []
+    for inst in insts:
+        taken = 0
+        owner = events.owner_of(inst)
+        if not events.is_running(owner):
+            continue
+        schedule = events.schedule_of(owner)
+        frame = events.frame_for(inst, owner, schedule, source_props.get(inst.source_case_id or 0, {}))
+        due = events.current(inst)
+        while due is not None and taken < limit:
+            upcoming.append((due, inst, owner))
+            taken += 1
+            due = events.first_event(frame, due.iteration + 1, due.utc) if frame is not None else None
+    upcoming.sort(key=lambda u: (u[0].utc, u[1].pk))
+    parent = Case.objects.filter(project=project, case_id=case.parent_id).first() if case.parent_id else None
+    contact_lang, source, _problem = resolve_language(str((case.properties or {}).get("language_code") or ""), project)
+    ctx = render.Context(case=case, parent=parent, recipient_name=case.name)
+    out = []
+    for due, inst, owner in upcoming[:limit]:
+        content = specs.content_from_json(owner.content or {})
+        chain = [contact_lang if source == "contact" else "", owner.default_language, project.default_language]
+        template, lang = render.choose_text(owner.content or {}, chain)
+        text = _render(template, ctx)
+        if content.channel == "survey":
+            lang, text = _survey_opening(content.survey_id, case, project)
+        item: dict[str, Any] = {
+            "source": events.owner_kind(owner),
+            "id": owner.pk,
+            "name": owner.name,
+            "iteration": due.iteration,
+            "due_utc": due.utc,
+            "local_time": due.local.isoformat(),
+            "time_zone": inst.time_zone,
+            "channel": content.channel,
+            "language": lang,
+            "text": text,
+        }
+        if content.channel == "email":
+            item["subject"] = _render(content.subject_for(chain), ctx)
+        out.append(item)
+    return out
+
+
+def _survey_opening(survey_id: int | None, case: Case, project: Project) -> tuple[str, str]:
+    """(language, text) of the first SMS the case would get from this survey now ("" once deleted)."""
+    survey = Survey.objects.select_related("current_version").filter(pk=survey_id or 0).first()
+    if survey is None or survey.current_version is None:
+        return "", ""
+    version = survey.current_version
+    language = survey_engine.survey_language(survey_engine.definition(version), case, project)
+    return language, survey_engine.opening_texts(version).get(language, "")
+
+
+def _render(template: str | None, ctx: render.Context) -> str:
+    if template is None:
+        return ""
+    try:
+        return render.render(template, ctx)
+    except render.RenderError:
+        return template

@@ -10,10 +10,10 @@ time. Per chunk, in one transaction holding the alert's row lock:
 
 1. the chunk's key range: the next `chunk` open cases of the type after `run_last_pk` (the last chunk is
    open-ended, so instances of cases created, closed or re-typed past the end are covered too);
-2. end the alert's active instances in the range whose case no longer matches (`instances.end_for_cases`,
+2. end the alert's active instances in the range whose case no longer matches (`lifecycle.end_for_cases`,
    "no_longer_matches", or "case_closed" for a closed case): one query (`rules.matching_q` in a NOT EXISTS);
 3. start the matching cases without an active instance: one INSERT … SELECT when the alert's events depend
-   on the case's zone alone (`_start_in_sql`), else `instances.start_for_cases` (neither restarts a case
+   on the case's zone alone (`_start_in_sql`), else `lifecycle.start_for_cases` (neither restarts a case
    whose schedule completed while it kept matching). On PostgreSQL, regex criteria are checked in Python
    on the rows the SQL lets through (see `rules`);
 4. `run_done` and `run_last_pk` move on in the same transaction, so a crash repeats at most the chunk it
@@ -44,7 +44,7 @@ from django.utils import timezone
 
 from casemsg.cases.models import Case
 from casemsg.core.errors import InputError
-from casemsg.scheduling import instances, rules
+from casemsg.scheduling import events, lifecycle, rules
 from casemsg.scheduling.models import ConditionalAlert, ScheduleInstance
 from casemsg.scheduling.rules import Criterion, Today
 from casemsg.scheduling.timing import local_date
@@ -58,7 +58,7 @@ NO_LONGER_MATCHES = "no_longer_matches"
 CASE_CLOSED = "case_closed"
 
 ProgressCallback = Callable[[int, int], None]  # (done, total)
-_ZoneStart = tuple[str, datetime, instances.Due]  # a zone's name, anchor and first event, for a set-based start
+_ZoneStart = tuple[str, datetime, events.Due]  # a zone's name, anchor and first event, for a set-based start
 
 
 @dataclass(frozen=True)
@@ -235,9 +235,9 @@ def _chunk(
         in_project = Case.objects.filter(in_range, project_id=alert.project_id, closed=True)
         closed = to_end & set(in_project.values_list("pk", flat=True))
         if closed:
-            result.ended += instances.end_for_cases(alert, sorted(closed), CASE_CLOSED)
+            result.ended += lifecycle.end_for_cases(alert, sorted(closed), CASE_CLOSED)
         if to_end - closed:
-            result.ended += instances.end_for_cases(alert, sorted(to_end - closed), NO_LONGER_MATCHES)
+            result.ended += lifecycle.end_for_cases(alert, sorted(to_end - closed), NO_LONGER_MATCHES)
     if matching is not None:
         active = set(active_here.values_list("source_case_id", flat=True))
         new = [c for c in matching if c.pk not in active]
@@ -253,7 +253,7 @@ def _chunk(
         new = []
     if new:
         # (start_for_cases leaves alone a case whose schedule completed while it kept matching.)
-        result.started += instances.start_for_cases(alert, new, today.now, today.now)
+        result.started += lifecycle.start_for_cases(alert, new, today.now, today.now)
 
     done = alert.run_done + n
     fields: dict[str, object] = {"run_done": done, "run_last_pk": hi}
@@ -285,7 +285,7 @@ def _start_in_sql(
     the case itself (no owner or parent to look up) and its schedule counts from when the case matched,
     with no time property or random window. The events are worked out once per zone, in Python, by the
     instances module (`first_event`), and the statement picks a zone's values by the case's time_zone.
-    None when the alert does not qualify, or some zone has no event left: `instances.start_for_cases` does
+    None when the alert does not qualify, or some zone has no event left: `lifecycle.start_for_cases` does
     those, case by case. The rows are the ones start_for_cases writes (tests/scheduling/test_rules.py
     compares them column by column).
 
@@ -293,7 +293,7 @@ def _start_in_sql(
     `zones_from`: a superset of `new` whose time_zone values are read (cheaper than `new`'s own criteria);
     `cache`: the zones' events from earlier chunks of the same run (one `now`).
     """
-    schedule = instances.schedule_of(alert)
+    schedule = events.schedule_of(alert)
     if list(alert.recipients or []) != [ScheduleInstance.CASE]:
         return None
     if schedule.start_from != "matched" or schedule.reads or schedule.window is not None:
@@ -305,11 +305,11 @@ def _start_in_sql(
     for raw in (new if zones_from is None else zones_from).annotate(_tz=tz).values_list("_tz", flat=True).distinct():
         key = (alert.revision, raw)
         if key not in cache:
-            zone = instances.zone_for_recipient(raw or "", project, schedule)
-            anchor = instances.anchor_for(schedule, zone, now, {})
+            zone = events.zone_for_recipient(raw or "", project, schedule)
+            anchor = events.anchor_for(schedule, zone, now, {})
             due = None
             if anchor is not None:
-                due = instances.first_event(instances.Frame(schedule, zone, anchor), 0, now - instances.EPSILON)
+                due = events.first_event(events.Frame(schedule, zone, anchor), 0, now - events.EPSILON)
             cache[key] = None if anchor is None or due is None else (zone, anchor, due)
         start = cache[key]
         if start is None:
@@ -410,7 +410,7 @@ def _completed(alert: ConditionalAlert, new: QuerySet[Case], key_range: tuple[in
     for alert_id, role, case_pk, pk, reason in rows:
         if alert_id == alert.pk and role == ScheduleInstance.CASE and pk > latest.get(case_pk, (0, ""))[0]:
             latest[case_pk] = (pk, reason)
-    return [case_pk for case_pk, (_pk, reason) in latest.items() if reason == instances.COMPLETED]
+    return [case_pk for case_pk, (_pk, reason) in latest.items() if reason == lifecycle.COMPLETED]
 
 
 # --------------------------------------------------------------------------------------------------

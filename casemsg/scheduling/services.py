@@ -32,7 +32,7 @@ from casemsg.core.errors import InputError
 from casemsg.messaging import services as messaging
 from casemsg.messaging.models import MessagingEvent
 from casemsg.projects.models import Project
-from casemsg.scheduling import instances, rules, runner, specs, tick
+from casemsg.scheduling import lifecycle, rules, runner, specs, tick
 from casemsg.scheduling.models import Broadcast, ConditionalAlert
 
 _RULE_FIELDS = {"case_type", "criteria", "reset_property"}
@@ -78,7 +78,7 @@ def create_broadcast(project: Project, data: object, now: datetime | None = None
         b.save(update_fields=["event"])
         # a "now" broadcast's messages are queued here, set-wise, rather than by the next ticks in batches
         queued_now = tick.queues_at_start(b)
-        instances.start_broadcast(b, now, queued_now=queued_now)
+        lifecycle.start_broadcast(b, now, queued_now=queued_now)
         if queued_now:
             tick.queue_started(b, now)
         _settle(b, now)
@@ -87,7 +87,7 @@ def create_broadcast(project: Project, data: object, now: datetime | None = None
 
 def _settle(b: Broadcast, now: datetime) -> None:
     """A broadcast left with nothing to send (no recipient, every event already past) is done."""
-    if b.status == Broadcast.ACTIVE and not instances.owner_instances(b).filter(active=True).exists():
+    if b.status == Broadcast.ACTIVE and not lifecycle.owner_instances(b).filter(active=True).exists():
         b.status, b.modified_on = Broadcast.DONE, now
         b.save(update_fields=["status", "modified_on"])
 
@@ -130,13 +130,13 @@ def update_broadcast(broadcast: Broadcast, data: object, now: datetime | None = 
         b.save()
         if recipients_changed and not schedule_changed:
             # the same schedule: what its recipients already got (completed) still counts
-            instances.owner_instances(b).filter(revision=old_revision).update(revision=b.revision)
+            lifecycle.owner_instances(b).filter(revision=old_revision).update(revision=b.revision)
         if schedule_changed:
-            instances.end_instances(instances.owner_instances(b), instances.SCHEDULE_CHANGED, now)
-            instances.start_broadcast(b, now)
+            lifecycle.end_instances(lifecycle.owner_instances(b), lifecycle.SCHEDULE_CHANGED, now)
+            lifecycle.start_broadcast(b, now)
         elif recipients_changed:
-            instances.end_removed_recipients(b, now)
-            instances.start_broadcast(b, now)
+            lifecycle.end_removed_recipients(b, now)
+            lifecycle.start_broadcast(b, now)
         if schedule_changed or recipients_changed:
             _settle(b, now)
     _copy(b, broadcast)
@@ -157,7 +157,7 @@ def pause_broadcast(broadcast: Broadcast, now: datetime | None = None) -> Broadc
         if b.status == Broadcast.ACTIVE:
             b.status, b.modified_on = Broadcast.PAUSED, now
             b.save(update_fields=["status", "modified_on"])
-            instances.pause_instances(b)
+            lifecycle.pause_instances(b)
     _copy(b, broadcast)
     return broadcast
 
@@ -170,7 +170,7 @@ def resume_broadcast(broadcast: Broadcast, now: datetime | None = None) -> Broad
         if b.status == Broadcast.PAUSED:
             b.status, b.modified_on = Broadcast.ACTIVE, now
             b.save(update_fields=["status", "modified_on"])
-            instances.resume_instances(b, now)
+            lifecycle.resume_instances(b, now)
     _copy(b, broadcast)
     return broadcast
 
@@ -183,7 +183,7 @@ def cancel_broadcast(broadcast: Broadcast, now: datetime | None = None) -> Broad
         b = _locked_broadcast(broadcast)
         b.status, b.modified_on = Broadcast.CANCELLED, now
         b.save(update_fields=["status", "modified_on"])
-        instances.end_instances(instances.owner_instances(b), instances.CANCELLED, now)
+        lifecycle.end_instances(lifecycle.owner_instances(b), lifecycle.CANCELLED, now)
         # its messages still queued (not yet handed to a gateway) will not go
         if b.event_id is not None:
             messaging.withdraw_queued(
@@ -283,8 +283,8 @@ def update_alert(alert: ConditionalAlert, data: object, now: datetime | None = N
             sources = _running_sources(a)  # before the removed roles end: the cases whose schedule runs
             removed = old_roles - set(a.recipients)
             if removed:
-                instances.end_instances(
-                    instances.owner_instances(a).filter(role__in=sorted(removed)), instances.RECIPIENT_REMOVED, now
+                lifecycle.end_instances(
+                    lifecycle.owner_instances(a).filter(role__in=sorted(removed)), lifecycle.RECIPIENT_REMOVED, now
                 )
             if set(a.recipients) - old_roles:
                 _start_roles(a, sources, now)
@@ -297,7 +297,7 @@ def update_alert(alert: ConditionalAlert, data: object, now: datetime | None = N
 def _running_sources(a: ConditionalAlert) -> dict[int, datetime]:
     """The source cases with a running instance, and when each matched (its instances' anchor)."""
     out: dict[int, datetime] = {}
-    for pk, anchor in instances.owner_instances(a).filter(active=True).values_list("source_case_id", "anchor_utc"):
+    for pk, anchor in lifecycle.owner_instances(a).filter(active=True).values_list("source_case_id", "anchor_utc"):
         if pk is not None:
             out.setdefault(pk, anchor)
     return out
@@ -307,7 +307,7 @@ def _restart_alert(a: ConditionalAlert, now: datetime) -> None:
     """The schedule changed: every running instance is replaced by one under the new schedule, counted
     from when its case matched, with events from now on. In chunks of cases."""
     last = 0
-    base = instances.owner_instances(a).filter(active=True)
+    base = lifecycle.owner_instances(a).filter(active=True)
     while True:
         page = list(
             base.filter(source_case_id__gt=last)
@@ -318,9 +318,9 @@ def _restart_alert(a: ConditionalAlert, now: datetime) -> None:
         if not page:
             return
         matched = {pk: anchor for pk, anchor in page}
-        instances.end_instances(base.filter(source_case_id__in=list(matched)), instances.SCHEDULE_CHANGED, now)
+        lifecycle.end_instances(base.filter(source_case_id__in=list(matched)), lifecycle.SCHEDULE_CHANGED, now)
         cases = list(Case.objects.filter(pk__in=list(matched)).order_by("pk"))
-        instances.start_for_cases(a, cases, now, matched)
+        lifecycle.start_for_cases(a, cases, now, matched)
         last = page[-1][0]
 
 
@@ -330,7 +330,7 @@ def _start_roles(a: ConditionalAlert, sources: dict[int, datetime], now: datetim
     pks = sorted(sources)
     for start in range(0, len(pks), 1000):
         cases = list(Case.objects.filter(pk__in=pks[start : start + 1000]).order_by("pk"))
-        instances.start_for_cases(a, cases, now, sources)
+        lifecycle.start_for_cases(a, cases, now, sources)
 
 
 def pause_alert(alert: ConditionalAlert, now: datetime | None = None) -> ConditionalAlert:
@@ -340,7 +340,7 @@ def pause_alert(alert: ConditionalAlert, now: datetime | None = None) -> Conditi
         if a.status == ConditionalAlert.ACTIVE:
             a.status, a.modified_on = ConditionalAlert.PAUSED, now
             a.save(update_fields=["status", "modified_on"])
-            instances.pause_instances(a)
+            lifecycle.pause_instances(a)
     _copy(a, alert)
     return alert
 
@@ -354,7 +354,7 @@ def resume_alert(alert: ConditionalAlert, now: datetime | None = None) -> Condit
         if a.status == ConditionalAlert.PAUSED:
             a.status, a.modified_on = ConditionalAlert.ACTIVE, now
             a.save(update_fields=["status", "modified_on"])
-            instances.resume_instances(a, now)
+            lifecycle.resume_instances(a, now)
             runner.request_run(a, now)
     _copy(a, alert)
     return alert
@@ -362,7 +362,7 @@ def resume_alert(alert: ConditionalAlert, now: datetime | None = None) -> Condit
 
 def instance_count(owner: Broadcast | ConditionalAlert) -> dict[str, int]:
     """How many instances are running and ended (for a progress line)."""
-    qs = instances.owner_instances(owner)
+    qs = lifecycle.owner_instances(owner)
     running = qs.filter(active=True).count()
     return {"running": running, "ended": qs.count() - running}
 
@@ -389,6 +389,6 @@ def start_new_recipients(broadcast: Broadcast, now: datetime | None = None) -> i
     now = now or timezone.now()
     with transaction.atomic():
         b = _locked_broadcast(broadcast)
-        started = instances.start_broadcast(b, now)
+        started = lifecycle.start_broadcast(b, now)
     _copy(b, broadcast)
     return started

@@ -39,8 +39,9 @@ from casemsg.core.errors import InputError
 from casemsg.messaging import pipeline
 from casemsg.messaging.models import MessagingEvent
 from casemsg.projects.models import Project
-from casemsg.scheduling import instances, specs
-from casemsg.scheduling.instances import COMPLETED, Due, Owner
+from casemsg.scheduling import events, lifecycle, specs
+from casemsg.scheduling.events import Due, Owner
+from casemsg.scheduling.lifecycle import COMPLETED
 from casemsg.scheduling.models import Broadcast, ConditionalAlert, ScheduleInstance
 from casemsg.surveys import engine as survey_engine
 from casemsg.surveys.models import Survey
@@ -211,13 +212,13 @@ def _advance_group(
 
 
 def queues_at_start(broadcast: Broadcast) -> bool:
-    """Whether `queue_started` queues this broadcast's due messages itself (`instances.start_broadcast`'s
+    """Whether `queue_started` queues this broadcast's due messages itself (`lifecycle.start_broadcast`'s
     `queued_now`): the owners whose instances advance set-wise (not a survey, no per-recipient times)."""
     return _set_wise(_Plan.of(broadcast))
 
 
 def queue_started(broadcast: Broadcast, now: datetime) -> int:
-    """Queue the messages of the instances `instances.start_broadcast(…, queued_now=True)` just wrote
+    """Queue the messages of the instances `lifecycle.start_broadcast(…, queued_now=True)` just wrote
     completed (a "now" broadcast): one INSERT … SELECT per due instant — one for every zone at once, as
     "now" is the same instant everywhere —, whatever the number of recipients, send keys built in SQL.
     Their rows are this transaction's, so nothing needs claiming. Returns how many."""
@@ -349,7 +350,7 @@ class _Plan:
     @classmethod
     def of(cls, owner: Owner) -> _Plan:
         content = specs.content_from_json(owner.content or {})
-        return cls(owner, instances.schedule_of(owner), content, dict(content.translations) or None)
+        return cls(owner, events.schedule_of(owner), content, dict(content.translations) or None)
 
     def event_id(self) -> int:
         if self._event is None:
@@ -416,16 +417,16 @@ def _advance(
         _end(
             inst,
             now,
-            instances.CANCELLED,
-            {"outcome": "not_sent", "detail": f"The {instances.owner_kind(owner)} is {owner.status}."},
+            lifecycle.CANCELLED,
+            {"outcome": "not_sent", "detail": f"The {events.owner_kind(owner)} is {owner.status}."},
         )
         return None
     if owner.status != Broadcast.ACTIVE:  # paused: no due time until it resumes
         inst.next_due_utc, inst.next_local = None, ""
         return None
     schedule = plan.schedule
-    frame = instances.frame_for(inst, owner, schedule, props)
-    cur = instances.current(inst)
+    frame = events.frame_for(inst, owner, schedule, props)
+    cur = events.current(inst)
     assert cur is not None  # it was claimed by its due time
     if frame is None:  # a time property holds no time any more: wait for the property to change
         inst.next_due_utc, inst.next_local = None, ""
@@ -437,14 +438,14 @@ def _advance(
     skipped = 0
     late_first = cur
     if cur.utc < floor:
-        nxt = instances.first_event(frame, cur.iteration + 1, floor - instances.EPSILON)
+        nxt = events.first_event(frame, cur.iteration + 1, floor - events.EPSILON)
         skipped = (nxt.iteration if nxt is not None else cur.iteration + 1) - cur.iteration
         cur = nxt
     # several events due at once (a backlog within the lateness): only the latest is sent
-    following = instances.first_event(frame, cur.iteration + 1, cur.utc) if cur is not None else None
+    following = events.first_event(frame, cur.iteration + 1, cur.utc) if cur is not None else None
     while cur is not None and following is not None and following.utc <= now:
         skipped += following.iteration - cur.iteration
-        cur, following = following, instances.first_event(frame, following.iteration + 1, following.utc)
+        cur, following = following, events.first_event(frame, following.iteration + 1, following.utc)
     if skipped:
         log.info(
             "schedule instance %s: %s event(s) from #%s (due %s) skipped as too late",

@@ -25,7 +25,7 @@ from casemsg.core import errors
 from casemsg.core.errors import InputError
 from casemsg.messaging import pipeline
 from casemsg.messaging.models import Message
-from casemsg.scheduling import instances, services, tick
+from casemsg.scheduling import lifecycle, services, tick
 from casemsg.scheduling.models import Broadcast, ScheduleInstance
 from casemsg.workers.models import MobileWorker
 from casemsg.workers.services import WorkerChange, create_worker
@@ -66,7 +66,7 @@ def test_daily_at_nine_lands_at_each_zones_instant_across_the_new_york_spring_ch
     assert got[NEW_YORK] == [utc(2027, 3, 12, 14), utc(2027, 3, 13, 14)] + [utc(2027, 3, d, 13) for d in (14, 15, 16)]
     # Lord Howe daylight time (UTC+11): 09:00 is 22:00 UTC the day before
     assert got[LORD_HOWE] == [utc(2027, 3, d, 22, 0) for d in range(11, 16)]
-    assert all(not i.active and i.end_reason == instances.COMPLETED for i in instances_of(b))
+    assert all(not i.active and i.end_reason == lifecycle.COMPLETED for i in instances_of(b))
     b.refresh_from_db()
     assert b.status == Broadcast.DONE
 
@@ -167,7 +167,7 @@ def test_a_worker_time_zone_change_moves_its_next_event(project):
     (inst,) = instances_of(b)
     assert inst.worker_id == w.pk and inst.time_zone == NAIROBI
     MobileWorker.objects.filter(pk=w.pk).update(time_zone=KOLKATA)
-    instances.recompute_for_workers([w.pk])
+    lifecycle.recompute_for_workers([w.pk])
     inst.refresh_from_db()
     assert inst.time_zone == KOLKATA
     assert inst.next_due_utc.astimezone(ZoneInfo(KOLKATA)).time().hour == 9
@@ -386,7 +386,7 @@ def test_pause_resume_and_cancel(project):
     assert due_times(messages(b)) == [utc(2027, 6, 1, 9)] * 2 + [utc(2027, 6, 3, 9)] * 2
     assert {i.next_due_utc for i in instances_of(b)} == {utc(2027, 6, 4, 9)}
     services.cancel_broadcast(b, utc(2027, 6, 3, 13))
-    assert all(not i.active and i.end_reason == instances.CANCELLED for i in instances_of(b))
+    assert all(not i.active and i.end_reason == lifecycle.CANCELLED for i in instances_of(b))
     assert run_ticks(utc(2027, 6, 4, 9), utc(2027, 6, 5, 9), timedelta(hours=6)) == 0
     assert len(messages(b)) == 4
     with pytest.raises(InputError) as e:
@@ -414,7 +414,7 @@ def test_a_content_only_edit_changes_no_schedule_a_schedule_edit_replaces_the_in
     old, new = instances_of(b)
     assert (old.active, old.end_reason, new.active, new.next_due_utc) == (
         False,
-        instances.SCHEDULE_CHANGED,
+        lifecycle.SCHEDULE_CHANGED,
         True,
         utc(2027, 6, 2, 18),
     )
@@ -436,7 +436,7 @@ def test_a_recipients_edit_ends_the_removed_and_starts_the_added(project):
     )
     assert b.revision == 2
     got = {i.case_id: i for i in instances_of(b)}
-    assert (got[a.pk].active, got[a.pk].end_reason) == (False, instances.RECIPIENT_REMOVED)
+    assert (got[a.pk].active, got[a.pk].end_reason) == (False, lifecycle.RECIPIENT_REMOVED)
     # the newcomer joins the series: its next event is the broadcast's next one (index 1)
     assert (got[c.pk].active, got[c.pk].iteration, got[c.pk].next_due_utc) == (True, 1, utc(2027, 6, 2, 9))
 

@@ -15,7 +15,7 @@ from django.utils import timezone
 from casemsg.cases.models import Case
 from casemsg.cases.services import CaseChange, bulk_upsert, delete_case, set_closed, update_case
 from casemsg.messaging.models import Message
-from casemsg.scheduling import instances, runner, services, specs, tick
+from casemsg.scheduling import lifecycle, runner, services, specs, tick
 from casemsg.scheduling.models import ConditionalAlert, ScheduleInstance
 from casemsg.scheduling.rules import Today, matches, parse_criteria
 
@@ -100,7 +100,7 @@ SCHEDULES = {
     # one INSERT … SELECT per chunk (the events depend on the zone alone)
     "offsets from matched": {"type": "offsets", "unit": "days", "offsets": [1, 3]},
     "daily at 09:00 local": {"type": "daily", "time": "09:00", "count": 3},
-    # case by case through instances.start_for_cases
+    # case by case through lifecycle.start_for_cases
     "from a date property": {
         "type": "offsets",
         "unit": "days",
@@ -149,7 +149,7 @@ def test_the_set_based_start_writes_the_rows_start_for_cases_writes(project, sch
     ScheduleInstance.objects.all().delete()  # (the hook started both already: start afresh)
     with transaction.atomic():
         assert runner._start_in_sql(by_sql, Case.objects.filter(project=project), NOW) == 60
-        assert instances.start_for_cases(by_python, cases, NOW, NOW) == 60
+        assert lifecycle.start_for_cases(by_python, cases, NOW, NOW) == 60
 
     def rows_of(alert: ConditionalAlert) -> list[dict[str, Any]]:
         out = []
@@ -187,7 +187,7 @@ def test_a_run_resumes_after_a_stop_or_a_crash_without_duplicates(project, monke
     # a crash in the middle of the next chunk, after its instances were written: the chunk's transaction
     # rolls back and progress stays put
     with monkeypatch.context() as m:
-        for module, name in ((instances, "start_for_cases"), (runner, "_start_in_sql")):
+        for module, name in ((lifecycle, "start_for_cases"), (runner, "_start_in_sql")):
             m.setattr(module, name, _crashing(getattr(module, name)))
         with pytest.raises(RuntimeError):
             runner.run(alert, chunk=40, now=NOW)
@@ -298,14 +298,14 @@ def test_a_deleted_case_ends_its_instances(project, monkeypatch) -> None:
     alert = _alert(project)
     case = _case(project, risk="high")
     ended: list[tuple[int, list[int], str]] = []
-    real_end = instances.end_for_cases
+    real_end = lifecycle.end_for_cases
 
     def spy(a: ConditionalAlert, pks: Any, reason: str, *args: Any, **kwargs: Any) -> int:
         pks = list(pks)
         ended.append((a.pk, pks, reason))
         return real_end(a, pks, reason, *args, **kwargs)
 
-    monkeypatch.setattr(instances, "end_for_cases", spy)
+    monkeypatch.setattr(lifecycle, "end_for_cases", spy)
     delete_case(project, Case.objects.get(pk=case.pk))
     assert ended == [(alert.pk, [case.pk], "case_deleted")]
     assert not ScheduleInstance.objects.filter(alert=alert).exists()  # and the rows went with the case
@@ -331,7 +331,7 @@ def test_a_completed_schedule_is_not_started_again_while_the_case_keeps_matching
     alert = _alert(project, schedule=once)
     case = _case(project, risk="high")
     assert tick.tick(now=timezone.now() + timedelta(minutes=1)) == 1
-    assert ScheduleInstance.objects.get(alert=alert, source_case=case).end_reason == instances.COMPLETED
+    assert ScheduleInstance.objects.get(alert=alert, source_case=case).end_reason == lifecycle.COMPLETED
     _edit(project, case, visits="3")
     runner.run(alert)
     assert ScheduleInstance.objects.filter(alert=alert, source_case=case).count() == 1

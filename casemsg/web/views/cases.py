@@ -23,7 +23,7 @@ from casemsg.messaging import render as templates
 from casemsg.messaging import services
 from casemsg.messaging.models import Message
 from casemsg.projects.models import Project
-from casemsg.scheduling import instances as schedules
+from casemsg.scheduling import queries as schedule_queries
 from casemsg.surveys import consent as survey_consent
 from casemsg.web.filters import CaseFilterSet
 from casemsg.web.forms import SendForm
@@ -205,7 +205,7 @@ def case_detail(request: HttpRequest, slug: str, case_id: str) -> HttpResponse:
             "posted": request.POST if property_errors else None,
             "recent": recent,
             # the next messages its alerts and broadcasts will send it, rendered as they would be now
-            "upcoming": schedules.schedule_for_case(case, UPCOMING_SENDS),
+            "upcoming": schedule_queries.schedule_for_case(case, UPCOMING_SENDS),
             "form": form,
             "preview_url": with_query(reverse("web:message_preview", args=[project.slug]), case=case.case_id),
             "all_messages": with_query(reverse("web:messages", args=[project.slug]), case=case.case_id),
