@@ -11,46 +11,36 @@ an occurrence is queued once even if a tick ever ran twice over the same instanc
 The claim reads the partial index ``schedule_instance_due`` (active rows by due time), so a tick costs
 what is due, not what exists. Paused owners' instances have no due time (they are not even read).
 
-Lateness: an event more than the owner's ``max_lateness_minutes`` late (a worker was down) is skipped and
-recorded in the instance's ``last_event``, and when several events are due at once only the latest is
-sent: a backlog never turns into a burst.
+What one due instance does (`casemsg.scheduling.occurrences`): an event more than the owner's
+``max_lateness_minutes`` late (a worker was down) is skipped and recorded in the instance's ``last_event``,
+and when several events are due at once only the latest is sent: a backlog never turns into a burst.
 """
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Model, TextField
-from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Cast
 from django.utils import timezone
 
-from casemsg.cases.models import Case
 from casemsg.core import bulk, errors
 from casemsg.core.errors import InputError
 from casemsg.messaging import pipeline
 from casemsg.messaging.models import MessagingEvent
 from casemsg.projects.models import Project
-from casemsg.scheduling import events, lifecycle, specs
-from casemsg.scheduling.events import Due, Owner
+from casemsg.scheduling import occurrences
+from casemsg.scheduling.events import Due
 from casemsg.scheduling.lifecycle import COMPLETED
-from casemsg.scheduling.models import Broadcast, ConditionalAlert, ScheduleInstance
+from casemsg.scheduling.models import Broadcast, ScheduleInstance
 from casemsg.surveys import engine as survey_engine
 from casemsg.surveys.models import Survey
-from casemsg.workers.models import MobileWorker
-
-log = logging.getLogger(__name__)
 
 BATCH = 1000
-_M = TypeVar("_M", bound=Model)
+_Plans = dict[tuple[str, int], occurrences.Plan]  # the owners of a batch, by ("broadcast" | "alert", pk)
 _TABLE = ScheduleInstance._meta.db_table
 _FIELDS = [
     "iteration",
@@ -63,11 +53,6 @@ _FIELDS = [
     "end_reason",
     "last_event",
 ]
-
-
-def send_key(inst_pk: int, iteration: int) -> str:
-    """The unique key of one occurrence (Message.send_key)."""
-    return f"si:{inst_pk}:{iteration}"
 
 
 def tick(now: datetime | None = None, batch: int = BATCH, max_batches: int | None = None) -> int:
@@ -116,7 +101,9 @@ def _batch(now: datetime, size: int) -> tuple[int, set[int]]:
         if not claimed:
             return 0, set()
         broadcasts = Broadcast.objects.in_bulk({row[1] for row in claimed if row[1]})
-        plans: dict[tuple[str, int], _Plan] = {("broadcast", pk): _Plan.of(b) for pk, b in broadcasts.items()}
+        plans: dict[tuple[str, int], occurrences.Plan] = {
+            ("broadcast", pk): occurrences.Plan.of(b) for pk, b in broadcasts.items()
+        }
         # Broadcast instances whose events are the same for everyone in a zone (no random pick, no property)
         # advance set-wise: one decision per (broadcast, zone, anchor, event), one INSERT … SELECT of their
         # messages and one UPDATE of the instances. The others go instance by instance.
@@ -142,7 +129,7 @@ def _batch(now: datetime, size: int) -> tuple[int, set[int]]:
     return len(claimed), ended
 
 
-def _set_wise(plan: _Plan) -> bool:
+def _set_wise(plan: occurrences.Plan) -> bool:
     """Whether every instance of this owner due at the same event in one zone does the same thing."""
     return (
         isinstance(plan.owner, Broadcast)
@@ -154,7 +141,7 @@ def _set_wise(plan: _Plan) -> bool:
 
 
 def _advance_group(
-    key: tuple[Any, ...], where: str, params: list[Any], plan: _Plan, project: Project, now: datetime
+    key: tuple[Any, ...], where: str, params: list[Any], plan: occurrences.Plan, project: Project, now: datetime
 ) -> bool:
     """Advance the instances selected by `where` (SQL over the instance table aliased `i`, with `params`),
     which share owner, zone, anchor and next event (`key`): decide once on a stand-in, queue their messages
@@ -172,7 +159,7 @@ def _advance_group(
         active=True,
         last_event={},
     )
-    spec = _advance(rep, plan, project, now, None, {})
+    spec = occurrences.advance(rep, plan, project, now, None, {})
     table = connection.ops.quote_name(_TABLE)
     sent = _sent(spec) if spec is not None else ""
     if spec is not None:
@@ -214,7 +201,7 @@ def _advance_group(
 def queues_at_start(broadcast: Broadcast) -> bool:
     """Whether `queue_started` queues this broadcast's due messages itself (`lifecycle.start_broadcast`'s
     `queued_now`): the owners whose instances advance set-wise (not a survey, no per-recipient times)."""
-    return _set_wise(_Plan.of(broadcast))
+    return _set_wise(occurrences.Plan.of(broadcast))
 
 
 def queue_started(broadcast: Broadcast, now: datetime) -> int:
@@ -222,7 +209,7 @@ def queue_started(broadcast: Broadcast, now: datetime) -> int:
     completed (a "now" broadcast): one INSERT … SELECT per due instant — one for every zone at once, as
     "now" is the same instant everywhere —, whatever the number of recipients, send keys built in SQL.
     Their rows are this transaction's, so nothing needs claiming. Returns how many."""
-    plan = _Plan.of(broadcast)
+    plan = occurrences.Plan.of(broadcast)
     if not _set_wise(plan):
         return 0
     project = broadcast.project
@@ -246,7 +233,7 @@ def queue_started(broadcast: Broadcast, now: datetime) -> int:
         last = due_by_zone[zones[0]][1]
         due = Due(datetime.fromisoformat(due_utc), datetime.fromisoformat(last["local"]), iteration)
         rep = ScheduleInstance(pk=0, broadcast_id=broadcast.pk, time_zone=zones[0], iteration=iteration)
-        spec = _message(rep, plan, project, due, send_key(0, iteration), {})
+        spec = occurrences.message(rep, plan, project, due, occurrences.send_key(0, iteration), {})
         queued += pipeline.queue_select(
             project,
             spec,
@@ -264,21 +251,23 @@ def _sent(spec: pipeline.MessageSpec) -> str:
     return str(int(spec.send_key.rsplit(":", 1)[1]))
 
 
-def _advance_each(insts: list[ScheduleInstance], plans: dict[tuple[str, int], _Plan], now: datetime) -> set[int]:
+def _advance_each(
+    insts: list[ScheduleInstance], plans: dict[tuple[str, int], occurrences.Plan], now: datetime
+) -> set[int]:
     """Advance these claimed instances one by one (the general path); returns the broadcasts ended."""
-    for key, owner in _owners(insts).items():
+    for key, owner in occurrences.owners(insts).items():
         if key not in plans:
-            plans[key] = _Plan.of(owner)
+            plans[key] = occurrences.Plan.of(owner)
     projects = Project.objects.in_bulk({i.project_id for i in insts})
-    props = _source_properties(insts, plans)
-    languages = _languages(insts, plans)
+    props = occurrences.source_properties(insts, plans)
+    languages = occurrences.languages(insts, plans)
     groups: dict[tuple[int, int], list[pipeline.MessageSpec]] = defaultdict(list)
     surveys: dict[tuple[int, int, int], list[tuple[ScheduleInstance, pipeline.MessageSpec]]] = defaultdict(list)
     ended: set[int] = set()
     for inst in insts:
-        plan = plans[_owner_key(inst)]
+        plan = plans[occurrences.owner_key(inst)]
         project = projects[inst.project_id]
-        spec = _advance(inst, plan, project, now, props.get(inst.source_case_id or 0), languages)
+        spec = occurrences.advance(inst, plan, project, now, props.get(inst.source_case_id or 0), languages)
         inst.claim, inst.claimed_on = "", None
         if spec is not None and plan.content.channel == "survey":
             surveys[(inst.project_id, plan.content.survey_id or 0, plan.event_id())].append((inst, spec))
@@ -322,207 +311,6 @@ def _start_surveys(
                     "error": problem.code,
                     "detail": problem.message,
                 }
-
-
-def _owner_key(inst: ScheduleInstance) -> tuple[str, int]:
-    return ("broadcast", inst.broadcast_id) if inst.broadcast_id else ("alert", inst.alert_id or 0)
-
-
-def _owners(insts: Sequence[ScheduleInstance]) -> dict[tuple[str, int], Owner]:
-    out: dict[tuple[str, int], Owner] = {}
-    for pk, b in Broadcast.objects.in_bulk({i.broadcast_id for i in insts if i.broadcast_id}).items():
-        out[("broadcast", pk)] = b
-    for pk, a in ConditionalAlert.objects.in_bulk({i.alert_id for i in insts if i.alert_id}).items():
-        out[("alert", pk)] = a
-    return out
-
-
-@dataclass
-class _Plan:
-    """An owner as the tick uses it: read once per batch."""
-
-    owner: Owner
-    schedule: specs.Schedule
-    content: specs.Content
-    translations: dict[str, str] | None
-    _event: int | None = None
-
-    @classmethod
-    def of(cls, owner: Owner) -> _Plan:
-        content = specs.content_from_json(owner.content or {})
-        return cls(owner, events.schedule_of(owner), content, dict(content.translations) or None)
-
-    def event_id(self) -> int:
-        if self._event is None:
-            self._event = _event_id(self.owner)
-        return self._event
-
-
-def _ref(model: type[_M], pk: int) -> _M:
-    """A reference to a row by primary key for `pipeline.queue`'s bulk path, which reads only `.pk`:
-    building a whole model instance per message cost a fifth of a large tick."""
-    obj = model.__new__(model)
-    obj.__dict__[model._meta.pk.attname] = pk
-    return obj
-
-
-def _source_properties(insts: Sequence[ScheduleInstance], plans: dict[tuple[str, int], _Plan]) -> dict[int, dict]:
-    """Properties of the source cases whose schedule reads a time from one (one query, only then)."""
-    pks = {i.source_case_id for i in insts if i.source_case_id and plans[_owner_key(i)].schedule.time_property}
-    return dict(Case.objects.filter(pk__in=pks).values_list("pk", "properties")) if pks else {}
-
-
-def _languages(insts: Sequence[ScheduleInstance], plans: dict[tuple[str, int], _Plan]) -> dict[tuple[str, int], str]:
-    """The recipients' own languages, for email subjects (the body's language is chosen at send time)."""
-    emails = [i for i in insts if plans[_owner_key(i)].content.channel == "email"]
-    if not emails:
-        return {}
-    out: dict[tuple[str, int], str] = {}
-    case_pks = {i.case_id for i in emails if i.case_id}
-    lang_text = Cast(KeyTextTransform("language_code", "properties"), output_field=TextField())
-    for pk, lang in Case.objects.filter(pk__in=case_pks).annotate(_lang=lang_text).values_list("pk", "_lang"):
-        out[("case", pk)] = str(lang or "")
-    worker_pks = {i.worker_id for i in emails if i.worker_id}
-    for pk, lang in MobileWorker.objects.filter(pk__in=worker_pks).values_list("pk", "language_code"):
-        out[("worker", pk)] = lang or ""
-    return out
-
-
-def _event_id(owner: Owner) -> int:
-    """The owner's messaging event (created once, on its first message if the owner has none yet)."""
-    if owner.event_id is None:
-        event = MessagingEvent.objects.create(
-            project_id=owner.project_id,
-            source="broadcast" if isinstance(owner, Broadcast) else "alert",
-            source_id=str(owner.pk),
-            description=owner.name[:255],
-        )
-        type(owner).objects.filter(pk=owner.pk, event__isnull=True).update(event=event)
-        owner.event_id = type(owner).objects.filter(pk=owner.pk).values_list("event_id", flat=True).first() or event.pk
-    return owner.event_id
-
-
-def _advance(
-    inst: ScheduleInstance,
-    plan: _Plan,
-    project: Project,
-    now: datetime,
-    props: dict | None,
-    languages: dict[tuple[str, int], str],
-) -> pipeline.MessageSpec | None:
-    """Decide what this due instance does now: send its (latest due) event, skip late ones, wait, or end.
-    Returns the message to queue, if any; the instance is updated in memory."""
-    owner = plan.owner
-    if owner.status == Broadcast.CANCELLED or owner.status == Broadcast.DONE:
-        _end(
-            inst,
-            now,
-            lifecycle.CANCELLED,
-            {"outcome": "not_sent", "detail": f"The {events.owner_kind(owner)} is {owner.status}."},
-        )
-        return None
-    if owner.status != Broadcast.ACTIVE:  # paused: no due time until it resumes
-        inst.next_due_utc, inst.next_local = None, ""
-        return None
-    schedule = plan.schedule
-    frame = events.frame_for(inst, owner, schedule, props)
-    cur = events.current(inst)
-    assert cur is not None  # it was claimed by its due time
-    if frame is None:  # a time property holds no time any more: wait for the property to change
-        inst.next_due_utc, inst.next_local = None, ""
-        inst.last_event = _log(
-            now, "waiting", cur, detail=f"The case property {schedule.time_property} holds no time of day."
-        )
-        return None
-    floor = now - timedelta(minutes=owner.max_lateness_minutes)
-    skipped = 0
-    late_first = cur
-    if cur.utc < floor:
-        nxt = events.first_event(frame, cur.iteration + 1, floor - events.EPSILON)
-        skipped = (nxt.iteration if nxt is not None else cur.iteration + 1) - cur.iteration
-        cur = nxt
-    # several events due at once (a backlog within the lateness): only the latest is sent
-    following = events.first_event(frame, cur.iteration + 1, cur.utc) if cur is not None else None
-    while cur is not None and following is not None and following.utc <= now:
-        skipped += following.iteration - cur.iteration
-        cur, following = following, events.first_event(frame, following.iteration + 1, following.utc)
-    if skipped:
-        log.info(
-            "schedule instance %s: %s event(s) from #%s (due %s) skipped as too late",
-            inst.pk,
-            skipped,
-            late_first.iteration,
-            late_first.utc.isoformat(),
-        )
-    if cur is None:
-        _end(inst, now, COMPLETED, _log(now, "skipped_late", late_first, skipped=skipped))
-        return None
-    if cur.utc > now:  # every due event was too late; the next one is still to come
-        _set(inst, cur)
-        inst.last_event = _log(now, "skipped_late", late_first, skipped=skipped)
-        return None
-    key = send_key(inst.pk, cur.iteration)
-    spec = _message(inst, plan, project, cur, key, languages)
-    inst.last_event = _log(now, "queued", cur, send_key=key, skipped=skipped)
-    if following is None:
-        _end(inst, now, COMPLETED, inst.last_event)
-    else:
-        _set(inst, following)
-    return spec
-
-
-def _set(inst: ScheduleInstance, due: Due) -> None:
-    inst.next_due_utc, inst.next_local, inst.iteration = due.utc, due.local.isoformat(), due.iteration
-
-
-def _end(inst: ScheduleInstance, now: datetime, reason: str, last_event: dict[str, Any]) -> None:
-    inst.active, inst.ended_on, inst.end_reason = False, now, reason
-    inst.next_due_utc, inst.next_local = None, ""
-    inst.last_event = last_event if "at" in last_event else {"at": now.isoformat(), **last_event}
-
-
-def _log(now: datetime, outcome: str, due: Due, **extra: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "at": now.isoformat(),
-        "outcome": outcome,
-        "iteration": due.iteration,
-        "due_utc": due.utc.isoformat(),
-        "local": due.local.isoformat(),
-    }
-    out.update({k: v for k, v in extra.items() if v})
-    return out
-
-
-def _message(
-    inst: ScheduleInstance,
-    plan: _Plan,
-    project: Project,
-    due: Due,
-    key: str,
-    languages: dict[tuple[str, int], str],
-) -> pipeline.MessageSpec:
-    owner, content = plan.owner, plan.content
-    case = _ref(Case, inst.case_id) if inst.case_id else None
-    worker = _ref(MobileWorker, inst.worker_id) if inst.worker_id else None
-    # a message to a case's owner is about that case: its {case.…} fields render from it
-    about = _ref(Case, inst.source_case_id) if worker is not None and inst.source_case_id else None
-    subject = ""
-    if content.channel == "email":
-        own = languages.get(("case", inst.case_id) if inst.case_id else ("worker", inst.worker_id or 0), "")
-        own = own if own in (project.sms_languages or []) else ""
-        subject = content.subject_for([own, owner.default_language, project.default_language])
-    return pipeline.MessageSpec(
-        channel=content.channel,
-        case=case,
-        worker=worker,
-        text=content.text,
-        translations=plan.translations,
-        subject=subject,
-        default_language=owner.default_language,
-        send_after=due.utc,
-        send_key=key,
-        about=about,
-    )
 
 
 def _mark_done(broadcast_pks: set[int], now: datetime) -> None:

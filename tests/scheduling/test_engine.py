@@ -25,7 +25,7 @@ from casemsg.core import errors
 from casemsg.core.errors import InputError
 from casemsg.messaging import pipeline
 from casemsg.messaging.models import Message
-from casemsg.scheduling import lifecycle, services, tick
+from casemsg.scheduling import lifecycle, occurrences, services, tick
 from casemsg.scheduling.models import Broadcast, ScheduleInstance
 from casemsg.workers.models import MobileWorker
 from casemsg.workers.services import WorkerChange, create_worker
@@ -463,14 +463,14 @@ def test_an_occurrence_queued_by_an_earlier_crashed_tick_is_skipped_by_its_send_
         project=project,
         case_id=first.case_id,
         content={"text": "earlier"},
-        send_key=tick.send_key(first.pk, 0),
+        send_key=occurrences.send_key(first.pk, 0),
         created_on=utc(2027, 6, 1, 9),
         next_attempt_on=utc(2027, 6, 1, 9),
     )
     assert tick.tick(utc(2027, 6, 1, 9)) == 2
     keys = Counter(Message.objects.exclude(send_key="").values_list("send_key", flat=True))
-    assert keys == {tick.send_key(first.pk, 0): 1, tick.send_key(second.pk, 0): 1}
-    assert Message.objects.get(send_key=tick.send_key(first.pk, 0)).content == {"text": "earlier"}
+    assert keys == {occurrences.send_key(first.pk, 0): 1, occurrences.send_key(second.pk, 0): 1}
+    assert Message.objects.get(send_key=occurrences.send_key(first.pk, 0)).content == {"text": "earlier"}
     assert {i.iteration for i in instances_of(b)} == {1}
 
 
