@@ -34,7 +34,7 @@ from django.db import close_old_connections, connections, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from casemsg.core import bulk, logs, metrics, netguard
+from casemsg.core import bulk, claims, logs, metrics, netguard
 from casemsg.events import services
 from casemsg.events.models import Delivery
 
@@ -76,17 +76,20 @@ def claim(in_flight: Mapping[int, int] | None = None) -> list[Delivery]:
         return []
     token = uuid.uuid4().hex
     lease = now + timedelta(seconds=settings.CASEMSG_WEBHOOK_TIMEOUT_SECONDS + 30)
-    ids: list[int] = []
-    ready = due.filter(~Exists(_earlier_pending())).order_by("next_attempt_utc", "pk")
-    for endpoint_id in endpoints:  # one query per endpoint with something due (a handful), not per row
+    ready = due.filter(~Exists(_earlier_pending()))
+    taken = 0
+    for endpoint_id in endpoints:  # one claim per endpoint with something due (a handful), not per row
         room = limit - in_flight.get(endpoint_id, 0)
-        if room > 0:
-            ids.extend(ready.filter(endpoint_id=endpoint_id).values_list("pk", flat=True)[:room])
-    if not ids:
-        return []
-    with transaction.atomic():
         # only one worker moves a row's next attempt from the past to its claim's end
-        Delivery.objects.filter(pk__in=ids, next_attempt_utc__lte=now).update(claim=token, next_attempt_utc=lease)
+        taken += claims.claim(
+            ready.filter(endpoint_id=endpoint_id),
+            order_by=["next_attempt_utc", "pk"],
+            limit=room,
+            claim=token,
+            next_attempt_utc=lease,
+        )
+    if not taken:
+        return []
     return list(Delivery.objects.filter(claim=token).select_related("endpoint__project").order_by("pk"))
 
 

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from casemsg.core import claims
 from casemsg.gateways.models import Gateway
 from casemsg.messaging.models import Message
 from casemsg.projects.models import Project
@@ -146,8 +147,5 @@ def requeue_stuck(timeout: timedelta = STUCK_AFTER) -> int:
     """Inbound rows claimed by a worker that stopped before finishing (handling clears the claim) go
     back to the queue, so a STOP is never lost with a worker."""
     now = timezone.now()
-    return (
-        Message.objects.filter(direction=Message.IN, claimed_on__lt=now - timeout)
-        .exclude(claim="")
-        .update(claim="", next_attempt_on=now)
-    )
+    stale = Message.objects.filter(direction=Message.IN, claimed_on__lt=now - timeout).exclude(claim="")
+    return claims.release(stale, claim="", next_attempt_on=now)

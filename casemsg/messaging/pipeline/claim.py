@@ -7,10 +7,9 @@ import logging
 import uuid
 from datetime import datetime
 
-from django.conf import settings
-from django.db import connection, transaction
 from django.utils import timezone
 
+from casemsg.core import claims
 from casemsg.messaging.models import Message
 from casemsg.projects.models import Project
 
@@ -20,32 +19,14 @@ log = logging.getLogger(__name__)
 BATCH = 500
 
 
-_TABLE = Message._meta.db_table
-
-
 def _claim_rows(token: str, now: datetime, limit: int, replies: bool) -> int:
     """Flip up to `limit` due rows (only replies, or any) to sending under `token`; returns how many."""
-    if settings.IS_POSTGRES:
-        # one statement: pick due rows no other worker holds (SKIP LOCKED) and flip them to sending
-        reply = "AND priority > 0 " if replies else ""
-        with connection.cursor() as cur:
-            cur.execute(
-                f"UPDATE {_TABLE} SET status = %s, claim = %s, claimed_on = %s WHERE id IN ("
-                f"SELECT id FROM {_TABLE} WHERE status = %s AND next_attempt_on <= %s {reply}"
-                "ORDER BY next_attempt_on LIMIT %s FOR UPDATE SKIP LOCKED) AND status = %s",
-                [Message.SENDING, token, now, Message.QUEUED, now, limit, Message.QUEUED],
-            )
-            return cur.rowcount
-    due = Message.objects.filter(status=Message.QUEUED, next_attempt_on__lte=now)
+    due = Message.objects.filter(status=Message.QUEUED, next_attempt_on__lte=now)  # (index message_due)
     if replies:
         due = due.filter(priority__gt=0)
-    with transaction.atomic():
-        ids = list(due.order_by("next_attempt_on").values_list("pk", flat=True)[:limit])
-        if not ids:
-            return 0
-        return Message.objects.filter(pk__in=ids, status=Message.QUEUED).update(
-            status=Message.SENDING, claim=token, claimed_on=now
-        )
+    return claims.claim(
+        due, order_by=["next_attempt_on"], limit=limit, status=Message.SENDING, claim=token, claimed_on=now
+    )
 
 
 def claim(limit: int = BATCH, replies_only: bool = False) -> list[Message]:

@@ -10,7 +10,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from casemsg.core import bulk, errors
+from casemsg.core import bulk, claims, errors
 from casemsg.messaging.models import Message
 from casemsg.messaging.pipeline.claim import BATCH
 
@@ -39,7 +39,7 @@ def sweep(timeout_seconds: int | None = None) -> int:
     now = timezone.now()
     stuck = Message.objects.filter(status=Message.SENDING, claimed_on__lt=now - timedelta(seconds=timeout_seconds))
     never_sent = stuck.filter(Q(wire_on__isnull=True) | Q(wire_on__lt=F("claimed_on")))
-    n = never_sent.update(status=Message.QUEUED, claim="", next_attempt_on=now)
+    n = claims.release(never_sent, status=Message.QUEUED, claim="", next_attempt_on=now)
     unknown = list(stuck.only("pk", "history", "attempts")[:BATCH])
     while unknown:
         detail = "A worker stopped while sending; whether the gateway got it is unknown. It is sent again."

@@ -1,0 +1,47 @@
+"""Claiming rows of a work queue in the database: the one way casemsg's queues (outbound messages, event
+deliveries, schedule instances; inbound messages for their release) hand rows to a worker, so that two
+workers never hold the same row and a row whose worker died goes back to the queue.
+
+A claim marks rows with the worker's mark (a token, a status, a lease or a claim time) in one conditional
+UPDATE: the rows are picked in order among those due, skipping rows another worker is claiming at that
+moment (`FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite has one writer at a time), and the UPDATE repeats the
+queue's "due" conditions, so a row that changed since it was picked is not taken. The database is the
+queue: losing the job broker loses no row.
+
+The inbound queue picks its rows itself (round-robin across projects, a number's next message only, under
+an advisory lock: `casemsg.inbound.claim`), because that pick needs literal SQL that PostgreSQL's partial
+indexes can match; it releases stale rows through `release` like the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from django.db import connection, models, transaction
+from django.db.models import QuerySet
+
+M = TypeVar("M", bound=models.Model)
+
+
+def claim(due: QuerySet[M], *, order_by: Sequence[str], limit: int, **mark: Any) -> int:
+    """Mark up to `limit` rows of `due`, the first in `order_by` order, with `mark` (field=value); rows that
+    another worker is claiming are skipped. Returns how many rows this call marked."""
+    if limit <= 0:
+        return 0
+    with transaction.atomic():
+        pick = due.order_by(*order_by).values("pk")[:limit]
+        if connection.features.has_select_for_update_skip_locked:
+            pick = pick.select_for_update(skip_locked=True)
+        return due.filter(pk__in=pick).update(**mark)
+
+
+def renew(held: QuerySet[M], **lease: Any) -> int:
+    """Extend the hold on rows a worker still holds (`held` names them, e.g. by its token)."""
+    return held.update(**lease)
+
+
+def release(stale: QuerySet[M], **reset: Any) -> int:
+    """Put rows back in the queue whose worker stopped holding them (`stale`: held longer than a worker
+    can have needed); `reset` clears the mark and makes them due again."""
+    return stale.update(**reset)
