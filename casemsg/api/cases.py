@@ -6,7 +6,7 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
-from casemsg.api.core import In, page, project_for
+from casemsg.api.core import READ, WRITE, In, page, project_for
 from casemsg.cases import queries, services
 from casemsg.cases.models import Case
 from casemsg.contacts.status import status
@@ -79,13 +79,13 @@ def _change(data: Schema) -> services.CaseChange:
     return services.CaseChange(**{k: d[k] for k in services.CaseChange.__dataclass_fields__ if k in d})
 
 
-@router.post("/projects/{project}/cases", response={201: CaseOut})
+@router.post("/projects/{project}/cases", auth=WRITE, response={201: CaseOut})
 def create_case(request: HttpRequest, project: str, payload: CaseIn):
     p = project_for(request, project)
     return Status(201, services.create_case(p, _change(payload)))
 
 
-@router.get("/projects/{project}/cases", response=CaseList)
+@router.get("/projects/{project}/cases", auth=READ, response=CaseList)
 def list_cases(
     request: HttpRequest,
     project: str,
@@ -107,19 +107,19 @@ def list_cases(
     return {"count": qs.count(), "items": list(page(qs, limit, offset))}
 
 
-@router.post("/projects/{project}/cases/bulk", response=list[CaseOut])
+@router.post("/projects/{project}/cases/bulk", auth=WRITE, response=list[CaseOut])
 def bulk_cases(request: HttpRequest, project: str, payload: BulkIn):
     """Create or update up to 1,000 cases in one transaction (a case_id that exists is updated)."""
     p = project_for(request, project)
     return services.bulk_upsert(p, [_change(c) for c in payload.cases])
 
 
-@router.get("/projects/{project}/cases/{case_id}", response=CaseOut)
+@router.get("/projects/{project}/cases/{case_id}", auth=READ, response=CaseOut)
 def get_case(request: HttpRequest, project: str, case_id: str):
     return _get(project_for(request, project), case_id)
 
 
-@router.patch("/projects/{project}/cases/{case_id}", response=CaseOut)
+@router.patch("/projects/{project}/cases/{case_id}", auth=WRITE, response=CaseOut)
 def update_case(request: HttpRequest, project: str, case_id: str, payload: CasePatch):
     """Properties merge into the case's; a property set to `null` is removed. `closed` closes or
     reopens the case."""
@@ -127,14 +127,14 @@ def update_case(request: HttpRequest, project: str, case_id: str, payload: CaseP
     return services.update_case(p, _get(p, case_id), _change(payload))
 
 
-@router.delete("/projects/{project}/cases/{case_id}", response={204: None})
+@router.delete("/projects/{project}/cases/{case_id}", auth=WRITE, response={204: None})
 def delete_case(request: HttpRequest, project: str, case_id: str):
     p = project_for(request, project)
     services.delete_case(p, _get(p, case_id))
     return Status(204, None)
 
 
-@router.get("/projects/{project}/cases/{case_id}/contact")
+@router.get("/projects/{project}/cases/{case_id}/contact", auth=READ)
 def case_contact(request: HttpRequest, project: str, case_id: str):
     """Whether and how this case can be messaged: per channel, with every problem found."""
     p = project_for(request, project)

@@ -7,7 +7,7 @@ from datetime import datetime
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
-from casemsg.api.core import In, paged, project_for
+from casemsg.api.core import READ, SEND, In, paged, project_for
 from casemsg.cases.models import Case
 from casemsg.consent import ledger, verification
 from casemsg.consent.models import ConsentRecord
@@ -48,7 +48,7 @@ class ConsentList(Schema):
     items: list[ConsentOut]
 
 
-@router.get("/projects/{project}/consents", response=ConsentList, tags=["consent"])
+@router.get("/projects/{project}/consents", auth=READ, response=ConsentList, tags=["consent"])
 def list_consents(
     request: HttpRequest,
     project: str,
@@ -73,7 +73,9 @@ class RequestOut(Schema):
     expires_on: datetime
 
 
-@router.post("/projects/{project}/cases/{case_id}/opt-in-request", response={202: RequestOut}, tags=["consent"])
+@router.post(
+    "/projects/{project}/cases/{case_id}/opt-in-request", auth=SEND, response={202: RequestOut}, tags=["consent"]
+)
 def opt_in_request(request: HttpRequest, project: str, case_id: str) -> Status:
     """Send the opt-in question to this case; its Yes/1 records consent. At most one per contact per the
     project's interval (429 otherwise)."""
@@ -89,7 +91,9 @@ class VerifyIn(In):
     phone_number: str
 
 
-@router.post("/projects/{project}/mobile-workers/{worker_id}/verify", response={202: RequestOut}, tags=["consent"])
+@router.post(
+    "/projects/{project}/mobile-workers/{worker_id}/verify", auth=SEND, response={202: RequestOut}, tags=["consent"]
+)
 def verify_worker_number(request: HttpRequest, project: str, worker_id: int, payload: VerifyIn) -> Status:
     """Send a verification code to one of the worker's numbers; the worker replies with the code."""
     p = project_for(request, project)

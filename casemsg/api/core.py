@@ -14,23 +14,62 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja import Field, NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
+from ninja.openapi.schema import OpenAPISchema
+from ninja.operation import Operation
 from ninja.security import HttpBearer
 from pydantic import model_validator
 
 from casemsg.core import actor, errors
 from casemsg.core.errors import InputError
+from casemsg.projects import models as project_models
 from casemsg.projects.models import ApiKey, Project, hash_key
 
 
 class ProjectKey(HttpBearer):
-    """`Authorization: Bearer KEY`; a key belongs to exactly one project."""
+    """`Authorization: Bearer KEY`; a key belongs to exactly one project and has scopes.
+
+    Every operation that takes a key declares the scope it needs by its auth: `auth=READ`, `SEND`, `WRITE`
+    or `ADMIN` (below). A key without that scope is refused with 403 INSUFFICIENT_SCOPE before the handler
+    runs. The API's default auth, for an operation that declares nothing, has no scope and refuses every
+    key: a forgotten declaration closes the operation rather than opening it (and
+    tests/api/test_scopes.py fails)."""
+
+    def __init__(self, scope: str | None = None) -> None:
+        if scope is not None and scope not in project_models.SCOPES:
+            raise ValueError(f"unknown scope {scope!r}")
+        self.scope = scope
+        super().__init__()
 
     def authenticate(self, request: HttpRequest, token: str) -> Project | None:
         row = ApiKey.objects.select_related("project").filter(key_hash=hash_key(token), revoked=False).first()
         if row is None:
             return None
-        actor.set_current(actor.Actor("api", f"api key {row.prefix}…" + (f" ({row.name})" if row.name else "")))
+        actor.set_current(actor.Actor("api", row.described()))
+        request.casemsg_key = row  # type: ignore[attr-defined]  # for has_scope()
+        if self.scope is None:
+            raise InputError(errors.INSUFFICIENT_SCOPE, "This operation declares no scope; no key may call it.", 403)
+        if not row.has_scope(self.scope):
+            have = ", ".join(row.scopes or []) or "none"
+            raise InputError(
+                errors.INSUFFICIENT_SCOPE,
+                f"This API key lacks the '{self.scope}' scope this operation needs (it has: {have}).",
+                403,
+            )
         return row.project
+
+
+# The scope each operation declares (`@router.get(..., auth=READ)`).
+READ = ProjectKey(project_models.READ)
+SEND = ProjectKey(project_models.SEND)
+WRITE = ProjectKey(project_models.WRITE)
+ADMIN = ProjectKey(project_models.ADMIN)
+
+
+def has_scope(request: HttpRequest, scope: str) -> bool:
+    """Whether the request's key has this scope too (for a rule inside an operation: a settings change that
+    weakens a legal rule needs admin)."""
+    row: ApiKey | None = getattr(request, "casemsg_key", None)
+    return row is not None and row.has_scope(scope)
 
 
 class ErrorDetail(Schema):
@@ -116,11 +155,35 @@ def utc(value: datetime | None, name: str) -> datetime | None:
         raise InputError(errors.VALIDATION_ERROR, f"{name} is out of range.") from exc
 
 
-class CasemsgAPI(NinjaAPI):
-    """Documents, on every operation, the errors it can answer with (all in the ErrorOut shape)."""
+class _ScopedSchema(OpenAPISchema):
+    """Ninja's OpenAPI document, with each operation's scope in its security requirement
+    ({"ProjectKey": ["write"]}, as OpenAPI 3.1 allows for any scheme)."""
 
-    def get_openapi_schema(self, *args: Any, **kwargs: Any) -> Any:
-        schema = super().get_openapi_schema(*args, **kwargs)
+    def operation_security(self, operation: Operation) -> list[dict[str, Any]] | None:
+        result = super().operation_security(operation)
+        scopes = [a.scope for a in operation.auth_callbacks if isinstance(a, ProjectKey) and a.scope]
+        if result and scopes:
+            return [{name: scopes} for item in result for name in item]
+        return result
+
+
+def _operation_scope(op: dict[str, Any]) -> str | None:
+    """The scope an operation of the OpenAPI document declares, None for one without a key."""
+    for requirement in op.get("security") or []:
+        for scopes in requirement.values():
+            if scopes:
+                return str(scopes[0])
+    return None
+
+
+class CasemsgAPI(NinjaAPI):
+    """Documents, on every operation, the scope it needs and the errors it can answer with (all in the
+    ErrorOut shape)."""
+
+    def get_openapi_schema(self, *, path_prefix: str | None = None, path_params: Any = None) -> Any:
+        if path_prefix is None:
+            path_prefix = self.get_root_path(path_params or {})
+        schema = _ScopedSchema(self, path_prefix)
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         components.setdefault("ErrorDetail", ErrorDetail.model_json_schema())
         components["ErrorOut"] = {
@@ -136,8 +199,16 @@ class CasemsgAPI(NinjaAPI):
                     codes[400] = "The body could not be read: not JSON, or not UTF-8 (HTTP_ERROR)."
                 if op.get("security"):
                     codes[401] = "No valid API key (UNAUTHENTICATED)."
+                scope = _operation_scope(op)
+                if scope:
+                    codes[403] = f"The key lacks the '{scope}' scope (INSUFFICIENT_SCOPE)."
+                    op["x-casemsg-scope"] = scope
+                    note = f"Needs an API key with the `{scope}` scope."
+                    op["description"] = f"{op['description']}\n\n{note}" if op.get("description") else note
                 if "{project}" in path:
-                    codes[403] = "The key belongs to another project (FORBIDDEN)."
+                    codes[403] = "The key belongs to another project (FORBIDDEN)" + (
+                        f", or lacks the '{scope}' scope (INSUFFICIENT_SCOPE)." if scope else "."
+                    )
                 if "{project}" in path:
                     # a path id, or an id in the body (a case, a mobile worker, a survey), may name nothing
                     codes[404] = "Not found in this project."
@@ -160,8 +231,9 @@ api = CasemsgAPI(
     title="casemsg API",
     version="1",
     description="Case-based SMS and email messaging. Authenticate with `Authorization: Bearer KEY`; "
-    "a key reaches only its own project.",
-    auth=ProjectKey(),
+    "a key reaches only its own project, and only the operations its scopes allow (read, send, write, admin: "
+    "each operation names the one it needs).",
+    auth=ProjectKey(),  # no scope: an operation must declare its own (auth=READ, SEND, WRITE or ADMIN)
     urls_namespace="api",
     docs_url="/docs",
 )

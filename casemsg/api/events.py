@@ -11,7 +11,7 @@ from django.db import transaction
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
-from casemsg.api.core import In, paged, project_for
+from casemsg.api.core import READ, WRITE, In, paged, project_for
 from casemsg.events import deliver, queries, services
 from casemsg.events.models import EVENTS, Delivery, Endpoint
 
@@ -101,7 +101,7 @@ def _delivery(d: Delivery) -> dict[str, Any]:
     }
 
 
-@router.post("/projects/{project}/webhooks", response={201: EndpointCreated})
+@router.post("/projects/{project}/webhooks", auth=WRITE, response={201: EndpointCreated})
 def create_webhook(request: HttpRequest, project: str, payload: EndpointIn):
     """Register an endpoint; the URL is checked like a gateway URL (422 WEBHOOK_URL_NOT_ALLOWED)."""
     p = project_for(request, project)
@@ -109,19 +109,19 @@ def create_webhook(request: HttpRequest, project: str, payload: EndpointIn):
     return Status(201, {**_endpoint(e), "secret": e.secret})
 
 
-@router.get("/projects/{project}/webhooks", response=EndpointList)
+@router.get("/projects/{project}/webhooks", auth=READ, response=EndpointList)
 def list_webhooks(request: HttpRequest, project: str, limit: int = 100, offset: int = 0) -> dict[str, object]:
     p = project_for(request, project)
     listed = paged(queries.endpoints(p), limit, offset)
     return {"count": listed["count"], "items": [_endpoint(e) for e in listed["items"]]}
 
 
-@router.get("/projects/{project}/webhooks/{webhook_id}", response=EndpointOut)
+@router.get("/projects/{project}/webhooks/{webhook_id}", auth=READ, response=EndpointOut)
 def get_webhook(request: HttpRequest, project: str, webhook_id: int) -> dict[str, Any]:
     return _endpoint(services.find_endpoint(project_for(request, project), webhook_id))
 
 
-@router.patch("/projects/{project}/webhooks/{webhook_id}", response=EndpointOut)
+@router.patch("/projects/{project}/webhooks/{webhook_id}", auth=WRITE, response=EndpointOut)
 def update_webhook(request: HttpRequest, project: str, webhook_id: int, payload: EndpointPatch) -> dict[str, Any]:
     """Change the URL, the events, the description or switch it off (`active`); all or nothing."""
     with transaction.atomic():
@@ -132,21 +132,21 @@ def update_webhook(request: HttpRequest, project: str, webhook_id: int, payload:
     return _endpoint(e)
 
 
-@router.delete("/projects/{project}/webhooks/{webhook_id}", response={204: None})
+@router.delete("/projects/{project}/webhooks/{webhook_id}", auth=WRITE, response={204: None})
 def delete_webhook(request: HttpRequest, project: str, webhook_id: int):
     """Delete the endpoint and its delivery log."""
     services.delete_endpoint(services.find_endpoint(project_for(request, project), webhook_id))
     return Status(204, None)
 
 
-@router.post("/projects/{project}/webhooks/{webhook_id}/test", response=DeliveryOut)
+@router.post("/projects/{project}/webhooks/{webhook_id}/test", auth=WRITE, response=DeliveryOut)
 def test_webhook(request: HttpRequest, project: str, webhook_id: int) -> dict[str, Any]:
     """Send a `test` event now and answer how it went; a failed one is retried like any delivery."""
     e = services.find_endpoint(project_for(request, project), webhook_id)
     return _delivery(deliver.deliver_now(services.queue_test(e)))
 
 
-@router.get("/projects/{project}/webhooks/{webhook_id}/deliveries", response=DeliveryList)
+@router.get("/projects/{project}/webhooks/{webhook_id}/deliveries", auth=READ, response=DeliveryList)
 def list_deliveries(
     request: HttpRequest,
     project: str,

@@ -6,12 +6,13 @@ from django.db.models import Q
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
-from casemsg.api.core import In, paged, project_for
+from casemsg.api.core import READ, WRITE, In, has_scope, paged, project_for
 from casemsg.core import errors
 from casemsg.core.errors import InputError
 from casemsg.gateways import services
 from casemsg.gateways.models import Gateway, GatewayRoute
 from casemsg.gateways.registry import GATEWAY_TYPES
+from casemsg.projects.models import WRITE as WRITE_SCOPE
 
 router = Router(tags=["gateways"])
 
@@ -61,7 +62,7 @@ def _gw_json(g: Gateway, show_urls: bool) -> dict[str, Any]:
     }
 
 
-@router.post("/projects/{project}/gateways", response={201: GatewayOut})
+@router.post("/projects/{project}/gateways", auth=WRITE, response={201: GatewayOut})
 def add_gateway(request: HttpRequest, project: str, payload: GatewayIn):
     """Add a gateway of this project; `config` is checked against the type's schema."""
     p = project_for(request, project)
@@ -82,16 +83,20 @@ class RouteList(Schema):
     items: list[RouteOut]
 
 
-@router.get("/projects/{project}/gateways", response=GatewayList)
+@router.get("/projects/{project}/gateways", auth=READ, response=GatewayList)
 def list_gateways(request: HttpRequest, project: str, limit: int = 100, offset: int = 0) -> dict[str, object]:
-    """The project's own gateways and the installation-wide ones it may use."""
+    """The project's own gateways and the installation-wide ones it may use (never another project's). A
+    gateway's config is never shown: its secrets are write-only."""
     p = project_for(request, project)
     qs = Gateway.objects.filter(Q(project=p) | Q(project__isnull=True)).select_related("project").order_by("name")
     listed = paged(qs, limit, offset)
-    return {"count": listed["count"], "items": [_gw_json(g, g.project_id == p.pk) for g in listed["items"]]}
+    # The webhook URLs carry the gateway's secret key: keys that may change gateways (write) see them, as owners
+    # do on the pages; a read-only key, like a viewer, does not.
+    urls = has_scope(request, WRITE_SCOPE)
+    return {"count": listed["count"], "items": [_gw_json(g, urls and g.project_id == p.pk) for g in listed["items"]]}
 
 
-@router.delete("/projects/{project}/gateways/{name}", response={204: None})
+@router.delete("/projects/{project}/gateways/{name}", auth=WRITE, response={204: None})
 def delete_gateway(request: HttpRequest, project: str, name: str):
     p = project_for(request, project)
     deleted, _ = Gateway.objects.filter(project=p, name=name).delete()
@@ -100,7 +105,7 @@ def delete_gateway(request: HttpRequest, project: str, name: str):
     return Status(204, None)
 
 
-@router.post("/projects/{project}/routes", response={201: RouteOut})
+@router.post("/projects/{project}/routes", auth=WRITE, response={201: RouteOut})
 def add_route(request: HttpRequest, project: str, payload: RouteIn):
     """Route a number prefix (or `*`) to a gateway for this project; project routes win over the
     installation's."""
@@ -109,7 +114,7 @@ def add_route(request: HttpRequest, project: str, payload: RouteIn):
     return Status(201, {"prefix": r.prefix, "gateway": r.gateway.name, "project": p.slug})
 
 
-@router.get("/projects/{project}/routes", response=RouteList)
+@router.get("/projects/{project}/routes", auth=READ, response=RouteList)
 def list_routes(request: HttpRequest, project: str, limit: int = 100, offset: int = 0) -> dict[str, object]:
     p = project_for(request, project)
     listed = paged(GatewayRoute.objects.filter(project=p).select_related("gateway").order_by("prefix"), limit, offset)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
-from casemsg.api.core import In, paged, project_for
+from casemsg.api.core import READ, SEND, WRITE, In, paged, project_for
 from casemsg.core import errors
 from casemsg.inbound import sandbox
 from casemsg.inbound import services as keyword_services
@@ -20,7 +20,7 @@ class SandboxIn(In):
     id: str = ""
 
 
-@router.post("/projects/{project}/sandbox/incoming", response={202: dict}, tags=["sandbox"])
+@router.post("/projects/{project}/sandbox/incoming", auth=SEND, response={202: dict}, tags=["sandbox"])
 def sandbox_incoming(request: HttpRequest, project: str, payload: SandboxIn):
     """Reply as one of the project's own contacts: an SMS from `phone_number` arrives through the sandbox
     gateway. Only numbers that the project's contacts hold and that the sandbox serves are accepted (403
@@ -59,7 +59,7 @@ def _fields(payload: KeywordIn) -> KeywordFields:
     return KeywordFields(**payload.dict())
 
 
-@router.post("/projects/{project}/keywords", response={201: KeywordOut}, tags=["keywords"])
+@router.post("/projects/{project}/keywords", auth=WRITE, response={201: KeywordOut}, tags=["keywords"])
 def create_keyword(request: HttpRequest, project: str, payload: KeywordIn) -> Status[Keyword]:
     """A keyword: the first word of an inbound message → reply, update a property of the sender's
     case (`{rest}` = the words after the keyword), or start a survey."""
@@ -72,19 +72,19 @@ class KeywordList(Schema):
     items: list[KeywordOut]
 
 
-@router.get("/projects/{project}/keywords", response=KeywordList, tags=["keywords"])
+@router.get("/projects/{project}/keywords", auth=READ, response=KeywordList, tags=["keywords"])
 def list_keywords(request: HttpRequest, project: str, limit: int = 100, offset: int = 0) -> dict[str, object]:
     rows = keyword_services.list_keywords(project_for(request, project))
     listed = paged(rows, limit, offset)
     return listed
 
 
-@router.put("/projects/{project}/keywords/{keyword_id}", response=KeywordOut, tags=["keywords"])
+@router.put("/projects/{project}/keywords/{keyword_id}", auth=WRITE, response=KeywordOut, tags=["keywords"])
 def update_keyword(request: HttpRequest, project: str, keyword_id: int, payload: KeywordIn) -> Keyword:
     return keyword_services.update_keyword(project_for(request, project), keyword_id, _fields(payload))
 
 
-@router.delete("/projects/{project}/keywords/{keyword_id}", response={204: None}, tags=["keywords"])
+@router.delete("/projects/{project}/keywords/{keyword_id}", auth=WRITE, response={204: None}, tags=["keywords"])
 def delete_keyword(request: HttpRequest, project: str, keyword_id: int) -> Status[None]:
     keyword_services.delete_keyword(project_for(request, project), keyword_id)
     return Status(204, None)

@@ -7,7 +7,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
-from casemsg.api.core import In, page, paged, project_for, utc
+from casemsg.api.core import READ, SEND, In, page, paged, project_for, utc
 from casemsg.core import errors
 from casemsg.core.errors import InputError
 from casemsg.messaging import queries, services
@@ -112,7 +112,7 @@ def _message_list(messages: QuerySet[Message], limit: int, offset: int) -> dict[
     return {"count": messages.count(), "items": list(page(messages, limit, offset))}
 
 
-@router.post("/projects/{project}/messages", response={202: MessageOut})
+@router.post("/projects/{project}/messages", auth=SEND, response={202: MessageOut})
 def send_message(request: HttpRequest, project: str, payload: MessageIn) -> Status:
     """Queue one SMS or email to a case or a mobile worker. `text` may use `{case.name}`,
     `{case.<property>}`, `{case.parent.<property>}`, `{recipient.name}`; `translations` maps language codes
@@ -140,7 +140,7 @@ def send_message(request: HttpRequest, project: str, payload: MessageIn) -> Stat
     return Status(202, msg)
 
 
-@router.get("/projects/{project}/messages", response=MessageList)
+@router.get("/projects/{project}/messages", auth=READ, response=MessageList)
 def list_messages(
     request: HttpRequest,
     project: str,
@@ -171,7 +171,7 @@ def list_messages(
     return _message_list(queries.messages(p, f), limit, offset)
 
 
-@router.get("/projects/{project}/messages/{message_id}", response=MessageOut)
+@router.get("/projects/{project}/messages/{message_id}", auth=READ, response=MessageOut)
 def get_message(request: HttpRequest, project: str, message_id: int) -> Message:
     m = queries.message(project_for(request, project), message_id)
     if m is None:
@@ -179,7 +179,7 @@ def get_message(request: HttpRequest, project: str, message_id: int) -> Message:
     return m
 
 
-@router.get("/projects/{project}/sandbox/outbox", response=MessageList, tags=["sandbox"])
+@router.get("/projects/{project}/sandbox/outbox", auth=READ, response=MessageList, tags=["sandbox"])
 def sandbox_outbox(request: HttpRequest, project: str, limit: int = 100, offset: int = 0) -> dict[str, Any]:
     """What the sandbox gateway "sent" for this project, newest first."""
     return _message_list(queries.sandbox_outbox(project_for(request, project)), limit, offset)
@@ -203,7 +203,7 @@ class EventList(Schema):
     items: list[EventOut]
 
 
-@router.get("/projects/{project}/events", response=EventList, tags=["messages"])
+@router.get("/projects/{project}/events", auth=READ, response=EventList, tags=["messages"])
 def list_events(
     request: HttpRequest, project: str, source: str | None = None, limit: int = 100, offset: int = 0
 ) -> dict[str, object]:

@@ -14,7 +14,7 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
-from casemsg.api.core import MAX_LIMIT, In, paged, project_for
+from casemsg.api.core import MAX_LIMIT, READ, SEND, In, paged, project_for
 from casemsg.api.messaging import MessageList
 from casemsg.cases.models import Case
 from casemsg.core import errors
@@ -358,7 +358,7 @@ def _alert(p: Project, alert_id: int) -> ConditionalAlert:
 # --------------------------------------------------------------------------------------------------
 
 
-@router.post("/projects/{project}/broadcasts", response={201: BroadcastOut}, tags=["broadcasts"])
+@router.post("/projects/{project}/broadcasts", auth=SEND, response={201: BroadcastOut}, tags=["broadcasts"])
 def create_broadcast(request: HttpRequest, project: str, payload: BroadcastIn) -> Status[dict[str, Any]]:
     """Create a broadcast: its schedule starts at once for every recipient it selects (a `now` broadcast
     is queued by the next scheduler tick, within a second or two). Check it first with
@@ -367,7 +367,7 @@ def create_broadcast(request: HttpRequest, project: str, payload: BroadcastIn) -
     return Status(201, _broadcast_out(b))
 
 
-@router.get("/projects/{project}/broadcasts", response=BroadcastList, tags=["broadcasts"])
+@router.get("/projects/{project}/broadcasts", auth=READ, response=BroadcastList, tags=["broadcasts"])
 def list_broadcasts(
     request: HttpRequest, project: str, status: str | None = None, limit: int = 100, offset: int = 0
 ) -> dict[str, Any]:
@@ -376,7 +376,7 @@ def list_broadcasts(
     return {"count": listed["count"], "items": [s.as_dict() for s in queries.summaries(listed["items"])]}
 
 
-@router.post("/projects/{project}/broadcasts/preflight", response=PreflightOut, tags=["broadcasts"])
+@router.post("/projects/{project}/broadcasts/preflight", auth=READ, response=PreflightOut, tags=["broadcasts"])
 def preflight_broadcast(
     request: HttpRequest, project: str, payload: BroadcastIn, limit: int = preflight.DEFAULT_LIMIT
 ) -> dict[str, Any]:
@@ -389,13 +389,17 @@ def preflight_broadcast(
     return preflight.preflight(project_for(request, project), _body(payload), limit=limit).as_dict()
 
 
-@router.get("/projects/{project}/broadcasts/{broadcast_id}", response=BroadcastOut, tags=["broadcasts"])
+@router.get("/projects/{project}/broadcasts/{broadcast_id}", auth=READ, response=BroadcastOut, tags=["broadcasts"])
 def get_broadcast(request: HttpRequest, project: str, broadcast_id: int) -> dict[str, Any]:
     return _broadcast_out(_broadcast(project_for(request, project), broadcast_id))
 
 
 @router.patch(
-    "/projects/{project}/broadcasts/{broadcast_id}", response=BroadcastOut, tags=["broadcasts"], openapi_extra=_409
+    "/projects/{project}/broadcasts/{broadcast_id}",
+    auth=SEND,
+    response=BroadcastOut,
+    tags=["broadcasts"],
+    openapi_extra=_409,
 )
 def update_broadcast(request: HttpRequest, project: str, broadcast_id: int, payload: BroadcastPatch) -> dict[str, Any]:
     """Change any of its fields. A new schedule replaces every recipient's coming events (from now on); new
@@ -406,7 +410,11 @@ def update_broadcast(request: HttpRequest, project: str, broadcast_id: int, payl
 
 
 @router.delete(
-    "/projects/{project}/broadcasts/{broadcast_id}", response=BroadcastOut, tags=["broadcasts"], openapi_extra=_409
+    "/projects/{project}/broadcasts/{broadcast_id}",
+    auth=SEND,
+    response=BroadcastOut,
+    tags=["broadcasts"],
+    openapi_extra=_409,
 )
 def cancel_broadcast(request: HttpRequest, project: str, broadcast_id: int) -> dict[str, Any]:
     """Cancel it for good: nothing more is queued (messages already queued still go). The broadcast stays,
@@ -416,6 +424,7 @@ def cancel_broadcast(request: HttpRequest, project: str, broadcast_id: int) -> d
 
 @router.post(
     "/projects/{project}/broadcasts/{broadcast_id}/pause",
+    auth=SEND,
     response=BroadcastOut,
     tags=["broadcasts"],
     openapi_extra=_409,
@@ -427,6 +436,7 @@ def pause_broadcast(request: HttpRequest, project: str, broadcast_id: int) -> di
 
 @router.post(
     "/projects/{project}/broadcasts/{broadcast_id}/resume",
+    auth=SEND,
     response=BroadcastOut,
     tags=["broadcasts"],
     openapi_extra=_409,
@@ -437,7 +447,7 @@ def resume_broadcast(request: HttpRequest, project: str, broadcast_id: int) -> d
     return _broadcast_out(services.resume_broadcast(_broadcast(project_for(request, project), broadcast_id)))
 
 
-@router.get("/projects/{project}/broadcasts/{broadcast_id}/sends", response=MessageList, tags=["broadcasts"])
+@router.get("/projects/{project}/broadcasts/{broadcast_id}/sends", auth=READ, response=MessageList, tags=["broadcasts"])
 def broadcast_sends(
     request: HttpRequest,
     project: str,
@@ -458,7 +468,7 @@ def broadcast_sends(
 # --------------------------------------------------------------------------------------------------
 
 
-@router.post("/projects/{project}/alerts", response={201: AlertOut}, tags=["alerts"])
+@router.post("/projects/{project}/alerts", auth=SEND, response={201: AlertOut}, tags=["alerts"])
 def create_alert(request: HttpRequest, project: str, payload: AlertIn) -> Status[dict[str, Any]]:
     """Create a conditional alert. Its rule run over the open cases of the type starts at once (workers do
     it in the background): follow it in `run_status`, `run_done` / `run_total`."""
@@ -466,7 +476,7 @@ def create_alert(request: HttpRequest, project: str, payload: AlertIn) -> Status
     return Status(201, _alert_out(a))
 
 
-@router.get("/projects/{project}/alerts", response=AlertList, tags=["alerts"])
+@router.get("/projects/{project}/alerts", auth=READ, response=AlertList, tags=["alerts"])
 def list_alerts(
     request: HttpRequest,
     project: str,
@@ -480,13 +490,13 @@ def list_alerts(
     return {"count": listed["count"], "items": [s.as_dict() for s in queries.summaries(listed["items"])]}
 
 
-@router.get("/projects/{project}/alerts/{alert_id}", response=AlertOut, tags=["alerts"])
+@router.get("/projects/{project}/alerts/{alert_id}", auth=READ, response=AlertOut, tags=["alerts"])
 def get_alert(request: HttpRequest, project: str, alert_id: int) -> dict[str, Any]:
     """The alert, with its rule run's progress (`run_status`, `run_done` of `run_total` cases)."""
     return _alert_out(_alert(project_for(request, project), alert_id))
 
 
-@router.patch("/projects/{project}/alerts/{alert_id}", response=AlertOut, tags=["alerts"])
+@router.patch("/projects/{project}/alerts/{alert_id}", auth=SEND, response=AlertOut, tags=["alerts"])
 def update_alert(request: HttpRequest, project: str, alert_id: int, payload: AlertPatch) -> dict[str, Any]:
     """Change any of its fields. A new case type, criteria or schedule starts a new rule run; a new
     schedule replaces the running schedules (from now on); a new text changes no schedule."""
@@ -494,7 +504,7 @@ def update_alert(request: HttpRequest, project: str, alert_id: int, payload: Ale
     return _alert_out(a)
 
 
-@router.delete("/projects/{project}/alerts/{alert_id}", response={204: None}, tags=["alerts"])
+@router.delete("/projects/{project}/alerts/{alert_id}", auth=SEND, response={204: None}, tags=["alerts"])
 def delete_alert(request: HttpRequest, project: str, alert_id: int) -> Status[None]:
     """Delete the alert and its schedules: nothing more is queued (messages already queued still go, and
     stay in the message log). To stop it for a while instead, pause it."""
@@ -502,19 +512,19 @@ def delete_alert(request: HttpRequest, project: str, alert_id: int) -> Status[No
     return Status(204, None)
 
 
-@router.post("/projects/{project}/alerts/{alert_id}/pause", response=AlertOut, tags=["alerts"])
+@router.post("/projects/{project}/alerts/{alert_id}/pause", auth=SEND, response=AlertOut, tags=["alerts"])
 def pause_alert(request: HttpRequest, project: str, alert_id: int) -> dict[str, Any]:
     return _alert_out(services.pause_alert(_alert(project_for(request, project), alert_id)))
 
 
-@router.post("/projects/{project}/alerts/{alert_id}/resume", response=AlertOut, tags=["alerts"])
+@router.post("/projects/{project}/alerts/{alert_id}/resume", auth=SEND, response=AlertOut, tags=["alerts"])
 def resume_alert(request: HttpRequest, project: str, alert_id: int) -> dict[str, Any]:
     """Running schedules go on (the latest event missed while paused is sent if within the lateness), and a
     rule run starts the schedules of cases that began to match while paused."""
     return _alert_out(services.resume_alert(_alert(project_for(request, project), alert_id)))
 
 
-@router.get("/projects/{project}/alerts/{alert_id}/sends", response=MessageList, tags=["alerts"])
+@router.get("/projects/{project}/alerts/{alert_id}/sends", auth=READ, response=MessageList, tags=["alerts"])
 def alert_sends(
     request: HttpRequest,
     project: str,
@@ -534,7 +544,7 @@ def alert_sends(
 # --------------------------------------------------------------------------------------------------
 
 
-@router.get("/projects/{project}/cases/{case_id}/schedule", response=ScheduledList, tags=["cases"])
+@router.get("/projects/{project}/cases/{case_id}/schedule", auth=READ, response=ScheduledList, tags=["cases"])
 def case_schedule(request: HttpRequest, project: str, case_id: str, limit: int = 10) -> dict[str, Any]:
     """The next `limit` (1–500, default 10) messages this case will receive, across every alert and
     broadcast, soonest first, each rendered for the case as it is now. `count` is the number listed."""

@@ -9,7 +9,7 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Field, File, Form, Router, Schema, Status, UploadedFile
 
-from casemsg.api.core import In, paged, project_for
+from casemsg.api.core import READ, SEND, WRITE, In, paged, project_for
 from casemsg.surveys import engine, queries, services
 from casemsg.surveys.models import Survey, SurveySession
 
@@ -121,14 +121,14 @@ def _session(s: SurveySession) -> dict[str, Any]:
     }
 
 
-@router.post("/projects/{project}/surveys", response={201: SurveyOut})
+@router.post("/projects/{project}/surveys", auth=WRITE, response={201: SurveyOut})
 def create_survey(request: HttpRequest, project: str, payload: SurveyIn) -> Status[dict[str, Any]]:
     """A new survey from its definition (version 1)."""
     survey = services.create_survey(project_for(request, project), payload.dict(exclude_unset=True))
     return Status(201, _survey(survey))
 
 
-@router.post("/projects/{project}/surveys/import", response={200: SurveyOut, 201: SurveyOut})
+@router.post("/projects/{project}/surveys/import", auth=WRITE, response={200: SurveyOut, 201: SurveyOut})
 def import_survey(
     request: HttpRequest,
     project: str,
@@ -143,32 +143,32 @@ def import_survey(
     return Status(201 if created else 200, _survey(survey))
 
 
-@router.get("/projects/{project}/surveys", response=SurveyList)
+@router.get("/projects/{project}/surveys", auth=READ, response=SurveyList)
 def list_surveys(request: HttpRequest, project: str, limit: int = 100, offset: int = 0) -> dict[str, Any]:
     listed = paged(services.list_surveys(project_for(request, project)), limit, offset)
     return {"count": listed["count"], "items": [_survey(s) for s in listed["items"]]}
 
 
-@router.get("/projects/{project}/surveys/{survey_id}", response=SurveyOut)
+@router.get("/projects/{project}/surveys/{survey_id}", auth=READ, response=SurveyOut)
 def get_survey(request: HttpRequest, project: str, survey_id: int) -> dict[str, Any]:
     return _survey(services.get_survey(project_for(request, project), survey_id))
 
 
-@router.put("/projects/{project}/surveys/{survey_id}", response=SurveyOut)
+@router.put("/projects/{project}/surveys/{survey_id}", auth=WRITE, response=SurveyOut)
 def update_survey(request: HttpRequest, project: str, survey_id: int, payload: SurveyIn) -> dict[str, Any]:
     """A new version of the survey; sessions already running keep the version they started with."""
     survey = services.update_survey(project_for(request, project), survey_id, payload.dict(exclude_unset=True))
     return _survey(survey)
 
 
-@router.delete("/projects/{project}/surveys/{survey_id}", response={204: None})
+@router.delete("/projects/{project}/surveys/{survey_id}", auth=WRITE, response={204: None})
 def delete_survey(request: HttpRequest, project: str, survey_id: int) -> Status[None]:
     """Delete the survey, its versions and its sessions."""
     services.delete_survey(project_for(request, project), survey_id)
     return Status(204, None)
 
 
-@router.post("/projects/{project}/surveys/{survey_id}/start", response={201: SessionOut})
+@router.post("/projects/{project}/surveys/{survey_id}/start", auth=SEND, response={201: SessionOut})
 def start_survey(request: HttpRequest, project: str, survey_id: int, payload: StartIn) -> Status[dict[str, Any]]:
     """Send the survey's first question to a case (422 NO_CASE_NAME, NO_TWO_WAY_PHONE_NUMBER, …). An open
     session on the same number is closed as replaced."""
@@ -176,7 +176,7 @@ def start_survey(request: HttpRequest, project: str, survey_id: int, payload: St
     return Status(201, _session(queries.sessions(session.project).get(pk=session.pk)))
 
 
-@router.get("/projects/{project}/survey-sessions", response=SessionList)
+@router.get("/projects/{project}/survey-sessions", auth=READ, response=SessionList)
 def list_sessions(
     request: HttpRequest,
     project: str,

@@ -5,7 +5,7 @@ from datetime import datetime
 from django.http import HttpRequest
 from ninja import Router, Schema, Status
 
-from casemsg.api.core import In, paged, project_for
+from casemsg.api.core import READ, WRITE, In, paged, project_for
 from casemsg.contacts.status import status
 from casemsg.core import errors
 from casemsg.core.errors import InputError
@@ -73,6 +73,7 @@ def _get(project, worker_id: int) -> MobileWorker:
 
 @router.post(
     "/projects/{project}/mobile-workers",
+    auth=WRITE,
     response={201: WorkerOut},
     openapi_extra={"responses": {409: {"description": "A mobile worker has this username (USERNAME_TAKEN)."}}},
 )
@@ -88,7 +89,7 @@ class WorkerList(Schema):
     items: list[WorkerOut]
 
 
-@router.get("/projects/{project}/mobile-workers", response=WorkerList)
+@router.get("/projects/{project}/mobile-workers", auth=READ, response=WorkerList)
 def list_workers(
     request: HttpRequest, project: str, active: bool | None = None, limit: int = 100, offset: int = 0
 ) -> dict[str, object]:
@@ -99,13 +100,14 @@ def list_workers(
     return paged(qs, limit, offset)
 
 
-@router.get("/projects/{project}/mobile-workers/{worker_id}", response=WorkerOut)
+@router.get("/projects/{project}/mobile-workers/{worker_id}", auth=READ, response=WorkerOut)
 def get_worker(request: HttpRequest, project: str, worker_id: int):
     return _get(project_for(request, project), worker_id)
 
 
 @router.patch(
     "/projects/{project}/mobile-workers/{worker_id}",
+    auth=WRITE,
     response=WorkerOut,
     openapi_extra={"responses": {409: {"description": "A mobile worker has this username (USERNAME_TAKEN)."}}},
 )
@@ -115,14 +117,14 @@ def update_worker(request: HttpRequest, project: str, worker_id: int, payload: W
     return services.update_worker(p, _get(p, worker_id), _change(payload))
 
 
-@router.delete("/projects/{project}/mobile-workers/{worker_id}", response={204: None})
+@router.delete("/projects/{project}/mobile-workers/{worker_id}", auth=WRITE, response={204: None})
 def delete_worker(request: HttpRequest, project: str, worker_id: int):
     p = project_for(request, project)
     services.delete_worker(_get(p, worker_id))
     return Status(204, None)
 
 
-@router.get("/projects/{project}/mobile-workers/{worker_id}/contact")
+@router.get("/projects/{project}/mobile-workers/{worker_id}/contact", auth=READ)
 def worker_contact(request: HttpRequest, project: str, worker_id: int):
     p = project_for(request, project)
     w = _get(p, worker_id)

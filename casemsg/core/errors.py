@@ -69,6 +69,9 @@ PROJECT_EXISTS: Final = "PROJECT_EXISTS"
 SANDBOX_DISABLED: Final = "SANDBOX_DISABLED"
 NOT_A_PROJECT_NUMBER: Final = "NOT_A_PROJECT_NUMBER"
 KEY_NOT_FOUND: Final = "KEY_NOT_FOUND"
+INSUFFICIENT_SCOPE: Final = "INSUFFICIENT_SCOPE"
+INVALID_SCOPE: Final = "INVALID_SCOPE"
+WEAKENS_LEGAL_RULE: Final = "WEAKENS_LEGAL_RULE"
 USER_NOT_FOUND: Final = "USER_NOT_FOUND"
 INVALID_ROLE: Final = "INVALID_ROLE"
 LAST_OWNER: Final = "LAST_OWNER"
@@ -494,6 +497,39 @@ _CATALOGUE = [
         status=404,
     ),
     ErrorCode(
+        INSUFFICIENT_SCOPE,
+        "The API key lacks a scope",
+        "Each API key has scopes: read (every GET), send (messages, opt-in requests, verification codes, "
+        "survey starts, broadcasts and alerts), write (creating, changing and deleting cases, mobile workers, "
+        "keywords, surveys, gateways, routes, event webhooks and settings) and admin (API keys, the audit "
+        "log, and settings changes that weaken a legal rule). This operation needs a scope the key does not "
+        "have.",
+        "Use a key with that scope, or have an owner issue one: `casemsg project key SLUG --scope read "
+        "--scope write`, the API keys page, or POST /api/v1/projects/{project}/keys with a key that has the "
+        "admin scope.",
+        kind="request",
+        status=403,
+    ),
+    ErrorCode(
+        INVALID_SCOPE,
+        "Unknown API key scope",
+        "An API key's scopes are among read, send, write and admin, and a key has at least one.",
+        "Give one or more of read, send, write and admin.",
+        kind="request",
+        status=422,
+    ),
+    ErrorCode(
+        WEAKENS_LEGAL_RULE,
+        "The change weakens a legal rule",
+        "The settings change would weaken a rule that keeps messaging lawful: it removes consent regions, "
+        "switches quiet hours off or narrows them, removes opt-out words or adds opt-in words, or switches "
+        "block_shared_numbers off. Such a change needs the owner role on the pages, or an API key with the "
+        "admin scope; every settings change is written to the project's audit log.",
+        "Ask an owner of the project to make the change, or use an API key with the admin scope.",
+        kind="request",
+        status=403,
+    ),
+    ErrorCode(
         USER_NOT_FOUND,
         "User not found",
         "No user account has this username or email address, so it cannot be made a project member.",
@@ -699,7 +735,9 @@ _CATALOGUE = [
     ErrorCode(
         GATEWAY_EXISTS,
         "Gateway already exists",
-        "A gateway with this name already exists in the installation.",
+        "This project already has a gateway with this name (or, for an installation-wide gateway added "
+        "with `casemsg gateway add`, the installation already has one). Names are unique per project: "
+        "another project's gateways never stand in the way, and are never named.",
         "Choose another name, or change the existing gateway.",
         kind="request",
         status=409,

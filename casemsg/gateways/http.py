@@ -95,11 +95,16 @@ class HttpGateway(GatewayType):
         "body": ConfigField(choices=("form", "json"), help="How POST parameters are encoded (default form)."),
         "params": ConfigField(
             "object",
+            secret_values=True,
             help="{name: value}; text values may contain {to} (E.164 digits), {to_plus} (+ and digits), {text} "
-            'and {message_id}; nested objects and lists are templated too. Default {"to": "{to}", "text": "{text}"}.',
+            'and {message_id}; nested objects and lists are templated too. Default {"to": "{to}", "text": "{text}"}. '
+            "Values are not shown again once saved (a value left as <hidden> keeps the stored one).",
         ),
         "headers": ConfigField(
-            "object", help='{name: value}, templated like params (e.g. an idempotency key "{message_id}").'
+            "object",
+            secret_values=True,
+            help='{name: value}, templated like params (e.g. an idempotency key "{message_id}"). Values are '
+            "not shown again once saved (a value left as <hidden> keeps the stored one).",
         ),
         "username": ConfigField(help="HTTP basic auth user (optional)."),
         "password": ConfigField(secret=True, help="HTTP basic auth password."),

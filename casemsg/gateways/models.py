@@ -12,12 +12,16 @@ def new_inbound_key() -> str:
 
 
 class Gateway(models.Model):
-    """A configured SMS backend. Names are unique in the installation (`contact_backend_id` names one).
+    """A configured SMS backend. A gateway with no project is installation-wide; one with a project serves
+    only that project.
 
-    A gateway with no project is installation-wide; one with a project serves only that project.
+    Names are unique per project, and among the installation's gateways: a project never learns another
+    project's gateway names (creating one with the same name simply works). A project's gateway may have
+    the name of an installation gateway; for that project its own one wins (`contact_backend_id`, routes
+    by name: casemsg.gateways.routing, services.find_gateway).
     """
 
-    name = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=64)
     type = models.CharField(max_length=32)  # a key of casemsg.gateways.registry.GATEWAY_TYPES
     project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.CASCADE, related_name="gateways")
     config = models.JSONField(default=dict)
@@ -29,6 +33,14 @@ class Gateway(models.Model):
     countries = models.JSONField(default=list, blank=True)
     max_segments = models.PositiveIntegerField(default=10)
     created_on = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "name"], name="gateway_project_name"),
+            models.UniqueConstraint(
+                fields=["name"], condition=models.Q(project__isnull=True), name="gateway_installation_name"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name

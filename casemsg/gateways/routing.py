@@ -1,4 +1,5 @@
-"""Which gateway sends to a number: the contact's `contact_backend_id`, else the project's prefix map,
+"""Which gateway sends to a number: the contact's `contact_backend_id` (the project's own gateway of that
+name, else the installation's; another project's gateway is never named), else the project's prefix map,
 else the installation's prefix map — the longest matching prefix wins, `*` catches the rest — and the
 chosen gateway must support the number's country."""
 
@@ -23,8 +24,10 @@ class Router:
     """Loads gateways and routes once, then answers many questions (one batch of messages)."""
 
     def __init__(self, project_ids: set[int]):
-        self.gateways = {
-            g.name: g for g in Gateway.objects.filter(Q(project__isnull=True) | Q(project_id__in=project_ids))
+        # keyed by (project id or None for the installation's, name): names are unique per project only
+        self.gateways: dict[tuple[int | None, str], Gateway] = {
+            (g.project_id, g.name): g
+            for g in Gateway.objects.filter(Q(project__isnull=True) | Q(project_id__in=project_ids))
         }
         by_id = {g.pk: g for g in self.gateways.values()}
         self.routes: dict[int | None, list[tuple[str, Gateway]]] = {}
@@ -44,8 +47,9 @@ class Router:
 
     def choose(self, project_id: int, number: str, region: str | None, override: str = "") -> Choice:
         if override:
-            gw = self.gateways.get(override)
-            if gw is None or (gw.project_id not in (None, project_id)):
+            # the project's own gateway of that name, else the installation's; never another project's
+            gw = self.gateways.get((project_id, override)) or self.gateways.get((None, override))
+            if gw is None:
                 detail = f"contact_backend_id '{override}' is not a configured gateway."
                 return Choice(None, errors.GATEWAY_NOT_FOUND, detail)
         else:

@@ -41,6 +41,15 @@ def add_gateway(
     types[type_name].validate_config(config or {})
     check_urls(types[type_name], config or {})
     regions = _checked_limits(rate_limit, countries, max_segments)
+    # Only the same project's names (or, for an installation gateway, the installation's) can be in the
+    # way: the answer never tells one project the names of another's gateways.
+    taken = (
+        f"This project already has a gateway named '{name}'."
+        if project is not None
+        else (f"The installation already has a gateway named '{name}'.")
+    )
+    if Gateway.objects.filter(project=project, name=name).exists():
+        raise InputError(errors.GATEWAY_EXISTS, taken, 409)
     try:
         with transaction.atomic():
             return Gateway.objects.create(
@@ -52,8 +61,8 @@ def add_gateway(
                 countries=regions,
                 max_segments=max_segments,
             )
-    except IntegrityError as exc:
-        raise InputError(errors.GATEWAY_EXISTS, f"A gateway named '{name}' already exists.", 409) from exc
+    except IntegrityError as exc:  # the same name added at the same moment
+        raise InputError(errors.GATEWAY_EXISTS, taken, 409) from exc
 
 
 MAX_RATE_LIMIT = 100_000  # segments per second
@@ -119,16 +128,27 @@ def set_config(gateway: Gateway, config: dict[str, Any]) -> Gateway:
     return gateway
 
 
-def map_prefix(prefix: str, gateway_name: str, project: Project | None = None) -> GatewayRoute:
-    """Route numbers starting with `prefix` (digits, or `*` for all) to a gateway; replaces a route."""
+def find_gateway(name: str, project: Project | None) -> Gateway | None:
+    """The gateway a name stands for in a project: the project's own of that name, else the installation's
+    (for project None: the installation's only). Never another project's."""
+    if project is not None:
+        own = Gateway.objects.filter(name=name, project=project).first()
+        if own is not None:
+            return own
+    return Gateway.objects.filter(name=name, project__isnull=True).first()
+
+
+def map_prefix(prefix: str, gateway: str | Gateway, project: Project | None = None) -> GatewayRoute:
+    """Route numbers starting with `prefix` (digits, or `*` for all) to a gateway — given by name (the
+    project's own first, else the installation's: `find_gateway`) or as a row the project may use —;
+    replaces a route."""
     prefix = (prefix or "").strip().lstrip("+")
     if prefix != "*" and not prefix.isdigit():
         raise InputError(errors.INVALID_PREFIX, "A prefix is digits (country code first, e.g. 254) or '*'.")
-    gw = Gateway.objects.filter(name=gateway_name).first()
-    if gw is None or (project is not None and gw.project_id not in (None, project.pk)):
-        raise InputError(errors.GATEWAY_NOT_FOUND, f"No gateway named '{gateway_name}'.", 404)
-    if project is None and gw.project_id is not None:
-        raise InputError(errors.VALIDATION_ERROR, "A project's own gateway can only be mapped in that project.")
+    gw = find_gateway(gateway, project) if isinstance(gateway, str) else gateway
+    if gw is None or gw.project_id not in (None, project.pk if project is not None else None):
+        name = gateway if isinstance(gateway, str) else gateway.name
+        raise InputError(errors.GATEWAY_NOT_FOUND, f"No gateway named '{name}'.", 404)
     with transaction.atomic():
         GatewayRoute.objects.filter(project=project, prefix=prefix).delete()
         return GatewayRoute.objects.create(prefix=prefix, gateway=gw, project=project)

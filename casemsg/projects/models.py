@@ -57,6 +57,20 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+# What an API key may do (checked by every API operation, casemsg.api.core): read — every GET; send —
+# messages, opt-in requests, verification codes, survey starts, broadcasts and alerts; write — create,
+# change and delete cases, mobile workers, keywords, surveys, gateways, routes, event webhooks, settings;
+# admin — API keys, the audit log, and settings changes that weaken a legal rule.
+READ, SEND, WRITE, ADMIN = "read", "send", "write", "admin"
+SCOPES: tuple[str, ...] = (READ, SEND, WRITE, ADMIN)
+# A new key's scopes unless others are chosen: everything but admin.
+DEFAULT_SCOPES: tuple[str, ...] = (READ, SEND, WRITE)
+
+
+def _default_scopes() -> list[str]:
+    return list(DEFAULT_SCOPES)
+
+
 class ApiKey(models.Model):
     """A project's API key, stored hashed: the plain key is shown once, when issued."""
 
@@ -67,17 +81,29 @@ class ApiKey(models.Model):
     created_on = models.DateTimeField(auto_now_add=True)
     revoked = models.BooleanField(default=False)
     revoked_on = models.DateTimeField(null=True, blank=True)
+    # Among SCOPES, in that order (projects.services checks them when the key is issued).
+    scopes = models.JSONField(default=_default_scopes)
 
     @classmethod
-    def issue(cls, project: Project, name: str = "") -> str:
-        return cls.issue_row(project, name)[1]
+    def issue(cls, project: Project, name: str = "", scopes: tuple[str, ...] | list[str] = DEFAULT_SCOPES) -> str:
+        return cls.issue_row(project, name, scopes)[1]
 
     @classmethod
-    def issue_row(cls, project: Project, name: str = "") -> tuple[ApiKey, str]:
+    def issue_row(
+        cls, project: Project, name: str = "", scopes: tuple[str, ...] | list[str] = DEFAULT_SCOPES
+    ) -> tuple[ApiKey, str]:
         """A new key: the row and the plain key, which is shown once and never stored."""
         key = "cm_" + secrets.token_urlsafe(32)
-        row = cls.objects.create(project=project, key_hash=hash_key(key), prefix=key[:10], name=name)
+        ordered = [s for s in SCOPES if s in scopes]
+        row = cls.objects.create(project=project, key_hash=hash_key(key), prefix=key[:10], name=name, scopes=ordered)
         return row, key
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in (self.scopes or [])
+
+    def described(self) -> str:
+        """The key as the audit log and the consent ledger name it: its prefix and its name."""
+        return f"api key {self.prefix}…" + (f" ({self.name})" if self.name else "")
 
 
 class Membership(models.Model):
@@ -97,3 +123,24 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id}@{self.project_id}:{self.role}"
+
+
+class AuditEntry(models.Model):
+    """One change of a project's settings or API keys: who made it, when, which setting, the value before
+    and after (as GET …/settings shows it), and whether it weakened a legal rule. Written in the change's
+    own transaction by projects.services; never changed afterwards."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="audit_entries")
+    at = models.DateTimeField()
+    source = models.CharField(max_length=16)  # how the change came in: api, page, cli, system
+    who = models.CharField(max_length=200, blank=True, default="")  # "user alice", "api key cm_AbCd… (ci)", …
+    setting = models.CharField(max_length=64)  # a settings name (consent_regions, quiet_hours, …) or api_key
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    weakens = models.BooleanField(default=False)  # it weakened a legal rule (it needed owner / admin)
+
+    class Meta:
+        indexes = [models.Index(fields=["project", "-at", "-id"], name="audit_project_at")]
+
+    def __str__(self) -> str:
+        return f"{self.project_id}:{self.setting}@{self.at:%Y-%m-%d %H:%M}"

@@ -14,17 +14,25 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.text import slugify
 
-from casemsg.core import errors, timezones
+from casemsg.core import actor, errors, timezones
 from casemsg.core.errors import InputError
 from casemsg.core.phone import DEFAULT_CONSENT_REGIONS
 from casemsg.projects import signals
-from casemsg.projects.models import ApiKey, Membership, Project
+from casemsg.projects.models import DEFAULT_SCOPES, SCOPES, ApiKey, AuditEntry, Membership, Project
 
 
 def create_project(
-    slug: str, name: str, time_zone: str = "UTC", language: str = "en", languages: list[str] | None = None
+    slug: str,
+    name: str,
+    time_zone: str = "UTC",
+    language: str = "en",
+    languages: list[str] | None = None,
+    scopes: Sequence[str] = SCOPES,
 ) -> tuple[Project, str]:
-    """A new project and its first API key (the plain key is returned once; only its hash is kept)."""
+    """A new project and its first API key (the plain key is returned once; only its hash is kept). The
+    first key has every scope, admin included, unless `scopes` says otherwise: it is the one the
+    installation hands to whoever sets the project up (keys issued later have DEFAULT_SCOPES)."""
+    scopes = checked_scopes(scopes)
     if not slug or slugify(slug) != slug:
         raise InputError(
             errors.INVALID_SLUG, f"'{slug}' is not a valid slug: use lowercase letters, digits and dashes."
@@ -38,7 +46,7 @@ def create_project(
         project = Project.objects.create(
             slug=slug, name=name or slug, default_time_zone=time_zone, default_language=language, sms_languages=langs
         )
-        key = ApiKey.issue(project)
+        key = ApiKey.issue(project, scopes=scopes)
     return project, key
 
 
@@ -145,12 +153,32 @@ def find_user(username_or_email: str) -> AbstractBaseUser:
 _KEY_NAME_MAX = 100
 
 
-def issue_key(project: Project, name: str = "") -> tuple[ApiKey, str]:
-    """Another API key for the project; the plain key is returned once (only its hash is kept)."""
+def checked_scopes(scopes: Sequence[str] | None) -> list[str]:
+    """The scopes as stored (in SCOPES' order, each once); INVALID_SCOPE for an unknown one or none."""
+    given = [str(s).strip().lower() for s in scopes or []]
+    unknown = [s for s in given if s not in SCOPES]
+    if unknown or not given:
+        what = f"'{unknown[0]}' is not a scope" if unknown else "A key needs at least one scope"
+        raise InputError(errors.INVALID_SCOPE, f"{what}; the scopes are {', '.join(SCOPES)}.")
+    return [s for s in SCOPES if s in given]
+
+
+def _key_json(row: ApiKey) -> dict[str, Any]:
+    """A key as the audit log shows it (never the key itself)."""
+    return {"id": row.pk, "prefix": row.prefix, "name": row.name, "scopes": list(row.scopes or [])}
+
+
+def issue_key(project: Project, name: str = "", scopes: Sequence[str] | None = None) -> tuple[ApiKey, str]:
+    """Another API key for the project with these scopes (default DEFAULT_SCOPES: not admin); the plain
+    key is returned once (only its hash is kept). Recorded in the audit log."""
     name = name.strip()
     if len(name) > _KEY_NAME_MAX or "\x00" in name:
         raise InputError(errors.INVALID_VALUE, f"A key's name is at most {_KEY_NAME_MAX} characters, without NUL.")
-    return ApiKey.issue_row(project, name)
+    chosen = checked_scopes(DEFAULT_SCOPES if scopes is None else scopes)
+    with transaction.atomic():
+        row, key = ApiKey.issue_row(project, name, chosen)
+        _audit(project, [("api_key", None, _key_json(row), False)])
+    return row, key
 
 
 def list_keys(project: Project) -> QuerySet[ApiKey]:
@@ -158,19 +186,44 @@ def list_keys(project: Project) -> QuerySet[ApiKey]:
 
 
 def revoke_key(project: Project, key_id: int) -> ApiKey:
-    """Revoke one of the project's keys: it stops working at once. Revoking twice changes nothing."""
-    row = ApiKey.objects.filter(project=project, pk=key_id).first()
-    if row is None:
-        raise InputError(errors.KEY_NOT_FOUND, f"No API key {key_id} in this project.", 404)
-    if not row.revoked:
-        row.revoked, row.revoked_on = True, timezone.now()
-        row.save(update_fields=["revoked", "revoked_on"])
+    """Revoke one of the project's keys: it stops working at once. Revoking twice changes nothing.
+    Recorded in the audit log."""
+    with transaction.atomic():
+        row = ApiKey.objects.select_for_update().filter(project=project, pk=key_id).first()
+        if row is None:
+            raise InputError(errors.KEY_NOT_FOUND, f"No API key {key_id} in this project.", 404)
+        if not row.revoked:
+            row.revoked, row.revoked_on = True, timezone.now()
+            row.save(update_fields=["revoked", "revoked_on"])
+            shown = _key_json(row)
+            _audit(project, [("api_key", {**shown, "revoked": False}, {**shown, "revoked": True}, False)])
     return row
 
 
+# --- the audit log ---------------------------------------------------------------------------------
+def _audit(project: Project, rows: Sequence[tuple[str, Any, Any, bool]]) -> None:
+    """Write audit entries (setting, before, after, weakens) for one change, as the current actor, inside
+    the caller's transaction."""
+    who = actor.current()
+    now = timezone.now()
+    AuditEntry.objects.bulk_create(
+        AuditEntry(
+            project=project,
+            at=now,
+            source=who.source,
+            who=who.who[:200],
+            setting=setting,
+            before=before,
+            after=after,
+            weakens=weakens,
+        )
+        for setting, before, after, weakens in rows
+    )
+
+
 # --- settings ------------------------------------------------------------------------------------
-# What GET/PATCH …/settings read and change. The compliance texts and extra keywords have their own rules
-# (casemsg.consent.words) and are not here.
+# What GET/PATCH …/settings read and change. The compliance texts have their own rules (casemsg.consent.words)
+# and are not here; the project's extra opt-out and opt-in words are.
 SETTINGS = (
     "default_time_zone",
     "default_language",
@@ -182,7 +235,15 @@ SETTINGS = (
     "opt_in_interval_hours",
     "opt_in_expiry_hours",
     "auto_opt_in",
+    "opt_out_keywords",
+    "opt_in_keywords",
 )
+# The settings that keep messaging lawful. Weakening one (see `weakenings`) needs the owner role on the
+# pages or an API key with the admin scope (403 WEAKENS_LEGAL_RULE otherwise); every change of any setting
+# is written to the audit log all the same.
+LEGAL_RULES = ("consent_regions", "quiet_hours", "opt_out_keywords", "opt_in_keywords", "block_shared_numbers")
+_WORDS = ("opt_out_keywords", "opt_in_keywords")
+_WORD_MAX, _WORDS_MAX = 32, 50
 _SWITCHES = ("block_shared_numbers", "auto_normalize_phone_numbers", "auto_opt_in")
 # field: (least, most) in hours; a year at most. An interval of 0 lets the question be asked at any time.
 _HOURS = {"opt_in_interval_hours": (0, 8760), "opt_in_expiry_hours": (1, 8760)}
@@ -216,7 +277,49 @@ def get_settings(project: Project) -> dict[str, Any]:
         "opt_in_interval_hours": project.opt_in_interval_hours,
         "opt_in_expiry_hours": project.opt_in_expiry_hours,
         "auto_opt_in": project.auto_opt_in,
+        "opt_out_keywords": _words(project.opt_out_keywords),
+        "opt_in_keywords": _words(project.opt_in_keywords),
     }
+
+
+def _words(stored: object) -> list[str]:
+    """A stored word list as the settings show it: upper-case, each once, in order (older rows may hold
+    lower-case or repeated words; consent.words reads them the same way)."""
+    if not isinstance(stored, list):
+        return []
+    return list(dict.fromkeys(str(w).strip().upper() for w in stored if str(w).strip()))
+
+
+def _quiet_minutes(quiet: dict[str, str] | None) -> set[int]:
+    """The minutes of the day (0–1439) a quiet-hours window covers; 21:00–08:00 crosses midnight."""
+    if not quiet:
+        return set()
+    start, end = (int(quiet[k][:2]) * 60 + int(quiet[k][3:]) for k in ("start", "end"))
+    if start < end:
+        return set(range(start, end))
+    return set(range(start, 1440)) | set(range(0, end))
+
+
+def weakenings(before: dict[str, Any], after: dict[str, Any]) -> dict[str, str]:
+    """{setting: why} for each legal rule the change from `before` to `after` (both as get_settings shows
+    them) weakens: a consent region removed, quiet hours switched off or narrowed (some minute that was
+    quiet is not any more), an opt-out word removed, an opt-in word added, block_shared_numbers switched
+    off. Strengthening, or changing nothing, is not weakening."""
+    out: dict[str, str] = {}
+    removed = [r for r in before["consent_regions"] if r not in after["consent_regions"]]
+    if removed:
+        out["consent_regions"] = f"removes {', '.join(removed)} from the consent regions"
+    if not _quiet_minutes(before["quiet_hours"]) <= _quiet_minutes(after["quiet_hours"]):
+        out["quiet_hours"] = "switches quiet hours off" if after["quiet_hours"] is None else "narrows quiet hours"
+    dropped = [w for w in before["opt_out_keywords"] if w not in after["opt_out_keywords"]]
+    if dropped:
+        out["opt_out_keywords"] = f"removes the opt-out words {', '.join(dropped)}"
+    added = [w for w in after["opt_in_keywords"] if w not in before["opt_in_keywords"]]
+    if added:
+        out["opt_in_keywords"] = f"adds the opt-in words {', '.join(added)}"
+    if before["block_shared_numbers"] and not after["block_shared_numbers"]:
+        out["block_shared_numbers"] = "switches block_shared_numbers off"
+    return out
 
 
 def _invalid(field: str, sentence: str, code: str = errors.VALIDATION_ERROR) -> InputError:
@@ -265,26 +368,65 @@ def _string_list(field: str, value: object, most: int) -> list[str]:
     return list(dict.fromkeys(value))  # the first of repeated entries, in the order given
 
 
-def update_settings(project: Project, changes: dict[str, Any]) -> Project:
+def update_settings(project: Project, changes: dict[str, Any], *, may_weaken: bool = False) -> Project:
     """Change any subset of SETTINGS, all or nothing: every value is checked (the first wrong one is a 422
-    naming its field) and written in one transaction.
+    naming its field) and written in one transaction, with one audit-log entry per setting whose value
+    changed (who: the current actor, casemsg.core.actor).
 
     `quiet_hours` is {"start": "HH:MM", "end": "HH:MM"} (read on each recipient's clock; 21:00-08:00 crosses
-    midnight) or None for none; `default_language` must be one of `sms_languages` (both as changed)."""
+    midnight) or None for none; `default_language` must be one of `sms_languages` (both as changed).
+
+    A change that weakens a legal rule (`weakenings`) is refused with 403 WEAKENS_LEGAL_RULE unless
+    `may_weaken`: the caller passes True only for an owner on the pages, an API key with the admin scope
+    or the installation's command line. Leaving it out refuses, so a new caller cannot forget the rule."""
     with transaction.atomic():
         # locked: two changes at once cannot leave a default language outside the languages
         current = Project.objects.select_for_update().get(pk=project.pk)
         fields = _checked(current, changes)
         if fields:
+            shown_before = get_settings(current)
             before = {name: getattr(current, name) for name in fields}
             for name, value in fields.items():
                 setattr(current, name, value)
+            shown_after = get_settings(current)
+            weak = weakenings(shown_before, shown_after)
+            if weak and not may_weaken:
+                raise InputError(
+                    errors.WEAKENS_LEGAL_RULE,
+                    f"{next(iter(weak))}: this change {'; '.join(weak.values())}, which weakens a legal rule: it "
+                    "needs the owner role on the pages or an API key with the admin scope.",
+                    403,
+                )
+            for name, value in fields.items():
                 setattr(project, name, value)
             current.save(update_fields=list(fields))
+            _audit(
+                current,
+                [
+                    (name, shown_before[name], shown_after[name], name in weak)
+                    for name in SETTINGS
+                    if shown_before[name] != shown_after[name]
+                ],
+            )
             changed = {name: old for name, old in before.items() if old != fields[name]}
             if changed:
                 signals.settings_changed.send(sender=Project, project=current, changed=changed)
     return project
+
+
+def _word_list(field: str, value: object) -> list[str]:
+    words = _string_list(field, value, _WORDS_MAX)
+    out: list[str] = []
+    for i, word in enumerate(words):
+        w = word.strip().upper()
+        if not w or len(w) > _WORD_MAX or any(c.isspace() for c in w) or not (w[0].isalnum() and w[-1].isalnum()):
+            raise _invalid(
+                f"{field}[{i}]",
+                f"{_shown(word)} is not one word: use letters and digits (at most {_WORD_MAX} characters), "
+                "such as 'SITISHA'; a message counts only as the whole word, punctuation around it ignored.",
+            )
+        out.append(w)
+    return list(dict.fromkeys(out))
 
 
 def _checked(project: Project, changes: dict[str, Any]) -> dict[str, Any]:
@@ -328,6 +470,13 @@ def _checked(project: Project, changes: dict[str, Any]) -> dict[str, Any]:
                 sentence = f"{_shown(r)} is not an ISO 3166 region code with phone numbers, such as 'US' or 'KE'."
                 raise _invalid(f"consent_regions[{i}]", sentence)
         fields["consent_regions"] = regions
+    for name in _WORDS:
+        if name in changes:
+            fields[name] = _word_list(name, changes[name])
+    out_words = set(fields.get("opt_out_keywords", _words(project.opt_out_keywords)))
+    both = [w for w in fields.get("opt_in_keywords", _words(project.opt_in_keywords)) if w in out_words]
+    if both and any(name in fields for name in _WORDS):
+        raise _invalid("opt_in_keywords", f"{both[0]} is an opt-out word too; a word may be only one of the two.")
     for name in _SWITCHES:
         if name in changes:
             if not isinstance(changes[name], bool):

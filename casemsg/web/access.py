@@ -44,6 +44,9 @@ RULES: dict[str, tuple[str, str]] = {
     "members": OWNER_WRITES,
     # API keys act for the whole project (every role's power): even their list is the owners' business
     "api_keys": OWNER_ONLY,
+    # who changed which setting or key: the owners' business too (as the API's admin scope)
+    "settings_audit": OWNER_ONLY,
+    "settings_audit_csv": OWNER_ONLY,
 }
 
 

@@ -19,11 +19,11 @@ from django import forms
 
 from casemsg.core import errors, timezones
 from casemsg.core.errors import InputError
-from casemsg.gateways.base import ConfigField, GatewayType
+from casemsg.gateways.base import ConfigField, GatewayType, masked, unmasked
 from casemsg.gateways.models import Gateway
 from casemsg.inbound.keywords import ACTIONS, KeywordFields
 from casemsg.inbound.models import Keyword
-from casemsg.projects.models import Project
+from casemsg.projects.models import DEFAULT_SCOPES, SCOPES, Project
 
 CONFIG_PREFIX = "cfg_"
 REPLY_PREFIX = "reply_"
@@ -137,8 +137,10 @@ def _config_field(key: str, f: ConfigField, has_value: bool) -> forms.Field:
 
 
 def _shown_value(f: ConfigField, value: Any) -> Any:
-    """A stored config value as its form field shows it (never a secret's)."""
-    if f.secret or value is None:
+    """A stored config value as its form field shows it, to every role: never a secret's, and an object of
+    secret values (an http gateway's headers, params) with its keys but each value masked."""
+    value = masked(f, value)
+    if value is None:
         return None
     if f.type == "bool":
         return bool(value)
@@ -186,7 +188,7 @@ class GatewayForm(forms.Form):
     """A gateway of one type: name (new gateways only), limits, and one field per key of the type's config
     schema (`cfg_<key>`). Secrets are never shown back; left blank they keep their stored value."""
 
-    name = forms.CharField(max_length=64, help_text="Letters, digits, '.', '_' or '-'; unique in the installation.")
+    name = forms.CharField(max_length=64, help_text="Letters, digits, '.', '_' or '-'; unique in the project.")
     # (at most what the database column holds)
     rate_limit = forms.IntegerField(
         min_value=0,
@@ -237,7 +239,9 @@ class GatewayForm(forms.Form):
         schema = self.gateway_type.config_fields()
         config = {k: v for k, v in self.stored.items() if k not in schema}
         for key, f in schema.items():
-            value = _config_value(key, f, self.cleaned_data.get(CONFIG_PREFIX + key))
+            value = unmasked(
+                key, f, _config_value(key, f, self.cleaned_data.get(CONFIG_PREFIX + key)), self.stored.get(key)
+            )
             if value is None and f.secret and self.stored.get(key):
                 value = self.stored[key]
             if value is not None:
@@ -329,6 +333,18 @@ class SettingsForm(forms.Form):
     opt_in_expiry_hours = forms.CharField(
         max_length=10, label="Answer awaited (hours)", help_text="How long a reply counts as the answer."
     )
+    opt_out_keywords = forms.CharField(
+        required=False,
+        max_length=2000,
+        label="Extra opt-out words",
+        help_text="Besides STOP and the other standard words, e.g. SITISHA.",
+    )
+    opt_in_keywords = forms.CharField(
+        required=False,
+        max_length=2000,
+        label="Extra opt-in words",
+        help_text="Besides START and the other standard words, e.g. ANZA.",
+    )
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -338,10 +354,10 @@ class SettingsForm(forms.Form):
     def initial_from(current: dict[str, Any]) -> dict[str, Any]:
         """The form's values for the settings as GET …/settings answers them."""
         quiet = current.get("quiet_hours") or {}
+        lists = ("sms_languages", "consent_regions", "opt_out_keywords", "opt_in_keywords")
         return {
-            **{k: current[k] for k in current if k not in ("sms_languages", "consent_regions", "quiet_hours")},
-            "sms_languages": " ".join(current["sms_languages"]),
-            "consent_regions": " ".join(current["consent_regions"]),
+            **{k: current[k] for k in current if k not in (*lists, "quiet_hours")},
+            **{k: " ".join(current[k]) for k in lists},
             "quiet_hours_start": quiet.get("start", ""),
             "quiet_hours_end": quiet.get("end", ""),
         }
@@ -366,6 +382,8 @@ class SettingsForm(forms.Form):
             "auto_opt_in": d["auto_opt_in"],
             "opt_in_interval_hours": hours("opt_in_interval_hours"),
             "opt_in_expiry_hours": hours("opt_in_expiry_hours"),
+            "opt_out_keywords": split_words(d["opt_out_keywords"]),
+            "opt_in_keywords": split_words(d["opt_in_keywords"]),
         }
 
 
@@ -376,11 +394,27 @@ SETTINGS_REFUSALS = {
     "consent_regions": "consent_regions",
     **{name: name for name in ("default_time_zone", "default_language", "opt_in_interval_hours")},
     "opt_in_expiry_hours": "opt_in_expiry_hours",
+    "opt_out_keywords": "opt_out_keywords",
+    "opt_in_keywords": "opt_in_keywords",
 }
 
 
 # --- API keys ------------------------------------------------------------------------------------
+SCOPE_HELP = {
+    "read": "read everything (every GET)",
+    "send": "send messages, opt-in requests and surveys; run broadcasts and alerts",
+    "write": "create, change and delete cases, mobile workers, keywords, surveys, gateways, routes, webhooks, settings",
+    "admin": "API keys, the audit log, and settings that weaken a legal rule",
+}
+
+
 class ApiKeyForm(forms.Form):
     name = forms.CharField(
         max_length=100, required=False, help_text="What the key is for (e.g. the CommCare forwarder)."
+    )
+    scopes = forms.MultipleChoiceField(
+        choices=[(s, f"{s} — {SCOPE_HELP[s]}") for s in SCOPES],
+        initial=list(DEFAULT_SCOPES),
+        widget=forms.CheckboxSelectMultiple,
+        help_text="What the key may do. A key with admin may also issue keys and weaken legal rules.",
     )

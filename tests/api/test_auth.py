@@ -121,7 +121,7 @@ def cli(*args) -> str:
 
 def test_project_create_prints_a_working_key(db):
     out = json.loads(cli("project", "create", "gamma", "--name", "Gamma program", "--json"))
-    assert set(out) == {"slug", "api_key"}
+    assert set(out) == {"slug", "api_key", "scopes"} and out["scopes"] == ["read", "send", "write", "admin"]
     assert out["slug"] == "gamma"
     gamma = Api(out["api_key"], "gamma")
     r = gamma.get("cases")

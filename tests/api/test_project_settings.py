@@ -26,6 +26,8 @@ DEFAULTS = {
     "opt_in_interval_hours": 24,
     "opt_in_expiry_hours": 72,
     "auto_opt_in": False,
+    "opt_out_keywords": [],
+    "opt_in_keywords": [],
 }
 
 
@@ -53,6 +55,8 @@ def test_patch_changes_every_setting(api: Api, project: Project) -> None:
         "opt_in_interval_hours": 0,
         "opt_in_expiry_hours": 8760,
         "auto_opt_in": True,
+        "opt_out_keywords": ["SITISHA", "ACHA"],
+        "opt_in_keywords": ["ANZA"],
     }
     assert patch_settings(api, changed) == changed
     assert api.get("settings").json() == changed
@@ -126,6 +130,12 @@ def test_repeated_entries_are_kept_once(api: Api) -> None:
         ({"default_time_zone": None}, "VALIDATION_ERROR", "default_time_zone"),
         ({"quiet_hour": {"start": "21:00", "end": "08:00"}}, "VALIDATION_ERROR", "quiet_hour"),  # misspelt
         ({"default_language": "e\x00n"}, "INVALID_VALUE", "default_language"),
+        ({"opt_out_keywords": ["two words"]}, "VALIDATION_ERROR", "opt_out_keywords[0]"),
+        ({"opt_out_keywords": ["STOP!"]}, "VALIDATION_ERROR", "opt_out_keywords[0]"),
+        ({"opt_out_keywords": [""]}, "VALIDATION_ERROR", "opt_out_keywords[0]"),
+        ({"opt_out_keywords": "SITISHA"}, "VALIDATION_ERROR", "opt_out_keywords"),
+        ({"opt_in_keywords": ["ok", "x" * 33]}, "VALIDATION_ERROR", "opt_in_keywords"),
+        ({"opt_out_keywords": ["ACHA"], "opt_in_keywords": ["acha"]}, "VALIDATION_ERROR", "opt_in_keywords"),
     ],
 )
 def test_each_wrong_value_is_a_422_naming_its_field(api: Api, body: dict, code: str, names: str) -> None:

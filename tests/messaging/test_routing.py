@@ -96,6 +96,39 @@ def test_contact_backend_id_overrides_the_prefix_maps(api, project):
     assert (msg(d).status, msg(d).gateway_name) == ("sent", "special")
 
 
+def test_a_name_stands_for_the_projects_own_gateway_then_the_installations(api, other_api, project, other_project):
+    """Gateway names are unique per project: the same name in two projects (and in the installation) are
+    three gateways. A contact's contact_backend_id, and a route by name, reach the project's own gateway of
+    that name first, then the installation's; never another project's, even in the same batch."""
+    theirs = sandbox_gateway("twin", None, project=other_project)
+    shared = sandbox_gateway("shared", None)
+    mine_shadow = sandbox_gateway("shared", None, project=project)  # hides the installation's for alpha
+    sandbox_gateway("inst-all", "*")
+    only_theirs = sandbox_gateway("beta-only", None, project=other_project)
+    a = _send_to(api, KE, contact_backend_id="twin")  # alpha has no "twin": beta's is not used
+    b = _send_to(api, KE, contact_backend_id="shared")
+    c = send(other_api, other_api.case({"contact_phone_number": KE2, "contact_backend_id": "twin"})["case_id"])
+    d = send(other_api, other_api.case({"contact_phone_number": KE2, "contact_backend_id": "shared"})["case_id"])
+    e_case = api.case({"contact_phone_number": KE, "contact_backend_id": "beta-only"})
+    e = send(api, e_case["case_id"])
+    deliver()  # one batch holding both projects' messages
+    assert (msg(a).status, msg(a).error) == ("failed", "GATEWAY_NOT_FOUND")
+    assert (msg(b).status, msg(b).gateway_id) == ("sent", mine_shadow.pk)
+    assert (msg(c).status, msg(c).gateway_id) == ("sent", theirs.pk)
+    assert (msg(d).status, msg(d).gateway_id) == ("sent", shared.pk)  # beta has no own "shared"
+    assert (msg(e).status, msg(e).error) == ("failed", "GATEWAY_NOT_FOUND")
+    # the contact status says the same, in the same words as for a name nobody has
+    status = api.contact(e_case["case_id"])
+    assert status["sms"]["error"]["code"] == "GATEWAY_NOT_FOUND" and only_theirs.name == "beta-only"
+
+    # a route by name: alpha's "shared" is its own
+    r = api.post("routes", {"prefix": "255", "gateway": "shared"})
+    assert r.status_code == 201
+    assert project.routes.get(prefix="255").gateway_id == mine_shadow.pk
+    r = api.post("routes", {"prefix": "256", "gateway": "twin"})
+    assert (r.status_code, r.json()["error"]["code"]) == (404, "GATEWAY_NOT_FOUND")
+
+
 def test_country_support_is_checked_for_the_chosen_gateway(api):
     add_gateway("ke-tz-only", "sandbox", countries=["ke", "TZ"])
     map_prefix("*", "ke-tz-only")

@@ -229,10 +229,17 @@ def test_gateway_url_refusal_is_netguards_sentence(owner, project, settings):
     assert not Gateway.objects.exists()
 
 
-def test_gateway_name_taken_is_a_form_error(owner, project):
-    gateways.add_gateway("aggregator", "sandbox")
+def test_gateway_name_taken_is_a_form_error(owner, project, other_project):
+    gateways.add_gateway("aggregator", "sandbox", project=project)
     r = owner.post(f"/projects/{project.slug}/gateways/new/", gw_body(type="sandbox"))
-    assert "already exists" in errors_of(r)["name"][0]
+    assert "This project already has a gateway named 'aggregator'" in errors_of(r)["name"][0]
+    # another project's names (and the installation's) do not stand in the way, and are not named
+    gateways.add_gateway("theirs", "sandbox", project=other_project)
+    gateways.add_gateway("shared", "sandbox")
+    for name in ("theirs", "shared"):
+        r = owner.post(f"/projects/{project.slug}/gateways/new/", gw_body(type="sandbox", name=name))
+        assert r.status_code == 302, errors_of(r)
+    assert Gateway.objects.filter(project=project).count() == 3
 
 
 def test_only_own_gateways_are_edited_or_deleted(owner, project, other_project):
@@ -415,8 +422,9 @@ def test_api_key_shown_once_then_listed_and_revocable(owner, project, api):
     page = owner.get(url).content.decode()
     assert first.prefix in page and "Revoke" in page
 
-    r = owner.post(url, {"name": f"forwarder {XSS}"})
+    r = owner.post(url, {"name": f"forwarder {XSS}", "scopes": ["read", "send"]})
     assert r.status_code == 200 and "no-store" in r["Cache-Control"]
+    assert r.context["new_key"]["row"].scopes == ["read", "send"] and "(read, send)" in r.content.decode()
     plain = r.context["new_key"]["key"]
     body = r.content.decode()
     assert plain in body and XSS_ESCAPED in body and XSS not in body

@@ -50,10 +50,14 @@ def type_info(t: type[GatewayType]) -> dict[str, str]:
 
 
 def usable_gateways(project: Project) -> list[Gateway]:
-    """The project's own gateways and the installation-wide ones its routes may name."""
-    return list(
+    """The project's own gateways and the installation-wide ones its routes may name: an installation
+    gateway whose name one of the project's own has is hidden by it (a name stands for the project's own
+    first, as for contact_backend_id)."""
+    rows = list(
         Gateway.objects.filter(Q(project=project) | Q(project__isnull=True)).select_related("project").order_by("name")
     )
+    own = {g.name for g in rows if g.project_id is not None}
+    return [g for g in rows if g.project_id is not None or g.name not in own]
 
 
 def _own(project: Project, gateway_id: int) -> Gateway:

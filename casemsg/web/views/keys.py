@@ -1,4 +1,5 @@
-"""API keys (an owner page): the project's keys by prefix and name, a new key shown once, revoke.
+"""API keys (an owner page): the project's keys by prefix, name and scopes, a new key (with the scopes
+chosen) shown once, revoke. Issuing and revoking are recorded in the settings' audit log.
 
 Keys are stored hashed (casemsg.projects.services, as `casemsg project key|keys|revoke-key` and the API's
 …/keys use): the plain key exists only in the answer to the POST that created it, which no cache keeps."""
@@ -11,6 +12,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 
+from casemsg.core import errors
 from casemsg.core.errors import InputError
 from casemsg.projects import services
 from casemsg.web.forms_config import ApiKeyForm, show_refusal
@@ -36,9 +38,9 @@ def api_keys(request: HttpRequest, slug: str) -> HttpResponse:
             return redirect(reverse("web:api_keys", args=[project.slug]))
         if form.is_valid():
             try:
-                row, plain = services.issue_key(project, form.cleaned_data["name"])
+                row, plain = services.issue_key(project, form.cleaned_data["name"], form.cleaned_data["scopes"])
             except InputError as exc:
-                show_refusal(form, exc, {"A key's name": "name"})
+                show_refusal(form, exc, {"A key's name": "name", errors.INVALID_SCOPE: "scopes"})
             else:
                 new_key = {"row": row, "key": plain}
                 form = ApiKeyForm()

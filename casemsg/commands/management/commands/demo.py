@@ -15,7 +15,7 @@ from django.core.management.base import BaseCommand
 from casemsg.cases import services as cases
 from casemsg.gateways import services as gateways
 from casemsg.gateways.models import Gateway, GatewayRoute
-from casemsg.projects.models import ApiKey, Project, hash_key
+from casemsg.projects.models import DEFAULT_SCOPES, ApiKey, Project, hash_key
 from casemsg.projects.services import create_project
 
 DEMO_CASES = [
@@ -50,14 +50,15 @@ class Command(BaseCommand):
         saved = _saved_credentials()
         project = Project.objects.filter(slug="demo").first()
         if project is None:
-            project, key = create_project("demo", "Demo program", "Africa/Nairobi", "en", ["sw"])
+            # The README's tour reads, sends and writes; it changes no legal rule and issues no key: no admin.
+            project, key = create_project("demo", "Demo program", "Africa/Nairobi", "en", ["sw"], DEFAULT_SCOPES)
         elif ApiKey.objects.filter(
             project=project, key_hash=hash_key(saved.get("api_key", "")), revoked=False
         ).exists():
             key = saved["api_key"]
         else:
             key = ApiKey.issue(project, "demo")
-        if not Gateway.objects.filter(name="sandbox").exists():
+        if not Gateway.objects.filter(name="sandbox", project__isnull=True).exists():
             gateways.add_gateway("sandbox", "sandbox")
         if not GatewayRoute.objects.filter(project__isnull=True, prefix="*").exists():
             gateways.map_prefix("*", "sandbox")

@@ -1,18 +1,24 @@
+"""`casemsg project`: create projects; issue (with scopes), list and revoke their API keys; show and change
+their settings (as the installation's command line: a change that weakens a legal rule is allowed here,
+and recorded in the audit log like every change); show the audit log (`--csv` for a spreadsheet)."""
+
+import getpass
 import json
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from casemsg.commands import lookup
+from casemsg.core import actor
 from casemsg.core.errors import InputError
-from casemsg.projects import services
-from casemsg.projects.models import Project
+from casemsg.projects import queries, services
+from casemsg.projects.models import DEFAULT_SCOPES, SCOPES, Project
 
 _project = lookup.project
 
 
 class Command(BaseCommand):
-    help = "Create projects, issue, list and revoke their API keys."
+    help = "Create projects; issue, list and revoke their API keys; show and change their settings; the audit log."
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
@@ -26,6 +32,13 @@ class Command(BaseCommand):
         k = sub.add_parser("key", help="issue another API key for a project (shown once)")
         k.add_argument("slug")
         k.add_argument("--name", default="", help="what the key is for")
+        k.add_argument(
+            "--scope",
+            action="append",
+            choices=SCOPES,
+            dest="scopes",
+            help=f"what the key may do; repeat for several (default: {' '.join(DEFAULT_SCOPES)})",
+        )
         k.add_argument("--json", action="store_true")
         ks = sub.add_parser("keys", help="list a project's API keys (never the keys themselves)")
         ks.add_argument("slug")
@@ -33,11 +46,27 @@ class Command(BaseCommand):
         r = sub.add_parser("revoke-key", help="revoke one of a project's API keys (by the id `keys` lists)")
         r.add_argument("slug")
         r.add_argument("key_id", type=int)
+        st = sub.add_parser("settings", help="show a project's settings, or change them (--set NAME=JSON)")
+        st.add_argument("slug")
+        st.add_argument(
+            "--set",
+            action="append",
+            default=[],
+            metavar="NAME=VALUE",
+            help='a setting and its JSON value, e.g. --set consent_regions=\'["US","PR"]\' (repeat for several)',
+        )
+        au = sub.add_parser("audit", help="show who changed which setting or API key, newest first")
+        au.add_argument("slug")
+        au.add_argument("--setting", default="", help="one setting's entries (api_key: the keys')")
+        au.add_argument("--limit", type=int, default=50)
+        au.add_argument("--csv", action="store_true", help="every entry, as CSV (safe in a spreadsheet)")
+        au.add_argument("--json", action="store_true")
         sub.add_parser("list", help="list projects")
 
     def handle(self, *args: Any, **o: Any) -> None:
         try:
-            self._handle(o)
+            with actor.acting_as("cli", f"command line ({getpass.getuser()})"):
+                self._handle(o)
         except InputError as e:
             raise CommandError(f"{e.code}: {e.message}") from e
 
@@ -45,6 +74,12 @@ class Command(BaseCommand):
         if o["action"] == "list":
             for p in Project.objects.order_by("slug"):
                 self.stdout.write(f"{p.slug}\t{p.name}\t{p.default_time_zone}\t{','.join(p.sms_languages)}")
+            return
+        if o["action"] == "settings":
+            self._settings(_project(o["slug"]), o["set"])
+            return
+        if o["action"] == "audit":
+            self._audit(o)
             return
         if o["action"] == "keys":
             rows = list(services.list_keys(_project(o["slug"])))
@@ -54,6 +89,7 @@ class Command(BaseCommand):
                         "id": r.pk,
                         "prefix": r.prefix,
                         "name": r.name,
+                        "scopes": list(r.scopes or []),
                         "created_on": r.created_on.isoformat(),
                         "revoked": r.revoked,
                     }
@@ -67,7 +103,8 @@ class Command(BaseCommand):
                     if r.revoked and r.revoked_on
                     else ("revoked" if r.revoked else "active")
                 )
-                self.stdout.write(f"{r.pk}\t{r.prefix}…\t{state}\t{r.created_on:%Y-%m-%d %H:%M}\t{r.name}")
+                scopes = ",".join(r.scopes or [])
+                self.stdout.write(f"{r.pk}\t{r.prefix}…\t{state}\t{scopes}\t{r.created_on:%Y-%m-%d %H:%M}\t{r.name}")
             return
         if o["action"] == "revoke-key":
             row = services.revoke_key(_project(o["slug"]), o["key_id"])
@@ -76,10 +113,57 @@ class Command(BaseCommand):
         if o["action"] == "create":
             langs = [x.strip() for x in o["languages"].split(",") if x.strip()]
             project, key = services.create_project(o["slug"], o["name"], o["time_zone"], o["language"], langs)
+            scope_list = list(SCOPES)  # a project's first key has every scope
         else:
             project = _project(o["slug"])
-            _row, key = services.issue_key(project, o["name"])
+            row, key = services.issue_key(project, o["name"], o["scopes"])
+            scope_list = list(row.scopes)
         if o["json"]:
-            self.stdout.write(json.dumps({"slug": project.slug, "api_key": key}))
+            self.stdout.write(json.dumps({"slug": project.slug, "api_key": key, "scopes": scope_list}))
         else:
-            self.stdout.write(f"Project: {project.slug}\nAPI key: {key}\n(The key is shown once; keep it safe.)")
+            self.stdout.write(
+                f"Project: {project.slug}\nAPI key: {key}\nScopes: {', '.join(scope_list)}\n"
+                "(The key is shown once; keep it safe.)"
+            )
+
+    def _settings(self, project: Project, assignments: list[str]) -> None:
+        if assignments:
+            changes: dict[str, Any] = {}
+            for item in assignments:
+                name, sep, text = item.partition("=")
+                if not sep:
+                    raise CommandError(f'--set {item!r}: give NAME=VALUE, the value in JSON (e.g. true, 24, ["US"]).')
+                try:
+                    changes[name.strip()] = json.loads(text)
+                except json.JSONDecodeError as e:
+                    raise CommandError(f"--set {name}: the value is not JSON: {e}") from e
+            # The installation's command line may weaken a legal rule; the audit log records it all the same.
+            services.update_settings(project, changes, may_weaken=True)
+        self.stdout.write(json.dumps(services.get_settings(project), indent=2))
+
+    def _audit(self, o: dict[str, Any]) -> None:
+        qs = queries.audit_log(_project(o["slug"]), o["setting"])
+        if o["csv"]:
+            for line in queries.csv_lines(qs.iterator(chunk_size=2000)):
+                self.stdout.write(line, ending="")
+            return
+        rows = list(qs[: max(o["limit"], 0)])
+        if o["json"]:
+            out = [
+                {
+                    "at": e.at.isoformat(),
+                    "source": e.source,
+                    "who": e.who,
+                    "setting": e.setting,
+                    "before": e.before,
+                    "after": e.after,
+                    "weakens": e.weakens,
+                }
+                for e in rows
+            ]
+            self.stdout.write(json.dumps(out))
+            return
+        for e in rows:
+            flag = "\tWEAKENS A LEGAL RULE" if e.weakens else ""
+            before, after = queries.shown(e.before) or "—", queries.shown(e.after) or "—"
+            self.stdout.write(f"{e.at:%Y-%m-%d %H:%M:%S}\t{e.who or e.source}\t{e.setting}\t{before} → {after}{flag}")
