@@ -132,7 +132,7 @@ def main() -> None:
     from casemsg.messaging import pipeline
     from casemsg.messaging.models import Message, MessagingEvent
     from casemsg.projects.services import create_project
-    from tests.servers.fake_gateways import FakeGatewayProcess
+    from fakes.gateways import FakeGatewayProcess
 
     fake = FakeGatewayProcess("http", lean=True, latency=args.latency).start()
     workers: list[Worker] = []

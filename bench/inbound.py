@@ -318,7 +318,7 @@ def main() -> None:
     ]:
         Path(tmp, name).write_text(text)
 
-    from tests.servers.fake_gateways import FakeGatewayProcess
+    from fakes.gateways import FakeGatewayProcess
 
     fake = FakeGatewayProcess("twilio", lean=True).start()
     config = fake.gateway_config()

@@ -79,7 +79,7 @@ def wait_http(url: str, timeout: float = 60.0) -> None:
 
 
 def run(backend: str, args: argparse.Namespace) -> bool:
-    from tests.servers.fake_gateways import FakeGatewayProcess
+    from fakes.gateways import FakeGatewayProcess
 
     env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_VERSION", "CASEMSG_DATABASE_URL")}
     env.pop("CASEMSG_QUEUE_URL", None)

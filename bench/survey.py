@@ -96,7 +96,7 @@ def main() -> None:
         raise SystemExit("this bench runs on the embedded SQLite only (see bench/inbound.py for PostgreSQL setup)")
     os.environ.update(env)
 
-    from tests.servers.fake_gateways import FakeGatewayProcess
+    from fakes.gateways import FakeGatewayProcess
 
     fake = FakeGatewayProcess("twilio", lean=True).start()
     config = fake.gateway_config()

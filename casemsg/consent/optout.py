@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
+from casemsg.cases.models import Case
 from casemsg.consent.ledger import entry
 from casemsg.consent.models import ConsentRecord
 from casemsg.consent.signals import ledger_written
@@ -18,6 +19,7 @@ from casemsg.contacts import optouts
 from casemsg.gateways.models import Gateway
 from casemsg.messaging.models import Message
 from casemsg.projects.models import Project
+from casemsg.workers.models import MobileWorker
 
 
 def is_opted_out(number: str, scope: Project | None = None) -> bool:
@@ -29,9 +31,9 @@ def is_opted_out(number: str, scope: Project | None = None) -> bool:
 def opt_out(
     number: str,
     *,
-    project=None,
-    case=None,
-    worker=None,
+    project: Project | None = None,
+    case: Case | None = None,
+    worker: MobileWorker | None = None,
     source: str = "keyword",
     gateway_name: str = "",
     text_shown: str = "",
@@ -64,9 +66,9 @@ def opt_out(
 def opt_in(
     number: str,
     *,
-    project=None,
-    case=None,
-    worker=None,
+    project: Project | None = None,
+    case: Case | None = None,
+    worker: MobileWorker | None = None,
     source: str = "keyword",
     text_shown: str = "",
     answer: str = "",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -237,7 +238,13 @@ def expire_requests(batch: int = 1000) -> int:
 
 
 def on_cases_changed(
-    sender: object, *, project: Project, cases: list[Case], previous: dict[int, dict], source: str, **_kw: object
+    sender: object,
+    *,
+    project: Project,
+    cases: list[Case],
+    previous: dict[int, dict[str, Any]],
+    source: str,
+    **_kw: object,
 ) -> None:
     """The case after-change hook: a worker setting the property to 1 is consent recorded in the ledger.
     (With the project's auto opt-in, a newly registered number that needs consent is asked: that is
@@ -254,7 +261,7 @@ def on_cases_changed(
         record_worker_form_consent(project, cases, before, source)
 
 
-def _number_of(props: dict) -> str:
+def _number_of(props: dict[str, Any]) -> str:
     chk = phone.check(props.get("contact_phone_number") or "")
     return chk.number if chk.ok and chk.number else str(props.get("contact_phone_number") or "").strip()
 
@@ -274,7 +281,12 @@ def on_messages_sent(sender: object, *, messages: list[Message], **_kw: object) 
 
 
 def on_workers_changed(
-    sender: object, *, project: Project, workers: list[MobileWorker], previous: dict[int, list[dict]], **_kw: object
+    sender: object,
+    *,
+    project: Project,
+    workers: list[MobileWorker],
+    previous: dict[int, list[dict[str, Any]]],
+    **_kw: object,
 ) -> None:
     """The mobile-worker hook: a consent-region number that becomes verified is consent only with a ledger
     row naming who recorded it (the API, a page, or the person's own verification code)."""

@@ -55,8 +55,9 @@ def first_word(text: str) -> tuple[str, str]:
     return parts[0].upper(), parts[1].strip() if len(parts) > 1 else ""
 
 
-def _extra(words) -> list[str]:
-    return [str(w).strip().upper() for w in words or [] if str(w).strip()]
+def _extra(words: object) -> list[str]:
+    items = words if isinstance(words, list | tuple | set) else []
+    return [str(w).strip().upper() for w in items if str(w).strip()]
 
 
 def opt_out_words(project: Project | None = None, gateway: Gateway | None = None) -> set[str]:
@@ -70,7 +71,7 @@ def opt_out_words(project: Project | None = None, gateway: Gateway | None = None
     return words
 
 
-def opt_in_words(project=None, gateway=None) -> set[str]:
+def opt_in_words(project: Project | None = None, gateway: Gateway | None = None) -> set[str]:
     words = set(OPT_IN_WORDS)
     if project is not None:
         words |= set(_extra(project.opt_in_keywords))
@@ -79,7 +80,7 @@ def opt_in_words(project=None, gateway=None) -> set[str]:
     return words
 
 
-def texts(project, name: str) -> dict[str, str]:
+def texts(project: Project | None, name: str) -> dict[str, str]:
     """A compliance text as translations: the project's own, else the default in English."""
     own = getattr(project, name, None) if project is not None else None
     if isinstance(own, dict) and any(v for v in own.values()):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -31,7 +32,7 @@ class Problem:
     fix: str | None = None
     detail: str | None = None
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return errors.as_dict(self.code, fix=self.fix, detail=self.detail)
 
 
@@ -43,7 +44,7 @@ class ChannelStatus:
     def ok(self) -> bool:
         return self.error is None
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "error": self.error.as_dict() if self.error else None}
 
 
@@ -67,7 +68,7 @@ class ContactStatus:
     needs_consent: bool
     warnings: list[Problem] = field(default_factory=list)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         owner = None
         if self.two_way_owner is not None:
             owner = describe_holder(self.two_way_owner, self.contact.project_id)
@@ -188,7 +189,14 @@ def status(contact: Contact) -> ContactStatus:
     return statuses([contact])[0]
 
 
-def _status(contact, f: _Facts, chk, entries, opted_out, gateways) -> ContactStatus:
+def _status(
+    contact: Contact,
+    f: _Facts,
+    chk: phone.PhoneCheck | None,
+    entries: dict[str, list[PhoneEntry]],
+    opted_out: OptedOut,
+    gateways: set[tuple[str, int | None]],
+) -> ContactStatus:
     project: Project = contact.project
     warnings: list[Problem] = []
     number = chk.number if chk is not None and chk.ok else None

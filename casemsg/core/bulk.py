@@ -39,7 +39,7 @@ _CHUNK = 1000
 class _Preparer:
     """Prepares values for one field; datetimes repeat within a batch (one `now`), so they are memoized."""
 
-    def __init__(self, field: models.Field):
+    def __init__(self, field: models.Field[Any, Any]):
         self.field = field
         self.pass_through = field.get_internal_type() in _PASS_THROUGH
         self.memo: dict[Any, Any] = {}
@@ -70,7 +70,9 @@ def _constant(value: Any) -> Callable[[], Any]:
     return lambda: value
 
 
-def _insert(meta: Any, fields: list[models.Field], rows: list[list[Any]], ignore_conflicts: bool = False) -> None:
+def _insert(
+    meta: Any, fields: list[models.Field[Any, Any]], rows: list[list[Any]], ignore_conflicts: bool = False
+) -> None:
     table, columns = _q(meta.db_table), ", ".join(_q(f.column) for f in fields)
     with connection.cursor() as cur:
         if connection.vendor == "postgresql" and ignore_conflicts:
@@ -100,7 +102,7 @@ def _insert(meta: Any, fields: list[models.Field], rows: list[list[Any]], ignore
             cur.executemany(f"INSERT INTO {table} ({columns}) VALUES ({placeholders}){conflict}", rows[i : i + _CHUNK])
 
 
-def _insert_fields(meta: Any) -> list[models.Field]:
+def _insert_fields(meta: Any) -> list[models.Field[Any, Any]]:
     fields = [f for f in meta.concrete_fields if not f.primary_key]
     if any(getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False) for f in fields):
         raise ValueError(f"{meta.label} has auto_now fields, which the bulk helpers do not fill in.")
@@ -169,7 +171,7 @@ def insert_select(
             f"INSERT INTO {table} ({columns}) SELECT {', '.join(select)} FROM {source}{conflict}",
             [*select_params, *params],
         )
-        return cur.rowcount
+        return int(cur.rowcount)
 
 
 def allocate_pks(model: type[models.Model], n: int) -> list[int] | None:
@@ -207,7 +209,7 @@ def update_rows(objs: Iterable[models.Model], field_names: Sequence[str]) -> Non
     if not objs:
         return
     meta = objs[0]._meta
-    fields = [cast(models.Field, meta.get_field(n)) for n in field_names]  # concrete fields, not relations
+    fields = [cast("models.Field[Any, Any]", meta.get_field(n)) for n in field_names]  # concrete fields, not relations
     preparers = [_Preparer(f) for f in fields]
     params = [
         [obj.pk] + [prep(getattr(obj, f.attname)) for f, prep in zip(fields, preparers, strict=True)] for obj in objs

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.backends.utils import CursorWrapper
 from django.utils import timezone
 
 from casemsg.core import claims
@@ -43,7 +45,7 @@ def _head(tbl: str) -> str:
     )
 
 
-def _filter(ids: list[int] | None, newer: bool) -> tuple[str, list]:
+def _filter(ids: list[int] | None, newer: bool) -> tuple[str, list[Any]]:
     if ids is None:
         return "", []
     if not ids:
@@ -53,7 +55,7 @@ def _filter(ids: list[int] | None, newer: bool) -> tuple[str, list]:
     return f" AND id IN ({', '.join(['%s'] * len(ids))})", list(ids)
 
 
-def _candidates(cur, extra: str, params: list, limit: int) -> list[int]:
+def _candidates(cur: CursorWrapper, extra: str, params: list[Any], limit: int) -> list[int]:
     """Up to `limit` waiting rows, taken round-robin across the projects that have any (each project's in
     arrival order, each number's next message only): a flood in one project fills the rest of a batch,
     never all of it, and a number sending hundreds of messages holds up only its own."""

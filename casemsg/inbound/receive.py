@@ -107,10 +107,10 @@ def _insert_inbound(row: dict[str, Any]) -> int | None:
             # inside a caller's transaction (the sandbox API): a savepoint, so a duplicate spoils nothing
             with transaction.atomic(), connection.cursor() as cur:
                 cur.execute(ins.sql, params)
-                return cur.fetchone()[0]
+                return int(cur.fetchone()[0])
         # the webhook: one statement in autocommit, so SQLite's write lock is held for one INSERT only
         with connection.cursor() as cur:
             cur.execute(ins.sql, params)
-            return cur.fetchone()[0]
+            return int(cur.fetchone()[0])
     except IntegrityError:
         return None

@@ -20,7 +20,7 @@ LATE = timedelta(seconds=1)
 
 
 # Inbound jobs jump the queue: an answer to STOP or to a consent question must not wait for a broadcast.
-@task(priority=10)
+@task(priority=10)  # type: ignore[untyped-decorator]  # (huey has no types)
 def process_inbound(ids: list[int]) -> None:
     # Every waiting row, not only its own (`ids` is kept for jobs queued by an older version): under load
     # one job handles batch after batch, round-robin across projects, sending each batch's replies right

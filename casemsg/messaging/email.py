@@ -10,9 +10,10 @@ from django.core.mail import EmailMultiAlternatives, get_connection
 
 from casemsg.core import errors
 from casemsg.gateways.base import SendResult
+from casemsg.messaging.models import Message
 
 
-def send_batch(msgs) -> list[SendResult]:
+def send_batch(msgs: list[Message]) -> list[SendResult]:
     results: list[SendResult] = []
     conn = get_connection(fail_silently=False)
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from casemsg.cases.models import Case
 
@@ -101,7 +102,7 @@ def check_template(template: str, extra: tuple[str, ...] = ()) -> str | None:
     return None
 
 
-def choose_text(content: dict, chain: list[str]) -> tuple[str | None, str]:
+def choose_text(content: dict[str, Any], chain: list[str]) -> tuple[str | None, str]:
     """Pick the text by the fallback chain: contact language → schedule default → project default →
     untranslated text. Returns (text or None, language used; "" for untranslated)."""
     translations = content.get("translations") or {}

@@ -28,14 +28,14 @@ REPLY_LATE = timedelta(milliseconds=500)
 log = logging.getLogger(__name__)
 
 
-@task(priority=0)
+@task(priority=0)  # type: ignore[untyped-decorator]  # (huey has no types)
 def deliver() -> None:
     done = pipeline.deliver_due(max_batches=BATCHES_PER_JOB)
     if done >= BATCHES_PER_JOB * pipeline.BATCH and pipeline.has_due():
         deliver()  # more to send: queue the rest behind whatever arrived meanwhile
 
 
-@task(priority=20)
+@task(priority=20)  # type: ignore[untyped-decorator]  # (huey has no types)
 def deliver_replies() -> None:
     HUEY.delete(REPLY_JOB_FLAG)  # from here on, a newly queued reply needs a new job
     done = pipeline.deliver_due(max_batches=BATCHES_PER_JOB, replies_only=True)

@@ -84,3 +84,33 @@ def test_no_function_level_imports_of_casemsg() -> None:
     # cli.py keeps `casemsg --help` fast by importing nothing of casemsg or Django until a command runs.
     hidden = [h for h in hidden if not h.startswith("casemsg/cli.py")]
     assert hidden == []
+
+
+def _contracts() -> list[dict[str, object]]:
+    import tomllib
+
+    config = tomllib.loads((ROOT.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    return list(config["tool"]["importlinter"]["contracts"])
+
+
+def test_no_optional_layers() -> None:
+    """A layer in parentheses is optional to import-linter: a renamed area would pass silently."""
+    for contract in _contracts():
+        for layer in contract.get("layers", []):
+            assert "(" not in str(layer), f"{contract['name']}: optional layer {layer}"
+
+
+def test_every_module_of_a_layered_area_is_in_its_order() -> None:
+    """An area with its own order (a layers contract with `containers`) names each of its modules, so a
+    new module is placed in the order rather than left unchecked."""
+    checked = 0
+    for contract in _contracts():
+        for container in contract.get("containers", []):
+            named = {part.strip() for layer in contract["layers"] for part in str(layer).replace(":", "|").split("|")}
+            folder = ROOT.parent / str(container).replace(".", "/")
+            modules = {p.stem for p in folder.glob("*.py") if p.stem != "__init__"}
+            modules |= {p.name for p in folder.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+            modules -= {"migrations", "management"}
+            assert modules <= named, f"{container}: not in its order: {sorted(modules - named)}"
+            checked += 1
+    assert checked >= 8

@@ -14,8 +14,8 @@ from django.urls import reverse
 
 from casemsg.cases.models import Case
 from casemsg.consent.models import ConsentRecord
+from casemsg.gateways.services import add_gateway, map_prefix
 from tests.inbound.conftest import US, US2, outbox, send, work
-from tests.inbound.conftest import sandbox  # noqa: F401  (the fixture)
 from tests.web.clients import logged_in
 
 pytestmark = pytest.mark.django_db
@@ -24,8 +24,11 @@ VERIFIED = "contact_phone_number_is_verified"
 
 
 @pytest.fixture
-def consented(api, sandbox) -> str:
-    """A case with a US number and recorded consent (the API set the property: a ledger row, source api)."""
+def consented(api) -> str:
+    """A case with a US number and recorded consent (the API set the property: a ledger row, source api),
+    sent to through the installation's sandbox."""
+    add_gateway("sandbox", "sandbox")
+    map_prefix("*", "sandbox")
     cid = api.case({"contact_phone_number": US, VERIFIED: "1"}, name="Maria")["case_id"]
     assert api.contact(cid)["sms"]["ok"]
     assert list(ConsentRecord.objects.filter(phone_number=US).values_list("kind", "source")) == [("consent", "api")]

@@ -12,8 +12,8 @@ import pytest
 from casemsg.core.errors import InputError
 from casemsg.gateways.africastalking import AfricasTalkingGateway
 from casemsg.gateways.base import OutboundSms
+from fakes.gateways import Rule
 from tests.gateways.helpers import adapter, form_post, send, send_one
-from tests.servers.fake_gateways import Rule
 from tests.servers.webhooks import africastalking_inbound, africastalking_status
 
 

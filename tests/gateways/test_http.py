@@ -12,8 +12,8 @@ from django.test import RequestFactory
 from casemsg.core.errors import InputError
 from casemsg.gateways.base import OutboundSms
 from casemsg.gateways.http import HttpGateway, lookup, render
+from fakes.gateways import Rule
 from tests.gateways.helpers import adapter, form_post, send, send_one
-from tests.servers.fake_gateways import Rule
 
 
 # --- send ------------------------------------------------------------------------------------------

@@ -22,8 +22,8 @@ from casemsg.gateways.base import OutboundSms, classify_exception
 from casemsg.gateways.models import Gateway
 from casemsg.gateways.services import add_gateway, map_prefix, set_config
 from casemsg.messaging.models import Message
+from fakes.gateways import Rule
 from tests.messaging.conftest import KE, deliver, msg, send
-from tests.servers.fake_gateways import Rule
 
 pytestmark = pytest.mark.django_db
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.servers.fake_gateways import FakeGateway, FakeGatewayProcess
+from fakes.gateways import FakeGateway, FakeGatewayProcess
 from tests.servers.smtp import SmtpServer
 
 # The fake providers listen on 127.0.0.1, which casemsg refuses to send to unless the installation allows

@@ -9,8 +9,8 @@ import pytest
 from django.core.mail import EmailMultiAlternatives, get_connection
 
 from casemsg.gateways.base import OutboundSms
+from fakes.gateways import FakeApi, Received
 from tests.gateways.helpers import adapter, send, send_one
-from tests.servers.fake_gateways import FakeApi, Received
 
 
 def test_child_process_fake_is_controlled_remotely(fake_gateway_process):

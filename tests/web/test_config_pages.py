@@ -22,7 +22,7 @@ from casemsg.inbound.models import Keyword
 from casemsg.messaging.models import Message
 from casemsg.projects import services as projects
 from casemsg.projects.models import ApiKey, Project
-from tests.servers.fake_gateways import Rule
+from fakes.gateways import Rule
 
 KE = "254712345678"
 XSS = "<script>alert(1)</script>"

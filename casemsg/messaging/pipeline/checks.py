@@ -12,9 +12,11 @@ from django.conf import settings
 from django.db.models import Count
 from django.utils import timezone
 
+from casemsg.cases.models import Case
 from casemsg.contacts.status import ContactStatus, Problem, number_statuses, statuses
 from casemsg.core import errors, wallclock
 from casemsg.messaging.models import Message
+from casemsg.workers.models import MobileWorker
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +28,7 @@ def fail(m: Message, code: str, detail: str = "") -> None:
     m.claim = ""
 
 
-def contact_of(m: Message):
+def contact_of(m: Message) -> Case | MobileWorker | None:
     return m.case if m.case_id else m.worker if m.worker_id else None
 
 

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -72,9 +73,9 @@ def _priority(s: MessageSpec) -> int:
     return Message.REPLY if _replying.get() else Message.BULK
 
 
-def _content(s: MessageSpec) -> dict:
+def _content(s: MessageSpec) -> dict[str, Any]:
     """What to say, kept as templates: rendered at send time, in the language chosen then."""
-    content: dict = {}
+    content: dict[str, Any] = {}
     if s.text is not None:
         content["text"] = s.text
     if s.translations:
@@ -138,7 +139,7 @@ def queue(
     return rows
 
 
-def _row(project: Project | None, s: MessageSpec, event: MessagingEvent | None, now: datetime) -> dict:
+def _row(project: Project | None, s: MessageSpec, event: MessagingEvent | None, now: datetime) -> dict[str, Any]:
     """The message row (attname: value) of one spec, as queued without the precheck."""
     return {
         "project_id": project.pk if project else None,
@@ -163,7 +164,9 @@ def _row(project: Project | None, s: MessageSpec, event: MessagingEvent | None, 
     }
 
 
-def _insert_queued(project: Project | None, specs: list[MessageSpec], event: MessagingEvent | None, now) -> None:
+def _insert_queued(
+    project: Project | None, specs: list[MessageSpec], event: MessagingEvent | None, now: datetime
+) -> None:
     """Bulk insert through casemsg.core.bulk (one prepared statement): Django's bulk_create rebuilds its SQL for
     every ~30-row batch on SQLite, which made queueing a broadcast slower than sending it."""
     if not specs:
@@ -193,7 +196,7 @@ def queue_select(
     spec: MessageSpec,
     event: MessagingEvent | None,
     source: str,
-    params: list,
+    params: list[Any],
     recipients: dict[str, str],
 ) -> int:
     """Queue one message per row of `source` (SQL after FROM, with `params`) in one INSERT … SELECT: the

@@ -4,6 +4,7 @@ opt-outs providers report."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -11,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from casemsg.core import bulk, errors
-from casemsg.gateways.base import SendResult
+from casemsg.gateways.base import SendResult, StatusUpdate
 from casemsg.gateways.models import Gateway
 from casemsg.messaging.models import Message
 from casemsg.messaging.pipeline.checks import fail
@@ -74,7 +75,7 @@ def announce(msgs: list[Message]) -> None:
         statuses_changed.send(Message, messages=final)
 
 
-def apply_status_updates(gateway: Gateway, updates) -> int:
+def apply_status_updates(gateway: Gateway, updates: Iterable[StatusUpdate]) -> int:
     """Delivery reports from a gateway's status callback, applied in bulk."""
     if not updates:
         return 0

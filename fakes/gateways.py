@@ -21,10 +21,10 @@ In-process (a daemon thread running its own asyncio loop)::
 
 In another process (same API, through the server's /_fake/ control endpoints)::
 
-    with FakeGatewayProcess("http", lean=True) as fake:   # python -m tests.servers.fake_gateways …
+    with FakeGatewayProcess("http", lean=True) as fake:   # python -m fakes.gateways …
         ...
 
-CLI: ``python -m tests.servers.fake_gateways --kind twilio --port 0 [--lean] [--latency S]
+CLI: ``python -m fakes.gateways --kind twilio --port 0 [--lean] [--latency S]
 [--opt key=value …]`` prints ``READY http://127.0.0.1:PORT`` once listening, then serves until
 SIGTERM/SIGINT. Control endpoints: GET /_fake/requests[?since=SEQ&accepted=1], GET /_fake/stats,
 GET /_fake/config, POST /_fake/rules (a Rule as JSON), DELETE /_fake/rules, POST /_fake/reset,
@@ -57,7 +57,7 @@ from typing import Any
 from aiohttp import web
 
 HOST = "127.0.0.1"
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 # --- records and failure scripts ---------------------------------------------------------------------
@@ -919,12 +919,12 @@ class RemoteFakeGateway(FakeApi):
 
 
 class FakeGatewayProcess(RemoteFakeGateway):
-    """A fake provider in a child process (`python -m tests.servers.fake_gateways`), so it does not
+    """A fake provider in a child process (`python -m fakes.gateways`), so it does not
     share a GIL with the code under test: for multi-process and throughput tests."""
 
     def __init__(self, kind: str = "http", *, lean: bool = False, latency: float = 0.0, **options: Any):
         self.kind = kind
-        self._args = [sys.executable, "-m", "tests.servers.fake_gateways", "--kind", kind, "--port", "0"]
+        self._args = [sys.executable, "-m", "fakes.gateways", "--kind", kind, "--port", "0"]
         if lean:
             self._args.append("--lean")
         if latency:
@@ -934,7 +934,7 @@ class FakeGatewayProcess(RemoteFakeGateway):
         self.proc: subprocess.Popen[str] | None = None
 
     def start(self) -> FakeGatewayProcess:
-        # `tests` must be importable in the child whatever the caller's working directory.
+        # `fakes` must be importable in the child whatever the caller's working directory.
         path = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
         env = {**os.environ, "PYTHONPATH": path}
         self.proc = subprocess.Popen(self._args, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, text=True)
