@@ -8,6 +8,8 @@ adds to the installation one and never lifts it. `scope` is that project, or Non
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -47,19 +49,7 @@ def opt_out(
         created = optouts.add(
             number, scope.pk if scope is not None else None, on=now, gateway_name=gateway_name, source=source
         )
-        record = entry(
-            number,
-            "opt_out",
-            source,
-            created_on=now,
-            project=project,
-            case=case,
-            worker=worker,
-            text_shown=text_shown,
-            answer=answer,
-        )
-        record.save()
-        ledger_written.send(ConsentRecord, records=[record])
+        _write(number, "opt_out", source, now, project, case, worker, text_shown, answer)
     return created
 
 
@@ -82,20 +72,35 @@ def opt_in(
     now = timezone.now()
     with transaction.atomic():
         lifted = optouts.lift(number, scope.pk if scope is not None else None)
-        record = entry(
-            number,
-            "opt_in",
-            source,
-            created_on=now,
-            project=project,
-            case=case,
-            worker=worker,
-            text_shown=text_shown,
-            answer=answer,
-        )
-        record.save()
-        ledger_written.send(ConsentRecord, records=[record])
+        _write(number, "opt_in", source, now, project, case, worker, text_shown, answer)
     return lifted
+
+
+def _write(
+    number: str,
+    kind: str,
+    source: str,
+    now: datetime,
+    project: Project | None,
+    case: Case | None,
+    worker: MobileWorker | None,
+    text_shown: str,
+    answer: str,
+) -> None:
+    """The ledger row of an opt-out or opt-in, announced (event webhooks)."""
+    record = entry(
+        number,
+        kind,
+        source,
+        created_on=now,
+        project=project,
+        case=case,
+        worker=worker,
+        text_shown=text_shown,
+        answer=answer,
+    )
+    record.save()
+    ledger_written.send(ConsentRecord, records=[record])
 
 
 def on_opt_out_reported(sender: object, *, messages: list[Message], **_kw: object) -> None:

@@ -220,7 +220,7 @@ def _status(
     elif chk is None:
         phone_problem = Problem(errors.NO_PHONE_NUMBER)
     elif not chk.ok:
-        phone_problem = Problem(chk.error, fix=chk.fix, detail=chk.message)
+        phone_problem = Problem(chk.error or errors.INVALID_PHONE_NUMBER, fix=chk.fix, detail=chk.message)
     elif opted_out(number, project.pk):
         phone_problem = Problem(errors.PHONE_OPTED_OUT, detail=f"{number} texted STOP.")
 
@@ -246,9 +246,8 @@ def _status(
     # --- one-way SMS
     sms_problem = phone_problem
     if sms_problem is None and needs_consent and not f.verified_flag:
-        sms_problem = Problem(
-            errors.NO_CONSENT, detail=f"{number} is a {chk.region or 'North American'} number with no recorded consent."
-        )
+        region = (chk.region if chk else None) or "North American"
+        sms_problem = Problem(errors.NO_CONSENT, detail=f"{number} is a {region} number with no recorded consent.")
     if sms_problem is None and project.block_shared_numbers and in_use is not None:
         sms_problem = in_use
     if sms_problem is None:

@@ -36,15 +36,12 @@ def eligibility(msgs: list[Message]) -> tuple[list[Message], dict[int, ContactSt
     """Apply the contact rules to each message; fail (in memory) those that cannot go.
 
     Returns the failed messages and each contact's status (keyed by id() of the message)."""
-    with_contact = [m for m in msgs if contact_of(m) is not None]
+    with_contact: list[tuple[Message, Case | MobileWorker]] = [(m, c) for m in msgs if (c := contact_of(m)) is not None]
     sts: dict[int, ContactStatus] = {}
     if with_contact:
-        contacts = []
-        for m in with_contact:
-            c = contact_of(m)
-            c.project = m.project
-            contacts.append(c)
-        for m, cst in zip(with_contact, statuses(contacts), strict=True):
+        for m, c in with_contact:
+            c.project = m.project  # type: ignore[assignment]  # (a contact's message has its project)
+        for (m, _c), cst in zip(with_contact, statuses([c for _m, c in with_contact]), strict=True):
             sts[id(m)] = cst
     bare = [m for m in msgs if contact_of(m) is None and m.channel == "sms"]
     bare_sts = {id(m): b for m, b in zip(bare, number_statuses([(m.to, m.project) for m in bare]), strict=True)}
