@@ -64,6 +64,9 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Provider webhooks counted and timed for /metrics (casemsg_webhook_requests_total, …).
     "casemsg.ops.middleware.webhook_metrics",
+    # Under /api/, every error answers in the API's JSON error shape, and a body over the limits is refused
+    # from its headers before anything reads it (the webhooks' fast path included, so it comes first).
+    "casemsg.api.core.json_errors",
     # A POST to a provider webhook goes straight to its view from here: it needs none of what follows
     # (casemsg.api.webhooks.fast_path; the hottest path, docs/scale-out.md).
     "casemsg.api.webhooks.fast_path",
@@ -76,8 +79,6 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     # Every page under /projects/<slug>/ checks the user's role in that project (casemsg.web.access.RULES).
     "casemsg.web.access.ProjectAccessMiddleware",
-    # Under /api/, a 404 or 405 answers in the API's JSON error shape.
-    "casemsg.api.core.json_errors",
     # Who acts (a user, an API key): the consent ledger records it.
     "casemsg.core.actor.ActorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -154,6 +155,14 @@ STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise warns at every start when it is m
 # Serve the apps' static files straight from their directories (found once at start-up), so `casemsg
 # serve` and a bare gunicorn need no collectstatic step.
 WHITENOISE_USE_FINDERS = True
+
+# --- request bodies (docs/security.md, "Bounded work for every upload and body") ---------------------
+# A body other than a file upload: at most 2.5 MB (Django's default, stated here); larger: 413 under /api/.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+# A file upload (multipart/form-data) under /api/: at most this many bytes, refused from its Content-Length.
+# The largest file the API takes is an XLSForm (5 MB); uploaded files over 2.5 MB wait on disk, not in memory.
+CASEMSG_MAX_UPLOAD_BYTES = int(os.environ.get("CASEMSG_MAX_UPLOAD_BYTES", str(10 * 1024 * 1024)))
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 
 # A refused form (stale CSRF token) gets the styled 403 page with a sentence saying what to do.
 CSRF_FAILURE_VIEW = "casemsg.web.views.common.csrf_failure"

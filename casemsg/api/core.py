@@ -10,7 +10,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+from django.conf import settings
+from django.core.exceptions import BadRequest, RequestDataTooBig, SuspiciousOperation
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from ninja import Field, NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
@@ -19,7 +22,7 @@ from ninja.operation import Operation
 from ninja.security import HttpBearer
 from pydantic import model_validator
 
-from casemsg.core import actor, errors
+from casemsg.core import actor, errors, uploads
 from casemsg.core.errors import InputError
 from casemsg.projects import models as project_models
 from casemsg.projects.models import ApiKey, Project, hash_key
@@ -197,6 +200,7 @@ class CasemsgAPI(NinjaAPI):
                 codes = {422: "Invalid input (VALIDATION_ERROR and other input codes)."}
                 if op.get("requestBody"):
                     codes[400] = "The body could not be read: not JSON, or not UTF-8 (HTTP_ERROR)."
+                    codes[413] = "The body is larger than the API takes (REQUEST_TOO_LARGE)."
                 if op.get("security"):
                     codes[401] = "No valid API key (UNAUTHENTICATED)."
                 scope = _operation_scope(op)
@@ -286,13 +290,42 @@ def project_for(request: HttpRequest, slug: str) -> Project:
 
 
 # --- errors outside the API's own views -------------------------------------------------------------
+# A non-JSON error under /api/ (Django's or a middleware's HTML or text) becomes this code.
+_CODE_BY_STATUS = {
+    400: (errors.HTTP_ERROR, "The request could not be read."),
+    403: (errors.FORBIDDEN, "This request is not allowed."),
+    413: (errors.REQUEST_TOO_LARGE, "The request's body is too large."),
+}
+
+
+def _exception_body(exc: Exception) -> tuple[int, dict] | None:
+    """An exception Django raises while reading a request's body, in the API's error shape."""
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return 413, error_body(errors.REQUEST_TOO_LARGE, f"A request body may be at most {limit:,} bytes.")
+    if isinstance(exc, MultiPartParserError | BadRequest | SuspiciousOperation):
+        return 400, error_body(errors.HTTP_ERROR, f"The request could not be read: {exc}")
+    return None
+
+
 def json_errors(get_response: Callable[[HttpRequest], HttpResponse]) -> Callable[[HttpRequest], HttpResponse]:
-    """Middleware: under /api/, a 404 of an unknown path or a 405 of a wrong method answers JSON in the
-    API's error shape like every other error, not Django's HTML or plain text."""
+    """Middleware: under /api/, every refused request answers JSON in the API's error shape with a catalogue
+    code, never Django's HTML or plain text: a 404 of an unknown path, a 405 of a wrong method, a body that
+    cannot be read (400 HTTP_ERROR), any other 4xx. A body over the limits (413 REQUEST_TOO_LARGE) or a
+    multipart body without a boundary (400) is refused at the door, from its headers, before anything —
+    the provider webhooks' fast path included — reads it (casemsg.core.uploads.body_refusal)."""
 
     def middleware(request: HttpRequest) -> HttpResponse:
+        if not request.path.startswith("/api/"):
+            return get_response(request)
+        refused = uploads.body_refusal(
+            request.content_type or "", dict(request.content_params or {}), request.META.get("CONTENT_LENGTH")
+        )
+        if refused is not None:
+            status, code, message = refused
+            return JsonResponse(error_body(code, message), status=status)
         response = get_response(request)
-        if not request.path.startswith("/api/") or response.get("Content-Type", "").startswith("application/json"):
+        if response.status_code < 400 or response.get("Content-Type", "").startswith("application/json"):
             return response
         if response.status_code == 404:
             body = error_body(errors.NOT_FOUND, f"There is no API endpoint at {request.path}.")
@@ -301,11 +334,22 @@ def json_errors(get_response: Callable[[HttpRequest], HttpResponse]) -> Callable
             body = error_body(
                 errors.METHOD_NOT_ALLOWED, f"{request.method} is not allowed here; use {allowed or 'another method'}."
             )
+        elif response.status_code >= 500:
+            return response  # a fault of casemsg, not of the request: no request-error code describes it
         else:
-            return response
+            code, message = _CODE_BY_STATUS.get(response.status_code, _CODE_BY_STATUS[400])
+            body = error_body(code, message)
         out = JsonResponse(body, status=response.status_code)
         if response.has_header("Allow"):
             out["Allow"] = response["Allow"]
         return out
 
+    def process_exception(request: HttpRequest, exc: Exception) -> HttpResponse | None:
+        """A view's exception while reading the body (Ninja lets these through), answered in JSON."""
+        if not request.path.startswith("/api/"):
+            return None
+        answer = _exception_body(exc)
+        return None if answer is None else JsonResponse(answer[1], status=answer[0])
+
+    middleware.process_exception = process_exception  # type: ignore[attr-defined]  # Django calls it
     return middleware

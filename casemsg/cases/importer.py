@@ -11,6 +11,11 @@ line and skipped; the good rows are imported. A batch that fails as a whole is r
 one bad row costs only itself. A bad *contact* property (an invalid phone number) is not a bad row: as
 everywhere else the case is saved and its contact status explains the problem; the import mentions it
 as a warning.
+
+The work is bounded, whatever the file (docs/security.md): at most MAX_ROWS data rows (MAX_UPLOAD_ROWS
+from the import page; the command's `--max-rows` changes it), MAX_COLUMNS columns, and MAX_ROW_BYTES per
+row (a physical line or a quoted value spanning lines); over a limit the file is refused with TOO_MANY_ROWS
+as soon as it is passed, and nothing is written: a real import counts the rows first, in one streaming pass.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from django.db import DatabaseError, transaction
 
 from casemsg.cases import services
 from casemsg.cases.models import Case
-from casemsg.core import actor, phone
+from casemsg.core import actor, errors, phone
 from casemsg.core.errors import InputError
 from casemsg.projects.models import Project
 
@@ -45,10 +50,30 @@ _KNOWN_COLUMNS = (
 )
 # csv's default cell limit (131,072 characters) is kept: a longer cell is reported as a bad row.
 _CELL_LIMIT = csv.field_size_limit()
+# Limits (TOO_MANY_ROWS): rows by default (the command's --max-rows), from the import page (the web
+# process keeps every row's problems for the preview), columns, and bytes of one row.
+MAX_ROWS = 1_000_000
+MAX_UPLOAD_ROWS = 100_000
+MAX_COLUMNS = 1_000
+MAX_ROW_BYTES = 1 << 20
 
 
 class ImportFileError(Exception):
     """The file as a whole cannot be imported (missing, unreadable, no usable header)."""
+
+    code = errors.INVALID_VALUE
+
+
+class TooManyRows(ImportFileError):
+    """The file is over a limit: too many rows or columns, or a row over MAX_ROW_BYTES."""
+
+    code = errors.TOO_MANY_ROWS
+
+
+class _RowTooLong(Exception):
+    def __init__(self, line: int):
+        super().__init__(line)
+        self.line = line
 
 
 @dataclass
@@ -107,11 +132,22 @@ class _Lines:
         self.fh = fh
         self.encoding = encoding
         self.bytes_read = 0
+        self.record_bytes = 0  # of the CSV record being read (start_record sets it back to 0)
         self.undecodable: set[int] = set()
 
+    def start_record(self) -> None:
+        """The reader starts a CSV record: only its own lines' bytes and decoding problems count now."""
+        self.record_bytes = 0
+        self.undecodable.clear()
+
     def __iter__(self) -> Iterator[str]:
-        for number, raw in enumerate(self.fh, 1):
+        number = 0
+        while raw := self.fh.readline(MAX_ROW_BYTES + 1):  # never more than a row's limit in memory
+            number += 1
             self.bytes_read += len(raw)
+            self.record_bytes += len(raw)
+            if self.record_bytes > MAX_ROW_BYTES:
+                raise _RowTooLong(number)
             try:
                 yield raw.decode(self.encoding)
             except UnicodeDecodeError:
@@ -244,6 +280,7 @@ class _Importer:
 
 def _read_header(reader: Iterator[list[str]], lines: _Lines, name: str) -> list[str]:
     while True:
+        lines.start_record()
         try:
             record = next(reader)
         except StopIteration:
@@ -267,6 +304,8 @@ def _check_header(header: list[str], name: str, result: ImportResult) -> dict[in
 
     Duplicate names make every row ambiguous, so they stop the import; a column without a usable name
     only spoils the rows that put a value under it."""
+    if len(header) > MAX_COLUMNS:
+        raise TooManyRows(f"The header of {name} has {len(header):,} columns; the limit is {MAX_COLUMNS:,}.")
     counts: dict[str, int] = {}
     for col in header:
         if col:
@@ -301,6 +340,41 @@ def _check_header(header: list[str], name: str, result: ImportResult) -> dict[in
     return unusable
 
 
+def _row_too_long(name: str, line: int) -> TooManyRows:
+    return TooManyRows(
+        f"The row on line {line:,} of {name} is longer than {MAX_ROW_BYTES // (1 << 20)} MB "
+        f"(a double quote that is never closed makes the rest of the file one value)."
+    )
+
+
+def _too_many_rows(name: str, limit: int) -> TooManyRows:
+    return TooManyRows(f"{name} has more than {limit:,} rows; the limit is {limit:,}. Split it into smaller files.")
+
+
+def _count_rows(path: Path, encoding: str, limit: int) -> None:
+    """One streaming pass before a real import: TooManyRows for a file over a limit, so nothing is written.
+    Counts as the import does (data rows that are not blank, and rows that cannot be read as CSV)."""
+    with path.open("rb") as fh:
+        lines = _Lines(fh, encoding)
+        reader = csv.reader(iter(lines))
+        rows = -1  # the header is the first row that is not blank
+        while True:
+            lines.start_record()
+            try:
+                record = next(reader)
+            except StopIteration:
+                return
+            except csv.Error:
+                rows += 1
+            except _RowTooLong as exc:
+                raise _row_too_long(path.name, exc.line) from None
+            else:
+                if any(cell.strip() for cell in record):
+                    rows += 1
+            if rows > limit:
+                raise _too_many_rows(path.name, limit)
+
+
 def import_csv(
     path: str | os.PathLike[str],
     project: Project,
@@ -310,13 +384,16 @@ def import_csv(
     on_progress: Callable[[int, int, int], None] | None = None,
     on_note: Callable[[str, RowNote], None] | None = None,
     dry_run: bool = False,
+    max_rows: int = MAX_ROWS,
 ) -> ImportResult:
     """Import the cases of one CSV file into `project`; see the module docstring for the rules.
 
     `on_progress(bytes_read, total_bytes, rows_read)` is called after every batch; `on_note(kind,
     note)` as soon as a row is skipped ("error") or imported with a contact problem ("warning").
-    Raises ImportFileError when the file as a whole cannot be imported. `dry_run` reads and checks every
-    row and counts what would be created and updated, writing nothing (the import page's preview).
+    Raises ImportFileError when the file as a whole cannot be imported, TooManyRows (a subclass) when it is
+    over `max_rows` data rows, MAX_COLUMNS columns or MAX_ROW_BYTES in a row. `dry_run` reads and checks
+    every row and counts what would be created and updated, writing nothing (the import page's preview);
+    it stops at the first limit passed. A real import counts the rows first, so it writes nothing then.
     """
     p = Path(path)
     result = ImportResult(file=str(path), project=project.slug, case_type=case_type)
@@ -342,12 +419,16 @@ def import_csv(
         raise ImportFileError(f"Unknown encoding '{encoding}'.") from None
 
     with fh:
+        if not dry_run:
+            _count_rows(p, encoding, max_rows)
         lines = _Lines(fh, encoding)
         reader = csv.reader(iter(lines))
         try:
             header = _read_header(reader, lines, p.name)
         except OSError as exc:
             raise ImportFileError(f"{path} cannot be read: {exc.strerror or exc}.") from None
+        except _RowTooLong as exc:
+            raise _row_too_long(p.name, exc.line) from None
         unusable = _check_header(header, p.name, result)
         width = len(header)
         field_index = {col: i for i, col in enumerate(header) if col in FIELD_COLUMNS}
@@ -357,13 +438,18 @@ def import_csv(
         last_line = reader.line_num
         while True:
             start = last_line + 1
+            lines.start_record()
             try:
                 record = next(reader)
             except StopIteration:
                 break
+            except _RowTooLong as exc:
+                raise _row_too_long(p.name, exc.line) from None
             except csv.Error as exc:
                 last_line = reader.line_num
                 result.rows += 1
+                if result.rows > max_rows:
+                    raise _too_many_rows(p.name, max_rows) from None
                 reason = str(exc)
                 if "field larger than field limit" in reason:
                     reason = f"a value is longer than {_CELL_LIMIT:,} characters"
@@ -376,6 +462,8 @@ def import_csv(
             if not any(cells):
                 continue  # blank lines and all-empty rows (spreadsheets export them) are not cases
             result.rows += 1
+            if result.rows > max_rows:  # checked while streaming: nothing more is read
+                raise _too_many_rows(p.name, max_rows)
             bad_lines = sorted(n for n in lines.undecodable if start <= n <= end)
             if bad_lines:
                 imp.error(

@@ -114,6 +114,11 @@ SCHEDULE_ENDED: Final = "SCHEDULE_ENDED"
 BROADCAST_NOT_FOUND: Final = "BROADCAST_NOT_FOUND"
 ALERT_NOT_FOUND: Final = "ALERT_NOT_FOUND"
 BROADCAST_CANCELLED: Final = "BROADCAST_CANCELLED"
+# Bounded work for uploads and bodies (docs/security.md).
+FILE_TOO_LARGE: Final = "FILE_TOO_LARGE"
+REQUEST_TOO_LARGE: Final = "REQUEST_TOO_LARGE"
+TOO_MANY_ROWS: Final = "TOO_MANY_ROWS"
+TOO_MANY_QUESTIONS: Final = "TOO_MANY_QUESTIONS"
 
 
 @dataclass(frozen=True)
@@ -858,6 +863,51 @@ _CATALOGUE = [
         "Check the id; list the project's alerts with GET /api/v1/projects/{project}/alerts.",
         kind="request",
         status=404,
+    ),
+    # --- bounded work for uploads and bodies ---------------------------------------------------------
+    ErrorCode(
+        FILE_TOO_LARGE,
+        "File too large",
+        "An uploaded file is larger than its limit, or (an .xlsx, which is a zip archive) would expand to more "
+        "than its limit once unzipped: an XLSForm is at most 5 MB and expands to at most 20 MB (a sheet at "
+        "most 10 MB, any other part 2 MB; no part over 1 MB expanding more than 100 times); a CSV of cases "
+        "uploaded on the import page is at most 10 MB. The message names the limit; the file is refused "
+        "before it is parsed.",
+        "Make the file smaller (split a large case import, or use `casemsg cases import` for a large CSV); a "
+        "spreadsheet that is small on disk but huge unzipped is not an XLSForm casemsg can use.",
+        kind="request",
+        status=413,
+    ),
+    ErrorCode(
+        REQUEST_TOO_LARGE,
+        "Request body too large",
+        "The request's body is larger than the API accepts: a JSON (or form) body at most 2.5 MB, a file upload "
+        "(multipart/form-data) at most 10 MB (CASEMSG_MAX_UPLOAD_BYTES). It is refused from its Content-Length "
+        "header, before it is read.",
+        "Send less in one call: split a bulk call, or make the uploaded file smaller.",
+        kind="request",
+        status=413,
+    ),
+    ErrorCode(
+        TOO_MANY_ROWS,
+        "Too many rows",
+        "A spreadsheet or CSV file has more rows, columns or filled cells than casemsg reads: a CSV import of "
+        "cases at most 100,000 rows on the import page (1,000,000 with `casemsg cases import`, `--max-rows` to "
+        "change it), 1,000 columns and 1 MB per row; an XLSForm sheet at most 10,000 rows and 200 columns, and "
+        "the whole form 50,000 filled cells and 2,000,000 characters. It is refused as soon as the limit is "
+        "passed, before the rest is read, and nothing is imported.",
+        "Split the file into smaller ones, or remove the rows, columns or cells the message names.",
+        kind="request",
+        status=422,
+    ),
+    ErrorCode(
+        TOO_MANY_QUESTIONS,
+        "Too many questions",
+        "A survey has more than 2,000 questions, or its questions more than 20,000 choices in all (an SMS "
+        "survey sends each question and its choices as a text message).",
+        "Split the survey into smaller ones, or shorten its choice lists.",
+        kind="request",
+        status=422,
     ),
 ]
 

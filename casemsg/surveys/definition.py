@@ -14,12 +14,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from casemsg.core import errors
+from casemsg.core.errors import InputError
 from casemsg.surveys.expressions import NAME_RE, Compiled, ExpressionError, compile_expression, find_references
 
 __all__ = [
     "ANSWER_ERRORS",
     "DATE_FORMATS",
     "FORMAT",
+    "MAX_CHOICES",
+    "MAX_QUESTIONS",
     "QUESTION_TYPES",
     "SELECT_TYPES",
     "Choice",
@@ -28,6 +32,7 @@ __all__ = [
     "Settings",
     "Survey",
     "SurveyError",
+    "check_size",
     "parse_survey",
     "to_dict",
 ]
@@ -35,6 +40,10 @@ __all__ = [
 FORMAT = "casemsg-survey/1"
 QUESTION_TYPES = ("text", "integer", "decimal", "date", "time", "select_one", "select_multiple", "note")
 SELECT_TYPES = ("select_one", "select_multiple")
+# A survey's size is bounded (docs/surveys.md, "Limits"): every question is a text message, and the canonical
+# definition holds each question's choices, so both counts bound the work and the stored JSON.
+MAX_QUESTIONS = 2_000
+MAX_CHOICES = 20_000  # the choices of all questions together
 DEFAULT_EXPIRE_AFTER = 1440  # minutes: a day, long enough for people who read SMS once a day
 # How dates are typed in replies (settings.date_format), and the reasons a reply can be refused
 # (settings.error_messages translates them). Defined here, with the format; answers.py reads them.
@@ -389,6 +398,27 @@ def _parse_question(
         compiled_constraint=constraint,
         compiled_relevant=relevant,
     )
+
+
+def check_size(data: object) -> None:
+    """Refuse (422 TOO_MANY_QUESTIONS) a survey dict with more than MAX_QUESTIONS questions or MAX_CHOICES
+    choices in all, before anything else is checked: those checks cost time in proportion to its size."""
+    questions = data.get("questions") if isinstance(data, dict) else None
+    if not isinstance(questions, list):
+        return
+    if len(questions) > MAX_QUESTIONS:
+        raise InputError(
+            errors.TOO_MANY_QUESTIONS,
+            f"The survey has {len(questions):,} questions; the limit is {MAX_QUESTIONS:,}.",
+            422,
+        )
+    choices = sum(len(q["choices"]) for q in questions if isinstance(q, dict) and isinstance(q.get("choices"), list))
+    if choices > MAX_CHOICES:
+        raise InputError(
+            errors.TOO_MANY_QUESTIONS,
+            f"The survey's questions have {choices:,} choices in all; the limit is {MAX_CHOICES:,}.",
+            422,
+        )
 
 
 def parse_survey(data: dict[str, Any]) -> Survey:

@@ -14,16 +14,16 @@ from django.utils import timezone
 
 from casemsg.cases.models import Case
 from casemsg.consent import words
-from casemsg.core import errors
+from casemsg.core import errors, uploads
 from casemsg.core.errors import InputError
 from casemsg.gateways.models import Gateway
 from casemsg.projects.models import Project
 from casemsg.surveys import engine
-from casemsg.surveys.definition import Problem, SurveyError, parse_survey, to_dict
+from casemsg.surveys.definition import Problem, SurveyError, check_size, parse_survey, to_dict
 from casemsg.surveys.models import Survey, SurveySession, SurveyVersion
 from casemsg.surveys.xlsform import import_xlsform
 
-MAX_XLSFORM_BYTES = 5 * 1024 * 1024  # a survey sent by SMS has at most a few dozen rows
+MAX_XLSFORM_BYTES = 5 * 1024 * 1024  # a survey sent by SMS has at most a few dozen rows (413 FILE_TOO_LARGE)
 
 
 class InvalidSurvey(InputError):
@@ -47,6 +47,7 @@ def validate(data: Any, project: Project) -> dict[str, Any]:
     question; a keyword that is an opt-out, opt-in or help word is RESERVED_KEYWORD."""
     if not isinstance(data, dict):
         raise InputError(errors.INVALID_SURVEY, "A survey must be a JSON object (the casemsg-survey/1 format).", 422)
+    check_size(data)  # 422 TOO_MANY_QUESTIONS before the checks that cost time per question
     try:
         canonical = to_dict(parse_survey(data))
     except SurveyError as err:
@@ -64,12 +65,14 @@ def read_xlsform(content: bytes, filename: str) -> dict[str, Any]:
     suffix = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
     if suffix not in ("xlsx", "csv"):
         raise InputError(errors.INVALID_SURVEY, f"An XLSForm is an .xlsx or .csv file, not '{filename}'.", 422)
-    if len(content) > MAX_XLSFORM_BYTES:
-        raise InputError(errors.VALUE_TOO_LONG, f"The file is larger than {MAX_XLSFORM_BYTES // 1024 // 1024} MB.", 422)
+    uploads.check_size(len(content), MAX_XLSFORM_BYTES, "The XLSForm")
     try:
+        # limits on what it expands to, its rows and its questions are checked while it is read (xlsform.py)
         return import_xlsform(content, file_type=suffix)
     except SurveyError as err:
         raise _invalid(err) from None
+    except InputError:
+        raise
     except Exception as exc:  # noqa: BLE001 — a damaged file must answer 422, whatever the reader raised
         raise InputError(errors.INVALID_SURVEY, f"The file could not be read as an XLSForm: {exc}", 422) from None
 

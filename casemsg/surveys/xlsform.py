@@ -34,16 +34,28 @@ import io
 import os
 import re
 import xml.etree.ElementTree as ET
+import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from openpyxl import load_workbook
+from pyxform.constants import SUPPORTED_SHEET_NAMES as _PYXFORM_SHEETS
 from pyxform.errors import PyXFormError
 from pyxform.xls2xform import convert
 
-from casemsg.surveys.definition import FORMAT, Problem, SurveyError, parse_survey, to_dict
+from casemsg.core import errors, uploads
+from casemsg.core.errors import InputError
+from casemsg.surveys.definition import (
+    FORMAT,
+    MAX_CHOICES,
+    MAX_QUESTIONS,
+    Problem,
+    SurveyError,
+    parse_survey,
+    to_dict,
+)
 
 __all__ = ["import_xlsform", "xform_to_survey_dict"]
 
@@ -90,51 +102,229 @@ class _Sheets:
 
 
 ###
-# Reading the sheets (for row numbers and sms_keyword)
+# Limits: the work an XLSForm may cost is bounded before pyxform reads it (docs/surveys.md, "Limits")
+
+MAX_XLSX_PARTS = 1_000  # files in the .xlsx (a zip archive)
+MAX_SHEET_PART_BYTES = 10 << 20  # a worksheet, the shared strings or a media file, unzipped
+MAX_OTHER_PART_BYTES = 2 << 20  # any other XML part (styles, workbook, theme, ...), unzipped
+MAX_XLSX_BYTES = 20 << 20  # all parts together, unzipped
+MAX_EXPANSION = 100  # a part over 1 MB may not expand more than this many times
+MAX_SHEET_ROWS = 10_000  # rows of a sheet below its header, blank ones included
+MAX_COLUMNS = 200  # named columns of a sheet
+MAX_CELLS = 50_000  # filled cells of all sheets together
+MAX_TEXT = 2_000_000  # characters in all cells together
+# pyxform stops reading a sheet after this many empty rows in a row, and its header after this many empty
+# columns; rows and columns past them cost nothing, so they are not counted either.
+_PYXFORM_EMPTY_ROWS = 60
+_PYXFORM_EMPTY_COLUMNS = 20
 
 
-def _sheet_rows_xlsx(data: bytes) -> dict[str, list[tuple[int, dict[str, str]]]]:
-    book = load_workbook(io.BytesIO(data), data_only=True)  # not read-only: keeps blank rows for numbering
-    sheets: dict[str, list[tuple[int, dict[str, str]]]] = {}
-    for sheet in book.worksheets:
-        rows = sheet.iter_rows(values_only=True)
-        header = [str(v).strip().lower() if v is not None else "" for v in next(rows, ())]
-        parsed: list[tuple[int, dict[str, str]]] = []
-        for number, values in enumerate(rows, start=2):
-            cells = {h: str(v).strip() for h, v in zip(header, values, strict=False) if h and v is not None}
-            parsed.append((number, {k: v for k, v in cells.items() if v}))
-        sheets[sheet.title.strip().lower()] = parsed
-    return sheets
+def _part_limit(name: str) -> int:
+    lower = name.lower()
+    if lower.startswith("xl/worksheets/") or lower == "xl/sharedstrings.xml":
+        return MAX_SHEET_PART_BYTES
+    if lower.endswith((".xml", ".rels", ".vml")):
+        return MAX_OTHER_PART_BYTES
+    return MAX_SHEET_PART_BYTES  # media: stored compressed already, so the 5 MB upload limit bounds it
 
 
-def _sheet_rows_csv(data: bytes) -> dict[str, list[tuple[int, dict[str, str]]]]:
+def _too_many_rows(message: str) -> InputError:
+    return InputError(errors.TOO_MANY_ROWS, message, 422)
+
+
+def too_many_questions(count: int) -> InputError:
+    return InputError(
+        errors.TOO_MANY_QUESTIONS, f"The survey has more than {MAX_QUESTIONS:,} questions ({count:,} so far).", 422
+    )
+
+
+@dataclass
+class _Budget:
+    """Filled cells and characters counted across every sheet while streaming; over a limit is a 422 at once."""
+
+    cells: int = 0
+    text: int = 0
+    questions: int = 0
+
+    def add(self, sheet: str, value: str) -> None:
+        self.cells += 1
+        self.text += len(value)
+        if self.cells > MAX_CELLS:
+            raise _too_many_rows(
+                f"The XLSForm has more than {MAX_CELLS:,} filled cells (passed on the {sheet} sheet); "
+                f"an SMS survey needs far fewer."
+            )
+        if self.text > MAX_TEXT:
+            raise _too_many_rows(
+                f"The XLSForm's cells hold more than {MAX_TEXT:,} characters (passed on the {sheet} sheet)."
+            )
+
+    def row(self, sheet: str, number: int) -> None:
+        """Row `number` of a sheet (the header is row 1) is read."""
+        if number > MAX_SHEET_ROWS + 1:
+            raise _too_many_rows(f"The {sheet} sheet has more than {MAX_SHEET_ROWS:,} rows below its header.")
+
+    def header(self, sheet: str, width: int) -> None:
+        if width > MAX_COLUMNS:
+            raise _too_many_rows(f"The {sheet} sheet has more than {MAX_COLUMNS:,} columns.")
+
+    def question(self, kind_of_row: str) -> None:
+        """A survey sheet row of this type: everything but the group and repeat markers counts."""
+        if kind_of_row and not _GROUPING.match(kind_of_row):
+            self.questions += 1
+            if self.questions > MAX_QUESTIONS:
+                raise too_many_questions(self.questions)
+
+
+###
+# Reading the sheets (for row numbers and sms_keyword), counting as we go
+
+_Rows = dict[str, list[tuple[int, dict[str, str]]]]
+# Of the sheets read, only what the importer uses is kept: the survey sheet's type and name, the settings.
+_KEPT = {"survey": ("type", "name"), "settings": None}
+
+
+def _keep(sheet: str, rows: _Rows, number: int, cells: dict[str, str]) -> None:
+    if sheet not in _KEPT:
+        return
+    columns = _KEPT[sheet]
+    kept = cells if columns is None else {k: v for k, v in cells.items() if k in columns}
+    if sheet != "settings" or not rows.get(sheet):  # the settings: their first row only
+        rows.setdefault(sheet, []).append((number, kept))
+
+
+def _header(values: tuple[Any, ...] | list[str]) -> list[str]:
+    """A header as pyxform reads it: lower-cased names, ending after a run of empty columns."""
+    header: list[str] = []
+    empty = 0
+    for v in values:
+        name = str(v).strip().lower() if v is not None else ""
+        header.append(name)
+        if name:
+            empty = 0
+        else:
+            empty += 1
+            if empty > _PYXFORM_EMPTY_COLUMNS:
+                break
+    while header and not header[-1]:
+        header.pop()
+    return header
+
+
+def _sheet_rows_xlsx(data: bytes) -> _Rows:
+    """Stream the sheets pyxform reads (openpyxl's read-only mode: one row at a time), counting rows, cells
+    and questions against the limits; the archive's parts were checked first (check_zip)."""
+    book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    try:
+        names = book.sheetnames
+        # pyxform reads the sheets it knows by name, or a workbook's only sheet as the survey
+        read = [(n, n.strip().lower()) for n in names if n.strip().lower() in _PYXFORM_SHEETS]
+        if not read and len(names) == 1:
+            read = [(names[0], "survey")]
+        budget = _Budget()
+        sheets: _Rows = {}
+        for title, name in read:
+            sheet = book[title]
+            sheet.reset_dimensions()  # rows and columns as they are, not as the file claims
+            rows = sheet.iter_rows(values_only=True)
+            header = _header(next(rows, ()))
+            budget.header(name, len([h for h in header if h]))
+            for h in header:
+                if h:
+                    budget.add(name, h)
+            empty = 0
+            for number, values in enumerate(rows, start=2):
+                budget.row(name, number)
+                cells: dict[str, str] = {}
+                for h, v in zip(header, values, strict=False):
+                    if h and v is not None and (text := str(v).strip()):
+                        budget.add(name, text)
+                        cells[h] = text
+                if cells:
+                    empty = 0
+                else:
+                    empty += 1
+                    if empty > _PYXFORM_EMPTY_ROWS:
+                        break
+                if name == "survey":
+                    budget.question(" ".join(cells.get("type", "").lower().split()))
+                _keep(name, sheets, number, cells)
+        return sheets
+    finally:
+        book.close()
+
+
+def _sheet_rows_csv(data: bytes) -> _Rows:
     # pyxform's CSV layout: a non-empty first column starts a sheet; its first non-blank content row is the
-    # header; the following non-blank rows are numbered from 2, exactly as pyxform numbers them.
-    sheets: dict[str, list[tuple[int, dict[str, str]]]] = {}
+    # header; the following non-blank rows are numbered from 2, exactly as pyxform numbers them. Every
+    # sheet is read (pyxform reads them all), counting rows, cells and questions against the limits.
+    sheets: _Rows = {}
+    budget = _Budget()
     name: str | None = None
     header: list[str] | None = None
+    count = 0
     for row in csv.reader(io.StringIO(data.decode("utf-8"), newline="")):
         if not row:
             continue
         if row[0].strip():
-            name, header = row[0].strip().lower(), None
-            sheets.setdefault(name, [])
+            name, header, count = row[0].strip().lower(), None, 0
         content = [v.strip() for v in row[1:]]
         if name is None or not any(content):
             continue
         if header is None:
             header = [h.lower() for h in content]
+            budget.header(name, len([h for h in header if h]))
+            for h in header:
+                if h:
+                    budget.add(name, h)
             continue
-        cells = {h: v for h, v in zip(header, content, strict=False) if h and v}
-        sheets[name].append((len(sheets[name]) + 2, cells))
+        count += 1
+        budget.row(name, count + 1)
+        cells: dict[str, str] = {}
+        for h, v in zip(header, content, strict=False):
+            if h and v:
+                budget.add(name, v)
+                cells[h] = v
+        if name == "survey":
+            budget.question(" ".join(cells.get("type", "").lower().split()))
+        _keep(name, sheets, count + 1, cells)
     return sheets
 
 
-def _read_sheets(data: bytes, kind: str) -> _Sheets:
+def _check_archive(data: bytes) -> bool:
+    """The .xlsx's parts against the limits (413 FILE_TOO_LARGE); False when it is no readable zip at all
+    (pyxform then says so in its own words, having nothing to expand either)."""
     try:
-        raw = _sheet_rows_xlsx(data) if kind == "xlsx" else _sheet_rows_csv(data)
-    except Exception:  # unreadable files are reported by pyxform, with its own wording
-        return _Sheets()
+        uploads.check_zip(
+            data,
+            what="The XLSForm",
+            max_members=MAX_XLSX_PARTS,
+            max_member_bytes=_part_limit,
+            max_total_bytes=MAX_XLSX_BYTES,
+            max_ratio=MAX_EXPANSION,
+        )
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, OSError, ValueError):
+        return False
+    return True
+
+
+def _read_sheets(data: bytes, kind: str) -> _Sheets:
+    """Check the file against the limits while reading what we need of it (raises InputError: 413
+    FILE_TOO_LARGE, 422 TOO_MANY_ROWS or TOO_MANY_QUESTIONS); unreadable files are left to pyxform."""
+    if kind == "xlsx":
+        if not _check_archive(data):
+            return _Sheets()
+        try:
+            raw = _sheet_rows_xlsx(data)
+        except InputError:
+            raise
+        except Exception as exc:  # noqa: BLE001 — whatever openpyxl raised, pyxform must not read it either
+            raise SurveyError([Problem(None, f"The file could not be read as an .xlsx workbook: {exc}")]) from None
+    else:
+        try:
+            raw = _sheet_rows_csv(data)
+        except UnicodeDecodeError:  # pyxform reports it, in its own words, without reading further
+            return _Sheets()
     result = _Sheets()
     stack: list[str] = []
     for number, cells in raw.get("survey", []):
@@ -199,6 +389,7 @@ class _Reader:
     repeats: set[str] = field(default_factory=set)
     instances: dict[str, ET.Element] = field(default_factory=dict)
     root_name: str = "data"
+    choice_count: int = 0  # every question's choices are its own in the survey dict: bounded by MAX_CHOICES
 
     def problem(self, path: str | None, message: str) -> None:
         row = self.sheets.row_of(path) if path else None
@@ -327,6 +518,14 @@ class _Reader:
                         self.texts(item.find("xf:label", _NS)),
                     )
                 )
+        self.choice_count += len(items)
+        if self.choice_count > MAX_CHOICES:
+            raise InputError(
+                errors.TOO_MANY_QUESTIONS,
+                f"The survey's questions have more than {MAX_CHOICES:,} choices in all (a choice list is "
+                f"counted once for every question that uses it).",
+                422,
+            )
         return [{"name": name, "label": label or {}} for name, label in items]
 
     def _item_label(self, label: ET.Element | None, item: ET.Element) -> dict[str, str] | None:
@@ -492,15 +691,20 @@ def import_xlsform(source: str | os.PathLike[str] | bytes, *, file_type: str | N
     """Convert an XLSForm (.xlsx or .csv; a path or the file's bytes) into a canonical survey dict.
 
     `file_type` ('xlsx' or 'csv') overrides detection from the file name or content. Raises SurveyError
-    whose problems carry the survey sheet row of each refused or invalid question.
+    whose problems carry the survey sheet row of each refused or invalid question, and InputError for a
+    file over the limits (413 FILE_TOO_LARGE, 422 TOO_MANY_ROWS or TOO_MANY_QUESTIONS), found before pyxform
+    reads it.
     """
     data, kind = _load(source, file_type)
-    sheets = _read_sheets(data, kind)
+    sheets = _read_sheets(data, kind)  # first: refuses what is over the limits before pyxform reads it
     try:
-        result = convert(xlsform=io.BytesIO(data), file_type=f".{kind}", warnings=[])
+        # only the XForm is kept: pyxform's own structures are freed before the XForm is parsed
+        xform = convert(xlsform=io.BytesIO(data), file_type=f".{kind}", warnings=[]).xform
     except PyXFormError as err:
         raise SurveyError([_pyxform_problem(str(err))]) from None
-    survey = xform_to_survey_dict(result.xform, rows=sheets.rows, settings=sheets.settings)
+    del data
+    survey = xform_to_survey_dict(xform, rows=sheets.rows, settings=sheets.settings)
+    del xform
     try:
         return to_dict(parse_survey(survey))
     except SurveyError as err:

@@ -22,6 +22,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from casemsg.cases import importer
+from casemsg.core import errors
 from casemsg.projects.models import Project
 from casemsg.web.forms_cases import ImportForm
 from casemsg.web.views.common import project_or_404, staff_required, with_query
@@ -81,7 +82,9 @@ def case_import(request: HttpRequest, slug: str) -> HttpResponse:
         case_type = form.cleaned_data["case_type"].strip()
         if upload.size > MAX_BYTES:
             form.add_error(
-                "file", f"The file is larger than {MAX_BYTES // (1024 * 1024)} MB; use `casemsg cases import`."
+                "file",
+                f"{errors.FILE_TOO_LARGE}: the file is larger than {MAX_BYTES // (1024 * 1024)} MB; "
+                f"use `casemsg cases import`.",
             )
         else:
             _sweep()
@@ -91,11 +94,15 @@ def case_import(request: HttpRequest, slug: str) -> HttpResponse:
                 for chunk in upload.chunks():
                     out.write(chunk)
             try:
-                result = importer.import_csv(path, project, case_type, dry_run=True)
+                # stops at the first limit passed (TOO_MANY_ROWS): the preview keeps every row's problems
+                result = importer.import_csv(path, project, case_type, dry_run=True, max_rows=importer.MAX_UPLOAD_ROWS)
             except importer.ImportFileError as e:
                 path.unlink(missing_ok=True)
                 # the messages name the stored copy: name the person's file instead
-                form.add_error("file", str(e).replace(str(path), upload.name).replace(path.name, upload.name))
+                text = str(e).replace(str(path), upload.name).replace(path.name, upload.name)
+                if isinstance(e, importer.TooManyRows):
+                    text = f"{e.code}: {text} Use `casemsg cases import` for a larger file."
+                form.add_error("file", text)
             else:
                 request.session[_SESSION_KEY] = {
                     "token": token,
@@ -157,7 +164,7 @@ def _confirm(request: HttpRequest, project: Project) -> HttpResponse:
     try:
         # One transaction: every row the preview accepted is written, or (should anything fail) none.
         with transaction.atomic():
-            result = importer.import_csv(path, project, pending["case_type"])
+            result = importer.import_csv(path, project, pending["case_type"], max_rows=importer.MAX_UPLOAD_ROWS)
     except importer.ImportFileError as e:
         flash.error(request, f"Nothing imported: {e}")
         return redirect(again)

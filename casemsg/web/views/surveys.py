@@ -18,7 +18,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
-from casemsg.core import errors
+from casemsg.core import errors, uploads
 from casemsg.core.errors import InputError
 from casemsg.projects.models import Project
 from casemsg.surveys import engine, queries, services
@@ -159,14 +159,13 @@ def _survey_or_404(project: Project, survey_id: int) -> Survey:
 def _upload(project: Project, file: UploadedFile) -> tuple[Survey, bool]:
     """The uploaded file as a survey through the services, as the API's create and import do."""
     name = file.name or ""
-    if (file.size or 0) > services.MAX_XLSFORM_BYTES:
-        limit = services.MAX_XLSFORM_BYTES // 1024 // 1024
-        raise InputError(errors.VALUE_TOO_LONG, f"The file is larger than {limit} MB.", 422)
+    # the size before reading it; what an XLSForm expands to, its rows and questions: while it is read
+    uploads.check_size(file.size, services.MAX_XLSFORM_BYTES, "The file")
     content = file.read()
     if name.lower().endswith(".json"):
         try:
             data = json.loads(content.decode("utf-8-sig"))
-        except (UnicodeDecodeError, ValueError) as exc:
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
             raise InputError(errors.INVALID_SURVEY, f"The file is not valid JSON: {exc}", 422) from None
         return services.create_survey(project, data), True
     return services.import_survey(project, content, name)

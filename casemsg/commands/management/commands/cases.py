@@ -1,8 +1,9 @@
-"""`casemsg cases import FILE.csv --project P --case-type T [--json] [--quiet] [--encoding E]`.
+"""`casemsg cases import FILE.csv --project P --case-type T [--json] [--quiet] [--encoding E] [--max-rows N]`.
 
 Bad rows are reported (by line) and skipped and the exit status stays 0: the import did its job for the
 good rows. It is non-zero only when nothing could be imported at all: the file cannot be read, its
-header is unusable, or the project does not exist.
+header is unusable, it is over a limit (TOO_MANY_ROWS: more than --max-rows rows, default 1,000,000, more
+than 1,000 columns or a row over 1 MB; checked before anything is written), or the project does not exist.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from casemsg.cases.importer import ImportFileError, ImportResult, RowNote, import_csv
+from casemsg.cases.importer import MAX_ROWS, ImportFileError, ImportResult, RowNote, TooManyRows, import_csv
 from casemsg.commands import lookup
 
 
@@ -47,6 +48,12 @@ class Command(BaseCommand):
         imp.add_argument("--encoding", default="utf-8-sig", help="the file's text encoding (default UTF-8)")
         imp.add_argument("--json", action="store_true", help="print the summary as JSON")
         imp.add_argument("--quiet", action="store_true", help="no progress bar")
+        imp.add_argument(
+            "--max-rows",
+            type=int,
+            default=MAX_ROWS,
+            help=f"refuse a file with more data rows than this, before importing any (default {MAX_ROWS:,})",
+        )
 
     def handle(self, *args: Any, **o: Any) -> None:
         if o["action"] == "import":
@@ -85,7 +92,9 @@ class Command(BaseCommand):
 
         try:
             if progress is None:
-                result = import_csv(o["file"], project, o["case_type"], encoding=o["encoding"], on_note=on_note)
+                result = import_csv(
+                    o["file"], project, o["case_type"], encoding=o["encoding"], on_note=on_note, max_rows=o["max_rows"]
+                )
             else:
                 with progress:
                     task = progress.add_task("import", total=None, rows=0)
@@ -100,7 +109,10 @@ class Command(BaseCommand):
                         encoding=o["encoding"],
                         on_note=on_note,
                         on_progress=on_progress,
+                        max_rows=o["max_rows"],
                     )
+        except TooManyRows as exc:
+            raise CommandError(f"{exc.code}: {exc} Nothing was imported.") from exc
         except ImportFileError as exc:
             raise CommandError(str(exc)) from exc
 
