@@ -160,7 +160,7 @@ def _run(args: argparse.Namespace) -> None:
 
     from casemsg.cases.models import Case
     from casemsg.projects.services import create_project
-    from casemsg.scheduling import runner, specs
+    from casemsg.scheduling import runner, schedules
     from casemsg.scheduling.models import ConditionalAlert, ScheduleInstance
     from casemsg.scheduling.rules import Today, matches, parse_criteria
 
@@ -182,7 +182,7 @@ def _run(args: argparse.Namespace) -> None:
             case_type="mother",
             criteria=CRITERIA,
             content={"channel": "sms", "text": "Your due date is near: please visit the clinic."},
-            schedule=specs.parse_alert_schedule({"type": "offsets", "unit": "days", "offsets": [0, 7]}).as_json(),
+            schedule=schedules.parse_alert_schedule({"type": "offsets", "unit": "days", "offsets": [0, 7]}).as_json(),
             recipients=["case"],
             created_on=now,
             modified_on=now,

@@ -1,10 +1,12 @@
 """Broadcasts and conditional alerts: create, list, read, change, pause, resume, cancel (broadcasts) or
 delete (alerts), the messages each queued, a broadcast's pre-flight, and one case's coming sends.
 
-The bodies are checked by `casemsg.scheduling.specs` (schedules, content, recipients) and
-`casemsg.scheduling.rules` (an alert's case type and criteria) through the scheduling services: a bad
-body is a 422 whose message names the field (an impossible time, an unknown zone, an unknown operator, a
-case type no case has)."""
+The request bodies are declared once, by the scheduling area (`casemsg.scheduling.specs.BroadcastIn`,
+`AlertIn` and their patches: the pages' forms build the same declarations); here they only gain the API's
+refusal of unstorable values (`In`). What the shape does not say is checked by `casemsg.scheduling.specs`
+(schedules, content, recipients) and `casemsg.scheduling.rules` (an alert's case type and criteria)
+through the scheduling services: a bad body is a 422 whose message names the field (an impossible time,
+an unknown zone, an unknown operator, a case type no case has)."""
 
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from casemsg.cases.models import Case
 from casemsg.core import errors
 from casemsg.core.errors import InputError
 from casemsg.projects.models import Project
-from casemsg.scheduling import preflight, queries, services
+from casemsg.scheduling import preflight, queries, services, specs
 from casemsg.scheduling.models import Broadcast, ConditionalAlert
 
 router = Router(tags=["scheduling"])
@@ -32,195 +34,24 @@ _409 = {
 }
 
 # --------------------------------------------------------------------------------------------------
-# Input
+# Input: the scheduling area's declarations (one per body), with the API's refusal of unstorable values
 # --------------------------------------------------------------------------------------------------
 
-_TEXT = "A template: {case.name}, {case.<property>}, {case.parent.<property>}, {recipient.name}."
+
+class BroadcastIn(In, specs.BroadcastIn):
+    __doc__ = specs.BroadcastIn.__doc__
 
 
-class ContentIn(In):
-    """What to send: an SMS text, an email with a subject, or an SMS survey. `translations` are chosen by
-    the recipient's language, then the broadcast's `default_language`, then the project's; `text` is the
-    fallback. A survey (`channel: "survey"`, `survey_id`) starts a session of the survey's current version
-    for each case at each occurrence; it is asked of cases only (its answers are saved to the case)."""
-
-    channel: str = Field("sms", max_length=8, description="sms | email | survey", examples=["sms"])
-    survey_id: int | None = Field(None, description="survey only: the survey to start", examples=[None])
-    text: str | None = Field(
-        None, max_length=10_000, description=_TEXT, examples=["Hello {case.name}, see you at the clinic."]
-    )
-    translations: dict[str, str] | None = Field(
-        None, description="language code → text (the project's languages)", examples=[{"sw": "Habari {case.name}"}]
-    )
-    subject: str | dict[str, str] | None = Field(
-        None, description='email only: a template, or {language: template} ("*" for the fallback)'
-    )
+class BroadcastPatch(In, specs.BroadcastPatch):
+    __doc__ = specs.BroadcastPatch.__doc__
 
 
-class CaseSelectionIn(In):
-    case_type: str = Field(max_length=64, examples=["mother"])
-    filters: dict[str, str | int | float] | None = Field(None, examples=[{"district": "north"}])
+class AlertIn(In, specs.AlertIn):
+    __doc__ = specs.AlertIn.__doc__
 
 
-class BroadcastRecipientsIn(In):
-    """The union of: open cases of `case_type` whose properties equal every `filters` value; the listed
-    `case_ids`; `mobile_workers` (ids or usernames, or "all" active ones); the owners of matching open
-    cases (`owners_of`)."""
-
-    case_type: str | None = Field(None, max_length=64, examples=["mother"])
-    filters: dict[str, str | int | float] | None = Field(
-        None, description="property → exact value", examples=[{"district": "north"}]
-    )
-    case_ids: list[str] | None = Field(None, examples=[["c-1", "c-2"]])
-    mobile_workers: list[int | str] | str | None = Field(
-        None, description='ids or usernames, or "all"', examples=["all"]
-    )
-    owners_of: CaseSelectionIn | None = None
-
-
-class WindowIn(In):
-    start: str = Field(max_length=8, examples=["09:00"])
-    end: str = Field(max_length=8, examples=["11:00"])
-
-
-class BroadcastScheduleIn(In):
-    """`now`; `once` on `date` at `time`; `daily`, `weekly` (`weekdays`) or `monthly` (`month_days`) at
-    `time`/`times`/`random_window` from `start_date` (default today) until `until` or for `count`
-    events, every `interval` days/weeks/months. Times are read in `time_zone`: an IANA zone, or
-    "recipient" (the default) for each recipient's own."""
-
-    type: str = Field(max_length=16, description="now | once | daily | weekly | monthly", examples=["daily"])
-    date: str | None = Field(None, max_length=10, description="once: YYYY-MM-DD", examples=["2030-01-15"])
-    start_date: str | None = Field(None, max_length=10, description="YYYY-MM-DD (default: today)")
-    time: str | None = Field(None, max_length=8, description="HH:MM, 24-hour", examples=["09:00"])
-    times: list[str] | None = Field(None, description="several times a day", examples=[["09:00", "17:00"]])
-    random_window: WindowIn | None = Field(None, description="a random minute of this window each day")
-    weekdays: list[str | int] | None = Field(None, description="weekly: mon … sun", examples=[["mon", "thu"]])
-    month_days: list[int | str] | None = Field(None, description='monthly: 1 … 31 or "last"', examples=[[1, 15]])
-    interval: int | None = Field(None, description="every N days / weeks / months", examples=[1])
-    count: int | None = Field(None, description="how many events (timed schedules)", examples=[5])
-    until: str | None = Field(None, max_length=10, description="YYYY-MM-DD, the last day")
-    time_zone: str | None = Field(
-        None, max_length=64, description='an IANA zone, or "recipient"', examples=["recipient"]
-    )
-
-
-_BROADCAST_EXAMPLE: dict[str, Any] = {
-    "name": "Clinic reminder",
-    "content": {"channel": "sms", "text": "Hello {case.name}, your visit is tomorrow.", "translations": {}},
-    "recipients": {"case_type": "mother", "filters": {"district": "north"}},
-    "schedule": {"type": "daily", "time": "09:00", "count": 3, "time_zone": "recipient"},
-}
-
-
-class BroadcastIn(In):
-    """A broadcast: a message to chosen recipients, now, once, or repeating (docs/api.md)."""
-
-    model_config = {**In.model_config, "json_schema_extra": {"examples": [_BROADCAST_EXAMPLE]}}
-
-    name: str = Field(max_length=200, examples=["Clinic reminder"])
-    content: ContentIn
-    recipients: BroadcastRecipientsIn
-    schedule: BroadcastScheduleIn
-    default_language: str | None = Field(None, max_length=16, description="one of the project's languages")
-    max_lateness_minutes: int | None = Field(
-        None, description="an event later than this (a worker was down) is skipped; default 2880 (2 days)"
-    )
-
-
-class BroadcastPatch(In):
-    """Any of a broadcast's fields; the others keep their values. A new schedule or new recipients take
-    effect from now on; a new text applies to every message not yet sent."""
-
-    model_config = {**In.model_config, "json_schema_extra": {"examples": [{"content": {"text": "New text"}}]}}
-
-    name: str | None = Field(None, max_length=200)
-    content: ContentIn | None = None
-    recipients: BroadcastRecipientsIn | None = None
-    schedule: BroadcastScheduleIn | None = None
-    default_language: str | None = Field(None, max_length=16)
-    max_lateness_minutes: int | None = None
-
-
-class CriterionIn(In):
-    property: str = Field(max_length=255, examples=["edd"])
-    operator: str = Field(
-        max_length=16,
-        description="equal | not_equal | has_value | has_no_value | regex | days_before | days_after",
-        examples=["days_before"],
-    )
-    value: str | int | float | None = Field(None, description="text, a regex, or a number of days", examples=[14])
-
-
-class StartIn(In):
-    from_: str = Field("matched", alias="from", max_length=16, description="matched | property")
-    property: str | None = Field(None, max_length=255, description="a date property (YYYY-MM-DD)")
-    days: int | None = Field(None, description="days after (negative: before) the property's date")
-    time: str | None = Field(None, max_length=8, description="offsets schedules: the start's time of day")
-
-
-class AlertScheduleIn(In):
-    """`offsets` (`offsets` or `every`, in `unit`, optionally repeated `repeat_every` `count` times) or
-    `daily`/`weekly`/`monthly` at `time`/`times`/`random_window`/`time_property`, counted from when the
-    case matched or from a date property (`start`)."""
-
-    type: str = Field(max_length=16, description="offsets | daily | weekly | monthly", examples=["offsets"])
-    unit: str | None = Field(None, max_length=8, description="minutes | hours | days", examples=["days"])
-    offsets: list[int] | None = Field(None, examples=[[0, 7]])
-    every: int | None = None
-    repeat_every: int | None = None
-    count: int | None = None
-    start: StartIn | None = None
-    time: str | None = Field(None, max_length=8, examples=["09:00"])
-    times: list[str] | None = None
-    random_window: WindowIn | None = None
-    time_property: str | None = Field(None, max_length=255)
-    weekdays: list[str | int] | None = None
-    month_days: list[int | str] | None = None
-    interval: int | None = None
-    time_zone: str | None = Field(None, max_length=64, examples=["recipient"])
-
-
-_ALERT_EXAMPLE: dict[str, Any] = {
-    "name": "Two weeks before the due date",
-    "case_type": "mother",
-    "criteria": [{"property": "edd", "operator": "days_before", "value": 14}],
-    "content": {"text": "Hello {case.name}, your due date is {case.edd}."},
-    "recipients": ["case"],
-    "schedule": {"type": "offsets", "unit": "days", "offsets": [0]},
-}
-
-
-class AlertIn(In):
-    """A conditional alert: a schedule started for each open case of `case_type` matching every criterion."""
-
-    model_config = {**In.model_config, "json_schema_extra": {"examples": [_ALERT_EXAMPLE]}}
-
-    name: str = Field(max_length=200)
-    case_type: str = Field(max_length=64)
-    criteria: list[CriterionIn] = Field(default_factory=list)
-    content: ContentIn
-    recipients: list[str] = Field(description="case | owner | parent", examples=[["case"]])
-    schedule: AlertScheduleIn
-    default_language: str | None = Field(None, max_length=16)
-    reset_property: str | None = Field(
-        None, max_length=255, description="a change of this property restarts a matching case's schedule"
-    )
-    max_lateness_minutes: int | None = None
-
-
-class AlertPatch(In):
-    model_config = {**In.model_config, "json_schema_extra": {"examples": [{"name": "Renamed"}]}}
-
-    name: str | None = Field(None, max_length=200)
-    case_type: str | None = Field(None, max_length=64)
-    criteria: list[CriterionIn] | None = None
-    content: ContentIn | None = None
-    recipients: list[str] | None = None
-    schedule: AlertScheduleIn | None = None
-    default_language: str | None = Field(None, max_length=16)
-    reset_property: str | None = Field(None, max_length=255)
-    max_lateness_minutes: int | None = None
+class AlertPatch(In, specs.AlertPatch):
+    __doc__ = specs.AlertPatch.__doc__
 
 
 def _body(payload: In) -> dict[str, Any]:

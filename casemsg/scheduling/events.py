@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 from casemsg.cases.models import Case
 from casemsg.core.errors import InputError
 from casemsg.projects.models import Project
-from casemsg.scheduling import specs, timing
+from casemsg.scheduling import schedules, timing
 from casemsg.scheduling.models import Broadcast, ConditionalAlert, ScheduleInstance
 from casemsg.workers.models import MobileWorker
 
@@ -58,11 +58,11 @@ def owner_kind(owner: Owner) -> str:
 
 
 @functools.lru_cache(maxsize=1024)
-def _parsed(kind: str, owner_pk: int, revision: int, frozen: str) -> specs.Schedule:
-    return specs.schedule_from_json(json.loads(frozen), "broadcast" if kind == "broadcast" else "alert")
+def _parsed(kind: str, owner_pk: int, revision: int, frozen: str) -> schedules.Schedule:
+    return schedules.schedule_from_json(json.loads(frozen), "broadcast" if kind == "broadcast" else "alert")
 
 
-def schedule_of(owner: Owner) -> specs.Schedule:
+def schedule_of(owner: Owner) -> schedules.Schedule:
     """The owner's schedule (parsed once per owner, revision and content)."""
     return _parsed(owner_kind(owner), owner.pk, owner.revision, json.dumps(owner.schedule, sort_keys=True))
 
@@ -80,7 +80,7 @@ def is_running(owner: Owner) -> bool:
 class Frame:
     """Everything that fixes one recipient's series of events."""
 
-    schedule: specs.Schedule
+    schedule: schedules.Schedule
     zone: str
     anchor: datetime  # UTC: offsets count from it; a timed series starts on its local date
     time_of_day: time | None = None  # a time read from a case property
@@ -125,7 +125,7 @@ def events(frame: Frame, min_index: int, after: datetime) -> Iterator[Due]:
     # From a matching moment, the series is counted from its first event at or after that moment (the
     # day's earlier times do not use up the count); from a date, from that date's first event.
     matched = s.start_from == "matched"
-    rec = specs.recurrence(s, frame.start_date, time_of_day, unbounded=matched)
+    rec = schedules.recurrence(s, frame.start_date, time_of_day, unbounded=matched)
     first_index = 0
     if matched:
         first = next(_timed(frame, rec, tz, frame.anchor - EPSILON), None)
@@ -191,7 +191,7 @@ def current(inst: ScheduleInstance) -> Due | None:
 # --------------------------------------------------------------------------------------------------
 
 
-def zone_for_recipient(contact_tz: str | None, project: Project, schedule: specs.Schedule | None = None) -> str:
+def zone_for_recipient(contact_tz: str | None, project: Project, schedule: schedules.Schedule | None = None) -> str:
     """The zone a recipient's local times are read in: the schedule's named zone, else the contact's
     ``time_zone``, else the project's ``default_time_zone``, else UTC (an invalid name is skipped)."""
     if schedule is not None and schedule.time_zone:
@@ -222,18 +222,18 @@ def property_date(props: Mapping[str, Any], name: str) -> date | None:
         day = date.fromisoformat(value[:10])
     except ValueError:
         return None
-    return day if day <= specs.LAST_DATE else None  # (later: its UTC instant may not exist)
+    return day if day <= schedules.LAST_DATE else None  # (later: its UTC instant may not exist)
 
 
 def property_time(props: Mapping[str, Any], name: str) -> time | None:
     value = props.get(name)
     try:
-        return specs.parse_time(str(value).strip(), name) if value not in (None, "") else None
+        return schedules.parse_time(str(value).strip(), name) if value not in (None, "") else None
     except InputError:
         return None
 
 
-def anchor_for(schedule: specs.Schedule, zone: str, started: datetime, props: Mapping[str, Any]) -> datetime | None:
+def anchor_for(schedule: schedules.Schedule, zone: str, started: datetime, props: Mapping[str, Any]) -> datetime | None:
     """Where a recipient's events are counted from; None while a start date property holds no date."""
     if schedule.start_from == "property":
         day = property_date(props, schedule.start_property)
@@ -251,7 +251,7 @@ def seed_for(owner: Owner, source_case_id: int | None, role: str, case_id: int |
 
 
 def frame_for(
-    inst: ScheduleInstance, owner: Owner, schedule: specs.Schedule, props: Mapping[str, Any] | None = None
+    inst: ScheduleInstance, owner: Owner, schedule: schedules.Schedule, props: Mapping[str, Any] | None = None
 ) -> Frame | None:
     """The instance's frame as stored (its zone and anchor); `props`, the source case's properties, is
     only read for a time property. None when a time property holds no time."""
@@ -266,7 +266,7 @@ def frame_for(
 
 def next_due(
     inst: ScheduleInstance,
-    schedule: specs.Schedule,
+    schedule: schedules.Schedule,
     now: datetime,
     props: Mapping[str, Any] | None = None,
     floor: datetime | None = None,

@@ -30,7 +30,7 @@ from django.utils import timezone
 from casemsg.cases.models import Case
 from casemsg.core import bulk
 from casemsg.projects.models import Project
-from casemsg.scheduling import recipients, specs
+from casemsg.scheduling import recipients, schedules
 from casemsg.scheduling.events import (
     EPSILON,
     TZ_PROPERTY,
@@ -144,7 +144,7 @@ def start_for_cases(
         return 0
     project = alert.project
     schedule = schedule_of(alert)
-    roles = [r for r in specs.ROLES if r in (alert.recipients or [])]
+    roles = [r for r in recipients.ROLES if r in (alert.recipients or [])]
     pks = [c.pk for c in cases]
     latest: dict[tuple[int, str], tuple[int, bool, str]] = {}
     for pk, source, role, active, reason in ScheduleInstance.objects.filter(
@@ -180,7 +180,7 @@ def start_for_cases(
 def _alert_row(
     alert: ConditionalAlert,
     project: Project,
-    schedule: specs.Schedule,
+    schedule: schedules.Schedule,
     case: Case,
     role: str,
     recipient: Case | MobileWorker,

@@ -36,7 +36,7 @@ class Broadcast(models.Model):
     # {"case_type"?, "filters"?: {prop: value}, "case_ids"?: [...], "mobile_workers"?: [ids]|"all",
     #  "owners_of"?: {"case_type", "filters"}}
     recipients = models.JSONField(default=dict)
-    schedule = models.JSONField(default=dict)  # see specs.BroadcastSchedule
+    schedule = models.JSONField(default=dict)  # see schedules.BroadcastScheduleIn
     status = models.CharField(max_length=10, default=ACTIVE)
     revision = models.PositiveIntegerField(default=1)
     max_lateness_minutes = models.PositiveIntegerField(default=2 * 24 * 60)
@@ -63,7 +63,7 @@ class ConditionalAlert(models.Model):
     criteria = models.JSONField(default=list)
     content = models.JSONField(default=dict)
     default_language = models.CharField(max_length=16, blank=True, default="")
-    schedule = models.JSONField(default=dict)  # see specs.AlertSchedule
+    schedule = models.JSONField(default=dict)  # see schedules.AlertScheduleIn
     recipients = models.JSONField(default=list)  # ["case", "owner", "parent"]
     reset_property = models.CharField(max_length=255, blank=True, default="")
     status = models.CharField(max_length=10, default=ACTIVE)

@@ -27,7 +27,7 @@ from casemsg.cases.models import Case
 from casemsg.messaging import pipeline
 from casemsg.messaging.models import MessagingEvent
 from casemsg.projects.models import Project
-from casemsg.scheduling import events, lifecycle, specs
+from casemsg.scheduling import contents, events, lifecycle, schedules
 from casemsg.scheduling.events import Due, Owner
 from casemsg.scheduling.lifecycle import COMPLETED
 from casemsg.scheduling.models import Broadcast, ConditionalAlert, ScheduleInstance
@@ -63,14 +63,14 @@ class Plan:
     """An owner as the tick uses it: read once per batch."""
 
     owner: Owner
-    schedule: specs.Schedule
-    content: specs.Content
+    schedule: schedules.Schedule
+    content: contents.Content
     translations: dict[str, str] | None
     _event: int | None = None
 
     @classmethod
     def of(cls, owner: Owner) -> Plan:
-        content = specs.content_from_json(owner.content or {})
+        content = contents.content_from_json(owner.content or {})
         return cls(owner, events.schedule_of(owner), content, dict(content.translations) or None)
 
     def event_id(self) -> int:

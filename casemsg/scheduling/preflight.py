@@ -42,7 +42,7 @@ from casemsg.contacts.status import ContactStatus, statuses
 from casemsg.core import errors
 from casemsg.messaging import render, segments
 from casemsg.projects.models import Project
-from casemsg.scheduling import events, recipients, specs
+from casemsg.scheduling import contents, events, recipients, specs
 from casemsg.scheduling.models import Broadcast
 from casemsg.surveys import engine as survey_engine
 from casemsg.surveys.models import Survey
@@ -128,7 +128,7 @@ class _Candidate:
 
 
 class _Tally:
-    def __init__(self, content: specs.Content, content_json: dict[str, Any], limit: int) -> None:
+    def __init__(self, content: contents.Content, content_json: dict[str, Any], limit: int) -> None:
         self.content, self.content_json, self.limit = content, content_json, limit
         self.recipients = self.sendable = self.no_events = self.segments = 0
         self.blocked: dict[str, int] = {}
@@ -225,7 +225,7 @@ def _tally_page(
         tally.first = sorted(tally.first + candidates, key=lambda c: (c.due.utc, c.order))[: tally.limit]
 
 
-def _as_sent(content: specs.Content) -> specs.Content:
+def _as_sent(content: contents.Content) -> contents.Content:
     """Survey content as its first SMS (notes and first question, per survey language, sent as written);
     other content as it is."""
     if content.channel != "survey":
@@ -233,7 +233,7 @@ def _as_sent(content: specs.Content) -> specs.Content:
     survey = Survey.objects.select_related("current_version").filter(pk=content.survey_id or 0).first()
     version = survey.current_version if survey is not None else None
     texts = survey_engine.opening_texts(version) if version is not None else {}
-    return specs.Content("sms", None, {lang: render.literal(text) for lang, text in texts.items()})
+    return contents.Content("sms", None, {lang: render.literal(text) for lang, text in texts.items()})
 
 
 def _problem(channel: str, contact: Contact, st: ContactStatus) -> str | None:
@@ -263,7 +263,7 @@ def _no_text_code(content: dict[str, Any], chain: list[str]) -> str:
     return errors.NO_MESSAGE_FOR_LANGUAGE
 
 
-def _parents(project: Project, page: Sequence[Contact], content: specs.Content) -> dict[str, Case]:
+def _parents(project: Project, page: Sequence[Contact], content: contents.Content) -> dict[str, Case]:
     """The parent cases of the page's cases, when a text reads {case.parent.…} (one query)."""
     texts = [
         content.text or "",

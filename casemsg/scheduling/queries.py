@@ -21,7 +21,7 @@ from casemsg.messaging import queries as message_queries
 from casemsg.messaging import render
 from casemsg.messaging.models import Message
 from casemsg.projects.models import Project
-from casemsg.scheduling import events, runner, specs
+from casemsg.scheduling import contents, events, runner
 from casemsg.scheduling.events import Owner
 from casemsg.scheduling.models import Broadcast, ConditionalAlert, ScheduleInstance
 from casemsg.surveys import engine as survey_engine
@@ -310,7 +310,7 @@ def schedule_for_case(case: Case, limit: int = 10, now: datetime | None = None) 
     ctx = render.Context(case=case, parent=parent, recipient_name=case.name)
     out = []
     for due, inst, owner in upcoming[:limit]:
-        content = specs.content_from_json(owner.content or {})
+        content = contents.content_from_json(owner.content or {})
         chain = [contact_lang if source == "contact" else "", owner.default_language, project.default_language]
         template, lang = render.choose_text(owner.content or {}, chain)
         text = _render(template, ctx)

@@ -1,43 +1,201 @@
-"""Who a broadcast or an alert reaches, in SQL.
+"""Who a broadcast or an alert reaches: the declaration of a broadcast's recipients (and of an alert's
+roles), their rules and normalised form, and the SQL that finds them.
 
-A broadcast's recipients (`recipient_querysets`): the open cases of a type whose properties equal every
-filter (exact values), plus the listed case_ids (open or not: a closed one gets a failed message saying
-so); the listed mobile workers, or every active one for "all", plus the owners of matching open cases.
-`cases_by_zone` splits case recipients by the zone their local times are read in. An alert's roles
-(`owners_by_key`, `parents`): a case's ``owner_id`` names its mobile worker by username, or else by id
-(the digits of its primary key); its ``parent_id`` names its parent case.
+A broadcast's recipients (`BroadcastRecipientsIn` as they come in, `BroadcastRecipients` once parsed) are
+the union of: the open cases of a type whose properties equal every filter (exact values); the listed
+case_ids (open or not: a closed one gets a failed message saying so); the listed mobile workers, or every
+active one for "all"; the owners of matching open cases. `recipient_querysets` selects them;
+`cases_by_zone` splits case recipients by the zone their local times are read in. An alert's recipients
+are roles (`ROLES`): the case, its owner (`owners_by_key`: a case's ``owner_id`` names its mobile worker
+by username, or else by id, the digits of its primary key) and its parent case (`parents`, by
+``parent_id``).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, cast
 
 from django.db.models import CharField, Q, QuerySet, TextField
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
+from pydantic import Field
 
 from casemsg.cases.models import Case
 from casemsg.projects.models import Project
-from casemsg.scheduling import specs
 from casemsg.scheduling.events import TZ_PROPERTY, zone_for_recipient
+from casemsg.scheduling.fields import (
+    MAX_CASE_TYPE,
+    MAX_LIST,
+    MAX_PROPERTY,
+    Declaration,
+    declared,
+    fail,
+    listed,
+    mapping,
+    only,
+)
 from casemsg.scheduling.models import Broadcast
+from casemsg.scheduling.schedules import Schedule
 from casemsg.workers.models import MobileWorker
 
+Role = Literal["case", "owner", "parent"]
+
+ROLES: tuple[Role, ...] = ("case", "owner", "parent")
+
 
 # --------------------------------------------------------------------------------------------------
-# Broadcast recipients
+# The declaration, its rules and its normalised form
 # --------------------------------------------------------------------------------------------------
 
 
-def _matching_cases(project: Project, sel: specs.CaseSelection) -> Q:
+class CaseSelectionIn(Declaration):
+    case_type: str = Field(max_length=MAX_CASE_TYPE, examples=["mother"])
+    filters: dict[str, str | int | float] | None = Field(None, examples=[{"district": "north"}])
+
+
+class BroadcastRecipientsIn(Declaration):
+    """The union of: open cases of `case_type` whose properties equal every `filters` value; the listed
+    `case_ids`; `mobile_workers` (ids or usernames, or "all" active ones); the owners of matching open
+    cases (`owners_of`)."""
+
+    case_type: str | None = Field(None, max_length=MAX_CASE_TYPE, examples=["mother"])
+    filters: dict[str, str | int | float] | None = Field(
+        None, description="property → exact value", examples=[{"district": "north"}]
+    )
+    case_ids: list[str] | None = Field(None, examples=[["c-1", "c-2"]])
+    mobile_workers: list[int | str] | str | None = Field(
+        None, description='ids or usernames, or "all"', examples=["all"]
+    )
+    owners_of: CaseSelectionIn | None = None
+
+
+@dataclass(frozen=True)
+class CaseSelection:
+    case_type: str
+    filters: Mapping[str, str] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"case_type": self.case_type, "filters": dict(self.filters)}
+
+
+@dataclass(frozen=True)
+class BroadcastRecipients:
+    """Who a broadcast goes to: the union of open cases of a type matching property filters, listed
+    cases (by case_id), mobile workers (ids or usernames, or "all" active ones), and the owners of
+    matching open cases (a case's owner_id names a mobile worker by username, or by id)."""
+
+    cases: CaseSelection | None = None
+    case_ids: tuple[str, ...] = ()
+    mobile_workers: tuple[int | str, ...] | Literal["all"] = ()
+    owners_of: CaseSelection | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.cases is not None:
+            out.update(self.cases.as_json())
+        if self.case_ids:
+            out["case_ids"] = list(self.case_ids)
+        if self.mobile_workers:
+            out["mobile_workers"] = self.mobile_workers if self.mobile_workers == "all" else list(self.mobile_workers)
+        if self.owners_of is not None:
+            out["owners_of"] = self.owners_of.as_json()
+        return out
+
+
+def _selection(d: Mapping[str, Any], where: str) -> CaseSelection:
+    case_type = d.get("case_type")
+    if not isinstance(case_type, str) or not case_type.strip() or len(case_type) > MAX_CASE_TYPE:
+        raise fail(f"{where}.case_type must be a case type (1 to 64 characters).")
+    filters: dict[str, str] = {}
+    for key, value in mapping(d.get("filters") or {}, f"{where}.filters").items():
+        if not isinstance(key, str) or not key.strip() or len(key) > MAX_PROPERTY:
+            raise fail(f"{where}.filters: {key!r} is not a property name.")
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            raise fail(f"{where}.filters.{key} must be a string or a number (the exact property value).")
+        filters[key] = str(value)
+    return CaseSelection(case_type, filters)
+
+
+def parse_broadcast_recipients(data: object) -> BroadcastRecipients:
+    d = mapping(data, "recipients")
+    only(d, declared(BroadcastRecipientsIn), "recipients")
+    cases = _selection(d, "recipients") if d.get("case_type") is not None or d.get("filters") else None
+    case_ids = tuple(
+        dict.fromkeys(
+            _case_id(v, f"recipients.case_ids[{i}]")
+            for i, v in enumerate(listed(d.get("case_ids", []), "recipients.case_ids", MAX_LIST))
+        )
+    )
+    workers: tuple[int | str, ...] | Literal["all"] = ()
+    raw_workers = d.get("mobile_workers")
+    if raw_workers == "all":
+        workers = "all"
+    elif raw_workers is not None:
+        workers = tuple(
+            dict.fromkeys(
+                _worker_ref(v, f"recipients.mobile_workers[{i}]")
+                for i, v in enumerate(listed(raw_workers, "recipients.mobile_workers", MAX_LIST))
+            )
+        )
+    owners_of = None
+    if d.get("owners_of") is not None:
+        o = mapping(d["owners_of"], "recipients.owners_of")
+        only(o, declared(CaseSelectionIn), "recipients.owners_of")
+        owners_of = _selection(o, "recipients.owners_of")
+    out = BroadcastRecipients(cases, case_ids, workers, owners_of)
+    if not (cases or case_ids or workers or owners_of):
+        raise fail("recipients must name someone: case_type (with filters), case_ids, mobile_workers or owners_of.")
+    return out
+
+
+def _case_id(value: object, where: str) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > 64:
+        raise fail(f"{where} must be a case_id (1 to 64 characters).")
+    return value
+
+
+def _worker_ref(value: object, where: str) -> int | str:
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    if isinstance(value, str) and value.strip() and len(value) <= 150:
+        return value
+    raise fail(f"{where} must be a mobile worker's id or username.")
+
+
+def broadcast_recipients_from_json(data: Mapping[str, Any]) -> BroadcastRecipients:
+    return parse_broadcast_recipients(data)
+
+
+def parse_alert_recipients(data: object) -> tuple[Role, ...]:
+    """An alert's recipients: a non-empty list of "case", "owner" (its mobile worker), "parent" (its parent case)."""
+    values = listed(data, "recipients", len(ROLES) * 2)
+    roles: list[Role] = []
+    for i, v in enumerate(values):
+        if v not in ROLES:
+            raise fail(f"recipients[{i}] must be one of {', '.join(ROLES)}, not {v!r}.")
+        if v not in roles:
+            roles.append(cast(Role, v))
+    if not roles:
+        raise fail(f"recipients needs at least one of {', '.join(ROLES)}.")
+    return tuple(roles)
+
+
+# --------------------------------------------------------------------------------------------------
+# A broadcast's recipients, in SQL
+# --------------------------------------------------------------------------------------------------
+
+
+def _matching_cases(project: Project, sel: CaseSelection) -> Q:
     q = Q(case_type=sel.case_type, closed=False)
     for i, value in enumerate(sel.filters.values()):
         q &= Q(**{f"_prop{i}": value})
     return q
 
 
-def _with_filters(qs: QuerySet[Case], sel: specs.CaseSelection) -> QuerySet[Case]:
+def _with_filters(qs: QuerySet[Case], sel: CaseSelection) -> QuerySet[Case]:
     for i, key in enumerate(sel.filters):
         # KeyTextTransform takes the name literally (see casemsg.cases.queries)
         qs = qs.annotate(**{f"_prop{i}": Cast(KeyTextTransform(key, "properties"), output_field=TextField())})
@@ -50,7 +208,7 @@ def recipient_querysets(broadcast: Broadcast) -> tuple[QuerySet[Case] | None, Qu
     not: a closed one gets a failed message saying so); the listed workers, or every active one for
     "all", plus the owners of matching open cases."""
     project = broadcast.project
-    who = specs.broadcast_recipients_from_json(broadcast.recipients)
+    who = broadcast_recipients_from_json(broadcast.recipients)
     cases: QuerySet[Case] | None = None
     if who.cases is not None or who.case_ids:
         qs = Case.objects.filter(project=project)
@@ -83,7 +241,7 @@ def recipient_querysets(broadcast: Broadcast) -> tuple[QuerySet[Case] | None, Qu
     return cases, workers
 
 
-def cases_by_zone(cases: QuerySet[Case], project: Project, schedule: specs.Schedule) -> dict[str, QuerySet[Case]]:
+def cases_by_zone(cases: QuerySet[Case], project: Project, schedule: Schedule) -> dict[str, QuerySet[Case]]:
     """The case recipients split by the zone their local times are read in: all of them when the schedule
     names a zone; otherwise by their `time_zone` property (one DISTINCT query: there are few distinct
     values, and an invalid one falls back like any, see `zone_for_recipient`)."""

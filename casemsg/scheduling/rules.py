@@ -68,16 +68,19 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 from django.db.models.lookups import Exact, In, IsNull, LessThanOrEqual, Regex
 from django.db.models.sql.compiler import SQLCompiler
+from pydantic import Field
 
 from casemsg.cases.models import Case
 from casemsg.core import errors
 from casemsg.core.errors import InputError
 from casemsg.projects.models import Project
+from casemsg.scheduling.fields import MAX_PROPERTY, Declaration, declared
 from casemsg.scheduling.timing import local_date, zone_for
 
 __all__ = [
     "OPERATORS",
     "Criterion",
+    "CriterionIn",
     "Operator",
     "Today",
     "check_case_type",
@@ -94,7 +97,6 @@ Operator = Literal["equal", "not_equal", "has_value", "has_no_value", "regex", "
 OPERATORS: Final[tuple[str, ...]] = get_args(Operator)
 _DAYS_OPERATORS: Final = frozenset({"days_before", "days_after"})
 _VALUE_OPERATORS: Final = frozenset({"equal", "not_equal", "regex"})
-_KEYS: Final = frozenset({"property", "operator", "value"})
 MAX_CRITERIA: Final = 50
 MAX_REGEX_LENGTH: Final = 500
 MAX_DAYS: Final = 36_500  # a hundred years either way
@@ -112,6 +114,21 @@ _MONTH_DAY = (
 _LEAP_YEAR = r"(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:0[48]|[2468][048]|[13579][26])00)"
 DATE_PATTERN: Final = rf"(?:{_YEAR}-{_MONTH_DAY}|{_LEAP_YEAR}-02-29)"
 _DATE_RE: Final = re.compile(DATE_PATTERN)
+
+
+# One criterion as it comes in: the declaration the API and the alert form use (`parse_criteria` checks the
+# rest). No docstring: it would become the OpenAPI description.
+class CriterionIn(Declaration):
+    property: str = Field(max_length=MAX_PROPERTY, examples=["edd"])
+    operator: str = Field(
+        max_length=16,
+        description=" | ".join(OPERATORS),
+        examples=["days_before"],
+    )
+    value: str | int | float | None = Field(None, description="text, a regex, or a number of days", examples=[14])
+
+
+_KEYS: Final = declared(CriterionIn)
 
 
 @dataclass(frozen=True)
@@ -188,7 +205,7 @@ def parse_criteria(raw: object) -> list[Criterion]:
                 f"{name}: unknown field(s) {', '.join(unknown)}; use property, operator, value.",
             )
         prop = item.get("property")
-        if not isinstance(prop, str) or not prop.strip() or len(prop) > 255 or "\x00" in prop:
+        if not isinstance(prop, str) or not prop.strip() or len(prop) > MAX_PROPERTY or "\x00" in prop:
             raise InputError(errors.INVALID_CRITERION, f"{name}: property must be a case property name.")
         op = item.get("operator")
         if op not in OPERATORS:

@@ -33,21 +33,15 @@ from casemsg.messaging import services as messaging
 from casemsg.messaging.models import MessagingEvent
 from casemsg.projects.models import Project
 from casemsg.scheduling import lifecycle, rules, runner, specs, tick
+from casemsg.scheduling.fields import MAX_PROPERTY, mapping, only
 from casemsg.scheduling.models import Broadcast, ConditionalAlert
 
-_RULE_FIELDS = {"case_type", "criteria", "reset_property"}
 
-
-def _body(data: object, allowed: set[str], what: str) -> Mapping[str, Any]:
-    if not isinstance(data, Mapping):
-        raise InputError(errors.VALIDATION_ERROR, f"The {what} must be an object.")
-    unknown = sorted(str(k) for k in data if k not in allowed)
-    if unknown:
-        raise InputError(
-            errors.VALIDATION_ERROR,
-            f"The {what} has unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}.",
-        )
-    return data
+def _body(data: object, allowed: frozenset[str], what: str) -> Mapping[str, Any]:
+    """The body as an object with only the declared fields (`specs.BROADCAST_FIELDS`, `specs.ALERT_FIELDS`)."""
+    body = mapping(data, f"The {what}")
+    only(body, allowed, f"The {what}")
+    return body
 
 
 # --------------------------------------------------------------------------------------------------
@@ -212,7 +206,7 @@ def _alert_json(a: ConditionalAlert) -> dict[str, Any]:
 def _reset_property(value: object) -> str:
     if value in (None, ""):
         return ""
-    if not isinstance(value, str) or len(value) > 255 or not value.strip():
+    if not isinstance(value, str) or len(value) > MAX_PROPERTY or not value.strip():
         raise InputError(errors.VALIDATION_ERROR, "reset_property must be a case property name (or empty).")
     return value
 
@@ -222,12 +216,12 @@ def create_alert(project: Project, data: object, now: datetime | None = None) ->
     reset_property?, max_lateness_minutes?}. Its run over the open cases of the type is requested (the
     worker's ticker does it)."""
     now = now or timezone.now()
-    d = _body(data, specs.ALERT_FIELDS | _RULE_FIELDS, "alert")
+    d = _body(data, specs.ALERT_FIELDS, "alert")
     case_type = d.get("case_type")
     if not isinstance(case_type, str):
         raise InputError(errors.CASE_TYPE_REQUIRED, "An alert needs the case type its criteria apply to.")
     criteria = rules.validate_rule(project, case_type, d.get("criteria", []))
-    fields = specs.parse_alert({k: v for k, v in d.items() if k not in _RULE_FIELDS}, project)
+    fields = specs.parse_alert({k: v for k, v in d.items() if k not in specs.RULE_FIELDS}, project)
     with transaction.atomic():
         alert = ConditionalAlert.objects.create(
             project=project,
@@ -251,12 +245,12 @@ def update_alert(alert: ConditionalAlert, data: object, now: datetime | None = N
     replaces (schedule) or completes (recipients) the running instances; a change of the case type,
     criteria or schedule requests a new run; a content-only change touches no schedule."""
     now = now or timezone.now()
-    changes = _body(data, specs.ALERT_FIELDS | _RULE_FIELDS, "alert")
+    changes = _body(data, specs.ALERT_FIELDS, "alert")
     with transaction.atomic():
         a = ConditionalAlert.objects.select_for_update().select_related("project").get(pk=alert.pk)
         project = a.project
         fields = specs.parse_alert(
-            {**_alert_json(a), **{k: v for k, v in changes.items() if k not in _RULE_FIELDS}}, project
+            {**_alert_json(a), **{k: v for k, v in changes.items() if k not in specs.RULE_FIELDS}}, project
         )
         rule_changed = False
         if "case_type" in changes or "criteria" in changes:

@@ -10,7 +10,7 @@ import pytest
 
 from casemsg.core import errors
 from casemsg.core.errors import InputError
-from casemsg.scheduling import services, specs
+from casemsg.scheduling import contents, recipients, schedules, services, specs
 from casemsg.scheduling.models import Broadcast
 
 NOW = datetime(2027, 1, 4, 12, tzinfo=UTC)
@@ -127,7 +127,7 @@ def test_other_fields(project):
 
 
 def test_alert_schedules(project):
-    ok = specs.parse_alert_schedule(
+    ok = schedules.parse_alert_schedule(
         {
             "type": "offsets",
             "unit": "hours",
@@ -148,10 +148,10 @@ def test_alert_schedules(project):
         ({"type": "daily", "random_window": {"start": "10:00", "end": "10:00"}}, "empty"),
     ]:
         with pytest.raises(InputError) as e:
-            specs.parse_alert_schedule(bad)
+            schedules.parse_alert_schedule(bad)
         assert e.value.code == errors.VALIDATION_ERROR and words in e.value.message, (bad, e.value.message)
     with pytest.raises(InputError) as e:
-        specs.parse_alert_recipients(["case", "neighbour"])
+        recipients.parse_alert_recipients(["case", "neighbour"])
     assert "recipients[1]" in e.value.message
 
 
@@ -168,8 +168,8 @@ def test_alert_schedules(project):
 def test_broadcast_schedules_are_stored_normalised_and_read_back_unchanged(project, schedule):
     s = specs.parse_broadcast(body(schedule=schedule), project, NOW).schedule
     stored = s.as_json()
-    assert specs.schedule_from_json(stored, "broadcast") == s
-    assert specs.schedule_from_json(stored, "broadcast").as_json() == stored
+    assert schedules.schedule_from_json(stored, "broadcast") == s
+    assert schedules.schedule_from_json(stored, "broadcast").as_json() == stored
 
 
 def test_normalised_forms(project):
@@ -184,7 +184,7 @@ def test_normalised_forms(project):
         "start_date": "2027-01-04",
         "time_zone": "recipient",
     }
-    a = specs.parse_alert_schedule({"type": "offsets", "unit": "minutes", "every": 120, "count": 3})
+    a = schedules.parse_alert_schedule({"type": "offsets", "unit": "minutes", "every": 120, "count": 3})
     assert a.as_json() == {
         "type": "offsets",
         "unit": "hours",
@@ -194,10 +194,10 @@ def test_normalised_forms(project):
         "start": {"from": "matched"},
         "time_zone": "recipient",
     }
-    assert specs.schedule_from_json(a.as_json(), "alert") == a
-    content = specs.parse_content({"channel": "email", "subject": "Visit", "translations": {"en": "Hi"}}, project)
+    assert schedules.schedule_from_json(a.as_json(), "alert") == a
+    content = contents.parse_content({"channel": "email", "subject": "Visit", "translations": {"en": "Hi"}}, project)
     assert content.as_json() == {"channel": "email", "translations": {"en": "Hi"}, "subject": "Visit"}
-    assert specs.content_from_json(content.as_json()) == content
+    assert contents.content_from_json(content.as_json()) == content
 
 
 def test_the_service_refuses_bad_bodies_before_writing(project):

@@ -15,7 +15,7 @@ from django.utils import timezone
 from casemsg.cases.models import Case
 from casemsg.cases.services import CaseChange, bulk_upsert, delete_case, set_closed, update_case
 from casemsg.messaging.models import Message
-from casemsg.scheduling import lifecycle, runner, services, specs, tick
+from casemsg.scheduling import contents, lifecycle, runner, schedules, services, tick
 from casemsg.scheduling.models import ConditionalAlert, ScheduleInstance
 from casemsg.scheduling.rules import Today, matches, parse_criteria
 
@@ -23,7 +23,7 @@ NOW = datetime(2024, 3, 20, 9, 0, tzinfo=UTC)
 HIGH = [{"property": "risk", "operator": "equal", "value": "high"}]
 
 
-OFFSETS = specs.parse_alert_schedule({"type": "offsets", "unit": "days", "offsets": [1, 3]}).as_json()
+OFFSETS = schedules.parse_alert_schedule({"type": "offsets", "unit": "days", "offsets": [1, 3]}).as_json()
 
 
 def _alert(
@@ -35,7 +35,7 @@ def _alert(
         name="Visit reminder",
         case_type=case_type,
         criteria=criteria,
-        content=specs.parse_content({"channel": "sms", "text": "Please visit the clinic"}, project).as_json(),
+        content=contents.parse_content({"channel": "sms", "text": "Please visit the clinic"}, project).as_json(),
         schedule=schedule,
         recipients=["case"],
         reset_property=reset_property,
@@ -113,7 +113,7 @@ SCHEDULES = {
 @pytest.mark.parametrize("schedule", SCHEDULES.values(), ids=SCHEDULES.keys())
 def test_a_run_matches_exactly_what_python_says(project, schedule) -> None:
     _random_cases(project, 400)
-    alert = _alert(project, RICH, schedule=specs.parse_alert_schedule(schedule).as_json())
+    alert = _alert(project, RICH, schedule=schedules.parse_alert_schedule(schedule).as_json())
     assert _active(alert) == []
     seen: list[tuple[int, int]] = []
     result = runner.run(alert, chunk=64, on_progress=lambda done, total: seen.append((done, total)), now=NOW)
@@ -143,7 +143,7 @@ def test_the_set_based_start_writes_the_rows_start_for_cases_writes(project, sch
             props["visit_no"] = str(i % 3)
         rows.append(CaseChange(case_type="mother", properties=props))
     cases = bulk_upsert(project, rows)
-    spec = specs.parse_alert_schedule(schedule).as_json()
+    spec = schedules.parse_alert_schedule(schedule).as_json()
     by_sql = _alert(project, reset_property="visit_no", schedule=spec)
     by_python = _alert(project, reset_property="visit_no", schedule=spec)
     ScheduleInstance.objects.all().delete()  # (the hook started both already: start afresh)
@@ -327,7 +327,7 @@ def test_a_change_of_the_reset_property_restarts_the_schedule(project) -> None:
 
 
 def test_a_completed_schedule_is_not_started_again_while_the_case_keeps_matching(project) -> None:
-    once = specs.parse_alert_schedule({"type": "offsets", "unit": "minutes", "offsets": [0]}).as_json()
+    once = schedules.parse_alert_schedule({"type": "offsets", "unit": "minutes", "offsets": [0]}).as_json()
     alert = _alert(project, schedule=once)
     case = _case(project, risk="high")
     assert tick.tick(now=timezone.now() + timedelta(minutes=1)) == 1
