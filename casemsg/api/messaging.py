@@ -85,6 +85,9 @@ class MessageOut(Schema):
         description="What happened beyond the status, oldest first, e.g. a re-send after an unknown outcome "
         "(SENDING_OUTCOME_UNKNOWN).",
     )
+    simulated: bool = Field(
+        False, description="Made by the phone simulator, or a reply to such a message: never a real person's."
+    )
 
     @staticmethod
     def resolve_error(m: Message) -> dict[str, Any] | None:

@@ -18,7 +18,7 @@ show this list; a test keeps docs/errors.md equal to `catalogue_markdown()`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 Kind = Literal["problem", "request"]
 
@@ -68,6 +68,7 @@ INVALID_SLUG: Final = "INVALID_SLUG"
 PROJECT_EXISTS: Final = "PROJECT_EXISTS"
 SANDBOX_DISABLED: Final = "SANDBOX_DISABLED"
 NOT_A_PROJECT_NUMBER: Final = "NOT_A_PROJECT_NUMBER"
+NUMBER_IN_ANOTHER_SURVEY: Final = "NUMBER_IN_ANOTHER_SURVEY"
 KEY_NOT_FOUND: Final = "KEY_NOT_FOUND"
 INSUFFICIENT_SCOPE: Final = "INSUFFICIENT_SCOPE"
 INVALID_SCOPE: Final = "INVALID_SCOPE"
@@ -467,6 +468,16 @@ _CATALOGUE = [
         "(`casemsg gateway map`).",
         kind="request",
         status=403,
+    ),
+    ErrorCode(
+        NUMBER_IN_ANOTHER_SURVEY,
+        "The number is in another project's survey",
+        "The phone number is answering an SMS survey of another project through the same gateway, and a "
+        "number has one open survey per gateway. A project never ends another project's survey, so this one "
+        "was not started.",
+        "Wait until the other survey ends or expires, or route this project's numbers through a gateway of its own.",
+        kind="request",
+        status=409,
     ),
     ErrorCode(
         IDEMPOTENCY_KEY_IN_USE,
@@ -948,7 +959,7 @@ def of_kind(kind: Kind) -> list[ErrorCode]:
     return [e for e in _CATALOGUE if e.kind == kind]
 
 
-def as_dict(code: str, fix: str | None = None, detail: str | None = None) -> dict:
+def as_dict(code: str, fix: str | None = None, detail: str | None = None) -> dict[str, Any]:
     """An error as shown in the API: the catalogue's words, with the fix made specific when known."""
     e = CATALOGUE[code]
     out = {"code": e.code, "title": e.title, "description": e.description, "fix": fix or e.fix}

@@ -60,7 +60,7 @@ class SendResult:
     provider_id: str = ""
     error: str | None = None  # catalogue code when failed / retry
     detail: str = ""
-    opt_out: bool = False  # the provider says the number opted out (Twilio 21610): record it as a STOP through this gateway
+    opt_out: bool = False  # the provider says the number opted out (Twilio 21610): a STOP through this gateway
 
 
 @dataclass
