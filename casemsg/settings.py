@@ -7,19 +7,22 @@ from pathlib import Path
 
 import dj_database_url
 
+from casemsg.core.files import create_private
+
 BASE_DIR = Path(__file__).resolve().parent
 DATA_DIR = Path(os.environ.get("CASEMSG_DATA_DIR", "var")).resolve()
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 
 # A random key per data dir when none is given, so a fresh `make run` works without configuration
-# while a real deployment sets CASEMSG_SECRET_KEY.
+# while a real deployment sets CASEMSG_SECRET_KEY. The file, like the SQLite database and job queue below,
+# is created readable by its owner only (mode 0600; casemsg.core.files).
 _key_file = DATA_DIR / "secret_key"
 SECRET_KEY = os.environ.get("CASEMSG_SECRET_KEY") or ""
 if not SECRET_KEY:
     if not _key_file.exists():
         import secrets
 
-        _key_file.write_text(secrets.token_urlsafe(50))
+        create_private(_key_file, secrets.token_urlsafe(50).encode())
     SECRET_KEY = _key_file.read_text().strip()
 
 DEBUG = os.environ.get("CASEMSG_DEBUG", "") == "1"
@@ -70,6 +73,8 @@ MIDDLEWARE = [
     # A POST to a provider webhook goes straight to its view from here: it needs none of what follows
     # (casemsg.api.webhooks.fast_path; the hottest path, docs/scale-out.md).
     "casemsg.api.webhooks.fast_path",
+    # A Content-Security-Policy on every answer: scripts and styles from casemsg's own files only.
+    "casemsg.web.csp.content_security_policy",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -122,10 +127,12 @@ DATABASE_URL = os.environ.get("CASEMSG_DATABASE_URL", "")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
 else:
+    # Created empty, mode 0600, before SQLite opens it (SQLite gives its -wal and -shm files the same mode).
+    create_private(DATA_DIR / "casemsg.sqlite3")
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": str(DATA_DIR / "casemsg.sqlite3"),
+            "NAME": str(DATA_DIR / "casemsg.sqlite3"),  # created above
             "OPTIONS": {
                 # WAL lets the web server read while the worker writes; IMMEDIATE transactions take the
                 # write lock up front so two writers queue on the busy timeout instead of deadlocking.
@@ -156,6 +163,26 @@ STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise warns at every start when it is m
 # serve` and a bare gunicorn need no collectstatic step.
 WHITENOISE_USE_FINDERS = True
 
+# --- TLS behind a proxy, cookies, HSTS (docs/configuration.md, docs/security.md "Deployment hardening") --
+# casemsg speaks plain HTTP; TLS ends at a reverse proxy. CASEMSG_BEHIND_TLS_PROXY=1 trusts the proxy's
+# X-Forwarded-Proto header (set it only when the proxy sets that header itself, replacing any the client sent),
+# and makes the session and CSRF cookies Secure. CASEMSG_SSL_REDIRECT=1 redirects plain HTTP to HTTPS (the
+# health, readiness and metrics probes excepted); CASEMSG_HSTS_SECONDS tells browsers to use HTTPS only.
+CASEMSG_BEHIND_TLS_PROXY = os.environ.get("CASEMSG_BEHIND_TLS_PROXY", "0") == "1"
+if CASEMSG_BEHIND_TLS_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = os.environ.get("CASEMSG_SSL_REDIRECT", "0") == "1"
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]  # probes inside the network, over HTTP
+_secure_cookies = "1" if CASEMSG_BEHIND_TLS_PROXY or SECURE_SSL_REDIRECT else "0"
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = os.environ.get("CASEMSG_SECURE_COOKIES", _secure_cookies) == "1"
+SECURE_HSTS_SECONDS = int(os.environ.get("CASEMSG_HSTS_SECONDS", "0"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = os.environ.get("CASEMSG_HSTS_INCLUDE_SUBDOMAINS", "0") == "1"
+SECURE_HSTS_PRELOAD = os.environ.get("CASEMSG_HSTS_PRELOAD", "0") == "1"
+SESSION_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
 # --- request bodies (docs/security.md, "Bounded work for every upload and body") ---------------------
 # A body other than a file upload: at most 2.5 MB (Django's default, stated here); larger: 413 under /api/.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
@@ -185,6 +212,7 @@ if QUEUE_URL.startswith("redis://"):
         "consumer": {"workers": 4, "worker_type": "thread"},
     }
 else:
+    create_private(DATA_DIR / "queue.sqlite3")  # mode 0600, before Huey's SQLite opens it
     HUEY = {
         "huey_class": "huey.SqliteHuey",
         "name": "casemsg",

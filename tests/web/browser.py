@@ -99,6 +99,32 @@ def watch_external_requests(page: Any) -> list[str]:
     return outside
 
 
+_CSP_LISTENER = """window.__cspViolations = [];
+document.addEventListener('securitypolicyviolation', e =>
+  window.__cspViolations.push(
+    `${e.violatedDirective} blocked ${e.blockedURI || 'inline'} at ${e.sourceFile || ''}:${e.lineNumber}`));"""
+
+
+def watch_csp_violations(page: Any) -> list[str]:
+    """Record every Content-Security-Policy violation the page's documents report (what the browser refused
+    to run or apply), with the page's URL; the returned list fills as pages load. Chromium reports each as a
+    console error and as a securitypolicyviolation event: both are listened to."""
+    seen: list[str] = []
+
+    def on_console(message: Any) -> None:
+        if "Content Security Policy" in message.text or "Content-Security-Policy" in message.text:
+            seen.append(f"{page.url}: {message.text}")
+
+    page.on("console", on_console)
+    page.add_init_script(_CSP_LISTENER)
+    return seen
+
+
+def csp_events(page: Any) -> list[str]:
+    """The securitypolicyviolation events of the current document (after watch_csp_violations)."""
+    return [f"{page.url}: {v}" for v in page.evaluate("window.__cspViolations || []")]
+
+
 def overflow(page: Any) -> tuple[int, int]:
     """(scrollWidth, innerWidth) of the document: a page scrolls sideways when the first is larger."""
     width, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")

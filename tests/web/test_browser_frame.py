@@ -1,6 +1,7 @@
 """Every project page in Debian's Chromium at 1280×800 and 390×844: nothing is fetched from outside
-127.0.0.1, no page scrolls sideways, every field has a label, the dashboard draws its charts; and a viewer
-can change nothing and cannot see another project. Set CASEMSG_SCREENSHOTS=/some/dir to keep screenshots."""
+127.0.0.1, no page scrolls sideways, every field has a label, the browser reports no Content-Security-Policy
+violation, the dashboard draws its charts; and a viewer can change nothing and cannot see another project.
+Set CASEMSG_SCREENSHOTS=/some/dir to keep screenshots."""
 
 from __future__ import annotations
 
@@ -37,10 +38,12 @@ from tests.web.browser import (
     VIEWPORTS,
     assert_no_overflow,
     browser_session,
+    csp_events,
     discover_pages,
     login,
     new_page,
     unlabelled_fields,
+    watch_csp_violations,
     watch_external_requests,
 )
 
@@ -150,16 +153,19 @@ def test_every_page_offline_on_a_laptop_and_a_phone_and_a_viewer_changes_nothing
     shots = os.environ.get("CASEMSG_SCREENSHOTS", "")
 
     overflow: list[str] = []
+    violations: list[str] = []  # Content-Security-Policy: every page runs and styles only casemsg's own files
     unlabelled: dict[str, list[str]] = {}
     viewer_writes: list[str] = []
     with browser_session() as browser:
         for size_name, viewport in VIEWPORTS.items():
             page = new_page(browser, viewport)
             outside = watch_external_requests(page)
+            reported = watch_csp_violations(page)
             login(page, live_server, "owner", "pw-owner-1")
             for name, url in pages.items():
                 page.goto(live_server.url + url, wait_until="networkidle")
                 assert page.title() and "Page not found" not in page.content(), url
+                violations += csp_events(page)
                 try:
                     assert_no_overflow(page)
                 except AssertionError as e:
@@ -183,6 +189,7 @@ def test_every_page_offline_on_a_laptop_and_a_phone_and_a_viewer_changes_nothing
             assert page.evaluate("typeof Chart") == "function"
             assert page.evaluate("Object.keys(Chart.instances).length") == 3
             assert outside == [], f"requests left 127.0.0.1 at {size_name}: {outside}"
+            violations += reported
             page.close()
 
         # a viewer: every page opens, but every form and htmx action that would change something is refused
@@ -226,6 +233,7 @@ def test_every_page_offline_on_a_laptop_and_a_phone_and_a_viewer_changes_nothing
         assert outside == [], outside
         page.close()
 
+    assert not violations, "\n".join(violations)
     assert not overflow, "\n".join(overflow)
     assert not unlabelled, unlabelled
     assert not viewer_writes, "\n".join(viewer_writes)

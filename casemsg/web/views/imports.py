@@ -4,8 +4,9 @@ The upload is checked by `cases.importer.import_csv(dry_run=True)` — the CLI's
 and the page shows the first rows with each row's problems (a row that would be skipped, a phone number
 that needs fixing) and what would be created and updated, before anything is written. Confirming runs
 the same import for real in one transaction: it is all written or, should anything fail, none of it.
-The file waits between the two steps under CASEMSG_DATA_DIR/imports/, named by a random token that only
-the uploader's session knows, and is removed once imported (or after a day)."""
+The file waits between the two steps under CASEMSG_DATA_DIR/imports/ (mode 0600: only casemsg's user reads
+it), named by a random token that only the uploader's session knows, and is removed once imported (or after
+a day)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from casemsg.cases import importer
-from casemsg.core import errors
+from casemsg.core import errors, files
 from casemsg.projects.models import Project
 from casemsg.web.forms_cases import ImportForm
 from casemsg.web.views.common import project_or_404, staff_required, with_query
@@ -34,8 +35,10 @@ _SESSION_KEY = "casemsg_import"
 
 
 def _dir() -> Path:
+    """Where uploads wait for their confirmation: personal data, so the directory and its files are the
+    owner's only (0700, 0600)."""
     d = Path(settings.DATA_DIR) / "imports"
-    d.mkdir(parents=True, exist_ok=True)
+    d.mkdir(mode=0o700, parents=True, exist_ok=True)
     return d
 
 
@@ -90,7 +93,7 @@ def case_import(request: HttpRequest, slug: str) -> HttpResponse:
             _sweep()
             token = secrets.token_urlsafe(16)
             path = _dir() / f"{token}.csv"
-            with path.open("wb") as out:
+            with files.open_private(path) as out:
                 for chunk in upload.chunks():
                     out.write(chunk)
             try:
