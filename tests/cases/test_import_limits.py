@@ -113,3 +113,16 @@ def test_many_lines_that_are_not_utf8_cost_time_in_proportion(project, tmp_path)
     print(f"\n{n:,} undecodable lines: {cost}")
     assert cost.result.skipped == n and cost.result.created == 0
     assert cost.seconds < MAX_SECONDS and cost.extra_mb < MAX_EXTRA_MB, cost
+
+
+def test_a_preview_of_a_file_full_of_bad_rows_stays_bounded(editor, project):
+    """100,000 rows that are all skipped: the preview lists the first 1,000 problems and counts the rest."""
+    rows = importer.MAX_UPLOAD_ROWS - 1
+    content = ("case_id,name\n" + "".join(f"c{i},N,extra\n" for i in range(rows))).encode()
+    cost = measure(lambda: page_upload(editor, project, content))
+    print(f"\nimport page, {rows:,} bad rows: {cost}")
+    page = cost.result.content.decode()
+    assert cost.result.status_code == 200 and "Nothing has been written yet" in page
+    assert page.count("skipped: The row has 3 values") == 20 + 1_000  # the preview's rows, then the list
+    assert f"… and {rows - 20 - 1_000} more problems in later rows" in page
+    assert cost.extra_mb < MAX_EXTRA_MB and cost.seconds < MAX_SECONDS, cost

@@ -14,6 +14,7 @@ import zipfile
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import CommandError, call_command
 from openpyxl import Workbook
 
 from casemsg.projects.services import add_member
@@ -277,4 +278,21 @@ def test_the_survey_page_shows_the_limits_as_form_errors(project):
         print(f"\npage {name}: {r.status_code} in {cost}")
         assert r.status_code == 422 and f"{code}:" in r.content.decode(), r.content[:500]
         assert cost.extra_mb < MAX_EXTRA_MB and cost.seconds < MAX_SECONDS, cost
+    assert Survey.objects.count() == 0
+
+
+# --- the command line ---------------------------------------------------------------------------------
+def test_the_command_refuses_a_bomb_and_a_file_over_the_limit(project, tmp_path):
+    bomb = tmp_path / "bomb.xlsx"
+    bomb.write_bytes(zip_bomb(80))
+    with pytest.raises(CommandError, match=r"FILE_TOO_LARGE: The XLSForm: its part xl/worksheets/sheet1.xml"):
+        call_command("surveys", "import", str(bomb), "--project", project.slug, stdout=io.StringIO())
+    big = tmp_path / "big.json"
+    with big.open("wb") as fh:  # its size is refused before it is read
+        fh.truncate(50 * (1 << 20))
+    cost = measure(
+        lambda: pytest.raises(CommandError, call_command, "surveys", "import", str(big), "--project", project.slug)
+    )
+    assert "FILE_TOO_LARGE: big.json is 50 MB; the limit is 5 MB." in str(cost.result.value)
+    assert cost.extra_mb < 20, cost
     assert Survey.objects.count() == 0

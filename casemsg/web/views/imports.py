@@ -29,6 +29,7 @@ from casemsg.web.forms_cases import ImportForm
 from casemsg.web.views.common import project_or_404, staff_required, with_query
 
 PREVIEW_ROWS = 20
+PREVIEW_PROBLEMS = 1_000  # problems of later rows listed on the preview; the rest are counted
 MAX_BYTES = 10 * 1024 * 1024  # larger files: `casemsg cases import` (streams, reports progress)
 KEEP_SECONDS = 24 * 3600
 _SESSION_KEY = "casemsg_import"
@@ -133,6 +134,7 @@ def _preview(
     for w in result.warnings:
         notes.setdefault(w.line, []).append(("warning", w.message))
     shown = {line for line, _ in rows}
+    more = sorted((line, kind, msg) for line, items in notes.items() if line not in shown for kind, msg in items)
     return render(
         request,
         "web/case_import_preview.html",
@@ -144,10 +146,9 @@ def _preview(
             "result": result,
             "header": header,
             "rows": [(line, cells, notes.get(line, [])) for line, cells in rows],
-            # the problems of rows past the preview, so none is hidden
-            "more": sorted(
-                ((line, kind, msg) for line, items in notes.items() if line not in shown for kind, msg in items),
-            ),
+            # the problems of rows past the preview, the first PREVIEW_PROBLEMS of them and how many more
+            "more": more[:PREVIEW_PROBLEMS],
+            "more_hidden": max(0, len(more) - PREVIEW_PROBLEMS),
             "preview_rows": PREVIEW_ROWS,
         },
     )

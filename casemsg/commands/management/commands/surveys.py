@@ -10,7 +10,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from casemsg.commands import lookup
-from casemsg.core import actor
+from casemsg.core import actor, uploads
 from casemsg.core.errors import InputError
 from casemsg.projects.models import Project
 from casemsg.surveys import engine, services
@@ -43,13 +43,15 @@ class Command(BaseCommand):
     def _import(self, project: Project, o: dict[str, Any]) -> None:
         path = Path(o["file"])
         try:
+            # the size first (413 FILE_TOO_LARGE), not after reading it all; the rest is checked as it is read
+            uploads.check_size(path.stat().st_size, services.MAX_XLSFORM_BYTES, path.name)
             content = path.read_bytes()
         except OSError as e:
             raise CommandError(f"Cannot read {path}: {e.strerror}.") from e
         if path.suffix.lower() == ".json":
             try:
                 data = json.loads(content)
-            except ValueError as e:
+            except (ValueError, RecursionError) as e:
                 raise CommandError(f"{path} is not valid JSON: {e}.") from e
             if o["survey"] is not None:
                 survey, created = services.update_survey(project, o["survey"], data), False
