@@ -14,7 +14,8 @@ Who uses what:
 - the after-change hooks (``casemsg.scheduling.hooks``): ``recompute_for_cases``, ``recompute_for_workers``,
   ``recompute_all``.
 
-Call everything that writes inside the transaction of the change.
+Call everything that writes inside the transaction of the change. (About 500 lines: starting, recomputing
+and ending an instance share its row's shape, `_row` and `_INSTANCE_FIELDS`, so they stay together.)
 """
 
 from __future__ import annotations
