@@ -77,14 +77,6 @@ VERIFIED = "contact_phone_number_is_verified"
 PHONE = "contact_phone_number"
 
 
-def _number_key(value: object) -> str:
-    """The number a `contact_phone_number` value stands for (its E.164 digits when valid), so that `+1 206…`
-    and `1206…` are the same number."""
-    raw = str(value or "").strip()
-    chk = phone.check(raw) if raw else None
-    return chk.number if chk is not None and chk.ok and chk.number else raw
-
-
 def _apply(case: Case, change: CaseChange, project: Project, now) -> None:
     before_number = (case.properties or {}).get(PHONE) if case.pk is not None else None
     for f in _FIELDS:
@@ -110,7 +102,7 @@ def _apply(case: Case, change: CaseChange, project: Project, now) -> None:
         and VERIFIED in props
         and VERIFIED not in change.properties
         and props.get(PHONE) != before_number
-        and _number_key(props.get(PHONE)) != _number_key(before_number)
+        and phone.number_key(props.get(PHONE)) != phone.number_key(before_number)
     ):
         # Consent belongs to the number, not to the case: a new number starts with what it has earned
         # itself, nothing (docs/security.md, "Consent"). Set the flag again in the same change to record

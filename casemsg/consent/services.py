@@ -252,18 +252,13 @@ def on_cases_changed(
     if source:
         # consent earned before counts only for the same number: a new number set verified in the same
         # change is consent for that number, recorded now
-        now_numbers = {c.pk: _number_of(c.properties or {}) for c in cases}
+        now_numbers = {c.pk: phone.number_key((c.properties or {}).get("contact_phone_number")) for c in cases}
         before = {
             pk: registry.is_verified_value(props.get("contact_phone_number_is_verified"))
-            and _number_of(props) == now_numbers.get(pk)
+            and phone.number_key(props.get("contact_phone_number")) == now_numbers.get(pk)
             for pk, props in previous.items()
         }
         record_worker_form_consent(project, cases, before, source)
-
-
-def _number_of(props: dict[str, Any]) -> str:
-    chk = phone.check(props.get("contact_phone_number") or "")
-    return chk.number if chk.ok and chk.number else str(props.get("contact_phone_number") or "").strip()
 
 
 def on_messages_sent(sender: object, *, messages: list[Message], **_kw: object) -> None:

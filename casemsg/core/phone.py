@@ -246,3 +246,11 @@ def normalized_number(value: object) -> str | None:
     again and again (every update of a case, re-imports, numbers shared by a household). The check is a
     pure function of the string (check starts with str(value)), so caching it is safe."""
     return None if value is None else _normalized(str(value))
+
+
+def number_key(value: object) -> str:
+    """The number a written phone value stands for, to tell whether two values are the same number: its
+    E.164 digits when valid, else its digits alone — `+1 206-617-1234`, `1-206-617-1234` and `12066171234`
+    are one number (consent and verification stay with it); `0711…` and `254711…` are not known to be."""
+    raw = "" if value is None else str(value)
+    return normalized_number(raw) or re.sub(r"\D", "", raw)
