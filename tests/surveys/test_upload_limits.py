@@ -253,6 +253,16 @@ def test_a_multipart_body_without_a_boundary_is_400_json(api):
     )
     assert (r.status_code, r["Content-Type"].split(";")[0]) == (400, "application/json"), r.content[:200]
     assert r.json()["error"]["code"] == "HTTP_ERROR" and "boundary" in r.json()["error"]["message"]
+    # a boundary Django cannot use: its parser's error, raised inside the view, is JSON too
+    r = api.client.generic(
+        "POST",
+        api.url("surveys/import"),
+        b"--x\r\n",
+        content_type='multipart/form-data; boundary="a\x01b"',
+        **api._h(None),
+    )
+    assert (r.status_code, r["Content-Type"].split(";")[0]) == (400, "application/json"), r.content[:200]
+    assert r.json()["error"]["code"] == "HTTP_ERROR" and "Invalid boundary" in r.json()["error"]["message"]
 
 
 def test_a_provider_webhook_body_over_the_limit_is_413_json(api):
