@@ -29,11 +29,39 @@ def claim(due: QuerySet[M], *, order_by: Sequence[str], limit: int, **mark: Any)
     another worker is claiming are skipped. Returns how many rows this call marked."""
     if limit <= 0:
         return 0
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # (inside a caller's transaction: no savepoint)
         pick = due.order_by(*order_by).values("pk")[:limit]
         if connection.features.has_select_for_update_skip_locked:
             pick = pick.select_for_update(skip_locked=True)
         return due.filter(pk__in=pick).update(**mark)
+
+
+def claim_ids(due: QuerySet[M], *, order_by: Sequence[str], limit: int, **mark: Any) -> list[int]:
+    """As `claim`, returning the primary keys of the rows this call marked (UPDATE … RETURNING, on SQLite
+    too): for a queue whose claimed rows are read back by key, not by a mark column with an index."""
+    if limit <= 0:
+        return []
+    model = due.model
+    meta = model._meta
+    q = connection.ops.quote_name
+    fields = {f.name: f for f in meta.concrete_fields}
+    sets, params = [], []
+    for name, value in mark.items():
+        f = fields[name]
+        sets.append(f"{q(str(f.column))} = %s")
+        params.append(f.get_db_prep_save(value, connection))
+    pick = due.order_by(*order_by).values("pk")[:limit]
+    if connection.features.has_select_for_update_skip_locked:
+        pick = pick.select_for_update(skip_locked=True)
+    with transaction.atomic(savepoint=False):  # (inside a caller's transaction: no savepoint)
+        pick_sql, pick_params = pick.query.sql_with_params()
+        table, pk = q(meta.db_table), q(str(meta.pk.column))
+        with connection.cursor() as cur:
+            cur.execute(
+                f"UPDATE {table} SET {', '.join(sets)} WHERE {pk} IN ({pick_sql}) RETURNING {pk}",
+                [*params, *pick_params],
+            )
+            return [int(row[0]) for row in cur.fetchall()]
 
 
 def renew(held: QuerySet[M], **lease: Any) -> int:

@@ -1,8 +1,8 @@
 """The scheduler tick: send what is due, advance each instance, in batches.
 
-One batch = one transaction: claim up to `batch` due instances (`SELECT … FOR UPDATE SKIP LOCKED` on
-PostgreSQL, so tickers on several workers take disjoint rows; a conditional `UPDATE … RETURNING` on
-SQLite, whose IMMEDIATE transactions queue writers), queue their messages through the one send pipeline
+One batch = one transaction: claim up to `batch` due instances (`casemsg.core.claims`: `FOR UPDATE SKIP
+LOCKED` on PostgreSQL, so tickers on several workers take disjoint rows; SQLite's IMMEDIATE transactions
+queue writers), queue their messages through the one send pipeline
 (`pipeline.queue`, precheck off: eligibility runs at send time as for every message), and move each
 instance to its next event or end it. A crash anywhere rolls the whole batch back; and each message
 carries the unique send key ``si:<instance id>:<iteration>``, inserted with ON CONFLICT DO NOTHING, so
@@ -27,7 +27,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from casemsg.core import bulk, errors
+from casemsg.core import bulk, claims, errors
 from casemsg.core.errors import InputError
 from casemsg.messaging import pipeline
 from casemsg.messaging.models import MessagingEvent
@@ -78,20 +78,12 @@ _CLAIMED = ("pk", "broadcast_id", "time_zone", "anchor_utc", "iteration", "next_
 
 
 def _claim(now: datetime, size: int) -> list[tuple[Any, ...]]:
-    """Claim up to `size` due instances; returns their `_CLAIMED` values, by due time."""
-    due = ScheduleInstance.objects.filter(active=True, next_due_utc__lte=now).order_by("next_due_utc")
-    if settings.IS_POSTGRES:
-        return list(due.select_for_update(skip_locked=True).values_list(*_CLAIMED)[:size])
-    token = uuid.uuid4().hex
-    at = connection.ops.adapt_datetimefield_value(now)
-    with connection.cursor() as cur:
-        cur.execute(
-            f'UPDATE "{_TABLE}" SET claim = %s, claimed_on = %s WHERE id IN ('
-            f'SELECT id FROM "{_TABLE}" WHERE active AND next_due_utc <= %s ORDER BY next_due_utc LIMIT %s'
-            ") AND active AND next_due_utc <= %s RETURNING id",
-            [token, at, at, size, at],
-        )
-        ids = [row[0] for row in cur.fetchall()]
+    """Claim up to `size` due instances (core.claims: rows another ticker is claiming are skipped); returns
+    their `_CLAIMED` values, by due time."""
+    due = ScheduleInstance.objects.filter(active=True, next_due_utc__lte=now)
+    ids = claims.claim_ids(due, order_by=["next_due_utc"], limit=size, claim=uuid.uuid4().hex, claimed_on=now)
+    if not ids:
+        return []
     return list(ScheduleInstance.objects.filter(pk__in=ids).order_by("next_due_utc", "pk").values_list(*_CLAIMED))
 
 
