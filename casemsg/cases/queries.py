@@ -64,6 +64,18 @@ def cases(project: Project, f: CaseFilter) -> QuerySet[Case]:
     return qs.order_by("pk")
 
 
+def case(project: Project, case_id: str) -> Case | None:
+    """The project's case with this case id, or None (a case id of another project finds nothing)."""
+    return Case.objects.filter(project=project, case_id=case_id).first()
+
+
+def parent(case: Case) -> Case | None:
+    """The case's parent in its own project (its `parent_id`), or None."""
+    if not case.parent_id:
+        return None
+    return Case.objects.filter(project_id=case.project_id, case_id=case.parent_id).first()
+
+
 def case_types(project: Project) -> list[str]:
     """The case types the project's cases use, sorted (the page's type filter offers these)."""
     return list(

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from casemsg.cases.models import Case
+from casemsg.cases import queries as case_queries
 from casemsg.core import spreadsheet, timezones
 from casemsg.core.errors import InputError
 from casemsg.messaging import render as templates
@@ -25,7 +25,7 @@ from casemsg.web.forms_cases import MessagePreviewForm
 from casemsg.web.tables import MessageTable
 from casemsg.web.views.cases import with_unsent_texts
 from casemsg.web.views.common import error_view, paginate, project_or_404, query_without_page, staff_required
-from casemsg.workers.models import MobileWorker
+from casemsg.workers import queries as worker_queries
 
 MESSAGES_PER_PAGE = 50  # drawing the rows is most of the page's time (bench/web_lists.py), not the SQL
 EXPORT_COLUMNS = [
@@ -62,8 +62,8 @@ def message_log(request: HttpRequest, slug: str) -> HttpResponse:
     rows = with_unsent_texts(project, page.object_list)
     d = filters.valid()
     # The heading names the case or worker the log is for (when it is one of this project's).
-    case = Case.objects.filter(project=project, case_id=d["case"]).first() if d.get("case") else None
-    worker = MobileWorker.objects.filter(project=project, pk=d["worker"]).first() if d.get("worker") else None
+    case = case_queries.case(project, d["case"]) if d.get("case") else None
+    worker = worker_queries.worker(project, d["worker"]) if d.get("worker") else None
     query = query_without_page(request)
     context = {
         "project": project,
@@ -149,12 +149,12 @@ def message_preview(request: HttpRequest, slug: str) -> HttpResponse:
     channel = d.get("channel") or "sms"
     case = worker = None
     if request.GET.get("case"):
-        case = Case.objects.filter(project=project, case_id=request.GET["case"]).first()
+        case = case_queries.case(project, request.GET["case"])
     elif request.GET.get("worker", "").isdigit():
-        worker = MobileWorker.objects.filter(project=project, pk=int(request.GET["worker"])).first()
+        worker = worker_queries.worker(project, int(request.GET["worker"]))
     ctx = templates.Context(case=case, recipient_name=(case.name if case else worker.name if worker else ""))
-    if case is not None and case.parent_id:
-        ctx.parent = Case.objects.filter(project=project, case_id=case.parent_id).first()
+    if case is not None:
+        ctx.parent = case_queries.parent(case)
     problem = templates.check_template(text) or (templates.check_template(subject) if subject else None)
     rendered, unknown = text, []
     if problem is None and (case is not None or worker is not None):
