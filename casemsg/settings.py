@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "casemsg.surveys",
     "casemsg.inbound",
     "casemsg.scheduling",
+    "casemsg.sources",
     # after every area whose hooks they listen to (event webhooks), then health, metrics and doctor
     "casemsg.events",
     "casemsg.ops",

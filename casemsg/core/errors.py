@@ -120,6 +120,20 @@ FILE_TOO_LARGE: Final = "FILE_TOO_LARGE"
 REQUEST_TOO_LARGE: Final = "REQUEST_TOO_LARGE"
 TOO_MANY_ROWS: Final = "TOO_MANY_ROWS"
 TOO_MANY_QUESTIONS: Final = "TOO_MANY_QUESTIONS"
+# Case sources (docs/sources.md).
+SOURCE_NOT_FOUND: Final = "SOURCE_NOT_FOUND"
+SOURCE_RUN_NOT_FOUND: Final = "SOURCE_RUN_NOT_FOUND"
+SOURCE_EXISTS: Final = "SOURCE_EXISTS"
+UNKNOWN_SOURCE_TYPE: Final = "UNKNOWN_SOURCE_TYPE"
+INVALID_SOURCE_CONFIG: Final = "INVALID_SOURCE_CONFIG"
+INVALID_MAPPING: Final = "INVALID_MAPPING"
+SOURCE_URL_NOT_ALLOWED: Final = "SOURCE_URL_NOT_ALLOWED"
+SOURCE_AUTH_FAILED: Final = "SOURCE_AUTH_FAILED"
+SOURCE_REQUEST_REFUSED: Final = "SOURCE_REQUEST_REFUSED"
+SOURCE_UNAVAILABLE: Final = "SOURCE_UNAVAILABLE"
+SOURCE_BAD_ANSWER: Final = "SOURCE_BAD_ANSWER"
+UNMAPPABLE_VALUE: Final = "UNMAPPABLE_VALUE"
+INVALID_CASE_EXPORT: Final = "INVALID_CASE_EXPORT"
 
 
 @dataclass(frozen=True)
@@ -917,6 +931,127 @@ _CATALOGUE = [
         "A survey has more than 2,000 questions, or its questions more than 20,000 choices in all (an SMS "
         "survey sends each question and its choices as a text message).",
         "Split the survey into smaller ones, or shorten its choice lists.",
+        kind="request",
+        status=422,
+    ),
+    # --- case sources (docs/sources.md) -------------------------------------------------------------
+    ErrorCode(
+        SOURCE_NOT_FOUND,
+        "Source not found",
+        "The project has no case source with this id (it may have been deleted, or belong to another project).",
+        "List the project's sources with GET /api/v1/projects/{project}/sources or `casemsg sources list`.",
+        kind="request",
+        status=404,
+    ),
+    ErrorCode(
+        SOURCE_RUN_NOT_FOUND,
+        "Source run not found",
+        "The source has no run with this id (only a source's 500 newest runs are kept).",
+        "List the source's runs with GET /api/v1/projects/{project}/sources/{id}/runs.",
+        kind="request",
+        status=404,
+    ),
+    ErrorCode(
+        SOURCE_EXISTS,
+        "Source name taken",
+        "The project already has a case source with this name; names are unique in a project.",
+        "Choose another name, or change the existing source.",
+        kind="request",
+        status=409,
+    ),
+    ErrorCode(
+        UNKNOWN_SOURCE_TYPE,
+        "Unknown source type",
+        "A case source is one of the types casemsg reads: commcare, odk_central, dhis2 or push.",
+        "Use one of the types the message lists.",
+        kind="request",
+        status=422,
+    ),
+    ErrorCode(
+        INVALID_SOURCE_CONFIG,
+        "Invalid source settings",
+        "The source's config does not fit its type: an unknown key, a required key missing (a CommCare domain, "
+        "an ODK entity list, a DHIS2 program, credentials), or a value of the wrong kind.",
+        "Give the keys the message names; docs/sources.md lists each type's settings.",
+        kind="request",
+        status=422,
+    ),
+    ErrorCode(
+        INVALID_MAPPING,
+        "Invalid field mapping",
+        'A source\'s field mapping is a list of rules {"from": source field, "to": case property, '
+        '"transform": …}; a rule is not one, names a target twice, or has a transform casemsg does not know '
+        "(phone, date, map, bool, text) or cannot use (an unknown country, a date format without codes).",
+        'Correct the rule the message names (docs/sources.md, "Mapping").',
+        kind="request",
+        status=422,
+    ),
+    ErrorCode(
+        SOURCE_URL_NOT_ALLOWED,
+        "Source URL not allowed",
+        "The source's URL is not an http:// or https:// URL casemsg may call: it reaches a loopback, private-"
+        "network, link-local or cloud metadata address (directly, once resolved, or through a redirect), its host "
+        "does not resolve, or it carries a user name or password. The same rules as for gateway URLs; checked "
+        "when the source is saved and again at every connection.",
+        "Use the system's public address. An installation whose system really is on its own network sets "
+        "CASEMSG_GATEWAY_ALLOW_PRIVATE=1.",
+        kind="request",
+        status=422,
+    ),
+    ErrorCode(
+        SOURCE_AUTH_FAILED,
+        "The source refused the credentials",
+        "The source system answered 401 or 403: the API key, password or token is wrong, expired, or lacks the "
+        "permission to read these cases. The source is marked failing and tried again later, not in a loop.",
+        "Type the credentials again on the source's page (or PATCH its config), then sync now. For CommCare, "
+        "the user name is the e-mail address the API key belongs to.",
+        kind="request",
+        status=424,
+    ),
+    ErrorCode(
+        SOURCE_REQUEST_REFUSED,
+        "The source refused the request",
+        "The source system answered with another 4xx: a domain, project, entity list or program that does not "
+        "exist there, or a query it does not take. The message has a short excerpt of its answer.",
+        "Check the source's settings against the system (domain, project id, entity list, program, org units).",
+        kind="request",
+        status=424,
+    ),
+    ErrorCode(
+        SOURCE_UNAVAILABLE,
+        "The source did not answer",
+        "The source system timed out, dropped the connection, or answered 429 or 5xx each time casemsg tried "
+        "(it waits as long as Retry-After asks, up to a minute, between tries). What was read so far is kept: "
+        "the next sync goes on from there, after a back-off.",
+        "Nothing to do if it passes; if it lasts, check that the system is up and reachable from casemsg.",
+        kind="request",
+        status=424,
+    ),
+    ErrorCode(
+        SOURCE_BAD_ANSWER,
+        "Unexpected answer from the source",
+        "The source system answered something casemsg cannot read as its documented API: not JSON, a page "
+        "without its list of records, a next link to another host, or more than 64 MB for one page.",
+        "Check the source's base URL (it must be the system's own address) and, for very large pages, lower page_size.",
+        kind="request",
+        status=424,
+    ),
+    ErrorCode(
+        UNMAPPABLE_VALUE,
+        "A value does not fit its mapping",
+        "A record's value cannot go through its field's transform: a date that is not in the mapping's format, "
+        "a value a yes/no or value map does not list (with other=skip). The record is skipped and named in the "
+        "run's log; the rest of the page is applied.",
+        "Correct the value in the source system, or the mapping's transform (its format or its values).",
+        kind="request",
+        status=422,
+    ),
+    ErrorCode(
+        INVALID_CASE_EXPORT,
+        "Not a case export",
+        "The file is not a CommCare case export casemsg can read: no caseid column, an empty file, a CSV that "
+        "is not UTF-8, or an .xlsx that is not a workbook.",
+        "Export the cases from CommCare HQ (Data → Export Case Data) as Excel or CSV and upload the file as it is.",
         kind="request",
         status=422,
     ),

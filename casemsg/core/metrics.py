@@ -54,6 +54,18 @@ EVENT_LATENCY = Histogram(
     buckets=_LATENCY_BUCKETS,
 )
 
+SOURCE_RUNS = Counter(
+    "casemsg_source_runs",
+    "Case source runs that ended, by source type and status (succeeded, failed).",
+    ["type", "status"],
+)
+SOURCE_RECORDS = Counter(
+    "casemsg_source_records",
+    "Records read from case sources (syncs, receivers, files), by source type and outcome "
+    "(created, updated, closed, unchanged, skipped).",
+    ["type", "outcome"],
+)
+
 
 def http_outcome(status: int) -> str:
     """The outcome label of an HTTP answer: its status class."""
