@@ -10,19 +10,10 @@ import pytest
 
 from casemsg.cases.models import Case
 from casemsg.core import errors
-from casemsg.sources import sync
-from casemsg.sources.models import Source, SourceRun
+from casemsg.sources.models import Source
+from tests.sources.helpers import run_sync
 
 pytestmark = pytest.mark.django_db
-
-
-def run_sync(source: Source) -> SourceRun:
-    token = sync.acquire(source.pk)
-    assert token is not None
-    run = sync.run(source.pk, token, trigger="cli")
-    assert run is not None
-    source.refresh_from_db()
-    return run
 
 
 def test_first_sync_reads_five_pages_and_keeps_commcare_case_ids(project, fake_source, make_source):
