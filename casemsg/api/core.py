@@ -25,7 +25,8 @@ from pydantic import model_validator
 from casemsg.core import actor, errors, uploads
 from casemsg.core.errors import InputError
 from casemsg.projects import models as project_models
-from casemsg.projects.models import ApiKey, Project, hash_key
+from casemsg.projects import queries as project_queries
+from casemsg.projects.models import ApiKey, Project
 
 
 class ProjectKey(HttpBearer):
@@ -44,7 +45,7 @@ class ProjectKey(HttpBearer):
         super().__init__()
 
     def authenticate(self, request: HttpRequest, token: str) -> Project | None:
-        row = ApiKey.objects.select_related("project").filter(key_hash=hash_key(token), revoked=False).first()
+        row = project_queries.live_key(token)
         if row is None:
             return None
         actor.set_current(actor.Actor("api", row.described()))

@@ -1,4 +1,5 @@
-"""Reading a project's audit log: the list the API, the page and the CLI show, and its CSV export."""
+"""Reading projects: a project by its slug, an API key by the key, a member, and a project's audit log (the
+list the API, the page and the CLI show, and its CSV export)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,34 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 
 from casemsg.core import spreadsheet
-from casemsg.projects.models import AuditEntry, Project
+from casemsg.projects.models import ApiKey, AuditEntry, Project, hash_key
 
 CSV_HEADER = ("at_utc", "source", "who", "setting", "before", "after", "weakens_legal_rule")
+
+
+def project(slug: str) -> Project | None:
+    """The project of this slug (the pages' URLs and the CLI's --project name it), or None."""
+    return Project.objects.filter(slug=slug).first()
+
+
+def projects() -> QuerySet[Project]:
+    """Every project of the installation, by slug (the CLI's list)."""
+    return Project.objects.order_by("slug")
+
+
+def live_key(key: str) -> ApiKey | None:
+    """The unrevoked API key row of this plain key, with its project; None for an unknown or revoked key."""
+    return ApiKey.objects.select_related("project").filter(key_hash=hash_key(key), revoked=False).first()
+
+
+def member(project: Project, user_id: int) -> AbstractBaseUser | None:
+    """The user of this id when they are a member of the project (any role), else None."""
+    return get_user_model().objects.filter(pk=user_id, memberships__project=project).first()
 
 
 def audit_log(

@@ -22,7 +22,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 
-from casemsg.projects.models import Membership, Project
+from casemsg.projects import queries as project_queries
+from casemsg.projects.models import Membership
 from casemsg.projects.services import role_of, role_rank
 
 VIEWER, EDITOR, OWNER = Membership.VIEWER, Membership.EDITOR, Membership.OWNER
@@ -71,7 +72,7 @@ class ProjectAccessMiddleware:
             return None
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
-        project = Project.objects.filter(slug=view_kwargs["slug"]).first()
+        project = project_queries.project(view_kwargs["slug"])
         role = role_of(request.user, project) if project is not None else None
         if project is None or role is None:
             raise Http404("No such project.")

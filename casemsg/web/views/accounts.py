@@ -5,13 +5,13 @@ from __future__ import annotations
 from django import forms
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 
 from casemsg.core.errors import InputError
+from casemsg.projects import queries as project_queries
 from casemsg.projects import services as projects
 from casemsg.projects.models import Membership
 from casemsg.web.views.common import project_or_404, staff_required
@@ -69,11 +69,7 @@ def members(request: HttpRequest, slug: str) -> HttpResponse:
             else:
                 change = ChangeMemberForm(request.POST)
                 if change.is_valid():
-                    member = (
-                        get_user_model()
-                        .objects.filter(pk=change.cleaned_data["user_id"], memberships__project=project)
-                        .first()
-                    )
+                    member = project_queries.member(project, change.cleaned_data["user_id"])
                     if member is None:
                         messages.error(request, "That user is not a member of this project.")
                     elif change.cleaned_data["action"] == "remove":

@@ -10,16 +10,18 @@ from urllib.parse import urlencode
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Page, Paginator
 from django.forms import Form
-from django.http import HttpRequest, HttpResponse, HttpResponseServerError
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseServerError
 from django.http.response import HttpResponseBase
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.template import loader
 
 from casemsg.contacts.status import ChannelStatus, ContactStatus, Problem, describe_holder
 from casemsg.core import errors
+from casemsg.projects import queries as project_queries
 from casemsg.projects.models import Project
 
 View = TypeVar("View", bound=Callable[..., HttpResponseBase])
+Found = TypeVar("Found")
 
 
 def staff_required(view: View) -> View:
@@ -56,7 +58,14 @@ def server_error(request: HttpRequest) -> HttpResponse:
 
 def project_or_404(slug: str) -> Project:
     """Every page is scoped to the project in its URL; all lookups below filter on it."""
-    return get_object_or_404(Project, slug=slug)
+    return found_or_404(project_queries.project(slug))
+
+
+def found_or_404(found: Found | None) -> Found:
+    """What an area's lookup found (scoped to the page's project), or the 404 page."""
+    if found is None:
+        raise Http404
+    return found
 
 
 def is_htmx(request: HttpRequest) -> bool:

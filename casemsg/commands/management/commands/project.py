@@ -72,7 +72,7 @@ class Command(BaseCommand):
 
     def _handle(self, o: dict[str, Any]) -> None:
         if o["action"] == "list":
-            for p in Project.objects.order_by("slug"):
+            for p in queries.projects():
                 self.stdout.write(f"{p.slug}\t{p.name}\t{p.default_time_zone}\t{','.join(p.sms_languages)}")
             return
         if o["action"] == "settings":
