@@ -2,15 +2,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Q
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
 from casemsg.api.core import READ, WRITE, In, has_scope, paged, project_for
 from casemsg.core import errors
 from casemsg.core.errors import InputError
-from casemsg.gateways import services
-from casemsg.gateways.models import Gateway, GatewayRoute
+from casemsg.gateways import queries, services
+from casemsg.gateways.models import Gateway
 from casemsg.gateways.registry import GATEWAY_TYPES
 from casemsg.projects.models import WRITE as WRITE_SCOPE
 
@@ -88,8 +87,7 @@ def list_gateways(request: HttpRequest, project: str, limit: int = 100, offset: 
     """The project's own gateways and the installation-wide ones it may use (never another project's). A
     gateway's config is never shown: its secrets are write-only."""
     p = project_for(request, project)
-    qs = Gateway.objects.filter(Q(project=p) | Q(project__isnull=True)).select_related("project").order_by("name")
-    listed = paged(qs, limit, offset)
+    listed = paged(queries.gateways_for(p), limit, offset)
     # The webhook URLs carry the gateway's secret key: keys that may change gateways (write) see them, as owners
     # do on the pages; a read-only key, like a viewer, does not.
     urls = has_scope(request, WRITE_SCOPE)
@@ -99,8 +97,7 @@ def list_gateways(request: HttpRequest, project: str, limit: int = 100, offset: 
 @router.delete("/projects/{project}/gateways/{name}", auth=WRITE, response={204: None})
 def delete_gateway(request: HttpRequest, project: str, name: str):
     p = project_for(request, project)
-    deleted, _ = Gateway.objects.filter(project=p, name=name).delete()
-    if not deleted:
+    if not services.delete_gateway(p, name):
         raise InputError(errors.GATEWAY_NOT_FOUND, f"This project has no gateway named '{name}'.", 404)
     return Status(204, None)
 
@@ -117,6 +114,6 @@ def add_route(request: HttpRequest, project: str, payload: RouteIn):
 @router.get("/projects/{project}/routes", auth=READ, response=RouteList)
 def list_routes(request: HttpRequest, project: str, limit: int = 100, offset: int = 0) -> dict[str, object]:
     p = project_for(request, project)
-    listed = paged(GatewayRoute.objects.filter(project=p).select_related("gateway").order_by("prefix"), limit, offset)
+    listed = paged(queries.routes(p), limit, offset)
     items = [{"prefix": r.prefix, "gateway": r.gateway.name, "project": p.slug} for r in listed["items"]]
     return {"count": listed["count"], "items": items}

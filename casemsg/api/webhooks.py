@@ -33,6 +33,7 @@ from casemsg.api.core import error_body
 from casemsg.core import errors
 from casemsg.core.errors import InputError
 from casemsg.gateways import cleaning
+from casemsg.gateways import queries as gateway_queries
 from casemsg.gateways.base import GatewayType
 from casemsg.gateways.models import Gateway
 from casemsg.gateways.registry import adapter_for
@@ -66,7 +67,7 @@ def gateway_for_webhook(name: str, key: str) -> Gateway:
     if hit is not None and now - hit[0] < WEBHOOK_GATEWAY_TTL:
         return hit[1]
     # Names are unique per project only: the secret key (unique) finds the gateway, and the name must match.
-    gw = Gateway.objects.filter(inbound_key=key).first()
+    gw = gateway_queries.by_inbound_key(key)
     if gw is None or not hmac.compare_digest(gw.name.encode(), name.encode()):
         raise InputError(errors.FORBIDDEN, "Unknown gateway or wrong key.", 403)
     if len(_webhook_gateways) > 1000:

@@ -128,6 +128,13 @@ def set_config(gateway: Gateway, config: dict[str, Any]) -> Gateway:
     return gateway
 
 
+def delete_gateway(project: Project, name: str) -> bool:
+    """Delete the project's own gateway of this name (its routes go with it; its messages keep the name);
+    False when the project has none."""
+    deleted, _ = Gateway.objects.filter(project=project, name=name).delete()
+    return bool(deleted)
+
+
 def find_gateway(name: str, project: Project | None) -> Gateway | None:
     """The gateway a name stands for in a project: the project's own of that name, else the installation's
     (for project None: the installation's only). Never another project's."""

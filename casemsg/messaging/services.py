@@ -1,9 +1,11 @@
-"""Sending one message on request (API, CLI): validate, record the event, hand to the pipeline."""
+"""Sending one message on request (API, CLI, the pages, a gateway's test message): validate, record the
+event, hand to the pipeline."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 
@@ -13,10 +15,13 @@ from django.utils import timezone
 from casemsg.cases.models import Case
 from casemsg.core import errors
 from casemsg.core.errors import InputError
+from casemsg.gateways.models import Gateway
 from casemsg.messaging import pipeline, render
 from casemsg.messaging.models import IdempotencyKey, Message, MessagingEvent
 from casemsg.projects.models import Project
 from casemsg.workers.models import MobileWorker
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -160,6 +165,25 @@ def resend(project: Project, message_id: int) -> Message:
         if msg.status == Message.FAILED:
             event.status, event.error = "error", msg.error
             event.save(update_fields=["status", "error"])
+    return msg
+
+
+def send_test(project: Project, gateway: Gateway, number: str, text: str) -> Message:
+    """Queue `text` (as typed: braces are not placeholders) to `number` through this gateway, with the
+    checks every message gets (opt-out, consent, country, length), then deliver at once like the worker
+    would; returns the message as it ended (or still queued, when something delays it)."""
+    with transaction.atomic():
+        event = MessagingEvent.objects.create(
+            project=project, source="system", description=f"test message through gateway {gateway.name}"
+        )
+        spec = pipeline.MessageSpec(to=number, text=render.literal(text), gateway=gateway)
+        (msg,) = pipeline.queue(project, [spec], event)
+    if msg.status == Message.QUEUED:
+        try:
+            pipeline.deliver_due(max_batches=1)
+        except Exception:  # noqa: BLE001 — the message is stored and the worker retries; the page must not fail
+            log.exception("gateway test: delivering failed; the worker will retry")
+        msg.refresh_from_db()
     return msg
 
 

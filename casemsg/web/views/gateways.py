@@ -10,25 +10,19 @@ command line changes them."""
 
 from __future__ import annotations
 
-import logging
-
 from django.contrib import messages as flash
-from django.db import transaction
-from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from casemsg.core import errors, phone
 from casemsg.core.errors import InputError
-from casemsg.gateways import services
+from casemsg.gateways import queries, services
 from casemsg.gateways.base import GatewayType, digits
-from casemsg.gateways.models import Gateway, GatewayRoute
+from casemsg.gateways.models import Gateway
 from casemsg.gateways.registry import GATEWAY_TYPES
-from casemsg.messaging import pipeline
-from casemsg.messaging import render as templates
-from casemsg.messaging.models import Message, MessagingEvent
+from casemsg.messaging import services as messaging
 from casemsg.projects.models import Project
 from casemsg.web.forms_config import (
     GATEWAY_REFUSALS,
@@ -38,10 +32,8 @@ from casemsg.web.forms_config import (
     refusal_field,
     show_refusal,
 )
-from casemsg.web.views.common import error_view, project_or_404, staff_required
+from casemsg.web.views.common import error_view, found_or_404, project_or_404, staff_required
 from casemsg.web.views.keywords import require_role, role_allows
-
-log = logging.getLogger(__name__)
 
 
 def type_info(t: type[GatewayType]) -> dict[str, str]:
@@ -49,25 +41,14 @@ def type_info(t: type[GatewayType]) -> dict[str, str]:
     return {"type_name": t.type_name, "title": t.title}
 
 
-def usable_gateways(project: Project) -> list[Gateway]:
-    """The project's own gateways and the installation-wide ones its routes may name: an installation
-    gateway whose name one of the project's own has is hidden by it (a name stands for the project's own
-    first, as for contact_backend_id)."""
-    rows = list(
-        Gateway.objects.filter(Q(project=project) | Q(project__isnull=True)).select_related("project").order_by("name")
-    )
-    own = {g.name for g in rows if g.project_id is not None}
-    return [g for g in rows if g.project_id is not None or g.name not in own]
-
-
 def _own(project: Project, gateway_id: int) -> Gateway:
-    return get_object_or_404(Gateway, project=project, pk=gateway_id)
+    return found_or_404(queries.own_gateway(project, gateway_id))
 
 
 @staff_required
 def gateway_list(request: HttpRequest, slug: str) -> HttpResponse:
     project = project_or_404(slug)
-    gateways = usable_gateways(project)
+    gateways = queries.usable_gateways(project)
     for g in gateways:
         g.type_title = GATEWAY_TYPES[g.type].title if g.type in GATEWAY_TYPES else g.type  # type: ignore[attr-defined]
     return render(
@@ -76,7 +57,7 @@ def gateway_list(request: HttpRequest, slug: str) -> HttpResponse:
         {
             "project": project,
             "gateways": gateways,
-            "routes": GatewayRoute.objects.filter(project=project).select_related("gateway").order_by("prefix"),
+            "routes": queries.routes(project),
             "can_edit": role_allows(request, "owner"),
         },
     )
@@ -135,9 +116,8 @@ def gateway_edit(request: HttpRequest, slug: str, gateway_id: int) -> HttpRespon
     if request.method == "POST":
         require_role(request, "owner")
         if request.POST.get("delete"):
-            name = gw.name
-            gw.delete()  # its routes go with it; its messages keep the name
-            flash.success(request, f"Gateway {name} deleted.")
+            services.delete_gateway(project, gw.name)  # its routes go with it; its messages keep the name
+            flash.success(request, f"Gateway {gw.name} deleted.")
             return redirect(reverse("web:gateways", args=[project.slug]))
         if form.is_valid():
             try:
@@ -168,29 +148,10 @@ def _edit_context(request: HttpRequest, project: Project, gw: Gateway, form: Gat
         # the webhook addresses carry the gateway's secret inbound key: owners only
         "inbound_url": request.build_absolute_uri(services.inbound_url(gw)) if owner else "",
         "status_url": request.build_absolute_uri(services.status_url(gw)) if owner else "",
-        "routes": [r.prefix for r in gw.routes.filter(project=project).order_by("prefix")],
+        "routes": queries.prefixes(gw, project),
         "can_edit": owner,
         **more,
     }
-
-
-def send_test(project: Project, gw: Gateway, number: str, text: str) -> Message:
-    """Queue `text` (as typed: braces are not placeholders) to `number` through this gateway, with the
-    checks every message gets (opt-out, consent, country, length), then deliver at once like the worker
-    would; returns the message as it ended (or still queued, when something delays it)."""
-    with transaction.atomic():
-        event = MessagingEvent.objects.create(
-            project=project, source="system", description=f"test message through gateway {gw.name}"
-        )
-        spec = pipeline.MessageSpec(to=number, text=templates.literal(text), gateway=gw)
-        (msg,) = pipeline.queue(project, [spec], event)
-    if msg.status == Message.QUEUED:
-        try:
-            pipeline.deliver_due(max_batches=1)
-        except Exception:  # noqa: BLE001 — the message is stored and the worker retries; the page must not fail
-            log.exception("gateway test: delivering failed; the worker will retry")
-        msg.refresh_from_db()
-    return msg
 
 
 @staff_required
@@ -207,7 +168,7 @@ def gateway_test(request: HttpRequest, slug: str, gateway_id: int) -> HttpRespon
         if chk.number is None:
             test_form.add_error("to", chk.message or "Not a valid phone number.")
         else:
-            msg = send_test(project, gw, chk.number, test_form.cleaned_data["text"])
+            msg = messaging.send_test(project, gw, chk.number, test_form.cleaned_data["text"])
             outcome = {"message": msg, "error": error_view(msg.error, detail=msg.error_detail) if msg.error else None}
     form = GatewayForm(gateway_type=GATEWAY_TYPES[gw.type], gateway=gw)
     ctx = _edit_context(request, project, gw, form, test_form=test_form, outcome=outcome)
@@ -217,7 +178,7 @@ def gateway_test(request: HttpRequest, slug: str, gateway_id: int) -> HttpRespon
 @staff_required
 def route_list(request: HttpRequest, slug: str) -> HttpResponse:
     project = project_or_404(slug)
-    gateways = usable_gateways(project)
+    gateways = queries.usable_gateways(project)
     form = RouteForm(request.POST or None, gateways=gateways)
     if request.method == "POST":
         require_role(request, "owner")
@@ -239,10 +200,8 @@ def route_list(request: HttpRequest, slug: str) -> HttpResponse:
     ctx = {
         "project": project,
         "form": form,
-        "routes": GatewayRoute.objects.filter(project=project).select_related("gateway").order_by("prefix"),
-        "installation_routes": GatewayRoute.objects.filter(project__isnull=True)
-        .select_related("gateway")
-        .order_by("prefix"),
+        "routes": queries.routes(project),
+        "installation_routes": queries.routes(None),
         "can_edit": role_allows(request, "owner"),
     }
     return render(request, "web/route_list.html", ctx)

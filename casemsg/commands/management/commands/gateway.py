@@ -4,8 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from casemsg.commands import lookup
 from casemsg.core.errors import InputError
-from casemsg.gateways import services
-from casemsg.gateways.models import Gateway, GatewayRoute
+from casemsg.gateways import queries, services
 
 
 def _project(slug):
@@ -53,10 +52,10 @@ class Command(BaseCommand):
                 scope = f"project {r.project.slug}" if r.project is not None else "installation"
                 self.stdout.write(f"Route {r.prefix} → {r.gateway.name} ({scope}).")
             else:
-                for g in Gateway.objects.select_related("project").order_by("name"):
+                for g in queries.all_gateways():
                     scope = g.project.slug if g.project is not None else "*"
                     self.stdout.write(f"{g.name}\t{g.type}\tproject={scope}\trate={g.rate_limit}/s")
-                for r in GatewayRoute.objects.select_related("gateway", "project").order_by("project_id", "prefix"):
+                for r in queries.all_routes():
                     scope = r.project.slug if r.project is not None else "installation"
                     self.stdout.write(f"route {r.prefix} → {r.gateway.name} ({scope})")
         except InputError as e:
