@@ -68,7 +68,7 @@ class CaseList(Schema):
 
 
 def _get(project, case_id: str) -> Case:
-    case = Case.objects.filter(project=project, case_id=case_id).first()
+    case = queries.case(project, case_id)
     if case is None:
         raise InputError(errors.CASE_NOT_FOUND, f"No case '{case_id}' in this project.", 404)
     return case

@@ -8,13 +8,13 @@ from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
 from casemsg.api.core import READ, SEND, In, paged, project_for
-from casemsg.cases.models import Case
+from casemsg.cases import queries as case_queries
 from casemsg.consent import ledger, verification
 from casemsg.consent.models import ConsentRecord
 from casemsg.core import errors
 from casemsg.core.errors import InputError
 from casemsg.surveys import consent as survey_consent
-from casemsg.workers.models import MobileWorker
+from casemsg.workers import queries as worker_queries
 
 router = Router(tags=["consent"])
 
@@ -80,7 +80,7 @@ def opt_in_request(request: HttpRequest, project: str, case_id: str) -> Status:
     """Send the opt-in question to this case; its Yes/1 records consent. At most one per contact per the
     project's interval (429 otherwise)."""
     p = project_for(request, project)
-    case = Case.objects.filter(project=p, case_id=case_id).first()
+    case = case_queries.case(p, case_id)
     if case is None:
         raise InputError(errors.CASE_NOT_FOUND, f"No case '{case_id}' in this project.", 404)
     req = survey_consent.request_opt_in(p, case)
@@ -97,7 +97,7 @@ class VerifyIn(In):
 def verify_worker_number(request: HttpRequest, project: str, worker_id: int, payload: VerifyIn) -> Status:
     """Send a verification code to one of the worker's numbers; the worker replies with the code."""
     p = project_for(request, project)
-    w = MobileWorker.objects.filter(project=p, pk=worker_id).first()
+    w = worker_queries.worker(p, worker_id)
     if w is None:
         raise InputError(errors.MOBILE_WORKER_NOT_FOUND, f"No mobile worker {worker_id} in this project.", 404)
     req = verification.request_verification(p, w, payload.phone_number)

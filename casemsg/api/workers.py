@@ -9,7 +9,7 @@ from casemsg.api.core import READ, WRITE, In, paged, project_for
 from casemsg.contacts.status import status
 from casemsg.core import errors
 from casemsg.core.errors import InputError
-from casemsg.workers import services
+from casemsg.workers import queries, services
 from casemsg.workers.models import MobileWorker
 
 router = Router(tags=["mobile workers"])
@@ -65,7 +65,7 @@ def _change(data: Schema) -> services.WorkerChange:
 
 
 def _get(project, worker_id: int) -> MobileWorker:
-    w = MobileWorker.objects.filter(project=project, pk=worker_id).first()
+    w = queries.worker(project, worker_id)
     if w is None:
         raise InputError(errors.MOBILE_WORKER_NOT_FOUND, f"No mobile worker {worker_id} in this project.", 404)
     return w
@@ -94,10 +94,7 @@ def list_workers(
     request: HttpRequest, project: str, active: bool | None = None, limit: int = 100, offset: int = 0
 ) -> dict[str, object]:
     p = project_for(request, project)
-    qs = MobileWorker.objects.filter(project=p).order_by("pk")
-    if active is not None:
-        qs = qs.filter(active=active)
-    return paged(qs, limit, offset)
+    return paged(queries.workers(p, queries.WorkerFilter(active=active)), limit, offset)
 
 
 @router.get("/projects/{project}/mobile-workers/{worker_id}", auth=READ, response=WorkerOut)

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import django_filters
 from django import forms
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
 from casemsg.cases import queries as case_queries
 from casemsg.cases.models import Case
@@ -22,6 +22,7 @@ from casemsg.core import errors, timezones
 from casemsg.messaging import queries as message_queries
 from casemsg.messaging.models import Message
 from casemsg.projects.models import Project
+from casemsg.workers import queries as worker_queries
 from casemsg.workers.models import MobileWorker
 
 
@@ -64,7 +65,7 @@ class CaseFilterSet(_ProjectFilterSet):
         self.form.fields["type"].choices = [("", "All types"), *((t, t) for t in types)]
 
     def base_queryset(self) -> QuerySet:
-        return Case.objects.none()
+        return case_queries.cases(self.project, case_queries.CaseFilter())
 
     def results(self) -> QuerySet[Case]:
         d = self.valid()
@@ -95,23 +96,17 @@ class WorkerFilterSet(_ProjectFilterSet):
     )
 
     def base_queryset(self) -> QuerySet:
-        return MobileWorker.objects.none()
+        return worker_queries.workers(self.project, worker_queries.WorkerFilter())
 
     def results(self) -> QuerySet[MobileWorker]:
         d = self.valid()
-        qs = MobileWorker.objects.filter(project=self.project)
         state = d.get("state") or "active"
-        if state != "all":
-            qs = qs.filter(active=state == "active")
-        if d.get("q"):
-            q = d["q"].strip()
-            digits = "".join(ch for ch in q if ch.isdigit())
-            match = Q(username__icontains=q) | Q(name__icontains=q)
-            if len(digits) >= 3:
-                # the numbers are stored as a JSON list of {"number": digits}: its text contains them
-                match |= Q(phone_numbers__icontains=digits)
-            qs = qs.filter(match)
-        return qs.order_by("username")
+        return worker_queries.workers(
+            self.project,
+            worker_queries.WorkerFilter(
+                active=None if state == "all" else state == "active", search=d.get("q"), order="username"
+            ),
+        )
 
 
 def day_start(day: date, zone: str) -> datetime:
@@ -140,7 +135,7 @@ class MessageFilterSet(_ProjectFilterSet):
     worker = django_filters.NumberFilter(min_value=1, widget=forms.HiddenInput)
 
     def base_queryset(self) -> QuerySet:
-        return Message.objects.none()
+        return message_queries.messages(self.project, message_queries.MessageFilter())
 
     def results(self) -> QuerySet[Message]:
         d = self.valid()
