@@ -3,7 +3,7 @@ call cases(). The filters and the order live only here."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -81,6 +81,18 @@ def case_types(project: Project) -> list[str]:
     return list(
         Case.objects.filter(project=project).values_list("case_type", flat=True).distinct().order_by("case_type")
     )
+
+
+def batches(qs: QuerySet[Case], size: int) -> Iterator[list[Case]]:
+    """The cases of `qs` in id order, `size` at a time, each batch one query starting after the last one's
+    end (an export streams any number of cases without OFFSET)."""
+    last = 0
+    while True:
+        batch = list(qs.filter(pk__gt=last).order_by("pk")[:size])
+        if not batch:
+            return
+        last = batch[-1].pk
+        yield batch
 
 
 def property_names(qs: QuerySet[Case]) -> list[str]:

@@ -1,4 +1,5 @@
-"""The lists the API and the page show: a project's endpoints and an endpoint's delivery log."""
+"""The lists the API and the pages show: a project's endpoints (and one of them) and an endpoint's delivery
+log."""
 
 from __future__ import annotations
 
@@ -10,6 +11,11 @@ from casemsg.projects.models import Project
 
 def endpoints(project: Project) -> QuerySet[Endpoint]:
     return Endpoint.objects.filter(project=project).order_by("pk")
+
+
+def endpoint(project: Project, endpoint_id: int) -> Endpoint | None:
+    """One of the project's endpoints, or None (another project's id finds nothing)."""
+    return Endpoint.objects.filter(project=project, pk=endpoint_id).first()
 
 
 def deliveries(endpoint: Endpoint, state: str | None = None) -> QuerySet[Delivery]:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 from django.contrib import messages as flash
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from casemsg.cases import queries as case_queries
@@ -33,6 +33,7 @@ from casemsg.web.views.common import (
     attach_project,
     channel_views,
     error_view,
+    found_or_404,
     paginate,
     project_or_404,
     query_without_page,
@@ -84,12 +85,7 @@ def case_csv(request: HttpRequest, slug: str) -> StreamingHttpResponse:
     props = case_queries.property_names(qs)
 
     def rows() -> Iterator[list[object]]:
-        last = 0
-        while True:
-            batch = list(qs.filter(pk__gt=last).order_by("pk")[:EXPORT_BATCH])
-            if not batch:
-                return
-            last = batch[-1].pk
+        for batch in case_queries.batches(qs, EXPORT_BATCH):
             attach_project(batch, project)
             for case, st in zip(batch, statuses(batch), strict=True):
                 problem = st.sms.error
@@ -136,7 +132,7 @@ def _case_field(code: str) -> str | None:
 
 
 def _case(project: Project, case_id: str) -> Case:
-    return get_object_or_404(Case, project=project, case_id=case_id)
+    return found_or_404(case_queries.case(project, case_id))
 
 
 def _here(project: Project, case: Case) -> str:
@@ -185,7 +181,7 @@ def case_detail(request: HttpRequest, slug: str, case_id: str) -> HttpResponse:
     if request.GET.get("confirm") == "delete":
         return render(request, "web/case_delete.html", {"project": project, "case": case})
     st = statuses([case])[0]
-    parent = Case.objects.filter(project=project, case_id=case.parent_id).first() if case.parent_id else None
+    parent = case_queries.parent(case)
     recent = with_unsent_texts(
         project,
         message_queries.messages(project, message_queries.MessageFilter(case_id=case.case_id))[:RECENT_MESSAGES],
@@ -303,8 +299,8 @@ def send_from_form(
     req.subject = form.cleaned_data["subject"] if req.channel == "email" else ""
     if req.text and not request.POST.get("send_anyway"):
         ctx = templates.Context(case=case, recipient_name=recipient_name or (case.name if case else ""))
-        if case is not None and case.parent_id:
-            ctx.parent = Case.objects.filter(project=project, case_id=case.parent_id).first()
+        if case is not None:
+            ctx.parent = case_queries.parent(case)
         try:
             unknown = templates.unknown_fields(req.text, ctx) + templates.unknown_fields(req.subject, ctx)
         except templates.RenderError:

@@ -8,7 +8,6 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from casemsg.events import queries
-from casemsg.events.models import Endpoint
 from casemsg.web.views.common import paginate, project_or_404, query_without_page, staff_required
 
 ROWS_PER_PAGE = 50
@@ -28,7 +27,7 @@ def webhook_list(request: HttpRequest, slug: str) -> HttpResponse:
 @staff_required
 def webhook_detail(request: HttpRequest, slug: str, webhook_id: int) -> HttpResponse:
     project = project_or_404(slug)
-    endpoint = Endpoint.objects.filter(project=project, pk=webhook_id).first()
+    endpoint = queries.endpoint(project, webhook_id)
     if endpoint is None:
         raise Http404("No such event webhook.")
     state = request.GET.get("state", "")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from django.contrib import messages as flash
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from casemsg.contacts.status import statuses
@@ -22,6 +22,7 @@ from casemsg.web.views.cases import RECENT_MESSAGES, send_from_form, with_unsent
 from casemsg.web.views.common import (
     attach_project,
     channel_views,
+    found_or_404,
     paginate,
     project_or_404,
     query_without_page,
@@ -29,6 +30,7 @@ from casemsg.web.views.common import (
     status_view,
     with_query,
 )
+from casemsg.workers import queries as worker_queries
 from casemsg.workers import services as worker_services
 from casemsg.workers.models import MobileWorker
 
@@ -61,8 +63,8 @@ def worker_list(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, template, context)
 
 
-def _save(form: WorkerForm, project: Project, worker: MobileWorker) -> bool:
-    """Create or update through the one write path; False with the service's refusal on the form."""
+def _save(form: WorkerForm, project: Project, worker: MobileWorker | None) -> MobileWorker | None:
+    """Create (no worker) or update through the one write path; None with the service's refusal on the form."""
     d = form.cleaned_data
     numbers: list = form.numbers()
     if not d.get("verified"):
@@ -77,11 +79,12 @@ def _save(form: WorkerForm, project: Project, worker: MobileWorker) -> bool:
         language_code=d.get("language_code", ""),
     )
     try:
-        worker_services.update_worker(project, worker, change)
+        if worker is None:
+            return worker_services.create_worker(project, change)
+        return worker_services.update_worker(project, worker, change)
     except InputError as e:
         form.add_error(_FIELD_OF.get(e.code), f"{e.code}: {e.message}")
-        return False
-    return True
+        return None
 
 
 @staff_required
@@ -89,8 +92,8 @@ def worker_new(request: HttpRequest, slug: str) -> HttpResponse:
     project = project_or_404(slug)
     form = WorkerForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        worker = MobileWorker(project=project)
-        if _save(form, project, worker):
+        worker = _save(form, project, None)
+        if worker is not None:
             flash.success(request, f"Mobile worker {worker.username} created.")
             return redirect(reverse("web:worker", args=[project.slug, worker.pk]))
     return render(request, "web/worker_form.html", {"project": project, "form": form})
@@ -100,7 +103,7 @@ def worker_new(request: HttpRequest, slug: str) -> HttpResponse:
 def worker_detail(request: HttpRequest, slug: str, worker_id: int) -> HttpResponse:
     """The worker's page; it also takes its forms (POST with `action`): send, edit, deactivate, reactivate."""
     project = project_or_404(slug)
-    worker = get_object_or_404(MobileWorker, project=project, pk=worker_id)
+    worker = found_or_404(worker_queries.worker(project, worker_id))
     worker.project = project
     here = reverse("web:worker", args=[project.slug, worker.pk])
     form = SendForm()
@@ -124,7 +127,7 @@ def worker_detail(request: HttpRequest, slug: str, worker_id: int) -> HttpRespon
             return redirect(here)
         if action == "edit":
             edit = WorkerForm(request.POST)
-            if edit.is_valid() and _save(edit, project, worker):
+            if edit.is_valid() and _save(edit, project, worker) is not None:
                 flash.success(request, "Saved; the contact status below is up to date.")
                 return redirect(here)
             worker.refresh_from_db()  # the page shows what is stored, the form what was typed
