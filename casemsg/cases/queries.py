@@ -83,6 +83,16 @@ def case_types(project: Project) -> list[str]:
     )
 
 
+def with_phone_numbers(project: Project, most: int) -> QuerySet[Case]:
+    """The project's first `most` open cases that have a contact phone number, by name (a picker's list:
+    their id, name and properties only)."""
+    return (
+        Case.objects.filter(project=project, closed=False, properties__has_key="contact_phone_number")
+        .order_by("name", "case_id")
+        .only("case_id", "name", "properties")[:most]
+    )
+
+
 def batches(qs: QuerySet[Case], size: int) -> Iterator[list[Case]]:
     """The cases of `qs` in id order, `size` at a time, each batch one query starting after the last one's
     end (an export streams any number of cases without OFFSET)."""

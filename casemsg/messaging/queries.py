@@ -71,6 +71,21 @@ def message(project: Project, message_id: int) -> Message | None:
     return Message.objects.filter(project=project, pk=message_id).select_related("case", "worker").first()
 
 
+# The phone simulator shows messages the sandbox handled, plus outbound ones that have not gone (queued,
+# sending, failed) so the operator sees why nothing arrived.
+UNDELIVERED = (Message.QUEUED, Message.SENDING, Message.FAILED)
+
+
+def conversation(project: Project, number: str, most: int) -> list[Message]:
+    """The newest `most` messages of the project's conversation with a number as the phone simulator shows
+    it, newest first: what the number sent, and the SMS sent to it through a sandbox gateway or not sent."""
+    qs = Message.objects.filter(project=project, to=number).filter(
+        Q(direction=Message.IN)
+        | Q(direction=Message.OUT, channel="sms") & (Q(gateway__type="sandbox") | Q(status__in=UNDELIVERED))
+    )
+    return list(qs.order_by("-created_on", "-pk")[:most])
+
+
 def sandbox_outbox(project: Project) -> QuerySet[Message]:
     """What the sandbox gateway "sent" (or delivered) for the project, most recently sent first."""
     return (

@@ -22,24 +22,24 @@ import logging
 from dataclasses import dataclass
 
 from django.contrib import messages as flash
-from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from casemsg.cases.models import Case
+from casemsg.cases import queries as case_queries
 from casemsg.core import phone
 from casemsg.core.errors import InputError
+from casemsg.gateways import queries as gateway_queries
 from casemsg.gateways.base import digits
-from casemsg.gateways.models import Gateway
 from casemsg.inbound import router as inbound
 from casemsg.inbound import sandbox
 from casemsg.messaging import pipeline
+from casemsg.messaging import queries as message_queries
 from casemsg.messaging.models import Message
 from casemsg.projects.models import Project
 from casemsg.surveys import engine as survey_engine
-from casemsg.surveys.models import SurveySession
+from casemsg.surveys import queries as survey_queries
 from casemsg.web.forms import ReplyForm, SimulatorForm
 from casemsg.web.views.common import is_htmx, project_or_404, staff_required, with_query
 from casemsg.web.views.keywords import require_role, role_allows
@@ -49,17 +49,6 @@ log = logging.getLogger(__name__)
 
 CONVERSATION_LENGTH = 100
 CASE_CHOICES = 200
-# The simulator shows messages the sandbox handled, plus outbound ones that have not gone (queued,
-# failed) so the operator sees why nothing arrived.
-UNDELIVERED = [Message.QUEUED, Message.SENDING, Message.FAILED]
-
-
-def sandbox_gateway(project: Project) -> Gateway | None:
-    """The project's own sandbox gateway, else the installation's oldest (as the sandbox API picks)."""
-    return (
-        Gateway.objects.filter(type="sandbox", project=project).order_by("pk").first()
-        or Gateway.objects.filter(type="sandbox", project__isnull=True).order_by("pk").first()
-    )
 
 
 def clean_number(raw: str) -> tuple[str, str | None]:
@@ -73,11 +62,7 @@ def clean_number(raw: str) -> tuple[str, str | None]:
 
 
 def conversation(project: Project, number: str) -> list[Message]:
-    qs = Message.objects.filter(project=project, to=number).filter(
-        Q(direction=Message.IN)
-        | Q(direction=Message.OUT, channel="sms") & (Q(gateway__type="sandbox") | Q(status__in=UNDELIVERED))
-    )
-    newest = list(qs.order_by("-created_on", "-pk")[:CONVERSATION_LENGTH])
+    newest = message_queries.conversation(project, number, CONVERSATION_LENGTH)
     describe([m for m in newest if m.direction == Message.IN])
     return newest[::-1]  # oldest first, as a phone shows it
 
@@ -115,11 +100,7 @@ def describe(msgs: list[Message]) -> None:
     survey sessions named, whatever the number of messages)."""
     handled = {m.pk: next((h for h in reversed(m.history or []) if "outcome" in h), None) for m in msgs}
     session_ids = {h["survey_session"] for h in handled.values() if h and "survey_session" in h}
-    sessions = (
-        SurveySession.objects.filter(pk__in=session_ids).select_related("survey_version__survey").in_bulk()
-        if session_ids
-        else {}
-    )
+    sessions = survey_queries.sessions_by_id(session_ids)
     for m in msgs:
         h = handled[m.pk]
         if h is None:
@@ -146,11 +127,7 @@ def describe(msgs: list[Message]) -> None:
 
 
 def _case_choices(project: Project):
-    return (
-        Case.objects.filter(project=project, closed=False, properties__has_key="contact_phone_number")
-        .order_by("name", "case_id")
-        .only("case_id", "name", "properties")[:CASE_CHOICES]
-    )
+    return case_queries.with_phone_numbers(project, CASE_CHOICES)
 
 
 def _phone_context(request: HttpRequest, project: Project, number: str, reply_form: ReplyForm | None = None) -> dict:
@@ -160,7 +137,7 @@ def _phone_context(request: HttpRequest, project: Project, number: str, reply_fo
         "conversation": conversation(project, number),
         "survey_sessions": open_sessions_of(project, number),  # shown above the conversation
         "reply_form": reply_form or ReplyForm(initial={"number": number}),
-        "gateway": sandbox_gateway(project),
+        "gateway": gateway_queries.sandbox_gateway(project),
         "can_edit": role_allows(request, "editor"),
     }
 
@@ -173,7 +150,7 @@ def simulator(request: HttpRequest, slug: str) -> HttpResponse:
     case = None
     if form.is_bound and form.is_valid():
         if form.cleaned_data["case"]:
-            case = Case.objects.filter(project=project, case_id=form.cleaned_data["case"]).first()
+            case = case_queries.case(project, form.cleaned_data["case"])
             if case is None:
                 form.add_error("case", "No such case in this project.")
             else:

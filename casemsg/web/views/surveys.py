@@ -146,7 +146,7 @@ def open_sessions_of(project: Project, number: str) -> list[SessionRow]:
     """The number's open sessions in this project (the phone simulator shows them above the conversation)."""
     if not number:
         return []
-    return session_rows(queries.sessions(project, status=SurveySession.OPEN).filter(phone_number=number))
+    return session_rows(queries.sessions(project, status=SurveySession.OPEN, phone_number=number))
 
 
 def _survey_or_404(project: Project, survey_id: int) -> Survey:
@@ -250,7 +250,7 @@ def survey_detail(request: HttpRequest, slug: str, survey_id: int) -> HttpRespon
         "definition": definition,
         "settings": definition.get("settings") or {},
         "questions": question_rows(definition),
-        "versions": survey.versions.order_by("-number"),
+        "versions": queries.versions(survey),
         "counts": sorted(counts.items()),
         "form": form,
         "refused": refused,
