@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 
 from casemsg.cases.models import Case
 from casemsg.consent.models import ConsentRecord
@@ -93,6 +93,13 @@ def consents(project: Project, f: ConsentFilter) -> QuerySet[ConsentRecord]:
         qs = qs.filter(phone_number=digits(f.phone_number))
     qs = qs.select_related("case", "project")
     return qs.order_by("-created_on", "-pk") if f.newest_first else qs.order_by("created_on", "pk")
+
+
+def kind_counts(project: Project) -> dict[str, int]:
+    """{kind: the project's ledger rows of that kind} for every kind (0 when none), in one query."""
+    counts = dict.fromkeys(ConsentRecord.KINDS, 0)
+    counts.update(ConsentRecord.objects.filter(project=project).values_list("kind").annotate(n=Count("pk")).order_by())
+    return counts
 
 
 def csv_row(r: ConsentRecord) -> list[object]:

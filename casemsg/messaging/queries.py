@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, tzinfo
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Min, Q, QuerySet
+from django.db.models.functions import TruncDate
 
 from casemsg.cases.models import Case
 from casemsg.contacts.status import resolve_language
@@ -84,6 +85,34 @@ def conversation(project: Project, number: str, most: int) -> list[Message]:
         | Q(direction=Message.OUT, channel="sms") & (Q(gateway__type="sandbox") | Q(status__in=UNDELIVERED))
     )
     return list(qs.order_by("-created_on", "-pk")[:most])
+
+
+def daily_counts(project: Project, since: datetime, zone: tzinfo) -> list[tuple[date, str, str, str, int]]:
+    """The project's messages created since `since`, counted per (day on the `zone` clock, direction, status,
+    error) in one GROUP BY: the dashboard's charts, totals and failure reasons all come from it."""
+    return list(
+        Message.objects.filter(project=project, created_on__gte=since)
+        .annotate(day=TruncDate("created_on", tzinfo=zone))
+        .values_list("day", "direction", "status", "error")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+
+
+@dataclass(frozen=True)
+class Queue:
+    """The project's queued messages right now (recent or not): how many, and when the oldest was created."""
+
+    count: int
+    oldest: datetime | None
+
+
+def queue(project: Project) -> Queue:
+    """The project's queue, in one aggregate query."""
+    row = Message.objects.filter(project=project, status=Message.QUEUED).aggregate(
+        n=Count("pk"), oldest=Min("created_on")
+    )
+    return Queue(row["n"], row["oldest"])
 
 
 def sandbox_outbox(project: Project) -> QuerySet[Message]:

@@ -6,23 +6,21 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, Exists, Min, OuterRef, Q
-from django.db.models.functions import TruncDate
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
-from casemsg.cases.models import Case
-from casemsg.consent.models import ConsentRecord
-from casemsg.contacts import optouts
-from casemsg.contacts.models import PhoneEntry
+from casemsg.cases import queries as case_queries
+from casemsg.consent import ledger
+from casemsg.contacts import queries as contact_queries
 from casemsg.core import errors
-from casemsg.gateways.models import Gateway, GatewayRoute
+from casemsg.gateways import queries as gateway_queries
+from casemsg.messaging import queries as message_queries
 from casemsg.messaging.models import Message
 from casemsg.projects.models import Project
 from casemsg.projects.services import roles_of
 from casemsg.web.views.common import error_view, project_or_404, staff_required
-from casemsg.workers.models import MobileWorker
+from casemsg.workers import queries as worker_queries
 
 DAYS = 30
 # Chart colours per message status, the same in every chart (the page's palette).
@@ -56,13 +54,12 @@ def _days(zone: ZoneInfo, now: datetime) -> list[Any]:
 
 
 def dashboard(project: Project, now: datetime | None = None) -> dict[str, Any]:
-    """The dashboard's figures, each from one GROUP BY or aggregate query over the project's rows (no
-    per-row work in Python, so it stays fast with hundreds of thousands of messages)."""
+    """The dashboard's figures, each from one GROUP BY or aggregate query of the areas' queries over the
+    project's rows (no per-row work in Python, so it stays fast with hundreds of thousands of messages)."""
     now = now or timezone.now()
     zone = ZoneInfo(project.default_time_zone) if project.default_time_zone else ZoneInfo("UTC")
     days = _days(zone, now)
     since = datetime.combine(days[0], datetime.min.time(), tzinfo=zone)  # local midnight, DAYS days ago
-    recent = Message.objects.filter(project=project, created_on__gte=since)
 
     # 1. one pass over the window, grouped by local day, direction, status and error: the messages per day
     # by status, inbound vs outbound, the totals and the failures by reason all come from it (a second
@@ -71,12 +68,7 @@ def dashboard(project: Project, now: datetime | None = None) -> dict[str, Any]:
     totals = {Message.IN: 0, Message.OUT: 0}
     by_status = dict.fromkeys(Message.STATUSES, 0)
     failures: dict[str, int] = {}
-    for day, direction, status, error, n in (
-        recent.annotate(day=TruncDate("created_on", tzinfo=zone))
-        .values_list("day", "direction", "status", "error")
-        .annotate(n=Count("pk"))
-        .order_by()
-    ):
+    for day, direction, status, error, n in message_queries.daily_counts(project, since, zone):
         counts = per_day.setdefault(status, {})
         counts[day] = counts.get(day, 0) + n
         totals[direction] = totals.get(direction, 0) + n
@@ -91,30 +83,15 @@ def dashboard(project: Project, now: datetime | None = None) -> dict[str, Any]:
     top_failures = sorted(failures.items(), key=lambda kv: (-kv[1], kv[0]))
 
     # 2. the queue right now (every queued message of the project, not only recent ones)
-    queue = Message.objects.filter(project=project, status=Message.QUEUED).aggregate(
-        n=Count("pk"), oldest=Min("created_on")
-    )
-    oldest_age = (now - queue["oldest"]) if queue["oldest"] else None
+    queue = message_queries.queue(project)
+    oldest_age = (now - queue.oldest) if queue.oldest else None
 
     # 3. consent: the ledger by kind, and the project's numbers that are opted out right now
-    consent = dict.fromkeys(ConsentRecord.KINDS, 0)
-    consent.update(ConsentRecord.objects.filter(project=project).values_list("kind").annotate(n=Count("pk")).order_by())
-    # from the opt-outs' side (the installation's and the project's own), each probed in the phone
-    # registry's number index; a number opted out in both counts once
-    opted_out = (
-        optouts.rows_for(project.pk)
-        .filter(Exists(PhoneEntry.objects.filter(project=project, phone_number=OuterRef("phone_number"))))
-        .values("phone_number")
-        .distinct()
-        .count()
-    )
+    consent = ledger.kind_counts(project)
+    opted_out = contact_queries.opted_out_count(project)
 
-    cases = Case.objects.filter(project=project).aggregate(
-        n_open=Count("pk", filter=Q(closed=False)), n_closed=Count("pk", filter=Q(closed=True))
-    )
-    workers = MobileWorker.objects.filter(project=project).aggregate(
-        n_active=Count("pk", filter=Q(active=True)), n_inactive=Count("pk", filter=Q(active=False))
-    )
+    cases = case_queries.open_and_closed(project)
+    workers = worker_queries.active_and_inactive(project)
     chart = {
         "days": [d.isoformat() for d in days],
         "series": series,
@@ -133,8 +110,8 @@ def dashboard(project: Project, now: datetime | None = None) -> dict[str, Any]:
         "inbound": totals.get(Message.IN, 0),
         "outbound": totals.get(Message.OUT, 0),
         "failures": [(error_view(code), n) for code, n in top_failures],
-        "queue": queue["n"],
-        "oldest_queued": queue["oldest"],
+        "queue": queue.count,
+        "oldest_queued": queue.oldest,
         "oldest_age": oldest_age,
         "consent": consent,
         "opted_out": opted_out,
@@ -146,12 +123,8 @@ def dashboard(project: Project, now: datetime | None = None) -> dict[str, Any]:
 @staff_required
 def project_page(request: HttpRequest, slug: str) -> HttpResponse:
     project = getattr(request, "project", None) or project_or_404(slug)
-    gateways = Gateway.objects.filter(Q(project=project) | Q(project__isnull=True)).order_by("project_id", "name")
-    routes = (
-        GatewayRoute.objects.filter(Q(project=project) | Q(project__isnull=True))
-        .select_related("gateway")
-        .order_by("project_id", "prefix")
-    )
+    gateways = gateway_queries.gateways_for(project, order="owner")
+    routes = gateway_queries.routes_for(project)
     return render(
         request,
         "web/project.html",
