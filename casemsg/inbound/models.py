@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.db import models
 
+from casemsg.messaging.models import Message
 from casemsg.projects.models import Project
 
 
@@ -22,3 +23,46 @@ class Keyword(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["project", "keyword"], name="keyword_unique")]
+
+
+class InboxLabel(models.Model):
+    """A project's label for inbox messages ("Question", "Complaint", …), chosen by its officers."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=40)
+    created_on = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "name"], name="inbox_label_unique")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class InboxItem(models.Model):
+    """An inbound message nothing handled (no keyword, survey, consent question or compliance word took it:
+    `handle.act`'s outcome `unhandled` or `unknown_sender`), waiting for a person. Written by the handler in
+    the same transaction as the handled message (`handle.Writes`), so no such message is ever missing from
+    the inbox; changed only through `casemsg.inbound.inbox`.
+
+    It lives here, beside the handling that decides it, rather than as columns of Message: the message table
+    is the send path's hottest, and an inbox state or labels on every row (and an index for them) would cost
+    each of its writes for what is a small share of inbound messages."""
+
+    OPEN, HANDLED, ARCHIVED = "open", "handled", "archived"
+    STATES = [OPEN, HANDLED, ARCHIVED]
+
+    # no index of its own: the composite index below serves every lookup by project
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
+    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="inbox_item")
+    state = models.CharField(max_length=10, default=OPEN)
+    labels = models.ManyToManyField(InboxLabel, blank=True, related_name="items")
+    received_on = models.DateTimeField()  # the message's created_on: the inbox's order needs no join
+    changed_on = models.DateTimeField(null=True, blank=True)  # the state's last change by a person
+    changed_by = models.CharField(max_length=200, blank=True, default="")  # "user alice", "api key cm_…"
+
+    class Meta:
+        indexes = [models.Index(fields=["project", "state", "received_on"], name="inbox_item_state")]
+
+    def __str__(self) -> str:
+        return f"inbox {self.pk} ({self.state})"

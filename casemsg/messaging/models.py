@@ -12,7 +12,9 @@ from casemsg.workers.models import MobileWorker
 class MessagingEvent(models.Model):
     """Why messages exist (a broadcast, an alert, a survey, a keyword, an API call) and its outcome."""
 
-    SOURCES = ["api", "broadcast", "alert", "survey", "keyword", "system"]
+    # "person": sent by a person from the pages (a case's or a worker's send form, a conversation's reply);
+    # source_id is the username and description the person's name, for the reports.
+    SOURCES = ["api", "broadcast", "alert", "survey", "keyword", "system", "person"]
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="events")
     source = models.CharField(max_length=16)
@@ -24,7 +26,11 @@ class MessagingEvent(models.Model):
     created_on = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        indexes = [models.Index(fields=["project", "created_on"])]
+        indexes = [
+            models.Index(fields=["project", "created_on"]),
+            # the reports: a person's, a broadcast's or an alert's events (names, the delivery report)
+            models.Index(fields=["project", "source", "source_id"], name="event_source"),
+        ]
 
 
 class Message(models.Model):
@@ -145,6 +151,10 @@ class Message(models.Model):
             models.Index(fields=["gateway", "provider_id"]),
             models.Index(fields=["to", "sent_on"]),
             models.Index(fields=["case", "created_on"]),
+            # the conversations: each contact's latest inbound message (casemsg.inbound.conversations)
+            models.Index(
+                fields=["project", "case", "worker", "id"], condition=Q(direction="in"), name="message_inbound_contact"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -181,3 +191,50 @@ class IdempotencyKey(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["project", "key"], name="idempotency_key_unique")]
+
+
+class CountedDay(models.Model):
+    """One day of a project's messages (a calendar day in the project's time zone) counted into
+    MessageCount, for the reports (casemsg.messaging.reports). Its bounds are kept in UTC, so a database
+    trigger on the message table (migration 0008) marks it `stale` when a message inside it is created,
+    changed (status, error, …) or deleted after it was counted: the reports then count that day from the
+    messages again until the next roll-up recounts it. A day is counted only once it ended
+    `reports.SETTLE` ago, and the trigger looks only at messages older than half that, so the messages
+    the send path is busy with never fire it."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.DateField()
+    zone = models.CharField(max_length=64)  # the project's zone when counted: another zone, other days
+    start_utc = models.DateTimeField()
+    end_utc = models.DateTimeField()
+    counted_on = models.DateTimeField()
+    stale = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "day"], name="counted_day_unique")]
+        # the trigger's lookup: the counted day (if any) a message's created_on falls in
+        indexes = [models.Index(fields=["project", "end_utc"], name="counted_day_end")]
+
+
+class MessageCount(models.Model):
+    """How many of a project's messages of one counted day had one source, direction, channel, status and
+    error: the reports' roll-up (casemsg.messaging.reports), written only by its roll-up."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.DateField()
+    # the event's source (MessagingEvent.SOURCES, "person"), "inbound" for a received message, "" for none
+    source = models.CharField(max_length=16)
+    # who or what within the source: a person's username, a broadcast's or an alert's id; "" otherwise
+    ref = models.CharField(max_length=64, blank=True, default="")
+    direction = models.CharField(max_length=3)
+    channel = models.CharField(max_length=8)
+    status = models.CharField(max_length=10)
+    error = models.CharField(max_length=40, blank=True, default="")
+    n = models.PositiveIntegerField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["project", "day"], name="message_count_day"),
+            # one broadcast's or alert's delivery report
+            models.Index(fields=["project", "source", "ref", "day"], name="message_count_source"),
+        ]
