@@ -3,7 +3,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from casemsg.cases.models import Case
+from casemsg.cases import queries as case_queries
 from casemsg.commands import lookup
 from casemsg.consent import ledger
 from casemsg.consent.models import ConsentRecord
@@ -29,7 +29,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **o: Any) -> None:
         project = lookup.project(o["project"])
         if o["action"] == "request":
-            case = Case.objects.filter(project=project, case_id=o["case"]).first()
+            case = case_queries.case(project, o["case"])
             if case is None:
                 raise CommandError(f"No case '{o['case']}' in {project.slug}.")
             try:

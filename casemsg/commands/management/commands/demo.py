@@ -13,10 +13,11 @@ from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand
 
 from casemsg.cases import services as cases
+from casemsg.gateways import queries as gateway_queries
 from casemsg.gateways import services as gateways
-from casemsg.gateways.models import Gateway, GatewayRoute
-from casemsg.projects.models import DEFAULT_SCOPES, ApiKey, Project, hash_key
-from casemsg.projects.services import create_project
+from casemsg.projects import queries as project_queries
+from casemsg.projects.models import DEFAULT_SCOPES
+from casemsg.projects.services import create_project, issue_key
 
 DEMO_CASES = [
     (
@@ -48,19 +49,17 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **o: Any) -> None:
         saved = _saved_credentials()
-        project = Project.objects.filter(slug="demo").first()
+        project = project_queries.project("demo")
         if project is None:
             # The README's tour reads, sends and writes; it changes no legal rule and issues no key: no admin.
             project, key = create_project("demo", "Demo program", "Africa/Nairobi", "en", ["sw"], DEFAULT_SCOPES)
-        elif ApiKey.objects.filter(
-            project=project, key_hash=hash_key(saved.get("api_key", "")), revoked=False
-        ).exists():
+        elif (row := project_queries.live_key(saved.get("api_key", ""))) is not None and row.project_id == project.pk:
             key = saved["api_key"]
         else:
-            key = ApiKey.issue(project, "demo")
-        if not Gateway.objects.filter(name="sandbox", project__isnull=True).exists():
+            _row, key = issue_key(project, "demo")
+        if gateways.find_gateway("sandbox", None) is None:
             gateways.add_gateway("sandbox", "sandbox")
-        if not GatewayRoute.objects.filter(project__isnull=True, prefix="*").exists():
+        if gateway_queries.route("*") is None:
             gateways.map_prefix("*", "sandbox")
         cases.bulk_upsert(
             project,
