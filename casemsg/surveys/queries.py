@@ -48,6 +48,12 @@ def versions(survey: Survey) -> QuerySet[SurveyVersion]:
     return survey.versions.order_by("-number")
 
 
+def survey_choices(project: Project) -> list[tuple[int, str]]:
+    """(id, name) of the project's own surveys that have a version to start, by name: what a form offers."""
+    found = Survey.objects.filter(project=project, builtin="", current_version__isnull=False).order_by("name")
+    return list(found.values_list("pk", "name"))
+
+
 def session_counts(project: Project) -> dict[int, dict[str, int]]:
     """{survey id: {status: sessions}} for the project's surveys, in one query."""
     rows = (

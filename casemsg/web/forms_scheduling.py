@@ -25,7 +25,7 @@ from casemsg.projects.models import Project
 from casemsg.scheduling import contents, fields, recipients, rules, schedules, specs
 from casemsg.scheduling.fields import max_length
 from casemsg.scheduling.models import Broadcast, ConditionalAlert
-from casemsg.surveys.models import Survey
+from casemsg.surveys import queries as survey_queries
 
 _CHANNEL_LABELS = {"sms": "SMS", "email": "Email", "survey": "SMS survey"}
 _TYPE_LABELS = {
@@ -99,8 +99,8 @@ class _OwnerForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.project = project
         self.languages = list(project.sms_languages or [])
-        found = Survey.objects.filter(project=project, builtin="", current_version__isnull=False).order_by("name")
-        _choices(self, "survey", [("", "—"), *((str(pk), name) for pk, name in found.values_list("pk", "name"))])
+        found = survey_queries.survey_choices(project)
+        _choices(self, "survey", [("", "—"), *((str(pk), name) for pk, name in found)])
         for lang in self.languages:
             self.fields[f"text_{lang}"] = forms.CharField(
                 required=False,
