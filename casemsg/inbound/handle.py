@@ -30,7 +30,7 @@ from casemsg.consent.models import ConsentRequest
 from casemsg.contacts.status import resolve_language
 from casemsg.core import bulk, errors
 from casemsg.gateways.models import Gateway
-from casemsg.inbound import keywords
+from casemsg.inbound import inbox, keywords
 from casemsg.inbound.routing import Lookups, Route
 from casemsg.messaging import pipeline, render
 from casemsg.messaging.models import Message, MessagingEvent
@@ -67,17 +67,20 @@ class Writes:
     def finish(self, msg: Message) -> None:
         if self.eager:
             msg.save(update_fields=DONE_FIELDS)
+            inbox.add([msg])  # nothing handled it: it waits in the inbox, written with it
         else:
             self.done.append(msg)
 
     def flush(self) -> None:
-        """Write what was collected: the replies' events, the replies (one insert), the handled rows."""
+        """Write what was collected: the replies' events, the replies (one insert), the handled rows and the
+        inbox items of those nothing handled."""
         if not self.done and not self.replies:
             return
         with transaction.atomic():
             MessagingEvent.objects.bulk_create([e for _p, _s, e in self.replies if e is not None])
             pipeline.queue_each(self.replies)
             bulk.update_rows(self.done, DONE_FIELDS)
+            inbox.add(self.done)
         self.replies, self.done = [], []
 
 

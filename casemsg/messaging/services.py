@@ -88,7 +88,10 @@ def send_once(project: Project, req: SendRequest, key: str | None, source: str =
     return earlier.message
 
 
-def send(project: Project, req: SendRequest, source: str = "api") -> Message:
+def send(project: Project, req: SendRequest, source: str = "api", person: tuple[str, str] | None = None) -> Message:
+    """Queue one message through the pipeline, with its messaging event. `person` (username, name): a person sent
+    it from the pages (a send form, a conversation's reply): the event's source is `person`, its source_id the
+    username and its description the name, so the reports count it under that person."""
     if req.channel not in ("sms", "email"):
         raise InputError(errors.VALIDATION_ERROR, "channel must be 'sms' or 'email'.")
     validate_content(req.text, req.translations)
@@ -107,7 +110,15 @@ def send(project: Project, req: SendRequest, source: str = "api") -> Message:
             detail = f"No mobile worker {req.mobile_worker_id} in this project."
             raise InputError(errors.MOBILE_WORKER_NOT_FOUND, detail, 404)
     with transaction.atomic():
-        event = MessagingEvent.objects.create(project=project, source=source, description=f"{req.channel} by {source}")
+        if person is not None:
+            username, name = person
+            event = MessagingEvent.objects.create(
+                project=project, source="person", source_id=username[:64], description=(name or username)[:255]
+            )
+        else:
+            event = MessagingEvent.objects.create(
+                project=project, source=source, description=f"{req.channel} by {source}"
+            )
         (msg,) = pipeline.queue(
             project,
             [
