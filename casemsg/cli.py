@@ -33,7 +33,10 @@ COMMAND_GROUPS: Final[tuple[tuple[str, tuple[tuple[str, str], ...]], ...]] = (
     ),
     (
         "Cases",
-        (("cases", "Import cases from a CSV file (creates new cases, updates existing ones)"),),
+        (
+            ("cases", "Import cases from a CSV file (creates new cases, updates existing ones)"),
+            ("sources", "Case sources (CommCare HQ, ODK Central, DHIS2, push): add, list, test, sync, runs, import"),
+        ),
     ),
     (
         "Messaging",

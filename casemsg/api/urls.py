@@ -10,6 +10,7 @@ from casemsg.api.messaging import router as messaging_router
 from casemsg.api.projects import router as projects_router
 from casemsg.api.scheduling import router as scheduling_router
 from casemsg.api.surveys import router as surveys_router
+from casemsg.api.sources import router as sources_router
 from casemsg.api.webhooks import router as webhooks_router
 from casemsg.api.workers import router as workers_router
 
@@ -25,3 +26,4 @@ api.add_router("/v1", surveys_router)
 api.add_router("/v1", scheduling_router)
 api.add_router("/v1", projects_router)
 api.add_router("/v1", events_router)
+api.add_router("/v1", sources_router)

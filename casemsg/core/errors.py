@@ -608,9 +608,9 @@ _CATALOGUE = [
     ErrorCode(
         UNKNOWN_EVENT,
         "Unknown event",
-        "An event webhook subscribes to one or more of message.status, message.inbound, consent.changed and "
-        "optout.changed; the list named none or another one.",
-        "Choose events among message.status, message.inbound, consent.changed and optout.changed.",
+        "An event webhook subscribes to one or more of message.status, message.inbound, consent.changed, "
+        "optout.changed and source.run; the list named none or another one.",
+        "Choose events among message.status, message.inbound, consent.changed, optout.changed and source.run.",
         kind="request",
         status=422,
     ),

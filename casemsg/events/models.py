@@ -12,8 +12,9 @@ MESSAGE_STATUS = "message.status"
 MESSAGE_INBOUND = "message.inbound"
 CONSENT_CHANGED = "consent.changed"
 OPTOUT_CHANGED = "optout.changed"
+SOURCE_RUN = "source.run"  # a case source's sync ended (casemsg.sources)
 TEST = "test"  # sent by "send a test event" only; no endpoint subscribes to it
-EVENTS = [MESSAGE_STATUS, MESSAGE_INBOUND, CONSENT_CHANGED, OPTOUT_CHANGED]
+EVENTS = [MESSAGE_STATUS, MESSAGE_INBOUND, CONSENT_CHANGED, OPTOUT_CHANGED, SOURCE_RUN]
 
 
 class Endpoint(models.Model):

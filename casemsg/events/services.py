@@ -32,12 +32,14 @@ from casemsg.events.models import (
     MESSAGE_INBOUND,
     MESSAGE_STATUS,
     OPTOUT_CHANGED,
+    SOURCE_RUN,
     TEST,
     Delivery,
     Endpoint,
 )
 from casemsg.messaging.models import Message
 from casemsg.projects.models import Project
+from casemsg.sources.models import Source, SourceRun
 
 log = logging.getLogger(__name__)
 
@@ -383,6 +385,33 @@ def on_ledger_written(sender: object, *, records: list[ConsentRecord], **_kw: ob
         elif r.kind in _CONSENT_KINDS:
             events.append(Event(r.project_id, CONSENT_CHANGED, f"number:{r.phone_number}", data))
     _guarded(queue_events, events, subscribed)
+
+
+def on_source_run(sender: object, *, source: Source, run: SourceRun, **_kw: object) -> None:
+    """source.run: a case source's run ended (inside the transaction that records its end)."""
+    data = {
+        "source_id": source.pk,
+        "source": source.name,
+        "type": source.type,
+        "run_id": run.pk,
+        "kind": run.kind,
+        "trigger": run.trigger,
+        "status": run.status,
+        "started_on": _iso(run.started_on),
+        "finished_on": _iso(run.finished_on),
+        "pages": run.pages,
+        "records": run.records,
+        "created": run.created,
+        "updated": run.updated,
+        "closed": run.closed,
+        "unchanged": run.unchanged,
+        "skipped": run.skipped,
+        "watermark_before": _iso(run.watermark_before),
+        "watermark_after": _iso(run.watermark_after),
+        "error": run.error or None,
+        "error_detail": run.error_detail or None,
+    }
+    _guarded(queue_events, [Event(source.project_id, SOURCE_RUN, f"source:{source.pk}", data)])
 
 
 def queue_test(endpoint: Endpoint) -> Delivery:

@@ -18,12 +18,13 @@ from prometheus_client.registry import Collector
 from casemsg.events.models import Delivery
 from casemsg.messaging.models import Message
 from casemsg.ops.models import WorkerHeartbeat
+from casemsg.sources.models import Source
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class DatabaseCollector(Collector):
-    """Messages by channel, status and error code; the queue; workers; event deliveries."""
+    """Messages by channel, status and error code; the queue; workers; event deliveries; case sources."""
 
     def collect(self) -> Iterator[Metric]:
         now = timezone.now()
@@ -72,6 +73,16 @@ class DatabaseCollector(Collector):
             "Age of the oldest pending event delivery (0: none pending).",
             value=(now - pending["oldest"]).total_seconds() if pending["oldest"] else 0.0,
         )
+
+        behind = GaugeMetricFamily(
+            "casemsg_source_lag_seconds",
+            "Seconds a case source is behind its system: since the start of its last good sync (NaN: never synced).",
+            labels=["project", "source", "type", "status"],
+        )
+        for src in Source.objects.filter(active=True).values("project__slug", "name", "type", "status", "synced_until"):
+            lag = (now - src["synced_until"]).total_seconds() if src["synced_until"] else float("nan")
+            behind.add_metric([src["project__slug"], src["name"], src["type"], src["status"]], lag)
+        yield behind
 
 
 _database = CollectorRegistry(auto_describe=False)

@@ -14,6 +14,12 @@ def sources(project: Project) -> QuerySet[Source]:
     return Source.objects.filter(project=project).select_related("project").order_by("name", "pk")
 
 
+def source_named(project: Project, ref: str) -> Source | None:
+    """The project's source with this id (digits) or name, or None."""
+    qs = Source.objects.filter(project=project).select_related("project")
+    return qs.filter(pk=int(ref)).first() if ref.isdigit() and len(ref) < 18 else qs.filter(name=ref).first()
+
+
 def runs(source: Source, kind: str = "", status: str = "") -> QuerySet[SourceRun]:
     """The source's runs, newest first (without their logs: `run` has the log)."""
     qs = SourceRun.objects.filter(source=source).defer("log", "cursor").order_by("-started_on", "-pk")

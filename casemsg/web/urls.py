@@ -12,6 +12,7 @@ from casemsg.web.views import (
     projects,
     scheduling,
     simulator,
+    sources,
     surveys,
     workers,
 )
@@ -77,3 +78,9 @@ urlpatterns = [
     path("projects/<slug:slug>/webhooks/", event_views.webhook_list, name="webhooks"),
     path("projects/<slug:slug>/webhooks/<int:webhook_id>/", event_views.webhook_detail, name="webhook"),
 ]
+    path("projects/<slug:slug>/sources/", sources.source_list, name="sources"),
+    path("projects/<slug:slug>/sources/new/", sources.source_new, name="source_new"),
+    path("projects/<slug:slug>/sources/<int:source_id>/", sources.source_detail, name="source"),
+    path("projects/<slug:slug>/sources/<int:source_id>/runs/", sources.source_runs, name="source_runs"),
+    path("projects/<slug:slug>/sources/<int:source_id>/runs/<int:run_id>/", sources.source_run, name="source_run"),
+    path("projects/<slug:slug>/sources/<int:source_id>/import/", sources.source_import, name="source_import"),

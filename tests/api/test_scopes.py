@@ -26,12 +26,13 @@ from tests.conftest import Api
 
 pytestmark = pytest.mark.django_db
 
-# The operations that take no project key: the error catalogue, and the providers' webhooks (their secret
-# URL key authenticates them).
+# The operations that take no project key: the error catalogue, and the providers' webhooks and the case
+# sources' receiver (their secret URL key authenticates them).
 PUBLIC = {
     ("get", "/api/v1/errors"),
     ("post", "/api/v1/gateways/{name}/{key}/inbound"),
     ("post", "/api/v1/gateways/{name}/{key}/status"),
+    ("post", "/api/v1/sources/{key}/receive"),  # a case source's receiver: its URL's secret key and signature
 }
 P = "/api/v1/projects/{project}"
 

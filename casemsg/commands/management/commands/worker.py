@@ -1,5 +1,5 @@
-"""`casemsg worker`: a Huey consumer plus the ticker (due-row scan and the scheduler's beat every second,
-sweeper every 30 s).
+"""`casemsg worker`: a Huey consumer plus the ticker (due-row scan, the scheduler's beat and the case
+sources' syncs every second, sweeper every 30 s).
 
 Run as many as you like on as many machines as you like: claims are atomic, so the tickers and
 consumers never send a message twice."""
@@ -24,6 +24,7 @@ from casemsg.inbound import tasks as inbound_tasks
 from casemsg.messaging import pipeline, tasks
 from casemsg.ops import heartbeat
 from casemsg.scheduling import tasks as scheduling_tasks
+from casemsg.sources import tasks as source_tasks
 from casemsg.surveys import tasks as survey_tasks
 
 log = logging.getLogger("casemsg.worker")
@@ -37,6 +38,7 @@ def run_ticker(stop: threading.Event, workers: int, interval: float = 1.0) -> No
             tasks.tick(workers)
             inbound_tasks.tick()
             scheduling_tasks.beat()  # broadcasts and alerts: queue what is due, move rule runs on
+            source_tasks.tick()  # case sources due for a sync: each runs in a thread of its own
             if time.monotonic() - last_sweep > 30:
                 pipeline.sweep()
                 pipeline.expire_stale()
