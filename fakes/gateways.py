@@ -37,11 +37,8 @@ import argparse
 import asyncio
 import base64
 import bisect
-import contextlib
 import json
-import os
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -51,13 +48,11 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-HOST = "127.0.0.1"
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from fakes.serving import HOST, ChildProcess, ThreadServer, serve_until_signalled
 
 
 # --- records and failure scripts ---------------------------------------------------------------------
@@ -783,70 +778,19 @@ def build_app(provider: Provider, state: _State) -> web.Application:
     return app
 
 
-class FakeGateway(FakeApi):
+class FakeGateway(ThreadServer, FakeApi):
     """A fake provider served from a daemon thread of this process. Use as a context manager, or call
     start() and stop()."""
 
     def __init__(self, kind: str = "http", *, port: int = 0, lean: bool = False, host: str = HOST, **options: Any):
+        # `host`: another loopback address (127.0.0.2) for tests of the address guard
+        super().__init__(host, port, f"fake-{kind}")
         self.kind = kind
         self.provider = PROVIDERS[kind](**options)
         self.state = _State(lean)
-        self.host = host  # another loopback address (127.0.0.2) for tests of the address guard
-        self.port = port
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
 
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    def start(self) -> FakeGateway:
-        ready = threading.Event()
-        errors: list[BaseException] = []
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self._serve())
-            except BaseException as exc:  # report a failed bind to start(), not to a dead thread
-                errors.append(exc)
-                ready.set()
-                return
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(self._runner.cleanup() if self._runner else asyncio.sleep(0))
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name=f"fake-{self.kind}", daemon=True)
-        self._thread.start()
-        ready.wait(10)
-        if errors:
-            raise errors[0]
-        return self
-
-    async def _serve(self) -> None:
-        self._runner = web.AppRunner(build_app(self.provider, self.state), access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, backlog=1024)
-        await site.start()
-        server = site._server  # the bound socket tells the port when 0 (random free port) was asked
-        assert server is not None and server.sockets
-        self.port = server.sockets[0].getsockname()[1]
-
-    def stop(self) -> None:
-        if self._loop is not None and self._thread is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
-        self._loop = self._thread = None
-
-    def __enter__(self) -> FakeGateway:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def app(self) -> web.Application:
+        return build_app(self.provider, self.state)
 
     def requests(self, accepted: bool | None = None, since: int = 0) -> list[Received]:
         return self.state.select(accepted, since)
@@ -924,39 +868,26 @@ class FakeGatewayProcess(RemoteFakeGateway):
 
     def __init__(self, kind: str = "http", *, lean: bool = False, latency: float = 0.0, **options: Any):
         self.kind = kind
-        self._args = [sys.executable, "-m", "fakes.gateways", "--kind", kind, "--port", "0"]
+        args = [sys.executable, "-m", "fakes.gateways", "--kind", kind, "--port", "0"]
         if lean:
-            self._args.append("--lean")
+            args.append("--lean")
         if latency:
-            self._args += ["--latency", str(latency)]
+            args += ["--latency", str(latency)]
         for k, v in options.items():
-            self._args += ["--opt", f"{k}={v}"]
-        self.proc: subprocess.Popen[str] | None = None
+            args += ["--opt", f"{k}={v}"]
+        self.child = ChildProcess(args, "gateway")
+
+    @property
+    def proc(self) -> subprocess.Popen[str] | None:
+        """The child process while it runs."""
+        return self.child.proc
 
     def start(self) -> FakeGatewayProcess:
-        # `fakes` must be importable in the child whatever the caller's working directory.
-        path = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
-        env = {**os.environ, "PYTHONPATH": path}
-        self.proc = subprocess.Popen(self._args, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, text=True)
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline().strip()
-        if not line.startswith("READY "):
-            self.stop()
-            raise RuntimeError(f"fake gateway process did not start: {line!r}")
-        super().__init__(line.split(" ", 1)[1], self.kind)
+        super().__init__(self.child.start(), self.kind)
         return self
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc is not None and self.proc.stdout is not None:
-            self.proc.stdout.close()
-        self.proc = None
+        self.child.stop()
 
     def __enter__(self) -> FakeGatewayProcess:
         return self.start()
@@ -994,15 +925,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     fake = FakeGateway(args.kind, port=args.port, lean=args.lean, **_parse_opts(args.opt))
     fake.state.latency = args.latency
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    fake.start()
-    print(f"READY {fake.url}", flush=True)
-    with contextlib.suppress(KeyboardInterrupt):
-        while not stop.wait(0.5):
-            pass
-    fake.stop()
+    serve_until_signalled(fake)
 
 
 if __name__ == "__main__":

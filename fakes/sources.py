@@ -37,12 +37,8 @@ import argparse
 import asyncio
 import base64
 import bisect
-import contextlib
 import json
-import os
 import re
-import signal
-import subprocess
 import sys
 import threading
 import urllib.request
@@ -50,13 +46,12 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-HOST = "127.0.0.1"
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from fakes.serving import HOST, ChildProcess, ThreadServer, serve_until_signalled
+
 KINDS = ("commcare", "odk_central", "dhis2")
 
 
@@ -608,25 +603,20 @@ SYSTEMS: dict[str, type[System]] = {"commcare": CommCare, "odk_central": OdkCent
 
 
 # --- the server --------------------------------------------------------------------------------------
-class FakeSource:
+class FakeSource(ThreadServer):
     """A fake system served from a daemon thread of this process (a context manager, or start()/stop())."""
 
+    backlog = 256
+
     def __init__(self, kind: str = "commcare", *, port: int = 0, host: str = HOST, **options: Any):
+        super().__init__(host, port, f"fake-{kind}")
         self.kind = kind
         self.store = Store()
         self.system = SYSTEMS[kind](self.store, **options)
-        self.host, self.port = host, port
         self.latency = 0.0
         self.failures: list[Failure] = []
         self.requests: list[Seen] = []
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
 
     def config(self, **overrides: Any) -> dict[str, Any]:
         """The config of a casemsg source of this type reading this fake."""
@@ -708,52 +698,8 @@ class FakeSource:
             return web.json_response({"kind": self.kind, "config": self.system.config(f"http://{request.host}")})
         return web.json_response({"error": "unknown control operation"}, status=404)
 
-    def start(self) -> FakeSource:
-        ready = threading.Event()
-        failed: list[BaseException] = []
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self._serve())
-            except BaseException as exc:  # report a failed bind to start()
-                failed.append(exc)
-                ready.set()
-                return
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(self._runner.cleanup() if self._runner else asyncio.sleep(0))
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name=f"fake-{self.kind}", daemon=True)
-        self._thread.start()
-        ready.wait(10)
-        if failed:
-            raise failed[0]
-        return self
-
-    async def _serve(self) -> None:
-        self._runner = web.AppRunner(self._app(), access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, backlog=256)
-        await site.start()
-        server = site._server
-        assert server is not None and server.sockets
-        self.port = server.sockets[0].getsockname()[1]
-
-    def stop(self) -> None:
-        if self._loop is not None and self._thread is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
-        self._loop = self._thread = None
-
-    def __enter__(self) -> FakeSource:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def app(self) -> web.Application:
+        return self._app()
 
 
 class FakeSourceProcess:
@@ -761,8 +707,8 @@ class FakeSourceProcess:
 
     def __init__(self, kind: str = "commcare", *, cases: int = 0):
         self.kind = kind
-        self._args = [sys.executable, "-m", "fakes.sources", "--kind", kind, "--port", "0", "--cases", str(cases)]
-        self.proc: subprocess.Popen[str] | None = None
+        args = [sys.executable, "-m", "fakes.sources", "--kind", kind, "--port", "0", "--cases", str(cases)]
+        self.child = ChildProcess(args, "source")
         self.url = ""
 
     def _call(self, method: str, op: str, body: Any = None) -> Any:
@@ -773,29 +719,11 @@ class FakeSourceProcess:
             return json.loads(resp.read())
 
     def start(self) -> FakeSourceProcess:
-        path = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
-        self.proc = subprocess.Popen(
-            self._args, cwd=REPO_ROOT, env={**os.environ, "PYTHONPATH": path}, stdout=subprocess.PIPE, text=True
-        )
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline().strip()
-        if not line.startswith("READY "):
-            self.stop()
-            raise RuntimeError(f"fake source process did not start: {line!r}")
-        self.url = line.split(" ", 1)[1]
+        self.url = self.child.start()
         return self
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc is not None and self.proc.stdout is not None:
-            self.proc.stdout.close()
-        self.proc = None
+        self.child.stop()
 
     def __enter__(self) -> FakeSourceProcess:
         return self.start()
@@ -825,15 +753,7 @@ def main(argv: list[str] | None = None) -> None:
     fake = FakeSource(args.kind, port=args.port)
     if args.cases:
         fake.add(args.cases)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    fake.start()
-    print(f"READY {fake.url}", flush=True)
-    with contextlib.suppress(KeyboardInterrupt):
-        while not stop.wait(0.5):
-            pass
-    fake.stop()
+    serve_until_signalled(fake)
 
 
 if __name__ == "__main__":
