@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "casemsg.cases",
     "casemsg.workers",
     "casemsg.contacts",
+    "casemsg.groups",
     "casemsg.gateways",
     "casemsg.messaging",
     "casemsg.consent",

@@ -12,6 +12,7 @@ from casemsg.cases.models import Case
 from casemsg.contacts.status import status
 from casemsg.core import errors
 from casemsg.core.errors import InputError
+from casemsg.groups import queries as group_queries
 
 router = Router(tags=["cases"])
 
@@ -93,15 +94,22 @@ def list_cases(
     closed: bool | None = None,
     owner_id: str | None = None,
     external_id: str | None = None,
+    group: int | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> dict[str, Any]:
-    """Filter by `case_type`, `closed`, `owner_id`, `external_id`, and any property with
-    `prop.<name>=<value>` (for example `?prop.district=north`)."""
+    """Filter by `case_type`, `closed`, `owner_id`, `external_id`, `group` (a group's id: its cases now), and
+    any property with `prop.<name>=<value>` (for example `?prop.district=north`)."""
     p = project_for(request, project)
     props = {k[5:]: request.GET[k] for k in request.GET if k.startswith("prop.") and len(k) > 5}
+    among = None
+    if group is not None:
+        g = group_queries.group(p, group)
+        if g is None:
+            raise InputError(errors.GROUP_NOT_FOUND, f"No group {group} in this project.", 404)
+        among = group_queries.cases_q(g)
     f = queries.CaseFilter(
-        case_type=case_type, closed=closed, owner_id=owner_id, external_id=external_id, properties=props
+        case_type=case_type, closed=closed, owner_id=owner_id, external_id=external_id, properties=props, among=among
     )
     qs = queries.cases(p, f)
     return {"count": qs.count(), "items": list(page(qs, limit, offset))}

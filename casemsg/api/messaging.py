@@ -12,6 +12,9 @@ from casemsg.core import errors
 from casemsg.core.errors import InputError
 from casemsg.messaging import queries, services
 from casemsg.messaging.models import Message
+from casemsg.scheduling import queries as schedule_queries
+from casemsg.scheduling import services as schedule_services
+from casemsg.scheduling.recipients import BroadcastRecipientsIn
 
 router = Router(tags=["messages"])
 
@@ -35,7 +38,12 @@ def list_errors(request: HttpRequest) -> list[errors.ErrorCode]:
     return list(errors.CATALOGUE.values())
 
 
-class Recipient(Schema):
+class Recipient(Schema, BroadcastRecipientsIn):
+    """One contact (`case_id` or `mobile_worker_id`): one message. Or many, as a broadcast's recipients (a
+    `group`, a `case_type` with `filters`, `case_ids`, `mobile_workers`, `owners_of`): a broadcast of type
+    now, whose messages are queued at once (one recipient model for messages, broadcasts and alerts)."""
+
+    model_config = {**Schema.model_config, "extra": "ignore"}  # (as before: other keys are left out)
     case_id: str | None = None
     mobile_worker_id: int | None = None
 
@@ -48,6 +56,11 @@ class MessageIn(In):
     subject: str = ""
     html: str = ""
     default_language: str = ""
+    whatsapp: dict[str, Any] | None = Field(
+        None,
+        description='channel whatsapp: the template outside the 24-hour window, {"template": NAME, "language": '
+        '"en", "variables": ["{case.name}"], "fallback_sms": true} (docs/whatsapp.md).',
+    )
 
 
 class ErrorOut(Schema):
@@ -105,6 +118,16 @@ class MessageOut(Schema):
         return {}
 
 
+class ManyMessagesOut(Schema):
+    """A message to many recipients: the broadcast (of type now) that queued it, one message per recipient."""
+
+    broadcast_id: int = Field(description="GET …/broadcasts/{id}: its recipients, sends and failures")
+    event_id: int | None = Field(description="the messaging event of its messages")
+    recipients: int = Field(description="the recipients it selected")
+    queued: int = Field(description="messages queued, one per recipient (each says later why it did not go)")
+    status: str = Field(description="the broadcast's status (done once every message is queued)")
+
+
 class MessageList(Schema):
     count: int
     items: list[MessageOut]
@@ -115,16 +138,62 @@ def _message_list(messages: QuerySet[Message], limit: int, offset: int) -> dict[
     return {"count": messages.count(), "items": list(page(messages, limit, offset))}
 
 
-@router.post("/projects/{project}/messages", auth=SEND, response={202: MessageOut})
+def _many(request: HttpRequest, p: Any, payload: MessageIn, many: dict[str, Any]) -> Status:
+    """A message to many recipients, as a broadcast of type now."""
+    if payload.recipient.case_id or payload.recipient.mobile_worker_id:
+        raise InputError(
+            errors.VALIDATION_ERROR,
+            "recipient: name one contact (case_id or mobile_worker_id) or many (group, case_type, case_ids, "
+            "mobile_workers, owners_of), not both.",
+        )
+    if payload.html:
+        raise InputError(errors.VALIDATION_ERROR, "html goes to one recipient; a message to many takes text.")
+    if request.headers.get("Idempotency-Key"):
+        raise InputError(
+            errors.VALIDATION_ERROR,
+            "Idempotency-Key applies to a message to one contact; a message to many is a broadcast "
+            "(GET …/broadcasts lists it).",
+        )
+    content: dict[str, Any] = {"channel": payload.channel}
+    if payload.text is not None:
+        content["text"] = payload.text
+    if payload.translations:
+        content["translations"] = payload.translations
+    if payload.subject:
+        content["subject"] = payload.subject
+    b = schedule_services.message_now(
+        p, {"recipients": many, "content": content, "default_language": payload.default_language}
+    )
+    s = schedule_queries.summary(b)
+    return Status(
+        202,
+        {
+            "broadcast_id": b.pk,
+            "event_id": b.event_id,
+            "recipients": s.recipients,
+            "queued": sum(s.messages.values()),
+            "status": b.status,
+        },
+    )
+
+
+@router.post("/projects/{project}/messages", auth=SEND, response={202: MessageOut | ManyMessagesOut})
 def send_message(request: HttpRequest, project: str, payload: MessageIn) -> Status:
     """Queue one SMS or email to a case or a mobile worker. `text` may use `{case.name}`,
     `{case.<property>}`, `{case.parent.<property>}`, `{recipient.name}`; `translations` maps language codes
     to texts and is chosen by the contact's language, then `default_language`, then the project's.
 
+    To many recipients: `recipient` as a broadcast's (`{"group": 7}`, `{"case_type": "mother", "filters":
+    {…}}`, `case_ids`, `mobile_workers`, `owners_of`): the message is a broadcast of type now (202 with its
+    `broadcast_id`; GET …/broadcasts/{id} shows its sends and failures).
+
     Send an `Idempotency-Key` header (any unique string, e.g. a UUID) to retry safely: the same key within
     24 hours answers with the message the first request made, and nothing is sent twice; the same key with
     a different body is refused (409 IDEMPOTENCY_KEY_IN_USE)."""
     p = project_for(request, project)
+    many = payload.recipient.model_dump(exclude_none=True, exclude={"case_id", "mobile_worker_id"})
+    if many:
+        return _many(request, p, payload, many)
     msg = services.send_once(
         p,
         services.SendRequest(
@@ -136,6 +205,7 @@ def send_message(request: HttpRequest, project: str, payload: MessageIn) -> Stat
             subject=payload.subject,
             html=payload.html,
             default_language=payload.default_language,
+            whatsapp=payload.whatsapp,
         ),
         request.headers.get("Idempotency-Key"),
     )

@@ -80,11 +80,18 @@ class _OwnerOut(Schema):
     running: int = Field(description="schedules still running (recipients with events to come)")
     next_due_utc: datetime | None = Field(description="its soonest event to come")
     messages: dict[str, int] = Field(description="its messages by status")
+    recipients_summary: str = Field("", description="its recipients in words")
 
 
 class BroadcastOut(_OwnerOut):
     status: str = Field(description="active | paused | cancelled | done")
     recipients: dict[str, Any]
+    recipients_read_at_each_send: bool = Field(
+        False,
+        description="its recipients (a case type, a group, …) are read again at each occurrence: a case that "
+        "starts matching joins from the next send, one that stops matching leaves",
+    )
+    recipients_next_read_utc: datetime | None = Field(None, description="when they are read next")
 
 
 class BroadcastList(Schema):
@@ -106,7 +113,7 @@ class AlertOut(_OwnerOut):
     status: str = Field(description="active | paused")
     case_type: str
     criteria: list[dict[str, Any]]
-    recipients: list[str]
+    recipients: list[str] | dict[str, Any] = Field(description="roles, or {roles, group}: the group's members only")
     reset_property: str
     run_status: str = Field(description="the rule run over the cases: idle | running | failed")
     run_done: int = Field(description="cases evaluated by the run under way (or the last one)")
@@ -140,6 +147,8 @@ class PreflightOut(Schema):
     no_events: int = Field(description="recipients for whom no event of the schedule is left")
     segments: int = Field(description="SMS segments of the first message to every sendable recipient")
     first_sends: list[FirstSendOut] = Field(description="the earliest first messages, rendered")
+    at_each_send: bool = Field(False, description="the recipients are read again at each occurrence")
+    recipients_note: str = Field("", description="what the counts mean for who gets the messages")
 
 
 class ScheduledOut(Schema):
@@ -155,6 +164,10 @@ class ScheduledOut(Schema):
     language: str
     text: str = Field(description="rendered for the case as it is now")
     subject: str = ""
+    joins: bool = Field(
+        False, description="a broadcast that reads its recipients at each send selects the case: it joins then"
+    )
+    note: str = Field("", description="why it is listed, when the recipients are read at each send")
 
 
 class ScheduledList(Schema):

@@ -5,6 +5,7 @@ from casemsg.api.consent import router as consent_router
 from casemsg.api.core import api
 from casemsg.api.events import router as events_router
 from casemsg.api.gateways import router as gateways_router
+from casemsg.api.groups import router as groups_router
 from casemsg.api.inbound import router as inbound_router
 from casemsg.api.messaging import router as messaging_router
 from casemsg.api.projects import router as projects_router
@@ -21,6 +22,7 @@ api.add_router("/v1", gateways_router)
 api.add_router("/v1", cases_router)
 api.add_router("/v1", workers_router)
 api.add_router("/v1", messaging_router)
+api.add_router("/v1", groups_router)
 api.add_router("/v1", consent_router)
 api.add_router("/v1", surveys_router)
 api.add_router("/v1", scheduling_router)

@@ -31,6 +31,7 @@ class CaseFilter:
     properties: Mapping[str, str] = field(default_factory=dict)  # property name → the exact value
     search: str | None = None  # part of the case id, name or phone number, or the whole external id
     order: CaseOrder = "created"
+    among: Q | None = None  # a filter on Case from another area: a group's members (groups.queries.cases_q)
 
 
 def cases(project: Project, f: CaseFilter) -> QuerySet[Case]:
@@ -44,6 +45,8 @@ def cases(project: Project, f: CaseFilter) -> QuerySet[Case]:
         qs = qs.filter(owner_id=f.owner_id)
     if f.external_id:
         qs = qs.filter(external_id=f.external_id)
+    if f.among is not None:
+        qs = qs.filter(f.among)
     search = (f.search or "").strip()
     if search:
         phone = Cast(KeyTextTransform("contact_phone_number", "properties"), output_field=TextField())

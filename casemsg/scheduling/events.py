@@ -123,8 +123,10 @@ def events(frame: Frame, min_index: int, after: datetime) -> Iterator[Due]:
     if s.time_property and time_of_day is None:
         return
     # From a matching moment, the series is counted from its first event at or after that moment (the
-    # day's earlier times do not use up the count); from a date, from that date's first event.
-    matched = s.start_from == "matched"
+    # day's earlier times do not use up the count); so is a broadcast's, from when it was created (its
+    # anchor, `anchor_for`: "7 times" is seven sends even when today's time had passed); from a date
+    # property, from that date's first event.
+    matched = s.start_from in ("matched", "fixed")
     rec = schedules.recurrence(s, frame.start_date, time_of_day, unbounded=matched)
     first_index = 0
     if matched:
@@ -234,7 +236,9 @@ def property_time(props: Mapping[str, Any], name: str) -> time | None:
 
 
 def anchor_for(schedule: schedules.Schedule, zone: str, started: datetime, props: Mapping[str, Any]) -> datetime | None:
-    """Where a recipient's events are counted from; None while a start date property holds no date."""
+    """Where a recipient's events are counted from; None while a start date property holds no date. A
+    broadcast's timed series counts from the later of its start date's local midnight and `started` (when
+    the broadcast was created): events before it are not counted, so `count` is the number of sends."""
     if schedule.start_from == "property":
         day = property_date(props, schedule.start_property)
         if day is None:
@@ -242,7 +246,7 @@ def anchor_for(schedule: schedules.Schedule, zone: str, started: datetime, props
         at = schedule.start_time or time(0)
         return timing.at_local_time(day + timedelta(days=schedule.start_days), at, ZoneInfo(zone))
     if schedule.kind == "timed" and schedule.start_date is not None:
-        return timing.at_local_time(schedule.start_date, time(0), ZoneInfo(zone))
+        return max(timing.at_local_time(schedule.start_date, time(0), ZoneInfo(zone)), started)
     return started
 
 

@@ -33,11 +33,13 @@ from typing import Any
 from django.utils import timezone
 
 from casemsg.cases.models import Case
+from casemsg.core import errors
 from casemsg.core.errors import InputError
+from casemsg.groups.models import Group
 from casemsg.projects.models import Project
-from casemsg.scheduling import lifecycle, rules
+from casemsg.scheduling import lifecycle, recipients, rules, runner
 from casemsg.scheduling.events import zone_name
-from casemsg.scheduling.models import ConditionalAlert, ScheduleInstance
+from casemsg.scheduling.models import Broadcast, ConditionalAlert, ScheduleInstance
 from casemsg.scheduling.rules import Criterion, Today
 from casemsg.scheduling.runner import CASE_CLOSED, NO_LONGER_MATCHES
 from casemsg.workers.models import MobileWorker
@@ -45,6 +47,8 @@ from casemsg.workers.models import MobileWorker
 __all__ = [
     "CASE_DELETED",
     "RESET",
+    "on_group_deleting",
+    "on_group_members_changed",
     "on_cases_changed",
     "on_cases_deleting",
     "recompute_on_cases_changed",
@@ -102,6 +106,11 @@ def on_cases_changed(
         ends: dict[str, list[int]] = defaultdict(list)
         starts: list[Case] = []
         restart: list[int] = []
+        # an alert for a group's members: which of these cases are members now (one query)
+        members: set[int] | None = None
+        if live and alert.group_id is not None:
+            in_group = Case.objects.filter(pk__in=pks).filter(recipients.group_cases(project, alert.group_id, now))
+            members = set(in_group.values_list("pk", flat=True))
         for case in cases:
             key = (alert.pk, case.pk)
             has = key in active
@@ -115,7 +124,7 @@ def on_cases_changed(
                 if has and case.case_type != alert.case_type:
                     ends[NO_LONGER_MATCHES].append(case.pk)
                 continue
-            matching = rules.matches(case, criteria, today)
+            matching = rules.matches(case, criteria, today) and (members is None or case.pk in members)
             before = previous.get(case.pk)
             reset = (
                 bool(alert.reset_property)
@@ -197,3 +206,34 @@ def recompute_on_settings_changed(
     old_zone = zone_name("", str(changed["default_time_zone"] or ""))
     qs = ScheduleInstance.objects.filter(project=project, active=True, time_zone=old_zone)
     lifecycle.recompute_all(qs, timezone.now())
+
+
+# --------------------------------------------------------------------------------------------------
+# Groups: in use, and members that change without a case changing
+# --------------------------------------------------------------------------------------------------
+
+
+def on_group_deleting(sender: object, *, group: Group, **kwargs: Any) -> None:
+    """A group an active or paused broadcast, or an alert, reads is not deleted (GROUP_IN_USE)."""
+    live = Broadcast.objects.filter(
+        project_id=group.project_id, status__in=(Broadcast.ACTIVE, Broadcast.PAUSED), recipients__group=group.pk
+    )
+    names = [f"broadcast {pk} “{name}”" for pk, name in live.values_list("pk", "name")[:3]]
+    names += [
+        f"alert {pk} “{name}”"
+        for pk, name in ConditionalAlert.objects.filter(group=group).values_list("pk", "name")[:3]
+    ]
+    if names:
+        raise InputError(
+            errors.GROUP_IN_USE,
+            f"Group {group.name!r} is the recipients of {', '.join(names)}: cancel or change them first.",
+            409,
+        )
+
+
+def on_group_members_changed(sender: object, *, group: Group, **kwargs: Any) -> None:
+    """A static group's members, or a dynamic group's conditions, changed: the active alerts for its members
+    run over their cases again (broadcasts read the group at each occurrence anyway)."""
+    now = timezone.now()
+    for alert in ConditionalAlert.objects.filter(group=group, status=ConditionalAlert.ACTIVE):
+        runner.request_run(alert, now)

@@ -10,7 +10,9 @@ Who uses what:
 
 - the rules (``casemsg.scheduling.rules``/``runner``/``hooks``): ``start_for_cases`` and ``end_for_cases``;
 - the services: ``start_broadcast``, ``end_removed_recipients``, ``end_instances``, ``pause_instances``,
-  ``resume_instances``;
+  ``resume_instances``, ``next_refresh``;
+- the tick: ``sync_broadcast`` (a broadcast whose recipients can change reads them again at each
+  occurrence: those who left end, those who joined start, with the occurrence due then);
 - the after-change hooks (``casemsg.scheduling.hooks``): ``recompute_for_cases``, ``recompute_for_workers``,
   ``recompute_all``.
 
@@ -56,6 +58,7 @@ COMPLETED = "completed"
 CANCELLED = "cancelled"
 SCHEDULE_CHANGED = "schedule_changed"
 RECIPIENT_REMOVED = "recipient_removed"
+NO_LONGER_MATCHES = "no_longer_matches"  # a broadcast's recipient left its case type, filters or group
 
 CHUNK = 5000
 
@@ -236,28 +239,39 @@ def _pages(qs: QuerySet[Any, tuple[Any, ...]], chunk: int) -> Iterator[tuple[Any
 
 
 def start_broadcast(
-    broadcast: Broadcast, now: datetime | None = None, chunk: int = CHUNK, queued_now: bool = False
+    broadcast: Broadcast,
+    now: datetime | None = None,
+    chunk: int = CHUNK,
+    queued_now: bool = False,
+    since: datetime | None = None,
 ) -> int:
     """Create an instance for every recipient that has no active one yet; returns how many. Set-based:
     the case recipients are written by one INSERT … SELECT per time zone (the zone's first event computed
     once; the cases' zones read with one DISTINCT query, or none when the schedule names its zone), the
     mobile workers (few) in chunks. Call inside the transaction of the change (services).
 
+    Every recipient's events are the broadcast's series, counted from its start (`anchor_for`: a count
+    counts sends from when the broadcast was created), from `since` on (default `now`): a recipient that
+    joins at an occurrence (`sync_broadcast`) gets the occurrence due then, and the ones after it.
+
     `queued_now`: the caller queues, in the same transaction, the message of every instance whose only
     event is due now (`tick.queue_started`, a "now" broadcast): those instances are written completed,
     their event recorded as queued, so that no UPDATE of them follows."""
     now = now or timezone.now()
+    after = (since or now) - EPSILON
     project = broadcast.project
     schedule = schedule_of(broadcast)
+    # a timed series counts from the broadcast's creation; a "now" event is when it starts
+    started_on = (broadcast.created_on or now) if schedule.kind == "timed" else (since or now)
     only_new = ScheduleInstance.objects.filter(broadcast=broadcast, active=True).exists()
-    cases, workers = _recipients_to_start(broadcast, only_new)
+    cases, workers = _recipients_to_start(broadcast, only_new, since or now)
     templates: dict[str, dict[str, Any]] = {}
 
     def template(zone: str) -> dict[str, Any]:
         if zone not in templates:
-            anchor = anchor_for(schedule, zone, now, {})
+            anchor = anchor_for(schedule, zone, started_on, {})
             frame = Frame(schedule, zone, anchor or now)
-            due = first_event(frame, 0, now - EPSILON) if anchor else None
+            due = first_event(frame, 0, after) if anchor else None
             row = templates[zone] = _row(broadcast, now, "", None, None, None, zone, anchor, due)
             if queued_now and due is not None and due.utc <= now and first_event(frame, 1, due.utc) is None:
                 row.update(
@@ -289,6 +303,8 @@ def start_broadcast(
                 {"case_id": "c.id", "source_case_id": "c.id"},
                 f"{case_table} AS c WHERE c.id IN ({sql})",
                 list(params),
+                # (one active instance per recipient: a concurrent start of the same recipient is skipped)
+                ignore_conflicts=True,
             )
     if workers is not None:
         rows: list[dict[str, Any]] = []
@@ -306,12 +322,12 @@ def start_broadcast(
 
 
 def _recipients_to_start(
-    broadcast: Broadcast, only_new: bool
+    broadcast: Broadcast, only_new: bool, at: datetime
 ) -> tuple[QuerySet[Case] | None, QuerySet[MobileWorker] | None]:
     """The recipients `start_broadcast` gives an instance: `only_new` skips those with an active one; and
     whenever the broadcast has instances at its current revision, those whose instance of this revision
     completed are skipped too (a `now` broadcast is never sent twice to one recipient)."""
-    cases, workers = recipients.recipient_querysets(broadcast)
+    cases, workers = recipients.recipient_querysets(broadcast, at)
     skip_done = ScheduleInstance.objects.filter(broadcast=broadcast, revision=broadcast.revision).exists()
     had = ScheduleInstance.objects.filter(
         Q(active=True) | Q(revision=broadcast.revision, end_reason=COMPLETED), broadcast=broadcast
@@ -324,21 +340,75 @@ def _recipients_to_start(
     return cases, workers
 
 
-def end_removed_recipients(broadcast: Broadcast, now: datetime) -> int:
-    """End the active instances whose recipient the broadcast no longer selects (after its recipients
-    changed); new recipients are then added by `start_broadcast`."""
-    cases, workers = recipients.recipient_querysets(broadcast)
+def end_removed_recipients(
+    broadcast: Broadcast, now: datetime, reason: str = RECIPIENT_REMOVED, at: datetime | None = None
+) -> int:
+    """End the active instances whose recipient the broadcast no longer selects at `at` (default `now`):
+    after its recipients changed (`recipient_removed`), or at an occurrence (`sync_broadcast`:
+    `no_longer_matches`); new recipients are then added by `start_broadcast`."""
+    cases, workers = recipients.recipient_querysets(broadcast, at or now)
     base = ScheduleInstance.objects.filter(broadcast=broadcast, active=True)
     ended = 0
     gone_cases = base.filter(case__isnull=False)
     if cases is not None:
         gone_cases = gone_cases.filter(~Exists(cases.filter(pk=OuterRef("case_id"))))
-    ended += end_instances(gone_cases, RECIPIENT_REMOVED, now)
+    ended += end_instances(gone_cases, reason, now)
     gone_workers = base.filter(worker__isnull=False)
     if workers is not None:
         gone_workers = gone_workers.filter(~Exists(workers.filter(pk=OuterRef("worker_id"))))
-    ended += end_instances(gone_workers, RECIPIENT_REMOVED, now)
+    ended += end_instances(gone_workers, reason, now)
     return ended
+
+
+# --------------------------------------------------------------------------------------------------
+# Recipients read at each occurrence
+# --------------------------------------------------------------------------------------------------
+
+
+def reads_recipients_again(broadcast: Broadcast) -> bool:
+    """Whether the broadcast reads its recipients again at each occurrence: who it selects can change (a
+    case type, a group, case owners, every mobile worker) and it has events to come (not a `now`)."""
+    if schedule_of(broadcast).kind == "now":
+        return False
+    return recipients.broadcast_recipients_from_json(broadcast.recipients).is_dynamic
+
+
+def next_refresh(broadcast: Broadcast, after: datetime, inclusive: bool = False) -> datetime | None:
+    """When the broadcast next reads its recipients: its first occurrence after `after` (at or after with
+    `inclusive`) in any zone its recipients are in (the zones of its running instances, and the project's
+    default zone for those who will join), or in the schedule's named zone. None when it does not read
+    them again or no event is left."""
+    if not reads_recipients_again(broadcast):
+        return None
+    schedule = schedule_of(broadcast)
+    project = broadcast.project
+    if schedule.time_zone:
+        zones = {schedule.time_zone}
+    else:
+        running = ScheduleInstance.objects.filter(broadcast=broadcast, active=True).order_by()
+        zones = set(running.values_list("time_zone", flat=True).distinct())
+        zones.add(zone_for_recipient("", project, schedule))
+    started_on = broadcast.created_on or after
+    soonest: datetime | None = None
+    for zone in sorted(zones):
+        anchor = anchor_for(schedule, zone, started_on, {})
+        if anchor is None:
+            continue
+        due = first_event(Frame(schedule, zone, anchor), 0, after - EPSILON if inclusive else after)
+        if due is not None and (soonest is None or due.utc < soonest):
+            soonest = due.utc
+    return soonest
+
+
+def sync_broadcast(broadcast: Broadcast, at: datetime, now: datetime) -> tuple[int, int]:
+    """Read the broadcast's recipients again at its occurrence `at` (its `refresh_due_utc`, passed): the
+    instances of recipients it no longer selects end (`no_longer_matches`), and those it newly selects
+    start with their events from `at` on — the occurrence due at `at` included. Returns (started, ended).
+    Call inside the transaction that holds the broadcast's row (`tick.refresh_broadcasts`); the tick claims
+    none of its instances until the refresh is written."""
+    ended = end_removed_recipients(broadcast, now, NO_LONGER_MATCHES, at)
+    started = start_broadcast(broadcast, now, since=at)
+    return started, ended
 
 
 # --------------------------------------------------------------------------------------------------

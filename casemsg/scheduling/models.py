@@ -18,6 +18,7 @@ from django.db import models
 from django.db.models import Q
 
 from casemsg.cases.models import Case
+from casemsg.groups.models import Group
 from casemsg.messaging.models import MessagingEvent
 from casemsg.projects.models import Project
 from casemsg.workers.models import MobileWorker
@@ -44,9 +45,18 @@ class Broadcast(models.Model):
     event = models.ForeignKey(MessagingEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_on = models.DateTimeField()
     modified_on = models.DateTimeField()
+    # When its recipients are read again (a case type, a group, …: recipients that can change): its next
+    # occurrence in any recipient's zone. The tick syncs the instances first (lifecycle.sync_broadcast), and
+    # claims none of its instances while this is due. None: never (fixed recipients, no event left).
+    refresh_due_utc = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["project", "created_on"])]
+        indexes = [
+            models.Index(fields=["project", "created_on"]),
+            models.Index(
+                fields=["refresh_due_utc"], condition=Q(refresh_due_utc__isnull=False), name="broadcast_refresh_due"
+            ),
+        ]
 
 
 class ConditionalAlert(models.Model):
@@ -65,6 +75,8 @@ class ConditionalAlert(models.Model):
     default_language = models.CharField(max_length=16, blank=True, default="")
     schedule = models.JSONField(default=dict)  # see schedules.AlertScheduleIn
     recipients = models.JSONField(default=list)  # ["case", "owner", "parent"]
+    # recipients {"roles", "group"}: only the group's members among the matching cases
+    group = models.ForeignKey(Group, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     reset_property = models.CharField(max_length=255, blank=True, default="")
     status = models.CharField(max_length=10, default=ACTIVE)
     revision = models.PositiveIntegerField(default=1)

@@ -23,6 +23,11 @@ would:
 - **first_sends**: the `limit` earliest first messages to sendable recipients (ties in recipient
   order), each rendered for its recipient.
 
+- **at each send**: whether the broadcast reads its recipients again at each occurrence (a recurring
+  broadcast to a case type, a group, case owners or every mobile worker), and a sentence saying what that
+  means: the counts above are today's; a case that starts matching joins from the next send, one that
+  stops matching leaves.
+
 Not anticipated: routing (NO_SUITABLE_GATEWAY, MESSAGE_TOO_LONG for a gateway's segment limit) and quiet
 hours, which depend on the gateways and the clock at send time.
 """
@@ -42,7 +47,7 @@ from casemsg.contacts.status import ContactStatus, statuses
 from casemsg.core import errors
 from casemsg.messaging import render, segments
 from casemsg.projects.models import Project
-from casemsg.scheduling import contents, events, recipients, specs
+from casemsg.scheduling import contents, events, lifecycle, recipients, specs
 from casemsg.scheduling.models import Broadcast
 from casemsg.surveys import engine as survey_engine
 from casemsg.surveys.models import Survey
@@ -81,6 +86,8 @@ class Preflight:
     no_events: int  # those for whom the schedule has no event left
     segments: int  # SMS segments of the first message to every sendable recipient
     first_sends: list[FirstSend] = field(default_factory=list)
+    at_each_send: bool = False  # the recipients are read again at each occurrence
+    recipients_note: str = ""  # what that means, in a sentence
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -91,6 +98,8 @@ class Preflight:
             "no_events": self.no_events,
             "segments": self.segments,
             "first_sends": [f.__dict__ for f in self.first_sends],
+            "at_each_send": self.at_each_send,
+            "recipients_note": self.recipients_note,
         }
 
 
@@ -143,8 +152,10 @@ def of_spec(project: Project, spec: specs.BroadcastSpec, now: datetime, limit: i
     """The pre-flight of an already validated broadcast (see the module docstring)."""
     limit = max(0, min(limit, MAX_LIMIT))
     schedule = spec.schedule
-    draft = Broadcast(project=project, recipients=spec.recipients.as_json())  # never saved
-    cases, workers = recipients.recipient_querysets(draft)
+    draft = Broadcast(  # never saved
+        project=project, recipients=spec.recipients.as_json(), schedule=spec.schedule.as_json(), created_on=now
+    )
+    cases, workers = recipients.recipient_querysets(draft, now)
     content = _as_sent(spec.content)
     tally = _Tally(content, content.as_json(), limit)
     by_zone: dict[str, events.Due | None] = {}
@@ -172,7 +183,22 @@ def of_spec(project: Project, spec: specs.BroadcastSpec, now: datetime, limit: i
         no_events=tally.no_events,
         segments=tally.segments,
         first_sends=_first_sends(project, tally),
+        at_each_send=lifecycle.reads_recipients_again(draft),
+        recipients_note=_recipients_note(draft, spec),
     )
+
+
+def _recipients_note(draft: Broadcast, spec: specs.BroadcastSpec) -> str:
+    """What the counts mean for who will get the messages: now, or at each send."""
+    if lifecycle.reads_recipients_again(draft):
+        return (
+            "Recipients are read again at each send: these counts are today's. A case that starts matching "
+            "(a new case, a changed property, a group's new member) joins from the next send; one that stops "
+            "matching leaves and gets nothing more."
+        )
+    if spec.schedule.kind == "now":
+        return "Sent now to the recipients counted here."
+    return "The recipients counted here, fixed when the broadcast is saved (a list of cases or mobile workers)."
 
 
 def _tally_page(

@@ -10,18 +10,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Count, Min, Q, QuerySet
+from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from casemsg.cases.models import Case
 from casemsg.contacts.status import resolve_language
 from casemsg.core import errors
 from casemsg.core.errors import InputError
+from casemsg.groups import queries as group_queries
+from casemsg.groups.models import Group
 from casemsg.messaging import queries as message_queries
 from casemsg.messaging import render
 from casemsg.messaging.models import Message
 from casemsg.projects.models import Project
-from casemsg.scheduling import contents, events, runner
+from casemsg.scheduling import contents, events, lifecycle, recipients, runner
 from casemsg.scheduling.events import Owner
 from casemsg.scheduling.models import Broadcast, ConditionalAlert, ScheduleInstance
 from casemsg.surveys import engine as survey_engine
@@ -80,6 +82,7 @@ class Summary:
     ended: int  # schedule instances ended (completed, cancelled, no longer matching, …)
     next_due_utc: datetime | None  # the soonest event to come (None: nothing due, e.g. paused)
     messages: dict[str, int]  # its messages by status (queued, sending, sent, delivered, failed)
+    recipients_text: str = ""  # its recipients in words (`describe_recipients`)
 
     @property
     def sent(self) -> int:
@@ -96,6 +99,7 @@ class Summary:
     def as_dict(self) -> dict[str, Any]:
         """The broadcast or alert as the API answers it (and `casemsg broadcasts … --json` prints it)."""
         o = self.owner
+        reads_again = isinstance(o, Broadcast) and o.refresh_due_utc is not None
         out: dict[str, Any] = {
             "id": o.pk,
             "name": o.name,
@@ -114,11 +118,15 @@ class Summary:
             "running": self.running,
             "next_due_utc": self.next_due_utc,
             "messages": self.messages,
+            "recipients_summary": self.recipients_text,
         }
+        if isinstance(o, Broadcast):
+            # recipients read again at each occurrence: who joins or leaves, and when it is next read
+            out.update(recipients_read_at_each_send=reads_again, recipients_next_read_utc=o.refresh_due_utc)
         if isinstance(o, ConditionalAlert):
             run = progress(o)
             out.update(
-                recipients=list(o.recipients or []),
+                recipients=recipients.alert_recipients_json(o.recipients or [], o.group_id),
                 case_type=o.case_type,
                 criteria=list(o.criteria or []),
                 reset_property=o.reset_property,
@@ -158,6 +166,7 @@ def summaries(owners: Iterable[Owner]) -> list[Summary]:
     if event_ids:
         for row in Message.objects.filter(event_id__in=event_ids).values("event_id", "status").annotate(n=Count("pk")):
             counts.setdefault(row["event_id"], {})[row["status"]] = row["n"]
+    names = group_names(owners)
     out = []
     for o in owners:
         row = by_key.get((events.owner_kind(o), o.pk), {})
@@ -169,9 +178,75 @@ def summaries(owners: Iterable[Owner]) -> list[Summary]:
                 ended=row.get("total", 0) - row.get("running", 0),
                 next_due_utc=row.get("next_due"),
                 messages=counts.get(o.event_id or 0, {}),
+                recipients_text=describe_recipients(o, names),
             )
         )
     return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Recipients in words
+# --------------------------------------------------------------------------------------------------
+
+
+def _group_of(o: Owner) -> int | None:
+    if isinstance(o, ConditionalAlert):
+        return o.group_id
+    group = (o.recipients or {}).get("group") if isinstance(o.recipients, Mapping) else None
+    return group if isinstance(group, int) and not isinstance(group, bool) else None
+
+
+def group_names(owners: Iterable[Owner]) -> dict[int, Group]:
+    """The groups these broadcasts and alerts name (one query)."""
+    pks = {g for g in map(_group_of, owners) if g is not None}
+    return Group.objects.in_bulk(pks) if pks else {}
+
+
+def _where(filters: Mapping[str, Any]) -> str:
+    return " and ".join(f"{k} is {v}" for k, v in filters.items())
+
+
+def _cases_text(selection: Mapping[str, Any]) -> str:
+    head = f"open {selection.get('case_type')} cases"
+    filters = selection.get("filters") or {}
+    return f"{head} where {_where(filters)}" if filters else head
+
+
+def describe_recipients(o: Owner, groups: Mapping[int, Group] | None = None) -> str:
+    """A broadcast's or an alert's recipients in words, for a person: "open mother cases where district is
+    North; group “Pilot” (open mother cases where edd is a date within the next 30 days)", "the case and its
+    owner, members of group “Pilot” only". Reads the stored JSON leniently (never an error)."""
+    groups = groups if groups is not None else group_names([o])
+    group = _group_of(o)
+    group_text = ""
+    if group is not None:
+        g = groups.get(group)
+        group_text = f"group “{g.name}” ({group_queries.describe(g)})" if g is not None else f"group {group} (deleted)"
+    if isinstance(o, ConditionalAlert):
+        labels = {"case": "the case", "owner": "its owner (mobile worker)", "parent": "its parent case"}
+        roles = [labels.get(str(r), str(r)) for r in (o.recipients or [])]
+        text = " and ".join(roles) or "—"
+        return f"{text}, for members of {group_text} only" if group_text else text
+    who = o.recipients if isinstance(o.recipients, Mapping) else {}
+    parts: list[str] = []
+    if who.get("case_type"):
+        parts.append(_cases_text(who))
+    if group_text:
+        parts.append(group_text)
+    if who.get("case_ids"):
+        n = len(who["case_ids"])
+        parts.append(f"{n} listed case{'s' if n != 1 else ''}")
+    workers = who.get("mobile_workers")
+    if workers == "all":
+        parts.append("every active mobile worker")
+    elif workers:
+        parts.append(f"{len(workers)} mobile worker{'s' if len(workers) != 1 else ''}")
+    if isinstance(who.get("owners_of"), Mapping):
+        parts.append(f"the mobile workers who own {_cases_text(who['owners_of'])}")
+    text = "; ".join(parts) or "—"
+    if lifecycle.reads_recipients_again(o) and o.status in (Broadcast.ACTIVE, Broadcast.PAUSED):
+        text += " — read again at each send"
+    return text
 
 
 def summary(owner: Owner) -> Summary:
@@ -277,10 +352,42 @@ def describe_schedule(schedule: Mapping[str, Any]) -> str:
 # --------------------------------------------------------------------------------------------------
 
 
+def _joining(case: Case, now: datetime, limit: int) -> list[tuple[events.Due, ScheduleInstance, Owner]]:
+    """The coming sends of the broadcasts that read their recipients at each send and select this case now,
+    but have no running schedule for it yet (a case created, or that began to match, since they started):
+    it joins at the broadcast's next reading (`refresh_due_utc`) and gets the occurrence due then in its own
+    zone, and the ones after it — as long as it still matches. One query for the broadcasts, one per such
+    broadcast (few in a project) to ask whether it selects the case."""
+    out: list[tuple[events.Due, ScheduleInstance, Owner]] = []
+    running = ScheduleInstance.objects.filter(broadcast_id=OuterRef("pk"), case=case, active=True)
+    pending = Broadcast.objects.filter(
+        project_id=case.project_id, status=Broadcast.ACTIVE, refresh_due_utc__isnull=False
+    ).filter(~Exists(running))
+    for b in pending.select_related("project"):
+        assert b.refresh_due_utc is not None
+        cases, _workers = recipients.recipient_querysets(b, max(now, b.refresh_due_utc))
+        if cases is None or not cases.filter(pk=case.pk).exists():
+            continue
+        schedule = events.schedule_of(b)
+        zone = events.zone_for_recipient(events.contact_time_zone(case), b.project, schedule)
+        anchor = events.anchor_for(schedule, zone, b.created_on or now, {})
+        frame = events.Frame(schedule, zone, anchor or now)
+        stand_in = ScheduleInstance(pk=0, broadcast=b, case=case, time_zone=zone, active=True)
+        due = events.first_event(frame, 0, b.refresh_due_utc - events.EPSILON)
+        taken = 0
+        while due is not None and taken < limit:
+            out.append((due, stand_in, b))
+            taken += 1
+            due = events.first_event(frame, due.iteration + 1, due.utc)
+    return out
+
+
 def schedule_for_case(case: Case, limit: int = 10, now: datetime | None = None) -> list[dict[str, Any]]:
     """The next `limit` messages this case will receive, across every alert and broadcast, soonest first:
     {source ("alert"/"broadcast"), id, name, iteration, due_utc, local_time, time_zone, channel, language,
-    text (rendered for this case as it would be now), subject (emails)}."""
+    text (rendered for this case as it would be now), subject (emails), note}. A broadcast that reads its
+    recipients at each send counts the case while it matches; one it does not message yet but selects now
+    lists the sends it will join (`note` says so, `joins`: true)."""
     now = now or timezone.now()
     project = case.project
     insts = list(
@@ -304,7 +411,8 @@ def schedule_for_case(case: Case, limit: int = 10, now: datetime | None = None) 
             upcoming.append((due, inst, owner))
             taken += 1
             due = events.first_event(frame, due.iteration + 1, due.utc) if frame is not None else None
-    upcoming.sort(key=lambda u: (u[0].utc, u[1].pk))
+    upcoming += _joining(case, now, limit)
+    upcoming.sort(key=lambda u: (u[0].utc, u[1].pk or 0))
     parent = Case.objects.filter(project=project, case_id=case.parent_id).first() if case.parent_id else None
     contact_lang, source, _problem = resolve_language(str((case.properties or {}).get("language_code") or ""), project)
     ctx = render.Context(case=case, parent=parent, recipient_name=case.name)
@@ -327,11 +435,22 @@ def schedule_for_case(case: Case, limit: int = 10, now: datetime | None = None) 
             "channel": content.channel,
             "language": lang,
             "text": text,
+            "joins": not inst.pk,
+            "note": _send_note(owner, joins=not inst.pk),
         }
         if content.channel == "email":
             item["subject"] = _render(content.subject_for(chain), ctx)
         out.append(item)
     return out
+
+
+def _send_note(owner: Owner, joins: bool) -> str:
+    """Why this send is listed, when the recipients are read at each send."""
+    if isinstance(owner, Broadcast) and owner.refresh_due_utc is not None:
+        if joins:
+            return "Joins at the next send: the broadcast reads its recipients at each send, and selects this case now."
+        return "While it matches: the broadcast reads its recipients again at each send."
+    return ""
 
 
 def _survey_opening(survey_id: int | None, case: Case, project: Project) -> tuple[str, str]:

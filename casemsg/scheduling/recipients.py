@@ -1,14 +1,18 @@
 """Who a broadcast or an alert reaches: the declaration of a broadcast's recipients (and of an alert's
 roles), their rules and normalised form, and the SQL that finds them.
 
-A broadcast's recipients (`BroadcastRecipientsIn` as they come in, `BroadcastRecipients` once parsed) are
-the union of: the open cases of a type whose properties equal every filter (exact values); the listed
-case_ids (open or not: a closed one gets a failed message saying so); the listed mobile workers, or every
-active one for "all"; the owners of matching open cases. `recipient_querysets` selects them;
-`cases_by_zone` splits case recipients by the zone their local times are read in. An alert's recipients
-are roles (`ROLES`): the case, its owner (`owners_by_key`: a case's ``owner_id`` names its mobile worker
-by username, or else by id, the digits of its primary key) and its parent case (`parents`, by
-``parent_id``).
+One recipient model for a message, a broadcast and an alert. A broadcast's recipients (`BroadcastRecipientsIn`
+as they come in, `BroadcastRecipients` once parsed; a message to more than one contact takes the same) are
+the union of: the open cases of a type whose properties equal every filter (exact values); a group's open
+cases (`group`: its id; static or dynamic, `casemsg.groups`); the listed case_ids (open or not: a closed
+one gets a failed message saying so); the listed mobile workers, or every active one for "all"; the owners
+of matching open cases. `recipient_querysets` selects them, in SQL, at the instant asked: a recurring
+broadcast asks at each occurrence (`is_dynamic`: its selection can change between two sends; see
+`lifecycle.sync_broadcast`). `cases_by_zone` splits case recipients by the zone their local times are read
+in. An alert's recipients are roles (`ROLES`) — the case, its owner (`owners_by_key`: a case's ``owner_id``
+names its mobile worker by username, or else by id, the digits of its primary key) and its parent case
+(`parents`, by ``parent_id``) — as a list, or `AlertRecipientsIn` ``{"roles": [...], "group": id}``: the
+alert then starts only for the group's members among its matching cases.
 """
 
 from __future__ import annotations
@@ -16,14 +20,20 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal, cast
 
 from django.db.models import CharField, Q, QuerySet, TextField
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
+from django.utils import timezone
 from pydantic import Field
 
 from casemsg.cases.models import Case
+from casemsg.core import errors
+from casemsg.core.errors import InputError
+from casemsg.groups import queries as group_queries
+from casemsg.groups.models import Group
 from casemsg.projects.models import Project
 from casemsg.scheduling.events import TZ_PROPERTY, zone_for_recipient
 from casemsg.scheduling.fields import (
@@ -57,19 +67,29 @@ class CaseSelectionIn(Declaration):
 
 
 class BroadcastRecipientsIn(Declaration):
-    """The union of: open cases of `case_type` whose properties equal every `filters` value; the listed
-    `case_ids`; `mobile_workers` (ids or usernames, or "all" active ones); the owners of matching open
-    cases (`owners_of`)."""
+    """The union of: open cases of `case_type` whose properties equal every `filters` value; a `group`'s
+    open cases (static or dynamic, by id); the listed `case_ids`; `mobile_workers` (ids or usernames, or
+    "all" active ones); the owners of matching open cases (`owners_of`). A recurring broadcast reads its
+    recipients at each occurrence."""
 
     case_type: str | None = Field(None, max_length=MAX_CASE_TYPE, examples=["mother"])
     filters: dict[str, str | int | float] | None = Field(
         None, description="property → exact value", examples=[{"district": "north"}]
     )
+    group: int | None = Field(None, description="a group's id: its open cases, as they are at each send")
     case_ids: list[str] | None = Field(None, examples=[["c-1", "c-2"]])
     mobile_workers: list[int | str] | str | None = Field(
         None, description='ids or usernames, or "all"', examples=["all"]
     )
     owners_of: CaseSelectionIn | None = None
+
+
+class AlertRecipientsIn(Declaration):
+    """An alert's recipients with a group: the `roles` (case, owner, parent) of the matching cases that are
+    members of `group`."""
+
+    roles: list[str] = Field(description=" | ".join(ROLES), examples=[["case"]])
+    group: int | None = Field(None, description="a group's id: only its members among the matching cases")
 
 
 @dataclass(frozen=True)
@@ -91,11 +111,25 @@ class BroadcastRecipients:
     case_ids: tuple[str, ...] = ()
     mobile_workers: tuple[int | str, ...] | Literal["all"] = ()
     owners_of: CaseSelection | None = None
+    group: int | None = None
+
+    @property
+    def is_dynamic(self) -> bool:
+        """Whether who it selects can change without the broadcast changing (a case type, a group, case
+        owners, every mobile worker): then a recurring broadcast reads it again at each occurrence."""
+        return (
+            self.cases is not None
+            or self.group is not None
+            or self.owners_of is not None
+            or self.mobile_workers == "all"
+        )
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         if self.cases is not None:
             out.update(self.cases.as_json())
+        if self.group is not None:
+            out["group"] = self.group
         if self.case_ids:
             out["case_ids"] = list(self.case_ids)
         if self.mobile_workers:
@@ -145,10 +179,27 @@ def parse_broadcast_recipients(data: object) -> BroadcastRecipients:
         o = mapping(d["owners_of"], "recipients.owners_of")
         only(o, declared(CaseSelectionIn), "recipients.owners_of")
         owners_of = _selection(o, "recipients.owners_of")
-    out = BroadcastRecipients(cases, case_ids, workers, owners_of)
-    if not (cases or case_ids or workers or owners_of):
-        raise fail("recipients must name someone: case_type (with filters), case_ids, mobile_workers or owners_of.")
+    group = None
+    if d.get("group") is not None:
+        group = _group_ref(d["group"], "recipients.group")
+    out = BroadcastRecipients(cases, case_ids, workers, owners_of, group)
+    if not (cases or case_ids or workers or owners_of or group):
+        raise fail(
+            "recipients must name someone: case_type (with filters), group, case_ids, mobile_workers or owners_of."
+        )
     return out
+
+
+def _group_ref(value: object, where: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    raise fail(f"{where} must be a group's id (a whole number).")
+
+
+def check_group(project: Project, group: int | None) -> None:
+    """A group the recipients name must be one of the project's (404 GROUP_NOT_FOUND)."""
+    if group is not None and group_queries.group(project, group) is None:
+        raise InputError(errors.GROUP_NOT_FOUND, f"recipients.group: the project has no group {group}.", 404)
 
 
 def _case_id(value: object, where: str) -> str:
@@ -170,22 +221,47 @@ def broadcast_recipients_from_json(data: Mapping[str, Any]) -> BroadcastRecipien
 
 
 def parse_alert_recipients(data: object) -> tuple[Role, ...]:
-    """An alert's recipients: a non-empty list of "case", "owner" (its mobile worker), "parent" (its parent case)."""
-    values = listed(data, "recipients", len(ROLES) * 2)
+    """An alert's recipients' roles: a non-empty list of "case", "owner" (its mobile worker), "parent" (its
+    parent case), or those in `{"roles": [...], "group": id}` (see `alert_group`)."""
+    where = "recipients"
+    if isinstance(data, Mapping):
+        only(data, declared(AlertRecipientsIn), "recipients")
+        data, where = data.get("roles"), "recipients.roles"
+    values = listed(data, where, len(ROLES) * 2)
     roles: list[Role] = []
     for i, v in enumerate(values):
         if v not in ROLES:
-            raise fail(f"recipients[{i}] must be one of {', '.join(ROLES)}, not {v!r}.")
+            raise fail(f"{where}[{i}] must be one of {', '.join(ROLES)}, not {v!r}.")
         if v not in roles:
             roles.append(cast(Role, v))
     if not roles:
-        raise fail(f"recipients needs at least one of {', '.join(ROLES)}.")
+        raise fail(f"{where} needs at least one of {', '.join(ROLES)}.")
     return tuple(roles)
+
+
+def alert_group(data: object) -> int | None:
+    """The group an alert's recipients name (`{"roles": [...], "group": id}`), or None (a list of roles)."""
+    if isinstance(data, Mapping) and data.get("group") is not None:
+        return _group_ref(data["group"], "recipients.group")
+    return None
+
+
+def alert_recipients_json(roles: Sequence[str], group: int | None) -> list[str] | dict[str, Any]:
+    """An alert's recipients as the API shows them: the list of roles, or {"roles", "group"} with a group."""
+    return {"roles": list(roles), "group": group} if group is not None else list(roles)
 
 
 # --------------------------------------------------------------------------------------------------
 # A broadcast's recipients, in SQL
 # --------------------------------------------------------------------------------------------------
+
+
+def group_cases(project: Project, group: int | None, now: datetime | None = None) -> Q:
+    """A filter on Case: the open members of the project's group `group` at `now` (none when it is gone)."""
+    found = Group.objects.filter(project=project, pk=group or 0).select_related("project").first()
+    if found is None:
+        return Q(pk__in=[])
+    return group_queries.recipients_q(found, now or timezone.now())
 
 
 def _matching_cases(project: Project, sel: CaseSelection) -> Q:
@@ -202,20 +278,25 @@ def _with_filters(qs: QuerySet[Case], sel: CaseSelection) -> QuerySet[Case]:
     return qs
 
 
-def recipient_querysets(broadcast: Broadcast) -> tuple[QuerySet[Case] | None, QuerySet[MobileWorker] | None]:
+def recipient_querysets(
+    broadcast: Broadcast, now: datetime | None = None
+) -> tuple[QuerySet[Case] | None, QuerySet[MobileWorker] | None]:
     """The broadcast's case recipients and mobile-worker recipients as two querysets (None: none of that
-    kind). Open cases of the type matching every filter (exact values), plus the listed case_ids (open or
+    kind), as they are at `now` (a dynamic group's date conditions read today's date). Open cases of the
+    type matching every filter (exact values), a group's open cases, plus the listed case_ids (open or
     not: a closed one gets a failed message saying so); the listed workers, or every active one for
     "all", plus the owners of matching open cases."""
     project = broadcast.project
     who = broadcast_recipients_from_json(broadcast.recipients)
     cases: QuerySet[Case] | None = None
-    if who.cases is not None or who.case_ids:
+    if who.cases is not None or who.case_ids or who.group is not None:
         qs = Case.objects.filter(project=project)
         q = Q(pk__in=[])
         if who.cases is not None:
             qs = _with_filters(qs, who.cases)
             q |= _matching_cases(project, who.cases)
+        if who.group is not None:
+            q |= group_cases(project, who.group, now)
         if who.case_ids:
             q |= Q(case_id__in=list(who.case_ids))
         cases = qs.filter(q)

@@ -44,7 +44,7 @@ from django.utils import timezone
 
 from casemsg.cases.models import Case
 from casemsg.core.errors import InputError
-from casemsg.scheduling import events, lifecycle, rules
+from casemsg.scheduling import events, lifecycle, recipients, rules
 from casemsg.scheduling.models import ConditionalAlert, ScheduleInstance
 from casemsg.scheduling.rules import Criterion, Today
 from casemsg.scheduling.timing import local_date
@@ -107,6 +107,7 @@ class _Plan:
     today: Today
     q: Q
     rest: list[Criterion]
+    group: int | None = None  # the alert's group: its members only (part of `q`)
 
 
 def progress(alert: ConditionalAlert) -> Progress:
@@ -190,8 +191,11 @@ def run(
                 return result
             if today is None or today.project_zone != fresh.project.default_time_zone:
                 today = Today(now or timezone.now(), fresh.project.default_time_zone)
-            if plan is None or plan.criteria != criteria or plan.today is not today:
-                plan = _Plan(criteria, today, rules.matching_q(criteria, today), rules.python_only(criteria))
+            if plan is None or plan.criteria != criteria or plan.today is not today or plan.group != fresh.group_id:
+                q = rules.matching_q(criteria, today)
+                if fresh.group_id is not None:
+                    q &= recipients.group_cases(fresh.project, fresh.group_id, today.now)
+                plan = _Plan(criteria, today, q, rules.python_only(criteria), fresh.group_id)
             _chunk(fresh, plan, chunk, today, result, zones)
             _refresh(alert, fresh)
         if on_progress is not None:
@@ -435,6 +439,10 @@ def _day_changed(since: datetime | None, now: datetime) -> bool:
 
 
 def _has_days_criteria(alert: ConditionalAlert) -> bool:
+    """Days criteria, or a group (its date and contact conditions change without the cases changing): the
+    alert runs again when a calendar day changes."""
+    if alert.group_id is not None:
+        return True
     raw: Iterable[object] = alert.criteria if isinstance(alert.criteria, list) else []
     return any(isinstance(c, dict) and c.get("operator") in ("days_before", "days_after") for c in raw)
 

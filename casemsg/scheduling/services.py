@@ -9,7 +9,8 @@ What a change does to the instances (docs/scheduling.md):
 - content, name, default language, lateness: nothing (messages not yet queued use the new content);
 - recipients: the revision goes up; a broadcast ends the instances of recipients no longer selected and
   starts the new ones (whose events are the broadcast's, from now on); an alert ends the roles removed and
-  starts the roles added for every case that has a running schedule;
+  starts the roles added for every case that has a running schedule; a broadcast whose recipients can
+  change (a case type, a group, …) also reads them again at each occurrence (`refresh_due_utc`, the tick);
 - schedule: the revision goes up and every running instance is replaced by a new one under the new
   schedule (events from now on; already-sent occurrences keep their own send keys);
 - pause: the instances lose their due time (the tick does not see them); resume gives each its next event
@@ -35,6 +36,7 @@ from casemsg.projects.models import Project
 from casemsg.scheduling import lifecycle, rules, runner, specs, tick
 from casemsg.scheduling.fields import MAX_PROPERTY, mapping, only
 from casemsg.scheduling.models import Broadcast, ConditionalAlert
+from casemsg.scheduling.recipients import alert_recipients_json
 
 
 def _body(data: object, allowed: frozenset[str], what: str) -> Mapping[str, Any]:
@@ -75,13 +77,44 @@ def create_broadcast(project: Project, data: object, now: datetime | None = None
         lifecycle.start_broadcast(b, now, queued_now=queued_now)
         if queued_now:
             tick.queue_started(b, now)
+        _plan_refresh(b, now)
         _settle(b, now)
     return b
 
 
+def _plan_refresh(b: Broadcast, now: datetime) -> None:
+    """When the broadcast reads its recipients next: its first occurrence from now on (None: never)."""
+    b.refresh_due_utc = lifecycle.next_refresh(b, now, inclusive=True)
+    b.save(update_fields=["refresh_due_utc"])
+
+
+def message_now(project: Project, data: Mapping[str, Any], now: datetime | None = None) -> Broadcast:
+    """A message to more than one contact (`POST …/messages` with a group, a case type, a list…): a
+    broadcast of type now, named after its text, whose messages are queued in this transaction. `data`:
+    {"recipients", "content", "default_language"?, "name"?}."""
+    now = now or timezone.now()
+    content = data.get("content") if isinstance(data.get("content"), Mapping) else {}
+    text = str((content or {}).get("text") or next(iter(((content or {}).get("translations") or {}).values()), ""))
+    name = data.get("name") or (f"Message: {text[:60]}" if text else "Message")
+    body = {
+        "name": name,
+        "recipients": data.get("recipients"),
+        "content": content,
+        "schedule": {"type": "now"},
+    }
+    if data.get("default_language"):
+        body["default_language"] = data["default_language"]
+    return create_broadcast(project, body, now)
+
+
 def _settle(b: Broadcast, now: datetime) -> None:
-    """A broadcast left with nothing to send (no recipient, every event already past) is done."""
-    if b.status == Broadcast.ACTIVE and not lifecycle.owner_instances(b).filter(active=True).exists():
+    """A broadcast left with nothing to send (no recipient, every event already past) is done; one that
+    reads its recipients again at a coming occurrence waits for them."""
+    if (
+        b.status == Broadcast.ACTIVE
+        and b.refresh_due_utc is None
+        and not lifecycle.owner_instances(b).filter(active=True).exists()
+    ):
         b.status, b.modified_on = Broadcast.DONE, now
         b.save(update_fields=["status", "modified_on"])
 
@@ -132,6 +165,7 @@ def update_broadcast(broadcast: Broadcast, data: object, now: datetime | None = 
             lifecycle.end_removed_recipients(b, now)
             lifecycle.start_broadcast(b, now)
         if schedule_changed or recipients_changed:
+            _plan_refresh(b, now)
             _settle(b, now)
     _copy(b, broadcast)
     return broadcast
@@ -165,6 +199,10 @@ def resume_broadcast(broadcast: Broadcast, now: datetime | None = None) -> Broad
             b.status, b.modified_on = Broadcast.ACTIVE, now
             b.save(update_fields=["status", "modified_on"])
             lifecycle.resume_instances(b, now)
+            if b.refresh_due_utc is not None:
+                # recipients that joined or left while it was paused: read them again at once
+                b.refresh_due_utc = now
+                b.save(update_fields=["refresh_due_utc"])
     _copy(b, broadcast)
     return broadcast
 
@@ -175,8 +213,8 @@ def cancel_broadcast(broadcast: Broadcast, now: datetime | None = None) -> Broad
     now = now or timezone.now()
     with transaction.atomic():
         b = _locked_broadcast(broadcast)
-        b.status, b.modified_on = Broadcast.CANCELLED, now
-        b.save(update_fields=["status", "modified_on"])
+        b.status, b.modified_on, b.refresh_due_utc = Broadcast.CANCELLED, now, None
+        b.save(update_fields=["status", "modified_on", "refresh_due_utc"])
         lifecycle.end_instances(lifecycle.owner_instances(b), lifecycle.CANCELLED, now)
         # its messages still queued (not yet handed to a gateway) will not go
         if b.event_id is not None:
@@ -196,7 +234,7 @@ def _alert_json(a: ConditionalAlert) -> dict[str, Any]:
     return {
         "name": a.name,
         "content": a.content,
-        "recipients": a.recipients,
+        "recipients": alert_recipients_json(a.recipients or [], a.group_id),
         "schedule": a.schedule,
         "default_language": a.default_language,
         "max_lateness_minutes": a.max_lateness_minutes,
@@ -264,6 +302,8 @@ def update_alert(alert: ConditionalAlert, data: object, now: datetime | None = N
             a.reset_property = _reset_property(changes["reset_property"])
         schedule_changed = fields["schedule"] != a.schedule
         recipients_changed = fields["recipients"] != a.recipients
+        # another group (or none): which matching cases it starts for changed, as with its criteria
+        rule_changed = rule_changed or fields["group_id"] != a.group_id
         old_roles = set(a.recipients or [])
         for name, value in fields.items():
             setattr(a, name, value)

@@ -46,9 +46,12 @@ from casemsg.scheduling.fields import (
 )
 from casemsg.scheduling.recipients import (
     ROLES,
+    AlertRecipientsIn,
     BroadcastRecipients,
     BroadcastRecipientsIn,
     Role,
+    alert_group,
+    check_group,
     parse_alert_recipients,
     parse_broadcast_recipients,
 )
@@ -120,7 +123,9 @@ class AlertPatch(Declaration):
     case_type: str | None = Field(None, max_length=MAX_CASE_TYPE)
     criteria: list[CriterionIn] | None = None
     content: ContentIn | None = None
-    recipients: list[str] | None = Field(None, description=" | ".join(ROLES))
+    recipients: list[str] | AlertRecipientsIn | None = Field(
+        None, description=f"a list of {' | '.join(ROLES)}, or {{roles, group}}: only the group's members"
+    )
     schedule: AlertScheduleIn | None = None
     default_language: str | None = Field(None, max_length=MAX_LANGUAGE)
     reset_property: str | None = Field(
@@ -138,7 +143,10 @@ class AlertIn(AlertPatch):
     case_type: str = Field(max_length=MAX_CASE_TYPE)
     criteria: list[CriterionIn] = Field(default_factory=list)
     content: ContentIn
-    recipients: list[str] = Field(description=" | ".join(ROLES), examples=[["case"]])
+    recipients: list[str] | AlertRecipientsIn = Field(
+        description=f"a list of {' | '.join(ROLES)}, or {{roles, group}}: only the group's members",
+        examples=[["case"]],
+    )
     schedule: AlertScheduleIn
 
 
@@ -206,6 +214,7 @@ def parse_broadcast(data: object, project: Project, now: datetime, check_past: b
         _refuse_past(schedule, now)
     content = parse_content(d["content"], project, default_language)
     recipients = parse_broadcast_recipients(d["recipients"])
+    check_group(project, recipients.group)
     check_survey_recipients(content.as_json(), recipients)
     return BroadcastSpec(
         name=parse_name(d["name"]),
@@ -250,6 +259,8 @@ def parse_alert(data: object, project: Project, partial: bool = False) -> dict[s
         out["content"] = parse_content(d["content"], project, default_language).as_json()
     if "recipients" in d:
         out["recipients"] = list(parse_alert_recipients(d["recipients"]))
+        out["group_id"] = alert_group(d["recipients"])
+        check_group(project, out["group_id"])
     if "schedule" in d:
         out["schedule"] = parse_alert_schedule(d["schedule"]).as_json()
     if "max_lateness_minutes" in d:

@@ -11,6 +11,13 @@ an occurrence is queued once even if a tick ever ran twice over the same instanc
 The claim reads the partial index ``schedule_instance_due`` (active rows by due time), so a tick costs
 what is due, not what exists. Paused owners' instances have no due time (they are not even read).
 
+A broadcast whose recipients can change (a case type, a group, case owners, every mobile worker) reads
+them again at each occurrence: before any batch, `refresh_broadcasts` takes each broadcast whose
+``refresh_due_utc`` has come (one transaction each, its row locked: `FOR UPDATE SKIP LOCKED` on
+PostgreSQL) and syncs its instances (`lifecycle.sync_broadcast`: those who left end, those who joined start
+with the occurrence due then); the claim skips the instances of a broadcast whose refresh is due, so no
+message goes to a recipient that left before the refresh has ended its instance, whichever worker ticks.
+
 What one due instance does (`casemsg.scheduling.occurrences`): an event more than the owner's
 ``max_lateness_minutes`` late (a worker was down) is skipped and recorded in the instance's ``last_event``,
 and when several events are due at once only the latest is sent: a backlog never turns into a burst.
@@ -25,6 +32,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from casemsg.core import bulk, claims, errors
@@ -32,7 +40,7 @@ from casemsg.core.errors import InputError
 from casemsg.messaging import pipeline
 from casemsg.messaging.models import MessagingEvent
 from casemsg.projects.models import Project
-from casemsg.scheduling import occurrences
+from casemsg.scheduling import lifecycle, occurrences
 from casemsg.scheduling.events import Due
 from casemsg.scheduling.lifecycle import COMPLETED
 from casemsg.scheduling.models import Broadcast, ScheduleInstance
@@ -59,6 +67,7 @@ def tick(now: datetime | None = None, batch: int = BATCH, max_batches: int | Non
     """Process every instance due at `now` (default: the clock), `batch` per transaction, at most
     `max_batches` batches; returns how many instances were processed."""
     now = now or timezone.now()
+    refresh_broadcasts(now)
     done = batches = 0
     finished: set[int] = set()
     while max_batches is None or batches < max_batches:
@@ -77,10 +86,46 @@ def tick(now: datetime | None = None, batch: int = BATCH, max_batches: int | Non
 _CLAIMED = ("pk", "broadcast_id", "time_zone", "anchor_utc", "iteration", "next_due_utc", "next_local")
 
 
+def refresh_broadcasts(now: datetime, limit: int = 100) -> int:
+    """Read again the recipients of every broadcast whose refresh is due (at most `limit`), each in its own
+    transaction with its row locked (another ticker skips it): `lifecycle.sync_broadcast` at the refresh's
+    instant, then the next refresh (its next occurrence in any recipient's zone; None when none is left,
+    and then a broadcast left with no running instance is done). Returns how many were refreshed."""
+    done = 0
+    if not Broadcast.objects.filter(status=Broadcast.ACTIVE, refresh_due_utc__lte=now).exists():
+        return 0  # (the idle tick's one query for this)
+    while done < limit:
+        with transaction.atomic():
+            due = Broadcast.objects.filter(status=Broadcast.ACTIVE, refresh_due_utc__lte=now).order_by(
+                "refresh_due_utc", "pk"
+            )
+            if connection.features.has_select_for_update_skip_locked:
+                due = due.select_for_update(skip_locked=True)
+            b = due.select_related("project").first()
+            if b is None:
+                return done
+            at = b.refresh_due_utc
+            assert at is not None
+            started, ended = lifecycle.sync_broadcast(b, at, now)
+            b.refresh_due_utc = lifecycle.next_refresh(b, max(at, now))
+            fields = ["refresh_due_utc"]
+            if b.refresh_due_utc is None and not lifecycle.owner_instances(b).filter(active=True).exists():
+                b.status, b.modified_on = Broadcast.DONE, now
+                fields += ["status", "modified_on"]
+            b.save(update_fields=fields)
+            occurrences.log.info(
+                "broadcast %s: recipients read at %s: %s joined, %s left", b.pk, at.isoformat(), started, ended
+            )
+        done += 1
+    return done
+
+
 def _claim(now: datetime, size: int) -> list[tuple[Any, ...]]:
     """Claim up to `size` due instances (core.claims: rows another ticker is claiming are skipped); returns
-    their `_CLAIMED` values, by due time."""
-    due = ScheduleInstance.objects.filter(active=True, next_due_utc__lte=now)
+    their `_CLAIMED` values, by due time. The instances of a broadcast whose recipients are being read again
+    (its refresh is due) wait for the refresh."""
+    refreshing = Broadcast.objects.filter(pk=OuterRef("broadcast_id"), refresh_due_utc__lte=now)
+    due = ScheduleInstance.objects.filter(active=True, next_due_utc__lte=now).filter(~Exists(refreshing))
     ids = claims.claim_ids(due, order_by=["next_due_utc"], limit=size, claim=uuid.uuid4().hex, claimed_on=now)
     if not ids:
         return []
@@ -311,8 +356,15 @@ def _mark_done(broadcast_pks: set[int], now: datetime) -> None:
         live = ScheduleInstance.objects.filter(broadcast_id=pk, active=True)
         if live.filter(case__isnull=False).exists() or live.filter(worker__isnull=False).exists():
             continue
-        Broadcast.objects.filter(pk=pk, status=Broadcast.ACTIVE).update(status=Broadcast.DONE, modified_on=now)
+        # (one that reads its recipients again at a coming occurrence is not done: they may join)
+        Broadcast.objects.filter(pk=pk, status=Broadcast.ACTIVE, refresh_due_utc__isnull=True).update(
+            status=Broadcast.DONE, modified_on=now
+        )
 
 
 def has_due(now: datetime | None = None) -> bool:
-    return ScheduleInstance.objects.filter(active=True, next_due_utc__lte=now or timezone.now()).exists()
+    at = now or timezone.now()
+    return (
+        ScheduleInstance.objects.filter(active=True, next_due_utc__lte=at).exists()
+        or Broadcast.objects.filter(status=Broadcast.ACTIVE, refresh_due_utc__lte=at).exists()
+    )

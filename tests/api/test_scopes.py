@@ -40,10 +40,10 @@ P = "/api/v1/projects/{project}"
 def expected_scope(method: str, path: str) -> str:
     """The rule, written out once more: GET reads; sending (messages, opt-in requests, verification codes,
     survey starts, the sandbox's simulated SMS, broadcasts and alerts) sends; keys and the audit log are
-    admin; every other change writes (a broadcast's preflight changes nothing: read)."""
+    admin; every other change writes (a broadcast's preflight and a group's preview change nothing: read)."""
     if path.startswith((P + "/keys", P + "/audit")):
         return "admin"
-    if method == "get" or path == P + "/broadcasts/preflight":
+    if method == "get" or path in (P + "/broadcasts/preflight", P + "/groups/preview"):
         return "read"
     sends = (
         P + "/messages",

@@ -492,15 +492,22 @@ def test_the_tick_costs_a_fixed_number_of_queries_per_batch(project):
     day = {"type": "daily", "start_date": "2027-06-01", "time_zone": "UTC"}
     broadcast(project, utc(2027, 5, 31), {**day, "time": "09:00"})
     broadcast(project, utc(2027, 5, 31), {**day, "time": "10:00"}, {"case_type": "child"})
-    counts = []
+    counts, refreshes = [], []
     for at, due in ((utc(2027, 6, 1, 9), 30), (utc(2027, 6, 1, 10), 90)):
+        # each broadcast reads its recipients (a case type) again at its occurrence: a fixed number of
+        # queries too, whatever the number of cases
+        with CaptureQueriesContext(connection) as ctx:
+            assert tick.refresh_broadcasts(at) == 1
+        refreshes.append(len(ctx))
         with CaptureQueriesContext(connection) as ctx:
             assert tick.tick(at) == due
         counts.append(len(ctx))
-    assert counts[0] == counts[1] <= 16, counts
+    assert counts[0] == counts[1] <= 17, counts
+    assert refreshes[0] == refreshes[1] <= 24, refreshes
     with CaptureQueriesContext(connection) as ctx:
         assert tick.tick(utc(2027, 6, 1, 10, 30)) == 0
-    assert len(ctx) <= 3  # the claim (and, in a test's transaction, a savepoint and its release)
+    # is a refresh due, and the claim (and, in a test's transaction, a savepoint and its release)
+    assert len(ctx) <= 4
 
 
 def test_every_case_id_instance_is_deleted_with_its_case(project):
