@@ -14,10 +14,13 @@ writing CSV in casemsg does.
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Iterable, Iterator
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
-__all__ = ["FORMULA_START", "csv_lines", "safe_cell", "safe_row", "write_csv"]
+from openpyxl import Workbook
+
+__all__ = ["FORMULA_START", "csv_lines", "safe_cell", "safe_row", "write_csv", "write_xlsx", "xlsx_cell"]
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -55,3 +58,31 @@ def write_csv(out: _Writable, header: Iterable[object], rows: Iterable[Iterable[
     """Write a header and rows as CSV to a text file, every cell made safe."""
     for line in csv_lines(header, rows):
         out.write(line)
+
+
+# What an .xlsx cell cannot hold (control characters: openpyxl refuses them), and the longest text it takes.
+_XLSX_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+XLSX_CELL_MAX = 32_767
+
+
+def xlsx_cell(value: object) -> object:
+    """A cell of an .xlsx sheet: a number stays a number; text is made safe (`safe_cell`: a text starting with
+    `=` would be stored as a formula), without the control characters a workbook cannot hold, and cut to the
+    longest text a cell takes."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value
+    return _XLSX_ILLEGAL.sub("", safe_cell(value))[:XLSX_CELL_MAX]
+
+
+def write_xlsx(
+    out: IO[bytes], header: Iterable[object], rows: Iterable[Iterable[object]], title: str = "Sheet1"
+) -> None:
+    """Write a header and rows as one sheet of an .xlsx workbook to a binary file (a temporary file: a download
+    streams it afterwards), every cell through `xlsx_cell`. Rows are written as they come (openpyxl's
+    write-only mode), so memory stays the same for a million rows."""
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet(title=_XLSX_ILLEGAL.sub("", title)[:31] or "Sheet1")
+    sheet.append([xlsx_cell(v) for v in header])
+    for row in rows:
+        sheet.append([xlsx_cell(v) for v in row])
+    book.save(out)

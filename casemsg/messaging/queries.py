@@ -64,7 +64,8 @@ def messages(project: Project, f: MessageFilter) -> QuerySet[Message]:
         # "+1 206-617-1234" finds 12066171234: numbers are stored as digits only.
         by_number = Q(to__icontains=digits) if len(digits) >= 3 and digits != search else Q(pk__in=[])
         qs = qs.filter(Q(to__icontains=search) | by_number | Q(text__icontains=search))
-    return qs.select_related("case", "worker").order_by("-created_on", "-pk")
+    # the event too: the log shows each message's source (casemsg.messaging.reports.message_source)
+    return qs.select_related("case", "worker", "event").order_by("-created_on", "-pk")
 
 
 def message(project: Project, message_id: int) -> Message | None:

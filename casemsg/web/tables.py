@@ -24,6 +24,7 @@ from django.utils.text import Truncator
 from casemsg.cases.models import Case
 from casemsg.core import timezones
 from casemsg.messaging.models import Message
+from casemsg.messaging.reports import message_source
 from casemsg.projects.models import Project
 from casemsg.web.views.common import ChannelView, error_view
 from casemsg.workers.models import MobileWorker
@@ -129,6 +130,7 @@ class WorkerTable(tables.Table):
 class MessageTable(tables.Table):
     when = tables.Column(verbose_name="When", orderable=False, empty_values=(), accessor="pk")
     recipient = tables.Column(verbose_name="Contact", orderable=False, empty_values=(), accessor="pk")
+    source = tables.Column(verbose_name="Source", orderable=False, empty_values=(), accessor="pk")
     text = tables.Column(verbose_name="Text", orderable=False, empty_values=())
     status = tables.Column(verbose_name="Status", orderable=False, empty_values=())
 
@@ -172,6 +174,14 @@ class MessageTable(tables.Table):
         to = format_html("<br><code>{}</code>", record.to) if record.to else ""
         via = format_html('<br><span class="muted">via {}</span>', record.gateway_name) if record.gateway_name else ""
         return format_html("{}{}{}", who, to, via)
+
+    def render_source(self, record: Message) -> SafeString:
+        """Where the message came from (messaging.reports.message_source): a broadcast's, an alert's or a
+        person's name beside it."""
+        source, name = message_source(record)
+        if not source:
+            return mark_safe('<span class="muted">—</span>')
+        return format_html("{}{}", source, format_html('<br><span class="muted">{}</span>', name) if name else "")
 
     def render_text(self, record: Any) -> SafeString:
         subject = format_html("<strong>{}</strong><br>", record.subject) if record.subject else ""

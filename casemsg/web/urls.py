@@ -16,7 +16,9 @@ from casemsg.web.views import (
     surveys,
     workers,
 )
+from casemsg.web.views import conversations as conversation_views
 from casemsg.web.views import events as event_views
+from casemsg.web.views import reports as report_views
 from casemsg.web.views import settings as settings_views
 
 app_name = "web"
@@ -77,10 +79,47 @@ urlpatterns = [
     path("projects/<slug:slug>/survey-sessions/", surveys.session_list, name="survey_sessions"),
     path("projects/<slug:slug>/webhooks/", event_views.webhook_list, name="webhooks"),
     path("projects/<slug:slug>/webhooks/<int:webhook_id>/", event_views.webhook_detail, name="webhook"),
-]
     path("projects/<slug:slug>/sources/", sources.source_list, name="sources"),
     path("projects/<slug:slug>/sources/new/", sources.source_new, name="source_new"),
     path("projects/<slug:slug>/sources/<int:source_id>/", sources.source_detail, name="source"),
     path("projects/<slug:slug>/sources/<int:source_id>/runs/", sources.source_runs, name="source_runs"),
     path("projects/<slug:slug>/sources/<int:source_id>/runs/<int:run_id>/", sources.source_run, name="source_run"),
     path("projects/<slug:slug>/sources/<int:source_id>/import/", sources.source_import, name="source_import"),
+    # the inbox, the conversations and the reports (web/views/conversations.py, reports.py)
+    path("projects/<slug:slug>/inbox/", conversation_views.inbox_page, name="inbox"),
+    path("projects/<slug:slug>/inbox/labels/", conversation_views.inbox_labels, name="inbox_labels"),
+    path("projects/<slug:slug>/inbox/<int:message_id>/", conversation_views.inbox_item, name="inbox_item"),
+    path("projects/<slug:slug>/conversations/", conversation_views.conversation_list, name="conversations"),
+    # `path:` as for a case: the contact key is a case id (any character) or mobile-worker:<id>
+    path("projects/<slug:slug>/conversations/<path:contact>/", conversation_views.conversation, name="conversation"),
+    path("projects/<slug:slug>/reports/", report_views.history, name="reports"),
+    path("projects/<slug:slug>/reports/history.csv", report_views.history_csv, name="report_history_csv"),
+    path("projects/<slug:slug>/reports/consent/", report_views.consent, name="report_consent"),
+    path("projects/<slug:slug>/reports/consent.csv", report_views.consent_csv, name="report_consent_csv"),
+    path(
+        "projects/<slug:slug>/reports/broadcasts/<int:broadcast_id>/",
+        report_views.broadcast_report,
+        name="report_broadcast",
+    ),
+    path(
+        "projects/<slug:slug>/reports/broadcasts/<int:broadcast_id>/delivery.csv",
+        report_views.broadcast_report_csv,
+        name="report_broadcast_csv",
+    ),
+    path("projects/<slug:slug>/reports/alerts/<int:alert_id>/", report_views.alert_report, name="report_alert"),
+    path(
+        "projects/<slug:slug>/reports/alerts/<int:alert_id>/delivery.csv",
+        report_views.alert_report_csv,
+        name="report_alert_csv",
+    ),
+    path(
+        "projects/<slug:slug>/surveys/<int:survey_id>/answers.csv",
+        report_views.survey_answers_csv,
+        name="survey_answers_csv",
+    ),
+    path(
+        "projects/<slug:slug>/surveys/<int:survey_id>/answers.xlsx",
+        report_views.survey_answers_xlsx,
+        name="survey_answers_xlsx",
+    ),
+]

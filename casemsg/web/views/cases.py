@@ -314,7 +314,10 @@ def send_from_form(
             form.unknown_fields = unknown  # type: ignore[attr-defined]
             return False
     try:
-        msg = services.send(project, req, source="api")
+        # a person sends it: the reports name them (the event's source is `person`)
+        name = request.user.get_username()
+        full = getattr(request.user, "get_full_name", lambda: "")() or name
+        msg = services.send(project, req, person=(name, full))
     except InputError as e:
         field = "text" if e.code in (errors.MESSAGE_BLANK, errors.CANNOT_RENDER_MESSAGE) else None
         form.add_error(field, f"{e.code}: {e.message}")

@@ -20,6 +20,7 @@ from casemsg.core.errors import InputError
 from casemsg.messaging import render as templates
 from casemsg.messaging import segments, services
 from casemsg.messaging.models import Message
+from casemsg.messaging.reports import message_source
 from casemsg.web.filters import MessageFilterSet
 from casemsg.web.forms_cases import MessagePreviewForm
 from casemsg.web.tables import MessageTable
@@ -45,6 +46,8 @@ EXPORT_COLUMNS = [
     "subject",
     "text",
     "sent_on",
+    "source",  # where it came from: broadcast, alert, survey, keyword, api, person, system; inbound
+    "source_name",  # the broadcast's, the alert's or the person's name
 ]
 
 
@@ -107,6 +110,7 @@ def message_csv(request: HttpRequest, slug: str) -> StreamingHttpResponse:
                 m.subject,
                 m.text,
                 m.sent_on.isoformat() if m.sent_on else "",
+                *message_source(m),
             ]
 
     # every cell made safe for a spreadsheet (a message's text is whatever someone typed or texted)
