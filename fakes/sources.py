@@ -119,15 +119,24 @@ class Store:
         properties: Callable[[int], dict[str, Any]] = seed_properties,
         owner_id: str = "owner-1",
         prefix: str = "case-",
+        spread_seconds: float = 0.0,
     ) -> list[str]:
+        """`spread_seconds`: the new cases' times spread evenly over that many seconds up to now (a system's
+        history: a sync then finds few of them in its overlap), instead of each one now."""
         ids = []
         with self.lock:
             stamp = self.tick()
+            start = max(stamp - timedelta(seconds=spread_seconds), self._last - timedelta(seconds=spread_seconds))
+            step = timedelta(seconds=spread_seconds / max(1, count))
             new_keys = []
-            for _ in range(count):
+            for n in range(count):
                 i = self.count
                 self.count += 1
-                when = stamp if same_time else self.tick()
+                if spread_seconds:
+                    when = start + step * n
+                    when = when.replace(microsecond=when.microsecond // 1000 * 1000)
+                else:
+                    when = stamp if same_time else self.tick()
                 cid = f"{prefix}{i:07d}" if prefix else str(uuid.uuid4())
                 case = FakeCase(cid, case_type, f"Person {i}", owner_id, properties(i), when, when)
                 self.cases[cid] = case
@@ -705,9 +714,10 @@ class FakeSource(ThreadServer):
 class FakeSourceProcess:
     """A fake system in a child process (`python -m fakes.sources`), for the benchmark."""
 
-    def __init__(self, kind: str = "commcare", *, cases: int = 0):
+    def __init__(self, kind: str = "commcare", *, cases: int = 0, spread_seconds: float = 0.0):
         self.kind = kind
         args = [sys.executable, "-m", "fakes.sources", "--kind", kind, "--port", "0", "--cases", str(cases)]
+        args += ["--spread", str(spread_seconds)]
         self.child = ChildProcess(args, "source")
         self.url = ""
 
@@ -749,10 +759,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--kind", choices=KINDS, default="commcare")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--cases", type=int, default=0, help="cases to start with")
+    parser.add_argument("--spread", type=float, default=0.0, help="their times spread over this many seconds")
     args = parser.parse_args(argv)
     fake = FakeSource(args.kind, port=args.port)
     if args.cases:
-        fake.add(args.cases)
+        fake.add(args.cases, spread_seconds=args.spread)
     serve_until_signalled(fake)
 
 

@@ -8,12 +8,12 @@ One call takes one page (any number of records) inside the caller's transaction:
    nothing is counted `unchanged` and not written (a page read twice — the watermark's overlap, a sync
    that went on after a worker died — applies nothing twice), and a closed record of a case casemsg does
    not have is not created;
-3. each change is checked as `cases.services` would (`validate`: lengths, names) and skipped with the
-   reason if it fails; the rest go through `cases.services.bulk_upsert` (≤ 1,000 a call, so the phone
-   registry, two-way ownership, consent and alert hooks follow in this transaction), as an import: a
+3. the rest go through `cases.services.bulk_upsert` (≤ 1,000 a call, so the phone registry, two-way
+   ownership, consent and alert hooks follow in this transaction), as an import: a
    `contact_phone_number_is_verified: 1` is consent in the ledger, source `import`, recorded by the source
-   (the caller acts as it: `casemsg.core.actor`). Should a batch still be refused as a whole, its changes
-   are written one by one and only the refused one is skipped.
+   (the caller acts as it: `casemsg.core.actor`). A change `cases.services` refuses (an over-long value,
+   a property name it does not take) is skipped with its reason, the batch halved until it is alone; the
+   rest is written. A preview (write=False) checks each change the same way (`validate`) instead.
 
 Consent belongs to the number: the flag counts for a number only when the source set it for that number
 (`VerifiedNumber`), so a system that keeps sending `1` after the number changed does not make the new
@@ -187,9 +187,10 @@ def apply_records(
     for start in range(0, len(ids), case_services.MAX_BULK):
         chunk = ids[start : start + case_services.MAX_BULK]
         existing.update((c.case_id, c) for c in Case.objects.filter(project=project, case_id__in=chunk))
-        verified.update(
-            VerifiedNumber.objects.filter(source=source, case_id__in=chunk).values_list("case_id", "number")
-        )
+        if any(VERIFIED in latest[cid].properties for cid in chunk):
+            verified.update(
+                VerifiedNumber.objects.filter(source=source, case_id__in=chunk).values_list("case_id", "number")
+            )
     latest, keep, clear = _consent_rule(latest, existing, verified)
     todo: list[tuple[CaseChange, str]] = []
     for case_id, change in latest.items():
@@ -202,12 +203,12 @@ def apply_records(
             out.count(UNCHANGED)
             out.outcomes[case_id] = UNCHANGED
             continue
-        try:
-            case_services.validate(change, creating=case is None)
-        except InputError as exc:
-            out.skip(case_id, exc.code, exc.message, page)
-            keep.pop(case_id, None)
-            continue
+        if not write:  # (a write is checked by bulk_upsert itself: `_write` then skips what it refuses)
+            try:
+                case_services.validate(change, creating=case is None)
+            except InputError as exc:
+                out.skip(case_id, exc.code, exc.message, page)
+                continue
         if case is None:
             kind = CREATED
         elif change.closed and not case.closed:
@@ -217,12 +218,12 @@ def apply_records(
         todo.append((change, kind))
     if write:
         todo = _write(source, todo, out, page)
-        if keep or clear:
-            gone = set(keep) | clear
+        skipped = {cid for cid, o in out.outcomes.items() if o == SKIPPED}
+        gone = (set(keep) | clear) - skipped
+        if gone:  # what the source said of the flag, for the cases written or already as it says
             VerifiedNumber.objects.filter(source=source, case_id__in=list(gone)).delete()
-            written = {c.case_id for c, _k in todo}
             VerifiedNumber.objects.bulk_create(
-                [VerifiedNumber(source=source, case_id=cid, number=n) for cid, n in keep.items() if cid in written]
+                [VerifiedNumber(source=source, case_id=cid, number=n) for cid, n in keep.items() if cid not in skipped]
             )
     for change, kind in todo:
         out.count(kind)
@@ -236,22 +237,25 @@ def apply_records(
 def _write(
     source: Source, todo: list[tuple[CaseChange, str]], out: Outcome, page: int | None
 ) -> list[tuple[CaseChange, str]]:
-    """bulk_upsert in batches; a batch refused as a whole is written one by one. Returns what was written."""
+    """bulk_upsert in batches of up to 1,000. A batch refused as a whole (a change `cases.services` will not
+    take: an over-long value, a property name it refuses) is halved until the refused change is alone,
+    which is skipped with the reason; the rest is written. Returns what was written."""
     done: list[tuple[CaseChange, str]] = []
-    for start in range(0, len(todo), case_services.MAX_BULK):
-        batch = todo[start : start + case_services.MAX_BULK]
+
+    def write(batch: list[tuple[CaseChange, str]]) -> None:
         try:
             with transaction.atomic():
                 case_services.bulk_upsert(source.project, [c for c, _k in batch], source="import")
-            done += batch
-            continue
-        except InputError:
-            pass
-        for change, kind in batch:
-            try:
-                with transaction.atomic():
-                    case_services.bulk_upsert(source.project, [change], source="import")
-                done.append((change, kind))
-            except InputError as exc:
-                out.skip(change.case_id or "", exc.code, exc.message, page)
+        except InputError as exc:
+            if len(batch) == 1:
+                out.skip(batch[0][0].case_id or "", exc.code, exc.message, page)
+                return
+            half = len(batch) // 2
+            write(batch[:half])
+            write(batch[half:])
+        else:
+            done.extend(batch)
+
+    for start in range(0, len(todo), case_services.MAX_BULK):
+        write(todo[start : start + case_services.MAX_BULK])
     return done

@@ -8,7 +8,7 @@ metadata addresses never pass). The URL was checked when the source was saved, t
 A 429 or 5xx answer, a timeout or a dropped connection is tried again, up to `attempts` times, after the
 wait the source asks for (`Retry-After`, in seconds or as an HTTP date) or else 0.5 s, 1 s, 2 s, …; a wait
 longer than `max_wait` is not sat through: the call fails with SOURCE_UNAVAILABLE and `retry_after`, and
-the sync is tried again that much later. Before each wait `on_wait` runs (the sync renews its lease).
+the sync is tried again that much later. Before each wait `on_wait` runs, if given.
 
 Failures raise `SourceError` with a catalogue code: SOURCE_AUTH_FAILED (401/403), SOURCE_REQUEST_REFUSED
 (another 4xx), SOURCE_UNAVAILABLE (429/5xx/timeouts after the retries), SOURCE_BAD_ANSWER (not JSON, too
@@ -173,14 +173,19 @@ class Client:
         async with session.request(
             method, url, params=params, headers=headers, json=json, data=data, allow_redirects=True
         ) as resp:
-            body = await resp.content.read(MAX_BODY + 1)
-            if len(body) > MAX_BODY:
-                raise SourceError(
-                    errors.SOURCE_BAD_ANSWER,
-                    f"{where(url)} answered more than {MAX_BODY // (1024 * 1024)} MB for one page; "
-                    "ask for smaller pages (page_size).",
-                    resp.status,
-                )
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in resp.content.iter_chunked(1 << 16):
+                size += len(chunk)
+                if size > MAX_BODY:
+                    raise SourceError(
+                        errors.SOURCE_BAD_ANSWER,
+                        f"{where(url)} answered more than {MAX_BODY // (1024 * 1024)} MB for one page; "
+                        "ask for smaller pages (page_size).",
+                        resp.status,
+                    )
+                chunks.append(chunk)
+            body = b"".join(chunks)
             return Reply(resp.status, str(resp.url), body, {k.lower(): v for k, v in resp.headers.items()})
 
     def request(

@@ -1,11 +1,11 @@
 """One sync of a source: incremental (what changed since the watermark, less an overlap) or full.
 
-**One at a time per source, across workers and machines**: a sync holds the source's row lease
-(`lease_token`, `lease_until`), taken with `casemsg.core.claims` (a conditional UPDATE; SKIP LOCKED on
-PostgreSQL) and renewed at every page and before every wait. Each page is applied in one transaction that
-starts by renewing the lease *on the condition that this sync still holds it*: a sync whose lease passed
-to another worker (it stalled longer than the lease) writes nothing more. A worker that dies leaves the
-lease to run out; the next sync then goes on with the same run from its cursor.
+**One at a time per source, across workers and machines**: a sync holds the source's row lease (`lease_token`,
+`lease_until`), taken with `casemsg.core.claims` (a conditional UPDATE; SKIP LOCKED on PostgreSQL) and renewed
+at every page and while a page is read (a Retry-After wait included). Each page is applied in one transaction
+that starts by renewing the lease *on the condition that this sync still holds it*: a sync whose lease passed
+to another worker (it stalled longer than the lease) writes nothing more. A worker that dies leaves the lease
+to run out; the next sync then goes on with the same run from its cursor.
 
 **Exactly once**: a page's case writes, the run's counts and log, and the cursor of the next page commit
 together. A sync killed at any point has either applied a page with its cursor or neither; the next sync
@@ -27,6 +27,8 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import datetime, timedelta
 
 from django.db import transaction
@@ -35,7 +37,7 @@ from django.utils import timezone
 
 from casemsg.core import actor, claims, errors
 from casemsg.sources import apply, runs
-from casemsg.sources.base import SourceType
+from casemsg.sources.base import Page, SourceType
 from casemsg.sources.client import Client, SourceError
 from casemsg.sources.models import Source, SourceRun
 from casemsg.sources.registry import SOURCE_TYPES
@@ -171,7 +173,6 @@ def _run(
     the_run.source = source
     own_client = client is None
     http = client or Client()
-    http.on_wait = lambda _seconds: _renew(source_id, token, lease)
     try:
         reader = kind(source, http)
         _pages(source, the_run, reader, token, lease, progress)
@@ -221,27 +222,45 @@ def _since(source: Source, the_run: SourceRun) -> datetime | None:
     return the_run.watermark_before - timedelta(seconds=overlap)
 
 
+def _fetched(future: Future[Page], source_id: int, token: str, lease: float) -> Page:
+    """The page being read in the reader's thread; meanwhile the lease is renewed (a 429 may make it wait
+    up to a minute), here, in the sync's own thread and database connection."""
+    while True:
+        try:
+            return future.result(timeout=max(1.0, lease / 4))
+        except FutureTimeout:
+            _renew(source_id, token, lease)
+
+
 def _pages(
     source: Source, the_run: SourceRun, reader: SourceType, token: str, lease: float, progress: Progress | None
 ) -> None:
+    """Read page after page and apply each in its own transaction. The next page is read (in a thread of
+    its own: HTTP and JSON) while this one is applied, so the source and the database work at once."""
     cursor = the_run.cursor
     fresh = cursor is None
     if cursor is None:
         cursor = reader.first(_since(source, the_run))
     plan = apply.plan_for(source)
-    with actor.acting_as("import", runs.who(source)):
+    with (
+        actor.acting_as("import", runs.who(source)),
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"source-{source.pk}-read") as reading,
+    ):
+        ahead = reading.submit(reader.page, cursor)
         while cursor is not None:
-            _renew(source.pk, token, lease)
             try:
-                page = reader.page(cursor)
+                page = _fetched(ahead, source.pk, token, lease)
             except SourceError as exc:
                 if fresh or exc.code != errors.SOURCE_REQUEST_REFUSED:
                     raise
                 # the source no longer takes the stopped run's cursor: start again from the watermark
                 runs.note(the_run, [{"record": "", "code": exc.code, "reason": f"Cursor refused; read again: {exc}"}])
                 cursor, fresh = reader.first(_since(source, the_run)), True
+                ahead = reading.submit(reader.page, cursor)
                 continue
             fresh = True
+            if page.next is not None:
+                ahead = reading.submit(reader.page, page.next)
             with transaction.atomic():
                 _renew(source.pk, token, lease)  # first: locks the source row for this page; fails if taken
                 outcome = apply.apply_records(source, page.records, page=the_run.pages + 1, plan=plan)

@@ -102,3 +102,11 @@ def test_wrong_credentials_show_on_the_source(project, fake_source, make_source)
     # not retried in a hot loop: the next try is after the back-off
     assert (source.next_sync_on - source.last_run_on).total_seconds() >= 15 * 60 - 1
     assert len(fake.data_requests()) == 1
+
+
+def test_a_large_page_is_read_whole(project, fake_source, make_source):
+    fake = fake_source("commcare")
+    fake.add(600)  # one page of ~400 kB, which arrives in many chunks
+    source = make_source(fake, config={"page_size": 600})
+    run = run_sync(source)
+    assert (run.status, run.pages, run.created) == ("succeeded", 1, 600)
