@@ -20,8 +20,11 @@ from casemsg.gateways.base import GatewayType
 from casemsg.gateways.http import HttpGateway
 from casemsg.gateways.models import Gateway
 from casemsg.gateways.sandbox import SandboxGateway
+from casemsg.gateways.smpp import SmppGateway
 from casemsg.gateways.telerivet import TelerivetGateway
 from casemsg.gateways.twilio import TwilioGateway
+from casemsg.gateways.whatsapp_meta import MetaCloudGateway
+from casemsg.gateways.whatsapp_twilio import TwilioWhatsAppGateway
 
 # One line per gateway type.
 GATEWAY_TYPES: dict[str, type[GatewayType]] = {
@@ -32,6 +35,9 @@ GATEWAY_TYPES: dict[str, type[GatewayType]] = {
         TwilioGateway,
         TelerivetGateway,
         AfricasTalkingGateway,
+        SmppGateway,
+        MetaCloudGateway,
+        TwilioWhatsAppGateway,
     )
 }
 

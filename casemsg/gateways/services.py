@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 
 from casemsg.core import errors, netguard
 from casemsg.core.errors import InputError
+from casemsg.gateways import smpp_bind, whatsapp_templates
 from casemsg.gateways.base import GatewayType
 from casemsg.gateways.models import Gateway, GatewayRoute
 from casemsg.gateways.registry import gateway_types
@@ -171,5 +172,23 @@ def status_url(gateway: Gateway) -> str:
     return f"/api/v1/gateways/{gateway.name}/{gateway.inbound_key}/status"
 
 
+def hold_binds() -> int:
+    """Bind every `smpp` gateway in this process now (a worker at start), so that receipts and MO flow
+    before anything is sent (gateways.smpp_bind). Returns how many."""
+    gateways = list(Gateway.objects.filter(type="smpp"))
+    if gateways:
+        smpp_bind.hold(gateways)
+    return len(gateways)
+
+
 def inbound_url(gateway: Gateway) -> str:
     return f"/api/v1/gateways/{gateway.name}/{gateway.inbound_key}/inbound"
+
+
+def sync_whatsapp_templates(project: Project) -> dict[str, dict[str, int]]:
+    """Sync the templates of the project's own WhatsApp gateways from their providers (gateways.whatsapp_templates)."""
+    return {
+        gw.name: whatsapp_templates.sync(gw)
+        for gw in whatsapp_templates.whatsapp_gateways(project.pk)
+        if gw.project_id == project.pk
+    }

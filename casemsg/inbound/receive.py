@@ -3,15 +3,18 @@ payload kept) and a worker is woken; nothing is routed here (`casemsg.inbound.ro
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from casemsg.contacts import whatsapp as wa_windows
 from casemsg.gateways import cleaning
-from casemsg.gateways.base import InboundSms
+from casemsg.gateways.base import InboundSms, StatusUpdate
 from casemsg.gateways.models import Gateway
 from casemsg.inbound.signals import inbound_stored
+from casemsg.messaging import pipeline
 from casemsg.messaging.models import Message
 from casemsg.projects.models import Project
 
@@ -35,13 +38,14 @@ def receive(
     now = timezone.now()
     ids: list[int] = []
     queued: list[int] = []
+    opened: list[tuple[str, datetime]] = []
     for item in items:
         clean = cleaning.clean_inbound(item, now)
         pk = _insert_inbound(
             {
                 "project_id": project.pk if project is not None else gateway.project_id,
                 "direction": Message.IN,
-                "channel": "sms",
+                "channel": "whatsapp" if item.extra.get("channel") == "whatsapp" else "sms",
                 "to": clean.sender,
                 "text": clean.text,
                 "gateway_id": gateway.pk,
@@ -63,9 +67,34 @@ def receive(
         ids.append(pk)
         if not clean.error:
             queued.append(pk)
+            if item.extra.get("channel") == "whatsapp" and not simulated:
+                opened.append((clean.sender, clean.received_on))
+    if opened:
+        wa_windows.touch(gateway.pk, opened)  # their 24-hour WhatsApp windows open (contacts.whatsapp)
     if queued:
         transaction.on_commit(lambda: inbound_stored.send(Message, ids=queued))
     return ids
+
+
+def on_gateway_delivered(
+    sender: object, gateway: Gateway, statuses: list[StatusUpdate], inbound: list[InboundSms], **kwargs: Any
+) -> list[str]:
+    """A gateway's own connection (an SMPP bind) brought delivery reports and inbound messages: applied and
+    stored exactly as its status and inbound webhooks would (gateways.signals.gateway_delivered). Returns
+    the provider ids of reports no message has (yet: a receipt can overtake the write of its send's
+    outcome), for the gateway to offer again."""
+    unmatched: list[str] = []
+    if statuses:
+        ids = {u.provider_id for u in statuses if u.provider_id}
+        known = set(
+            Message.objects.filter(gateway=gateway, provider_id__in=list(ids)).values_list("provider_id", flat=True)
+        )
+        unmatched = sorted(ids - known)
+        pipeline.apply_status_updates(gateway, [u for u in statuses if u.provider_id in known])
+    if inbound:
+        with transaction.atomic():
+            receive(gateway, inbound)
+    return unmatched
 
 
 class _InboundInsert:

@@ -33,6 +33,7 @@ PLAIN = {
     "africastalking": {"username": "sandbox"},
     "http": {"url": "http://127.0.0.1:9/send", "username": "casemsg"},
     "sandbox": {},
+    "smpp": {"host": "127.0.0.1", "port": 9, "system_id": "casemsg"},
 }
 UNREACHABLE = "http://127.0.0.1:9/"  # nothing listens: a test message fails at once
 
@@ -62,11 +63,6 @@ def member(project: Project, role: str) -> Client:
     user = get_user_model().objects.create_user(f"{role}-{project.slug}", password="pw-long-enough-1")
     projects.add_member(project, user, role)
     return logged_in(user)
-
-
-@pytest.fixture
-def admin(db) -> Client:
-    return logged_in(get_user_model().objects.create_superuser("boss", "boss@example.org", "pw-boss-1"))
 
 
 def assert_hidden(text: str, secrets: list[str], where: str) -> None:

@@ -5,6 +5,7 @@
 - fake_twilio, fake_telerivet, fake_africastalking, fake_http   one started FakeGateway of that kind
 - fake_gateway_process(kind="http", lean=False, **options) -> FakeGatewayProcess   factory; the fake runs
                                                           in a child process (multi-worker, throughput)
+- smsc -> FakeSmsc                                        a started fake SMSC (SMPP 3.4) on 127.0.0.1
 - smtp_server -> SmtpServer                               a started aiosmtpd server on 127.0.0.1
 """
 
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 
 from fakes.gateways import FakeGateway, FakeGatewayProcess
+from fakes.smsc import FakeSmsc
 from tests.servers.smtp import SmtpServer
 
 # The fake providers listen on 127.0.0.1, which casemsg refuses to send to unless the installation allows
@@ -77,3 +79,14 @@ def fake_gateway_process() -> Iterator[Callable[..., FakeGatewayProcess]]:
 def smtp_server() -> Iterator[SmtpServer]:
     with SmtpServer() as server:
         yield server
+
+
+@pytest.fixture
+def smsc() -> Iterator[FakeSmsc]:
+    """A started fake SMSC (fakes/smsc.py) on 127.0.0.1; this process's SMPP binds are closed after the test."""
+    from casemsg.gateways import smpp_bind
+
+    server = FakeSmsc().start()
+    yield server
+    smpp_bind.shutdown()
+    server.stop()

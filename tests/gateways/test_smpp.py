@@ -1,0 +1,188 @@
+"""The `smpp` gateway against a real SMPP server on 127.0.0.1 (fakes/smsc.py): bind, submit in both
+encodings and both concatenations, receipts, MO into the keyword router, throttling, a connection dropped
+mid-window, a refused bind."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+
+import pytest
+from django.utils import timezone
+from huey.contrib.djhuey import HUEY
+from huey.storage import MemoryStorage
+
+from casemsg.core import errors
+from casemsg.gateways import smpp_bind, smpp_codec
+from casemsg.gateways.models import Gateway
+from casemsg.gateways.services import add_gateway, map_prefix
+from casemsg.inbound import router
+from casemsg.messaging import pipeline, segments
+from casemsg.messaging.models import Message
+from fakes.smsc import ESME_RINVDSTADR, ESME_RMSGQFUL, FakeSmsc
+from tests.messaging.conftest import KE, deliver, msg, send
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+REPLY = "Karibu! Clinic hours are 8 to 5."
+
+
+def smpp_gateway(smsc: FakeSmsc, name: str = "operator", prefix: str | None = "*", **config) -> Gateway:
+    base = {
+        "host": "127.0.0.1",
+        "port": smsc.port,
+        "system_id": "casemsg",
+        "password": "secret",
+        "source_addr": "22555",
+        "timeout": 2,
+    }
+    gw = add_gateway(name, "smpp", {**base, **config})
+    if prefix is not None:
+        map_prefix(prefix, name)
+    return gw
+
+
+def until(check: Callable[[], object], seconds: float = 8.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.02)
+
+
+def test_bind_submit_and_receipt_delivers(api, smsc):
+    gw = smpp_gateway(smsc)
+    case = api.case({"contact_phone_number": KE})
+    data = send(api, case["case_id"], text="Hello from the clinic")
+    deliver()
+    m = msg(data)
+    assert m.status in (Message.SENT, Message.DELIVERED) and m.segments == 1
+    (sub,) = smsc.submits
+    assert (sub.destination, sub.source, sub.data_coding, sub.esm_class) == (KE, "22555", 0, 0)
+    assert sub.text == "Hello from the clinic" and sub.registered_delivery == 1
+    assert m.provider_id == sub.message_id
+    assert smsc.binds == [("casemsg", 0x09, 0)]  # one transceiver bind
+    assert smpp_bind.bound(gw)
+    until(lambda: msg(data).status == Message.DELIVERED)  # the receipt came back on the same bind
+
+
+@pytest.mark.parametrize("mode", ["udh", "sar"])
+@pytest.mark.parametrize(
+    ("text", "coding"),
+    [
+        ("Visit the clinic on Monday. " * 12, 0),  # 336 GSM-7 characters: 3 parts of 153
+        ("Tembelea kliniki Jumatatu 🙂 " * 6, 8),  # UCS-2 (the emoji): 3 parts of 67
+    ],
+)
+def test_three_parts_in_both_encodings(api, smsc, mode, text, coding):
+    smpp_gateway(smsc, long_messages=mode)
+    text = text.strip()
+    case = api.case({"contact_phone_number": KE})
+    data = send(api, case["case_id"], text=text)
+    deliver()
+    m = msg(data)
+    assert m.status in (Message.SENT, Message.DELIVERED)  # (the receipt may be in already)
+    assert len(smsc.submits) == m.segments == segments.count(text) == 3
+    assert {s.data_coding for s in smsc.submits} == {coding}
+    if mode == "udh":
+        heads = [s.udh for s in smsc.submits]
+        assert all(h[:3] == b"\x05\x00\x03" for h in heads)
+        assert [h[4:6] for h in heads] == [b"\x03\x01", b"\x03\x02", b"\x03\x03"]
+        assert len({h[3] for h in heads}) == 1  # one reference
+        assert {s.esm_class for s in smsc.submits} == {0x40}
+    else:
+        assert [s.tlvs[smpp_codec.TLV_SAR_SEGMENT_SEQNUM] for s in smsc.submits] == [b"\x01", b"\x02", b"\x03"]
+        assert {s.tlvs[smpp_codec.TLV_SAR_TOTAL_SEGMENTS] for s in smsc.submits} == {b"\x03"}
+        assert {s.esm_class for s in smsc.submits} == {0}
+    assert "".join(s.text for s in smsc.submits) == text
+    assert m.provider_id == smsc.submits[0].message_id
+    # every part's receipt is read; the message is delivered
+    until(lambda: msg(data).status == Message.DELIVERED)
+
+
+def test_mo_reaches_the_keyword_router_and_the_reply_goes_out_on_the_bind(api, smsc):
+    gw = smpp_gateway(smsc)
+    assert api.post("keywords", {"keyword": "clinic", "reply": {"en": REPLY}}).status_code == 201
+    api.case({"contact_phone_number": KE, "contact_phone_number_is_verified": "1"}, name="Asha")
+    smpp_bind.hold([gw])  # a worker binds at start: MO flows before anything is sent
+    until(lambda: smpp_bind.bound(gw))
+    smsc.deliver_mo(KE, "22555", "clinic hours?")
+
+    def replied() -> bool:
+        router.process_due()
+        pipeline.deliver_due()
+        return any(s.destination == KE for s in smsc.submits)
+
+    until(replied)
+    (mo,) = Message.objects.filter(direction="in")
+    assert (mo.to, mo.text, mo.gateway_id, mo.project.slug) == (KE, "clinic hours?", gw.pk, "alpha")
+    (reply,) = smsc.submits
+    assert reply.text == REPLY
+
+
+def test_throttled_submits_are_retried_and_sent_once(api, smsc):
+    smpp_gateway(smsc)
+    case = api.case({"contact_phone_number": KE})
+    smsc.throttle(2)
+    first = send(api, case["case_id"], text="One")
+    deliver()
+    smsc.throttle(2, ESME_RMSGQFUL)
+    second = send(api, case["case_id"], text="Two")
+    deliver()
+    assert smsc.throttled == 4
+    assert [s.text for s in smsc.submits] == ["One", "Two"]  # each once
+    assert {msg(first).status, msg(second).status} <= {Message.SENT, Message.DELIVERED}
+    assert msg(first).attempts == msg(second).attempts == 1  # the bind's back-off, not a new attempt
+
+
+def test_permanent_status_fails_with_its_name(api, smsc):
+    smpp_gateway(smsc)
+    case = api.case({"contact_phone_number": KE})
+    smsc.refuse_submits(ESME_RINVDSTADR)
+    data = send(api, case["case_id"])
+    deliver()
+    m = msg(data)
+    assert m.status == Message.FAILED and m.error == errors.INVALID_DESTINATION_NUMBER
+    assert "ESME_RINVDSTADR" in m.error_detail
+
+
+@pytest.fixture
+def queue_held(monkeypatch):
+    """Nothing is sent when queued (the queue is not immediate and nobody consumes it): a test's deliver() sends."""
+    monkeypatch.setattr(HUEY, "_immediate", False)
+    monkeypatch.setattr(HUEY, "storage", MemoryStorage("smpp-tests"))
+
+
+def test_connection_dropped_mid_window_resubmits_only_what_was_not_acknowledged(api, smsc, settings, queue_held):
+    smpp_gateway(smsc, window=10)
+    numbers = [f"2547120{i:05d}" for i in range(40)]
+    ids = []
+    for n in numbers:
+        case = api.case({"contact_phone_number": n})
+        ids.append(send(api, case["case_id"], text=f"for {n}")["id"])
+    smsc.drop_after(15)  # 15 answered, then the line goes with up to 10 submits outstanding
+    deliver()
+    assert smsc.dropped == 1
+    retried = list(Message.objects.filter(pk__in=ids, status=Message.QUEUED))
+    assert 0 < len(retried) <= 10  # only what was on the wire unanswered
+    assert all("No submit_sm_resp" in m.error_detail for m in retried)
+    Message.objects.filter(pk__in=ids, status=Message.QUEUED).update(next_attempt_on=timezone.now())
+    deliver()  # the bind is back; the unanswered ones go again
+    assert all(m.attempts == 2 for m in Message.objects.filter(pk__in=[m.pk for m in retried]))
+    assert Message.objects.filter(pk__in=ids, status__in=[Message.SENT, Message.DELIVERED]).count() == 40
+    counts = Counter(s.destination for s in smsc.submits)
+    assert set(counts) == set(numbers) and set(counts.values()) == {1}  # nothing acknowledged went twice
+    assert len(smsc.binds) == 2  # rebound after the drop
+
+
+def test_refused_bind_is_not_taken_and_retried(api, smsc, settings):
+    smsc.refuse_bind = True
+    smpp_gateway(smsc)
+    case = api.case({"contact_phone_number": KE})
+    data = send(api, case["case_id"])
+    deliver()
+    m = msg(data)
+    assert m.status == Message.QUEUED and m.attempts == 1
+    assert "bind" in m.error_detail
+    assert smsc.submits == []
