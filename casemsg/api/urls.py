@@ -2,6 +2,7 @@
 
 from casemsg.api.cases import router as cases_router
 from casemsg.api.consent import router as consent_router
+from casemsg.api.conversations import router as conversations_router
 from casemsg.api.core import api
 from casemsg.api.events import router as events_router
 from casemsg.api.gateways import router as gateways_router
@@ -9,6 +10,7 @@ from casemsg.api.groups import router as groups_router
 from casemsg.api.inbound import router as inbound_router
 from casemsg.api.messaging import router as messaging_router
 from casemsg.api.projects import router as projects_router
+from casemsg.api.reports import router as reports_router
 from casemsg.api.scheduling import router as scheduling_router
 from casemsg.api.surveys import router as surveys_router
 from casemsg.api.sources import router as sources_router
@@ -29,3 +31,5 @@ api.add_router("/v1", scheduling_router)
 api.add_router("/v1", projects_router)
 api.add_router("/v1", events_router)
 api.add_router("/v1", sources_router)
+api.add_router("/v1", conversations_router)
+api.add_router("/v1", reports_router)

@@ -18,7 +18,7 @@ import hashlib
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models import Max, Q
+from django.db.models import Max, Q, QuerySet
 
 from casemsg.cases.models import Case
 from casemsg.core import errors
@@ -118,11 +118,15 @@ def conversations(
     return total, out
 
 
+def messages_of(project: Project, who: Contact) -> QuerySet[Message]:
+    """Every message to and from the contact, newest first, with its case and worker (the API pages it)."""
+    qs = Message.objects.filter(project=project).filter(who.messages()).select_related("case", "worker")
+    return qs.order_by("-created_on", "-pk")
+
+
 def thread(project: Project, who: Contact, limit: int = THREAD_LENGTH) -> list[Message]:
     """The contact's newest `limit` messages, in and out, every channel, oldest first (as a phone shows them)."""
-    qs = Message.objects.filter(project=project).filter(who.messages()).select_related("case", "worker")
-    newest = list(qs.order_by("-created_on", "-pk")[:limit])
-    return newest[::-1]
+    return list(messages_of(project, who)[:limit])[::-1]
 
 
 def thread_count(project: Project, who: Contact) -> int:

@@ -51,6 +51,7 @@ def expected_scope(method: str, path: str) -> str:
         P + "/mobile-workers/{worker_id}/verify",
         P + "/surveys/{survey_id}/start",
         P + "/sandbox/incoming",
+        P + "/conversations/{contact}/messages",  # a person's reply to a contact
     )
     if path in sends or path.startswith((P + "/broadcasts", P + "/alerts")):
         return "send"

@@ -1,5 +1,5 @@
 """`casemsg worker`: a Huey consumer plus the ticker (due-row scan, the scheduler's beat and the case
-sources' syncs every second, sweeper every 30 s).
+sources' syncs every second, sweeper every 30 s, the reports' roll-up every minute).
 
 Run as many as you like on as many machines as you like: claims are atomic, so the tickers and
 consumers never send a message twice."""
@@ -22,7 +22,7 @@ from casemsg.events import deliver as event_deliveries
 from casemsg.gateways import services as gateway_services
 from casemsg.inbound import router as inbound
 from casemsg.inbound import tasks as inbound_tasks
-from casemsg.messaging import pipeline, tasks
+from casemsg.messaging import pipeline, reports, tasks
 from casemsg.ops import heartbeat
 from casemsg.scheduling import tasks as scheduling_tasks
 from casemsg.sources import tasks as source_tasks
@@ -32,7 +32,7 @@ log = logging.getLogger("casemsg.worker")
 
 
 def run_ticker(stop: threading.Event, workers: int, interval: float = 1.0) -> None:
-    last_sweep = 0.0
+    last_sweep = last_roll_up = 0.0
     while not stop.is_set():
         try:
             close_old_connections()
@@ -48,6 +48,10 @@ def run_ticker(stop: threading.Event, workers: int, interval: float = 1.0) -> No
                 # inbound rows whose job was lost (a queue restart) are processed here
                 inbound.process_due()
                 last_sweep = time.monotonic()
+            if time.monotonic() - last_roll_up > 60:
+                # the reports' daily counts: the days that settled or went stale, a few per beat
+                reports.roll_up_all(max_days=reports.DAYS_PER_BEAT)
+                last_roll_up = time.monotonic()
         except Exception:  # noqa: BLE001 — the ticker must survive a database hiccup
             log.exception("ticker failed; retrying")
         stop.wait(interval)
