@@ -15,6 +15,7 @@ from casemsg.api.scheduling import router as scheduling_router
 from casemsg.api.surveys import router as surveys_router
 from casemsg.api.sources import router as sources_router
 from casemsg.api.webhooks import router as webhooks_router
+from casemsg.api.whatsapp import router as whatsapp_router
 from casemsg.api.workers import router as workers_router
 
 # Webhooks first: URL resolution tries patterns in order, and provider webhooks are the hottest path.
@@ -33,3 +34,4 @@ api.add_router("/v1", events_router)
 api.add_router("/v1", sources_router)
 api.add_router("/v1", conversations_router)
 api.add_router("/v1", reports_router)
+api.add_router("/v1", whatsapp_router)

@@ -120,7 +120,23 @@ def inbound_webhook(request: HttpRequest, name: str, key: str) -> HttpResponse:
     gw, adapter, body = _verified(request, name, key)
     items = _read("inbound message", gw, lambda: adapter.parse_inbound(request))
     inbound.receive(gw, items, raw=cleaning.raw_payload(request, body))
+    if adapter.statuses_with_inbound:
+        # Meta posts statuses (sent, delivered, read, failed) to the same URL as messages
+        updates = _read("status callback", gw, lambda: adapter.parse_status(request))
+        apply_status_updates(gw, [cleaning.clean_status(u) for u in updates])
     return adapter.inbound_response()
+
+
+@router.get("/gateways/{name}/{key}/inbound", auth=None)
+def verify_webhook(request: HttpRequest, name: str, key: str) -> HttpResponse:
+    """A provider's webhook verification: Meta's GET with hub.mode=subscribe, hub.verify_token (the
+    gateway's verify_token) and hub.challenge, answered with the challenge; 403 otherwise."""
+    gw = gateway_for_webhook(name, key)
+    adapter = adapter_for(gw)
+    answer = adapter.verify_subscription(request)
+    if answer is None:
+        raise InputError(errors.FORBIDDEN, "The webhook verification failed (mode or verify token).", 403)
+    return answer
 
 
 @router.post("/gateways/{name}/{key}/status", auth=None)

@@ -82,3 +82,20 @@ class OptOut(models.Model):
 
     def __str__(self) -> str:
         return self.phone_number
+
+
+class WhatsAppWindow(models.Model):
+    """The 24-hour customer-service window of one person's WhatsApp number with one business number (a
+    WhatsApp gateway): opened by each of the person's messages (casemsg.contacts.whatsapp). Also remembers
+    that the person wrote (their WhatsApp opt-in) and when WhatsApp said the number cannot be reached."""
+
+    gateway = models.ForeignKey("gateways.Gateway", on_delete=models.CASCADE, related_name="+")
+    phone_number = models.CharField(max_length=16)
+    last_inbound_on = models.DateTimeField(null=True, blank=True)
+    not_on_whatsapp_on = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["gateway", "phone_number"], name="whatsapp_window_unique"),
+        ]
+        indexes = [models.Index(fields=["phone_number"], name="whatsapp_window_number")]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -16,6 +17,7 @@ from django.db.models import Q
 
 from casemsg.cases.models import Case
 from casemsg.contacts import registry
+from casemsg.contacts import whatsapp as wa_windows
 from casemsg.contacts.models import PhoneEntry
 from casemsg.contacts.optouts import OptedOut
 from casemsg.core import errors, phone, timezones
@@ -67,6 +69,11 @@ class ContactStatus:
     gateway: str | None
     needs_consent: bool
     warnings: list[Problem] = field(default_factory=list)
+    # WhatsApp: the number (contact_whatsapp_number, else the phone number), its problem, and when the
+    # 24-hour window of its latest message to one of the project's WhatsApp numbers closes.
+    whatsapp: ChannelStatus = field(default_factory=ChannelStatus)
+    whatsapp_number: str = ""
+    window_open_until: datetime | None = None
 
     def as_dict(self) -> dict[str, Any]:
         owner = None
@@ -81,6 +88,11 @@ class ContactStatus:
             "sms": self.sms.as_dict(),
             "two_way_sms": self.two_way_sms.as_dict(),
             "email": {**self.email.as_dict(), "address": self.email_address or None},
+            "whatsapp": {
+                **self.whatsapp.as_dict(),
+                "number": self.whatsapp_number or None,
+                "window_open_until": self.window_open_until.isoformat() if self.window_open_until else None,
+            },
             "time_zone": self.time_zone,
             "time_zone_source": self.time_zone_source,
             "language_code": self.language_code,
@@ -139,6 +151,7 @@ class _Facts:
     name: str
     active: bool
     is_case: bool
+    whatsapp: str = ""  # contact_whatsapp_number, when it differs from the phone number
 
 
 def _facts(contact: Contact) -> _Facts:
@@ -154,6 +167,7 @@ def _facts(contact: Contact) -> _Facts:
             name=contact.name,
             active=not contact.closed,
             is_case=True,
+            whatsapp=str(p.get("contact_whatsapp_number") or "").strip(),
         )
     numbers = contact.phone_numbers or []
     # A worker's messaging number: the first verified one, else the first.
@@ -176,12 +190,17 @@ def statuses(contacts: Sequence[Contact]) -> list[ContactStatus]:
     checks = [phone.check(f.raw_phone) if f.raw_phone else None for f in facts]
     numbers = {c.number for c in checks if c is not None and c.number is not None and c.ok}
     entries = registry.entries_for_numbers(numbers, known=contacts) if numbers else {}
-    opted_out = OptedOut(numbers)
+    wa_checks = [phone.check(f.whatsapp) if f.whatsapp else None for f in facts]
+    wa_numbers = {c.number for c in wa_checks if c is not None and c.number is not None and c.ok}
+    opted_out = OptedOut(numbers | wa_numbers)
+    windows = wa_windows.open_until_by_project(numbers | wa_numbers, {c.project_id for c in contacts})
     backends = {f.backend for f in facts if f.backend}
     gateways = {(g.name, g.project_id) for g in Gateway.objects.filter(name__in=backends).only("name", "project_id")}
     out: list[ContactStatus] = []
-    for contact, f, chk in zip(contacts, facts, checks, strict=True):
-        out.append(_status(contact, f, chk, entries, opted_out, gateways))
+    for contact, f, chk, wa_check in zip(contacts, facts, checks, wa_checks, strict=True):
+        st = _status(contact, f, chk, entries, opted_out, gateways)
+        _whatsapp(st, f, wa_check, opted_out, windows)
+        out.append(st)
     return out
 
 
@@ -305,6 +324,43 @@ def _status(
         needs_consent=needs_consent,
         warnings=warnings,
     )
+
+
+def _whatsapp(
+    st: ContactStatus,
+    f: _Facts,
+    wa_check: phone.PhoneCheck | None,
+    opted_out: OptedOut,
+    windows: dict[tuple[str, int | None], datetime],
+) -> None:
+    """The WhatsApp channel: the SMS number's problems (inactive, missing, invalid, opted out: STOP on
+    either channel stops both), or those of contact_whatsapp_number when it is set; no consent question
+    (WhatsApp's opt-in is the person writing, or the program's own, recorded in the ledger)."""
+    project_id = st.contact.project_id
+    if wa_check is None:
+        number = st.phone_check.number if st.phone_check is not None and st.phone_check.ok else None
+        problem = st.sms.error
+        if problem is not None and problem.code in (
+            errors.NO_CONSENT,  # (SMS consent; WhatsApp's opt-in is its own)
+            errors.GATEWAY_NOT_FOUND,
+            errors.PHONE_NUMBER_IN_USE,
+        ):
+            problem = None
+    else:
+        number = wa_check.number if wa_check.ok else None
+        if not f.active:
+            problem = Problem(errors.CONTACT_IS_INACTIVE)
+        elif not wa_check.ok:
+            problem = Problem(wa_check.error or errors.INVALID_PHONE_NUMBER, fix=wa_check.fix, detail=wa_check.message)
+        elif number and opted_out(number, project_id):
+            problem = Problem(errors.PHONE_OPTED_OUT, detail=f"{number} sent STOP.")
+        else:
+            problem = None
+    st.whatsapp = ChannelStatus(problem)
+    st.whatsapp_number = number or ""
+    if number:
+        own, shared = windows.get((number, project_id)), windows.get((number, None))
+        st.window_open_until = max((t for t in (own, shared) if t is not None), default=None)
 
 
 def number_statuses(items: Sequence[tuple[str, Project | None]]) -> list[ChannelStatus]:

@@ -56,6 +56,13 @@ SURVEY_EXPIRED: Final = "SURVEY_EXPIRED"
 SENDING_OUTCOME_UNKNOWN: Final = "SENDING_OUTCOME_UNKNOWN"
 GATEWAY_URL_NOT_ALLOWED: Final = "GATEWAY_URL_NOT_ALLOWED"
 INVALID_SENDER: Final = "INVALID_SENDER"
+# WhatsApp (docs/whatsapp.md).
+WHATSAPP_WINDOW_CLOSED: Final = "WHATSAPP_WINDOW_CLOSED"
+WHATSAPP_TEMPLATE_NOT_APPROVED: Final = "WHATSAPP_TEMPLATE_NOT_APPROVED"
+WHATSAPP_NOT_ON_WHATSAPP: Final = "WHATSAPP_NOT_ON_WHATSAPP"
+WHATSAPP_SENT_AS_SMS: Final = "WHATSAPP_SENT_AS_SMS"
+WHATSAPP_TEMPLATE_NOT_FOUND: Final = "WHATSAPP_TEMPLATE_NOT_FOUND"
+WHATSAPP_TEMPLATE_SYNC_FAILED: Final = "WHATSAPP_TEMPLATE_SYNC_FAILED"
 
 # Request errors: API and CLI input.
 UNAUTHENTICATED: Final = "UNAUTHENTICATED"
@@ -389,6 +396,44 @@ _CATALOGUE = [
         "webhook (for an http gateway, the 'from' field of its inbound config).",
     ),
     ErrorCode(
+        WHATSAPP_WINDOW_CLOSED,
+        "WhatsApp window closed",
+        "WhatsApp lets a business send free text only within 24 hours of the person's last message to it. "
+        "The window was closed and the message names no approved template (or WhatsApp itself answered "
+        "131047 / Twilio 63016).",
+        "Name an approved template in the message's content (it goes outside the window), allow the fallback "
+        "to SMS, or wait for the person to write.",
+    ),
+    ErrorCode(
+        WHATSAPP_TEMPLATE_NOT_APPROVED,
+        "WhatsApp template not approved",
+        "The message names a template that is not among the gateway's approved templates in that language "
+        "(not synced, pending, rejected or paused; WhatsApp answered 132001).",
+        "Sync the templates (POST …/whatsapp-templates/sync) and name an APPROVED one; templates are edited "
+        "at the provider, never here.",
+    ),
+    ErrorCode(
+        WHATSAPP_NOT_ON_WHATSAPP,
+        "Not on WhatsApp",
+        "WhatsApp could not deliver to the number: it has no WhatsApp account, or it cannot receive this "
+        "message (WhatsApp 131026).",
+        "Reach the person by SMS (allow the fallback), or check the contact_whatsapp_number case property.",
+    ),
+    ErrorCode(
+        WHATSAPP_SENT_AS_SMS,
+        "Sent as SMS instead of WhatsApp",
+        "Not a failure: the WhatsApp message could not go (window closed, no approved template, no WhatsApp "
+        "gateway) and its content allowed the fallback, so it went as an SMS. The message's history says why.",
+        "Nothing to do; name an approved template to reach the person on WhatsApp outside the window.",
+    ),
+    ErrorCode(
+        BROADCAST_CANCELLED,
+        "Broadcast cancelled",
+        "The broadcast this message belongs to was cancelled while the message was still queued (not yet "
+        "handed to a gateway), so it was not sent.",
+        "Nothing to fix if the cancellation was meant; otherwise create a new broadcast.",
+    ),
+    ErrorCode(
         BROADCAST_CANCELLED,
         "Broadcast cancelled",
         "The broadcast this message belongs to was cancelled while the message was still queued (not yet "
@@ -610,6 +655,23 @@ _CATALOGUE = [
         "network sets CASEMSG_GATEWAY_ALLOW_PRIVATE=1.",
         kind="request",
         status=422,
+    ),
+    ErrorCode(
+        WHATSAPP_TEMPLATE_NOT_FOUND,
+        "WhatsApp template not found",
+        "No synced template of the project's WhatsApp gateways has this name (and language).",
+        "Sync the templates (POST …/whatsapp-templates/sync), then list them (GET …/whatsapp-templates).",
+        kind="request",
+        status=404,
+    ),
+    ErrorCode(
+        WHATSAPP_TEMPLATE_SYNC_FAILED,
+        "WhatsApp templates could not be synced",
+        "The provider refused or did not answer the template list (wrong token or account id, or the provider "
+        "is unreachable). The templates synced before are kept.",
+        "Check the gateway's access_token and waba_id (Meta) or account_sid and auth_token (Twilio), then sync again.",
+        kind="request",
+        status=424,
     ),
     ErrorCode(
         UNKNOWN_EVENT,

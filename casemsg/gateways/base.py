@@ -52,6 +52,8 @@ class OutboundSms:
     text: str
     segments: int = 1
     sender: str = ""  # the pool number it goes out from (gateways.pools); "" for the gateway's own
+    # A WhatsApp message's template or buttons/list (casemsg.gateways.whatsapp); None for plain text.
+    rich: dict[str, Any] | None = None
 
 
 @dataclass
@@ -393,6 +395,15 @@ class GatewayType(ABC):
     def inbound_response(self) -> HttpResponse:
         """What the provider expects back from an inbound webhook."""
         return HttpResponse("", status=200)
+
+    # The provider posts delivery statuses to the inbound URL too (Meta: one callback URL per app): the
+    # inbound webhook then applies `parse_status` of the same request as well.
+    statuses_with_inbound: ClassVar[bool] = False
+
+    def verify_subscription(self, request: HttpRequest) -> HttpResponse | None:
+        """The answer to a provider's webhook verification GET at the inbound URL (Meta's hub.challenge), or
+        None (403) when the type has none or the check fails."""
+        return None
 
     # --- reading webhook bodies (a 400 INVALID_WEBHOOK naming the problem, never an exception) --------
     def form_data(self, request: HttpRequest) -> _ImmutableQueryDict:

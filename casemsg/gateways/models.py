@@ -61,3 +61,28 @@ class GatewayRoute(models.Model):
                 fields=["prefix"], condition=models.Q(project__isnull=True), name="route_global_prefix"
             ),
         ]
+
+
+class WhatsAppTemplate(models.Model):
+    """A WhatsApp message template as the provider holds it, synced from there and never edited here
+    (casemsg.gateways.whatsapp_templates): Meta's message_templates of the gateway's business account, or
+    Twilio's Content API items with their WhatsApp approval."""
+
+    gateway = models.ForeignKey(Gateway, on_delete=models.CASCADE, related_name="whatsapp_templates")
+    name = models.CharField(max_length=512)
+    language = models.CharField(max_length=16)
+    category = models.CharField(max_length=32, blank=True, default="")  # MARKETING | UTILITY | AUTHENTICATION
+    status = models.CharField(max_length=32, blank=True, default="")  # APPROVED | PENDING | REJECTED | PAUSED …
+    provider_id = models.CharField(max_length=128, blank=True, default="")  # Meta's id, Twilio's ContentSid
+    components = models.JSONField(default=list, blank=True)  # as the provider gives them
+    body = models.TextField(blank=True, default="")  # the body text with its {{1}}… variables
+    variables = models.JSONField(default=list, blank=True)  # the variables' names in order: ["1", "2"]
+    synced_on = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["gateway", "name", "language"], name="whatsapp_template_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.language})"

@@ -7,7 +7,8 @@ from typing import Literal
 
 from django.db.models import Q, QuerySet
 
-from casemsg.gateways.models import Gateway, GatewayRoute
+from casemsg.gateways import whatsapp_templates as whatsapp_templates_module
+from casemsg.gateways.models import Gateway, GatewayRoute, WhatsAppTemplate
 from casemsg.projects.models import Project
 
 
@@ -79,3 +80,8 @@ def all_gateways() -> QuerySet[Gateway]:
 def all_routes() -> QuerySet[GatewayRoute]:
     """Every route (every project's too), with its gateway and project: the CLI's list."""
     return GatewayRoute.objects.select_related("gateway", "project").order_by("project_id", "prefix")
+
+
+def whatsapp_templates(project: Project) -> list[WhatsAppTemplate]:
+    """The templates of the project's WhatsApp gateways (its own and the installation's), as last synced."""
+    return whatsapp_templates_module.templates_for(project.pk)

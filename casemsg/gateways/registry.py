@@ -23,6 +23,8 @@ from casemsg.gateways.sandbox import SandboxGateway
 from casemsg.gateways.smpp import SmppGateway
 from casemsg.gateways.telerivet import TelerivetGateway
 from casemsg.gateways.twilio import TwilioGateway
+from casemsg.gateways.whatsapp_meta import MetaCloudGateway
+from casemsg.gateways.whatsapp_twilio import TwilioWhatsAppGateway
 
 # One line per gateway type.
 GATEWAY_TYPES: dict[str, type[GatewayType]] = {
@@ -34,6 +36,8 @@ GATEWAY_TYPES: dict[str, type[GatewayType]] = {
         TelerivetGateway,
         AfricasTalkingGateway,
         SmppGateway,
+        MetaCloudGateway,
+        TwilioWhatsAppGateway,
     )
 }
 

@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 
 from casemsg.core import errors, netguard
 from casemsg.core.errors import InputError
-from casemsg.gateways import smpp_bind
+from casemsg.gateways import smpp_bind, whatsapp_templates
 from casemsg.gateways.base import GatewayType
 from casemsg.gateways.models import Gateway, GatewayRoute
 from casemsg.gateways.registry import gateway_types
@@ -183,3 +183,12 @@ def hold_binds() -> int:
 
 def inbound_url(gateway: Gateway) -> str:
     return f"/api/v1/gateways/{gateway.name}/{gateway.inbound_key}/inbound"
+
+
+def sync_whatsapp_templates(project: Project) -> dict[str, dict[str, int]]:
+    """Sync the templates of the project's own WhatsApp gateways from their providers (gateways.whatsapp_templates)."""
+    return {
+        gw.name: whatsapp_templates.sync(gw)
+        for gw in whatsapp_templates.whatsapp_gateways(project.pk)
+        if gw.project_id == project.pk
+    }

@@ -3,11 +3,13 @@ payload kept) and a worker is woken; nothing is routed here (`casemsg.inbound.ro
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from casemsg.contacts import whatsapp as wa_windows
 from casemsg.gateways import cleaning
 from casemsg.gateways.base import InboundSms, StatusUpdate
 from casemsg.gateways.models import Gateway
@@ -36,13 +38,14 @@ def receive(
     now = timezone.now()
     ids: list[int] = []
     queued: list[int] = []
+    opened: list[tuple[str, datetime]] = []
     for item in items:
         clean = cleaning.clean_inbound(item, now)
         pk = _insert_inbound(
             {
                 "project_id": project.pk if project is not None else gateway.project_id,
                 "direction": Message.IN,
-                "channel": "sms",
+                "channel": "whatsapp" if item.extra.get("channel") == "whatsapp" else "sms",
                 "to": clean.sender,
                 "text": clean.text,
                 "gateway_id": gateway.pk,
@@ -64,6 +67,10 @@ def receive(
         ids.append(pk)
         if not clean.error:
             queued.append(pk)
+            if item.extra.get("channel") == "whatsapp" and not simulated:
+                opened.append((clean.sender, clean.received_on))
+    if opened:
+        wa_windows.touch(gateway.pk, opened)  # their 24-hour WhatsApp windows open (contacts.whatsapp)
     if queued:
         transaction.on_commit(lambda: inbound_stored.send(Message, ids=queued))
     return ids

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
 from django.db.models import Q
 
@@ -42,10 +44,12 @@ class Message(models.Model):
     _opt_out: bool = False
     _slot: float = 0.0
     _token: str = ""  # the claim token it was claimed with (process() checks it is still held)
+    _rich: dict[str, Any] | None = None  # a WhatsApp message's template or buttons (casemsg.messaging.whatsapp)
 
     OUT, IN = "out", "in"
     QUEUED, SENDING, SENT, DELIVERED, FAILED, RECEIVED = "queued", "sending", "sent", "delivered", "failed", "received"
-    STATUSES = [QUEUED, SENDING, SENT, DELIVERED, FAILED, RECEIVED]
+    READ = "read"  # a WhatsApp message the person opened (after delivered)
+    STATUSES = [QUEUED, SENDING, SENT, DELIVERED, READ, FAILED, RECEIVED]
 
     # Kinds that the compliance rules treat specially: an opt-in request may reach a number without
     # consent; STOP/START/HELP answers must reach a number whatever its state.
@@ -64,7 +68,7 @@ class Message(models.Model):
     )
     event = models.ForeignKey(MessagingEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
     direction = models.CharField(max_length=3, default=OUT)
-    channel = models.CharField(max_length=8, default="sms")  # sms | email
+    channel = models.CharField(max_length=8, default="sms")  # sms | email | whatsapp
     kind = models.CharField(max_length=16, default=NORMAL)
     priority = models.PositiveSmallIntegerField(default=BULK)
     requires_two_way = models.BooleanField(default=False)

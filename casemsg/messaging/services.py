@@ -8,6 +8,7 @@ import json
 import logging
 from dataclasses import asdict, dataclass
 from datetime import timedelta
+from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -34,6 +35,28 @@ class SendRequest:
     subject: str = ""
     html: str = ""
     default_language: str = ""
+    # channel whatsapp: {"template", "language", "variables", "fallback_sms"} (validate_whatsapp)
+    whatsapp: dict[str, Any] | None = None
+
+
+def validate_whatsapp(spec: dict[str, Any] | None) -> None:
+    """A WhatsApp content's template part: a template name, its language, its variables (texts that may
+    use {case.…}) and whether SMS may replace it. The template itself is checked at send time (synced,
+    approved)."""
+    if spec is None:
+        return
+    allowed = {"template", "language", "variables", "fallback_sms"}
+    if not isinstance(spec, dict) or set(spec) - allowed:
+        raise InputError(errors.VALIDATION_ERROR, f"whatsapp takes only {', '.join(sorted(allowed))}.")
+    variables = spec.get("variables") or []
+    values = list(variables.values()) if isinstance(variables, dict) else variables
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise InputError(errors.VALIDATION_ERROR, "whatsapp.variables is a list (or an object) of texts.")
+    for v in values:
+        if problem := render.check_template(v):
+            raise InputError(errors.CANNOT_RENDER_MESSAGE, f"A WhatsApp template variable is malformed: {problem}.")
+    if spec.get("template") is not None and not isinstance(spec.get("template"), str):
+        raise InputError(errors.VALIDATION_ERROR, "whatsapp.template is a template's name.")
 
 
 def validate_content(text: str | None, translations: dict[str, str] | None) -> None:
@@ -92,9 +115,10 @@ def send(project: Project, req: SendRequest, source: str = "api", person: tuple[
     """Queue one message through the pipeline, with its messaging event. `person` (username, name): a person sent
     it from the pages (a send form, a conversation's reply): the event's source is `person`, its source_id the
     username and its description the name, so the reports count it under that person."""
-    if req.channel not in ("sms", "email"):
-        raise InputError(errors.VALIDATION_ERROR, "channel must be 'sms' or 'email'.")
+    if req.channel not in ("sms", "email", "whatsapp"):
+        raise InputError(errors.VALIDATION_ERROR, "channel must be 'sms', 'email' or 'whatsapp'.")
     validate_content(req.text, req.translations)
+    validate_whatsapp(req.whatsapp)
     if req.subject and (problem := render.check_template(req.subject)):
         raise InputError(errors.CANNOT_RENDER_MESSAGE, f"The subject template is malformed: {problem}.")
     case = worker = None
@@ -131,6 +155,7 @@ def send(project: Project, req: SendRequest, source: str = "api", person: tuple[
                     subject=req.subject,
                     html=req.html,
                     default_language=req.default_language,
+                    whatsapp=req.whatsapp if req.channel == "whatsapp" else None,
                 )
             ],
             event,

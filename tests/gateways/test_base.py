@@ -27,7 +27,16 @@ from tests.gateways.helpers import adapter
 
 # --- the registry and the schemas -------------------------------------------------------------------
 def test_registry_is_the_one_list_of_types():
-    assert sorted(GATEWAY_TYPES) == ["africastalking", "http", "sandbox", "smpp", "telerivet", "twilio"]
+    assert sorted(GATEWAY_TYPES) == [
+        "africastalking",
+        "http",
+        "meta_cloud",
+        "sandbox",
+        "smpp",
+        "telerivet",
+        "twilio",
+        "twilio_whatsapp",
+    ]
     assert not hasattr(Gateway, "TYPES")
     for name, t in GATEWAY_TYPES.items():
         assert issubclass(t, GatewayType) and t.type_name == name and t.title

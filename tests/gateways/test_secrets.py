@@ -33,6 +33,8 @@ PLAIN = {
     "africastalking": {"username": "sandbox"},
     "http": {"url": "http://127.0.0.1:9/send", "username": "casemsg"},
     "sandbox": {},
+    "meta_cloud": {"phone_number_id": "106540352242922", "waba_id": "102290129340398"},
+    "twilio_whatsapp": {"account_sid": "AC0123456789abcdef", "from_number": "+15550001111"},
     "smpp": {"host": "127.0.0.1", "port": 9, "system_id": "casemsg"},
 }
 UNREACHABLE = "http://127.0.0.1:9/"  # nothing listens: a test message fails at once

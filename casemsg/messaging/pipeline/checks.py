@@ -43,7 +43,7 @@ def eligibility(msgs: list[Message]) -> tuple[list[Message], dict[int, ContactSt
             c.project = m.project  # type: ignore[assignment]  # (a contact's message has its project)
         for (m, _c), cst in zip(with_contact, statuses([c for _m, c in with_contact]), strict=True):
             sts[id(m)] = cst
-    bare = [m for m in msgs if contact_of(m) is None and m.channel == "sms"]
+    bare = [m for m in msgs if contact_of(m) is None and m.channel in ("sms", "whatsapp")]
     bare_sts = {id(m): b for m, b in zip(bare, number_statuses([(m.to, m.project) for m in bare]), strict=True)}
     failed = []
     for m in msgs:
@@ -53,6 +53,9 @@ def eligibility(msgs: list[Message]) -> tuple[list[Message], dict[int, ContactSt
         if st is not None and m.channel == "email":
             m.to = st.email_address
             problem = st.email.error
+        elif st is not None and m.channel == "whatsapp":
+            m.to = st.whatsapp_number
+            problem = st.whatsapp.error
         elif st is not None:
             m.to = st.phone_number or ""
             problem = (st.two_way_sms if m.requires_two_way else st.sms).error
@@ -101,7 +104,7 @@ def subject_to_quiet_hours(m: Message) -> bool:
     at once: replies in a conversation the person started (keyword and survey replies, STOP/START/HELP
     answers: they carry no send key and are not opt-in requests), sends a person asked for through the
     API (the caller chose the moment), and email."""
-    if m.channel != "sms" or m.kind == Message.COMPLIANCE:
+    if m.channel not in ("sms", "whatsapp") or m.kind == Message.COMPLIANCE:
         return False
     return bool(m.send_key) or m.kind == Message.OPT_IN_REQUEST
 

@@ -50,6 +50,10 @@ class MessageSpec:
     about: Case | None = None
     priority: int | None = None  # Message.REPLY or BULK; None: REPLY inside `replying()`, else BULK
     simulated: bool = False  # a reply to the phone simulator (Message.simulated)
+    # WhatsApp (channel "whatsapp"): the template outside the window and whether SMS may replace it,
+    # {"template", "language", "variables", "fallback_sms"}; a question's buttons or list (casemsg.messaging.whatsapp)
+    whatsapp: dict[str, Any] | None = None
+    interactive: dict[str, Any] | None = None
 
 
 # Set while the router handles inbound messages: whatever it queues (keyword and compliance replies, and
@@ -84,6 +88,10 @@ def _content(s: MessageSpec) -> dict[str, Any]:
         content["subject"] = s.subject  # the template; `subject` holds it rendered once sent
     if s.about is not None and s.case is None:
         content["about_case"] = s.about.pk
+    if s.whatsapp:
+        content["whatsapp"] = s.whatsapp
+    if s.interactive:
+        content["interactive"] = s.interactive
     return content
 
 

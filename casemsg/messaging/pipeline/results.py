@@ -70,7 +70,7 @@ def record_opt_outs(msgs: list[Message]) -> None:
 
 def announce(msgs: list[Message]) -> None:
     """One statuses_changed hook per batch, for the messages that reached an outcome (not the delays)."""
-    final = [m for m in msgs if m.status in (Message.SENT, Message.DELIVERED, Message.FAILED)]
+    final = [m for m in msgs if m.status in (Message.SENT, Message.DELIVERED, Message.READ, Message.FAILED)]
     if final:
         statuses_changed.send(Message, messages=final)
 
@@ -85,13 +85,16 @@ def apply_status_updates(gateway: Gateway, updates: Iterable[StatusUpdate]) -> i
     changed = []
     for m in msgs:
         u = by_id[m.provider_id]
-        if u.status == "delivered":
+        if u.status == "delivered" and m.status != Message.READ:
             # a delivery report is final: it also settles an earlier "failed" report that was premature
             m.status, m.delivered_on, m.error, m.error_detail = Message.DELIVERED, now, "", ""
         elif u.status == "failed" and m.status != Message.DELIVERED:
             m.status, m.error, m.error_detail = Message.FAILED, u.error or errors.GATEWAY_ERROR, u.detail
             if u.opt_out:
                 m._opt_out = True  # the provider says the number opted out: record it (as a STOP through that gateway)
+        elif u.status == "read" and m.status != Message.FAILED:
+            # WhatsApp: the person opened it (it was delivered, whether or not that report came first)
+            m.status, m.delivered_on = Message.READ, m.delivered_on or now
         elif u.status == "sent" and m.status in (Message.QUEUED, Message.SENDING):
             m.status = Message.SENT
         else:

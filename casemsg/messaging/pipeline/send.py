@@ -21,6 +21,7 @@ from casemsg.gateways.models import Gateway
 from casemsg.gateways.routing import Router
 from casemsg.messaging import email, render, segments
 from casemsg.messaging.models import GatewayPace, Message
+from casemsg.messaging.pipeline import whatsapp
 from casemsg.messaging.pipeline.checks import contact_of, eligibility, fail, hold_for_quiet_hours, loop_guard
 from casemsg.messaging.pipeline.claim import BATCH, claim
 from casemsg.messaging.pipeline.results import announce, apply_result, record_opt_outs, still_ours
@@ -57,6 +58,8 @@ UPDATE_FIELDS = [
     "to",
     "sent_on",
     "subject",
+    "channel",  # a WhatsApp message that fell back to SMS (casemsg.messaging.whatsapp)
+    "history",
 ]
 
 
@@ -163,6 +166,9 @@ def process(msgs: list[Message]) -> None:
     langs = {m.pk: st.language_code for m in live if (st := sts.get(id(m))) and st.language_source == "contact"}
     render_all(live, langs)
 
+    # WhatsApp first: the window decides free text or template; a message falling back joins the SMS below
+    wa = [m for m in live if m.status == Message.SENDING and whatsapp.is_whatsapp(m)]
+    wa = whatsapp.prepare(hold_for_quiet_hours(wa, sts, now), sts, now)
     sms = [m for m in live if m.status == Message.SENDING and m.channel == "sms"]
     emails = [m for m in live if m.status == Message.SENDING and m.channel == "email"]
     sms = hold_for_quiet_hours(sms, sts, now)  # before routing: a held message needs no gateway yet
@@ -196,6 +202,9 @@ def process(msgs: list[Message]) -> None:
                 )
         loop_guard(sms)
         reserve_rate([m for m in sms if m.status == Message.SENDING], now)
+    if wa:
+        loop_guard(wa)
+        reserve_rate([m for m in wa if m.status == Message.SENDING], now)  # per business number
     if emails:
         loop_guard(emails)
 
@@ -257,7 +266,7 @@ def send_window(msgs: list[Message]) -> None:
     for m in msgs:
         m.attempts += 1
         m.wire_on = wire_on
-    sms = [m for m in msgs if m.channel == "sms"]
+    sms = [m for m in msgs if m.channel in ("sms", whatsapp.CHANNEL)]
     emails = [m for m in msgs if m.channel == "email"]
     results: dict[int, SendResult] = {}
     if sms:
@@ -265,7 +274,8 @@ def send_window(msgs: list[Message]) -> None:
         for m in sms:
             gw = m.gateway
             assert gw is not None
-            by_gateway.setdefault(gw.pk, (gw, []))[1].append((OutboundSms(m.pk, m.to, m.text, m.segments), m._slot))
+            out = OutboundSms(m.pk, m.to, m.text, m.segments, rich=m._rich)
+            by_gateway.setdefault(gw.pk, (gw, []))[1].append((out, m._slot))
         results.update(transport.send(list(by_gateway.values())))
     if emails:
         results.update({m.pk: r for m, r in zip(emails, email.send_batch(emails), strict=True)})

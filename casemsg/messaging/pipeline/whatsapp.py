@@ -1,0 +1,175 @@
+"""The send path's WhatsApp step: for each claimed WhatsApp message, which rule sends it, or why it
+cannot go (docs/whatsapp.md).
+
+    gateway: the message's own WhatsApp gateway, else the project's first, else the installation's
+    window open (the person wrote to that number in the last 24 hours)  → free text (or buttons/list)
+    window closed, the content names an approved template               → the template, variables bound
+    otherwise                                                           → WHATSAPP_WINDOW_CLOSED /
+                                                                          WHATSAPP_TEMPLATE_NOT_APPROVED /
+                                                                          NO_SUITABLE_GATEWAY
+    … unless the content allows the fallback: then it goes as an SMS (WHATSAPP_SENT_AS_SMS in its history,
+      with the reason), through the SMS rules and routes like any SMS.
+
+A message's content names its template as {"whatsapp": {"template": NAME, "language": "en",
+"variables": ["{case.name}", "{case.edd}"], "fallback_sms": true}}; its `text`/`translations` are what
+goes inside the window and by SMS. A survey question may carry {"interactive": {…}}
+(`casemsg.surveys.whatsapp`).
+
+It is one of the send path's parts (`messaging.pipeline`) because it is a send-time decision taken on a
+claimed batch, between rendering and routing; the facts it reads live below it: the window in
+`contacts.whatsapp`, the templates in `gateways.whatsapp_templates`. A batch costs three queries: its
+gateways, its windows, its templates.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from casemsg.contacts import whatsapp as windows
+from casemsg.contacts.status import ContactStatus
+from casemsg.core import errors
+from casemsg.gateways import whatsapp_templates
+from casemsg.gateways.models import Gateway, WhatsAppTemplate
+from casemsg.gateways.whatsapp import DEFAULT_RATE_LIMIT, WHATSAPP_TYPE_NAMES, fill
+from casemsg.messaging import render
+from casemsg.messaging.models import Message
+from casemsg.messaging.pipeline.checks import contact_of, fail
+
+CHANNEL = "whatsapp"
+
+
+def is_whatsapp(m: Message) -> bool:
+    """A WhatsApp message: its channel says so, or it answers through a WhatsApp gateway (a reply to a
+    WhatsApp message is queued on the gateway it came in on)."""
+    if m.channel == CHANNEL:
+        return True
+    gw = m.gateway if m.gateway_id else None
+    return gw is not None and gw.type in WHATSAPP_TYPE_NAMES
+
+
+def spec(m: Message) -> dict[str, Any]:
+    value = (m.content or {}).get("whatsapp")
+    return value if isinstance(value, dict) else {}
+
+
+def prepare(msgs: list[Message], sts: dict[int, ContactStatus], now: datetime) -> list[Message]:
+    """Decide each (rendered, still sending) WhatsApp message: gateway, free text or template, or the
+    fallback to SMS, or fail it. Returns the messages going out on WhatsApp (paced like SMS, one
+    "segment" each); those falling back are now `sms` messages for the SMS step."""
+    if not msgs:
+        return []
+    gateways = _gateways({m.project_id for m in msgs})
+    chosen: list[tuple[Message, Gateway]] = []
+    for m in msgs:
+        m.channel = CHANNEL
+        gw = _gateway_for(m, gateways)
+        if gw is None:
+            _cannot(m, sts, errors.NO_SUITABLE_GATEWAY, "The project has no WhatsApp gateway.", now)
+            continue
+        chosen.append((m, gw))
+    open_windows = windows.windows((gw.pk, m.to) for m, gw in chosen)
+    need_template = [(m, gw) for m, gw in chosen if not windows.is_open(open_windows.get((gw.pk, m.to)), now)]
+    names = {(gw.pk, str(spec(m).get("template"))) for m, gw in need_template if spec(m).get("template")}
+    approved = whatsapp_templates.approved((g, n, "") for g, n in names)
+    going: list[Message] = []
+    closed = {id(m) for m, _gw in need_template}
+    for m, gw in chosen:
+        w = open_windows.get((gw.pk, m.to))
+        if (
+            w is not None
+            and w.not_on_whatsapp_on is not None
+            and (w.last_inbound_on or w.not_on_whatsapp_on) <= (w.not_on_whatsapp_on)
+        ):
+            _cannot(m, sts, errors.WHATSAPP_NOT_ON_WHATSAPP, f"WhatsApp said {m.to} cannot be reached.", now)
+            continue
+        m._rich = None
+        if id(m) in closed:
+            problem = _template(m, gw, approved)
+            if problem is not None:
+                _cannot(m, sts, problem[0], problem[1], now)
+                continue
+        else:
+            inter = (m.content or {}).get("interactive")
+            if isinstance(inter, dict) and inter.get("choices"):
+                m._rich = {"interactive": inter}
+        m.gateway, m.gateway_name, m.segments = gw, gw.name, 1
+        going.append(m)
+    return going
+
+
+def _gateways(project_ids: set[int | None]) -> dict[int | None, list[Gateway]]:
+    out: dict[int | None, list[Gateway]] = {}
+    for pid in project_ids:
+        out[pid] = whatsapp_templates.whatsapp_gateways(pid)
+        for gw in out[pid]:
+            if not gw.rate_limit:
+                gw.rate_limit = DEFAULT_RATE_LIMIT  # per business number, unless the gateway sets its own
+    return out
+
+
+def _gateway_for(m: Message, gateways: dict[int | None, list[Gateway]]) -> Gateway | None:
+    usable = gateways.get(m.project_id) or []
+    if m.gateway_id:
+        mine = next((g for g in usable if g.pk == m.gateway_id), None)
+        if mine is not None:
+            return mine
+    return usable[0] if usable else None
+
+
+def _template(
+    m: Message, gw: Gateway, approved: dict[tuple[int, str, str], WhatsAppTemplate]
+) -> tuple[str, str] | None:
+    """Outside the window: bind the content's template, or say why it cannot go."""
+    s = spec(m)
+    name = str(s.get("template") or "")
+    if not name:
+        return (
+            errors.WHATSAPP_WINDOW_CLOSED,
+            f"{m.to} has not written in the last 24 hours and the message names no template.",
+        )
+    wanted = [str(s.get("language") or ""), m.language, m.project.default_language if m.project else "", "en"]
+    found = [t for (g, n, _l), t in approved.items() if g == gw.pk and n == name]
+    tpl = next((t for lang in wanted if lang for t in found if t.language == lang), found[0] if found else None)
+    if tpl is None:
+        return errors.WHATSAPP_TEMPLATE_NOT_APPROVED, f"Template '{name}' is not an approved template of {gw.name}."
+    contact = contact_of(m)
+    ctx = render.Context(case=m.case, parent=None, recipient_name=getattr(contact, "name", "") or "")
+    raw = s.get("variables") or []
+    values = [raw[k] for k in sorted(raw, key=_order)] if isinstance(raw, dict) else list(raw)
+    try:
+        params = [render.render(str(v), ctx) for v in values]
+    except render.RenderError as exc:
+        return errors.CANNOT_RENDER_MESSAGE, str(exc)
+    m._rich = {
+        "template": {"name": tpl.name, "language": tpl.language, "provider_id": tpl.provider_id, "params": params}
+    }
+    m.text = fill(tpl.body, params, list(tpl.variables or [])) or m.text
+    m.language = tpl.language
+    return None
+
+
+def _order(key: str) -> tuple[int, str]:
+    return (int(key), "") if str(key).isdigit() else (10**6, str(key))
+
+
+def _cannot(m: Message, sts: dict[int, ContactStatus], code: str, detail: str, now: datetime) -> None:
+    """Fail the message, or, when its content allows it, turn it into an SMS saying why in its history."""
+    if not spec(m).get("fallback_sms") and not (m.content or {}).get("fallback_sms"):
+        fail(m, code, detail)
+        return
+    st = sts.get(id(m))
+    sms_problem = st.sms.error if st is not None else None
+    if sms_problem is not None:
+        fail(m, sms_problem.code, f"Not on WhatsApp ({code}) and not by SMS: {sms_problem.detail or sms_problem.code}")
+        return
+    m.channel = "sms"
+    if st is not None and st.phone_number:
+        m.to = st.phone_number
+    if m.gateway is not None and m.gateway.type in WHATSAPP_TYPE_NAMES:
+        m.gateway, m.gateway_name = None, ""
+    m._rich = None
+    m.history = [
+        *(m.history or []),
+        {"at": now.isoformat(), "code": errors.WHATSAPP_SENT_AS_SMS, "reason": code, "detail": detail},
+    ]
