@@ -99,7 +99,8 @@ def add_source(
     interval_minutes: int = 15,
     active: bool = True,
 ) -> Source:
-    """A new source of the project; its first sync is due at once (when it is read on a schedule)."""
+    """A new source of the project; its first sync is due at once (when it is read on a schedule: an
+    interval of 0 syncs only when asked)."""
     _check_name(name)
     kind = type_of(type_name)
     checked = _checked_config(kind, config or {})
@@ -125,7 +126,7 @@ def add_source(
                     interval_minutes=interval_minutes,
                     active=active,
                     created_on=timezone.now(),
-                    next_sync_on=timezone.now() if kind.pulls and active else None,
+                    next_sync_on=timezone.now() if kind.pulls and active and interval_minutes else None,
                 )
         except IntegrityError as exc:  # the same name added at the same moment
             raise InputError(errors.SOURCE_EXISTS, taken, 409) from exc
@@ -163,9 +164,12 @@ def update_source(
     if interval_minutes is not None:
         source.interval_minutes = _check_interval(interval_minutes)
     if active is not None:
-        if active and not source.active and kind.pulls:
-            source.next_sync_on = timezone.now()
         source.active = active
+    if active is not None or interval_minutes is not None:
+        if not (kind.pulls and source.active and source.interval_minutes):
+            source.next_sync_on = None  # paused, or only when asked
+        elif source.next_sync_on is None:
+            source.next_sync_on = timezone.now()  # (re)started: its first sync at once
     try:
         with transaction.atomic():
             source.save()

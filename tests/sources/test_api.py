@@ -131,3 +131,15 @@ def test_another_projects_source_is_not_found(api, other_api, fake_source):
         assert other_api.get(path).status_code == 404
     assert other_api.post(f"sources/{sid}/sync", {}).status_code == 404
     assert api.get(f"/api/v1/projects/{other_api.slug}/sources").status_code == 403
+
+
+def test_interval_0_syncs_only_when_asked_and_a_paused_source_not_at_all(api, fake_source):
+    fake = fake_source("commcare")
+    created = create(api, fake, interval_minutes=0)
+    assert created["next_sync_on"] is None
+    sid = created["id"]
+    assert api.patch(f"sources/{sid}", {"interval_minutes": 60}).json()["next_sync_on"] is not None
+    paused = api.patch(f"sources/{sid}", {"active": False}).json()
+    assert paused["next_sync_on"] is None
+    r = api.post(f"sources/{sid}/sync", {})
+    assert r.status_code == 422 and "paused" in r.json()["error"]["message"]

@@ -138,7 +138,7 @@ def test_the_csv_export_a_bad_row_and_a_file_that_is_not_an_export(project):
 
 def test_the_import_page_previews_then_imports_and_the_cli_too(project, tmp_path):
     source = services.add_source(project, "cc", "commcare", OFFLINE)
-    user = get_user_model().objects.create_user("ed", "ed@example.org", "pw-ed-12345")
+    user = get_user_model().objects.create_user("ed", "ed@example.org")  # no password: force_login
     projects.add_member(project, user, "editor")
     c = Client()
     c.force_login(user)

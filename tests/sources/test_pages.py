@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 
 
 def member(project, name: str, role: str) -> Client:
-    user = get_user_model().objects.create_user(name, f"{name}@example.org", "pw-" + name + "-123")
+    user = get_user_model().objects.create_user(name, f"{name}@example.org")  # no password: force_login
     projects.add_member(project, user, role)
     c = Client()
     c.force_login(user)

@@ -292,6 +292,7 @@ def source_detail(request: HttpRequest, slug: str, source_id: int) -> HttpRespon
         "fields": [(f, seen.get("labels", {}).get(f, "")) for f in seen.get("fields", [])],
         "targets": mapping.targets_offered([]),
         "test": test,
+        "test_fields": [(f, test.labels.get(f, "")) for f in test.fields] if test is not None else [],
         "receiver_url": request.build_absolute_uri(path) if path and owner else "",
         "latest": queries.latest_runs([source.pk]).get(source.pk),
         "syncing": services.is_syncing(source),
@@ -306,7 +307,9 @@ def source_runs(request: HttpRequest, slug: str, source_id: int) -> HttpResponse
     project = project_or_404(slug)
     source = _own(project, source_id)
     runs = paginate(request, queries.runs(source), 25)
-    running = any(r.status == SourceRun.RUNNING for r in runs) or services.is_syncing(source)
+    due = source.active and source.next_sync_on is not None and source.next_sync_on <= timezone.now()
+    # (a sync asked for starts within a second, when the worker's ticker claims it: the page follows it)
+    running = any(r.status == SourceRun.RUNNING for r in runs) or services.is_syncing(source) or due
     ctx = {"project": project, "source": source, "runs": runs, "running": running, "now": timezone.now()}
     if request.headers.get("HX-Request") == "true":
         return render(request, "web/sources_runs_table.html", ctx)
