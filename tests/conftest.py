@@ -2,11 +2,18 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+from urllib.parse import quote
 
 import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.test import Client
 
-from casemsg.projects.services import create_project
+from casemsg.gateways.models import Gateway
+from casemsg.gateways.services import add_gateway, map_prefix
+from casemsg.projects.services import add_member, create_project
+from tests.web.clients import logged_in
 
 
 class Api:
@@ -75,6 +82,79 @@ def api(project) -> Api:
 @pytest.fixture
 def other_api(other_project) -> Api:
     return Api(other_project.api_key, other_project.slug)
+
+
+def assert_error(r, status: int, code: str) -> dict:
+    """The answer is the API's one error shape, {"error": {"code", "message"}}, with this status and code."""
+    assert r.status_code == status, r.content
+    body = r.json()
+    assert set(body) == {"error"}, body
+    assert set(body["error"]) == {"code", "message"}, body
+    assert body["error"]["code"] == code, body
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    return body["error"]
+
+
+def sandbox_gateway(name: str = "sandbox", prefix: str | None = "*", project=None, **kw) -> Gateway:
+    """A sandbox gateway (the installation's, or `project`'s own) routing numbers that start with `prefix`
+    (`*`: every number; None: no route)."""
+    gw = add_gateway(name, "sandbox", project=project, **kw)
+    if prefix is not None:
+        map_prefix(prefix, name, project)
+    return gw
+
+
+@pytest.fixture
+def sandbox(db) -> Gateway:
+    """An installation-wide sandbox gateway routing every number (the phone simulator's gateway)."""
+    return sandbox_gateway()
+
+
+@pytest.fixture
+def admin(db) -> Client:
+    """A superuser's page client: owner of every project."""
+    return logged_in(get_user_model().objects.create_superuser("boss", "boss@example.org", "pw-boss-1"))
+
+
+@pytest.fixture
+def editor(project) -> Client:
+    """A page client of an editor of the project."""
+    user = get_user_model().objects.create_user("eddie", password="pw-eddie-1")
+    add_member(project, user, "editor")
+    return logged_in(user)
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 where nothing listens (a server that is down)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def can_bind(host: str) -> bool:
+    """Whether this machine has the address (e.g. 127.0.0.2, or ::1)."""
+    with socket.socket() as s:
+        try:
+            s.bind((host, 0))
+        except OSError:
+            return False
+    return True
+
+
+def database_url() -> str:
+    """The *test* database as a URL (CASEMSG_DATABASE_URL), as a worker process started by a test must see it."""
+    db = settings.DATABASES["default"]
+    if settings.IS_POSTGRES:
+        auth = quote(db.get("USER") or "") + (":" + quote(db["PASSWORD"]) if db.get("PASSWORD") else "")
+        port = f":{db['PORT']}" if db.get("PORT") else ""
+        return f"postgresql://{auth}@{db.get('HOST') or '127.0.0.1'}{port}/{db['NAME']}"
+    return f"sqlite:///{db['NAME']}"
+
+
+def queue_url(number: int) -> str:
+    """The test run's Redis (CASEMSG_QUEUE_URL) at database `number`: a queue of a test module's own."""
+    base = settings.QUEUE_URL.split("://", 1)[1].split("/", 1)[0]
+    return f"redis://{base}/{number}"
 
 
 # Fake SMS providers and the SMTP server on 127.0.0.1: fake_gateway, fake_twilio, fake_telerivet,

@@ -12,14 +12,9 @@ from django.db import connection
 from casemsg.cases.models import Case
 from casemsg.projects.models import ApiKey, hash_key
 from casemsg.workers.models import MobileWorker
-from tests.conftest import Api
+from tests.conftest import Api, assert_error
 
 INDIA = "919812345678"
-
-
-def assert_error(r, status: int, code: str) -> None:
-    assert r.status_code == status, r.content
-    assert r.json() == {"error": {"code": code, "message": r.json()["error"]["message"]}}
 
 
 @pytest.fixture

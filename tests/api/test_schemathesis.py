@@ -12,29 +12,18 @@ import os
 import hypothesis
 import pytest
 import schemathesis
-from django.core import signals
-from django.db import close_old_connections
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
 
 from casemsg.wsgi import application
 
+# Requests run in-process, inside the test's transaction (tests/api/conftest.py).
+pytestmark = pytest.mark.usefixtures("keep_connection_open")
 EXAMPLES = int(os.environ.get("CASEMSG_FUZZ_EXAMPLES", "12"))
 
 
 # Loaded once from the running application (the OpenAPI view needs no database).
 schema = schemathesis.openapi.from_wsgi("/api/openapi.json", application)
-
-
-@pytest.fixture(autouse=True)
-def _keep_connection_open():
-    """Requests run in-process, inside the test's transaction: like Django's test client, keep the
-    connection open between them (Django closes it when a request finishes)."""
-    signals.request_started.disconnect(close_old_connections)
-    signals.request_finished.disconnect(close_old_connections)
-    yield
-    signals.request_started.connect(close_old_connections)
-    signals.request_finished.connect(close_old_connections)
 
 
 @schema.parametrize()

@@ -14,13 +14,13 @@ import os
 import hypothesis
 import pytest
 import schemathesis
-from django.core import signals
-from django.db import close_old_connections
 
 from casemsg.projects import services
 from casemsg.projects.models import AuditEntry, Project
 from casemsg.wsgi import application
 
+# Requests run in-process, inside the test's transaction (tests/api/conftest.py).
+pytestmark = pytest.mark.usefixtures("keep_connection_open")
 EXAMPLES = int(os.environ.get("CASEMSG_FUZZ_EXAMPLES", "12"))
 FUZZ = hypothesis.settings(
     max_examples=EXAMPLES,
@@ -38,16 +38,6 @@ STRICT = {
     "opt_in_keywords": [],
     "block_shared_numbers": True,
 }
-
-
-@pytest.fixture(autouse=True)
-def _keep_connection_open():
-    """As in test_schemathesis.py: requests run in-process, inside the test's transaction."""
-    signals.request_started.disconnect(close_old_connections)
-    signals.request_finished.disconnect(close_old_connections)
-    yield
-    signals.request_started.connect(close_old_connections)
-    signals.request_finished.connect(close_old_connections)
 
 
 @pytest.fixture

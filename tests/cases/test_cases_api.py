@@ -9,18 +9,9 @@ import pytest
 
 from casemsg.cases.models import Case
 from casemsg.contacts.models import PhoneEntry
+from tests.conftest import assert_error
 
 INDIA = "919812345678"
-
-
-def assert_error(r, status: int, code: str) -> dict:
-    assert r.status_code == status, r.content
-    body = r.json()
-    assert set(body) == {"error"}, body
-    assert set(body["error"]) == {"code", "message"}, body
-    assert body["error"]["code"] == code, body
-    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
-    return body["error"]
 
 
 def ts(value: str) -> datetime:

@@ -8,27 +8,17 @@ import io
 from pathlib import Path
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 
 from casemsg.cases import importer
 from casemsg.cases.models import Case
-from casemsg.projects.services import add_member
 from tests.memory import measure
-from tests.web.clients import logged_in
 
 pytestmark = pytest.mark.django_db
 
 MAX_EXTRA_MB = 200
 MAX_SECONDS = 15
-
-
-@pytest.fixture
-def editor(project):
-    user = get_user_model().objects.create_user("importer", password="pw-importer-1")
-    add_member(project, user, "editor")
-    return logged_in(user)
 
 
 def page_upload(client, project, content: bytes):

@@ -29,6 +29,7 @@ from casemsg.core.netguard import (
     is_blocked_ip,
     make_session,
 )
+from tests.conftest import can_bind
 
 # --- is_blocked_ip -----------------------------------------------------------------------------------
 
@@ -311,15 +312,6 @@ def run(coro_fn: Callable[[], Awaitable[None]]) -> None:
         await coro_fn()
 
     asyncio.run(main())
-
-
-def can_bind(host: str) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind((host, 0))
-        except OSError:
-            return False
-    return True
 
 
 def test_guarded_session_cannot_reach_loopback_and_the_server_sees_nothing() -> None:

@@ -67,11 +67,6 @@ def member(project: Project, role: str) -> Client:
     return logged_in(user)
 
 
-@pytest.fixture
-def admin(db) -> Client:
-    return logged_in(get_user_model().objects.create_superuser("boss", "boss@example.org", "pw-boss-1"))
-
-
 def assert_hidden(text: str, secrets: list[str], where: str) -> None:
     for s in secrets:
         assert s not in text, f"{where} shows the secret {s}"

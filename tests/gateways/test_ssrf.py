@@ -10,7 +10,6 @@ worker's own function, against fake providers on loopback addresses."""
 from __future__ import annotations
 
 import json
-import socket
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -23,6 +22,7 @@ from casemsg.gateways.models import Gateway
 from casemsg.gateways.services import add_gateway, map_prefix, set_config
 from casemsg.messaging.models import Message
 from fakes.gateways import Rule
+from tests.conftest import can_bind
 from tests.messaging.conftest import KE, deliver, msg, send
 
 pytestmark = pytest.mark.django_db
@@ -136,15 +136,6 @@ def test_a_gateway_stored_earlier_with_an_internal_url_fails_at_send_time(api, f
     with deny_private:
         deliver()  # a permanent failure: nothing is tried again
     assert fake_http.requests() == [] and msg(data).attempts == 1
-
-
-def can_bind(host: str) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind((host, 0))
-        except OSError:
-            return False
-    return True
 
 
 @pytest.fixture

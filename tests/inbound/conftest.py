@@ -35,14 +35,6 @@ CONSENT_THANKS = "Thank you. Reply STOP at any time to unsubscribe."
 
 
 @pytest.fixture
-def sandbox(db) -> Gateway:
-    """An installation-wide sandbox gateway routing every number (the phone simulator's gateway)."""
-    gw = add_gateway("sandbox", "sandbox")
-    map_prefix("*", "sandbox")
-    return gw
-
-
-@pytest.fixture
 def alpha_sandbox(project: Project) -> Gateway:
     """Alpha's own sandbox gateway, routing every number of alpha. A message reaching its webhook belongs to
     alpha even from an unknown sender (alpha's help text, keywords, unknown-sender reply, outbox), whereas

@@ -1,16 +1,6 @@
-import pytest
-
-from casemsg.gateways import services as gateways
 from casemsg.inbound import router
 from casemsg.messaging import pipeline
 from casemsg.messaging.models import Message
-
-
-@pytest.fixture
-def sandbox(db):
-    gw = gateways.add_gateway("sandbox", "sandbox")
-    gateways.map_prefix("*", "sandbox")
-    return gw
 
 
 def test_us_consent_flow_through_sandbox(api, sandbox):

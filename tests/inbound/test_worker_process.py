@@ -12,7 +12,6 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from django.conf import settings
@@ -21,6 +20,7 @@ from huey.contrib.djhuey import HUEY
 from casemsg.contacts.models import OptOut
 from casemsg.gateways.services import add_gateway, inbound_url, map_prefix
 from casemsg.messaging.models import Message
+from tests.conftest import database_url, queue_url
 from tests.servers.webhooks import post_form, twilio_inbound, twilio_signature
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -28,14 +28,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REDIS_DB = 12  # a queue of its own, flushed before and after
 REPLY = "The clinic is open 8 to 5."
-
-
-def _database_url() -> str:
-    """The *test* database, as the worker process must see it (PostgreSQL)."""
-    db = settings.DATABASES["default"]
-    auth = quote(db.get("USER") or "") + (":" + quote(db["PASSWORD"]) if db.get("PASSWORD") else "")
-    port = f":{db['PORT']}" if db.get("PORT") else ""
-    return f"postgresql://{auth}@{db.get('HOST') or '127.0.0.1'}{port}/{db['NAME']}"
 
 
 @pytest.fixture
@@ -51,7 +43,7 @@ def real_queue():
         PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
     )
     if settings.IS_POSTGRES:
-        env["CASEMSG_DATABASE_URL"] = _database_url()
+        env["CASEMSG_DATABASE_URL"] = database_url()
     else:
         # casemsg's own SQLite settings (WAL, immediate transactions), pointed at the test database
         Path(data_dir.name, "worker_settings.py").write_text(
@@ -63,7 +55,7 @@ def real_queue():
     if settings.QUEUE_URL.startswith("redis://"):
         import redis
 
-        url = "redis://" + settings.QUEUE_URL.split("://", 1)[1].split("/", 1)[0] + f"/{REDIS_DB}"
+        url = queue_url(REDIS_DB)
         env["CASEMSG_QUEUE_URL"] = url
         redis.Redis.from_url(url).flushdb()
         storage = HUEY.get_storage(url=url)

@@ -3,15 +3,20 @@ helpers to queue through the API and deliver with the worker's own function."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from casemsg.gateways.models import Gateway
 from casemsg.gateways.services import add_gateway, map_prefix
 from casemsg.messaging import pipeline
 from casemsg.messaging.models import Message
+from tests.conftest import queue_url
+from tests.conftest import sandbox_gateway as sandbox_gateway  # for the modules that still import it from here
 from tests.servers.smtp import SmtpServer
 
-# fake_http, fake_twilio, fake_gateway_process and smtp_server come from tests/servers/fixtures.py (loaded by
+# sandbox (the installation's sandbox gateway) and sandbox_gateway() are tests/conftest.py's; fake_http,
+# fake_twilio, fake_gateway_process and smtp_server come from tests/servers/fixtures.py (loaded by
 # tests/conftest.py).
 KE = "254712345678"  # Kenya, valid mobile
 KE2 = "254722000001"
@@ -37,19 +42,6 @@ def deliver() -> int:
 
 def msg(data: dict | int) -> Message:
     return Message.objects.get(pk=data if isinstance(data, int) else data["id"])
-
-
-def sandbox_gateway(name: str = "sandbox", prefix: str | None = "*", project=None, **kw) -> Gateway:
-    gw = add_gateway(name, "sandbox", project=project, **kw)
-    if prefix is not None:
-        map_prefix(prefix, name, project)
-    return gw
-
-
-@pytest.fixture
-def sandbox(db) -> Gateway:
-    """An installation-wide sandbox gateway routing every number."""
-    return sandbox_gateway()
 
 
 @pytest.fixture
@@ -83,10 +75,12 @@ def smtp(settings, smtp_server: SmtpServer) -> SmtpServer:
     return smtp_server
 
 
-def closed_port() -> int:
-    """A port on 127.0.0.1 where nothing listens (an SMTP server that is down)."""
-    import socket
+@pytest.fixture
+def redis_queue(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The test module's own Redis database (its REDIS_DB), empty before and after; yields its URL."""
+    import redis
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    url = queue_url(request.module.REDIS_DB)
+    redis.Redis.from_url(url).flushdb()
+    yield url
+    redis.Redis.from_url(url).flushdb()

@@ -15,7 +15,6 @@ import time
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from django.conf import settings
@@ -27,6 +26,7 @@ from casemsg.gateways.services import add_gateway, map_prefix
 from casemsg.messaging import pipeline
 from casemsg.messaging.models import Message, MessagingEvent
 from casemsg.projects.services import create_project
+from tests.conftest import database_url, queue_url
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REDIS_DB = 11  # a queue of its own, flushed before and after
@@ -46,14 +46,11 @@ pytestmark = [
 
 
 def _env(data_dir: str) -> dict[str, str]:
-    db = settings.DATABASES["default"]  # the *test* database, as the worker processes must see it
-    auth = quote(db.get("USER") or "") + (":" + quote(db["PASSWORD"]) if db.get("PASSWORD") else "")
-    host, port = db.get("HOST") or "127.0.0.1", f":{db['PORT']}" if db.get("PORT") else ""
     env = {k: v for k, v in os.environ.items() if k != "PYTEST_VERSION"}
     env.update(
         CASEMSG_QUEUE_IMMEDIATE="0",
-        CASEMSG_DATABASE_URL=f"postgresql://{auth}@{host}{port}/{db['NAME']}",
-        CASEMSG_QUEUE_URL=_queue_url(),
+        CASEMSG_DATABASE_URL=database_url(),  # the *test* database, as the worker processes must see it
+        CASEMSG_QUEUE_URL=queue_url(REDIS_DB),
         CASEMSG_DATA_DIR=data_dir,
         CASEMSG_SENDING_TIMEOUT_SECONDS=str(SENDING_TIMEOUT),
         CASEMSG_GATEWAY_ALLOW_PRIVATE="1",
@@ -62,11 +59,6 @@ def _env(data_dir: str) -> dict[str, str]:
         PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
     )
     return env
-
-
-def _queue_url() -> str:
-    base = settings.QUEUE_URL.split("://", 1)[1].split("/", 1)[0]
-    return f"redis://{base}/{REDIS_DB}"
 
 
 class Worker:
@@ -103,15 +95,6 @@ class Worker:
                 self.proc.kill()
                 self.proc.wait()
         self.log.close()
-
-
-@pytest.fixture
-def redis_queue():
-    import redis
-
-    redis.Redis.from_url(_queue_url()).flushdb()
-    yield
-    redis.Redis.from_url(_queue_url()).flushdb()
 
 
 def test_killed_workers_leave_no_message_unsent_and_no_silent_duplicate(

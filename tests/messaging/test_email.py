@@ -6,7 +6,8 @@ import pytest
 from django.utils import timezone
 
 from casemsg.messaging.models import Message
-from tests.messaging.conftest import closed_port, deliver, msg, send, use_smtp
+from tests.conftest import closed_port
+from tests.messaging.conftest import deliver, msg, send, use_smtp
 from tests.servers.smtp import SmtpServer
 
 pytestmark = pytest.mark.django_db

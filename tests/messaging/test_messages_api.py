@@ -14,7 +14,8 @@ from casemsg.contacts.models import OptOut
 from casemsg.gateways.models import Gateway
 from casemsg.gateways.services import add_gateway, map_prefix, status_url
 from casemsg.messaging.models import Message
-from tests.messaging.conftest import KE, KE2, TZ, deliver, msg, sandbox_gateway, send
+from tests.conftest import sandbox_gateway
+from tests.messaging.conftest import KE, KE2, TZ, deliver, msg, send
 from tests.servers.webhooks import FORM, twilio_signature, twilio_status
 
 pytestmark = pytest.mark.django_db

@@ -17,7 +17,8 @@ from casemsg.core import errors
 from casemsg.gateways.services import add_gateway, map_prefix
 from casemsg.messaging import pipeline
 from casemsg.messaging.models import Message, MessagingEvent
-from tests.messaging.conftest import IN, KE, KE2, US, closed_port, deliver, msg, sandbox_gateway, send, use_smtp
+from tests.conftest import closed_port, sandbox_gateway
+from tests.messaging.conftest import IN, KE, KE2, US, deliver, msg, send, use_smtp
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from casemsg.gateways.services import add_gateway, map_prefix
-from tests.messaging.conftest import IN, KE, KE2, TZ, deliver, msg, sandbox_gateway, send
+from tests.conftest import sandbox_gateway
+from tests.messaging.conftest import IN, KE, KE2, TZ, deliver, msg, send
 
 pytestmark = pytest.mark.django_db
 

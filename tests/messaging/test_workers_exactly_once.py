@@ -13,7 +13,6 @@ import threading
 import time
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from django.conf import settings
@@ -27,7 +26,8 @@ from casemsg.gateways.services import add_gateway, map_prefix
 from casemsg.messaging import pipeline
 from casemsg.messaging.models import Message, MessagingEvent
 from casemsg.projects.services import create_project
-from tests.messaging.conftest import KE, deliver, msg, sandbox_gateway, send
+from tests.conftest import database_url, queue_url, sandbox_gateway
+from tests.messaging.conftest import KE, deliver, msg, send
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REDIS_DB = 13  # a database number of its own, flushed before and after
@@ -41,28 +41,6 @@ multi_process = pytest.mark.skipif(
 
 
 # --- helpers for the multi-process tests ---------------------------------------------------------
-def _database_url() -> str:
-    """The *test* database, as the worker processes must see it."""
-    db = settings.DATABASES["default"]
-    auth = quote(db.get("USER") or "")
-    if db.get("PASSWORD"):
-        auth += ":" + quote(db["PASSWORD"])
-    host = db.get("HOST") or "127.0.0.1"
-    port = f":{db['PORT']}" if db.get("PORT") else ""
-    return f"postgresql://{auth}@{host}{port}/{db['NAME']}"
-
-
-def _queue_url() -> str:
-    base = settings.QUEUE_URL.split("://", 1)[1].split("/", 1)[0]
-    return f"redis://{base}/{REDIS_DB}"
-
-
-def _flush_queue() -> None:
-    import redis
-
-    redis.Redis.from_url(_queue_url()).flushdb()
-
-
 class Workers:
     """`casemsg worker` processes, as an operator would start them on several machines."""
 
@@ -77,8 +55,8 @@ class Workers:
         env = {k: v for k, v in os.environ.items() if k != "PYTEST_VERSION"}
         env.update(
             CASEMSG_QUEUE_IMMEDIATE="0",
-            CASEMSG_DATABASE_URL=_database_url(),
-            CASEMSG_QUEUE_URL=_queue_url(),
+            CASEMSG_DATABASE_URL=database_url(),
+            CASEMSG_QUEUE_URL=queue_url(REDIS_DB),
             CASEMSG_DATA_DIR=self.data_dir.name,
             PYTHONUNBUFFERED="1",
             DJANGO_SETTINGS_MODULE="casemsg.settings",
@@ -160,13 +138,6 @@ def _queue_many(project, n: int) -> list[int]:
     ids = list(Message.objects.filter(event=event, status=Message.QUEUED).values_list("pk", flat=True))
     assert len(ids) == n
     return ids
-
-
-@pytest.fixture
-def redis_queue():
-    _flush_queue()
-    yield
-    _flush_queue()
 
 
 @multi_process

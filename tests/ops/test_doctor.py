@@ -4,19 +4,13 @@ closed port."""
 from __future__ import annotations
 
 import json
-import socket
 
 import pytest
 from django.core.management import call_command
 
 from casemsg.gateways.models import Gateway
 from casemsg.gateways.services import add_gateway
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.conftest import closed_port
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from casemsg.core import errors
 from casemsg.messaging import pipeline
 from casemsg.scheduling import runner, tick
 from casemsg.scheduling.models import ConditionalAlert
-from tests.messaging.conftest import sandbox_gateway
+from tests.conftest import sandbox_gateway
 
 KE = "254711000001"
 

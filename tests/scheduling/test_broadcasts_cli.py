@@ -15,7 +15,7 @@ from casemsg.core import errors
 from casemsg.messaging import pipeline
 from casemsg.scheduling import services, tick
 from casemsg.scheduling.models import Broadcast, ScheduleInstance
-from tests.messaging.conftest import sandbox_gateway
+from tests.conftest import sandbox_gateway
 
 
 def run(*args: str) -> str:

@@ -15,7 +15,7 @@ from casemsg.messaging.models import Message
 from casemsg.scheduling import lifecycle, queries, services, tick
 from casemsg.scheduling.models import ConditionalAlert, ScheduleInstance
 from casemsg.workers.services import WorkerChange, create_worker
-from tests.messaging.conftest import sandbox_gateway
+from tests.conftest import sandbox_gateway
 from tests.scheduling.engine_helpers import (
     NAIROBI,
     NEW_YORK,

@@ -17,7 +17,6 @@ from casemsg.scheduling.models import ConditionalAlert, ScheduleInstance
 from casemsg.surveys.models import SurveySession
 from tests.inbound.conftest import KE, KE2, KE3, sent_to, work
 from tests.surveys.test_sessions import contact, converse, create_survey
-from tests.surveys.test_sessions import sandbox as sandbox  # noqa: F401  (the fixture)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox")]
 

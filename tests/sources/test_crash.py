@@ -11,28 +11,18 @@ import sys
 import time
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
-from django.conf import settings
 from django.utils import timezone
 
 from casemsg.cases.models import Case
 from casemsg.projects.services import create_project
 from casemsg.sources import services, sync
 from casemsg.sources.models import Source, SourceRun
+from tests.conftest import database_url
 from tests.sources.helpers import run_sync
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def _database_url() -> str:
-    db = settings.DATABASES["default"]  # the *test* database, as the subprocess must see it
-    if settings.IS_POSTGRES:
-        auth = quote(db.get("USER") or "") + (":" + quote(db["PASSWORD"]) if db.get("PASSWORD") else "")
-        host, port = db.get("HOST") or "127.0.0.1", f":{db['PORT']}" if db.get("PORT") else ""
-        return f"postgresql://{auth}@{host}{port}/{db['NAME']}"
-    return f"sqlite:///{db['NAME']}"
 
 
 def _cases(project) -> list[tuple]:
@@ -52,7 +42,7 @@ def test_a_sync_killed_mid_way_goes_on_and_equals_one_clean_sync(transactional_d
     source = services.add_source(project, "cc", "commcare", fake.config(page_size=4))
     env = {k: v for k, v in os.environ.items() if k != "PYTEST_VERSION"}
     env.update(
-        CASEMSG_DATABASE_URL=_database_url(),
+        CASEMSG_DATABASE_URL=database_url(),
         CASEMSG_DATA_DIR=str(tmp_path),
         CASEMSG_GATEWAY_ALLOW_PRIVATE="1",
         DJANGO_SETTINGS_MODULE="casemsg.settings",

@@ -1,4 +1,5 @@
-"""Fixtures the page tests share: the installation's sandbox gateway and a superuser's client."""
+"""Fixtures and helpers the page tests share. From tests/conftest.py: `sandbox` (the installation's
+sandbox gateway), `admin` (a superuser's client) and `editor` (an editor's client)."""
 
 from __future__ import annotations
 
@@ -6,19 +7,26 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from casemsg.gateways import services as gateways
+from casemsg.cases import services as cases
+from casemsg.cases.models import Case
+from casemsg.projects.services import add_member
 from tests.web.clients import logged_in
 
 
 @pytest.fixture
-def sandbox(db):
-    """A sandbox gateway routing every number."""
-    gw = gateways.add_gateway("sandbox", "sandbox")
-    gateways.map_prefix("*", "sandbox")
-    return gw
+def staff(db, project) -> Client:
+    """A logged-in editor of the project (staff status alone opens no project)."""
+    user = get_user_model().objects.create_user("operator", password="pw-operator-1", is_staff=True)
+    add_member(project, user, "editor")
+    return logged_in(user)
 
 
-@pytest.fixture
-def admin(db) -> Client:
-    """A superuser: owner of every project."""
-    return logged_in(get_user_model().objects.create_superuser("boss", "boss@example.org", "pw-boss-1"))
+def make_case(project, case_id: str, name: str = "Asha", **props: str) -> Case:
+    """A case of type mother with these properties, through the one write path."""
+    return cases.create_case(
+        project, cases.CaseChange(case_id=case_id, case_type="mother", name=name, properties=dict(props))
+    )
+
+
+def case_url(project, case_id: str) -> str:
+    return f"/projects/{project.slug}/cases/{case_id}/"

@@ -6,23 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.test import Client
 
 from casemsg.cases.services import CaseChange, bulk_upsert
-from casemsg.projects.services import add_member
 from casemsg.scheduling import runner
 from casemsg.scheduling.models import ConditionalAlert
-
-
-@pytest.fixture
-def staff(db, project) -> Client:
-    """A logged-in editor of the project (staff status alone opens no project)."""
-    user = get_user_model().objects.create_user("operator", password="pw-operator-1", is_staff=True)
-    add_member(project, user, "editor")
-    c = Client()
-    c.force_login(user)
-    return c
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from casemsg.projects.services import add_member
 from casemsg.workers import services as workers
 from casemsg.workers.models import MobileWorker
 from tests.web.clients import logged_in
+from tests.web.conftest import case_url, make_case
 
 KE = "254712345678"
 US = "12066171234"
@@ -34,25 +35,8 @@ def viewer(project) -> Client:
     return logged_in(user)
 
 
-@pytest.fixture
-def editor(project) -> Client:
-    user = get_user_model().objects.create_user("eddie", password="pw-eddie-1")
-    add_member(project, user, "editor")
-    return logged_in(user)
-
-
-def make_case(project, case_id: str, name: str = "Asha", **props: str) -> Case:
-    return cases.create_case(
-        project, cases.CaseChange(case_id=case_id, case_type="mother", name=name, properties=dict(props))
-    )
-
-
 def url(project, path: str = "") -> str:
     return f"/projects/{project.slug}/{path}"
-
-
-def case_url(project, case_id: str) -> str:
-    return url(project, f"cases/{case_id}/")
 
 
 def listed(client: Client, project, query: str = "") -> set[str]:

@@ -18,6 +18,7 @@ from casemsg.messaging.models import Message
 from casemsg.projects.services import add_member, create_project
 from casemsg.workers import services as workers
 from tests.web.clients import logged_in
+from tests.web.conftest import case_url, make_case
 
 KE = "254712345678"
 US = "12066171234"
@@ -28,16 +29,6 @@ def nairobi(db):
     """A project whose time zone is UTC+3, to see the log's times and date range in it."""
     p, _ = create_project("nbo", "Nairobi program", time_zone="Africa/Nairobi", languages=["sw"])
     return p
-
-
-def make_case(project, case_id: str, name: str = "Asha", **props: str):
-    return cases.create_case(
-        project, cases.CaseChange(case_id=case_id, case_type="mother", name=name, properties=dict(props))
-    )
-
-
-def case_url(project, case_id: str) -> str:
-    return f"/projects/{project.slug}/cases/{case_id}/"
 
 
 def log_url(project, path: str = "messages/") -> str:

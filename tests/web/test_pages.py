@@ -13,39 +13,16 @@ from casemsg.cases import services as cases
 from casemsg.consent.models import ConsentRecord
 from casemsg.contacts.models import OptOut
 from casemsg.core import errors
-from casemsg.gateways import services as gateways
 from casemsg.messaging import pipeline
 from casemsg.messaging.models import Message
 from casemsg.projects.services import add_member
 from casemsg.workers import services as workers
+from tests.web.conftest import make_case
 
 KE = "254712345678"  # Kenya: one-way SMS needs only the number
 US = "12066171234"  # United States: no SMS without consent
 XSS = "<script>alert(1)</script>"
 XSS_ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
-
-
-@pytest.fixture
-def sandbox(db):
-    gw = gateways.add_gateway("sandbox", "sandbox")
-    gateways.map_prefix("*", "sandbox")
-    return gw
-
-
-@pytest.fixture
-def staff(db, project) -> Client:
-    """A logged-in editor of the project (staff status alone opens no project)."""
-    user = get_user_model().objects.create_user("operator", password="pw-operator-1", is_staff=True)
-    add_member(project, user, "editor")
-    c = Client()
-    c.force_login(user)
-    return c
-
-
-def make_case(project, case_id: str, name: str = "Asha", **props: str):
-    return cases.create_case(
-        project, cases.CaseChange(case_id=case_id, case_type="mother", name=name, properties=dict(props))
-    )
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.test import Client
 
 from casemsg.cases.services import CaseChange, bulk_upsert
 from casemsg.core import errors
@@ -19,7 +18,7 @@ from casemsg.messaging import pipeline
 from casemsg.projects.services import add_member, create_project
 from casemsg.scheduling import runner, services, tick
 from casemsg.scheduling.models import Broadcast, ConditionalAlert
-from tests.messaging.conftest import sandbox_gateway
+from tests.conftest import sandbox_gateway
 
 XSS = "<script>alert(1)</script>"
 XSS_ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
@@ -27,16 +26,6 @@ XSS_ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
 
 def in_days(n: int) -> str:
     return (datetime.now(UTC).date() + timedelta(days=n)).isoformat()
-
-
-@pytest.fixture
-def staff(db, project) -> Client:
-    """A logged-in editor of the project (staff status alone opens no project)."""
-    user = get_user_model().objects.create_user("operator", password="pw-operator-1", is_staff=True)
-    add_member(project, user, "editor")
-    c = Client()
-    c.force_login(user)
-    return c
 
 
 @pytest.fixture

@@ -7,18 +7,11 @@ import pytest
 from casemsg.contacts.models import PhoneEntry
 from casemsg.projects.models import Project
 from casemsg.workers.models import MobileWorker
+from tests.conftest import assert_error
 
 INDIA = "919812345678"
 KENYA = "254712345678"
 US = "12066171234"
-
-
-def assert_error(r, status: int, code: str) -> dict:
-    assert r.status_code == status, r.content
-    body = r.json()
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}, body
-    assert body["error"]["code"] == code, body
-    return body["error"]
 
 
 def create(api, **body) -> dict:
