@@ -28,6 +28,7 @@ class SurveyIn(In):
     default_language: Any = None
     languages: Any = None
     settings: Any = Field(None, description="keyword, expire_after, reminder_intervals, submit_partial, …")
+    entity: Any = Field(None, description="where the answers go: update the case (default) or create a case")
     questions: Any = None
 
 
@@ -134,12 +135,19 @@ def import_survey(
     project: str,
     file: File[UploadedFile],
     survey_id: Form[int | None] = None,
+    attachments: File[list[UploadedFile]] | None = None,
+    accept_refused: Form[bool] = False,
 ) -> Status[dict[str, Any]]:
     """An XLSForm (.xlsx or .csv, multipart field `file`) as a new survey (201), or as a new version (200)
-    of `survey_id`, else of the survey with the same form_id. A 422 INVALID_SURVEY names the sheet rows."""
+    of `survey_id`, else of the survey with the same form_id. A 422 INVALID_SURVEY names the sheet rows.
+    `attachments`: the CSV files of its choices (select_one_from_file); `accept_refused`: import it without
+    the questions a phone's hardware answers (GPS, photos, barcodes), else they are refused (422)."""
     p = project_for(request, project)
     content = file.read()
-    survey, created = services.import_survey(p, content, file.name or "", survey_id)
+    attached = {(f.name or "").rsplit("/", 1)[-1]: f.read() for f in attachments or []}
+    survey, created = services.import_survey(
+        p, content, file.name or "", survey_id, attachments=attached, accept_refused=accept_refused
+    )
     return Status(201 if created else 200, _survey(survey))
 
 

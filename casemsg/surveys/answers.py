@@ -19,6 +19,11 @@ the same form the expressions and XForms use:
   4-digit year and separators is read as year-month-day whatever the format, since that is unambiguous.
   Impossible dates (20240230) are refused. Stored as ISO YYYY-MM-DD.
 * time: HHMM or HH:MM (also H:MM, HMM and '.' as separator), 00:00 to 23:59. Stored as HH:MM.
+* datetime: a date and a time as above, separated by a space or 'T' ('20240310 0930'). Stored as ODK writes
+  a dateTime, in the contact's time zone: '2024-03-10T09:30:00.000+03:00'.
+* rank: every choice, in order of preference, as for select_multiple ('3 1 2'). Stored: the names in the
+  order given, space-separated.
+* acknowledge: OK, 1, yes or Y (any case). Stored: 'OK', as ODK does.
 * text: anything non-blank, stripped.
 
 A blank reply is `required` for a required question and an empty (skipped) answer otherwise.
@@ -31,6 +36,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo
 
 from casemsg.surveys.definition import ANSWER_ERRORS, DATE_FORMATS, Question
 
@@ -58,6 +64,8 @@ DEFAULT_MESSAGES: dict[str, dict[str, str]] = {
         "invalid_time": "Please reply with a time as HHMM, for example 0930 or 1745.",
         "invalid_text": "Please reply with some text.",
         "constraint_failed": "That answer is not accepted. Please reply again.",
+        "invalid_datetime": "Please reply with a date and a time as {date_format} HHMM, for example {example} 0930.",
+        "invalid_acknowledge": "Please reply OK.",
     }
 }
 
@@ -198,12 +206,37 @@ def _parse_time(reply: str) -> Parsed:
     return _ok(f"{hours:02d}:{minutes:02d}")
 
 
-def parse_answer(question: Question, reply: str, date_format: str = "YYYYMMDD") -> Parsed:
+def _parse_rank(question: Question, reply: str) -> Parsed:
+    lookup = _choice_lookup(question)
+    tokens = [lookup.get(t.strip(".!;:")) for t in re.split(r"[\s,]+", _key(reply)) if t.strip(".!;:")]
+    names = [t for t in tokens if t is not None]
+    if len(names) != len(tokens) or len(set(names)) != len(names) or len(names) != len(question.choices):
+        return _fail("invalid_choices", count=str(len(question.choices)), reply=reply)
+    return _ok(" ".join(names))
+
+
+_ACKNOWLEDGED = {"ok", "okay", "1", "yes", "y"}
+
+
+def _parse_datetime(reply: str, date_format: str, zone: str | None) -> Parsed:
+    example = _format_date(_EXAMPLE, date_format)
+    parts = re.split(r"\s+|T", reply.strip(), maxsplit=1)
+    date = _parse_date(parts[0], date_format) if len(parts) == 2 else None
+    time = _parse_time(parts[1].strip()) if len(parts) == 2 else None
+    if date is None or time is None or not date.ok or not time.ok:
+        return _fail("invalid_datetime", date_format=date_format, example=example, reply=reply)
+    moment = dt.datetime.fromisoformat(f"{date.value}T{time.value}")
+    if zone:
+        moment = moment.replace(tzinfo=ZoneInfo(zone))
+    return _ok(moment.isoformat(timespec="milliseconds"))
+
+
+def parse_answer(question: Question, reply: str, date_format: str = "YYYYMMDD", zone: str | None = None) -> Parsed:
     """Read an SMS reply as the answer to `question`; see the module docstring for what is accepted.
 
-    `date_format` is the survey's SMS date format (settings.date_format), one of DATE_FORMATS. Constraints
-    are not checked here (they need the other answers): evaluate `question.compiled_constraint` on the
-    parsed value.
+    `date_format` is the survey's SMS date format (settings.date_format), one of DATE_FORMATS; `zone` the
+    contact's time zone (a dateTime is stored with its offset). Constraints are not checked here (they
+    need the other answers): evaluate `question.compiled_constraint` on the parsed value.
     """
     if date_format not in DATE_FORMATS:
         raise ValueError(f"date_format must be one of {', '.join(DATE_FORMATS)}, not {date_format!r}")
@@ -224,6 +257,12 @@ def parse_answer(question: Question, reply: str, date_format: str = "YYYYMMDD") 
         return _parse_date(text, date_format)
     if question.type == "time":
         return _parse_time(text)
+    if question.type == "datetime":
+        return _parse_datetime(text, date_format, zone)
+    if question.type == "rank":
+        return _parse_rank(question, text)
+    if question.type == "acknowledge":
+        return _ok("OK") if _clean_choice_reply(text) in _ACKNOWLEDGED else _fail("invalid_acknowledge")
     return _ok(text)
 
 

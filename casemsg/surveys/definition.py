@@ -5,6 +5,15 @@ reviewed; XLSForm is only an import route into it (see `xlsform.py`). `parse_sur
 author can get wrong and reports all problems at once, each naming its question, because a survey is
 fixed in one round of edits rather than one error at a time. `to_dict` gives the canonical dict back:
 defaults filled in, optional keys left out when unset, so two equivalent sources produce equal dicts.
+
+A survey is one flat list of questions in the order they are asked: what an XLSForm nests (groups,
+repeats) arrives here flattened and unrolled (`xform.py`). Besides the questions that wait for a reply,
+the list holds what is computed rather than asked (`calculate`, `hidden`, `metadata`), evaluated in
+document order as the answers arrive (`flow.py`). `entity` says which case the answers are written to: the
+case the survey was sent to (the default, or an ODK Entities update form), or a new case (a registration).
+
+(Over 500 lines: the format is one reading — its dataclasses, every check with its sentence, and the
+canonical dict — and the checks of one key sit beside those of the others.)
 """
 
 from __future__ import annotations
@@ -16,17 +25,29 @@ from typing import Any
 
 from casemsg.core import errors
 from casemsg.core.errors import InputError
-from casemsg.surveys.expressions import NAME_RE, Compiled, ExpressionError, compile_expression, find_references
+from casemsg.surveys.expressions import (
+    NAME_RE,
+    Compiled,
+    ExpressionError,
+    compile_choice_filter,
+    compile_expression,
+    find_references,
+)
 
 __all__ = [
     "ANSWER_ERRORS",
+    "ASKED_TYPES",
+    "COMPUTED_TYPES",
     "DATE_FORMATS",
     "FORMAT",
+    "METADATA",
+    "PROMPTS",
     "MAX_CHOICES",
     "MAX_QUESTIONS",
     "QUESTION_TYPES",
     "SELECT_TYPES",
     "Choice",
+    "Entity",
     "Problem",
     "Question",
     "Settings",
@@ -38,8 +59,23 @@ __all__ = [
 ]
 
 FORMAT = "casemsg-survey/1"
-QUESTION_TYPES = ("text", "integer", "decimal", "date", "time", "select_one", "select_multiple", "note")
-SELECT_TYPES = ("select_one", "select_multiple")
+QUESTION_TYPES = (
+    "text", "integer", "decimal", "date", "time", "datetime", "select_one", "select_multiple", "rank",
+    "acknowledge", "note", "calculate", "hidden", "metadata",
+)  # fmt: skip
+SELECT_TYPES = ("select_one", "select_multiple", "rank")  # the types with choices
+# Types that wait for a reply; notes are sent; computed types are neither sent nor asked.
+ASKED_TYPES = ("text", "integer", "decimal", "date", "time", "datetime", *SELECT_TYPES, "acknowledge")
+COMPUTED_TYPES = ("calculate", "hidden", "metadata")
+# What a `metadata` question holds (flow.py fills them in): ODK's metadata, and the case's own fields.
+METADATA = (
+    "start", "end", "today", "deviceid", "phonenumber", "username", "email", "simserial", "subscriberid",
+    "audit", "instanceid", "case_id", "case_name", "case_property",
+)  # fmt: skip
+# The texts casemsg adds to a question (settings.prompts translates them): the value a skip keeps, the
+# acknowledgement asked for, the progress said before a question.
+PROMPTS = ("keep", "acknowledge", "progress")
+DEFAULT_SKIP_WORD = "#SKIP"
 # A survey's size is bounded (docs/surveys.md, "Limits"): every question is a text message, and the canonical
 # definition holds each question's choices, so both counts bound the work and the stored JSON.
 MAX_QUESTIONS = 2_000
@@ -58,6 +94,8 @@ ANSWER_ERRORS = (
     "invalid_time",
     "invalid_text",
     "constraint_failed",
+    "invalid_datetime",
+    "invalid_acknowledge",
 )
 
 # Case properties are free-form in casemsg, but a survey writes them from an SMS, so we keep to names
@@ -67,12 +105,22 @@ _PROPERTY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 _RESERVED_PROPERTIES = frozenset({"case_id", "case_type", "external_id", "owner_id", "parent_id"})
 _LANGUAGE_RE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*$")
 _KEYWORD_RE = re.compile(r"^\S{1,32}$")
-_TOP_KEYS = ("format", "name", "form_id", "version", "default_language", "languages", "settings", "questions")
-_SETTINGS_KEYS = ("keyword", "expire_after", "reminder_intervals", "submit_partial", "date_format", "error_messages")
-_QUESTION_KEYS = (
-    "name", "type", "label", "choices", "required", "constraint", "constraint_message", "relevant", "save_to",
+_TOP_KEYS = (
+    "format", "name", "form_id", "version", "default_language", "languages", "settings", "entity", "tables",
+    "questions",
 )  # fmt: skip
-_CHOICE_KEYS = ("name", "label")
+_SETTINGS_KEYS = (
+    "keyword", "expire_after", "reminder_intervals", "submit_partial", "date_format", "error_messages",
+    "skip_word", "progress", "prefill", "prompts",
+)  # fmt: skip
+_QUESTION_KEYS = (
+    "name", "type", "label", "hint", "choices", "choice_filter", "required", "required_message", "read_only",
+    "constraint", "constraint_message", "relevant", "default", "default_expression", "calculation", "metadata",
+    "property", "save_to",
+)  # fmt: skip
+_CHOICE_KEYS = ("name", "label", "columns")
+_ENTITY_KEYS = ("list_name", "action", "label", "create_if", "update_if", "parent")
+_COLUMN_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
 
 @dataclass(frozen=True)
@@ -106,6 +154,7 @@ class SurveyError(ValueError):
 class Choice:
     name: str
     label: dict[str, str]
+    columns: dict[str, str] = field(default_factory=dict)  # the choices sheet's other columns (choice_filter)
 
 
 @dataclass(frozen=True)
@@ -119,9 +168,50 @@ class Question:
     constraint_message: dict[str, str] = field(default_factory=dict)
     relevant: str | None = None
     save_to: str | None = None
+    hint: dict[str, str] = field(default_factory=dict)
+    required_if: str | None = None  # a dynamic `required` (an expression); `required` is then False
+    required_message: dict[str, str] = field(default_factory=dict)
+    read_only: bool = False
+    read_only_if: str | None = None  # a dynamic `read_only`
+    choice_filter: str | None = None
+    default: str | None = None  # the value a skipped question takes (and a hidden field holds)
+    default_expression: str | None = None  # a dynamic default, evaluated when the question is reached
+    calculation: str | None = None  # a `calculate`'s expression
+    metadata: str | None = None  # a `metadata` question's kind (METADATA)
+    case_property: str | None = None  # metadata `case_property`: which property of the case (key "property")
     # Compiled once at parse time so that evaluating a reply never re-parses; not part of equality.
     compiled_constraint: Compiled | None = field(default=None, compare=False, repr=False)
     compiled_relevant: Compiled | None = field(default=None, compare=False, repr=False)
+    compiled_required: Compiled | None = field(default=None, compare=False, repr=False)
+    compiled_read_only: Compiled | None = field(default=None, compare=False, repr=False)
+    compiled_filter: Compiled | None = field(default=None, compare=False, repr=False)
+    compiled_default: Compiled | None = field(default=None, compare=False, repr=False)
+    compiled_calculation: Compiled | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def asked(self) -> bool:
+        return self.type in ASKED_TYPES
+
+    @property
+    def computed(self) -> bool:
+        return self.type in COMPUTED_TYPES
+
+
+@dataclass(frozen=True)
+class Entity:
+    """Where the answers go (ODK Entities): `update` the case the survey was sent to, or `create` a new case
+    of type `list_name` (when `create_if` holds), named by `label`, a child of the sender's case with
+    `parent` 'sender'. `label`, `create_if` and `update_if` are expressions over the whole survey."""
+
+    list_name: str
+    action: str  # "update" or "create"
+    label: str | None = None
+    create_if: str | None = None
+    update_if: str | None = None
+    parent: str | None = None  # "sender" or None
+    compiled_label: Compiled | None = field(default=None, compare=False, repr=False)
+    compiled_create_if: Compiled | None = field(default=None, compare=False, repr=False)
+    compiled_update_if: Compiled | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -134,6 +224,10 @@ class Settings:
     # {language: {error: text}}: the survey's own (or translated) reasons for refusing a reply, by the
     # error names of ANSWER_ERRORS; `{count}`, `{date_format}` and `{example}` are filled in.
     error_messages: dict[str, dict[str, str]] = field(default_factory=dict)
+    skip_word: str = DEFAULT_SKIP_WORD  # the reply that skips a question (it takes its default)
+    progress: bool = False  # say "[12/340]" before each question
+    prefill: bool = False  # offer a `save_to` question's current case value ("Reply #SKIP to keep 3")
+    prompts: dict[str, dict[str, str]] = field(default_factory=dict)  # {language: {PROMPTS name: text}}
 
 
 @dataclass(frozen=True)
@@ -145,6 +239,9 @@ class Survey:
     questions: tuple[Question, ...]
     form_id: str | None = None  # XLSForm form_id, kept so a re-import can be matched to its survey
     version: str | None = None
+    entity: Entity | None = None  # None: the answers update the case the survey was sent to
+    # CSV files attached to the survey, for pulldata(): {name: rows ({column: value})}; not part of equality
+    tables: dict[str, tuple[dict[str, str], ...]] = field(default_factory=dict, compare=False, repr=False)
 
     def question(self, name: str) -> Question:
         for q in self.questions:
@@ -177,7 +274,14 @@ def _unknown_keys(
 
 
 def _texts(
-    out: _Collector, question: str | None, value: object, what: str, languages: tuple[str, ...], default: str
+    out: _Collector,
+    question: str | None,
+    value: object,
+    what: str,
+    languages: tuple[str, ...],
+    default: str,
+    *,
+    required: bool = True,
 ) -> dict[str, str]:
     """A {language: text} dict; the default language is required so every contact gets some text."""
     if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
@@ -187,35 +291,43 @@ def _texts(
     for lang in texts:
         if lang not in languages:
             out.add(question, f"{what} has text in '{lang}', which is not one of the survey's languages.")
-    if not texts.get(default, "").strip():
+    if required and not texts.get(default, "").strip():
         out.add(question, f"{what} has no text in the default language '{default}'.")
     return texts
 
 
-def _parse_error_messages(out: _Collector, value: object, languages: tuple[str, ...]) -> dict[str, dict[str, str]]:
+def _parse_translations(
+    out: _Collector, value: object, languages: tuple[str, ...], key: str, names: tuple[str, ...]
+) -> dict[str, dict[str, str]]:
+    """settings.error_messages and settings.prompts: {language: {name: text}}."""
     if value is None:
         return {}
     if not isinstance(value, dict) or not all(
         isinstance(lang, str) and isinstance(texts, dict) and all(isinstance(k, str) for k in texts)
         for lang, texts in value.items()
     ):
-        out.add(None, "settings.error_messages must map language codes to {error name: text} objects.")
+        out.add(None, f"settings.{key} must map language codes to {{name: text}} objects.")
         return {}
     messages: dict[str, dict[str, str]] = {}
     for lang, texts in value.items():
         if lang not in languages:
-            out.add(None, f"settings.error_messages has texts in '{lang}', which is not one of the survey's languages.")
+            out.add(None, f"settings.{key} has texts in '{lang}', which is not one of the survey's languages.")
         for name, text in texts.items():
-            if name not in ANSWER_ERRORS:
-                out.add(
-                    None,
-                    f"settings.error_messages.{lang} has '{name}', which is not one of {', '.join(ANSWER_ERRORS)}.",
-                )
+            if name not in names:
+                out.add(None, f"settings.{key}.{lang} has '{name}', which is not one of {', '.join(names)}.")
             elif not isinstance(text, str) or not text.strip():
-                out.add(None, f"settings.error_messages.{lang}.{name} must be non-empty text.")
+                out.add(None, f"settings.{key}.{lang}.{name} must be non-empty text.")
             else:
                 messages.setdefault(lang, {})[name] = text
     return messages
+
+
+def _flag(out: _Collector, value: dict[str, Any], key: str) -> bool:
+    flag = value.get(key, False)
+    if not isinstance(flag, bool):
+        out.add(None, f"settings.{key} must be true or false.")
+        return False
+    return flag
 
 
 def _parse_settings(out: _Collector, value: object, languages: tuple[str, ...] = ()) -> Settings:
@@ -243,20 +355,43 @@ def _parse_settings(out: _Collector, value: object, languages: tuple[str, ...] =
             f"settings.reminder_intervals add up to {sum(intervals)} minutes, so the last reminder would be sent "
             f"after the survey expires (expire_after is {expire_after}).",
         )
-    submit_partial = value.get("submit_partial", False)
-    if not isinstance(submit_partial, bool):
-        out.add(None, "settings.submit_partial must be true or false.")
-        submit_partial = False
+    submit_partial = _flag(out, value, "submit_partial")
     date_format = value.get("date_format", "YYYYMMDD")
     if date_format not in DATE_FORMATS:
         out.add(None, f"settings.date_format must be one of {', '.join(DATE_FORMATS)}.")
         date_format = "YYYYMMDD"
-    messages = _parse_error_messages(out, value.get("error_messages"), languages)
-    return Settings(keyword, expire_after, tuple(intervals), submit_partial, date_format, messages)
+    messages = _parse_translations(out, value.get("error_messages"), languages, "error_messages", ANSWER_ERRORS)
+    skip_word = value.get("skip_word", DEFAULT_SKIP_WORD)
+    if not isinstance(skip_word, str) or not _KEYWORD_RE.match(skip_word):
+        out.add(None, "settings.skip_word must be one word of at most 32 characters.")
+        skip_word = DEFAULT_SKIP_WORD
+    return Settings(
+        keyword,
+        expire_after,
+        tuple(intervals),
+        submit_partial,
+        date_format,
+        messages,
+        skip_word=skip_word,
+        progress=_flag(out, value, "progress"),
+        prefill=_flag(out, value, "prefill"),
+        prompts=_parse_translations(out, value.get("prompts"), languages, "prompts", PROMPTS),
+    )
+
+
+def _parse_columns(out: _Collector, qname: str, name: str, value: object) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and _COLUMN_RE.match(k) and isinstance(v, str) for k, v in value.items()
+    ):
+        out.add(qname, f"The columns of choice '{name}' must map column names (letters, digits, '_') to text.")
+        return {}
+    return dict(value)
 
 
 def _parse_choices(
-    out: _Collector, qname: str, value: object, languages: tuple[str, ...], default: str
+    out: _Collector, qname: str, value: object, languages: tuple[str, ...], default: str, filtered: bool
 ) -> tuple[Choice, ...]:
     if not isinstance(value, list) or not value:
         out.add(qname, "A select question needs a non-empty list of choices.")
@@ -273,13 +408,15 @@ def _parse_choices(
             out.add(qname, f"Choice {i} needs a name without spaces.")
             continue
         label = _texts(out, qname, raw.get("label"), f"The label of choice '{name}'", languages, default)
-        choices.append(Choice(name, label))
+        choices.append(Choice(name, label, _parse_columns(out, qname, name, raw.get("columns"))))
     seen: set[str] = set()
     for c in choices:
-        if c.name in seen:
+        if c.name in seen and not filtered:  # (a filtered list may repeat a name across its subsets)
             out.add(qname, f"The choice name '{c.name}' is used twice.")
         seen.add(c.name)
-    _check_reply_ambiguity(out, qname, choices)
+    if not filtered:
+        # a choice filter offers a subset at a time, numbered afresh: replies are matched within it
+        _check_reply_ambiguity(out, qname, choices)
     return tuple(choices)
 
 
@@ -302,11 +439,19 @@ def _check_reply_ambiguity(out: _Collector, qname: str, choices: list[Choice]) -
 
 
 def _check_expression(
-    out: _Collector, q: dict[str, Any], key: str, earlier: list[str], all_names: dict[str, str]
+    out: _Collector,
+    q: dict[str, Any],
+    key: str,
+    earlier: list[str],
+    all_names: dict[str, str],
+    *,
+    columns: set[str] | None = None,
+    anywhere: bool = False,
 ) -> Compiled | None:
     """References are checked here, with the survey's order in mind, for sentences more useful than
-    'unknown'; everything else is left to the compiler."""
-    qname = str(q.get("name"))
+    'unknown'; everything else is left to the compiler. `anywhere`: the expression is evaluated once every
+    answer is in (an entity's), so it may refer to any question."""
+    qname = str(q.get("name")) if "name" in q else None
     expr = q.get(key)
     if expr is None:
         return None
@@ -320,7 +465,7 @@ def _check_expression(
             out.add(qname, f"{key} '{expr}' refers to the question itself (${{{ref}}}).{hint}")
         elif ref not in all_names:
             out.add(qname, f"{key} '{expr}' refers to ${{{ref}}}, but there is no question named '{ref}'.")
-        elif ref not in earlier:
+        elif ref not in earlier and not anywhere:
             out.add(qname, f"{key} '{expr}' refers to ${{{ref}}}, which comes later; only earlier answers are known.")
         elif all_names[ref] == "note":
             out.add(qname, f"{key} '{expr}' refers to ${{{ref}}}, which is a note and has no answer.")
@@ -329,11 +474,27 @@ def _check_expression(
         ok = False
     if not ok:
         return None
+    known = set(all_names) if anywhere else set(earlier)
     try:
-        return compile_expression(expr, set(earlier), allow_dot=(key == "constraint"))
+        if columns is not None:
+            return compile_choice_filter(expr, known, columns)
+        return compile_expression(expr, known, allow_dot=(key == "constraint"))
     except ExpressionError as err:
         out.add(qname, f"{key}: {err}")
         return None
+
+
+def _bool_or_expression(
+    out: _Collector, raw: dict[str, Any], key: str, earlier: list[str], all_names: dict[str, str]
+) -> tuple[bool, str | None, Compiled | None]:
+    """`required` and `read_only`: true/false, or an expression evaluated when the question is asked."""
+    value = raw.get(key, False)
+    if isinstance(value, bool):
+        return value, None, None
+    if isinstance(value, str) and value.strip():
+        return False, value, _check_expression(out, raw, key, earlier, all_names)
+    out.add(str(raw.get("name")), f"{key} must be true, false or an expression.")
+    return False, None, None
 
 
 def _parse_question(
@@ -351,23 +512,40 @@ def _parse_question(
     if qtype not in QUESTION_TYPES:
         out.add(qname, f"The type '{qtype}' is not supported; use one of {', '.join(QUESTION_TYPES)}.")
         return None
-    label = _texts(out, qname, raw.get("label"), "The label", languages, default)
+    computed = qtype in COMPUTED_TYPES
+    # what is computed is never sent: its label (kept from an XLSForm, for the pages) may be left out
+    label = _texts(out, qname, raw.get("label", {}), "The label", languages, default, required=not computed)
+    hint = (  # a hint is said in the session's language only: it may be missing in the default one
+        _texts(out, qname, raw["hint"], "The hint", languages, default, required=False) if raw.get("hint") else {}
+    )
     choices: tuple[Choice, ...] = ()
+    compiled_filter = None
     if qtype in SELECT_TYPES:
-        choices = _parse_choices(out, qname, raw.get("choices"), languages, default)
-    elif "choices" in raw:
-        out.add(qname, f"Only select questions have choices, not {qtype} questions.")
-    required = raw.get("required", False)
-    if not isinstance(required, bool):
-        out.add(qname, "required must be true or false.")
-        required = False
-    if qtype == "note":
-        # A note is sent, never answered: answer-related keys would be silently meaningless.
-        for key in ("constraint", "save_to"):
-            if raw.get(key) is not None:
-                out.add(qname, f"A note has no answer, so it cannot have {key}.")
-        if required:
-            out.add(qname, "A note has no answer, so it cannot be required.")
+        if raw.get("choice_filter") is not None:
+            columns = {
+                "name",
+                *(k for c in raw.get("choices") or [] if isinstance(c, dict) for k in c.get("columns") or {}),
+            }
+            compiled_filter = _check_expression(out, raw, "choice_filter", earlier, all_names, columns=columns)
+        choices = _parse_choices(
+            out, qname, raw.get("choices"), languages, default, raw.get("choice_filter") is not None
+        )
+    else:
+        if "choices" in raw:
+            out.add(qname, f"Only select questions have choices, not {qtype} questions.")
+        if raw.get("choice_filter") is not None:
+            out.add(qname, f"Only select questions have a choice_filter, not {qtype} questions.")
+    required, required_if, compiled_required = _bool_or_expression(out, raw, "required", earlier, all_names)
+    read_only, read_only_if, compiled_read_only = _bool_or_expression(out, raw, "read_only", earlier, all_names)
+    if qtype == "note" or computed:
+        # A note is sent and a computed value is never asked: answer-related keys would be meaningless.
+        what = "A note has no answer" if qtype == "note" else f"A {qtype} question is not asked"
+        keys = ("constraint", "save_to") if qtype == "note" else ("constraint", "required_message")
+        for key in (*keys, "read_only"):
+            if raw.get(key) not in (None, False):
+                out.add(qname, f"{what}, so it cannot have {key}.")
+        if required or required_if:
+            out.add(qname, f"{what}, so it cannot be required.")
     constraint = _check_expression(out, raw, "constraint", earlier, all_names) if qtype != "note" else None
     relevant = _check_expression(out, raw, "relevant", earlier, all_names)
     message: dict[str, str] = {}
@@ -375,6 +553,32 @@ def _parse_question(
         if raw.get("constraint") is None:
             out.add(qname, "constraint_message is given but there is no constraint.")
         message = _texts(out, qname, raw["constraint_message"], "The constraint_message", languages, default)
+    required_message: dict[str, str] = {}
+    if raw.get("required_message") is not None:
+        required_message = _texts(out, qname, raw["required_message"], "The required_message", languages, default)
+    default_value = raw.get("default")
+    if default_value is not None and (not isinstance(default_value, str) or qtype == "note"):
+        out.add(qname, "default must be text (the answer a skipped question takes)." if qtype != "note" else
+                "A note has no answer, so it cannot have a default.")  # fmt: skip
+        default_value = None
+    compiled_default = _check_expression(out, raw, "default_expression", earlier, all_names)
+    calculation = None
+    if qtype == "calculate":
+        if raw.get("calculation") is None:
+            out.add(qname, "A calculate question needs a calculation.")
+        calculation = _check_expression(out, raw, "calculation", earlier, all_names)
+    elif raw.get("calculation") is not None:
+        out.add(qname, f"Only calculate questions have a calculation, not {qtype} questions.")
+    metadata, prop = raw.get("metadata"), raw.get("property")
+    if qtype == "metadata":
+        if metadata not in METADATA:
+            out.add(qname, f"metadata must be one of {', '.join(METADATA)}.")
+        if (metadata == "case_property") != (prop is not None):
+            out.add(qname, "property names the case property of metadata 'case_property' (and only of it).")
+        elif prop is not None and (not isinstance(prop, str) or not _PROPERTY_RE.match(prop)):
+            out.add(qname, f"property '{prop}' is not a valid case property name.")
+    elif metadata is not None or prop is not None:
+        out.add(qname, f"Only metadata questions have metadata and property, not {qtype} questions.")
     save_to = raw.get("save_to")
     if save_to is not None and qtype != "note":
         if not isinstance(save_to, str) or not _PROPERTY_RE.match(save_to) or len(save_to) > 255:
@@ -395,9 +599,81 @@ def _parse_question(
         constraint_message=message,
         relevant=raw.get("relevant"),
         save_to=save_to if qtype != "note" else None,
+        hint=hint,
+        required_if=required_if,
+        required_message=required_message,
+        read_only=read_only,
+        read_only_if=read_only_if,
+        choice_filter=raw.get("choice_filter") if qtype in SELECT_TYPES else None,
+        default=default_value,
+        default_expression=raw.get("default_expression"),
+        calculation=raw.get("calculation") if qtype == "calculate" else None,
+        metadata=metadata if qtype == "metadata" else None,
+        case_property=prop if qtype == "metadata" else None,
         compiled_constraint=constraint,
         compiled_relevant=relevant,
+        compiled_required=compiled_required,
+        compiled_read_only=compiled_read_only,
+        compiled_filter=compiled_filter,
+        compiled_default=compiled_default,
+        compiled_calculation=calculation,
     )
+
+
+def _parse_entity(out: _Collector, value: object, all_names: dict[str, str]) -> Entity | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        out.add(None, "entity must be an object.")
+        return None
+    _unknown_keys(out, None, value, _ENTITY_KEYS, "entity")
+    list_name, action = value.get("list_name"), value.get("action", "update")
+    if not isinstance(list_name, str) or not _PROPERTY_RE.match(list_name):
+        out.add(None, "entity.list_name must be a case type (letters, digits, '_' and '-').")
+    if action not in ("update", "create"):
+        out.add(None, "entity.action must be 'update' (the case the survey was sent to) or 'create' (a new case).")
+    if action == "update" and value.get("create_if") is not None:
+        out.add(None, "entity.create_if is for action 'create'.")
+    if action == "create" and value.get("update_if") is not None:
+        out.add(None, "entity.update_if is for action 'update'.")
+    parent = value.get("parent")
+    if parent not in (None, "sender") or (parent is not None and action != "create"):
+        out.add(None, "entity.parent can only be 'sender' (the new case is a child of the case answering).")
+    compiled: dict[str, Compiled | None] = {}
+    for key in ("label", "create_if", "update_if"):
+        compiled[key] = _check_expression(out, {f"entity.{key}": value.get(key)}, f"entity.{key}", [], all_names,
+                                          anywhere=True)  # fmt: skip
+    return Entity(
+        list_name=str(list_name),
+        action=str(action),
+        label=value.get("label"),
+        create_if=value.get("create_if"),
+        update_if=value.get("update_if"),
+        parent=parent,
+        compiled_label=compiled["label"],
+        compiled_create_if=compiled["create_if"],
+        compiled_update_if=compiled["update_if"],
+    )
+
+
+def _parse_tables(out: _Collector, value: object) -> dict[str, tuple[dict[str, str], ...]]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(
+        isinstance(name, str)
+        and _COLUMN_RE.match(name)
+        and isinstance(rows, list)
+        and all(
+            isinstance(r, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in r.items()) for r in rows
+        )
+        for name, rows in value.items()
+    ):
+        out.add(None, "tables must map table names to lists of rows ({column: text}).")
+        return {}
+    if sum(len(rows) for rows in value.values()) > MAX_CHOICES:
+        out.add(None, f"tables hold more than {MAX_CHOICES:,} rows in all.")
+        return {}
+    return {name: tuple(dict(r) for r in rows) for name, rows in value.items()}
 
 
 def check_size(data: object) -> None:
@@ -485,6 +761,8 @@ def parse_survey(data: dict[str, Any]) -> Survey:
         earlier.append(str(raw["name"]))
         if q is not None:
             questions.append(q)
+    entity = _parse_entity(out, data.get("entity"), all_names)
+    tables = _parse_tables(out, data.get("tables"))
     if out.problems:
         raise SurveyError(out.problems)
     return Survey(
@@ -495,6 +773,8 @@ def parse_survey(data: dict[str, Any]) -> Survey:
         questions=tuple(questions),
         form_id=form_id,
         version=version,
+        entity=entity,
+        tables=tables,
     )
 
 
@@ -517,21 +797,55 @@ def to_dict(survey: Survey) -> dict[str, Any]:
         data["settings"]["date_format"] = survey.settings.date_format
     if survey.settings.error_messages:
         data["settings"]["error_messages"] = {k: dict(v) for k, v in survey.settings.error_messages.items()}
-    questions: list[dict[str, Any]] = []
-    for q in survey.questions:
-        item: dict[str, Any] = {"name": q.name, "type": q.type, "label": dict(q.label)}
-        if q.type in SELECT_TYPES:
-            item["choices"] = [{"name": c.name, "label": dict(c.label)} for c in q.choices]
-        if q.required:
-            item["required"] = True
-        if q.constraint is not None:
-            item["constraint"] = q.constraint
-        if q.constraint_message:
-            item["constraint_message"] = dict(q.constraint_message)
-        if q.relevant is not None:
-            item["relevant"] = q.relevant
-        if q.save_to is not None:
-            item["save_to"] = q.save_to
-        questions.append(item)
-    data["questions"] = questions
+    if survey.settings.skip_word != DEFAULT_SKIP_WORD:
+        data["settings"]["skip_word"] = survey.settings.skip_word
+    for flag in ("progress", "prefill"):
+        if getattr(survey.settings, flag):
+            data["settings"][flag] = True
+    if survey.settings.prompts:
+        data["settings"]["prompts"] = {k: dict(v) for k, v in survey.settings.prompts.items()}
+    if survey.entity is not None:
+        e = survey.entity
+        entity: dict[str, Any] = {"list_name": e.list_name, "action": e.action}
+        for key in ("label", "create_if", "update_if", "parent"):
+            if getattr(e, key) is not None:
+                entity[key] = getattr(e, key)
+        data["entity"] = entity
+    if survey.tables:
+        data["tables"] = {name: [dict(r) for r in rows] for name, rows in survey.tables.items()}
+    data["questions"] = [_question_dict(q) for q in survey.questions]
     return data
+
+
+def _question_dict(q: Question) -> dict[str, Any]:
+    item: dict[str, Any] = {"name": q.name, "type": q.type}
+    if q.label or not q.computed:
+        item["label"] = dict(q.label)
+    if q.hint:
+        item["hint"] = dict(q.hint)
+    if q.type in SELECT_TYPES:
+        item["choices"] = [
+            {"name": c.name, "label": dict(c.label), **({"columns": dict(c.columns)} if c.columns else {})}
+            for c in q.choices
+        ]
+    if q.choice_filter is not None:
+        item["choice_filter"] = q.choice_filter
+    if q.required or q.required_if:
+        item["required"] = q.required_if or True
+    if q.required_message:
+        item["required_message"] = dict(q.required_message)
+    if q.read_only or q.read_only_if:
+        item["read_only"] = q.read_only_if or True
+    if q.constraint is not None:
+        item["constraint"] = q.constraint
+    if q.constraint_message:
+        item["constraint_message"] = dict(q.constraint_message)
+    if q.relevant is not None:
+        item["relevant"] = q.relevant
+    for key, attr in (
+        ("default", "default"), ("default_expression", "default_expression"), ("calculation", "calculation"),
+        ("metadata", "metadata"), ("property", "case_property"), ("save_to", "save_to"),
+    ):  # fmt: skip
+        if getattr(q, attr) is not None:
+            item[key] = getattr(q, attr)
+    return item

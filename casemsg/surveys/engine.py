@@ -6,9 +6,11 @@ session per (gateway, number), so the router knows where a reply belongs. Each s
 * `start` checks the case (a name, a two-way number), closes the number's open session as *replaced*,
   and sends the first relevant question (notes before it go in the same SMS).
 * `answer` reads a reply by the question's type (answers.py), checks the constraint with the answers so
-  far (expressions.py), and sends the reason and the question again, or the next relevant question; after
-  the last one it writes every `save_to` answer to the case in one update (cases.services.update_case, the
-  normal write path, in the same transaction) and closes the session. `#STOP` ends the session.
+  far (expressions.py), and sends the reason and the question again, or the next relevant question (what
+  is computed on the way, and how a question is said: flow.py); after the last one it writes every
+  `save_to` answer to the case in one update (cases.services.update_case, the normal write path, in the
+  same transaction) — or creates the case a registration form describes — and closes the session.
+  `#STOP` ends the session.
 * `remind_and_expire` (the worker's ticker) re-sends the current question of sessions whose reminder is
   due, expires sessions past `expire_after` (saving the answers so far only with `submit_partial`), and
   ends the sessions of numbers that opted out meanwhile (a STOP seen by the router ends them at once).
@@ -42,10 +44,10 @@ from casemsg.messaging import pipeline, render
 from casemsg.messaging.models import Message, MessagingEvent
 from casemsg.messaging.queries import used_send_keys
 from casemsg.projects.models import Project
+from casemsg.surveys import flow
 from casemsg.surveys.answers import Parsed, error_message, parse_answer
-from casemsg.surveys.definition import SELECT_TYPES, Question, parse_survey
+from casemsg.surveys.definition import Question, parse_survey
 from casemsg.surveys.definition import Survey as Definition
-from casemsg.surveys.expressions import Compiled, ExpressionError, evaluate_bool
 from casemsg.surveys.models import Survey, SurveySession, SurveyVersion
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,7 @@ ANSWERED, RETRY, COMPLETED, STOPPED = "survey_answer", "survey_retry", "survey_c
 class _Parsed:
     survey: Definition
     index: dict[str, int]  # question name -> position
+    plan: flow.Plan
 
 
 # by (id, created_on): a version never changes, but an id can be used again once its row is deleted
@@ -81,7 +84,7 @@ def _parsed(version: SurveyVersion) -> _Parsed:
     found = _CACHE.get(key)
     if found is None:
         survey = parse_survey(version.definition)
-        found = _Parsed(survey, {q.name: i for i, q in enumerate(survey.questions)})
+        found = _Parsed(survey, {q.name: i for i, q in enumerate(survey.questions)}, flow.plan(survey))
         if len(_CACHE) >= _CACHE_SIZE:
             _CACHE.clear()
         _CACHE[key] = found
@@ -92,15 +95,54 @@ def _text(texts: dict[str, str], language: str, default: str) -> str:
     return texts.get(language) or texts.get(default) or next(iter(texts.values()), "")
 
 
-def question_text(survey: Definition, question: Question, language: str) -> str:
-    """The question as sent: its label, and for a select question the numbered choices ("1 Yes 2 No")."""
-    label = _text(question.label, language, survey.default_language)
-    if question.type in SELECT_TYPES:
-        choices = " ".join(
-            f"{i} {_text(c.label, language, survey.default_language)}" for i, c in enumerate(question.choices, 1)
-        )
-        label = f"{label} {choices}"
-    return label
+def _env(
+    case: Case,
+    project: Project,
+    now: dt.datetime,
+    language: str,
+    *,
+    number: str = "",
+    gateway: Gateway | None = None,
+    started_on: dt.datetime | None = None,
+    session_id: int | None = None,
+) -> flow.Env:
+    """What the survey reads besides its answers: today() and now() where the contact lives, the case."""
+    zone = resolve_time_zone((case.properties or {}).get("time_zone", ""), project)[0]
+    local = ZoneInfo(zone)
+    return flow.Env(
+        today=now.astimezone(local).date(),
+        now=now.astimezone(local),
+        zone=zone,
+        language=language,
+        case_id=case.case_id,
+        case_name=case.name or "",
+        case_properties=case.properties or {},
+        phone_number=number,
+        gateway=gateway.name if gateway is not None else "",
+        started_on=started_on.astimezone(local) if started_on is not None else None,
+        session_id=session_id,
+    )
+
+
+def _session_env(session: SurveySession, now: dt.datetime) -> flow.Env:
+    session.case.project = session.project
+    parsed = _parsed(session.survey_version)
+    env = _env(
+        session.case,
+        session.project,
+        now,
+        session.language,
+        number=session.phone_number,
+        gateway=session.gateway,
+        started_on=session.started_on,
+        session_id=session.pk,
+    )
+    return flow.with_lookups(env, parsed.survey, parsed.plan)
+
+
+def _asking(parsed: _Parsed, question: Question, answers: dict[str, str], env: flow.Env) -> str:
+    """The question as sent now (its choices filtered, its references rendered): flow.question_text."""
+    return flow.question_text(parsed.survey, parsed.plan, flow.choices_for(question, answers, env), answers, env)
 
 
 def current_question_text(session: SurveySession) -> str:
@@ -111,7 +153,8 @@ def current_question_text(session: SurveySession) -> str:
     position = parsed.index.get(session.current_question)
     if position is None:
         return ""
-    return question_text(parsed.survey, parsed.survey.questions[position], session.language)
+    env = _session_env(session, timezone.now())
+    return _asking(parsed, parsed.survey.questions[position], dict(session.answers or {}), env)
 
 
 def survey_language(survey: Definition, case: Case, project: Project) -> str:
@@ -121,38 +164,6 @@ def survey_language(survey: Definition, case: Case, project: Project) -> str:
         if lang in survey.languages:
             return lang
     return survey.default_language
-
-
-def _today(case: Case, project: Project, now: dt.datetime) -> dt.date:
-    """today() in expressions: the date where the contact lives."""
-    zone = resolve_time_zone((case.properties or {}).get("time_zone", ""), project)[0]
-    return now.astimezone(ZoneInfo(zone)).date()
-
-
-def _holds(compiled: Compiled, answers: dict[str, str], current: str | None, today: dt.date, default: bool) -> bool:
-    try:
-        return evaluate_bool(compiled, answers, current, today)
-    except ExpressionError:
-        # (a regex built at run time, say): never trap the person in a question they cannot pass
-        log.warning("survey expression %r failed; taken as %s", compiled.source, default, exc_info=True)
-        return default
-
-
-def _walk(
-    survey: Definition, answers: dict[str, str], start: int, today: dt.date
-) -> tuple[list[Question], Question | None]:
-    """From position `start`: the relevant notes to send, and the next relevant question (None: the end).
-    Skipped questions lose any answer they had."""
-    notes: list[Question] = []
-    for q in survey.questions[start:]:
-        if q.compiled_relevant is not None and not _holds(q.compiled_relevant, answers, None, today, True):
-            answers.pop(q.name, None)
-            continue
-        if q.type == "note":
-            notes.append(q)
-            continue
-        return notes, q
-    return notes, None
 
 
 def _reminder_after(
@@ -258,10 +269,14 @@ def _new_session(
     now: dt.datetime,
 ) -> tuple[SurveySession, list[str]]:
     """An unsaved session at its first relevant question, and the texts of its opening SMS."""
-    survey_def = _parsed(version).survey
+    parsed = _parsed(version)
+    survey_def = parsed.survey
     language = survey_language(survey_def, case, project)
     answers: dict[str, str] = {}
-    notes, first = _walk(survey_def, answers, 0, _today(case, project, now))
+    env = _env(case, project, now, language, number=where.number, gateway=where.gateway, started_on=now)
+    env = flow.with_lookups(env, survey_def, parsed.plan)
+    step = flow.walk(survey_def, parsed.plan, answers, 0, env)
+    first = step.question
     expires_on = now + dt.timedelta(minutes=survey_def.settings.expire_after)
     session = SurveySession(
         project=project,
@@ -280,23 +295,26 @@ def _new_session(
         expires_on=expires_on,
         completed_on=None if first is not None else now,
     )
-    parts = [_text(n.label, language, survey_def.default_language) for n in notes]
+    parts = list(step.notes)
     if first is not None:
-        parts.append(question_text(survey_def, first, language))
+        parts.append(flow.question_text(survey_def, parsed.plan, first, answers, env))
     return session, parts
 
 
 def opening_texts(version: SurveyVersion) -> dict[str, str]:
     """The first SMS of a session (notes and the first question), per survey language, as a case with no
     answers yet would get it: what a broadcast's pre-flight shows."""
-    survey_def = _parsed(version).survey
+    parsed = _parsed(version)
     out: dict[str, str] = {}
-    today = timezone.now().date()
-    for language in survey_def.languages:
-        notes, first = _walk(survey_def, {}, 0, today)
-        parts = [_text(n.label, language, survey_def.default_language) for n in notes]
-        if first is not None:
-            parts.append(question_text(survey_def, first, language))
+    now = timezone.now()
+    for language in parsed.survey.languages:
+        env = flow.with_lookups(flow.Env(today=now.date(), now=now, zone="UTC", language=language), parsed.survey,
+                                parsed.plan)  # fmt: skip
+        answers: dict[str, str] = {}
+        step = flow.walk(parsed.survey, parsed.plan, answers, 0, env)
+        parts = list(step.notes)
+        if step.question is not None:
+            parts.append(flow.question_text(parsed.survey, parsed.plan, step.question, answers, env))
         out[language] = "\n".join(p for p in parts if p.strip())
     return out
 
@@ -550,14 +568,20 @@ def _answer(session: SurveySession, text: str, now: dt.datetime) -> str | None:
     if position is None:  # (cannot happen: versions never change) end it rather than loop
         _move(session, seen, status=SurveySession.CANCELLED, completed_on=now, next_reminder_on=None)
         return None
-    question = survey.questions[position]
-    today = _today(case, project, now)
-    parsed = parse_answer(question, text, survey.settings.date_format)
+    env = _session_env(session, now)
+    so_far = dict(session.answers or {})
+    question = flow.choices_for(survey.questions[position], so_far, env)
+    value = flow.offered(survey, question, so_far, env) if flow.is_skip(survey, question, text) else None
+    if value is not None:
+        parsed = Parsed(True, value, "")  # a skip takes the value offered
+    else:
+        reply = "" if flow.is_skip(survey, question, text) else text
+        parsed = parse_answer(question, reply, survey.settings.date_format, env.zone)
     if (
         parsed.ok
         and parsed.value
         and question.compiled_constraint is not None
-        and not _holds(question.compiled_constraint, session.answers or {}, parsed.value, today, True)
+        and not flow.holds(question.compiled_constraint, so_far, parsed.value, env, True)
     ):
         parsed = Parsed(False, "", "constraint_failed")
     if not parsed.ok:
@@ -569,11 +593,14 @@ def _answer(session: SurveySession, text: str, now: dt.datetime) -> str | None:
             next_reminder_on=_reminder_after(survey, 0, now, session.expires_on),
         ):
             return "moved"
-        _send(session, case, [_reason(survey, question, parsed, lang), question_text(survey, question, lang)])
+        own = {"required": flow.required_message, "constraint_failed": flow.constraint_message}.get(parsed.error)
+        reason = own(survey, parsed_def.plan, question, so_far, lang) if own is not None else ""
+        reason = reason or _reason(survey, question, parsed, lang)
+        _send(session, case, [reason, flow.question_text(survey, parsed_def.plan, question, so_far, env)])
         return RETRY
-    answers = {**(session.answers or {}), question.name: parsed.value}
-    notes, following = _walk(survey, answers, position + 1, today)
-    parts = [_text(n.label, lang, survey.default_language) for n in notes]
+    answers = {**so_far, question.name: parsed.value}
+    step = flow.walk(survey, parsed_def.plan, answers, position + 1, env)
+    parts, following = step.notes, step.question
     if following is not None:
         if not _move(
             session,
@@ -585,8 +612,9 @@ def _answer(session: SurveySession, text: str, now: dt.datetime) -> str | None:
             next_reminder_on=_reminder_after(survey, 0, now, session.expires_on),
         ):
             return "moved"
-        _send(session, case, [*parts, question_text(survey, following, lang)])
+        _send(session, case, [*parts, flow.question_text(survey, parsed_def.plan, following, answers, env)])
         return ANSWERED
+    flow.finish(survey, answers, env)
     if not _move(
         session,
         seen,
@@ -598,7 +626,7 @@ def _answer(session: SurveySession, text: str, now: dt.datetime) -> str | None:
         completed_on=now,
     ):
         return "moved"
-    _save_answers(project, case, survey, answers)
+    _save_answers(project, case, parsed_def, answers, env)
     _send(session, case, parts)
     return COMPLETED
 
@@ -609,12 +637,28 @@ def saves_contact_properties(session: SurveySession) -> bool:
     return any((q.save_to or "").startswith("contact_") for q in definition(session.survey_version).questions)
 
 
-def _save_answers(project: Project, case: Case, survey: Definition, answers: dict[str, str]) -> bool:
-    """Every answered `save_to` question, in one update of the case through its normal write path."""
-    properties = {q.save_to: answers[q.name] for q in survey.questions if q.save_to and answers.get(q.name, "") != ""}
-    if not properties:
+def _save_answers(project: Project, case: Case, parsed: _Parsed, answers: dict[str, str], env: flow.Env) -> bool:
+    """Where the answers go (flow.outcome), through the cases' normal write path: every answered `save_to`
+    question in one update of the case (and its new name, from an update form's entity label), or a new
+    case (a registration form), a child of the case answering when the form says so."""
+    result = flow.outcome(parsed.survey, parsed.plan, answers, env)
+    if result.new_case is not None:
+        new = result.new_case
+        case_services.create_case(
+            project,
+            case_services.CaseChange(
+                case_type=new.case_type,
+                name=new.name[:255],
+                owner_id=case.owner_id or None,
+                parent_id=case.case_id if new.child_of_sender else None,
+                properties=new.properties,
+            ),
+        )
+        return True
+    if not result.properties and result.name is None:
         return False
-    case_services.update_case(project, case, case_services.CaseChange(properties=properties), consent_source="survey")
+    change = case_services.CaseChange(properties=result.properties, name=result.name[:255] if result.name else None)
+    case_services.update_case(project, case, change, consent_source="survey")
     return True
 
 
@@ -667,7 +711,7 @@ def _expire(now: dt.datetime, batch: int) -> int:
                 ):
                     total += 1
                     s.case.project = s.project
-                    _save_answers(s.project, s.case, definition(s.survey_version), s.answers)
+                    _save_answers(s.project, s.case, _parsed(s.survey_version), s.answers, _session_env(s, now))
 
 
 def _remind(now: dt.datetime, batch: int) -> int:
@@ -698,7 +742,8 @@ def _remind(now: dt.datetime, batch: int) -> int:
                 s.last_activity_on = now
                 if position is None:
                     continue
-                text = question_text(survey, survey.questions[position], s.language)
+                text = _asking(_parsed(s.survey_version), survey.questions[position], dict(s.answers or {}),
+                               _session_env(s, now))  # fmt: skip
                 by_project[s.project_id].append(_spec(s.case, s.gateway, text, s.language, key))
                 projects[s.project_id] = s.project
             bulk.update_rows(due, ["reminders_sent", "next_reminder_on", "last_activity_on"])

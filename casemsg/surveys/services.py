@@ -6,6 +6,7 @@ written by `engine`.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -21,9 +22,11 @@ from casemsg.projects.models import Project
 from casemsg.surveys import engine
 from casemsg.surveys.definition import Problem, SurveyError, check_size, parse_survey, to_dict
 from casemsg.surveys.models import Survey, SurveySession, SurveyVersion
-from casemsg.surveys.xlsform import import_xlsform
+from casemsg.surveys.xlsform import Imported, read_xlsform
 
 MAX_XLSFORM_BYTES = 5 * 1024 * 1024  # a survey sent by SMS has at most a few dozen rows (413 FILE_TOO_LARGE)
+MAX_ATTACHMENTS = 20  # CSV files of choices attached with a form
+MAX_ATTACHMENT_BYTES = 5 * 1024 * 1024  # all of them together (413 FILE_TOO_LARGE)
 
 
 class InvalidSurvey(InputError):
@@ -60,21 +63,47 @@ def validate(data: Any, project: Project) -> dict[str, Any]:
     return canonical
 
 
-def read_xlsform(content: bytes, filename: str) -> dict[str, Any]:
-    """An uploaded XLSForm (.xlsx or .csv) as a survey definition; problems name their sheet rows."""
+def _checked_attachments(attachments: Mapping[str, bytes] | None) -> dict[str, bytes]:
+    files = dict(attachments or {})
+    if len(files) > MAX_ATTACHMENTS:
+        raise InputError(errors.INVALID_SURVEY, f"At most {MAX_ATTACHMENTS} files may be attached to a form.", 422)
+    uploads.check_size(sum(len(v) for v in files.values()), MAX_ATTACHMENT_BYTES, "The attached files")
+    for name in files:
+        if not name.lower().endswith(".csv"):
+            raise InputError(
+                errors.INVALID_SURVEY, f"'{name}' cannot be attached: a form's choices are attached as .csv files.", 422
+            )
+    return files
+
+
+def preview_xlsform(content: bytes, filename: str, attachments: Mapping[str, bytes] | None = None) -> Imported:
+    """An uploaded XLSForm (.xlsx or .csv) read, not saved: its definition and the rows refused because a
+    phone's hardware answers them (what the import page shows before saving). Problems name their rows."""
     suffix = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
     if suffix not in ("xlsx", "csv"):
         raise InputError(errors.INVALID_SURVEY, f"An XLSForm is an .xlsx or .csv file, not '{filename}'.", 422)
     uploads.check_size(len(content), MAX_XLSFORM_BYTES, "The XLSForm")
+    files = _checked_attachments(attachments)
     try:
         # limits on what it expands to, its rows and its questions are checked while it is read (xlsform.py)
-        return import_xlsform(content, file_type=suffix)
+        return read_xlsform(content, file_type=suffix, attachments=files)
     except SurveyError as err:
         raise _invalid(err) from None
     except InputError:
         raise
     except Exception as exc:  # noqa: BLE001 — a damaged file must answer 422, whatever the reader raised
         raise InputError(errors.INVALID_SURVEY, f"The file could not be read as an XLSForm: {exc}", 422) from None
+
+
+def read_xlsform_file(
+    content: bytes, filename: str, attachments: Mapping[str, bytes] | None = None, accept_refused: bool = False
+) -> dict[str, Any]:
+    """An uploaded XLSForm as a survey definition; its refused rows (a phone's hardware answers them) are
+    problems unless `accept_refused`, which keeps them as empty hidden fields."""
+    imported = preview_xlsform(content, filename, attachments)
+    if imported.refused and not accept_refused:
+        raise _invalid(SurveyError(imported.refused))
+    return imported.definition
 
 
 def get_survey(project: Project, survey_id: int) -> Survey:
@@ -139,10 +168,20 @@ def update_survey(project: Project, survey_id: int, data: Any) -> Survey:
     return _saved(survey, canonical, timezone.now())
 
 
-def import_survey(project: Project, content: bytes, filename: str, survey_id: int | None = None) -> tuple[Survey, bool]:
+def import_survey(
+    project: Project,
+    content: bytes,
+    filename: str,
+    survey_id: int | None = None,
+    *,
+    attachments: Mapping[str, bytes] | None = None,
+    accept_refused: bool = False,
+) -> tuple[Survey, bool]:
     """An XLSForm as a new survey, or as a new version of `survey_id`, else of the survey with the same
-    form_id. Returns the survey and whether it was created."""
-    canonical = validate(read_xlsform(content, filename), project)
+    form_id. `attachments`: CSV files of choices (select_one_from_file); `accept_refused`: save the form
+    without the questions a phone's hardware answers (else they are problems). Returns the survey and
+    whether it was created."""
+    canonical = validate(read_xlsform_file(content, filename, attachments, accept_refused), project)
     survey: Survey | None
     if survey_id is not None:
         survey = get_survey(project, survey_id)

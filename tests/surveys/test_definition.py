@@ -141,7 +141,7 @@ def test_expression_that_does_not_parse() -> None:
 
 
 def test_expression_with_unknown_function() -> None:
-    only(minimal(q("a", "integer", constraint="pulldata('x', 1)")), "a", r"uses pulldata\(\), which surveys do not")
+    only(minimal(q("a", "integer", constraint="area('x')")), "a", r"uses area\(\), which surveys do not")
 
 
 def test_reference_to_unknown_question() -> None:
@@ -305,13 +305,23 @@ def test_example_surveys_validate_against_schema(schema: dict[str, Any]) -> None
         assert _validate(to_dict(parse_survey(data)), schema, schema) == []
 
 
+def _named(data: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(q for q in data["questions"] if q["name"] == name)
+
+
 def test_schema_rejects_what_the_parser_rejects(schema: dict[str, Any]) -> None:
     bad = example()
-    bad["questions"][1].pop("choices")
+    _named(bad, "visited").pop("choices")
     assert _validate(bad, schema, schema)
     bad = example()
-    bad["questions"][0]["save_to"] = "x"  # a note
+    _named(bad, "intro")["save_to"] = "x"  # a note
     assert _validate(bad, schema, schema)
     bad = copy.deepcopy(example())
-    bad["questions"][2]["type"] = "geopoint"
+    _named(bad, "visit_date")["type"] = "geopoint"
+    assert _validate(bad, schema, schema)
+    bad = example()
+    _named(bad, "weeks").pop("label")  # only what is computed may go without a label
+    assert _validate(bad, schema, schema)
+    bad = example()
+    _named(bad, "case")["type"] = "calculate"  # a calculate needs its calculation
     assert _validate(bad, schema, schema)

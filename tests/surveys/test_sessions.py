@@ -96,9 +96,13 @@ def session_of(case: Case) -> SurveySession:
 # The conversation, the same from every source of the survey.
 ENGLISH = [
     ("maybe", "Please reply with the number of your choice, from 1 to 2.\n" + WELCOME.split("\n")[1]),
-    ("Yes.", "What was the date of the visit?"),
-    ("20991231", "The date cannot be in the future.\nWhat was the date of the visit?"),
-    ("20240230", "Please reply with a date as YYYYMMDD, for example 20240315.\nWhat was the date of the visit?"),
+    ("Yes.", "What was the date of the visit? Reply like 20240315"),  # its hint, in English only
+    ("20991231", "The date cannot be in the future.\nWhat was the date of the visit? Reply like 20240315"),
+    (
+        "20240230",
+        "Please reply with a date as YYYYMMDD, for example 20240315.\n"
+        "What was the date of the visit? Reply like 20240315",
+    ),
     ("20240310", "What time was the visit?"),
     ("2500", "Please reply with a time as HHMM, for example 0930 or 1745.\nWhat time was the visit?"),
     ("0930", "How many weeks pregnant are you?"),
@@ -165,6 +169,7 @@ def test_a_survey_in_two_languages_through_the_sandbox(api, sandbox, source):
     s = session_of(asha)
     assert (s.status, s.current_question, s.completed_on is not None) == ("completed", "", True)
     assert s.answers == {
+        "case": asha.case_id,  # the update form's entity id: the case the survey was sent to
         "visited": "yes",
         "visit_date": "2024-03-10",
         "visit_time": "09:30",
@@ -173,7 +178,13 @@ def test_a_survey_in_two_languages_through_the_sandbox(api, sandbox, source):
         "symptoms": "headache bleeding",
         "comments": "Feeling {tired}",
     }
-    assert session_of(baraka).answers == {"visited": "no", "weeks": "20", "weight": "55", "symptoms": "none"}
+    assert session_of(baraka).answers == {
+        "case": baraka.case_id,
+        "visited": "no",
+        "weeks": "20",
+        "weight": "55",
+        "symptoms": "none",
+    }
     # every question went out as a survey message, in the session's language, through the sandbox
     out = Message.objects.filter(direction="out", to=KE2)
     assert {(m.event.source, m.language, m.gateway_name, m.requires_two_way) for m in out} == {
@@ -214,7 +225,7 @@ def test_a_session_keeps_the_version_it_started_with(api, sandbox):
     asha = contact(api, KE)
     start(api, survey["id"], asha)
     changed = anc()
-    changed["questions"][1]["label"]["en"] = "Did you go to the clinic?"
+    next(q for q in changed["questions"] if q["name"] == "visited")["label"]["en"] = "Did you go to the clinic?"
     r = api.client.put(
         api.url(f"surveys/{survey['id']}"), json.dumps(changed), content_type="application/json", **api._h(None)
     )

@@ -19,7 +19,6 @@ from tests.surveys.test_sessions import (
     contact,
     converse,
     create_survey,
-    sandbox,  # noqa: F401  (the fixture)
     session_of,
     start,
 )
@@ -161,7 +160,7 @@ def test_a_second_survey_replaces_the_first(api):
         ("First", "replaced"),
         ("ANC follow-up", "open"),
     ]
-    assert converse(api, KE, ["1"]) == [("1", "What was the date of the visit?")]
+    assert converse(api, KE, ["1"]) == [("1", "What was the date of the visit? Reply like 20240315")]
     assert sent_to(KE)[:2] == [AGE, WELCOME]
 
 

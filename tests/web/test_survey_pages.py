@@ -20,23 +20,12 @@ from casemsg.surveys import services
 from casemsg.surveys.models import Survey, SurveySession
 from tests.inbound.conftest import KE, work
 from tests.surveys.test_sessions import FIXTURES, WELCOME, anc, contact
-from tests.surveys.test_sessions import sandbox as sandbox  # noqa: F401  (the fixture)
 from tests.surveys.test_xlsform import REJECTED_ROWS, csv_sheets, xlsx_bytes
 
 pytestmark = pytest.mark.django_db
 
 XSS = "<script>alert(1)</script>"
 XSS_ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
-
-
-@pytest.fixture
-def staff(db, project) -> Client:
-    """A logged-in editor of the project (staff status alone opens no project)."""
-    user = get_user_model().objects.create_user("operator", password="pw-operator-1", is_staff=True)
-    add_member(project, user, "editor")
-    c = Client()
-    c.force_login(user)
-    return c
 
 
 def url(project, page: str = "surveys/") -> str:
@@ -141,13 +130,13 @@ def test_bad_files_are_form_errors(staff, project, name: str, content: bytes, ex
 def test_json_problems_name_their_questions_and_text_is_escaped(staff, project) -> None:
     bad: dict[str, Any] = anc()
     bad["name"] = XSS
-    bad["questions"][4]["constraint"] = ". >= ${weight}"
+    bad["questions"][5]["constraint"] = ". >= ${weight}"
     r = upload(staff, project, "bad.json", json.dumps(bad).encode())
     assert r.status_code == 422
     assert "question &#x27;weeks&#x27;: constraint" in page(r)
     good = anc()
     good["name"] = XSS
-    good["questions"][1]["label"]["en"] = XSS
+    good["questions"][2]["label"]["en"] = XSS
     upload(staff, project, "good.json", json.dumps(good).encode())
     s = Survey.objects.get()
     for path in ("surveys/", f"surveys/{s.pk}/"):
@@ -186,16 +175,18 @@ def test_simulator_shows_the_open_session_answered_through_its_reply_form(staff,
 
     html = page(staff.get(url(project, "simulator/"), {"number": KE}))
     panel = html.split('class="survey-panel')[1].split('<div class="conversation"')[0]
-    assert "ANC follow-up" in panel and "<code>visited</code>" in panel and "none" in panel
+    assert "ANC follow-up" in panel and "<code>visited</code>" in panel
+    assert f"<code>case</code> {case.case_id}" in panel  # computed on the way: the update form's entity id
 
     r = staff.post(url(project, "simulator/reply/"), {"number": KE, "text": "1"}, HTTP_HX_REQUEST="true")
     assert r.status_code == 200
     panel = page(r).split('class="survey-panel')[1].split('<div class="conversation"')[0]
-    assert "<code>visited</code> yes" in panel and "<code>visit_date</code> What was the date of the visit?" in panel
+    assert "<code>visited</code> yes" in panel
+    assert "<code>visit_date</code> What was the date of the visit? Reply like 20240315" in panel
 
     # the conversation, oldest first: the question, the answer, the next question
     texts = [m.text for m in Message.objects.filter(project=project, to=KE).order_by("created_on", "pk")]
-    assert texts == [WELCOME, "1", "What was the date of the visit?"]
+    assert texts == [WELCOME, "1", "What was the date of the visit? Reply like 20240315"]
     conversation = page(r).split('<div class="conversation"')[1]
     positions = [conversation.index(t) for t in ("Did you attend your clinic visit?", ">1<", "What was the date")]
     assert positions == sorted(positions)

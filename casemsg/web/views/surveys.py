@@ -23,6 +23,7 @@ from casemsg.core.errors import InputError
 from casemsg.projects.models import Project
 from casemsg.surveys import engine, queries, services
 from casemsg.surveys.models import Survey, SurveySession
+from casemsg.web.views import survey_import
 from casemsg.web.views.common import (
     ErrorView,
     error_view,
@@ -45,6 +46,7 @@ class UploadForm(forms.Form):
         "A form with the form_id of an existing survey becomes its new version.",
         widget=forms.ClearableFileInput(attrs={"accept": ",".join(UPLOAD_TYPES)}),
     )
+    # (the attached CSVs of choices: request.FILES.getlist("attachments"), an <input multiple> in the page)
 
 
 class StartForm(forms.Form):
@@ -91,6 +93,9 @@ class QuestionRow:
     constraint: str
     constraint_message: str
     save_to: str
+    computed: str = ""  # what a calculate, hidden or metadata field holds
+    required_if: str = ""  # a dynamic `required`
+    choice_filter: str = ""
 
 
 @dataclass
@@ -105,8 +110,9 @@ def _questions(definition: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _asked(definition: dict[str, Any]) -> int:
-    """The questions that wait for a reply (notes are sent, not answered)."""
-    return sum(1 for q in _questions(definition) if q.get("type") != "note")
+    """The questions that wait for a reply (notes are sent, not answered; calculate, hidden and metadata
+    fields are computed)."""
+    return sum(1 for q in _questions(definition) if q.get("type") not in ("note", "calculate", "hidden", "metadata"))
 
 
 def _in(texts: Any, language: str) -> str:
@@ -130,9 +136,22 @@ def question_rows(definition: dict[str, Any]) -> list[QuestionRow]:
                 constraint=str(q.get("constraint") or ""),
                 constraint_message=_in(q.get("constraint_message"), default),
                 save_to=str(q.get("save_to") or ""),
+                computed=_computed(q),
+                required_if=q["required"] if isinstance(q.get("required"), str) else "",
+                choice_filter=str(q.get("choice_filter") or ""),
             )
         )
     return rows
+
+
+def _computed(q: dict[str, Any]) -> str:
+    if q.get("type") == "calculate":
+        return str(q.get("calculation") or "")
+    if q.get("type") == "metadata":
+        return f"{q.get('metadata')}" + (f" {q['property']}" if q.get("property") else "")
+    if q.get("default_expression"):
+        return f"default {q['default_expression']}"
+    return f"default {q['default']}" if q.get("default") not in (None, "") else ""
 
 
 def session_rows(sessions: Any) -> list[SessionRow]:
@@ -156,11 +175,15 @@ def _survey_or_404(project: Project, survey_id: int) -> Survey:
         raise Http404(e.message) from None
 
 
-def _upload(project: Project, file: UploadedFile) -> tuple[Survey, bool]:
-    """The uploaded file as a survey through the services, as the API's create and import do."""
+def _upload(
+    request: HttpRequest, project: Project, file: UploadedFile, attached: list[UploadedFile]
+) -> tuple[Survey, bool] | survey_import.Waiting:
+    """The uploaded file as a survey through the services, as the API's create and import do; an XLSForm
+    with refused rows (a phone's hardware answers them) waits for its confirmation instead."""
     name = file.name or ""
     # the size before reading it; what an XLSForm expands to, its rows and questions: while it is read
     uploads.check_size(file.size, services.MAX_XLSFORM_BYTES, "The file")
+    uploads.check_size(sum(f.size or 0 for f in attached), services.MAX_ATTACHMENT_BYTES, "The attached files")
     content = file.read()
     if name.lower().endswith(".json"):
         try:
@@ -168,7 +191,11 @@ def _upload(project: Project, file: UploadedFile) -> tuple[Survey, bool]:
         except (UnicodeDecodeError, ValueError, RecursionError) as exc:
             raise InputError(errors.INVALID_SURVEY, f"The file is not valid JSON: {exc}", 422) from None
         return services.create_survey(project, data), True
-    return services.import_survey(project, content, name)
+    attachments = {(f.name or "").rsplit("/", 1)[-1]: f.read() for f in attached}
+    imported = services.preview_xlsform(content, name, attachments)
+    if imported.refused:
+        return survey_import.wait(request, project, name, content, attachments, imported)
+    return services.import_survey(project, content, name, attachments=attachments)
 
 
 def _refusal(form: forms.Form, e: InputError) -> None:
@@ -191,14 +218,21 @@ def _refusal(form: forms.Form, e: InputError) -> None:
 def survey_list(request: HttpRequest, slug: str) -> HttpResponse:
     project = project_or_404(slug)
     form = UploadForm()
+    if request.method == "POST" and request.POST.get("step") == "confirm":
+        return survey_import.confirm(request, project)
     if request.method == "POST":
         form = UploadForm(request.POST, request.FILES)
         if form.is_valid():
             try:
-                survey, created = _upload(project, form.cleaned_data["file"])
+                outcome = _upload(project=project, request=request, file=form.cleaned_data["file"],
+                                  attached=request.FILES.getlist("attachments"))  # fmt: skip
             except InputError as e:
                 _refusal(form, e)
             else:
+                if isinstance(outcome, survey_import.Waiting):
+                    listed = question_rows(outcome.imported.definition)
+                    return survey_import.preview(request, project, outcome, list(listed))
+                survey, created = outcome
                 version = survey.current_version.number if survey.current_version else 1
                 if created:
                     flash.success(request, f"Survey “{survey.name}” created.")

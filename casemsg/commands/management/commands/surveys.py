@@ -25,6 +25,14 @@ class Command(BaseCommand):
         i.add_argument("file")
         i.add_argument("--project", required=True)
         i.add_argument("--survey", type=int, help="add the file as a new version of this survey (id)")
+        i.add_argument(
+            "--attach", action="append", default=[], metavar="CSV", help="a CSV of choices (select_one_from_file)"
+        )
+        i.add_argument(
+            "--accept-refused",
+            action="store_true",
+            help="import without the questions a phone's hardware answers (GPS, photos, barcodes, ...)",
+        )
         ls = sub.add_parser("list", help="list the project's surveys")
         ls.add_argument("--project", required=True)
         s = sub.add_parser("start", help="send a survey's first question to a case")
@@ -58,7 +66,15 @@ class Command(BaseCommand):
             else:
                 survey, created = services.create_survey(project, data), True
         else:
-            survey, created = services.import_survey(project, content, path.name, o["survey"])
+            attachments: dict[str, bytes] = {}
+            for name in o["attach"]:
+                try:
+                    attachments[Path(name).name] = Path(name).read_bytes()
+                except OSError as e:
+                    raise CommandError(f"Cannot read {name}: {e.strerror}.") from e
+            survey, created = services.import_survey(
+                project, content, path.name, o["survey"], attachments=attachments, accept_refused=o["accept_refused"]
+            )
         version = survey.current_version.number if survey.current_version else 0
         what = "Created survey" if created else "New version of survey"
         keyword = f", keyword {survey.keyword}" if survey.keyword else ""
