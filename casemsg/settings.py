@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "casemsg.contacts",
     "casemsg.groups",
     "casemsg.gateways",
+    "casemsg.gateways.carrier",
     "casemsg.messaging",
     "casemsg.consent",
     "casemsg.surveys",

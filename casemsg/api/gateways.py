@@ -34,20 +34,26 @@ class GatewayOut(Schema):
     max_segments: int
     inbound_url: str | None = None
     status_url: str | None = None
+    circuit: str = Field("closed", description="closed, disabled, or open after consecutive failures (failover).")
 
 
 class RouteIn(In):
     prefix: str
     gateway: str
+    then: list[str] = Field(
+        default_factory=list,
+        description="Further gateways in order: a message its gateway certainly did not take moves to the next.",
+    )
 
 
 class RouteOut(Schema):
     prefix: str
     gateway: str
     project: str | None
+    then: list[str] = Field(default_factory=list)
 
 
-def _gw_json(g: Gateway, show_urls: bool) -> dict[str, Any]:
+def _gw_json(g: Gateway, show_urls: bool, circuit: str = "closed") -> dict[str, Any]:
     return {
         "name": g.name,
         "type": g.type,
@@ -58,6 +64,7 @@ def _gw_json(g: Gateway, show_urls: bool) -> dict[str, Any]:
         # the URLs hold the secret inbound key: only the owning project sees them
         "inbound_url": services.inbound_url(g) if show_urls else None,
         "status_url": services.status_url(g) if show_urls else None,
+        "circuit": circuit,
     }
 
 
@@ -91,7 +98,9 @@ def list_gateways(request: HttpRequest, project: str, limit: int = 100, offset: 
     # The webhook URLs carry the gateway's secret key: keys that may change gateways (write) see them, as owners
     # do on the pages; a read-only key, like a viewer, does not.
     urls = has_scope(request, WRITE_SCOPE)
-    return {"count": listed["count"], "items": [_gw_json(g, urls and g.project_id == p.pk) for g in listed["items"]]}
+    circuits = queries.circuits(listed["items"])
+    items = [_gw_json(g, urls and g.project_id == p.pk, circuits[g.pk]) for g in listed["items"]]
+    return {"count": listed["count"], "items": items}
 
 
 @router.delete("/projects/{project}/gateways/{name}", auth=WRITE, response={204: None})
@@ -107,13 +116,17 @@ def add_route(request: HttpRequest, project: str, payload: RouteIn):
     """Route a number prefix (or `*`) to a gateway for this project; project routes win over the
     installation's."""
     p = project_for(request, project)
-    r = services.map_prefix(payload.prefix, payload.gateway, p)
-    return Status(201, {"prefix": r.prefix, "gateway": r.gateway.name, "project": p.slug})
+    r = services.map_prefix(payload.prefix, payload.gateway, p, then=payload.then)
+    then = queries.route_then([r])[r.pk]
+    return Status(201, {"prefix": r.prefix, "gateway": r.gateway.name, "project": p.slug, "then": then})
 
 
 @router.get("/projects/{project}/routes", auth=READ, response=RouteList)
 def list_routes(request: HttpRequest, project: str, limit: int = 100, offset: int = 0) -> dict[str, object]:
     p = project_for(request, project)
     listed = paged(queries.routes(p), limit, offset)
-    items = [{"prefix": r.prefix, "gateway": r.gateway.name, "project": p.slug} for r in listed["items"]]
+    then = queries.route_then(listed["items"])
+    items = [
+        {"prefix": r.prefix, "gateway": r.gateway.name, "project": p.slug, "then": then[r.pk]} for r in listed["items"]
+    ]
     return {"count": listed["count"], "items": items}

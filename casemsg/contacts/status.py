@@ -21,7 +21,9 @@ from casemsg.contacts import whatsapp as wa_windows
 from casemsg.contacts.models import PhoneEntry
 from casemsg.contacts.optouts import OptedOut
 from casemsg.core import errors, phone, timezones
+from casemsg.gateways import failover
 from casemsg.gateways.models import Gateway
+from casemsg.gateways.routing import Router
 from casemsg.projects.models import Project
 from casemsg.workers.models import MobileWorker
 
@@ -201,7 +203,27 @@ def statuses(contacts: Sequence[Contact]) -> list[ContactStatus]:
         st = _status(contact, f, chk, entries, opted_out, gateways)
         _whatsapp(st, f, wa_check, opted_out, windows)
         out.append(st)
+    _gateways_now(out, checks)
     return out
+
+
+def _gateways_now(out: list[ContactStatus], checks: Sequence[phone.PhoneCheck | None]) -> None:
+    """The gateway an SMS to each contact would use now, for those without a contact_backend_id: its route's
+    gateway, or the route's next one while that one is disabled or its circuit open (gateways.failover)."""
+    todo = [(st, chk) for st, chk in zip(out, checks, strict=True) if not st.gateway and chk is not None and chk.number]
+    if not todo:
+        return
+    router = Router({st.contact.project_id for st, _ in todo})
+    chains: list[tuple[ContactStatus, list[Gateway], Gateway]] = []
+    for st, chk in todo:
+        assert chk.number is not None
+        choice = router.choose(st.contact.project_id, chk.number, chk.region)
+        if choice.gateway is not None:
+            chains.append((st, router.chain(st.contact.project_id, chk.number, choice.gateway), choice.gateway))
+    circuits = failover.Circuits({g.pk for _, chain, _ in chains for g in chain})
+    for st, chain, first in chains:
+        gw = circuits.peek(chain, first)
+        st.gateway = gw.name if gw is not None else None
 
 
 def status(contact: Contact) -> ContactStatus:

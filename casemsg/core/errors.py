@@ -54,6 +54,8 @@ LOOP_DETECTED: Final = "LOOP_DETECTED"
 EMAIL_GATEWAY_ERROR: Final = "EMAIL_GATEWAY_ERROR"
 SURVEY_EXPIRED: Final = "SURVEY_EXPIRED"
 SENDING_OUTCOME_UNKNOWN: Final = "SENDING_OUTCOME_UNKNOWN"
+GATEWAY_FAILOVER: Final = "GATEWAY_FAILOVER"
+GATEWAY_CIRCUIT_OPEN: Final = "GATEWAY_CIRCUIT_OPEN"
 GATEWAY_URL_NOT_ALLOWED: Final = "GATEWAY_URL_NOT_ALLOWED"
 INVALID_SENDER: Final = "INVALID_SENDER"
 # WhatsApp (docs/whatsapp.md).
@@ -372,6 +374,25 @@ _CATALOGUE = [
         "A worker stopped while handing the message to the gateway, so whether it went out is unknown; it "
         "was not sent again to avoid a duplicate.",
         "Check the gateway's own log; send again if the person did not receive it.",
+    ),
+    ErrorCode(
+        GATEWAY_FAILOVER,
+        "Moved to the route's next gateway",
+        "The gateway certainly did not take the message (it was not bound, refused the bind or the "
+        "credentials, is disabled, or its circuit is open after consecutive such failures), so the message "
+        "moved to the next gateway of its route. The message's history names both gateways and why. A message "
+        "whose outcome is unknown (no answer after it was handed over) never moves: it could be sent twice.",
+        "Nothing to do for the message. Check the first gateway (casemsg gateway list shows its circuit).",
+        delay=True,
+    ),
+    ErrorCode(
+        GATEWAY_CIRCUIT_OPEN,
+        "Every gateway of the route is unavailable",
+        "Each gateway of the message's route failed several sends in a row in a way that means it took "
+        "nothing (bind refused, wrong credentials, disabled), so its circuit is open. The message waits until "
+        "one is probed again and takes messages.",
+        "Check the gateways' credentials and the operator's status; enable a disabled gateway.",
+        delay=True,
     ),
     ErrorCode(
         GATEWAY_URL_NOT_ALLOWED,

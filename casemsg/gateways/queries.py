@@ -3,11 +3,14 @@ its own gateways and routes and the installation's, never another project's."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Literal
 
 from django.db.models import Q, QuerySet
 
+from casemsg.gateways import failover
 from casemsg.gateways import whatsapp_templates as whatsapp_templates_module
+from casemsg.gateways.carrier.models import RouteGateway
 from casemsg.gateways.models import Gateway, GatewayRoute, WhatsAppTemplate
 from casemsg.projects.models import Project
 
@@ -85,3 +88,19 @@ def all_routes() -> QuerySet[GatewayRoute]:
 def whatsapp_templates(project: Project) -> list[WhatsAppTemplate]:
     """The templates of the project's WhatsApp gateways (its own and the installation's), as last synced."""
     return whatsapp_templates_module.templates_for(project.pk)
+
+
+def route_then(routes: Iterable[GatewayRoute]) -> dict[int, list[str]]:
+    """Each route's further gateways by name, in order (failover), by route id; one query."""
+    out: dict[int, list[str]] = {r.pk: [] for r in routes}
+    rows = (
+        RouteGateway.objects.filter(route_id__in=list(out)).select_related("gateway").order_by("route_id", "position")
+    )
+    for rg in rows:
+        out[rg.route_id].append(rg.gateway.name)
+    return out
+
+
+def circuits(gateways: Iterable[Gateway]) -> dict[int, str]:
+    """Each gateway's circuit in words ("closed", "disabled", "circuit open until …"), by gateway id."""
+    return failover.states(list(gateways))

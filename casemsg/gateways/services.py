@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import phonenumbers
@@ -12,8 +12,9 @@ from django.db import IntegrityError, transaction
 
 from casemsg.core import errors, netguard
 from casemsg.core.errors import InputError
-from casemsg.gateways import smpp_bind, whatsapp_templates
+from casemsg.gateways import failover, smpp_bind, whatsapp_templates
 from casemsg.gateways.base import GatewayType
+from casemsg.gateways.carrier.models import RouteGateway
 from casemsg.gateways.models import Gateway, GatewayRoute
 from casemsg.gateways.registry import gateway_types
 from casemsg.projects.models import Project
@@ -146,20 +147,32 @@ def find_gateway(name: str, project: Project | None) -> Gateway | None:
     return Gateway.objects.filter(name=name, project__isnull=True).first()
 
 
-def map_prefix(prefix: str, gateway: str | Gateway, project: Project | None = None) -> GatewayRoute:
+def map_prefix(
+    prefix: str, gateway: str | Gateway, project: Project | None = None, then: Sequence[str | Gateway] = ()
+) -> GatewayRoute:
     """Route numbers starting with `prefix` (digits, or `*` for all) to a gateway — given by name (the
-    project's own first, else the installation's: `find_gateway`) or as a row the project may use —;
-    replaces a route."""
+    project's own first, else the installation's: `find_gateway`) or as a row the project may use —, and
+    `then` to further gateways in order (failover: a message its gateway certainly did not take moves to
+    the next; casemsg.gateways.failover); replaces a route."""
     prefix = (prefix or "").strip().lstrip("+")
     if prefix != "*" and not prefix.isdigit():
         raise InputError(errors.INVALID_PREFIX, "A prefix is digits (country code first, e.g. 254) or '*'.")
-    gw = find_gateway(gateway, project) if isinstance(gateway, str) else gateway
-    if gw is None or gw.project_id not in (None, project.pk if project is not None else None):
-        name = gateway if isinstance(gateway, str) else gateway.name
-        raise InputError(errors.GATEWAY_NOT_FOUND, f"No gateway named '{name}'.", 404)
+    chain: list[Gateway] = []
+    for g in (gateway, *then):
+        gw = find_gateway(g, project) if isinstance(g, str) else g
+        if gw is None or gw.project_id not in (None, project.pk if project is not None else None):
+            name = g if isinstance(g, str) else g.name
+            raise InputError(errors.GATEWAY_NOT_FOUND, f"No gateway named '{name}'.", 404)
+        if any(c.pk == gw.pk for c in chain):
+            raise InputError(errors.INVALID_GATEWAY_CONFIG, f"A route lists gateway '{gw.name}' once.")
+        chain.append(gw)
     with transaction.atomic():
         GatewayRoute.objects.filter(project=project, prefix=prefix).delete()
-        return GatewayRoute.objects.create(prefix=prefix, gateway=gw, project=project)
+        route = GatewayRoute.objects.create(prefix=prefix, gateway=chain[0], project=project)
+        RouteGateway.objects.bulk_create(
+            [RouteGateway(route=route, gateway=gw, position=i) for i, gw in enumerate(chain[1:], 1)]
+        )
+        return route
 
 
 def unmap_prefix(prefix: str, project: Project | None = None) -> int:
@@ -170,6 +183,16 @@ def unmap_prefix(prefix: str, project: Project | None = None) -> int:
 
 def status_url(gateway: Gateway) -> str:
     return f"/api/v1/gateways/{gateway.name}/{gateway.inbound_key}/status"
+
+
+def set_enabled(name: str, project: Project | None, enabled: bool) -> Gateway:
+    """Disable a gateway (its messages go to their route's next gateway; with none, they wait) or enable it
+    again (its circuit closes). The project's own gateway, or the installation's for `project` None."""
+    gw = Gateway.objects.filter(project=project, name=name).first()
+    if gw is None:
+        raise InputError(errors.GATEWAY_NOT_FOUND, f"No gateway named '{name}'.", 404)
+    failover.set_disabled(gw, not enabled)
+    return gw
 
 
 def hold_binds() -> int:

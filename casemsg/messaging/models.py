@@ -44,6 +44,8 @@ class Message(models.Model):
     _opt_out: bool = False
     _slot: float = 0.0
     _token: str = ""  # the claim token it was claimed with (process() checks it is still held)
+    _chain: list[Gateway] | None = None  # its route's gateways in order (pipeline.failover)
+    _sender: str = ""  # the pool number it goes out from (gateways.pools)
     _rich: dict[str, Any] | None = None  # a WhatsApp message's template or buttons (casemsg.messaging.whatsapp)
 
     OUT, IN = "out", "in"

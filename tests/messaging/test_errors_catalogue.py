@@ -32,7 +32,12 @@ def test_catalogue_has_every_design_code_with_words():
     for e in errors.CATALOGUE.values():
         assert e.code == e.code.upper() and " " not in e.code
         assert e.title.strip() and e.description.strip() and e.fix.strip(), e.code
-    assert {c for c, e in errors.CATALOGUE.items() if e.delay} == {"RATE_LIMITED", "QUIET_HOURS"}
+    assert {c for c, e in errors.CATALOGUE.items() if e.delay} == {
+        "RATE_LIMITED",
+        "QUIET_HOURS",
+        "GATEWAY_FAILOVER",
+        "GATEWAY_CIRCUIT_OPEN",
+    }
 
 
 def test_api_lists_every_code_without_a_key(db):

@@ -21,7 +21,7 @@ from casemsg.gateways.models import Gateway
 from casemsg.gateways.routing import Router
 from casemsg.messaging import email, render, segments
 from casemsg.messaging.models import GatewayPace, Message
-from casemsg.messaging.pipeline import whatsapp
+from casemsg.messaging.pipeline import failover, whatsapp
 from casemsg.messaging.pipeline.checks import contact_of, eligibility, fail, hold_for_quiet_hours, loop_guard
 from casemsg.messaging.pipeline.claim import BATCH, claim
 from casemsg.messaging.pipeline.results import announce, apply_result, record_opt_outs, still_ours
@@ -200,6 +200,7 @@ def process(msgs: list[Message]) -> None:
                     errors.MESSAGE_TOO_LONG,
                     f"{m.segments} segments; gateway '{m.gateway_name}' accepts {choice.gateway.max_segments}.",
                 )
+        failover.route_around(sms, router, now)  # a disabled gateway or an open circuit: the route's next
         loop_guard(sms)
         reserve_rate([m for m in sms if m.status == Message.SENDING], now)
     if wa:
@@ -280,11 +281,13 @@ def send_window(msgs: list[Message]) -> None:
     if emails:
         results.update({m.pk: r for m, r in zip(emails, email.send_batch(emails), strict=True)})
     sent_on = timezone.now()
+    moved = failover.after_send(msgs, results, sent_on)  # not taken: on to the route's next gateway
     for m in msgs:
         r = results.get(m.pk)
         if r is None:  # (every adapter answers each message; this only guards the write below)
             r = SendResult(m.pk, "retry", detail="The gateway adapter gave no result.")
-        apply_result(m, r, sent_on)
+        if m.pk not in moved:
+            apply_result(m, r, sent_on)
     with transaction.atomic():
         # A row the sweeper took back while it was on the wire is another worker's now: its history says
         # SENDING_OUTCOME_UNKNOWN, and this outcome must not overwrite that worker's.

@@ -27,7 +27,12 @@ class Command(BaseCommand):
         m.add_argument("prefix")
         m.add_argument("name")
         m.add_argument("--project", default="")
-        sub.add_parser("list", help="list gateways and routes")
+        m.add_argument("--then", default="", help="further gateways in order, comma-separated (failover)")
+        for verb, what in (("disable", "its messages go to their route's next gateway"), ("enable", "again")):
+            d = sub.add_parser(verb, help=f"{verb} a gateway ({what})")
+            d.add_argument("name")
+            d.add_argument("--project", default="")
+        sub.add_parser("list", help="list gateways (with their circuit) and routes")
 
     def handle(self, *args, **o):
         try:
@@ -48,15 +53,27 @@ class Command(BaseCommand):
                 self.stdout.write(f"  inbound URL: {services.inbound_url(gw)}")
                 self.stdout.write(f"  status callback URL: {services.status_url(gw)}")
             elif o["action"] == "map":
-                r = services.map_prefix(o["prefix"], o["name"], _project(o["project"]))
+                then = [n.strip() for n in o["then"].split(",") if n.strip()]
+                r = services.map_prefix(o["prefix"], o["name"], _project(o["project"]), then=then)
                 scope = f"project {r.project.slug}" if r.project is not None else "installation"
-                self.stdout.write(f"Route {r.prefix} → {r.gateway.name} ({scope}).")
+                chain = " → ".join([r.gateway.name, *then])
+                self.stdout.write(f"Route {r.prefix} → {chain} ({scope}).")
+            elif o["action"] in ("disable", "enable"):
+                gw = services.set_enabled(o["name"], _project(o["project"]), o["action"] == "enable")
+                self.stdout.write(f"Gateway {gw.name} {o['action']}d.")
             else:
-                for g in queries.all_gateways():
+                gateways = list(queries.all_gateways())
+                circuits = queries.circuits(gateways)
+                for g in gateways:
                     scope = g.project.slug if g.project is not None else "*"
-                    self.stdout.write(f"{g.name}\t{g.type}\tproject={scope}\trate={g.rate_limit}/s")
-                for r in queries.all_routes():
+                    self.stdout.write(
+                        f"{g.name}\t{g.type}\tproject={scope}\trate={g.rate_limit}/s\tcircuit={circuits[g.pk]}"
+                    )
+                routes = list(queries.all_routes())
+                further = queries.route_then(routes)
+                for r in routes:
                     scope = r.project.slug if r.project is not None else "installation"
-                    self.stdout.write(f"route {r.prefix} → {r.gateway.name} ({scope})")
+                    chain = " → ".join([r.gateway.name, *further[r.pk]])
+                    self.stdout.write(f"route {r.prefix} → {chain} ({scope})")
         except InputError as e:
             raise CommandError(f"{e.code}: {e.message}") from e
