@@ -98,14 +98,16 @@ def state_counts(project: Project) -> dict[str, int]:
 
 
 def version(project: Project, f: InboxFilter) -> str:
-    """What the list of `f` looks like, in a few characters: it changes when an item arrives, changes state or
-    label, or goes (the pages poll it and redraw only then)."""
-    qs = InboxItem.objects.filter(project=project)
+    """What the inbox looks like, in a few characters: it changes when an item arrives, changes state or label,
+    or goes (the pages poll it and redraw only then; their tabs count every state, so any change counts)."""
     if f.state:
-        qs = qs.filter(state=_checked_state(f.state))
-    agg = qs.aggregate(n=Count("pk"), last=Max("pk"), changed=Max("changed_on"))
+        _checked_state(f.state)
+    agg = InboxItem.objects.filter(project=project).aggregate(n=Count("pk"), last=Max("pk"), changed=Max("changed_on"))
     changed = agg["changed"].timestamp() if agg["changed"] else 0
-    return f"{agg['n']}-{agg['last'] or 0}-{changed:.6f}"
+    labels = InboxItem.labels.through.objects.filter(inboxitem__project=project).aggregate(
+        n=Count("pk"), last=Max("pk")
+    )
+    return f"{agg['n']}-{agg['last'] or 0}-{changed:.6f}-{labels['n']}-{labels['last'] or 0}"
 
 
 def item_of(project: Project, message_id: int) -> InboxItem:

@@ -91,7 +91,7 @@ urlpatterns = [
     path("projects/<slug:slug>/inbox/<int:message_id>/", conversation_views.inbox_item, name="inbox_item"),
     path("projects/<slug:slug>/conversations/", conversation_views.conversation_list, name="conversations"),
     # `path:` as for a case: the contact key is a case id (any character) or mobile-worker:<id>
-    path("projects/<slug:slug>/conversations/<path:contact>/", conversation_views.conversation, name="conversation"),
+    path("projects/<slug:slug>/conversations/<path:contact>/", conversation_views.conversation, name="thread"),
     path("projects/<slug:slug>/reports/", report_views.history, name="reports"),
     path("projects/<slug:slug>/reports/history.csv", report_views.history_csv, name="report_history_csv"),
     path("projects/<slug:slug>/reports/consent/", report_views.consent, name="report_consent"),

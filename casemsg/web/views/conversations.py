@@ -201,7 +201,7 @@ def conversation(request: HttpRequest, slug: str, contact: str) -> HttpResponse:
         who = conversations.contact(project, contact)
     except InputError as e:
         raise Http404(e.message) from e
-    here = reverse("web:conversation", args=[project.slug, who.key])
+    here = reverse("web:thread", args=[project.slug, who.key])
     if request.method == "POST":
         form = ReplyForm(request.POST)
         if form.is_valid():
