@@ -1,5 +1,6 @@
 """Fixtures and helpers the page tests share. From tests/conftest.py: `sandbox` (the installation's
-sandbox gateway), `admin` (a superuser's client) and `editor` (an editor's client)."""
+sandbox gateway), `admin` (a superuser's client) and `editor` (an editor's client); here `staff` (an
+editor with staff status), `viewer` and `owner`."""
 
 from __future__ import annotations
 
@@ -19,6 +20,20 @@ def staff(db, project) -> Client:
     user = get_user_model().objects.create_user("operator", password="pw-operator-1", is_staff=True)
     add_member(project, user, "editor")
     return logged_in(user)
+
+
+@pytest.fixture
+def viewer(project) -> Client:
+    """A logged-in viewer of the project: reads every page, changes nothing."""
+    user = get_user_model().objects.create_user("vera", password="pw-vera-1")
+    add_member(project, user, "viewer")
+    return logged_in(user)
+
+
+@pytest.fixture
+def owner(admin) -> Client:
+    """The owner's pages: a superuser's client (owner of every project)."""
+    return admin
 
 
 def make_case(project, case_id: str, name: str = "Asha", **props: str) -> Case:

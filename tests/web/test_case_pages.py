@@ -7,7 +7,6 @@ import csv
 import io
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
@@ -17,22 +16,13 @@ from casemsg.contacts import queries as contact_queries
 from casemsg.contacts.models import OptOut, PhoneEntry
 from casemsg.contacts.status import statuses
 from casemsg.core import errors
-from casemsg.projects.services import add_member
 from casemsg.workers import services as workers
 from casemsg.workers.models import MobileWorker
-from tests.web.clients import logged_in
 from tests.web.conftest import case_url, make_case
 
 KE = "254712345678"
 US = "12066171234"
 US_DASHES = "1-206-617-1234"
-
-
-@pytest.fixture
-def viewer(project) -> Client:
-    user = get_user_model().objects.create_user("vera", password="pw-vera-1")
-    add_member(project, user, "viewer")
-    return logged_in(user)
 
 
 def url(project, path: str = "") -> str:
