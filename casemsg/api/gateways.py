@@ -12,6 +12,7 @@ from casemsg.gateways import queries, services
 from casemsg.gateways.models import Gateway
 from casemsg.gateways.registry import GATEWAY_TYPES
 from casemsg.projects.models import WRITE as WRITE_SCOPE
+from casemsg.projects.models import Project
 
 router = Router(tags=["gateways"])
 
@@ -130,3 +131,52 @@ def list_routes(request: HttpRequest, project: str, limit: int = 100, offset: in
         {"prefix": r.prefix, "gateway": r.gateway.name, "project": p.slug, "then": then[r.pk]} for r in listed["items"]
     ]
     return {"count": listed["count"], "items": items}
+
+
+class PoolNumberIn(In):
+    number: str = Field(description="A phone number (digits, country code first) or a sender ID.")
+    rate_limit: int = Field(0, description="Segments per second from this number (0: no limit).")
+
+
+class PoolNumberOut(Schema):
+    number: str
+    rate_limit: int
+    recipients: int = Field(description="How many recipients keep this number as their sender.")
+
+
+class PoolNumberList(Schema):
+    count: int
+    items: list[PoolNumberOut]
+
+
+def _own(project: Project, name: str) -> Gateway:
+    gw = services.find_gateway(name, project)
+    if gw is None:
+        raise InputError(errors.GATEWAY_NOT_FOUND, f"No gateway named '{name}'.", 404)
+    return gw
+
+
+@router.post("/projects/{project}/gateways/{name}/numbers", auth=WRITE, response={201: PoolNumberOut})
+def add_pool_number(request: HttpRequest, project: str, name: str, payload: PoolNumberIn):
+    """Add a number to the pool of one of this project's gateways: each recipient keeps the number it was
+    first sent from (stored), and a person who writes to a pool number is answered from it."""
+    p = project_for(request, project)
+    n = services.add_pool_number(name, p, payload.number, payload.rate_limit)
+    return Status(201, {"number": n.number, "rate_limit": n.rate_limit, "recipients": 0})
+
+
+@router.get("/projects/{project}/gateways/{name}/numbers", auth=READ, response=PoolNumberList)
+def list_pool_numbers(request: HttpRequest, project: str, name: str) -> dict[str, object]:
+    """A gateway's pool numbers (this project's own gateway or the installation's), with their recipients."""
+    p = project_for(request, project)
+    rows = queries.pool_numbers(_own(p, name))
+    items = [{"number": n.number, "rate_limit": n.rate_limit, "recipients": kept} for n, kept in rows]
+    return {"count": len(items), "items": items}
+
+
+@router.delete("/projects/{project}/gateways/{name}/numbers/{number}", auth=WRITE, response={204: None})
+def remove_pool_number(request: HttpRequest, project: str, name: str, number: str):
+    p = project_for(request, project)
+    if not services.remove_pool_number(name, p, number):
+        raise InputError(errors.GATEWAY_NOT_FOUND, f"Gateway '{name}' has no pool number {number}.", 404)
+    return Status(204, None)

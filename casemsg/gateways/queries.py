@@ -8,9 +8,9 @@ from typing import Literal
 
 from django.db.models import Q, QuerySet
 
-from casemsg.gateways import failover
+from casemsg.gateways import failover, pools
 from casemsg.gateways import whatsapp_templates as whatsapp_templates_module
-from casemsg.gateways.carrier.models import RouteGateway
+from casemsg.gateways.carrier.models import PoolNumber, RouteGateway
 from casemsg.gateways.models import Gateway, GatewayRoute, WhatsAppTemplate
 from casemsg.projects.models import Project
 
@@ -104,3 +104,13 @@ def route_then(routes: Iterable[GatewayRoute]) -> dict[int, list[str]]:
 def circuits(gateways: Iterable[Gateway]) -> dict[int, str]:
     """Each gateway's circuit in words ("closed", "disabled", "circuit open until …"), by gateway id."""
     return failover.states(list(gateways))
+
+
+def pool_numbers(gateway: Gateway) -> list[tuple[PoolNumber, int]]:
+    """The gateway's pool numbers, each with how many recipients keep it (gateways.pools)."""
+    return pools.listing(gateway)
+
+
+def pool_numbers_for(gateways: Iterable[Gateway]) -> dict[int, list[tuple[PoolNumber, int]]]:
+    """Each gateway's pool numbers with their recipients, by gateway id; one query."""
+    return pools.listing_for(gateways)

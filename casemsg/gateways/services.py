@@ -12,9 +12,9 @@ from django.db import IntegrityError, transaction
 
 from casemsg.core import errors, netguard
 from casemsg.core.errors import InputError
-from casemsg.gateways import failover, smpp_bind, whatsapp_templates
+from casemsg.gateways import failover, pools, smpp_bind, whatsapp_templates
 from casemsg.gateways.base import GatewayType
-from casemsg.gateways.carrier.models import RouteGateway
+from casemsg.gateways.carrier.models import PoolNumber, RouteGateway
 from casemsg.gateways.models import Gateway, GatewayRoute
 from casemsg.gateways.registry import gateway_types
 from casemsg.projects.models import Project
@@ -193,6 +193,25 @@ def set_enabled(name: str, project: Project | None, enabled: bool) -> Gateway:
         raise InputError(errors.GATEWAY_NOT_FOUND, f"No gateway named '{name}'.", 404)
     failover.set_disabled(gw, not enabled)
     return gw
+
+
+def _own_gateway(name: str, project: Project | None) -> Gateway:
+    gw = Gateway.objects.filter(project=project, name=name).first()
+    if gw is None:
+        raise InputError(errors.GATEWAY_NOT_FOUND, f"No gateway named '{name}'.", 404)
+    return gw
+
+
+def add_pool_number(name: str, project: Project | None, number: str, rate_limit: int = 0) -> PoolNumber:
+    """Add a sender number (or sender ID) to a gateway's pool (the project's own gateway; the installation's
+    for `project` None), with its own rate limit in segments per second (0: none). Recipients keep their
+    number: the new one takes new recipients first (gateways.pools)."""
+    return pools.add_number(_own_gateway(name, project), number, rate_limit)
+
+
+def remove_pool_number(name: str, project: Project | None, number: str) -> bool:
+    """Remove a number from a gateway's pool; its recipients get another number at their next message."""
+    return pools.remove_number(_own_gateway(name, project), number)
 
 
 def hold_binds() -> int:

@@ -10,7 +10,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from casemsg.contacts import whatsapp as wa_windows
-from casemsg.gateways import cleaning
+from casemsg.gateways import cleaning, pools
 from casemsg.gateways.base import InboundSms, StatusUpdate
 from casemsg.gateways.models import Gateway
 from casemsg.inbound.signals import inbound_stored
@@ -38,6 +38,7 @@ def receive(
     now = timezone.now()
     ids: list[int] = []
     queued: list[int] = []
+    wrote_to: list[tuple[str, str]] = []  # (sender, the number they wrote to): a pool answers from it
     opened: list[tuple[str, datetime]] = []
     for item in items:
         clean = cleaning.clean_inbound(item, now)
@@ -67,10 +68,14 @@ def receive(
         ids.append(pk)
         if not clean.error:
             queued.append(pk)
+            if item.to_number and not simulated:
+                wrote_to.append((clean.sender, item.to_number))
             if item.extra.get("channel") == "whatsapp" and not simulated:
                 opened.append((clean.sender, clean.received_on))
     if opened:
         wa_windows.touch(gateway.pk, opened)  # their 24-hour WhatsApp windows open (contacts.whatsapp)
+    if wrote_to and pools.has_pool(gateway.pk):
+        pools.remember_inbound(gateway, wrote_to)
     if queued:
         transaction.on_commit(lambda: inbound_stored.send(Message, ids=queued))
     return ids

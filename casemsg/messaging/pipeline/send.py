@@ -21,7 +21,7 @@ from casemsg.gateways.models import Gateway
 from casemsg.gateways.routing import Router
 from casemsg.messaging import email, render, segments
 from casemsg.messaging.models import GatewayPace, Message
-from casemsg.messaging.pipeline import failover, whatsapp
+from casemsg.messaging.pipeline import failover, pools, whatsapp
 from casemsg.messaging.pipeline.checks import contact_of, eligibility, fail, hold_for_quiet_hours, loop_guard
 from casemsg.messaging.pipeline.claim import BATCH, claim
 from casemsg.messaging.pipeline.results import announce, apply_result, record_opt_outs, still_ours
@@ -201,8 +201,10 @@ def process(msgs: list[Message]) -> None:
                     f"{m.segments} segments; gateway '{m.gateway_name}' accepts {choice.gateway.max_segments}.",
                 )
         failover.route_around(sms, router, now)  # a disabled gateway or an open circuit: the route's next
+        senders = pools.assign_senders(sms)  # a gateway's pool: each recipient's own number
         loop_guard(sms)
         reserve_rate([m for m in sms if m.status == Message.SENDING], now)
+        pools.pace_numbers(sms, senders, now)
     if wa:
         loop_guard(wa)
         reserve_rate([m for m in wa if m.status == Message.SENDING], now)  # per business number
@@ -275,7 +277,7 @@ def send_window(msgs: list[Message]) -> None:
         for m in sms:
             gw = m.gateway
             assert gw is not None
-            out = OutboundSms(m.pk, m.to, m.text, m.segments, rich=m._rich)
+            out = OutboundSms(m.pk, m.to, m.text, m.segments, sender=m._sender, rich=m._rich)
             by_gateway.setdefault(gw.pk, (gw, []))[1].append((out, m._slot))
         results.update(transport.send(list(by_gateway.values())))
     if emails:

@@ -49,15 +49,23 @@ def _own(project: Project, gateway_id: int) -> Gateway:
 def gateway_list(request: HttpRequest, slug: str) -> HttpResponse:
     project = project_or_404(slug)
     gateways = queries.usable_gateways(project)
+    circuits = queries.circuits(gateways)
+    numbers = queries.pool_numbers_for(gateways)
     for g in gateways:
         g.type_title = GATEWAY_TYPES[g.type].title if g.type in GATEWAY_TYPES else g.type  # type: ignore[attr-defined]
+        g.circuit_state = circuits[g.pk]  # type: ignore[attr-defined]
+        g.pool = numbers[g.pk]  # type: ignore[attr-defined]
+    routes = list(queries.routes(project))
+    further = queries.route_then(routes)
+    for r in routes:
+        r.further = further[r.pk]  # type: ignore[attr-defined]
     return render(
         request,
         "web/gateway_list.html",
         {
             "project": project,
             "gateways": gateways,
-            "routes": queries.routes(project),
+            "routes": routes,
             "can_edit": role_allows(request, "owner"),
         },
     )

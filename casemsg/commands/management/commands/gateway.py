@@ -32,6 +32,12 @@ class Command(BaseCommand):
             d = sub.add_parser(verb, help=f"{verb} a gateway ({what})")
             d.add_argument("name")
             d.add_argument("--project", default="")
+        n = sub.add_parser("numbers", help="a gateway's pool of sender numbers: list, --add, --remove")
+        n.add_argument("name")
+        n.add_argument("--project", default="")
+        n.add_argument("--add", default="", help="a number (or sender ID) to add to the pool")
+        n.add_argument("--rate-limit", type=int, default=0, help="the added number's segments per second")
+        n.add_argument("--remove", default="", help="a number to remove from the pool")
         sub.add_parser("list", help="list gateways (with their circuit) and routes")
 
     def handle(self, *args, **o):
@@ -58,6 +64,18 @@ class Command(BaseCommand):
                 scope = f"project {r.project.slug}" if r.project is not None else "installation"
                 chain = " → ".join([r.gateway.name, *then])
                 self.stdout.write(f"Route {r.prefix} → {chain} ({scope}).")
+            elif o["action"] == "numbers":
+                project = _project(o["project"])
+                if o["add"]:
+                    services.add_pool_number(o["name"], project, o["add"], o["rate_limit"])
+                if o["remove"] and not services.remove_pool_number(o["name"], project, o["remove"]):
+                    raise CommandError(f"Gateway {o['name']} has no pool number {o['remove']}.")
+                pooled = services.find_gateway(o["name"], project)
+                if pooled is None:
+                    raise CommandError(f"No gateway named '{o['name']}'.")
+                for number, kept in queries.pool_numbers(pooled):
+                    rate = f"{number.rate_limit}/s" if number.rate_limit else "no limit"
+                    self.stdout.write(f"{number.number}\trate={rate}\trecipients={kept}")
             elif o["action"] in ("disable", "enable"):
                 gw = services.set_enabled(o["name"], _project(o["project"]), o["action"] == "enable")
                 self.stdout.write(f"Gateway {gw.name} {o['action']}d.")
