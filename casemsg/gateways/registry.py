@@ -1,7 +1,7 @@
 """The one list of gateway types: type name → `GatewayType` subclass. Every other place (config
 validation, the webhooks, the pipeline, the API's list of types) reads it from here.
 
-Adding a gateway type takes three steps:
+Adding a gateway type takes three steps (CONTRIBUTING.md, checklist 1, in full):
 
 1. One module, casemsg/gateways/<type>.py: a `GatewayType` subclass that declares `type_name`, `title`,
    `config_schema` (and `required_one_of`, `extra_opt_out_words` when needed), and implements `send_one`
@@ -9,8 +9,8 @@ Adding a gateway type takes three steps:
    plus the webhooks it has: `parse_inbound`, `parse_status`, `verify_request`, `inbound_response`.
 2. One line in `GATEWAY_TYPES` below (and its import).
 3. Its fake provider for the tests: a `Provider` subclass speaking the provider's documented HTTP API in
-   tests/servers/fake_gateways.py, with its line in `PROVIDERS` (and a fixture in tests/servers/fixtures.py),
-   and tests/gateways/test_<type>.py sending through it.
+   fakes/gateways.py, with its line in `PROVIDERS` (and a fixture in tests/servers/fixtures.py), and
+   tests/gateways/test_<type>.py sending through it (CONTRIBUTING.md's checklist has the rest).
 """
 
 from __future__ import annotations
