@@ -12,7 +12,6 @@ from casemsg.gateways.services import add_gateway, map_prefix
 from casemsg.messaging import pipeline
 from casemsg.messaging.models import Message
 from tests.conftest import queue_url
-from tests.conftest import sandbox_gateway as sandbox_gateway  # for the modules that still import it from here
 from tests.servers.smtp import SmtpServer
 
 # sandbox (the installation's sandbox gateway) and sandbox_gateway() are tests/conftest.py's; fake_http,

@@ -29,7 +29,8 @@ from casemsg.scheduling import lifecycle, occurrences, services, tick
 from casemsg.scheduling.models import Broadcast, ScheduleInstance
 from casemsg.workers.models import MobileWorker
 from casemsg.workers.services import WorkerChange, create_worker
-from tests.messaging.conftest import sandbox_gateway, use_smtp
+from tests.conftest import sandbox_gateway
+from tests.messaging.conftest import use_smtp
 from tests.scheduling.engine_helpers import (
     KOLKATA,
     LORD_HOWE,

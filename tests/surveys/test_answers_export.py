@@ -16,7 +16,7 @@ from casemsg.projects.services import add_member
 from casemsg.surveys import exports
 from casemsg.surveys.models import Survey
 from tests.inbound.conftest import KE, KE2
-from tests.surveys.test_sessions import contact, converse, sandbox, start  # noqa: F401 (a fixture)
+from tests.surveys.test_sessions import contact, converse, start
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox")]
 
