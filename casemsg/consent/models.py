@@ -52,8 +52,20 @@ class ConsentRecord(models.Model):
     KINDS = ["consent", "refusal", "opt_out", "opt_in", "request", "expired"]
     # How it came in: the person's answer to the opt-in survey or a verification code, a frontline worker's
     # form, a CSV import, the API, a page, the command line, a keyword (STOP/START), the gateway's own report,
-    # or the system.
-    SOURCES = ["survey", "verification", "worker_form", "import", "api", "page", "cli", "keyword", "gateway", "system"]
+    # or the system; or the person writing on WhatsApp (its opt-in).
+    SOURCES = [
+        "survey",
+        "verification",
+        "worker_form",
+        "import",
+        "api",
+        "page",
+        "cli",
+        "keyword",
+        "gateway",
+        "system",
+        "whatsapp",
+    ]
 
     phone_number = models.CharField(max_length=16, db_index=True)
     project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")

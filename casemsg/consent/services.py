@@ -304,3 +304,29 @@ def on_workers_changed(
                 )
     if rows:
         ledger_written.send(ConsentRecord, records=ConsentRecord.objects.bulk_create(rows))
+
+
+WHATSAPP_OPT_IN = "The person wrote to the business on WhatsApp."
+
+
+def record_whatsapp_opt_ins(project_id: int, numbers: Sequence[str], text_by_number: dict[str, str]) -> int:
+    """WhatsApp's opt-in: the first message a number sends to one of the project's WhatsApp numbers is
+    recorded in the ledger (kind opt_in, source whatsapp, the person's words as the answer), once per
+    project and number. Called by the inbound webhook; two queries. Returns how many were recorded."""
+    wanted = set(numbers)
+    if not wanted:
+        return 0
+    known = set(
+        ConsentRecord.objects.filter(
+            project_id=project_id, phone_number__in=wanted, kind="opt_in", source="whatsapp"
+        ).values_list("phone_number", flat=True)
+    )
+    now = timezone.now()
+    rows = []
+    for n in sorted(wanted - known):
+        row = ledger.entry(n, "opt_in", "whatsapp", created_on=now, text_shown=WHATSAPP_OPT_IN)
+        row.project_id, row.answer = project_id, text_by_number.get(n, "")[:255]
+        rows.append(row)
+    if rows:
+        ledger_written.send(ConsentRecord, records=ConsentRecord.objects.bulk_create(rows))
+    return len(rows)

@@ -27,6 +27,7 @@ import datetime as dt
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, transaction
@@ -45,6 +46,7 @@ from casemsg.messaging.models import Message, MessagingEvent
 from casemsg.messaging.queries import used_send_keys
 from casemsg.projects.models import Project
 from casemsg.surveys import flow
+from casemsg.surveys import whatsapp as survey_whatsapp
 from casemsg.surveys.answers import Parsed, error_message, parse_answer
 from casemsg.surveys.definition import Question, parse_survey
 from casemsg.surveys.definition import Survey as Definition
@@ -183,6 +185,7 @@ def _spec(
     language: str,
     send_key: str = "",
     kind: str = Message.NORMAL,
+    interactive: dict[str, Any] | None = None,
 ) -> pipeline.MessageSpec:
     escaped = render.literal(text)  # a survey's words are sent as written, braces included
     return pipeline.MessageSpec(
@@ -195,16 +198,18 @@ def _spec(
         requires_two_way=kind != Message.OPT_IN_REQUEST,
         gateway=gateway,
         send_key=send_key,
+        interactive=interactive,
     )
 
 
-def _send(session: SurveySession, case: Case, parts: list[str]) -> None:
+def _send(session: SurveySession, case: Case, parts: list[str], interactive: dict[str, Any] | None = None) -> None:
     text = "\n".join(p for p in parts if p.strip())
     if text:
+        if interactive is not None:  # WhatsApp's buttons or list (surveys.whatsapp) say the whole text
+            interactive = {**interactive, "body": text}
         # no eligibility check now (nobody waits for it): it runs at send time, batched with the others
-        pipeline.queue(
-            session.project, [_spec(case, session.gateway, text, session.language)], session.event, precheck=False
-        )
+        spec = _spec(case, session.gateway, text, session.language, interactive=interactive)
+        pipeline.queue(session.project, [spec], session.event, precheck=False)
 
 
 # --- start -----------------------------------------------------------------------------------------
@@ -596,7 +601,8 @@ def _answer(session: SurveySession, text: str, now: dt.datetime) -> str | None:
         own = {"required": flow.required_message, "constraint_failed": flow.constraint_message}.get(parsed.error)
         reason = own(survey, parsed_def.plan, question, so_far, lang) if own is not None else ""
         reason = reason or _reason(survey, question, parsed, lang)
-        _send(session, case, [reason, flow.question_text(survey, parsed_def.plan, question, so_far, env)])
+        buttons = survey_whatsapp.interactive(survey, parsed_def.plan, question, so_far, env.language, "")
+        _send(session, case, [reason, flow.question_text(survey, parsed_def.plan, question, so_far, env)], buttons)
         return RETRY
     answers = {**so_far, question.name: parsed.value}
     step = flow.walk(survey, parsed_def.plan, answers, position + 1, env)
@@ -612,7 +618,8 @@ def _answer(session: SurveySession, text: str, now: dt.datetime) -> str | None:
             next_reminder_on=_reminder_after(survey, 0, now, session.expires_on),
         ):
             return "moved"
-        _send(session, case, [*parts, flow.question_text(survey, parsed_def.plan, following, answers, env)])
+        buttons = survey_whatsapp.interactive(survey, parsed_def.plan, following, answers, env.language, "")
+        _send(session, case, [*parts, flow.question_text(survey, parsed_def.plan, following, answers, env)], buttons)
         return ANSWERED
     flow.finish(survey, answers, env)
     if not _move(

@@ -205,3 +205,11 @@ def test_stop_on_whatsapp_stops_whatsapp_and_sms(api, meta_gw, fake_meta, sandbo
     r = api.post("messages", {"recipient": {"case_id": case_id}, "text": "sms"})
     assert r.json()["error"]["code"] == "PHONE_OPTED_OUT"
     assert timezone.now()
+
+
+def test_the_first_message_is_the_whatsapp_opt_in_in_the_ledger(api, meta_gw, fake_meta):
+    _case(api)
+    _person_writes(meta_gw, fake_meta, text="Hello there")
+    _person_writes(meta_gw, fake_meta, text="again")
+    rows = [r for r in api.get("consents").json()["items"] if r["source"] == "whatsapp"]
+    assert [(r["kind"], r["phone_number"], r["answer"]) for r in rows] == [("opt_in", KE, "Hello there")]

@@ -1,0 +1,87 @@
+"""A survey over WhatsApp: select_one with at most 3 choices goes as reply buttons, at most 10 as a list,
+more as numbered text; a tap answers with the choice's id, a typed answer as on SMS."""
+
+from __future__ import annotations
+
+import pytest
+
+from casemsg.surveys.models import SurveySession
+from fakes.whatsapp import meta_webhook
+from tests.whatsapp.conftest import KE, post_meta, work
+
+pytestmark = pytest.mark.django_db
+
+
+def _choices(names: list[str]) -> list[dict]:
+    return [{"name": n, "label": {"en": n.title()}} for n in names]
+
+
+SURVEY = {
+    "format": "casemsg-survey/1",
+    "name": "Check-in",
+    "form_id": "checkin",
+    "version": "1",
+    "default_language": "en",
+    "languages": ["en"],
+    "settings": {"expire_after": 1440, "reminder_intervals": []},
+    "questions": [
+        {"name": "well", "type": "select_one", "label": {"en": "Are you well?"}, "choices": _choices(["yes", "no"])},
+        {
+            "name": "district",
+            "type": "select_one",
+            "label": {"en": "Your district?"},
+            "choices": _choices(["north", "south", "east", "west", "central"]),
+        },
+        {
+            "name": "visits",
+            "type": "select_one",
+            "label": {"en": "Clinic visits so far?"},
+            "choices": _choices(["none", "one", "two"]),
+        },
+        {
+            "name": "month",
+            "type": "select_one",
+            "label": {"en": "Month?"},
+            "choices": _choices([f"m{i}" for i in range(1, 13)]),
+        },
+    ],
+}
+
+
+def test_buttons_and_list_replies_answer_a_survey(api, meta_gw, fake_meta):
+    case = api.case(
+        {"contact_phone_number": KE, "contact_phone_number_is_verified": "1", "contact_backend_id": "wa"}, name="Amina"
+    )
+    fake_meta.user_wrote(KE)
+    post_meta(meta_gw, meta_webhook(KE, "hi"))
+    work()
+    r = api.post("surveys", SURVEY)
+    assert r.status_code == 201, r.content
+    r = api.post(f"surveys/{r.json()['id']}/start", {"case_id": case["case_id"]})
+    assert r.status_code == 201, r.content
+    work()
+    first = fake_meta.messages()[-1].body
+    assert first["type"] == "text" and "Are you well?" in first["text"]["body"]  # (the first question: text)
+
+    post_meta(meta_gw, meta_webhook(KE, "Yes"))  # typed
+    work()
+    listed = fake_meta.messages()[-1].body
+    assert listed["type"] == "interactive" and listed["interactive"]["type"] == "list"
+    rows = listed["interactive"]["action"]["sections"][0]["rows"]
+    assert [r["id"] for r in rows] == ["north", "south", "east", "west", "central"]
+
+    post_meta(meta_gw, meta_webhook(KE, list_reply=("east", "East")))
+    work()
+    buttons = fake_meta.messages()[-1].body
+    assert buttons["interactive"]["type"] == "button"
+    assert [b["reply"]["id"] for b in buttons["interactive"]["action"]["buttons"]] == ["none", "one", "two"]
+
+    post_meta(meta_gw, meta_webhook(KE, button=("two", "Two")))
+    work()
+    numbered = fake_meta.messages()[-1].body
+    assert numbered["type"] == "text" and "12 M12" in numbered["text"]["body"]  # 12 choices: numbered text
+
+    post_meta(meta_gw, meta_webhook(KE, "3"))
+    work()
+    session = SurveySession.objects.get()
+    assert session.answers == {"well": "yes", "district": "east", "visits": "two", "month": "m3"}
