@@ -234,3 +234,8 @@ def sync_whatsapp_templates(project: Project) -> dict[str, dict[str, int]]:
         for gw in whatsapp_templates.whatsapp_gateways(project.pk)
         if gw.project_id == project.pk
     }
+
+
+def sync_whatsapp_templates_due() -> int:
+    """The schedule: every WhatsApp gateway's templates older than an hour synced again (the worker's ticker)."""
+    return whatsapp_templates.sync_due()

@@ -213,3 +213,39 @@ def test_the_first_message_is_the_whatsapp_opt_in_in_the_ledger(api, meta_gw, fa
     _person_writes(meta_gw, fake_meta, text="again")
     rows = [r for r in api.get("consents").json()["items"] if r["source"] == "whatsapp"]
     assert [(r["kind"], r["phone_number"], r["answer"]) for r in rows] == [("opt_in", KE, "Hello there")]
+
+
+def test_the_schedule_syncs_templates_and_a_refusal_changes_nothing(api, meta_gw, fake_meta):
+    from casemsg.gateways import services as gateway_services
+    from casemsg.gateways.models import WhatsAppTemplate
+
+    assert gateway_services.sync_whatsapp_templates_due() == 1
+    assert gateway_services.sync_whatsapp_templates_due() == 0  # synced within the hour
+    assert WhatsAppTemplate.objects.count() == 2
+    meta_gw.config = {**meta_gw.config, "access_token": "wrong"}
+    meta_gw.save()
+    r = api.post("whatsapp-templates/sync")
+    assert r.status_code == 424 and r.json()["error"]["code"] == "WHATSAPP_TEMPLATE_SYNC_FAILED"
+    assert WhatsAppTemplate.objects.count() == 2
+
+
+def test_per_number_rate_limit(api, project, fake_meta):
+    from casemsg.gateways.services import add_gateway
+
+    gw = add_gateway("wa", "meta_cloud", fake_meta.gateway_config(), project=project, rate_limit=5)
+    ids = []
+    for i in range(8):
+        number = f"2547123456{i:02d}"
+        ids.append(api.case({"contact_phone_number": number}, name=f"P{i}")["case_id"])
+        fake_meta.user_wrote(number)
+        post_meta(gw, meta_webhook(number, "hi"))
+    for case_id in ids:
+        send(api, case_id)
+    deadline = time.time() + 10
+    while Message.objects.filter(direction="out", status__in=["queued", "sending"]).exists():
+        work()
+        Message.objects.filter(status="queued").update(next_attempt_on=timezone.now())
+        assert time.time() < deadline
+    got = sorted(r.t for r in fake_meta.messages())
+    assert len(got) == 8
+    assert got[-1] - got[0] >= 7 / 5 - 0.1  # 8 messages at 5 per second: 1.4 s at least, on the provider's clock

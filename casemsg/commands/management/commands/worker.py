@@ -51,6 +51,7 @@ def run_ticker(stop: threading.Event, workers: int, interval: float = 1.0) -> No
             if time.monotonic() - last_roll_up > 60:
                 # the reports' daily counts: the days that settled or went stale, a few per beat
                 reports.roll_up_all(max_days=reports.DAYS_PER_BEAT)
+                gateway_services.sync_whatsapp_templates_due()  # each WhatsApp gateway's templates, hourly
                 last_roll_up = time.monotonic()
         except Exception:  # noqa: BLE001 — the ticker must survive a database hiccup
             log.exception("ticker failed; retrying")
