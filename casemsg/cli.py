@@ -35,6 +35,7 @@ COMMAND_GROUPS: Final[tuple[tuple[str, tuple[tuple[str, str], ...]], ...]] = (
         "Cases",
         (
             ("cases", "Import cases from a CSV file (creates new cases, updates existing ones)"),
+            ("groups", "Groups of cases (static or dynamic): list, show, create, change; add, remove, import members"),
             ("sources", "Case sources (CommCare HQ, ODK Central, DHIS2, push): add, list, test, sync, runs, import"),
         ),
     ),

@@ -23,6 +23,7 @@ and ending an instance share its row's shape, `_row` and `_INSTANCE_FIELDS`, so 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -244,11 +245,13 @@ def start_broadcast(
     chunk: int = CHUNK,
     queued_now: bool = False,
     since: datetime | None = None,
+    selected: recipients.Selected | None = None,
 ) -> int:
     """Create an instance for every recipient that has no active one yet; returns how many. Set-based:
-    the case recipients are written by one INSERT … SELECT per time zone (the zone's first event computed
-    once; the cases' zones read with one DISTINCT query, or none when the schedule names its zone), the
-    mobile workers (few) in chunks. Call inside the transaction of the change (services).
+    the case recipients are selected once into a temporary table (`recipients.Selected`, or `selected`, the
+    caller's) and written by one INSERT … SELECT per time zone from it (the zone's first event computed
+    once; the cases' zones read with one DISTINCT query over the table, or none when the schedule names its
+    zone), the mobile workers (few) in chunks. Call inside the transaction of the change (services).
 
     Every recipient's events are the broadcast's series, counted from its start (`anchor_for`: a count
     counts sends from when the broadcast was created), from `since` on (default `now`): a recipient that
@@ -264,7 +267,10 @@ def start_broadcast(
     # a timed series counts from the broadcast's creation; a "now" event is when it starts
     started_on = (broadcast.created_on or now) if schedule.kind == "timed" else (since or now)
     only_new = ScheduleInstance.objects.filter(broadcast=broadcast, active=True).exists()
-    cases, workers = _recipients_to_start(broadcast, only_new, since or now)
+    skip_done = ScheduleInstance.objects.filter(broadcast=broadcast, revision=broadcast.revision).exists()
+    cases, workers = recipients.recipient_querysets(broadcast, since or now)
+    if (only_new or skip_done) and workers is not None:
+        workers = workers.filter(~Exists(_had(broadcast).filter(worker_id=OuterRef("pk"))))
     templates: dict[str, dict[str, Any]] = {}
 
     def template(zone: str) -> dict[str, Any]:
@@ -292,20 +298,30 @@ def start_broadcast(
 
     started = 0
     if cases is not None:
-        case_table = connection.ops.quote_name(Case._meta.db_table)
-        for zone, selection in recipients.cases_by_zone(cases, project, schedule).items():
-            row = {k: v for k, v in template(zone).items() if k not in ("case_id", "source_case_id")}
-            row["role"] = ScheduleInstance.CASE
-            sql, params = selection.values("pk").order_by().query.sql_with_params()
-            started += bulk.insert_select(
-                ScheduleInstance,
-                row,
-                {"case_id": "c.id", "source_case_id": "c.id"},
-                f"{case_table} AS c WHERE c.id IN ({sql})",
-                list(params),
-                # (one active instance per recipient: a concurrent start of the same recipient is skipped)
-                ignore_conflicts=True,
+        # those with a running instance, or one of this revision that completed, are left out (a `now`
+        # broadcast is never sent twice to one recipient)
+        skip, skip_params = "", []
+        if only_new or skip_done:
+            table = connection.ops.quote_name(ScheduleInstance._meta.db_table)
+            skip = (
+                f" AND NOT EXISTS (SELECT 1 FROM {table} AS i WHERE i.broadcast_id = %s AND i.case_id = s.id"
+                " AND (i.active OR (i.revision = %s AND i.end_reason = %s)))"
             )
+            skip_params = [broadcast.pk, broadcast.revision, COMPLETED]
+        with _selected(cases, selected) as sel:
+            assert sel is not None
+            for zone, where, params in sel.by_zone(project, schedule):
+                row = {k: v for k, v in template(zone).items() if k not in ("case_id", "source_case_id")}
+                row["role"] = ScheduleInstance.CASE
+                started += bulk.insert_select(
+                    ScheduleInstance,
+                    row,
+                    {"case_id": "s.id", "source_case_id": "s.id"},
+                    f"{sel.table} AS s WHERE {where}{skip}",
+                    [*params, *skip_params],
+                    # (one active instance per recipient: a concurrent start of the same recipient is skipped)
+                    ignore_conflicts=True,
+                )
     if workers is not None:
         rows: list[dict[str, Any]] = []
         for pk, zone in _pages(workers.values_list("pk", "time_zone"), chunk):
@@ -321,38 +337,43 @@ def start_broadcast(
     return started
 
 
-def _recipients_to_start(
-    broadcast: Broadcast, only_new: bool, at: datetime
-) -> tuple[QuerySet[Case] | None, QuerySet[MobileWorker] | None]:
-    """The recipients `start_broadcast` gives an instance: `only_new` skips those with an active one; and
-    whenever the broadcast has instances at its current revision, those whose instance of this revision
-    completed are skipped too (a `now` broadcast is never sent twice to one recipient)."""
-    cases, workers = recipients.recipient_querysets(broadcast, at)
-    skip_done = ScheduleInstance.objects.filter(broadcast=broadcast, revision=broadcast.revision).exists()
-    had = ScheduleInstance.objects.filter(
+def _had(broadcast: Broadcast) -> QuerySet[ScheduleInstance]:
+    """The instances that keep a recipient from starting again: running, or of this revision and completed."""
+    return ScheduleInstance.objects.filter(
         Q(active=True) | Q(revision=broadcast.revision, end_reason=COMPLETED), broadcast=broadcast
     )
-    if only_new or skip_done:
-        if cases is not None:
-            cases = cases.filter(~Exists(had.filter(case_id=OuterRef("pk"))))
-        if workers is not None:
-            workers = workers.filter(~Exists(had.filter(worker_id=OuterRef("pk"))))
-    return cases, workers
+
+
+@contextmanager
+def _selected(cases: QuerySet[Case] | None, given: recipients.Selected | None) -> Iterator[recipients.Selected | None]:
+    """The caller's selection, or a new one for this call."""
+    if given is not None:
+        yield given
+        return
+    with recipients.selected_cases(cases) as sel:
+        yield sel
 
 
 def end_removed_recipients(
-    broadcast: Broadcast, now: datetime, reason: str = RECIPIENT_REMOVED, at: datetime | None = None
+    broadcast: Broadcast,
+    now: datetime,
+    reason: str = RECIPIENT_REMOVED,
+    at: datetime | None = None,
+    selected: recipients.Selected | None = None,
 ) -> int:
     """End the active instances whose recipient the broadcast no longer selects at `at` (default `now`):
     after its recipients changed (`recipient_removed`), or at an occurrence (`sync_broadcast`:
-    `no_longer_matches`); new recipients are then added by `start_broadcast`."""
+    `no_longer_matches`); new recipients are then added by `start_broadcast`. The case recipients are
+    compared with their selection in a temporary table (`recipients.Selected`; `selected`, the caller's)."""
     cases, workers = recipients.recipient_querysets(broadcast, at or now)
     base = ScheduleInstance.objects.filter(broadcast=broadcast, active=True)
     ended = 0
-    gone_cases = base.filter(case__isnull=False)
-    if cases is not None:
-        gone_cases = gone_cases.filter(~Exists(cases.filter(pk=OuterRef("case_id"))))
-    ended += end_instances(gone_cases, reason, now)
+    if cases is None:
+        ended += end_instances(base.filter(case__isnull=False), reason, now)
+    else:
+        with _selected(cases, selected) as sel:
+            assert sel is not None
+            ended += _end_unselected(broadcast, sel, reason, now)
     gone_workers = base.filter(worker__isnull=False)
     if workers is not None:
         gone_workers = gone_workers.filter(~Exists(workers.filter(pk=OuterRef("worker_id"))))
@@ -365,6 +386,20 @@ def end_removed_recipients(
 # --------------------------------------------------------------------------------------------------
 
 
+def _end_unselected(broadcast: Broadcast, sel: recipients.Selected, reason: str, now: datetime) -> int:
+    """End the broadcast's running case instances whose case is not in the selection (one UPDATE)."""
+    table = connection.ops.quote_name(ScheduleInstance._meta.db_table)
+    at = connection.ops.adapt_datetimefield_value(now)
+    with connection.cursor() as cur:
+        cur.execute(
+            f"UPDATE {table} SET active = %s, ended_on = %s, end_reason = %s, next_due_utc = NULL, next_local = '', "
+            f"claim = '' WHERE broadcast_id = %s AND active AND case_id IS NOT NULL "
+            f"AND NOT EXISTS (SELECT 1 FROM {sel.table} AS s WHERE s.id = {table}.case_id)",
+            [False, at, reason, broadcast.pk],
+        )
+        return int(cur.rowcount)
+
+
 def reads_recipients_again(broadcast: Broadcast) -> bool:
     """Whether the broadcast reads its recipients again at each occurrence: who it selects can change (a
     case type, a group, case owners, every mobile worker) and it has events to come (not a `now`)."""
@@ -373,11 +408,13 @@ def reads_recipients_again(broadcast: Broadcast) -> bool:
     return recipients.broadcast_recipients_from_json(broadcast.recipients).is_dynamic
 
 
-def next_refresh(broadcast: Broadcast, after: datetime, inclusive: bool = False) -> datetime | None:
+def next_refresh(
+    broadcast: Broadcast, after: datetime, inclusive: bool = False, zones: set[str] | None = None
+) -> datetime | None:
     """When the broadcast next reads its recipients: its first occurrence after `after` (at or after with
-    `inclusive`) in any zone its recipients are in (the zones of its running instances, and the project's
-    default zone for those who will join), or in the schedule's named zone. None when it does not read
-    them again or no event is left."""
+    `inclusive`) in any zone its recipients are in (`zones`, those of a selection just made, else the zones
+    of its running instances; and the project's default zone, for those who will join), or in the
+    schedule's named zone. None when it does not read them again or no event is left."""
     if not reads_recipients_again(broadcast):
         return None
     schedule = schedule_of(broadcast)
@@ -385,9 +422,10 @@ def next_refresh(broadcast: Broadcast, after: datetime, inclusive: bool = False)
     if schedule.time_zone:
         zones = {schedule.time_zone}
     else:
-        running = ScheduleInstance.objects.filter(broadcast=broadcast, active=True).order_by()
-        zones = set(running.values_list("time_zone", flat=True).distinct())
-        zones.add(zone_for_recipient("", project, schedule))
+        if zones is None:
+            running = ScheduleInstance.objects.filter(broadcast=broadcast, active=True).order_by()
+            zones = set(running.values_list("time_zone", flat=True).distinct())
+        zones = {*zones, zone_for_recipient("", project, schedule)}
     started_on = broadcast.created_on or after
     soonest: datetime | None = None
     for zone in sorted(zones):
@@ -400,15 +438,22 @@ def next_refresh(broadcast: Broadcast, after: datetime, inclusive: bool = False)
     return soonest
 
 
-def sync_broadcast(broadcast: Broadcast, at: datetime, now: datetime) -> tuple[int, int]:
+def sync_broadcast(broadcast: Broadcast, at: datetime, now: datetime) -> tuple[int, int, datetime | None]:
     """Read the broadcast's recipients again at its occurrence `at` (its `refresh_due_utc`, passed): the
     instances of recipients it no longer selects end (`no_longer_matches`), and those it newly selects
-    start with their events from `at` on — the occurrence due at `at` included. Returns (started, ended).
-    Call inside the transaction that holds the broadcast's row (`tick.refresh_broadcasts`); the tick claims
-    none of its instances until the refresh is written."""
-    ended = end_removed_recipients(broadcast, now, NO_LONGER_MATCHES, at)
-    started = start_broadcast(broadcast, now, since=at)
-    return started, ended
+    start with their events from `at` on — the occurrence due at `at` included. The case recipients are
+    selected once (`recipients.Selected`: one INSERT … SELECT of the group's or type's SQL), and both steps
+    compare with that. Returns (started, ended, the next reading: `next_refresh` after `now`). Call inside
+    the transaction that holds the broadcast's row (`tick.refresh_broadcasts`); the tick claims none of its
+    instances until the refresh is written."""
+    cases, _workers = recipients.recipient_querysets(broadcast, at)
+    with recipients.selected_cases(cases) as sel:
+        ended = end_removed_recipients(broadcast, now, NO_LONGER_MATCHES, at, selected=sel)
+        started = start_broadcast(broadcast, now, since=at, selected=sel)
+        zones = sel.zones(broadcast.project, schedule_of(broadcast)) if sel is not None else set()
+    workers = ScheduleInstance.objects.filter(broadcast=broadcast, active=True, worker__isnull=False).order_by()
+    zones |= set(workers.values_list("time_zone", flat=True).distinct())
+    return started, ended, next_refresh(broadcast, max(at, now), zones=zones)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -18,11 +18,13 @@ alert then starts only for the group's members among its matching cases.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, cast
 
+from django.db import connection
 from django.db.models import CharField, Q, QuerySet, TextField
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
@@ -320,6 +322,79 @@ def recipient_querysets(
             wq |= Q(username__in=owner_ids) | Q(_pk_text__in=owner_ids)
         workers = wqs.filter(wq)
     return cases, workers
+
+
+class Selected:
+    """A broadcast's case recipients at one instant, materialised once in a temporary table of (id, raw
+    `time_zone` property): the selection's SQL (a case type with filters, a group's conditions) runs once —
+    one INSERT … SELECT —, and the instances are then started and ended against this table, whose real size
+    the planner knows (PostgreSQL: ANALYZE). Without it, each anti-join would run the selection again with
+    the planner's guess of its size: a condition on a JSON property is guessed at a row or two, and a
+    nested loop over a million cases follows. Use `selected_cases` (a context manager) inside a transaction."""
+
+    TABLE = "casemsg_selected_cases"
+
+    def __init__(self, cases: QuerySet[Case]) -> None:
+        self.cases = cases
+        self.table = connection.ops.quote_name(self.TABLE)
+        self.count = 0
+        self._raw: list[str | None] | None = None
+
+    def create(self) -> None:
+        tz = Cast(KeyTextTransform(TZ_PROPERTY, "properties"), output_field=TextField())
+        sql, params = self.cases.annotate(_tz=tz).order_by().values("pk", "_tz").query.sql_with_params()
+        with connection.cursor() as cur:
+            cur.execute(f"DROP TABLE IF EXISTS {self.table}")
+            cur.execute(f"CREATE TEMPORARY TABLE {self.table} (id bigint NOT NULL, tz text)")
+            cur.execute(f"INSERT INTO {self.table} (id, tz) {sql}", params)
+            self.count = max(0, int(cur.rowcount))
+            if connection.vendor == "postgresql":
+                cur.execute(f"ANALYZE {self.table}")
+
+    def drop(self) -> None:
+        with connection.cursor() as cur:
+            cur.execute(f"DROP TABLE IF EXISTS {self.table}")
+
+    def raw_zones(self) -> list[str | None]:
+        """The distinct raw `time_zone` values of the selected cases (None: the property is missing)."""
+        if self._raw is None:
+            with connection.cursor() as cur:
+                cur.execute(f"SELECT DISTINCT tz FROM {self.table}")
+                self._raw = [row[0] for row in cur.fetchall()]
+        return self._raw
+
+    def by_zone(self, project: Project, schedule: Schedule) -> list[tuple[str, str, list[Any]]]:
+        """(zone, SQL over the table aliased `s`, its params) per zone the cases' local times are read in:
+        one for the schedule's named zone, else one per zone their `time_zone` values fall back to."""
+        if schedule.time_zone:
+            return [(schedule.time_zone, "1 = 1", [])]
+        raw_by_zone: dict[str, list[str | None]] = defaultdict(list)
+        for raw in self.raw_zones():
+            raw_by_zone[zone_for_recipient(raw or "", project, schedule)].append(raw)
+        out = []
+        for zone, raws in sorted(raw_by_zone.items()):
+            named = [r for r in raws if r is not None]
+            parts = [f"s.tz IN ({', '.join(['%s'] * len(named))})"] if named else []
+            if None in raws:
+                parts.append("s.tz IS NULL")
+            out.append((zone, "(" + " OR ".join(parts) + ")", named))
+        return out
+
+    def zones(self, project: Project, schedule: Schedule) -> set[str]:
+        return {zone for zone, _sql, _params in self.by_zone(project, schedule)}
+
+
+@contextmanager
+def selected_cases(cases: QuerySet[Case] | None) -> Iterator[Selected | None]:
+    """`Selected` for these case recipients (None: the broadcast has no case recipients); the table is
+    dropped afterwards (an error rolls it back with the transaction)."""
+    if cases is None:
+        yield None
+        return
+    sel = Selected(cases)
+    sel.create()
+    yield sel
+    sel.drop()
 
 
 def cases_by_zone(cases: QuerySet[Case], project: Project, schedule: Schedule) -> dict[str, QuerySet[Case]]:

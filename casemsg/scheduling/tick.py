@@ -106,8 +106,7 @@ def refresh_broadcasts(now: datetime, limit: int = 100) -> int:
                 return done
             at = b.refresh_due_utc
             assert at is not None
-            started, ended = lifecycle.sync_broadcast(b, at, now)
-            b.refresh_due_utc = lifecycle.next_refresh(b, max(at, now))
+            started, ended, b.refresh_due_utc = lifecycle.sync_broadcast(b, at, now)
             fields = ["refresh_due_utc"]
             if b.refresh_due_utc is None and not lifecycle.owner_instances(b).filter(active=True).exists():
                 b.status, b.modified_on = Broadcast.DONE, now
