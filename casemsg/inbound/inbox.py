@@ -38,7 +38,15 @@ def add(msgs: Iterable[Message]) -> int:
     """Put the handled messages whose outcome left them to a person into their project's inbox (inside the
     handler's transaction); a message already there stays as it is. Returns how many were added."""
     items = [
-        InboxItem(project_id=m.project_id, message_id=m.pk, received_on=m.created_on)
+        InboxItem(
+            project_id=m.project_id,
+            message_id=m.pk,
+            case_id=m.case_id,
+            worker_id=m.worker_id,
+            number=m.to,
+            text=m.text,
+            received_on=m.created_on,
+        )
         for m in msgs
         if m.project_id is not None and m.direction == Message.IN and outcome(m) in UNHANDLED
     ]
@@ -74,13 +82,13 @@ def items(project: Project, f: InboxFilter) -> QuerySet[InboxItem]:
     if search:
         digits = "".join(ch for ch in search if ch.isdigit())
         # numbers are stored as digits: "+254 711-222 333" finds 254711222333
-        by_number = Q(message__to__icontains=digits) if len(digits) >= 3 and digits != search else Q(pk__in=[])
+        by_number = Q(number__icontains=digits) if len(digits) >= 3 and digits != search else Q(pk__in=[])
         qs = qs.filter(
-            Q(message__text__icontains=search)
-            | Q(message__to__icontains=search)
+            Q(text__icontains=search)
+            | Q(number__icontains=search)
             | by_number
-            | Q(message__case__name__icontains=search)
-            | Q(message__worker__name__icontains=search)
+            | Q(case__name__icontains=search)
+            | Q(worker__name__icontains=search)
         )
     return (
         qs.select_related("message", "message__case", "message__worker")
@@ -137,7 +145,7 @@ def handled_for_contact(project: Project, case_pk: int | None, worker_pk: int | 
     """A person answered the contact: its open items are handled."""
     if case_pk is None and worker_pk is None:
         return 0
-    contact = Q(message__case_id=case_pk) if case_pk is not None else Q(message__worker_id=worker_pk)
+    contact = Q(case_id=case_pk) if case_pk is not None else Q(worker_id=worker_pk)
     ids = InboxItem.objects.filter(Q(project=project, state=InboxItem.OPEN) & contact).values_list(
         "message_id", flat=True
     )
@@ -151,17 +159,17 @@ def open_counts(project: Project, case_pks: Iterable[int], worker_pks: Iterable[
         return {}
     rows = (
         InboxItem.objects.filter(project=project, state=InboxItem.OPEN)
-        .filter(Q(message__case_id__in=case_pks) | Q(message__worker_id__in=worker_pks))
-        .values("message__case_id", "message__worker_id")
+        .filter(Q(case_id__in=case_pks) | Q(worker_id__in=worker_pks))
+        .values("case_id", "worker_id")
         .annotate(n=Count("pk"))
         .order_by()
     )
     out: dict[tuple[str, int], int] = {}
     for r in rows:
-        if r["message__case_id"] is not None:
-            out[("case", r["message__case_id"])] = r["n"]
-        elif r["message__worker_id"] is not None:
-            out[("worker", r["message__worker_id"])] = r["n"]
+        if r["case_id"] is not None:
+            out[("case", r["case_id"])] = r["n"]
+        elif r["worker_id"] is not None:
+            out[("worker", r["worker_id"])] = r["n"]
     return out
 
 

@@ -19,15 +19,15 @@ it always equals the message log:
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Iterator
+import heapq
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Case, CharField, Count, F, Max, Q, Value, When
+from django.db.models import Case, CharField, Count, F, Max, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
@@ -224,6 +224,31 @@ def roll_up_all(now: datetime | None = None, max_days: int | None = ROLL_UP_DAYS
     return sum(roll_up(p, now, max_days) for p in Project.objects.order_by("pk"))
 
 
+def counted_days(project: Project, since: date, until: date) -> set[date]:
+    """The days since…until whose roll-up is good: counted in the project's zone and not stale since."""
+    return set(
+        CountedDay.objects.filter(
+            project=project, day__gte=since, day__lte=until, zone=zone_name(project), stale=False
+        ).values_list("day", flat=True)
+    )
+
+
+def _live_runs(project: Project, since: date, until: date, counted: set[date], live: Q | None) -> list[DayCount]:
+    """A live count of the days since…until that are not counted, one query per run of consecutive days."""
+    zone = ZoneInfo(zone_name(project))
+    out: list[DayCount] = []
+    for first, last in _runs(since, until, counted):
+        start, _ = day_bounds(first, zone)
+        _, end = day_bounds(last, zone)
+        out.extend(_live(project, start, end, zone, live))
+    return out
+
+
+def _rolled(project: Project, counted: set[date], rolled: Q | None) -> QuerySet[MessageCount]:
+    qs = MessageCount.objects.filter(project=project, day__in=sorted(counted))
+    return qs.filter(rolled) if rolled is not None else qs
+
+
 def counts(
     project: Project,
     since: date,
@@ -231,27 +256,15 @@ def counts(
     rolled: Q | None = None,
     live: Q | None = None,
 ) -> list[DayCount]:
-    """The counts of the days since…until (both included, the project's zone): the counted days' roll-up rows
+    """Every count of the days since…until (both included, the project's zone): the counted days' roll-up rows
     (filtered by `rolled`, a Q on MessageCount) and a live count of the other days (filtered by `live`, a Q on
     Message) — the same numbers either way."""
-    name = zone_name(project)
-    zone = ZoneInfo(name)
-    counted = set(
-        CountedDay.objects.filter(project=project, day__gte=since, day__lte=until, zone=name, stale=False).values_list(
-            "day", flat=True
-        )
-    )
+    counted = counted_days(project, since, until)
     out: list[DayCount] = []
     if counted:
-        qs = MessageCount.objects.filter(project=project, day__gte=min(counted), day__lte=max(counted))
-        if rolled is not None:
-            qs = qs.filter(rolled)
         fields = ("day", "source", "ref", "direction", "channel", "status", "error", "n")
-        out.extend(DayCount(*row) for row in qs.values_list(*fields) if row[0] in counted)
-    for first, last in _runs(since, until, counted):
-        start, _ = day_bounds(first, zone)
-        _, end = day_bounds(last, zone)
-        out.extend(_live(project, start, end, zone, live))
+        out.extend(DayCount(*row) for row in _rolled(project, counted, rolled).values_list(*fields))
+    out.extend(_live_runs(project, since, until, counted, live))
     return out
 
 
@@ -332,12 +345,12 @@ class History:
     since: date
     until: date
     zone: str
+    channel: str | None
     days: list[date]
     by_day: dict[date, Tally]
     sources: list[SourceRow]  # one per source, in SOURCE_LABELS' order
     named: list[SourceRow]  # each person, broadcast and alert with messages in the range
     total: Tally
-    rows: list[DayCount]  # every count (the CSV)
 
 
 def checked_range(
@@ -356,29 +369,41 @@ def checked_range(
 
 def history(project: Project, since: date, until: date, channel: str | None = None) -> History:
     """The messaging history of since…until (both included): per day, per source, per person, broadcast and
-    alert, by status and error."""
+    alert, by status and error. The counted days are summed in the database (two GROUP BYs over the roll-up,
+    whatever the number of messages); the other days are counted live and added here."""
     rolled = Q(channel=channel) if channel else None
     live = Q(channel=channel) if channel else None
-    rows = counts(project, since, until, rolled, live)
+    counted = counted_days(project, since, until)
     days = [since + timedelta(days=i) for i in range((until - since).days + 1)]
     by_day: dict[date, Tally] = {d: Tally() for d in days}
     by_source: dict[str, SourceRow] = {}
     by_named: dict[tuple[str, str], SourceRow] = {}
     total = Tally()
-    for c in rows:
+
+    def add_source(source: str, ref: str, status: str, error: str, n: int) -> None:
+        total.add(status, error, n)
+        row = by_source.setdefault(source, SourceRow(source, "", SOURCE_LABELS.get(source, source)))
+        row.tally.add(status, error, n)
+        if source in NAMED and ref:
+            named = by_named.setdefault((source, ref), SourceRow(source, ref, ref))
+            named.tally.add(status, error, n)
+
+    if counted:
+        qs = _rolled(project, counted, rolled)
+        for day, status, error, n in qs.values_list("day", "status", "error").annotate(m=Sum("n")).order_by():
+            by_day[day].add(status, error, n)
+        grouped = qs.values_list("source", "ref", "status", "error").annotate(m=Sum("n")).order_by()
+        for source, ref, status, error, n in grouped:
+            add_source(source, ref, status, error, n)
+    for c in _live_runs(project, since, until, counted, live):
         by_day.setdefault(c.day, Tally()).add(c.status, c.error, c.n)
-        total.add(c.status, c.error, c.n)
-        row = by_source.setdefault(c.source, SourceRow(c.source, "", SOURCE_LABELS.get(c.source, c.source)))
-        row.tally.add(c.status, c.error, c.n)
-        if c.source in NAMED and c.ref:
-            named = by_named.setdefault((c.source, c.ref), SourceRow(c.source, c.ref, c.ref))
-            named.tally.add(c.status, c.error, c.n)
+        add_source(c.source, c.ref, c.status, c.error, c.n)
     for (source, ref), name in names(project, list(by_named)).items():
         by_named[(source, ref)].name = name
     order = list(SOURCE_LABELS)
     sources = sorted(by_source.values(), key=lambda r: order.index(r.source) if r.source in order else len(order))
     named_rows = sorted(by_named.values(), key=lambda r: (order.index(r.source), r.name.lower(), r.ref))
-    return History(since, until, zone_name(project), days, by_day, sources, named_rows, total, rows)
+    return History(since, until, zone_name(project), channel, days, by_day, sources, named_rows, total)
 
 
 def names(project: Project, keys: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
@@ -403,15 +428,39 @@ def names(project: Project, keys: list[tuple[str, str]]) -> dict[tuple[str, str]
 HISTORY_COLUMNS = ["day", "source", "ref", "name", "direction", "channel", "status", "error", "messages"]
 
 
-def history_csv_rows(project: Project, h: History) -> Iterable[list[object]]:
-    """The history's counts as CSV rows (HISTORY_COLUMNS), day by day."""
-    named = {(r.source, r.ref): r.name for r in h.named}
-    merged: dict[tuple[date, str, str, str, str, str, str], int] = defaultdict(int)
-    for c in h.rows:
-        merged[(c.day, c.source, c.ref, c.direction, c.channel, c.status, c.error)] += c.n
-    for (day, source, ref, direction, channel, status, error), n in sorted(merged.items()):
-        name = named.get((source, ref), "") if ref else SOURCE_LABELS.get(source, source)
-        yield [day.isoformat(), source, ref, name, direction, channel, status, error, n]
+def history_rows(project: Project, since: date, until: date, channel: str | None = None) -> Iterator[DayCount]:
+    """Every count of since…until, day by day: the roll-up's rows straight from the database (read in chunks),
+    the days not counted live, merged in the order of the days."""
+    rolled = Q(channel=channel) if channel else None
+    counted = counted_days(project, since, until)
+    live = sorted(_live_runs(project, since, until, counted, rolled), key=_order)
+    if not counted:
+        yield from live
+        return
+    fields = ("day", "source", "ref", "direction", "channel", "status", "error", "n")
+    qs = _rolled(project, counted, rolled).order_by("day", "source", "ref", "direction", "channel", "status", "error")
+    stored = (DayCount(*row) for row in qs.values_list(*fields).iterator(chunk_size=5000))
+    yield from heapq.merge(stored, live, key=_order)
+
+
+def _order(c: DayCount) -> tuple[date, str, str, str, str, str, str]:
+    return (c.day, c.source, c.ref, c.direction, c.channel, c.status, c.error)
+
+
+def history_csv_rows(project: Project, since: date, until: date, channel: str | None = None) -> Iterator[list[object]]:
+    """The history's counts as CSV rows (HISTORY_COLUMNS), day by day; a person, broadcast or alert named."""
+    named_keys = (
+        MessageCount.objects.filter(project=project, day__gte=since, day__lte=until, source__in=NAMED)
+        .exclude(ref="")
+        .values_list("source", "ref")
+        .distinct()
+    )
+    named = names(project, list(named_keys))
+    for c in history_rows(project, since, until, channel):
+        if c.ref and (c.source, c.ref) not in named:
+            named.update(names(project, [(c.source, c.ref)]))  # (a day counted live that the roll-up has not seen)
+        name = named.get((c.source, c.ref), c.ref) if c.ref else SOURCE_LABELS.get(c.source, c.source)
+        yield [c.day.isoformat(), c.source, c.ref, name, c.direction, c.channel, c.status, c.error, c.n]
 
 
 # --- the delivery report of one broadcast or alert --------------------------------------------------------

@@ -82,10 +82,21 @@ def log_tally(project: Project, since: date, until: date) -> Counter[tuple[str, 
     return out
 
 
-def report_tally(h: reports.History) -> Counter[tuple[str, str, str, str]]:
+def report_tally(project: Project, h: reports.History) -> Counter[tuple[str, str, str, str]]:
+    """The history's counts, row by row (its CSV's rows); checked against the page's totals on the way."""
     out: Counter[tuple[str, str, str, str]] = Counter()
-    for c in h.rows:
+    for c in reports.history_rows(project, h.since, h.until):
         out[(c.source, c.ref, c.status, c.error)] += c.n
+    by_source: Counter[str] = Counter()
+    for (source, _ref, _status, _error), n in out.items():
+        by_source[source] += n
+    assert {r.source: r.tally.total for r in h.sources} == dict(by_source)
+    assert h.total.total == sum(out.values()) == sum(t.total for t in h.by_day.values())
+    named: Counter[tuple[str, str]] = Counter()
+    for (source, ref, _status, _error), n in out.items():
+        if source in reports.NAMED and ref:
+            named[(source, ref)] += n
+    assert {(r.source, r.ref): r.tally.total for r in h.named} == dict(named)
     return out
 
 
@@ -96,7 +107,7 @@ def test_the_history_equals_the_log_live_rolled_up_and_after_changes(api, projec
     today = reports.today(project)
     since, until = today - timedelta(days=13), today
     live = reports.history(project, since, until)
-    assert report_tally(live) == log_tally(project, since, until)
+    assert report_tally(project, live) == log_tally(project, since, until)
     assert live.total.total == Message.objects.filter(project=project).count()
     sources = {r.source: r.tally.total for r in live.sources}
     assert set(sources) >= {"broadcast", "api", "person", "keyword", "inbound", "system"}
@@ -109,7 +120,7 @@ def test_the_history_equals_the_log_live_rolled_up_and_after_changes(api, projec
     assert not reports.days_to_count(project)
     assert today not in set(CountedDay.objects.values_list("day", flat=True))  # today has not settled
     rolled = reports.history(project, since, until)
-    assert report_tally(rolled) == report_tally(live)
+    assert report_tally(project, rolled) == report_tally(project, live)
     assert MessageCount.objects.filter(project=project).exists()
 
     # a message of a counted day changes (a late delivery report), another is deleted: their days go stale
@@ -119,21 +130,21 @@ def test_the_history_equals_the_log_live_rolled_up_and_after_changes(api, projec
     Message.objects.filter(pk=late.pk).update(status=Message.FAILED, error=errors.GATEWAY_ERROR)
     Message.objects.filter(pk=gone.pk).delete()
     assert CountedDay.objects.filter(stale=True).count() >= 1
-    assert report_tally(reports.history(project, since, until)) == log_tally(project, since, until)
+    assert report_tally(project, reports.history(project, since, until)) == log_tally(project, since, until)
     assert reports.roll_up(project, max_days=None) >= 1
     assert not CountedDay.objects.filter(stale=True).exists()
-    assert report_tally(reports.history(project, since, until)) == log_tally(project, since, until)
+    assert report_tally(project, reports.history(project, since, until)) == log_tally(project, since, until)
 
     # another zone: other days; nothing counted in the old zone is used
     Project.objects.filter(pk=project.pk).update(default_time_zone="America/New_York")
     project.refresh_from_db()
     today = reports.today(project)
     since, until = today - timedelta(days=13), today
-    assert report_tally(reports.history(project, since, until)) == log_tally(project, since, until)
+    assert report_tally(project, reports.history(project, since, until)) == log_tally(project, since, until)
     reports.roll_up(project, max_days=None)
-    assert report_tally(reports.history(project, since, until)) == log_tally(project, since, until)
+    assert report_tally(project, reports.history(project, since, until)) == log_tally(project, since, until)
 
-    rows = list(reports.history_csv_rows(project, reports.history(project, since, until)))
+    rows = list(reports.history_csv_rows(project, since, until))
     assert sum(int(r[-1]) for r in rows) == sum(log_tally(project, since, until).values())
     assert any(r[1] == "person" and r[3] == "Olga N" for r in rows)
 

@@ -6,6 +6,8 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
+        ("cases", "0001_initial"),
+        ("workers", "0001_initial"),
         ("inbound", "0001_initial"),
         ("messaging", "0006_message_simulated"),
         ("projects", "0005_api_key_scopes_audit"),
@@ -30,6 +32,8 @@ class Migration(migrations.Migration):
             name="InboxItem",
             fields=[
                 ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("number", models.CharField(blank=True, default="", max_length=254)),
+                ("text", models.TextField(blank=True, default="")),
                 ("state", models.CharField(default="open", max_length=10)),
                 ("received_on", models.DateTimeField()),
                 ("changed_on", models.DateTimeField(blank=True, null=True)),
@@ -47,6 +51,26 @@ class Migration(migrations.Migration):
                         on_delete=django.db.models.deletion.CASCADE,
                         related_name="+",
                         to="projects.project",
+                    ),
+                ),
+                (
+                    "case",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="cases.case",
+                    ),
+                ),
+                (
+                    "worker",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="workers.mobileworker",
                     ),
                 ),
                 ("labels", models.ManyToManyField(blank=True, related_name="items", to="inbound.inboxlabel")),
