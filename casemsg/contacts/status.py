@@ -75,7 +75,14 @@ class ContactStatus:
     # 24-hour window of its latest message to one of the project's WhatsApp numbers closes.
     whatsapp: ChannelStatus = field(default_factory=ChannelStatus)
     whatsapp_number: str = ""
-    window_open_until: datetime | None = None
+    # read on first use, for the whole batch in one query (lists and the send path never need it)
+    windows: _Windows | None = None
+
+    @property
+    def window_open_until(self) -> datetime | None:
+        if self.windows is None or not self.whatsapp_number:
+            return None
+        return self.windows.open_until(self.whatsapp_number, self.contact.project_id)
 
     def as_dict(self) -> dict[str, Any]:
         owner = None
@@ -195,7 +202,7 @@ def statuses(contacts: Sequence[Contact]) -> list[ContactStatus]:
     wa_checks = [phone.check(f.whatsapp) if f.whatsapp else None for f in facts]
     wa_numbers = {c.number for c in wa_checks if c is not None and c.number is not None and c.ok}
     opted_out = OptedOut(numbers | wa_numbers)
-    windows = wa_windows.open_until_by_project(numbers | wa_numbers, {c.project_id for c in contacts})
+    windows = _Windows(numbers | wa_numbers, {c.project_id for c in contacts})
     backends = {f.backend for f in facts if f.backend}
     gateways = {(g.name, g.project_id) for g in Gateway.objects.filter(name__in=backends).only("name", "project_id")}
     out: list[ContactStatus] = []
@@ -348,12 +355,26 @@ def _status(
     )
 
 
+class _Windows:
+    """The WhatsApp windows of a batch's numbers, read once, when a status first asks (contacts.whatsapp)."""
+
+    def __init__(self, numbers: set[str], project_ids: set[int]) -> None:
+        self.numbers, self.project_ids = numbers, project_ids
+        self.by_key: dict[tuple[str, int | None], datetime] | None = None
+
+    def open_until(self, number: str, project_id: int) -> datetime | None:
+        if self.by_key is None:
+            self.by_key = wa_windows.open_until_by_project(self.numbers, self.project_ids)
+        own, shared = self.by_key.get((number, project_id)), self.by_key.get((number, None))
+        return max((t for t in (own, shared) if t is not None), default=None)
+
+
 def _whatsapp(
     st: ContactStatus,
     f: _Facts,
     wa_check: phone.PhoneCheck | None,
     opted_out: OptedOut,
-    windows: dict[tuple[str, int | None], datetime],
+    windows: _Windows,
 ) -> None:
     """The WhatsApp channel: the SMS number's problems (inactive, missing, invalid, opted out: STOP on
     either channel stops both), or those of contact_whatsapp_number when it is set; no consent question
@@ -380,9 +401,7 @@ def _whatsapp(
             problem = None
     st.whatsapp = ChannelStatus(problem)
     st.whatsapp_number = number or ""
-    if number:
-        own, shared = windows.get((number, project_id)), windows.get((number, None))
-        st.window_open_until = max((t for t in (own, shared) if t is not None), default=None)
+    st.windows = windows
 
 
 def number_statuses(items: Sequence[tuple[str, Project | None]]) -> list[ChannelStatus]:

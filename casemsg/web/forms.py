@@ -13,8 +13,20 @@ def _blank(label: str, choices: list[tuple[str, str]]) -> list[tuple[str, str]]:
 
 
 class SendForm(forms.Form):
-    channel = forms.ChoiceField(choices=[("sms", "SMS"), ("email", "Email")], initial="sms")
+    channel = forms.ChoiceField(choices=[("sms", "SMS"), ("email", "Email"), ("whatsapp", "WhatsApp")], initial="sms")
     subject = forms.CharField(required=False, max_length=255, help_text="email only")
+    # WhatsApp only: what goes outside the 24-hour window (docs/whatsapp.md)
+    whatsapp_template = forms.CharField(
+        required=False, max_length=512, label="Template", help_text="WhatsApp, outside the 24-hour window"
+    )
+    whatsapp_variables = forms.CharField(
+        required=False,
+        max_length=1000,
+        label="its variables",
+        widget=forms.TextInput(attrs={"placeholder": "{case.name}, {case.edd}"}),
+        help_text="{{1}}, {{2}} … in order, comma-separated",
+    )
+    fallback_sms = forms.BooleanField(required=False, label="else send as SMS")
     # Not required here: an empty text goes to messaging.services, which answers with the catalogue's
     # MESSAGE_BLANK, the same words the API gives.
     text = forms.CharField(

@@ -98,6 +98,7 @@ class ImportForm(forms.Form):
 class MessagePreviewForm(forms.Form):
     """What the send form's live preview reads (any of it may be missing while the person types)."""
 
-    channel = forms.ChoiceField(choices=[("sms", "SMS"), ("email", "Email")], required=False)
+    channel = forms.ChoiceField(choices=[("sms", "SMS"), ("email", "Email"), ("whatsapp", "WhatsApp")], required=False)
+    whatsapp_template = forms.CharField(required=False, max_length=512)
     subject = forms.CharField(required=False, max_length=255)
     text = forms.CharField(required=False, max_length=5000, strip=False)

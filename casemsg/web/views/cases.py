@@ -297,6 +297,13 @@ def send_from_form(
     req.channel = form.cleaned_data["channel"]
     req.text = form.cleaned_data["text"]
     req.subject = form.cleaned_data["subject"] if req.channel == "email" else ""
+    if req.channel == "whatsapp" and (
+        form.cleaned_data.get("whatsapp_template") or form.cleaned_data.get("fallback_sms")
+    ):
+        variables = [v.strip() for v in (form.cleaned_data.get("whatsapp_variables") or "").split(",") if v.strip()]
+        req.whatsapp = {"fallback_sms": bool(form.cleaned_data.get("fallback_sms")), "variables": variables}
+        if form.cleaned_data.get("whatsapp_template"):
+            req.whatsapp["template"] = form.cleaned_data["whatsapp_template"].strip()
     if req.text and not request.POST.get("send_anyway"):
         ctx = templates.Context(case=case, recipient_name=recipient_name or (case.name if case else ""))
         if case is not None:

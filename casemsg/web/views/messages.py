@@ -5,22 +5,28 @@ its unknown fields, the character and SMS segment count)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.contrib import messages as flash
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from casemsg.cases import queries as case_queries
+from casemsg.cases.models import Case
+from casemsg.contacts import status as contact_status
 from casemsg.core import spreadsheet, timezones
 from casemsg.core.errors import InputError
+from casemsg.gateways import queries as gateway_queries
 from casemsg.messaging import render as templates
 from casemsg.messaging import segments, services
 from casemsg.messaging.models import Message
 from casemsg.messaging.reports import message_source
+from casemsg.projects.models import Project
 from casemsg.web.filters import MessageFilterSet
 from casemsg.web.forms_cases import MessagePreviewForm
 from casemsg.web.tables import MessageTable
@@ -165,6 +171,7 @@ def message_preview(request: HttpRequest, slug: str) -> HttpResponse:
         rendered = templates.render(text, ctx)
         unknown = templates.unknown_fields(text, ctx) + templates.unknown_fields(subject, ctx)
     single, part = segments.limits(rendered)
+    whatsapp = _whatsapp_rule(project, case, d.get("whatsapp_template") or "") if channel == "whatsapp" else None
     return render(
         request,
         "web/message_preview.html",
@@ -182,5 +189,23 @@ def message_preview(request: HttpRequest, slug: str) -> HttpResponse:
             "segments": segments.count(rendered),
             "single": single,
             "part": part,
+            "whatsapp": whatsapp,
         },
     )
+
+
+def _whatsapp_rule(project: Project, case: Case | None, template: str) -> dict[str, Any]:
+    """What the send path would do for this contact on WhatsApp now: inside the window free text, outside
+    it the named template if it is approved (docs/whatsapp.md)."""
+    out: dict[str, Any] = {"template": template.strip(), "open_until": None, "problem": None, "approved": False}
+    if case is not None:
+        st = contact_status.status(case)
+        out["open_until"] = (
+            st.window_open_until if st.window_open_until and st.window_open_until > timezone.now() else None
+        )
+        out["problem"] = st.whatsapp.error.code if st.whatsapp.error else None
+    if out["template"]:
+        out["approved"] = any(
+            t.name == out["template"] and t.status == "APPROVED" for t in gateway_queries.whatsapp_templates(project)
+        )
+    return out
