@@ -262,7 +262,7 @@ def test_source(source: Source, timeout: float = 15.0) -> TestResult:
         try:
             page = reader.page(reader.first(None))
         except SourceError as exc:
-            return TestResult(False, exc.code, exc.message)
+            return TestResult(False, exc.code, sync.scrubbed(source, exc.message))
     try:
         outcome = apply.apply_records(source, page.records, write=False)
     except InputError as exc:

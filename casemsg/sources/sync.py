@@ -181,8 +181,10 @@ def _run(
     except LeaseLost:
         raise
     except Exception as exc:  # noqa: BLE001 — recorded on the run and the source; the worker goes on
-        log.exception("source %s: sync failed", source_id)
-        _failed(source, the_run, token, lease, errors.SOURCE_BAD_ANSWER, f"{type(exc).__name__}: {exc}"[:400], None)
+        detail = scrubbed(source, f"{type(exc).__name__}: {exc}")[:400]
+        # no traceback: its frames could hold the source's credentials (docs/sources.md, "Trust")
+        log.error("source %s: sync failed: %s", source_id, detail)
+        _failed(source, the_run, token, lease, errors.SOURCE_BAD_ANSWER, detail, None)
     else:
         _succeeded(source, the_run, token, lease, attempt_started)
     finally:
@@ -296,9 +298,20 @@ def _succeeded(source: Source, the_run: SourceRun, token: str, lease: float, att
         )
 
 
+def scrubbed(source: Source, text: str) -> str:
+    """`text` with each of the source's secrets (and its receiver key) replaced by <hidden>: what a run's
+    log, the source's error and the logs may show of an answer or an exception."""
+    kind = SOURCE_TYPES.get(source.type)
+    secrets_ = [str(source.config.get(k) or "") for k in (kind.secret_keys() if kind else [])]
+    for value in sorted({v for v in [*secrets_, source.receive_key] if len(v) >= 4}, key=len, reverse=True):
+        text = text.replace(value, "<hidden>")
+    return text
+
+
 def _failed(
     source: Source, the_run: SourceRun, token: str, lease: float, code: str, detail: str, retry_after: float | None
 ) -> None:
+    detail = scrubbed(source, detail)
     now = timezone.now()
     failures = source.failures + 1
     with transaction.atomic():

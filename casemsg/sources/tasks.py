@@ -53,8 +53,8 @@ def _work(source_id: int, token: str) -> None:
         trigger = Source.objects.filter(pk=source_id).values_list("requested_by", flat=True).first() or "schedule"
         Source.objects.filter(pk=source_id).update(requested_by="")
         sync.run(source_id, token, trigger=trigger)
-    except Exception:  # noqa: BLE001 — the thread must end cleanly; the run records what it can
-        log.exception("source %s: sync thread failed", source_id)
+    except Exception as exc:  # noqa: BLE001 — the thread must end cleanly; the run records what it can
+        log.error("source %s: sync thread failed (%s)", source_id, type(exc).__name__)
     finally:
         with _lock:
             _running.discard(source_id)

@@ -49,3 +49,10 @@ def test_a_failed_sync_exits_with_the_reason(project, fake_source):
         cli("sync", "cc", "--project", project.slug, "--quiet")
     with pytest.raises(CommandError, match="INVALID_SOURCE_CONFIG"):
         cli("add", "x", "--project", project.slug, "--type", "commcare", "--config", "{}")
+
+
+def test_the_config_may_come_from_standard_input(project, fake_source, monkeypatch):
+    fake = fake_source("commcare")
+    monkeypatch.setattr("sys.stdin", StringIO(json.dumps(fake.config())))
+    cli("add", "piped", "--project", project.slug, "--type", "commcare", "--config", "-")
+    assert Source.objects.get(project=project, name="piped").config["api_key"] == fake.system.api_key

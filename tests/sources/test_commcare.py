@@ -110,3 +110,13 @@ def test_a_large_page_is_read_whole(project, fake_source, make_source):
     source = make_source(fake, config={"page_size": 600})
     run = run_sync(source)
     assert (run.status, run.pages, run.created) == ("succeeded", 1, 600)
+
+
+def test_a_secret_the_source_repeats_is_never_shown(project, fake_source, make_source):
+    fake = fake_source("commcare")
+    fake.add(2)
+    source = make_source(fake)
+    fake.fail(400, body=f'{{"error": "bad key {fake.system.api_key} for this domain"}}')
+    run = run_sync(source)
+    assert run.error == errors.SOURCE_REQUEST_REFUSED and "<hidden>" in run.error_detail
+    assert fake.system.api_key not in run.error_detail + source.last_error_detail + str(run.log)

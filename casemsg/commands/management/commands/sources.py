@@ -58,7 +58,12 @@ class Command(BaseCommand):
         a.add_argument("name")
         a.add_argument("--project", required=True)
         a.add_argument("--type", required=True, choices=sorted(SOURCE_TYPES))
-        a.add_argument("--config", default="{}", help="JSON object: the type's settings and credentials")
+        a.add_argument(
+            "--config",
+            default="{}",
+            help="JSON object: the type's settings and credentials; '-' reads it from standard input (keeps "
+            "credentials out of the shell's history and the process list)",
+        )
         a.add_argument("--mapping", default="[]", help='JSON list: [{"from": "phone", "to": "contact_phone_number"}]')
         a.add_argument("--case-type", default="", help="the case type the cases get (default: the record's own)")
         a.add_argument("--interval", type=int, default=15, help="minutes between syncs (0: only when asked)")
@@ -105,7 +110,7 @@ class Command(BaseCommand):
             project,
             o["name"],
             o["type"],
-            _json(o["config"], "--config"),
+            _json(sys.stdin.read() if o["config"] == "-" else o["config"], "--config"),
             mapping_rules=_json(o["mapping"], "--mapping"),
             keep_unmapped=not o["drop_unmapped"],
             case_type=o["case_type"],
