@@ -116,6 +116,9 @@ class MetaCloudGateway(WhatsAppGatewayType):
         "api_version": ConfigField(help=f"The Graph API version (default {DEFAULT_VERSION})."),
         "base_url": BASE_URL_FIELD,
         "timeout": TIMEOUT_FIELD,
+        "survey_template": ConfigField(
+            help="An approved template that opens a survey outside the 24-hour window; its {{1}} is the case's name."
+        ),
     }
 
     def __init__(self, gateway: Gateway):

@@ -91,6 +91,9 @@ class TwilioWhatsAppGateway(WhatsAppGatewayType):
             "text", url=True, help="The Content API's address; set only to reach a test server."
         ),
         "timeout": TIMEOUT_FIELD,
+        "survey_template": ConfigField(
+            help="An approved template that opens a survey outside the 24-hour window; its {{1}} is the case's name."
+        ),
     }
 
     def __init__(self, gateway: Gateway):

@@ -186,6 +186,7 @@ def _spec(
     send_key: str = "",
     kind: str = Message.NORMAL,
     interactive: dict[str, Any] | None = None,
+    whatsapp: dict[str, Any] | None = None,
 ) -> pipeline.MessageSpec:
     escaped = render.literal(text)  # a survey's words are sent as written, braces included
     return pipeline.MessageSpec(
@@ -199,16 +200,23 @@ def _spec(
         gateway=gateway,
         send_key=send_key,
         interactive=interactive,
+        whatsapp=whatsapp,
     )
 
 
-def _send(session: SurveySession, case: Case, parts: list[str], interactive: dict[str, Any] | None = None) -> None:
+def _send(
+    session: SurveySession,
+    case: Case,
+    parts: list[str],
+    interactive: dict[str, Any] | None = None,
+    whatsapp: dict[str, Any] | None = None,
+) -> None:
     text = "\n".join(p for p in parts if p.strip())
     if text:
         if interactive is not None:  # WhatsApp's buttons or list (surveys.whatsapp) say the whole text
             interactive = {**interactive, "body": text}
         # no eligibility check now (nobody waits for it): it runs at send time, batched with the others
-        spec = _spec(case, session.gateway, text, session.language, interactive=interactive)
+        spec = _spec(case, session.gateway, text, session.language, interactive=interactive, whatsapp=whatsapp)
         pipeline.queue(session.project, [spec], session.event, precheck=False)
 
 
@@ -365,7 +373,7 @@ def start(
                 )
                 session, parts = _new_session(project, version, case, where, event, now)
                 session.save(force_insert=True)
-                _send(session, case, parts)
+                _send(session, case, parts, whatsapp=survey_whatsapp.opening(where.gateway))
             return session
         except IntegrityError:
             # another start for the same number committed between our close and insert: close it too
@@ -442,7 +450,8 @@ def start_many(
         session, parts = _new_session(project, version, case, where, event, now)
         sessions.append(session)
         text = "\n".join(p for p in parts if p.strip())
-        messages.append(_spec(case, where.gateway, text, session.language, send_key=key))
+        opening = survey_whatsapp.opening(where.gateway)  # outside WhatsApp's window: its template first
+        messages.append(_spec(case, where.gateway, text, session.language, send_key=key, whatsapp=opening))
     if not sessions:
         return outcome
     by_gateway: dict[int, set[str]] = defaultdict(set)

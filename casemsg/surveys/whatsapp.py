@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from casemsg.gateways.models import Gateway
 from casemsg.surveys import flow
 from casemsg.surveys.definition import Question
 from casemsg.surveys.definition import Survey as Definition
@@ -31,3 +32,13 @@ def interactive(
     limit = 20 if kind == "buttons" else 24
     choices = [{"id": c.name, "title": t[:limit]} for c, t in zip(q.choices, titles, strict=True)]
     return {"kind": kind, "body": body[:1024], "choices": choices}
+
+
+def opening(gateway: Gateway | None) -> dict[str, Any] | None:
+    """A survey's first message on WhatsApp: outside the 24-hour window the first question cannot go as
+    text, so the gateway's `survey_template` (an approved template; its {{1}} is the case's name) goes
+    instead. The person's answer opens the window; the question follows (as the answer it is not, with
+    its buttons). None when the gateway names no survey template: outside the window the first question
+    then fails with WHATSAPP_WINDOW_CLOSED."""
+    name = str((gateway.config or {}).get("survey_template") or "") if gateway is not None else ""
+    return {"template": name, "variables": ["{case.name}"]} if name else None

@@ -85,3 +85,29 @@ def test_buttons_and_list_replies_answer_a_survey(api, meta_gw, fake_meta):
     work()
     session = SurveySession.objects.get()
     assert session.answers == {"well": "yes", "district": "east", "visits": "two", "month": "m3"}
+
+
+def test_a_survey_started_outside_the_window_begins_with_a_template(api, project, fake_meta):
+    from casemsg.gateways.services import add_gateway
+
+    gw = add_gateway("wa", "meta_cloud", fake_meta.gateway_config(survey_template="survey_start"), project=project)
+    assert api.post("whatsapp-templates/sync").status_code == 200
+    case = api.case(
+        {"contact_phone_number": KE, "contact_phone_number_is_verified": "1", "contact_backend_id": "wa"}, name="Amina"
+    )
+    r = api.post("surveys", SURVEY)
+    r = api.post(f"surveys/{r.json()['id']}/start", {"case_id": case["case_id"]})
+    assert r.status_code == 201, r.content
+    work()
+    (opening,) = fake_meta.messages()
+    tpl = opening.body["template"]
+    assert (tpl["name"], tpl["components"][0]["parameters"][0]["text"]) == ("survey_start", "Amina")
+
+    fake_meta.user_wrote(KE)
+    post_meta(gw, meta_webhook(KE, "ok"))  # the window opens; "ok" answers nothing: the question follows
+    work()
+    asked = fake_meta.messages()[-1].body
+    assert asked["interactive"]["type"] == "button" and "Are you well?" in asked["interactive"]["body"]["text"]
+    post_meta(gw, meta_webhook(KE, button=("no", "No")))
+    work()
+    assert SurveySession.objects.get().answers == {"well": "no"}
