@@ -98,6 +98,7 @@ class Bind:
         self.pending: list[StatusUpdate | InboundSms] = []
         self.receipt_tries: dict[str, int] = {}
         self.flushing = False
+        self.flush_task: asyncio.Task[None] | None = None
         self.task = asyncio.get_running_loop().create_task(self.supervise())
 
     # --- the session ---------------------------------------------------------------------------------
@@ -265,7 +266,7 @@ class Bind:
             self.pending.append(item)
             if not self.flushing:
                 self.flushing = True
-                asyncio.get_running_loop().create_task(self.flush())
+                self.flush_task = asyncio.get_running_loop().create_task(self.flush())
 
     async def flush(self) -> None:
         try:
@@ -297,13 +298,15 @@ class Bind:
             self.pending.append(u)
             if not self.flushing:
                 self.flushing = True
-                asyncio.get_running_loop().create_task(self.flush())
+                self.flush_task = asyncio.get_running_loop().create_task(self.flush())
 
         asyncio.get_running_loop().call_later(1.0, again)
 
     async def close(self) -> None:
         self.closed = True
         self.task.cancel()
+        if self.flush_task is not None:
+            self.flush_task.cancel()
         try:
             if self.smsc is not None:
                 await asyncio.wait_for(self.smsc.unbind(), 2)

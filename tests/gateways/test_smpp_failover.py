@@ -17,10 +17,10 @@ from casemsg.gateways.models import Gateway
 from casemsg.gateways.services import map_prefix
 from casemsg.messaging.models import Message
 from fakes.smsc import FakeSmsc
-from tests.gateways.test_smpp import queue_held, smpp_gateway  # noqa: F401  (a fixture)
+from tests.gateways.test_smpp import smpp_gateway
 from tests.messaging.conftest import KE, deliver, msg, send
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db  # no receipts: nothing is written outside the test's transaction
 
 
 @pytest.fixture
@@ -31,8 +31,8 @@ def backup_smsc():
 
 
 def two_gateways(smsc: FakeSmsc, backup: FakeSmsc) -> None:
-    smpp_gateway(smsc, "operator", prefix=None, timeout=1)
-    smpp_gateway(backup, "aggregator", prefix=None, timeout=1)
+    smpp_gateway(smsc, "operator", prefix=None, timeout=1, registered_delivery=False)
+    smpp_gateway(backup, "aggregator", prefix=None, timeout=1, registered_delivery=False)
     map_prefix("*", "operator", then=["aggregator"])
 
 
@@ -58,7 +58,6 @@ def test_refused_bind_fails_over_to_the_second_gateway_and_the_history_shows_it(
     assert "aggregator" in str(body)
 
 
-@pytest.mark.usefixtures("queue_held")
 def test_an_unknown_outcome_never_moves(api, smsc, backup_smsc):
     two_gateways(smsc, backup_smsc)
     case = api.case({"contact_phone_number": KE})
@@ -71,7 +70,6 @@ def test_an_unknown_outcome_never_moves(api, smsc, backup_smsc):
     assert "No submit_sm_resp" in m.error_detail
 
 
-@pytest.mark.usefixtures("queue_held")
 def test_the_circuit_opens_after_consecutive_failures_and_recloses_after_a_probe(api, smsc, backup_smsc):
     smsc.refuse_bind = True
     two_gateways(smsc, backup_smsc)
