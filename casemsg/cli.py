@@ -26,7 +26,7 @@ COMMAND_GROUPS: Final[tuple[tuple[str, tuple[tuple[str, str], ...]], ...]] = (
     (
         "Projects",
         (
-            ("project", "Create and list projects; issue API keys (with scopes); settings; the audit log"),
+            ("project", "Create and list projects; API keys (with scopes); settings; texts and translations; audit"),
             ("demo", "Create (or refresh) the demo project with a few cases and the sandbox gateway"),
             ("users", "Give people a role in a project (owner, editor, viewer), list and remove them"),
         ),

@@ -13,6 +13,7 @@ from casemsg.api.projects import router as projects_router
 from casemsg.api.reports import router as reports_router
 from casemsg.api.scheduling import router as scheduling_router
 from casemsg.api.surveys import router as surveys_router
+from casemsg.api.texts import router as texts_router
 from casemsg.api.sources import router as sources_router
 from casemsg.api.webhooks import router as webhooks_router
 from casemsg.api.whatsapp import router as whatsapp_router
@@ -30,6 +31,7 @@ api.add_router("/v1", consent_router)
 api.add_router("/v1", surveys_router)
 api.add_router("/v1", scheduling_router)
 api.add_router("/v1", projects_router)
+api.add_router("/v1", texts_router)
 api.add_router("/v1", events_router)
 api.add_router("/v1", sources_router)
 api.add_router("/v1", conversations_router)

@@ -18,28 +18,18 @@ from django.utils import timezone
 
 from casemsg.cases import services as case_services
 from casemsg.cases.models import Case
-from casemsg.consent import ledger, words
+from casemsg.consent import ledger, texts
 from casemsg.consent.ledger import contact_label
 from casemsg.consent.models import ConsentRecord, ConsentRequest
 from casemsg.consent.signals import ledger_written
 from casemsg.contacts import registry
 from casemsg.contacts.status import resolve_language, statuses
 from casemsg.core import actor, errors, phone
-from casemsg.messaging import render
 from casemsg.messaging.models import Message
 from casemsg.projects.models import Project
 from casemsg.workers.models import MobileWorker
 
 _label = contact_label
-
-
-def pick_text(project: Project, translations: dict[str, str], language: str) -> str:
-    """The text this contact will see: their language, else the project's, else any."""
-    text, _lang = render.choose_text(
-        {"translations": translations, "text": next(iter(translations.values()), "")},
-        [language, project.default_language, "en"],
-    )
-    return text or ""
 
 
 def record_requests(
@@ -84,7 +74,7 @@ def record_requests(
             )
         else:
             lang, _src, _p = resolve_language((c.properties or {}).get("language_code", ""), project)
-            todo.append((c, chk.number or "", pick_text(project, words.texts(project, "opt_in_question"), lang)))
+            todo.append((c, chk.number or "", texts.pick(project, "opt_in_question", lang)[0]))
     if not todo:
         return [], problems
     expires = now + timedelta(hours=project.opt_in_expiry_hours)

@@ -9,16 +9,17 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from casemsg.consent import texts
 from casemsg.consent.models import ConsentRequest
+from casemsg.contacts.status import resolve_language
 from casemsg.core import actor, errors, phone
 from casemsg.core.errors import InputError
-from casemsg.messaging import pipeline
+from casemsg.messaging import pipeline, render
 from casemsg.messaging.models import Message, MessagingEvent
 from casemsg.projects.models import Project
 from casemsg.workers import services as worker_services
 from casemsg.workers.models import MobileWorker
 
-CODE_TEXT = "Your verification code is {code}. Reply with this code to verify your phone number."
 EXPIRY = timedelta(hours=24)
 
 
@@ -30,7 +31,9 @@ def request_verification(project: Project, worker: MobileWorker, number: str) ->
         raise InputError(errors.CONTACT_IS_INACTIVE, "This mobile worker is inactive.")
     now = timezone.now()
     code = f"{secrets.randbelow(10**6):06d}"
-    text = CODE_TEXT.format(code=code)
+    # in the worker's language (its project's languages' fallback chain): the project's verification_code
+    language = resolve_language(worker.language_code, project)[0]
+    text, lang = texts.pick(project, "verification_code", language, code=code)
     with transaction.atomic():
         ConsentRequest.objects.filter(
             kind=ConsentRequest.VERIFICATION,
@@ -52,7 +55,15 @@ def request_verification(project: Project, worker: MobileWorker, number: str) ->
         # The code goes to exactly this number (a worker may have several), so it is addressed by number.
         pipeline.queue(
             project,
-            [pipeline.MessageSpec(to=chk.number, text=text, kind=Message.OPT_IN_REQUEST)],
+            [
+                pipeline.MessageSpec(
+                    to=chk.number,
+                    text=render.literal(text),
+                    kind=Message.OPT_IN_REQUEST,
+                    translations={lang: render.literal(text)},
+                    default_language=lang,
+                )
+            ],
             event,
         )
     return req

@@ -1,4 +1,5 @@
-"""The compliance vocabulary every gateway understands, and the project keywords.
+"""The compliance vocabulary every gateway understands, and the project's own words. (The texts casemsg
+answers them with are casemsg.consent.texts.)
 
 A compliance keyword counts only as the *whole* message, one word, case-insensitive, trimmed, with any
 punctuation around it ignored: "stop", " Stop ", "Stop." and "STOP!" opt out; "STOP please" does not (it
@@ -18,14 +19,6 @@ OPT_IN_WORDS = ["START", "UNSTOP", "YES"]
 HELP_WORDS = ["HELP", "INFO"]
 CONSENT_YES = ["YES", "Y", "1"]
 CONSENT_NO = ["NO", "N", "0"]
-
-DEFAULT_TEXTS = {
-    "opt_out_confirmation": "You are unsubscribed and will receive no more messages. Reply START to resubscribe.",
-    "opt_in_confirmation": "You are subscribed again. Reply STOP to unsubscribe, HELP for help.",
-    "help_text": "Reply STOP to unsubscribe, START to subscribe again.",
-    "opt_in_question": "Do you consent to receiving SMS messaging? Reply YES or NO.",
-    "consent_thanks": "Thank you. Reply STOP at any time to unsubscribe.",
-}
 
 
 def _strip_punctuation(word: str) -> str:
@@ -78,13 +71,3 @@ def opt_in_words(project: Project | None = None, gateway: Gateway | None = None)
     if gateway is not None:
         words |= set(_extra((gateway.config or {}).get("opt_in_keywords")))
     return words
-
-
-def texts(project: Project | None, name: str) -> dict[str, str]:
-    """A compliance text as translations: the project's own, else the default in English."""
-    own = getattr(project, name, None) if project is not None else None
-    if isinstance(own, dict) and any(v for v in own.values()):
-        return {k: v for k, v in own.items() if v}
-    if isinstance(own, str) and own.strip():
-        return {"en": own}
-    return {"en": DEFAULT_TEXTS[name]}

@@ -106,6 +106,9 @@ CONSENT_ALREADY_RECORDED: Final = "CONSENT_ALREADY_RECORDED"
 KEYWORD_NOT_FOUND: Final = "KEYWORD_NOT_FOUND"
 KEYWORD_EXISTS: Final = "KEYWORD_EXISTS"
 RESERVED_KEYWORD: Final = "RESERVED_KEYWORD"
+TEXT_NOT_FOUND: Final = "TEXT_NOT_FOUND"
+TEXT_REQUIRED: Final = "TEXT_REQUIRED"
+INVALID_TRANSLATIONS_FILE: Final = "INVALID_TRANSLATIONS_FILE"
 INVALID_GATEWAY_NAME: Final = "INVALID_GATEWAY_NAME"
 UNKNOWN_GATEWAY_TYPE: Final = "UNKNOWN_GATEWAY_TYPE"
 INVALID_GATEWAY_CONFIG: Final = "INVALID_GATEWAY_CONFIG"
@@ -823,6 +826,36 @@ _CATALOGUE = [
         "The word is one of the opt-out, opt-in or help words (such as STOP, START or HELP), which every "
         "project answers the same way so that people can always opt out.",
         "Choose another word for the keyword.",
+        kind="request",
+        status=422,
+    ),
+    ErrorCode(
+        TEXT_NOT_FOUND,
+        "Text not found",
+        "The key names no text casemsg sends (the STOP confirmation is opt_out_confirmation, HELP's answer "
+        "help_text, …).",
+        "List the texts and their keys with GET /api/v1/projects/{project}/texts or `casemsg project texts SLUG`.",
+        kind="request",
+        status=404,
+    ),
+    ErrorCode(
+        TEXT_REQUIRED,
+        "Text may not be empty",
+        "The text is one the law requires (the STOP confirmation, the answer to HELP, the opt-in question, the "
+        "START confirmation, the verification code): it may be reworded and translated, never emptied.",
+        "Write the text in the person's language, or send null for the language (leave the box empty on the "
+        "Texts page) to go back to the project's default language or casemsg's English text.",
+        kind="request",
+        status=422,
+    ),
+    ErrorCode(
+        INVALID_TRANSLATIONS_FILE,
+        "Translations file not readable",
+        "A translations file (CSV or .xlsx) has a row casemsg cannot apply: a missing or unknown column, a type "
+        "or key that names nothing in the project, or a text its rules refuse. Every problem is listed with "
+        "its row number, and nothing of the file is applied.",
+        "Fix the rows named (start from an export of the project's translations: its first columns say what "
+        "each row is) and upload the file again.",
         kind="request",
         status=422,
     ),

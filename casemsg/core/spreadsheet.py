@@ -6,21 +6,32 @@ away). Exports hold what people typed or texted — a message, a consent answer,
 so every cell, the header row included, goes through `safe_cell`, which puts a `'` in front of such a
 value: the spreadsheet shows the text as it was written, and runs nothing.
 
-`csv_lines` (streamed pages) and `write_csv` (files, the CLI) apply it to the header and to every row, so
-an export that uses them cannot forget a cell; `tests/core/test_spreadsheet.py` checks that every module
-writing CSV in casemsg does.
+`csv_lines` (streamed pages), `write_csv` (files, the CLI) and `xlsx_bytes` (an .xlsx workbook of one sheet)
+apply it to the header and to every row, so an export that uses them cannot forget a cell;
+`tests/core/test_spreadsheet.py` checks that every module writing CSV or a workbook in casemsg does.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import re
 from collections.abc import Iterable, Iterator
 from typing import IO, Any, Protocol
 
 from openpyxl import Workbook
 
-__all__ = ["FORMULA_START", "csv_lines", "safe_cell", "safe_row", "write_csv", "write_xlsx", "xlsx_cell"]
+__all__ = [
+    "FORMULA_START",
+    "csv_lines",
+    "read_cell",
+    "safe_cell",
+    "safe_row",
+    "write_csv",
+    "write_xlsx",
+    "xlsx_cell",
+    "xlsx_bytes",
+]
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -29,6 +40,13 @@ def safe_cell(value: object) -> str:
     """The value as text a spreadsheet shows and never evaluates (None is the empty cell)."""
     text = "" if value is None else str(value)
     return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def read_cell(value: object) -> str:
+    """A cell of an exported file as it comes back (an import of a file casemsg wrote and a person filled
+    in): `safe_cell`'s apostrophe in front of a formula start removed, so the text is what was exported."""
+    text = "" if value is None else str(value)
+    return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_START) else text
 
 
 def safe_row(values: Iterable[object]) -> list[str]:
@@ -58,6 +76,19 @@ def write_csv(out: _Writable, header: Iterable[object], rows: Iterable[Iterable[
     """Write a header and rows as CSV to a text file, every cell made safe."""
     for line in csv_lines(header, rows):
         out.write(line)
+
+
+def xlsx_bytes(header: Iterable[object], rows: Iterable[Iterable[object]], title: str = "Sheet1") -> bytes:
+    """An .xlsx workbook of one sheet holding a header and rows, every cell made safe and written as text
+    (openpyxl's write-only mode: rows are not kept in memory while it is built)."""
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet(title=title[:31] or "Sheet1")
+    sheet.append(safe_row(header))
+    for row in rows:
+        sheet.append(safe_row(row))
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
 
 
 # What an .xlsx cell cannot hold (control characters: openpyxl refuses them), and the longest text it takes.

@@ -19,18 +19,22 @@ sender"). Through a project's own gateway or its phone simulator, all of it with
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextlib import nullcontext
 
 from django.db import transaction
 from django.utils import timezone
 
 from casemsg.cases.models import Case
-from casemsg.consent import optout, verification, words
+from casemsg.consent import optout, texts, verification, words
 from casemsg.consent.models import ConsentRequest
 from casemsg.contacts.status import resolve_language
 from casemsg.core import bulk, errors
 from casemsg.gateways.models import Gateway
-from casemsg.inbound import inbox, keywords
+from casemsg.inbound import inbox
+from casemsg.inbound.actions import start_survey
+from casemsg.inbound.actions.base import KeywordContext
+from casemsg.inbound.actions.registry import ACTIONS
 from casemsg.inbound.routing import Lookups, Route
 from casemsg.messaging import pipeline, render
 from casemsg.messaging.models import Message, MessagingEvent
@@ -141,7 +145,7 @@ def act(msg: Message, route: Route, lookups: Lookups, writes: Writes) -> str:
                 answer=text,
                 scope=route.scope,
             )
-            reply.send(words.texts(project, "opt_out_confirmation"), kind=Message.COMPLIANCE)
+            reply.send_text("opt_out_confirmation", kind=Message.COMPLIANCE)
             surveys.end_for_number(number, errors.PHONE_OPTED_OUT, project_id=route.scope.pk if route.scope else None)
             outcome = "opt_out"
         else:
@@ -162,12 +166,12 @@ def act(msg: Message, route: Route, lookups: Lookups, writes: Writes) -> str:
                         # a project's channel never lifts the installation-wide opt-out: nothing to confirm
                         outcome = "opt_in_not_lifted"
                     else:
-                        reply.send(words.texts(project, "opt_in_confirmation"), kind=Message.COMPLIANCE)
+                        reply.send_text("opt_in_confirmation", kind=Message.COMPLIANCE)
                         outcome = "opt_in"
                 # YES also passes on to a pending consent question or a running survey
                 passes_on = word == "YES"
             if passes_on and word in words.HELP_WORDS:
-                reply.send(words.texts(project, "help_text"), kind=Message.COMPLIANCE)
+                reply.send_text("help_text", kind=Message.COMPLIANCE)
                 outcome, passes_on = "help", False
             if passes_on and pending is not None:
                 outcome = _answer_pending(msg, pending, text, writes) or outcome
@@ -185,9 +189,11 @@ def act(msg: Message, route: Route, lookups: Lookups, writes: Writes) -> str:
                 outcome = _keyword(project, contact, reply, text, lookups, gw) or outcome
                 if outcome != "unhandled":
                     about = {"keyword": words.first_word(text)[0]}
-            if outcome == "unhandled" and contact is None and project is not None and project.unknown_sender_reply:
-                reply.send(words.texts(project, "unknown_sender_reply"), source="system")
+            if outcome == "unhandled" and contact is None and texts.enabled(project, "unknown_sender_reply"):
+                reply.send_text("unknown_sender_reply", source="system")
                 outcome = "unknown_sender"
+            elif outcome == "unhandled" and contact is not None and texts.enabled(project, "catch_all_reply"):
+                reply.send_text("catch_all_reply", source="system")  # (still unhandled: nothing took it)
         msg.error_detail = _unhandled_detail(outcome, contact)
         msg.claim = ""
         # what was done, for the phone simulator and the API (the row's history, like a send's)
@@ -230,6 +236,19 @@ class _Reply:
         built = self.build(translations, kind, source, template_rest)
         if built is not None:
             self.writes.reply(self.project, *built)
+
+    def send_text(
+        self,
+        key: str,
+        values: Mapping[str, object] | None = None,
+        kind: str = Message.NORMAL,
+        source: str = "keyword",
+    ) -> None:
+        """Send one of the texts casemsg itself sends (casemsg.consent.texts), in the contact's language by
+        the fallback chain (contact → project default → English), its placeholders filled from `values`,
+        otherwise as written; nothing when it is empty."""
+        text, lang = texts.pick(self.project, key, self.language(), **(values or {}))
+        self.send({lang: text}, kind=kind, source=source)
 
     def build(
         self,
@@ -294,17 +313,15 @@ def _answer_pending(msg: Message, pending: ConsentRequest, text: str, writes: Wr
     if pending.kind == ConsentRequest.OPT_IN:
         result = survey_consent.answer(pending, text)
         if result == "consent":
-            reply.send({"en": words.DEFAULT_TEXTS["consent_thanks"]}, kind=Message.COMPLIANCE, source="survey")
+            reply.send_text("consent_thanks", kind=Message.COMPLIANCE, source="survey")
         return result
     verified = verification.answer_verification(pending, text)
     if verified is None:
         return None
     if verified:
-        reply.send({"en": "Your phone number is verified."}, kind=Message.COMPLIANCE, source="system")
+        reply.send_text("number_verified", kind=Message.COMPLIANCE, source="system")
         return "verified"
-    reply.send(
-        {"en": "That code is not right; please check it and reply again."}, kind=Message.COMPLIANCE, source="system"
-    )
+    reply.send_text("wrong_code", kind=Message.COMPLIANCE, source="system")
     return "wrong_code"
 
 
@@ -316,7 +333,7 @@ def _keyword(
     lookups: Lookups,
     gateway: Gateway | None = None,
 ) -> str | None:
-    """The project's keyword matching the first word, if any, does its action (keywords.ACTIONS); else a
+    """The project's keyword matching the first word, if any, does its action (actions.registry); else a
     survey whose keyword it is starts for the sender."""
     word, rest = words.first_word(text)
     kw = lookups.keyword(project, word) if word else None
@@ -324,18 +341,24 @@ def _keyword(
         survey = lookups.survey_keyword(project, word) if word else None
         if survey is None:
             return None
-        return keywords.start_survey(project, contact, survey, gateway, reply.send)
+        return start_survey.start(project, contact, survey, gateway, reply.send_text)
 
     def send_reply(translations: dict[str, str]) -> None:
         # A keyword's reply is a template like every message: the pipeline renders {case.name} for the
         # sender's case at send time; {rest} is the sender's own words, taken literally.
         reply.send(translations, template_rest=rest)
 
-    ctx = keywords.KeywordContext(
-        keyword=kw, project=project, contact=contact, rest=rest, send_reply=send_reply, gateway=gateway
+    ctx = KeywordContext(
+        keyword=kw,
+        project=project,
+        contact=contact,
+        rest=rest,
+        send_reply=send_reply,
+        send_text=reply.send_text,
+        gateway=gateway,
     )
     try:
-        return keywords.ACTIONS[kw.action].handle(ctx)
+        return ACTIONS[kw.action].handle(ctx)
     finally:
         if ctx.contacts_changed:
             lookups.changed = True

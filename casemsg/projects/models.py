@@ -29,17 +29,14 @@ class Project(models.Model):
     # The stricter older rule: a number shared with another contact blocks all messages.
     block_shared_numbers = models.BooleanField(default=False)
     auto_normalize_phone_numbers = models.BooleanField(default=False)
-    # Inbound compliance texts, each {language: text}; defaults in casemsg.consent.words.
-    help_text = models.JSONField(default=dict, blank=True)
-    opt_out_confirmation = models.JSONField(default=dict, blank=True)
-    opt_in_confirmation = models.JSONField(default=dict, blank=True)
-    unknown_sender_reply = models.JSONField(default=dict, blank=True)  # empty: unknown senders get no reply
+    # The project's own translations of the texts casemsg sends, {key: {language: text}}: the catalogue,
+    # its defaults and the rules are casemsg.consent.texts (the only writer, through services.save_texts).
+    texts = models.JSONField(default=dict, blank=True)
     # Extra single words (besides STOP… and START…) per project, e.g. Swahili "SITISHA".
     opt_out_keywords = models.JSONField(default=list, blank=True)
     opt_in_keywords = models.JSONField(default=list, blank=True)
-    # Consent: the opt-in question, how often it may be asked, how long an answer is awaited, and whether
+    # Consent: how often the opt-in question may be asked, how long an answer is awaited, and whether
     # registering a consent-needing number sends it at once.
-    opt_in_question = models.JSONField(default=dict, blank=True)
     opt_in_interval_hours = models.PositiveIntegerField(default=24)
     opt_in_expiry_hours = models.PositiveIntegerField(default=72)
     auto_opt_in = models.BooleanField(default=False)

@@ -221,9 +221,21 @@ def _audit(project: Project, rows: Sequence[tuple[str, Any, Any, bool]]) -> None
     )
 
 
+# --- texts ---------------------------------------------------------------------------------------
+def save_texts(
+    project: Project, texts: dict[str, dict[str, str]], entries: Sequence[tuple[str, Any, Any, bool]]
+) -> None:
+    """Store the project's own translations of the texts casemsg sends, with their audit entries (setting,
+    before, after, weakens), in the caller's transaction. casemsg.consent.texts checked them (the catalogue,
+    the placeholders, the legal rules) and holds the project's row locked."""
+    project.texts = texts
+    project.save(update_fields=["texts"])
+    _audit(project, entries)
+
+
 # --- settings ------------------------------------------------------------------------------------
-# What GET/PATCH …/settings read and change. The compliance texts have their own rules (casemsg.consent.words)
-# and are not here; the project's extra opt-out and opt-in words are.
+# What GET/PATCH …/settings read and change. The texts casemsg sends have their own rules and their own
+# endpoints (casemsg.consent.texts, …/texts); the project's extra opt-out and opt-in words are here.
 SETTINGS = (
     "default_time_zone",
     "default_language",

@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from casemsg.cases.models import Case
 from casemsg.consent import services as consent
+from casemsg.consent import texts as system_texts
 from casemsg.consent import words
 from casemsg.consent.models import ConsentRequest
 from casemsg.core import actor, phone
@@ -40,21 +41,20 @@ QUESTION = "consent"
 
 def definition(project: Project) -> dict[str, Any]:
     """The consent survey's definition for the project's current opt-in question texts."""
-    texts = {lang: text for lang, text in words.texts(project, "opt_in_question").items() if (text or "").strip()}
-    if not texts:
-        texts = {"en": words.DEFAULT_TEXTS["opt_in_question"]}
-    default = next((lang for lang in (project.default_language, "en") if lang in texts), next(iter(texts)))
+    # in each of the project's languages, what a contact of that language is asked (consent.texts' chain)
+    labels = system_texts.translations(project, "opt_in_question")
+    default = next((lang for lang in (project.default_language, "en") if lang in labels), next(iter(labels)))
     return to_dict(
         parse_survey(
             {
                 "format": FORMAT,
                 "name": "Opt-in request",
                 "default_language": default,
-                "languages": sorted(texts),
+                "languages": sorted(labels),
                 "settings": {"expire_after": max(1, project.opt_in_expiry_hours * 60)},
                 # a free-text question: the reply is read here (Yes/Y/1, No/N/0), and anything else is not
                 # an answer, so it goes on to the project's keywords instead of being asked again
-                "questions": [{"name": QUESTION, "type": "text", "label": texts, "required": True}],
+                "questions": [{"name": QUESTION, "type": "text", "label": labels, "required": True}],
             }
         )
     )

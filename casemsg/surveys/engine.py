@@ -46,6 +46,7 @@ from casemsg.messaging.models import Message, MessagingEvent
 from casemsg.messaging.queries import used_send_keys
 from casemsg.projects.models import Project
 from casemsg.surveys import flow
+from casemsg.surveys import texts as survey_texts
 from casemsg.surveys import whatsapp as survey_whatsapp
 from casemsg.surveys.answers import Parsed, error_message, parse_answer
 from casemsg.surveys.definition import Question, parse_survey
@@ -55,8 +56,9 @@ from casemsg.surveys.models import Survey, SurveySession, SurveyVersion
 log = logging.getLogger(__name__)
 
 STOP_WORD = "#STOP"  # ends the survey (and only the survey: STOP opts out of every message)
-# The answer to #STOP, so that someone who meant STOP learns how to stop everything.
-SURVEY_ENDED = "The survey has ended. Reply STOP to receive no more messages."
+# The answer to #STOP, so that someone who meant STOP learns how to stop everything (its English default;
+# the project's texts translate it: survey_texts.ended).
+SURVEY_ENDED = survey_texts.ENDED.default
 BATCH = 500
 
 # Outcomes of `answer`, for the router's log and the tests.
@@ -534,10 +536,11 @@ def open_session(gateway: Gateway, number: str) -> SurveySession | None:
 
 
 # --- answers ---------------------------------------------------------------------------------------
-def _reason(survey: Definition, question: Question, parsed: Parsed, language: str) -> str:
+def _reason(project: Project, survey: Definition, question: Question, parsed: Parsed, language: str) -> str:
     if parsed.error == "constraint_failed" and question.constraint_message:
         return _text(question.constraint_message, language, survey.default_language)
-    return error_message(parsed, language, survey.settings.error_messages, survey.default_language)
+    messages = survey_texts.error_messages(project, survey.settings.error_messages)
+    return error_message(parsed, language, messages, survey.default_language)
 
 
 def _move(session: SurveySession, seen: dt.datetime, **changes: object) -> bool:
@@ -576,7 +579,7 @@ def _answer(session: SurveySession, text: str, now: dt.datetime) -> str | None:
     if (text or "").strip().upper() == STOP_WORD:
         if not _move(session, seen, status=SurveySession.CANCELLED, completed_on=now, next_reminder_on=None):
             return "moved"
-        _send(session, case, [SURVEY_ENDED])
+        _send(session, case, [survey_texts.ended(project, lang)])
         return STOPPED
     position = parsed_def.index.get(session.current_question)
     if position is None:  # (cannot happen: versions never change) end it rather than loop
@@ -609,7 +612,7 @@ def _answer(session: SurveySession, text: str, now: dt.datetime) -> str | None:
             return "moved"
         own = {"required": flow.required_message, "constraint_failed": flow.constraint_message}.get(parsed.error)
         reason = own(survey, parsed_def.plan, question, so_far, lang) if own is not None else ""
-        reason = reason or _reason(survey, question, parsed, lang)
+        reason = reason or _reason(project, survey, question, parsed, lang)
         buttons = survey_whatsapp.interactive(survey, parsed_def.plan, question, so_far, env.language, "")
         _send(session, case, [reason, flow.question_text(survey, parsed_def.plan, question, so_far, env)], buttons)
         return RETRY

@@ -19,14 +19,18 @@ from django import forms
 
 from casemsg.core import errors, timezones
 from casemsg.core.errors import InputError
+from casemsg.core.fields import Param
 from casemsg.gateways.base import ConfigField, GatewayType, masked, unmasked
 from casemsg.gateways.models import Gateway
-from casemsg.inbound.keywords import ACTIONS, KeywordFields
+from casemsg.inbound.actions.base import KeywordAction
+from casemsg.inbound.actions.registry import ACTIONS
 from casemsg.inbound.models import Keyword
+from casemsg.inbound.services import KeywordFields
 from casemsg.projects.models import DEFAULT_SCOPES, SCOPES, Project
 
 CONFIG_PREFIX = "cfg_"
 REPLY_PREFIX = "reply_"
+PARAM_PREFIX = "p_"
 _SEPARATORS = re.compile(r"[\s,;]+")
 
 
@@ -46,21 +50,31 @@ def show_refusal(form: forms.Form, exc: InputError, fields: dict[str, str] | Non
 
 
 # --- keywords ------------------------------------------------------------------------------------
+def param_field_name(action: str, name: str) -> str:
+    """The form field of one action's parameter: each action's parameters have their own fields."""
+    return f"{PARAM_PREFIX}{action}__{name}"
+
+
+def _param_field(action: KeywordAction, p: Param, project: Project) -> forms.Field:
+    """The form field for one declared parameter. Not required here: the service refuses a missing one in
+    the API's words, shown on this field."""
+    if p.type == "choice":
+        return forms.ChoiceField(
+            required=False, label=p.label, help_text=p.help, choices=[("", "—"), *action.choices(project, p)]
+        )
+    return forms.CharField(
+        required=False, max_length=p.max_length, label=p.label, help_text=p.help, initial=p.default or None
+    )
+
+
 class KeywordForm(forms.Form):
+    """A keyword: its word, its action, and each action's parameters as its module declares them
+    (`casemsg.inbound.actions`, as a gateway form is built from its type's config schema), and one reply
+    box per project language. Only the chosen action's parameters are read."""
+
     keyword = forms.CharField(max_length=40, help_text="One word; matched case-insensitively as the first word.")
     action = forms.ChoiceField(choices=[(a.name, f"{a.name} — {a.description}") for a in ACTIONS.values()])
     description = forms.CharField(max_length=255, required=False)
-    property_name = forms.CharField(
-        max_length=255, required=False, label="Case property", help_text="update_case: the property to set."
-    )
-    property_value = forms.CharField(
-        max_length=255,
-        required=False,
-        initial="{rest}",
-        label="Value",
-        help_text="update_case: the value; {rest} stands for the words after the keyword.",
-    )
-    survey = forms.ChoiceField(required=False, help_text="start_survey: the survey to start.")
 
     def __init__(self, *args: Any, project: Project, keyword: Keyword | None = None, **kwargs: Any):
         if keyword is not None and "initial" not in kwargs:
@@ -68,15 +82,14 @@ class KeywordForm(forms.Form):
                 "keyword": keyword.keyword,
                 "action": keyword.action,
                 "description": keyword.description,
-                "property_name": keyword.property_name,
-                "property_value": keyword.property_value,
-                "survey": keyword.survey,
+                **{param_field_name(keyword.action, k): v for k, v in (keyword.params or {}).items()},
                 **{REPLY_PREFIX + lang: text for lang, text in (keyword.reply or {}).items()},
             }
         super().__init__(*args, **kwargs)
         self.project = project
-        surveys = list(project.surveys.order_by("name", "pk").values_list("pk", "name"))
-        cast(forms.ChoiceField, self.fields["survey"]).choices = [("", "—"), *((str(pk), name) for pk, name in surveys)]
+        for action in ACTIONS.values():
+            for p in action.params:
+                self.fields[param_field_name(action.name, p.name)] = _param_field(action, p, project)
         # one reply box per project language, plus any language an existing reply already has
         languages = list(dict.fromkeys([*(project.sms_languages or []), *((keyword.reply or {}) if keyword else {})]))
         self.languages = languages or ["en"]
@@ -89,21 +102,40 @@ class KeywordForm(forms.Form):
                 help_text="May use {case.name}, {case.<property>}, {recipient.name} and {rest}.",
             )
 
+    def main_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in ("keyword", "action", "description")]
+
+    def param_groups(self) -> list[tuple[KeywordAction, list[tuple[forms.BoundField, Param]]]]:
+        """Each action with parameters, and its fields with their declarations (the page shows the chosen
+        action's)."""
+        return [
+            (a, [(self[param_field_name(a.name, p.name)], p) for p in a.params]) for a in ACTIONS.values() if a.params
+        ]
+
     def reply_fields(self) -> list[forms.BoundField]:
         return [self[REPLY_PREFIX + lang] for lang in self.languages]
 
     def fields_for_service(self) -> KeywordFields:
         d = self.cleaned_data
         reply = {lang: d.get(REPLY_PREFIX + lang, "") for lang in self.languages}
+        action = ACTIONS[d["action"]]
         return KeywordFields(
             keyword=d["keyword"],
-            action=d["action"],
+            action=action.name,
             description=d["description"],
             reply={lang: text for lang, text in reply.items() if text.strip()},
-            property_name=d["property_name"],
-            property_value=d["property_value"] or "{rest}",
-            survey=d["survey"] or "",
+            params={p.name: d.get(param_field_name(action.name, p.name)) or "" for p in action.params},
         )
+
+    def show_refusal(self, exc: InputError) -> None:
+        """A refusal on the field it is about: the keyword, or the chosen action's parameter it names."""
+        action = ACTIONS.get(self.cleaned_data.get("action", ""))
+        if action is not None:
+            for p in action.params:
+                if f"params.{p.name} " in exc.message or f"needs {p.name}" in exc.message:
+                    self.add_error(param_field_name(action.name, p.name), exc.message)
+                    return
+        show_refusal(self, exc, KEYWORD_REFUSALS)
 
 
 KEYWORD_REFUSALS = {errors.RESERVED_KEYWORD: "keyword", errors.KEYWORD_EXISTS: "keyword", "A keyword is": "keyword"}

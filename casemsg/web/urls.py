@@ -20,6 +20,7 @@ from casemsg.web.views import conversations as conversation_views
 from casemsg.web.views import events as event_views
 from casemsg.web.views import reports as report_views
 from casemsg.web.views import settings as settings_views
+from casemsg.web.views import texts as text_views
 
 app_name = "web"
 urlpatterns = [
@@ -62,6 +63,10 @@ urlpatterns = [
     path("projects/<slug:slug>/settings/", settings_views.settings_page, name="settings"),
     path("projects/<slug:slug>/settings/audit/", settings_views.settings_audit, name="settings_audit"),
     path("projects/<slug:slug>/settings/audit.csv", settings_views.settings_audit_csv, name="settings_audit_csv"),
+    path("projects/<slug:slug>/settings/texts/", text_views.texts_page, name="texts"),
+    path("projects/<slug:slug>/settings/translations/", text_views.translations_page, name="translations"),
+    path("projects/<slug:slug>/settings/translations.csv", text_views.translations_csv, name="translations_csv"),
+    path("projects/<slug:slug>/settings/translations.xlsx", text_views.translations_xlsx, name="translations_xlsx"),
     path("projects/<slug:slug>/api-keys/", keys.api_keys, name="api_keys"),
     path("projects/<slug:slug>/consents/", consents.consent_list, name="consents"),
     path("projects/<slug:slug>/consents.csv", consents.consent_csv, name="consents_csv"),

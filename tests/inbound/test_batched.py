@@ -11,6 +11,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from casemsg.consent import texts
 from casemsg.consent.models import ConsentRecord, ConsentRequest
 from casemsg.contacts.models import OptOut
 from casemsg.gateways.base import InboundSms
@@ -44,8 +45,7 @@ def receive(gw: Gateway, messages: list[tuple[str, str]]) -> list[int]:
 def program(slug: str) -> tuple[Api, Project, Gateway]:
     """A project with its own sandbox gateway, a reply keyword, an unknown-sender reply and a survey."""
     project, key = create_project(slug, f"Program {slug}")
-    project.unknown_sender_reply = {"en": "This number is not registered."}
-    project.save(update_fields=["unknown_sender_reply"])
+    texts.update(project, {"unknown_sender_reply": {"en": "This number is not registered."}})
     gw = add_gateway(f"sandbox-{slug}", "sandbox", project=project)
     map_prefix("*", gw.name, project)
     api = Api(key, slug)

@@ -16,6 +16,7 @@ from django.test import Client
 from django.utils import timezone
 
 from casemsg.consent import services as consent
+from casemsg.consent import texts as system_texts
 from casemsg.consent.models import ConsentRequest
 from casemsg.contacts.models import PhoneEntry
 from casemsg.gateways.services import add_gateway, inbound_url, map_prefix
@@ -327,9 +328,11 @@ def test_plain_yes_to_a_pending_question_is_consent_not_an_opt_in(api, twilio, f
 
 
 def test_translated_question(api, project, twilio, fake_twilio):
-    project.opt_in_question = {"en": QUESTION, "es": "¿Acepta recibir mensajes SMS? Responda SÍ o NO."}
     project.sms_languages = ["en", "sw", "es"]
     project.save()
+    system_texts.update(
+        project, {"opt_in_question": {"en": QUESTION, "es": "¿Acepta recibir mensajes SMS? Responda SÍ o NO."}}
+    )
     cid = api.case({"contact_phone_number": US, "language_code": "es"})["case_id"]
     req = ask(api, cid)
     assert req["text_shown"] == "¿Acepta recibir mensajes SMS? Responda SÍ o NO."
@@ -396,8 +399,8 @@ def test_auto_opt_in_for_a_bulk_import(api, project, sandbox):
 
 def test_replies_from_a_pending_number_route_to_the_contact_asked(api, project, twilio, fake_twilio):
     project.sms_languages = ["en", "sw", "es"]
-    project.opt_out_confirmation = {"en": OPT_OUT_CONFIRMATION, "es": "Se ha dado de baja."}
     project.save()
+    system_texts.update(project, {"opt_out_confirmation": {"en": OPT_OUT_CONFIRMATION, "es": "Se ha dado de baja."}})
     cid = api.case({"contact_phone_number": US, "language_code": "es"}, name="Maria")["case_id"]
     ask(api, cid)
     twilio_in(twilio, US, "stop")

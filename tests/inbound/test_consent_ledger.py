@@ -13,6 +13,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from casemsg.consent import services as consent
+from casemsg.consent import texts
 from casemsg.consent.models import ConsentRequest
 from tests.inbound.conftest import KE, QUESTION, US, US2, sms_in, work
 
@@ -37,8 +38,8 @@ COLUMNS = [
 @pytest.fixture
 def history(api, other_api, project, sandbox):
     """A realistic ledger for alpha (and one row for beta, which alpha must never see)."""
-    project.opt_in_question = {"en": QUESTION, "sw": "Je, unakubali kupokea ujumbe wa SMS? Jibu NDIYO au HAPANA."}
-    project.save()
+    sw = "Je, unakubali kupokea ujumbe wa SMS? Jibu NDIYO au HAPANA."
+    texts.update(project, {"opt_in_question": {"en": QUESTION, "sw": sw}})
     maria = api.case({"contact_phone_number": US}, name="Maria")["case_id"]
     assert api.post(f"cases/{maria}/opt-in-request").status_code == 202
     work()  # the question goes out: only then is an answer a consent
@@ -169,8 +170,8 @@ def test_export_of_an_empty_ledger_and_unknown_project(api):
 
 
 def test_text_shown_is_exactly_what_was_sent(api, project, sandbox):
-    project.opt_in_question = {"en": "ACME clinic: may we text you reminders? Reply YES or NO. Msg&data rates apply."}
-    project.save()
+    question = "ACME clinic: may we text you reminders? Reply YES or NO. Msg&data rates apply."
+    texts.update(project, {"opt_in_question": {"en": question}})
     cid = api.case({"contact_phone_number": US})["case_id"]
     api.post(f"cases/{cid}/opt-in-request")
     work()

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from casemsg.consent import texts
 from casemsg.gateways.models import Gateway
 from casemsg.gateways.services import add_gateway, inbound_url, map_prefix
 from casemsg.gateways.twilio import EMPTY_TWIML
@@ -211,8 +212,7 @@ def test_unknown_sender_is_logged_and_gets_the_projects_reply(api, project, clin
     (item,) = api.get("messages", direction="in").json()["items"]
     assert (item["to"], item["recipient"], item["text"]) == (KE3, {}, "hello?")
 
-    project.unknown_sender_reply = {"en": "This number is not registered with the Alpha program."}
-    project.save()
+    texts.update(project, {"unknown_sender_reply": {"en": "This number is not registered with the Alpha program."}})
     clinic.post(KE3, "hello again")
     worker_finds_nothing_left()
     assert clinic.replies() == [(KE3, "This number is not registered with the Alpha program.")]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from casemsg.consent import texts
 from casemsg.consent.models import ConsentRecord, ConsentRequest
 from casemsg.messaging.models import Message
 from casemsg.surveys import consent as survey_consent
@@ -89,8 +90,7 @@ def test_a_changed_question_is_a_new_version_and_a_running_session_keeps_its_own
     c = api.case({"contact_phone_number": US}, name="Maria")
     ask(api, c["case_id"])
     first = consent_session(US).survey_version
-    project.opt_in_question = {"en": "ACME clinic: may we text you? Reply YES or NO."}
-    project.save()
+    texts.update(project, {"opt_in_question": {"en": "ACME clinic: may we text you? Reply YES or NO."}})
     v2 = survey_consent.current_version(project)
     assert v2.number == first.number + 1 and v2.pk != first.pk
     assert survey_consent.current_version(project).pk == v2.pk  # unchanged texts: no new version

@@ -22,7 +22,7 @@ from casemsg.events.models import MESSAGE_STATUS
 from casemsg.gateways import services as gateways
 from casemsg.gateways.models import Gateway, GatewayRoute
 from casemsg.inbound import services as inbound
-from casemsg.inbound.keywords import KeywordFields
+from casemsg.inbound.services import KeywordFields
 from casemsg.inbound.models import Keyword
 from casemsg.messaging.models import Message
 from casemsg.projects.models import ApiKey, Membership, Project

@@ -17,8 +17,8 @@ from casemsg.contacts.models import OptOut
 from casemsg.gateways import services as gateways
 from casemsg.gateways.models import Gateway, GatewayRoute
 from casemsg.inbound import services as keyword_services
-from casemsg.inbound.keywords import KeywordFields
 from casemsg.inbound.models import Keyword
+from casemsg.inbound.services import KeywordFields
 from casemsg.messaging.models import Message
 from casemsg.projects import services as projects
 from casemsg.projects.models import ApiKey, Project
@@ -55,7 +55,7 @@ def errors_of(response) -> dict[str, list[str]]:
 
 # --- keywords --------------------------------------------------------------------------------------
 def kw_body(**over: str) -> dict[str, str]:
-    return {"keyword": "hello", "action": "reply", "reply_en": "Hi {case.name}!", "property_value": "{rest}", **over}
+    return {"keyword": "hello", "action": "reply", "reply_en": "Hi {case.name}!", **over}
 
 
 def test_keyword_create_edit_delete(owner, project):
@@ -72,10 +72,19 @@ def test_keyword_create_edit_delete(owner, project):
 
     edit = owner.get(f"{base}{k.pk}/")
     assert edit.status_code == 200 and "Habari {case.name}!" in edit.content.decode()
-    r = owner.post(f"{base}{k.pk}/", kw_body(keyword="hi", action="update_case", property_name="status", reply_en=""))
+    body = kw_body(keyword="hi", action="update_case", p_update_case__property_name="status", reply_en="")
+    r = owner.post(f"{base}{k.pk}/", body)
     assert r.status_code == 302, errors_of(r)
     k.refresh_from_db()
-    assert (k.keyword, k.action, k.property_name, k.reply) == ("HI", "update_case", "status", {})
+    assert (k.keyword, k.action, k.params, k.reply) == (
+        "HI",
+        "update_case",
+        {"property_name": "status", "property_value": "{rest}"},
+        {},
+    )
+    # the form shows the stored parameters in the action's own fields
+    edit = owner.get(f"{base}{k.pk}/").content.decode()
+    assert 'name="p_update_case__property_name"' in edit and 'value="status"' in edit
 
     assert owner.post(f"{base}{k.pk}/", {"delete": "1"}).status_code == 302
     assert not Keyword.objects.filter(pk=k.pk).exists()
@@ -87,8 +96,8 @@ def test_keyword_create_edit_delete(owner, project):
         (kw_body(keyword="STOP"), "keyword", "reserved for opt-out"),
         (kw_body(keyword="two words"), "keyword", "one word"),
         (kw_body(reply_en=""), "__all__", "needs reply text"),
-        (kw_body(action="update_case", reply_en=""), "__all__", "needs property_name"),
-        (kw_body(action="start_survey"), "__all__", "needs survey"),
+        (kw_body(action="update_case", reply_en=""), "p_update_case__property_name", "needs property_name"),
+        (kw_body(action="start_survey"), "p_start_survey__survey", "needs survey"),
         (kw_body(reply_en="Hi {case.name"), "__all__", "not a valid template"),
         (kw_body(action="explode"), "action", "Select a valid choice"),
         (kw_body(keyword=""), "keyword", "required"),

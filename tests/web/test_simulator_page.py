@@ -14,7 +14,7 @@ from casemsg.consent.models import ConsentRecord, ConsentRequest
 from casemsg.contacts.models import OptOut
 from casemsg.gateways import services as gateways
 from casemsg.inbound import services as keyword_services
-from casemsg.inbound.keywords import KeywordFields
+from casemsg.inbound.services import KeywordFields
 from casemsg.messaging.models import Message
 from casemsg.projects import services as projects
 from casemsg.surveys.models import SurveySession
@@ -108,7 +108,7 @@ def test_keyword_starting_a_survey_names_the_keyword(owner, project, api, sandbo
     survey = anc_survey(api)
     contact(api, KE)
     keyword_services.create_keyword(
-        project, KeywordFields(keyword="ANC", action="start_survey", survey=str(survey["id"]))
+        project, KeywordFields(keyword="ANC", action="start_survey", params={"survey": str(survey["id"])})
     )
     reply(owner, project.slug, KE, "anc")
     assert outcomes(owner, project.slug, KE) == [("anc", "Keyword ANC matched. Survey started.")]

@@ -1,8 +1,10 @@
-"""Keywords: the project's list, a form to create or change one, and delete.
+"""Keywords: the project's list (its surveys' keywords too, read-only), a form to create or change one, and
+delete.
 
-The form hands `KeywordFields` to casemsg.inbound.services, whose checks (one word, not a reserved word,
-each action's own rules from `keywords.ACTIONS`, the reply templates) are the API's: a refusal is shown on
-the form in the same words. Editors change keywords; viewers only read them."""
+The form is built from each action's declared parameters (casemsg.inbound.actions) and hands
+`KeywordFields` to casemsg.inbound.services, whose checks (one word, not a reserved word, each action's own
+rules, the reply templates) are the API's: a refusal is shown on the form in the same words, on the field
+it is about. Editors change keywords; viewers only read them."""
 
 from __future__ import annotations
 
@@ -14,10 +16,10 @@ from django.urls import reverse
 
 from casemsg.core.errors import InputError
 from casemsg.inbound import services
-from casemsg.inbound.keywords import ACTIONS
+from casemsg.inbound.actions.registry import ACTIONS
 from casemsg.inbound.models import Keyword
 from casemsg.projects.models import Project
-from casemsg.web.forms_config import KEYWORD_REFUSALS, KeywordForm, show_refusal
+from casemsg.web.forms_config import KeywordForm
 from casemsg.web.views.common import project_or_404, staff_required
 
 _RANKS = {"viewer": 1, "editor": 2, "owner": 3}
@@ -39,14 +41,11 @@ def require_role(request: HttpRequest, needed: str) -> None:
 @staff_required
 def keyword_list(request: HttpRequest, slug: str) -> HttpResponse:
     project = project_or_404(slug)
-    rows = services.list_keywords(project)
-    surveys = dict(project.surveys.values_list("pk", "name"))
-    for k in rows:
-        k.survey_name = surveys.get(int(k.survey)) if k.survey.isdigit() else None  # type: ignore[attr-defined]
+    rows = services.keyword_rows(project)
     return render(
         request,
         "web/keyword_list.html",
-        {"project": project, "keywords": rows, "actions": ACTIONS, "can_edit": role_allows(request, "editor")},
+        {"project": project, "rows": rows, "actions": ACTIONS, "can_edit": role_allows(request, "editor")},
     )
 
 
@@ -67,7 +66,7 @@ def _form_page(request: HttpRequest, project: Project, k: Keyword | None) -> Htt
                     k = services.update_keyword(project, k.pk, form.fields_for_service())
                     flash.success(request, f"Keyword {k.keyword} saved.")
             except InputError as exc:
-                show_refusal(form, exc, KEYWORD_REFUSALS)
+                form.show_refusal(exc)
             else:
                 return redirect(reverse("web:keywords", args=[project.slug]))
     else:

@@ -1,18 +1,22 @@
 """`casemsg project`: create projects; issue (with scopes), list and revoke their API keys; show and change
-their settings (as the installation's command line: a change that weakens a legal rule is allowed here,
-and recorded in the audit log like every change); show the audit log (`--csv` for a spreadsheet)."""
+their settings and the texts casemsg sends (as the installation's command line: a change that weakens a
+legal rule is allowed here, and recorded in the audit log like every change); show the audit log (`--csv`
+for a spreadsheet); export and import every translation as one file (`translations`)."""
 
 import getpass
 import json
+import os
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from casemsg.commands import lookup
+from casemsg.consent import texts
 from casemsg.core import actor
 from casemsg.core.errors import InputError
 from casemsg.projects import queries, services
 from casemsg.projects.models import DEFAULT_SCOPES, SCOPES, Project
+from casemsg.translations import services as translation_files
 
 _project = lookup.project
 
@@ -62,6 +66,30 @@ class Command(BaseCommand):
         au.add_argument("--csv", action="store_true", help="every entry, as CSV (safe in a spreadsheet)")
         au.add_argument("--json", action="store_true")
         sub.add_parser("list", help="list projects")
+        tx = sub.add_parser("texts", help="show the texts casemsg sends in each language, or change one (--set)")
+        tx.add_argument("slug")
+        tx.add_argument(
+            "--set",
+            nargs=3,
+            action="append",
+            default=[],
+            metavar=("KEY", "LANG", "TEXT"),
+            help="the project's own text for KEY in LANG (repeat for several); '' sends nothing where allowed",
+        )
+        tx.add_argument(
+            "--reset",
+            nargs=2,
+            action="append",
+            default=[],
+            metavar=("KEY", "LANG"),
+            help="remove the project's own text: the fallback applies again",
+        )
+        tx.add_argument("--json", action="store_true")
+        tr = sub.add_parser("translations", help="export every translation as one CSV/.xlsx, or import one back")
+        tr.add_argument("slug")
+        tr.add_argument("--export", metavar="FILE", help="write the file (.xlsx by its name, else CSV; - for stdout)")
+        tr.add_argument("--import", dest="import_file", metavar="FILE", help="apply a filled-in file, all or nothing")
+        tr.add_argument("--preview", action="store_true", help="with --import: show what it changes, change nothing")
 
     def handle(self, *args: Any, **o: Any) -> None:
         try:
@@ -80,6 +108,12 @@ class Command(BaseCommand):
             return
         if o["action"] == "audit":
             self._audit(o)
+            return
+        if o["action"] == "texts":
+            self._texts(_project(o["slug"]), o)
+            return
+        if o["action"] == "translations":
+            self._translations(_project(o["slug"]), o)
             return
         if o["action"] == "keys":
             rows = list(services.list_keys(_project(o["slug"])))
@@ -167,3 +201,62 @@ class Command(BaseCommand):
             flag = "\tWEAKENS A LEGAL RULE" if e.weakens else ""
             before, after = queries.shown(e.before) or "—", queries.shown(e.after) or "—"
             self.stdout.write(f"{e.at:%Y-%m-%d %H:%M:%S}\t{e.who or e.source}\t{e.setting}\t{before} → {after}{flag}")
+
+    # --- texts and translations (casemsg.consent.texts, casemsg.translations) ---------------------------
+    def _texts(self, project: Project, o: dict[str, Any]) -> None:
+        changes: dict[str, dict[str, str | None]] = {}
+        for key, lang, text in o["set"]:
+            changes.setdefault(key, {})[lang] = text
+        for key, lang in o["reset"]:
+            changes.setdefault(key, {})[lang] = None
+        if changes:
+            # The installation's command line may weaken a legal rule; the audit log records it all the same.
+            texts.update(project, changes, may_weaken=True)
+        listing = texts.listing(project)
+        if o["json"]:
+            self.stdout.write(json.dumps({"languages": texts.languages(project), "items": listing}, indent=2))
+            return
+        for t in listing:
+            flags = "".join(f" [{f}]" for f in ("legal", "names_opt_out", "optional") if t[f])
+            self.stdout.write(f"{t['key']}\t{t['title']}{flags}")
+            for lang, shown in t["effective"].items():
+                source = "own" if shown["own"] else ("default" if shown["text"] else "nothing sent")
+                if shown["language"] != lang and shown["text"]:
+                    source += f", from {shown['language']}"
+                self.stdout.write(f"  {lang}\t({source})\t{shown['text']}")
+
+    def _translations(self, project: Project, o: dict[str, Any]) -> None:
+        if o["export"]:
+            target = o["export"]
+            if target.lower().endswith(".xlsx"):
+                with open(target, "wb") as fh:
+                    fh.write(translation_files.export_xlsx(project))
+            elif target == "-":
+                for line in translation_files.export_csv(project):
+                    self.stdout.write(line, ending="")
+            else:
+                with open(target, "w", encoding="utf-8", newline="") as out:
+                    out.writelines(translation_files.export_csv(project))
+            if target != "-":
+                self.stdout.write(f"Wrote {target}.")
+            return
+        if not o["import_file"]:
+            raise CommandError("Give --export FILE or --import FILE.")
+        path = o["import_file"]
+        try:
+            translation_files.check_upload_size(os.path.getsize(path))
+            with open(path, "rb") as fh:
+                upload = translation_files.read(project, fh.read(), path)
+        except OSError as e:
+            raise CommandError(f"{path}: {e.strerror}") from e
+        if o["preview"]:
+            result = translation_files.preview(project, upload, may_weaken=True)
+        else:
+            result = translation_files.apply(project, upload, may_weaken=True)
+        for c in result.changes:
+            after = "(removed)" if c.after is None else c.after
+            self.stdout.write(f"row {c.row}\t{c.type} {c.id} {c.field}\t{c.language}\t{c.before or '—'} → {after}")
+        for row, message in result.problems:
+            self.stdout.write(f"row {row}: {message}")
+        verb = "Applied" if result.applied else "Would change"
+        self.stdout.write(f"{verb} {len(result.changes)} translations; {len(result.problems)} problems.")

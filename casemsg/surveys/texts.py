@@ -1,0 +1,76 @@
+"""The texts the survey engine sends on its own, declared in the catalogue of casemsg.consent.texts (and
+registered by `SurveysConfig.ready`): the re-prompt for each kind of wrong answer (their English defaults
+are `answers.DEFAULT_MESSAGES`) and the answer to `#STOP`.
+
+A re-prompt is looked up in the survey's own `settings.error_messages` first, then in the project's texts
+(`survey_<error>`, translated on the Texts page), then in casemsg's English; each along the session's
+language, the survey's default language, English.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Final
+
+from casemsg.consent import texts as system_texts
+from casemsg.consent.texts import SystemText
+from casemsg.projects.models import Project
+from casemsg.surveys.answers import DEFAULT_MESSAGES, ERROR_CODES
+
+_GROUP: Final = "Surveys"
+_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+_WHEN: Final[dict[str, str]] = {
+    "required": "an answer was required but the reply was empty",
+    "invalid_choice": "the reply is not one of the choices ({count}: how many there are)",
+    "invalid_choices": "a reply to a several-choice question names something that is not a choice",
+    "invalid_integer": "the question wants a whole number",
+    "invalid_decimal": "the question wants a number",
+    "invalid_date": "the question wants a date ({date_format}: the survey's date format, {example}: one date in it)",
+    "invalid_time": "the question wants a time of day",
+    "invalid_text": "the question wants some text",
+    "constraint_failed": "the answer breaks the question's constraint (and the question has no message of its own)",
+}
+
+ENDED = SystemText(
+    "survey_ended",
+    "Survey ended (#STOP)",
+    "The answer to #STOP, which ends the running survey only.",
+    "The survey has ended. Reply STOP to receive no more messages.",
+    group=_GROUP,
+)
+
+
+def _error_text(code: str) -> SystemText:
+    default = DEFAULT_MESSAGES["en"][code]
+    return SystemText(
+        f"survey_{code}",
+        "Survey re-prompt: " + code.replace("_", " "),
+        f"Sent with the question again when {_WHEN.get(code, code.replace('_', ' '))}. A survey's own error "
+        "messages come first.",
+        default,
+        placeholders=tuple(dict.fromkeys(_PLACEHOLDER.findall(default))),
+        group=_GROUP,
+    )
+
+
+TEXTS: Final[tuple[SystemText, ...]] = (*(_error_text(code) for code in ERROR_CODES), ENDED)
+
+
+def error_messages(project: Project, survey_own: Mapping[str, Mapping[str, str]]) -> dict[str, dict[str, str]]:
+    """{language: {error: text}} for `answers.error_message`: the survey's own messages over the project's
+    texts (`survey_<error>`); casemsg's English defaults stay the last resort there."""
+    own = system_texts.own(project)
+    out: dict[str, dict[str, str]] = {}
+    for code in ERROR_CODES:
+        for lang, text in own.get(f"survey_{code}", {}).items():
+            if text.strip():
+                out.setdefault(lang, {})[code] = text
+    for lang, by_code in survey_own.items():
+        out.setdefault(lang, {}).update(by_code)
+    return out
+
+
+def ended(project: Project, language: str) -> str:
+    """The answer to #STOP in the session's language (the project's texts' fallback chain)."""
+    return system_texts.pick(project, ENDED.key, language)[0]
