@@ -19,6 +19,7 @@ from casemsg.cases import queries as case_queries
 from casemsg.cases.models import Case
 from casemsg.contacts import queries as contact_queries
 from casemsg.core import errors, timezones
+from casemsg.groups import queries as group_queries
 from casemsg.messaging import queries as message_queries
 from casemsg.messaging.models import Message
 from casemsg.projects.models import Project
@@ -57,12 +58,16 @@ class CaseFilterSet(_ProjectFilterSet):
     consent = django_filters.ChoiceFilter(
         label="Consent / opt-out", empty_label="Any", choices=list(contact_queries.CONSENT_STATES.items())
     )
+    group = django_filters.ChoiceFilter(label="Group", empty_label="Any group")
 
     def __init__(self, data: Any, project: Project, **kwargs: Any):
         super().__init__(data, project, **kwargs)
         types = case_queries.case_types(project)
         self.filters["type"].extra["choices"] = [(t, t) for t in types]
         self.form.fields["type"].choices = [("", "All types"), *((t, t) for t in types)]
+        groups = [(str(g.pk), g.name) for g in group_queries.groups(project)]
+        self.filters["group"].extra["choices"] = groups
+        self.form.fields["group"].choices = [("", "Any group"), *groups]
 
     def base_queryset(self) -> QuerySet:
         return case_queries.cases(self.project, case_queries.CaseFilter())
@@ -73,6 +78,7 @@ class CaseFilterSet(_ProjectFilterSet):
         problem = d.get("problem")
         if problem == errors.CONTACT_IS_INACTIVE and "state" not in d:
             state = "all"  # a closed case's problem: looking for it means looking at closed cases
+        group = group_queries.group(self.project, int(d["group"])) if d.get("group") else None
         qs = case_queries.cases(
             self.project,
             case_queries.CaseFilter(
@@ -80,6 +86,7 @@ class CaseFilterSet(_ProjectFilterSet):
                 closed=None if state == "all" else state == "closed",
                 search=d.get("q"),
                 order="recently_modified",
+                among=group_queries.cases_q(group) if group is not None else None,
             ),
         )
         if problem:

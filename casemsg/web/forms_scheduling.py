@@ -21,6 +21,7 @@ from django import forms
 
 from casemsg.cases import queries as case_queries
 from casemsg.core import timezones
+from casemsg.groups import queries as group_queries
 from casemsg.projects.models import Project
 from casemsg.scheduling import contents, fields, recipients, rules, schedules, specs
 from casemsg.scheduling.fields import max_length
@@ -188,6 +189,11 @@ class BroadcastForm(_OwnerForm):
         widget=forms.Textarea(attrs={"rows": 2, "placeholder": "district=north"}),
         help_text="one property=value per line (exact values); empty: every open case of the type",
     )
+    group = forms.ChoiceField(
+        required=False,
+        label="Group",
+        help_text="its open cases; a repeating broadcast reads the group again at each send",
+    )
     case_ids = forms.CharField(
         required=False,
         max_length=100_000,
@@ -224,6 +230,7 @@ class BroadcastForm(_OwnerForm):
         super().__init__(*args, project=project, **kwargs)
         self.fixed = fixed or {}
         _choices(self, "case_type", [("", "—"), *((t, t) for t in case_queries.case_types(project))])
+        _choices(self, "group", group_choices(project))
 
     def clean_filters(self) -> dict[str, str]:
         out: dict[str, str] = {}
@@ -249,6 +256,8 @@ class BroadcastForm(_OwnerForm):
                 who["case_type"] = d["case_type"]
                 if d.get("filters"):
                     who["filters"] = d["filters"]
+            if d.get("group"):
+                who["group"] = int(d["group"])
             if d.get("case_ids"):
                 who["case_ids"] = _split(d["case_ids"])
             if d.get("all_workers"):
@@ -287,6 +296,11 @@ class BroadcastForm(_OwnerForm):
         return s
 
 
+def group_choices(project: Project) -> list[tuple[str, str]]:
+    """The project's groups for a select: its name and kind."""
+    return [("", "—"), *((str(g.pk), f"{g.name} ({g.kind})") for g in group_queries.groups(project))]
+
+
 def broadcast_initial(b: Broadcast) -> tuple[dict[str, Any], dict[str, Any]]:
     """The form's initial values for a stored broadcast, and the parts it cannot show (kept as stored)."""
     content, who, schedule = b.content or {}, b.recipients or {}, b.schedule or {}
@@ -304,6 +318,7 @@ def broadcast_initial(b: Broadcast) -> tuple[dict[str, Any], dict[str, Any]]:
         case_type=who.get("case_type", ""),
         filters="\n".join(f"{k}={v}" for k, v in (who.get("filters") or {}).items()),
         case_ids="\n".join(who.get("case_ids") or []),
+        group=str(who["group"]) if who.get("group") else "",
         all_workers=workers == "all",
         workers=", ".join(str(w) for w in workers) if isinstance(workers, list) else "",
         schedule_type=schedule.get("type", "now"),
@@ -370,6 +385,11 @@ class AlertForm(_OwnerForm):
         initial=["case"],
         widget=forms.CheckboxSelectMultiple,
     )
+    group = forms.ChoiceField(
+        required=False,
+        label="Only members of the group",
+        help_text="the alert starts only for the group's members among the matching cases",
+    )
     reset_property = forms.CharField(
         required=False,
         max_length=max_length(specs.AlertIn, "reset_property"),
@@ -384,6 +404,7 @@ class AlertForm(_OwnerForm):
 
     def __init__(self, *args: Any, project: Project, **kwargs: Any) -> None:
         super().__init__(*args, project=project, **kwargs)
+        _choices(self, "group", group_choices(project))
         for i in range(CRITERIA_ROWS):
             # the table's column heads label the row visually; aria-label names each field for screen readers
             n = i + 1
@@ -473,7 +494,11 @@ class AlertForm(_OwnerForm):
                 "case_type": d["case_type"],
                 "criteria": self._criteria(),
                 "schedule": self._schedule(),
-                "recipients": list(d["recipients"]),
+                "recipients": (
+                    {"roles": list(d["recipients"]), "group": int(d["group"])}
+                    if d.get("group")
+                    else list(d["recipients"])
+                ),
                 "reset_property": d.get("reset_property") or "",
                 "content": self._content(),
                 "default_language": d.get("default_language") or "",
@@ -498,6 +523,7 @@ def alert_initial(a: ConditionalAlert) -> dict[str, Any]:
     initial.update(
         case_type=a.case_type,
         recipients=list(a.recipients or []),
+        group=str(a.group_id) if a.group_id else "",
         reset_property=a.reset_property,
         schedule_type=schedule.get("type", "offsets"),
         unit=schedule.get("unit", "hours"),

@@ -18,6 +18,7 @@ from casemsg.web.views import (
 )
 from casemsg.web.views import conversations as conversation_views
 from casemsg.web.views import events as event_views
+from casemsg.web.views import groups as group_views
 from casemsg.web.views import reports as report_views
 from casemsg.web.views import settings as settings_views
 from casemsg.web.views import texts as text_views
@@ -75,6 +76,11 @@ urlpatterns = [
     path("projects/<slug:slug>/broadcasts/preflight/", scheduling.broadcast_preflight, name="broadcast_preflight"),
     path("projects/<slug:slug>/broadcasts/<int:broadcast_id>/", scheduling.broadcast_detail, name="broadcast"),
     path("projects/<slug:slug>/broadcasts/<int:broadcast_id>/edit/", scheduling.broadcast_edit, name="broadcast_edit"),
+    path("projects/<slug:slug>/groups/", group_views.group_list, name="groups"),
+    path("projects/<slug:slug>/groups/new/", group_views.group_new, name="group_new"),
+    path("projects/<slug:slug>/groups/preview/", group_views.group_preview, name="group_preview"),
+    path("projects/<slug:slug>/groups/<int:group_id>/", group_views.group_detail, name="group"),
+    path("projects/<slug:slug>/groups/<int:group_id>/edit/", group_views.group_edit, name="group_edit"),
     path("projects/<slug:slug>/alerts/", scheduling.alert_list, name="alerts"),
     path("projects/<slug:slug>/alerts/new/", scheduling.alert_new, name="alert_new"),
     path("projects/<slug:slug>/alerts/<int:alert_id>/", scheduling.alert_detail, name="alert"),

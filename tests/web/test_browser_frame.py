@@ -21,6 +21,7 @@ from casemsg.events import services as events
 from casemsg.events.models import MESSAGE_STATUS
 from casemsg.gateways import services as gateways
 from casemsg.gateways.models import Gateway, GatewayRoute
+from casemsg.groups import services as groups
 from casemsg.inbound import services as inbound
 from casemsg.inbound.services import KeywordFields
 from casemsg.inbound.models import Keyword
@@ -119,6 +120,15 @@ def seed() -> tuple[Project, Project]:
         },
     )
     surveys.create_survey(project, anc())
+    groups.create_group(
+        project,
+        {
+            "name": "North mothers",
+            "kind": "dynamic",
+            "case_type": "mother",
+            "conditions": [{"property": "district", "operator": "equals", "value": "North"}],
+        },
+    )
     inbound.create_keyword(project, KeywordFields(keyword="HELLO", reply={"en": "Hi {case.name}"}))
     ApiKey.issue(project, "frame key")
     events.create_endpoint(project, "http://127.0.0.1:9/hook", [MESSAGE_STATUS], "frame hook")
