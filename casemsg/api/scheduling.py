@@ -18,7 +18,7 @@ from ninja import Field, Router, Schema, Status
 
 from casemsg.api.core import MAX_LIMIT, READ, SEND, In, paged, project_for
 from casemsg.api.messaging import MessageList
-from casemsg.cases.models import Case
+from casemsg.cases import queries as case_queries
 from casemsg.core import errors
 from casemsg.core.errors import InputError
 from casemsg.projects.models import Project
@@ -137,6 +137,7 @@ class FirstSendOut(Schema):
     text: str = Field(description="rendered for this recipient")
     subject: str
     segments: int
+    gateway: str | None = Field(None, description="SMS: the gateway it would use now (failover included)")
 
 
 class PreflightOut(Schema):
@@ -395,7 +396,7 @@ def case_schedule(request: HttpRequest, project: str, case_id: str, limit: int =
     p = project_for(request, project)
     if not 1 <= limit <= MAX_LIMIT:
         raise InputError(errors.VALIDATION_ERROR, f"limit must be 1–{MAX_LIMIT}.")
-    case = Case.objects.filter(project=p, case_id=case_id).first()
+    case = case_queries.case(p, case_id)
     if case is None:
         raise InputError(errors.CASE_NOT_FOUND, f"No case '{case_id}' in this project.", 404)
     case.project = p

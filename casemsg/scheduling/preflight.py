@@ -75,6 +75,7 @@ class FirstSend:
     text: str
     subject: str = ""  # emails
     segments: int = 0  # SMS
+    gateway: str | None = None  # SMS: the gateway it would use now (its route's, or the next while that one is down)
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,7 @@ class _Candidate:
     template: str
     language: str
     chain: list[str]
+    gateway: str | None = None
 
 
 class _Tally:
@@ -246,7 +248,7 @@ def _tally_page(
                 tally.segments += tally.by_language[language]
         tally.sendable += 1
         if tally.limit:
-            candidates.append(_Candidate(due, order, contact, zone, template, language, chain))
+            candidates.append(_Candidate(due, order, contact, zone, template, language, chain, st.gateway))
     if candidates:
         tally.first = sorted(tally.first + candidates, key=lambda c: (c.due.utc, c.order))[: tally.limit]
 
@@ -334,6 +336,7 @@ def _first_sends(project: Project, tally: _Tally) -> list[FirstSend]:
                 text=text,
                 subject=subject,
                 segments=segments.count(text) if tally.content.channel == "sms" else 0,
+                gateway=c.gateway if tally.content.channel == "sms" else None,
             )
         )
     return out

@@ -127,8 +127,23 @@ def test_a_route_lists_its_gateways_in_order_in_the_api_the_cli_and_contact_stat
     case = api.case({"contact_phone_number": KE})
     assert api.contact(case["case_id"])["gateway"] == "primary"  # the gateway a message would use now
 
+    preflight = {
+        "name": "Reminder",
+        "content": {"text": "Hello"},
+        "recipients": {"case_ids": [case["case_id"]]},
+        "schedule": {"type": "daily", "time": "09:00", "start_date": "2099-01-01", "count": 1, "time_zone": "UTC"},
+    }
+
+    def preflight_gateway() -> str | None:
+        r = api.post("broadcasts/preflight", preflight)
+        assert r.status_code == 200, r.content
+        return r.json()["first_sends"][0]["gateway"]
+
+    assert preflight_gateway() == "primary"
+
     call_command("gateway", "disable", "primary", "--project", project.slug, stdout=StringIO())
     assert api.contact(case["case_id"])["gateway"] == "backup"
+    assert preflight_gateway() == "backup"
     circuits = {g["name"]: g["circuit"] for g in api.get("gateways").json()["items"]}
     assert circuits["primary"] == "disabled" and circuits["backup"] == "closed"
     out = StringIO()
