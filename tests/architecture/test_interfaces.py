@@ -138,17 +138,6 @@ ALLOWED: dict[tuple[str, str], str] = {
         "Django's auth User: the demo's login, created with django.contrib.auth's own API"
     ),
     ("casemsg/commands/management/commands/demo.py", "save"): "Django's auth User (above)",
-    ("casemsg/api/scheduling.py", "objects"): (
-        "in the scheduling helper's rewrite at the time of this test: its case lookup is cases.queries.case"
-    ),
-    ("casemsg/web/views/scheduling.py", "get_object_or_404"): (
-        "in the scheduling helper's rewrite at the time of this test: a broadcast's and an alert's lookups "
-        "go to scheduling.queries"
-    ),
-    ("casemsg/web/views/keywords.py", "get_object_or_404"): (
-        "in the keyword-actions helper's rewrite at the time of this test: the keyword's lookup goes to "
-        "inbound's queries"
-    ),
     ("casemsg/api/conversations.py", "all"): (
         "an inbox item's labels in its schema's resolver: the rows come from inbound.inbox with their labels "
         "prefetched, so all() reads the prefetch (no query per row)"

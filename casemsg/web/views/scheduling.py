@@ -15,7 +15,7 @@ from typing import Any, TypeGuard
 from django import forms
 from django.contrib import messages as flash
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
@@ -24,7 +24,7 @@ from casemsg.projects.models import Project
 from casemsg.scheduling import preflight, queries, services
 from casemsg.scheduling.models import Broadcast, ConditionalAlert
 from casemsg.web.forms_scheduling import AlertForm, BroadcastForm, alert_initial, broadcast_initial
-from casemsg.web.views.common import error_view, paginate, project_or_404, staff_required
+from casemsg.web.views.common import error_view, found_or_404, paginate, project_or_404, staff_required
 
 PER_PAGE = 50
 SENDS_PER_PAGE = 50
@@ -82,7 +82,7 @@ def broadcast_new(request: HttpRequest, slug: str) -> HttpResponse:
 @staff_required
 def broadcast_edit(request: HttpRequest, slug: str, broadcast_id: int) -> HttpResponse:
     project = project_or_404(slug)
-    b = get_object_or_404(Broadcast, project=project, pk=broadcast_id)
+    b = found_or_404(queries.broadcast(project, broadcast_id))
     if b.status in (Broadcast.CANCELLED, Broadcast.DONE):
         flash.warning(request, f"Broadcast {b.pk} is {b.status}: it can no longer change.")
         return redirect(reverse("web:broadcast", args=[project.slug, b.pk]))
@@ -128,7 +128,7 @@ def alert_new(request: HttpRequest, slug: str) -> HttpResponse:
 @staff_required
 def alert_edit(request: HttpRequest, slug: str, alert_id: int) -> HttpResponse:
     project = project_or_404(slug)
-    return _alert_form_page(request, project, get_object_or_404(ConditionalAlert, project=project, pk=alert_id))
+    return _alert_form_page(request, project, found_or_404(queries.alert(project, alert_id)))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -180,7 +180,7 @@ def _sends_context(request: HttpRequest, project: Project, owner: Broadcast | Co
 @staff_required
 def broadcast_detail(request: HttpRequest, slug: str, broadcast_id: int) -> HttpResponse:
     project = project_or_404(slug)
-    b = get_object_or_404(Broadcast, project=project, pk=broadcast_id)
+    b = found_or_404(queries.broadcast(project, broadcast_id))
     if request.method == "POST":
         action = request.POST.get("action")
         change = {"pause": services.pause_broadcast, "resume": services.resume_broadcast}.get(action or "")
@@ -214,7 +214,7 @@ def alert_list(request: HttpRequest, slug: str) -> HttpResponse:
 @staff_required
 def alert_detail(request: HttpRequest, slug: str, alert_id: int) -> HttpResponse:
     project = project_or_404(slug)
-    a = get_object_or_404(ConditionalAlert, project=project, pk=alert_id)
+    a = found_or_404(queries.alert(project, alert_id))
     if request.method == "POST":
         change = {"pause": services.pause_alert, "resume": services.resume_alert}.get(request.POST.get("action") or "")
         if change is not None:
