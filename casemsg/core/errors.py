@@ -63,7 +63,6 @@ WHATSAPP_WINDOW_CLOSED: Final = "WHATSAPP_WINDOW_CLOSED"
 WHATSAPP_TEMPLATE_NOT_APPROVED: Final = "WHATSAPP_TEMPLATE_NOT_APPROVED"
 WHATSAPP_NOT_ON_WHATSAPP: Final = "WHATSAPP_NOT_ON_WHATSAPP"
 WHATSAPP_SENT_AS_SMS: Final = "WHATSAPP_SENT_AS_SMS"
-WHATSAPP_TEMPLATE_NOT_FOUND: Final = "WHATSAPP_TEMPLATE_NOT_FOUND"
 WHATSAPP_TEMPLATE_SYNC_FAILED: Final = "WHATSAPP_TEMPLATE_SYNC_FAILED"
 
 # Request errors: API and CLI input.
@@ -679,14 +678,6 @@ _CATALOGUE = [
         "network sets CASEMSG_GATEWAY_ALLOW_PRIVATE=1.",
         kind="request",
         status=422,
-    ),
-    ErrorCode(
-        WHATSAPP_TEMPLATE_NOT_FOUND,
-        "WhatsApp template not found",
-        "No synced template of the project's WhatsApp gateways has this name (and language).",
-        "Sync the templates (POST …/whatsapp-templates/sync), then list them (GET …/whatsapp-templates).",
-        kind="request",
-        status=404,
     ),
     ErrorCode(
         WHATSAPP_TEMPLATE_SYNC_FAILED,

@@ -42,7 +42,9 @@ def whatsapp_gateways(project_id: int | None) -> list[Gateway]:
 def fetch(gateway: Gateway) -> list[ProviderTemplate]:
     adapter = adapter_for(gateway)
     if not isinstance(adapter, WhatsAppGatewayType):
-        raise InputError(errors.WHATSAPP_TEMPLATE_SYNC_FAILED, f"Gateway '{gateway.name}' is not a WhatsApp gateway.")
+        raise InputError(
+            errors.WHATSAPP_TEMPLATE_SYNC_FAILED, f"Gateway '{gateway.name}' is not a WhatsApp gateway.", 424
+        )
 
     async def run() -> list[ProviderTemplate]:
         async with netguard.make_session(settings.CASEMSG_GATEWAY_ALLOW_PRIVATE, label="Gateway URL") as session:

@@ -32,6 +32,7 @@ PUBLIC = {
     ("get", "/api/v1/errors"),
     ("post", "/api/v1/gateways/{name}/{key}/inbound"),
     ("post", "/api/v1/gateways/{name}/{key}/status"),
+    ("get", "/api/v1/gateways/{name}/{key}/inbound"),  # a provider's webhook verification (Meta's hub.challenge)
     ("post", "/api/v1/sources/{key}/receive"),  # a case source's receiver: its URL's secret key and signature
 }
 P = "/api/v1/projects/{project}"
