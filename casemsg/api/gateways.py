@@ -135,7 +135,7 @@ def list_routes(request: HttpRequest, project: str, limit: int = 100, offset: in
 
 class PoolNumberIn(In):
     number: str = Field(description="A phone number (digits, country code first) or a sender ID.")
-    rate_limit: int = Field(0, description="Segments per second from this number (0: no limit).")
+    rate_limit: int = Field(0, ge=0, le=100_000, description="Segments per second from this number (0: no limit).")
 
 
 class PoolNumberOut(Schema):

@@ -153,8 +153,8 @@ def add_number(gateway: Gateway, number: str, rate_limit: int = 0) -> PoolNumber
             "A pool number is a phone number (digits, country code first) or a sender ID of at most 11 letters "
             "and digits.",
         )
-    if rate_limit < 0:
-        raise InputError(errors.INVALID_GATEWAY_CONFIG, "A pool number's rate limit is 0 (none) or more.")
+    if not 0 <= rate_limit <= 100_000:
+        raise InputError(errors.INVALID_GATEWAY_CONFIG, "A pool number's rate limit is 0 (none) to 100000.")
     try:
         with transaction.atomic():
             n = PoolNumber.objects.create(gateway=gateway, number=number, rate_limit=rate_limit)
@@ -168,7 +168,10 @@ def add_number(gateway: Gateway, number: str, rate_limit: int = 0) -> PoolNumber
 
 def remove_number(gateway: Gateway, number: str) -> bool:
     """Remove a number; its recipients get a number of the rest of the pool at their next message."""
-    deleted, _ = PoolNumber.objects.filter(gateway=gateway, number=(number or "").strip().lstrip("+")).delete()
+    number = (number or "").strip().lstrip("+")
+    if not number.isalnum() or len(number) > 32:
+        return False  # not a number a pool can hold
+    deleted, _ = PoolNumber.objects.filter(gateway=gateway, number=number).delete()
     forget_pools()
     return bool(deleted)
 
