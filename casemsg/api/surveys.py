@@ -135,7 +135,7 @@ def import_survey(
     project: str,
     file: File[UploadedFile],
     survey_id: Form[int | None] = None,
-    attachments: File[list[UploadedFile]] | None = None,
+    attachments: File[list[UploadedFile] | None] = None,
     accept_refused: Form[bool] = False,
 ) -> Status[dict[str, Any]]:
     """An XLSForm (.xlsx or .csv, multipart field `file`) as a new survey (201), or as a new version (200)

@@ -693,6 +693,27 @@ def _union_references(token: XPathToken, references: tuple[str, ...]) -> list[st
     return None if left is None or right is None else left + right
 
 
+def _filtered_references(token: XPathToken, references: tuple[str, ...]) -> tuple[list[str], XPathToken] | None:
+    """A predicate on references: (their names, the predicate), or None if the token is anything else."""
+    if token.symbol == "[" and len(token) == 2:
+        target = token[0][0] if token[0].symbol == "(" and len(token[0]) == 1 else token[0]
+        members = _union_references(target, references)
+        return (members, token[1]) if members is not None else None
+    if token.symbol == "/" and len(token) == 2 and token[1].symbol == "[" and len(token[1]) == 2:
+        left, step = token[0], token[1]
+        name = step[0]
+        if (
+            left.symbol == "/"
+            and len(left) == 1
+            and left[0].symbol == "(name)"
+            and left[0].value == _ROOT
+            and name.symbol == "(name)"
+            and name.value in references
+        ):
+            return [str(name.value)], step[1]
+    return None
+
+
 @dataclass
 class _Checked:
     uses_dot: bool = False
@@ -716,6 +737,14 @@ def _check_tree(
         return out
     if token.symbol == "|" and (members := _union_references(token, references)) is not None:
         out.in_union.update(members)
+        return out
+    if (filtered := _filtered_references(token, references)) is not None:
+        # `${q}[. < 5]` and `(${a} | ${b})[. < 5]`: the nodes of the references that pass the predicate
+        members, predicate = filtered
+        out.in_union.update(members)
+        inner = _check_tree(source, predicate, references, True, columns)
+        out.in_union.update(inner.in_union)
+        out.outside_union.update(inner.outside_union)
         return out
     symbol, label = token.symbol, str(token.label)
     if symbol == "(name)" and token.value in columns:

@@ -48,7 +48,7 @@ from typing import Any
 
 from casemsg.core import errors
 from casemsg.core.errors import InputError
-from casemsg.surveys.definition import FORMAT, MAX_CHOICES, MAX_QUESTIONS, Problem, SurveyError
+from casemsg.surveys.definition import ASKED_TYPES, FORMAT, MAX_CHOICES, MAX_QUESTIONS, Problem, SurveyError
 from casemsg.surveys.languages import code_for
 
 __all__ = ["Imported", "read_xform"]
@@ -268,9 +268,11 @@ class _Reader:
                 self.languages.append((lang, code))
             if translation.get("default") == "true()" or (lang and lang == default_setting):
                 default = code
-            for text in translation.findall("xf:text", _NS):
+            for text in translation.iterfind("xf:text", _NS):
                 text_id = text.get("id", "")
-                for value in text.findall("xf:value", _NS):
+                for value in text:  # (its <value>s: iterating is far cheaper than findall on 40,000 texts)
+                    if value.tag != _XF + "value":
+                        continue
                     if value.get("form"):  # image, audio, video, big-image
                         self.media_texts.add(text_id)
                         continue
@@ -749,7 +751,7 @@ class _Reader:
             return
         if conditions:
             question["relevant"] = _all(conditions)
-        if node.repeats() and self.entity is not None and question["type"] not in ("note", "metadata"):
+        if node.repeats() and self.entity is not None and question["type"] in ASKED_TYPES:
             question.setdefault("save_to", re.sub(r"[^A-Za-z0-9_-]", "_", name))
         self.add(question, node.path)
 
@@ -759,12 +761,13 @@ class _Reader:
         control = self.controls.get(path)
         bind_type = bind.get("type", "string")
         out: dict[str, Any] = {"name": name}
+        saved = {"save_to": bind[_SAVETO]} if bind.get(_SAVETO) else {}
         if path == self.entity_field:
-            return {**out, "type": "metadata", "metadata": "case_id"}
+            return {**out, "type": "metadata", "metadata": "case_id", **saved}
         preload = bind.get(_JR + "preload")
         if preload:
             kind = _PRELOAD.get((preload, bind.get(_JR + "preloadParams", "")))
-            return {**out, "type": "metadata" if kind else "hidden", **({"metadata": kind} if kind else {})}
+            return {**out, "type": "metadata" if kind else "hidden", **({"metadata": kind} if kind else {}), **saved}
         if control is None:
             if "calculate" in bind:
                 out.update(type="calculate", calculation=self.translate(bind["calculate"], path, ctx))
@@ -908,7 +911,7 @@ class _Reader:
                 self.problem(at, f"pulldata() reads {table}.csv: attach {table}.csv when you import the form.")
                 continue
             try:
-                tables[table] = read_csv_attachment(f"{table}.csv", attached)
+                tables[table] = read_csv_attachment(f"{table}.csv", attached, choices=False)
             except _Refused as why:
                 self.problem(at, f"{why}.")
         if tables:
@@ -924,15 +927,16 @@ def _all(conditions: list[str]) -> str:
 MAX_ATTACHMENT_ROWS = MAX_CHOICES
 
 
-def read_csv_attachment(name: str, data: bytes) -> list[dict[str, str]]:
-    """The rows of a CSV of choices attached with a form (a header with `name` and `label` columns)."""
+def read_csv_attachment(name: str, data: bytes, *, choices: bool = True) -> list[dict[str, str]]:
+    """The rows of a CSV attached with a form: choices (a header with `name` and `label` columns), or a
+    table for pulldata()."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise _Refused(f"{name} is not UTF-8 text") from None
     reader = csv.reader(io.StringIO(text, newline=""))
     header = [h.strip() for h in next(reader, [])]
-    if "name" not in header:
+    if choices and "name" not in header:
         raise _Refused(f"{name} has no 'name' column")
     rows: list[dict[str, str]] = []
     for record in reader:
