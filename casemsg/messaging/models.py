@@ -68,7 +68,10 @@ class Message(models.Model):
     project = models.ForeignKey(
         Project, null=True, blank=True, on_delete=models.CASCADE, related_name="messages", db_index=False
     )
-    event = models.ForeignKey(MessagingEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
+    # indexed with created_on below: an event's messages, and those of some days (a delivery report's)
+    event = models.ForeignKey(
+        MessagingEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages", db_index=False
+    )
     direction = models.CharField(max_length=3, default=OUT)
     channel = models.CharField(max_length=8, default="sms")  # sms | email | whatsapp
     kind = models.CharField(max_length=16, default=NORMAL)
@@ -157,6 +160,7 @@ class Message(models.Model):
             models.Index(fields=["gateway", "provider_id"]),
             models.Index(fields=["to", "sent_on"]),
             models.Index(fields=["case", "created_on"]),
+            models.Index(fields=["event", "created_on"], name="message_event_created"),
             # the conversations: each contact's latest inbound message (casemsg.inbound.conversations)
             models.Index(
                 fields=["project", "case", "worker", "id"], condition=Q(direction="in"), name="message_inbound_contact"

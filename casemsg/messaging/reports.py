@@ -11,7 +11,7 @@ it always equals the message log:
 
 - a message of a counted day that is created, changes status or error, or is deleted afterwards (a late delivery
   report, a stale message expired, the simulator's reset) fires a database trigger that marks the day `stale`
-  (migration 0007/0008): the reports count it live until the next roll-up counts it again;
+  (casemsg.messaging.triggers): the reports count it live until the next roll-up counts it again;
 - on PostgreSQL a day is counted under a table lock the trigger also needs, so a change either is in the count or
   marks the day after it (SQLite's transactions take the write lock up front: the same by construction);
 - the roll-up runs in every worker's ticker (`roll_up_all`, a few seconds of work per beat at most).
@@ -19,6 +19,7 @@ it always equals the message log:
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from casemsg.core import timezones
+from casemsg.messaging import triggers
 from casemsg.messaging.models import CountedDay, Message, MessageCount, MessagingEvent
 from casemsg.projects.models import Project
 
@@ -133,12 +135,15 @@ def _live(
     ]
 
 
-def count_day(project: Project, day: date, now: datetime | None = None) -> int:
-    """Count one day of the project's messages into the roll-up (replacing what it held); returns the rows
-    written. On PostgreSQL under a lock the trigger needs too: a message changed meanwhile is either counted
-    or marks the day stale once the count is in."""
+def count_day(project: Project, day: date, now: datetime | None = None, until: datetime | None = None) -> int:
+    """Count one day of the project's messages into the roll-up (replacing what it held), up to `until` (UTC,
+    within the day: today's hours that have settled) or the whole day; returns the rows written. On PostgreSQL
+    under a lock the trigger needs too: a message changed meanwhile is either counted or marks the day stale
+    once the count is in."""
     name = zone_name(project)
     start, end = day_bounds(day, ZoneInfo(name))
+    if until is not None:
+        end = min(end, until)
     with transaction.atomic():
         if settings.IS_POSTGRES:
             with connection.cursor() as cursor:
@@ -176,34 +181,42 @@ def count_day(project: Project, day: date, now: datetime | None = None) -> int:
     return len(rows)
 
 
+def settled_until(now: datetime | None = None) -> datetime:
+    """Messages created before this time (UTC, a whole hour SETTLE or more ago) are counted by the roll-up:
+    whole days, and the hours of today (and of yesterday) that ended SETTLE ago. Counted up to a whole hour, a
+    day's count moves on once an hour, not at every beat."""
+    return ((now or timezone.now()) - SETTLE).astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
 def last_settled_day(project: Project, now: datetime | None = None) -> date:
     """The newest day of the project that ended at least SETTLE ago."""
     moment = (now or timezone.now()) - SETTLE
     return moment.astimezone(ZoneInfo(zone_name(project))).date() - timedelta(days=1)
 
 
-def days_to_count(project: Project, now: datetime | None = None) -> list[date]:
-    """The settled days (newest first, HISTORY_DAYS back at most) that are not counted, are stale or were
-    counted in another zone. Days before the project's first message need no count."""
-    last = last_settled_day(project, now)
+def days_to_count(project: Project, now: datetime | None = None) -> list[tuple[date, datetime]]:
+    """(day, count up to) for the days (newest first, HISTORY_DAYS back at most) whose count is missing, stale,
+    made in another zone, or shorter than what has settled since (today's hours, a day that has just ended).
+    Days before the project's first message need no count."""
+    zone = ZoneInfo(zone_name(project))
+    settled = settled_until(now)
+    last = settled.astimezone(zone).date()
     first_on = (
         Message.objects.filter(project=project).order_by("created_on").values_list("created_on", flat=True).first()
     )
     if first_on is None:
         return []
-    first = max(first_on.astimezone(ZoneInfo(zone_name(project))).date(), last - timedelta(days=HISTORY_DAYS))
+    first = max(first_on.astimezone(zone).date(), last - timedelta(days=HISTORY_DAYS))
     if first > last:
         return []
-    good = set(
-        CountedDay.objects.filter(
-            project=project, day__gte=first, day__lte=last, zone=zone_name(project), stale=False
-        ).values_list("day", flat=True)
-    )
+    good = counted_days(project, first, last)
     out = []
     d = last
     while d >= first:
-        if d not in good:
-            out.append(d)
+        start, end = day_bounds(d, zone)
+        target = min(end, settled)
+        if target > start and good.get(d, start) < target:
+            out.append((d, target))
         d -= timedelta(days=1)
     return out
 
@@ -211,40 +224,61 @@ def days_to_count(project: Project, now: datetime | None = None) -> list[date]:
 def roll_up(project: Project, now: datetime | None = None, max_days: int | None = ROLL_UP_DAYS) -> int:
     """Count the project's days that need it (`days_to_count`), newest first, at most `max_days` (None: all);
     returns how many days were counted."""
-    days = days_to_count(project, now)
+    todo = days_to_count(project, now)
     if max_days is not None:
-        days = days[:max_days]
-    for d in days:
-        count_day(project, d, now)
-    return len(days)
+        todo = todo[:max_days]
+    for day, until in todo:
+        count_day(project, day, now, until)
+    return len(todo)
 
 
 def roll_up_all(now: datetime | None = None, max_days: int | None = ROLL_UP_DAYS) -> int:
-    """`roll_up` for every project (the worker's ticker calls it every few minutes)."""
+    """`roll_up` for every project (the worker's ticker calls it every minute), after checking that the message
+    table's triggers are there (a migration that rebuilt the table on SQLite drops them: casemsg.messaging.triggers)."""
+    triggers.ensure(connection)
     return sum(roll_up(p, now, max_days) for p in Project.objects.order_by("pk"))
 
 
-def counted_days(project: Project, since: date, until: date) -> set[date]:
-    """The days since…until whose roll-up is good: counted in the project's zone and not stale since."""
-    return set(
-        CountedDay.objects.filter(
-            project=project, day__gte=since, day__lte=until, zone=zone_name(project), stale=False
-        ).values_list("day", flat=True)
-    )
+def counted_days(project: Project, since: date, until: date) -> dict[date, datetime]:
+    """{day: counted up to (UTC)} for the days since…until whose roll-up is good: counted in the project's zone
+    and not stale since. A day counted up to its end is whole; today's count ends at a settled hour."""
+    rows = CountedDay.objects.filter(
+        project=project, day__gte=since, day__lte=until, zone=zone_name(project), stale=False
+    ).values_list("day", "end_utc")
+    return dict(rows)
 
 
-def _live_runs(project: Project, since: date, until: date, counted: set[date], live: Q | None) -> list[DayCount]:
-    """A live count of the days since…until that are not counted, one query per run of consecutive days."""
+def _gaps(project: Project, since: date, until: date, counted: dict[date, datetime]) -> list[tuple[datetime, datetime]]:
+    """The UTC spans of since…until the roll-up does not hold — a day not counted, the rest of a day counted
+    up to an hour —, adjacent ones joined."""
+    zone = ZoneInfo(zone_name(project))
+    spans: list[tuple[datetime, datetime]] = []
+    d = since
+    while d <= until:
+        start, end = day_bounds(d, zone)
+        upto = counted.get(d)
+        gap = (start, end) if upto is None else (upto, end) if upto < end else None
+        if gap is not None:
+            if spans and spans[-1][1] == gap[0]:
+                spans[-1] = (spans[-1][0], gap[1])
+            else:
+                spans.append(gap)
+        d += timedelta(days=1)
+    return spans
+
+
+def _live_runs(
+    project: Project, since: date, until: date, counted: dict[date, datetime], live: Q | None
+) -> list[DayCount]:
+    """A live count of what the roll-up does not hold of since…until, one query per span of consecutive time."""
     zone = ZoneInfo(zone_name(project))
     out: list[DayCount] = []
-    for first, last in _runs(since, until, counted):
-        start, _ = day_bounds(first, zone)
-        _, end = day_bounds(last, zone)
+    for start, end in _gaps(project, since, until, counted):
         out.extend(_live(project, start, end, zone, live))
     return out
 
 
-def _rolled(project: Project, counted: set[date], rolled: Q | None) -> QuerySet[MessageCount]:
+def _rolled(project: Project, counted: dict[date, datetime], rolled: Q | None) -> QuerySet[MessageCount]:
     qs = MessageCount.objects.filter(project=project, day__in=sorted(counted))
     return qs.filter(rolled) if rolled is not None else qs
 
@@ -266,21 +300,6 @@ def counts(
         out.extend(DayCount(*row) for row in _rolled(project, counted, rolled).values_list(*fields))
     out.extend(_live_runs(project, since, until, counted, live))
     return out
-
-
-def _runs(since: date, until: date, counted: set[date]) -> Iterator[tuple[date, date]]:
-    """The runs of consecutive days since…until that are not counted, as (first, last)."""
-    d, first = since, None
-    while d <= until:
-        if d in counted:
-            if first is not None:
-                yield first, d - timedelta(days=1)
-                first = None
-        elif first is None:
-            first = d
-        d += timedelta(days=1)
-    if first is not None:
-        yield first, until
 
 
 # --- the history by source ------------------------------------------------------------------------------
@@ -440,7 +459,17 @@ def history_rows(project: Project, since: date, until: date, channel: str | None
     fields = ("day", "source", "ref", "direction", "channel", "status", "error", "n")
     qs = _rolled(project, counted, rolled).order_by("day", "source", "ref", "direction", "channel", "status", "error")
     stored = (DayCount(*row) for row in qs.values_list(*fields).iterator(chunk_size=5000))
-    yield from heapq.merge(stored, live, key=_order)
+    # a day counted up to an hour has rows in both: one row per key
+    held: DayCount | None = None
+    for c in heapq.merge(stored, live, key=_order):
+        if held is not None and _order(held) == _order(c):
+            held = dataclasses.replace(held, n=held.n + c.n)
+            continue
+        if held is not None:
+            yield held
+        held = c
+    if held is not None:
+        yield held
 
 
 def _order(c: DayCount) -> tuple[date, str, str, str, str, str, str]:
@@ -481,7 +510,11 @@ def delivery(project: Project, source: str, owner_id: int, since: date, until: d
     """The delivery report of broadcast or alert `owner_id` (source BROADCAST or ALERT) over since…until."""
     ref = str(owner_id)
     rolled = Q(source=source, ref=ref)
-    live = Q(event__source=source, event__source_id=ref, direction=Message.OUT)
+    # its events' messages (index event, created_on), not a join: a big broadcast's days are read alone
+    events = list(
+        MessagingEvent.objects.filter(project=project, source=source, source_id=ref).values_list("pk", flat=True)
+    )
+    live = Q(event_id__in=events, direction=Message.OUT)
     per_day: dict[date, Tally] = {}
     total = Tally()
     for c in counts(project, since, until, rolled, live):

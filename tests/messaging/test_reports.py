@@ -5,15 +5,16 @@ trigger marks their day stale), on the project's clock; the roll-up counts only 
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from casemsg.core import errors
 from casemsg.inbound import conversations
-from casemsg.messaging import queries, reports
+from casemsg.messaging import queries, reports, triggers
 from casemsg.messaging.models import CountedDay, Message, MessageCount
 from casemsg.projects.models import Project
 from casemsg.scheduling import services as scheduling
@@ -118,7 +119,8 @@ def test_the_history_equals_the_log_live_rolled_up_and_after_changes(api, projec
     counted = reports.roll_up(project, max_days=None)
     assert counted >= 10  # every settled day since the first message, empty ones too
     assert not reports.days_to_count(project)
-    assert today not in set(CountedDay.objects.values_list("day", flat=True))  # today has not settled
+    # today is counted up to the last whole hour that ended two hours ago (the rest is counted live)
+    assert all(d.end_utc <= reports.settled_until() for d in CountedDay.objects.all())
     rolled = reports.history(project, since, until)
     assert report_tally(project, rolled) == report_tally(project, live)
     assert MessageCount.objects.filter(project=project).exists()
@@ -181,11 +183,50 @@ def test_a_broadcasts_delivery_report(api, project, sandbox):
     assert other.total.total == 3 and other.total.total + d.total.total == 6
 
 
-def test_only_settled_days_are_counted(project):
-    zone = ZoneInfo("UTC")
-    now = datetime(2027, 3, 10, 1, 0, tzinfo=zone)  # one hour after midnight: yesterday has not settled
-    Message.objects.create(project=project, direction="out", status="sent", created_on=now - timedelta(hours=3))
-    assert reports.last_settled_day(project, now) == date(2027, 3, 8)
-    assert reports.days_to_count(project, now) == []
-    later = now + timedelta(hours=1, minutes=1)
-    assert reports.days_to_count(project, later) == [date(2027, 3, 9)]
+def test_only_settled_hours_are_counted_and_a_day_counted_in_part_adds_up(project):
+    """The roll-up counts a day up to the last whole hour that ended SETTLE ago (today's hours, a day that has
+    just ended) and the rest of the day is counted live: the same numbers; a late change in the counted part
+    marks the day stale."""
+    day = (timezone.now() - timedelta(days=10)).astimezone(UTC).date()  # the project's zone: UTC
+
+    def at(hour: int, minute: int = 30) -> datetime:
+        return datetime.combine(day, datetime.min.time(), tzinfo=UTC) + timedelta(hours=hour, minutes=minute)
+
+    for hour in (0, 2, 5):
+        Message.objects.create(project=project, direction="out", status="sent", created_on=at(hour))
+    now = at(6, 10)
+    assert reports.settled_until(now) == at(4, 0)
+    assert reports.days_to_count(project, now) == [(day, at(4, 0))]
+    assert reports.roll_up(project, now) == 1 and reports.days_to_count(project, now) == []
+    assert CountedDay.objects.get().end_utc == at(4, 0)
+    h = reports.history(project, day, day)
+    assert report_tally(project, h) == log_tally(project, day, day) and h.total.total == 3
+    assert [r[-1] for r in reports.history_csv_rows(project, day, day)] == [3]  # one row: the two parts added
+    # an hour later, a further hour has settled: counted again; the next day ends the day's count
+    assert reports.days_to_count(project, now + timedelta(hours=1)) == [(day, at(5, 0))]
+    assert reports.days_to_count(project, at(26, 0))[-1] == (day, at(24, 0))
+    # a late delivery report for the 02:30 message (counted): its day goes stale, the numbers stay right
+    m = Message.objects.get(created_on=at(2))
+    Message.objects.filter(pk=m.pk).update(status="failed", error=errors.GATEWAY_ERROR)
+    assert CountedDay.objects.get().stale
+    assert reports.history(project, day, day).total.failed == 1
+
+
+def test_the_triggers_are_there_and_come_back(project):
+    """A migration that rebuilds the message table on SQLite drops its triggers: the roll-up puts them back and
+    trusts no day counted meanwhile."""
+    assert triggers.present(connection) == set(triggers.NAMES)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    CountedDay.objects.create(
+        project=project,
+        day=start.date(),
+        zone="UTC",
+        start_utc=start,
+        end_utc=start + timedelta(days=1),
+        counted_on=start,
+    )
+    triggers.run(connection, triggers.DROP)  # as a rebuild of the table does
+    assert triggers.present(connection) == set()
+    reports.roll_up_all()
+    assert triggers.present(connection) == set(triggers.NAMES) and CountedDay.objects.get().stale
+    assert triggers.ensure(connection) is False
