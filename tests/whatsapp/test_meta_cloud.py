@@ -249,3 +249,18 @@ def test_per_number_rate_limit(api, project, fake_meta):
     got = sorted(r.t for r in fake_meta.messages())
     assert len(got) == 8
     assert got[-1] - got[0] >= 7 / 5 - 0.1  # 8 messages at 5 per second: 1.4 s at least, on the provider's clock
+
+
+def test_not_on_whatsapp_is_remembered_and_the_next_message_falls_back(api, meta_gw, fake_meta, sandbox):
+    case_id = _case(api)
+    _person_writes(meta_gw, fake_meta)
+    fake_meta.error_for(KE, 131026)
+    first = send(api, case_id)
+    work()
+    first.refresh_from_db()
+    assert first.error == "WHATSAPP_NOT_ON_WHATSAPP"
+    second = send(api, case_id, whatsapp={"fallback_sms": True})
+    work()
+    second.refresh_from_db()
+    assert (second.status, second.channel, second.history[0]["reason"]) == ("sent", "sms", "WHATSAPP_NOT_ON_WHATSAPP")
+    assert len(fake_meta.sends()) == 1  # WhatsApp was not asked again

@@ -296,5 +296,6 @@ def send_window(msgs: list[Message]) -> None:
         msgs = still_ours(msgs)
         bulk.update_rows(msgs, UPDATE_FIELDS)
         record_opt_outs(msgs)
+        whatsapp.remember_unreachable(msgs, sent_on)  # WhatsApp said a number is not on WhatsApp
         messages_sent.send(Message, messages=[m for m in msgs if m.status in (Message.SENT, Message.DELIVERED)])
         announce(msgs)

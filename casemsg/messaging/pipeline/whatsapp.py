@@ -173,3 +173,14 @@ def _cannot(m: Message, sts: dict[int, ContactStatus], code: str, detail: str, n
         *(m.history or []),
         {"at": now.isoformat(), "code": errors.WHATSAPP_SENT_AS_SMS, "reason": code, "detail": detail},
     ]
+
+
+def remember_unreachable(msgs: list[Message], at: datetime) -> None:
+    """WhatsApp answered that these numbers cannot be reached (131026 / 63003): later messages to them fail
+    at once, or fall back to SMS, until the person writes from the number (contacts.whatsapp)."""
+    by_gateway: dict[int, set[str]] = {}
+    for m in msgs:
+        if m.channel == CHANNEL and m.error == errors.WHATSAPP_NOT_ON_WHATSAPP and m.gateway_id and m.to:
+            by_gateway.setdefault(m.gateway_id, set()).add(m.to)
+    for gateway_id, numbers in by_gateway.items():
+        windows.not_on_whatsapp(gateway_id, numbers, at)
