@@ -48,8 +48,13 @@ def validate(fields: KeywordFields, project: Project) -> tuple[str, dict[str, st
     return word, params
 
 
+def find_keyword(project: Project, keyword_id: int) -> Keyword | None:
+    """One of the project's keywords; None when the project has no such keyword."""
+    return Keyword.objects.filter(project=project, pk=keyword_id).first()
+
+
 def get_keyword(project: Project, keyword_id: int) -> Keyword:
-    k = Keyword.objects.filter(project=project, pk=keyword_id).first()
+    k = find_keyword(project, keyword_id)
     if k is None:
         raise InputError(errors.KEYWORD_NOT_FOUND, f"No keyword {keyword_id} in this project.", 404)
     return k

@@ -710,7 +710,7 @@ def _expire(now: dt.datetime, batch: int) -> int:
     while True:
         due = list(
             SurveySession.objects.filter(status=SurveySession.OPEN, expires_on__lte=now)
-            .select_related("survey_version", "case", "project")
+            .select_related("survey_version__survey", "case", "project", "gateway")
             .order_by("expires_on")[:batch]
         )
         if not due:
@@ -723,6 +723,16 @@ def _expire(now: dt.datetime, batch: int) -> int:
             total += SurveySession.objects.filter(pk__in=plain, status=SurveySession.OPEN).update(
                 next_reminder_on=None, **closed
             )
+            # the project's survey_expired text, when it wrote one, to the sessions this update expired
+            plain_pks = set(plain)
+            told = [s for s in due if s.pk in plain_pks and survey_texts.expiry_told(s)]
+            if told:
+                expired = set(
+                    SurveySession.objects.filter(
+                        pk__in=[s.pk for s in told], status=SurveySession.EXPIRED, completed_on=now
+                    ).values_list("pk", flat=True)
+                )
+                _tell_expired([s for s in told if s.pk in expired])
         for s in partial:  # (rare) each its own case update, in its own transaction
             with transaction.atomic():
                 if SurveySession.objects.filter(pk=s.pk, status=SurveySession.OPEN).update(
@@ -731,6 +741,24 @@ def _expire(now: dt.datetime, batch: int) -> int:
                     total += 1
                     s.case.project = s.project
                     _save_answers(s.project, s.case, _parsed(s.survey_version), s.answers, _session_env(s, now))
+                    if survey_texts.expiry_told(s):
+                        _tell_expired([s])
+
+
+def _tell_expired(sessions: list[SurveySession]) -> None:
+    """The project's survey_expired text to each expired session's contact, in the session's language, one
+    send key per session (a second ticker never sends it twice); waits out quiet hours like a reminder."""
+    by_project: dict[int, list[pipeline.MessageSpec]] = defaultdict(list)
+    projects: dict[int, Project] = {}
+    for s in sessions:
+        text = survey_texts.expired(s.project, s.language)
+        if text.strip():
+            by_project[s.project_id].append(_spec(s.case, s.gateway, text, s.language, f"survey-expired:{s.pk}"))
+            projects[s.project_id] = s.project
+    for project_id, specs in by_project.items():
+        project = projects[project_id]
+        event = MessagingEvent.objects.create(project=project, source="survey", description="survey expiry")
+        pipeline.queue(project, specs, event, precheck=False)
 
 
 def _remind(now: dt.datetime, batch: int) -> int:

@@ -1,6 +1,7 @@
 """The texts the survey engine sends on its own, declared in the catalogue of casemsg.consent.texts (and
 registered by `SurveysConfig.ready`): the re-prompt for each kind of wrong answer (their English defaults
-are `answers.DEFAULT_MESSAGES`) and the answer to `#STOP`.
+are `answers.DEFAULT_MESSAGES`), the answer to `#STOP`, and the notice of a session that expired (off
+until the project writes it).
 
 A re-prompt is looked up in the survey's own `settings.error_messages` first, then in the project's texts
 (`survey_<error>`, translated on the Texts page), then in casemsg's English; each along the session's
@@ -17,6 +18,7 @@ from casemsg.consent import texts as system_texts
 from casemsg.consent.texts import SystemText
 from casemsg.projects.models import Project
 from casemsg.surveys.answers import DEFAULT_MESSAGES, ERROR_CODES
+from casemsg.surveys.models import SurveySession
 
 _GROUP: Final = "Surveys"
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
@@ -54,7 +56,16 @@ def _error_text(code: str) -> SystemText:
     )
 
 
-TEXTS: Final[tuple[SystemText, ...]] = (*(_error_text(code) for code in ERROR_CODES), ENDED)
+EXPIRED = SystemText(
+    "survey_expired",
+    "Survey expired",
+    "Sent when a survey's time (its expire_after) runs out before the last answer. Off unless written; never "
+    "for the opt-in question.",
+    "",
+    group=_GROUP,
+)
+
+TEXTS: Final[tuple[SystemText, ...]] = (*(_error_text(code) for code in ERROR_CODES), ENDED, EXPIRED)
 
 
 def error_messages(project: Project, survey_own: Mapping[str, Mapping[str, str]]) -> dict[str, dict[str, str]]:
@@ -74,3 +85,14 @@ def error_messages(project: Project, survey_own: Mapping[str, Mapping[str, str]]
 def ended(project: Project, language: str) -> str:
     """The answer to #STOP in the session's language (the project's texts' fallback chain)."""
     return system_texts.pick(project, ENDED.key, language)[0]
+
+
+def expiry_told(session: SurveySession) -> bool:
+    """Whether an expiring session's contact is told: the project wrote survey_expired, and the survey is
+    the project's own (not the built-in opt-in question)."""
+    return not session.survey_version.survey.builtin and system_texts.enabled(session.project, EXPIRED.key)
+
+
+def expired(project: Project, language: str) -> str:
+    """The survey_expired text in the session's language (the project's texts' fallback chain)."""
+    return system_texts.pick(project, EXPIRED.key, language)[0]

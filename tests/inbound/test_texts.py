@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from datetime import timedelta
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from casemsg.consent import texts
 from casemsg.consent.models import ConsentRequest
@@ -75,6 +77,12 @@ def survey_started(api, number: str, lang: str) -> None:
     sms_in(api, number, "visit")
 
 
+def expire_surveys() -> None:
+    """The worker's survey beat a year later: every open session has expired."""
+    engine.remind_and_expire(now=timezone.now() + timedelta(days=400))
+    work()
+
+
 # key → what makes casemsg send it to (number, language): the contact speaks that language.
 TRIGGERS: dict[str, Callable[..., None]] = {
     "opt_out_confirmation": lambda api, n, lang, **_: (two_way(api, n, lang), sms_in(api, n, "STOP")),
@@ -92,6 +100,7 @@ TRIGGERS: dict[str, Callable[..., None]] = {
     "catch_all_reply": lambda api, n, lang, **_: (two_way(api, n, lang), sms_in(api, n, "hello there")),
     "survey_ended": lambda api, n, lang, **_: (survey_started(api, n, lang), sms_in(api, n, "#stop")),
     "survey_invalid_integer": lambda api, n, lang, **_: (survey_started(api, n, lang), sms_in(api, n, "old")),
+    "survey_expired": lambda api, n, lang, **_: (survey_started(api, n, lang), expire_surveys()),
 }
 # Texts to a sender no contact holds: the chain starts at the project's default language.
 NO_CONTACT: dict[str, Callable[..., None]] = {
@@ -134,7 +143,7 @@ def test_each_text_in_the_contacts_language_with_the_fallback(api, project, sand
     check(key, last_to(sw), swahili(key))
     t = texts.get(key)
     if t.optional:  # off until written, and written only in Swahili: nothing for English
-        assert last_to(en) == ""
+        assert sent_to(en) == ([] if key == "catch_all_reply" else ["Your age?"]), sent_to(en)
     else:
         check(key, last_to(en), t.default)
 
@@ -171,6 +180,14 @@ def test_optional_texts_are_off_until_written(api, project, alpha_sandbox, sandb
     assert sent_to(KE) == ["We got your message; a nurse will call."]  # (sw contact: the project default)
     last_in = Message.objects.filter(direction=Message.IN, to=KE).latest("pk")
     assert (last_in.history[-1]["outcome"], last_in.error_detail) == ("unhandled", "No keyword matched.")
+
+
+def test_an_expiring_opt_in_question_says_nothing(api, project, sandbox) -> None:
+    """survey_expired is for the project's own surveys: the built-in opt-in question expires silently."""
+    texts.update(project, {"survey_expired": {"en": "Time is up."}})
+    ask_consent(api, US, "en")
+    expire_surveys()
+    assert sent_to(US) == [texts.get("opt_in_question").default]
 
 
 def test_every_survey_reprompt_follows_the_projects_texts(project) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.contrib import messages as flash
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from casemsg.core.errors import InputError
@@ -20,7 +20,7 @@ from casemsg.inbound.actions.registry import ACTIONS
 from casemsg.inbound.models import Keyword
 from casemsg.projects.models import Project
 from casemsg.web.forms_config import KeywordForm
-from casemsg.web.views.common import project_or_404, staff_required
+from casemsg.web.views.common import found_or_404, project_or_404, staff_required
 
 _RANKS = {"viewer": 1, "editor": 2, "owner": 3}
 
@@ -83,4 +83,4 @@ def keyword_new(request: HttpRequest, slug: str) -> HttpResponse:
 @staff_required
 def keyword_edit(request: HttpRequest, slug: str, keyword_id: int) -> HttpResponse:
     project = project_or_404(slug)
-    return _form_page(request, project, get_object_or_404(Keyword, project=project, pk=keyword_id))
+    return _form_page(request, project, found_or_404(services.find_keyword(project, keyword_id)))
