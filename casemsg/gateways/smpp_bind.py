@@ -8,8 +8,9 @@ library (smpp34, a Rust/tokio core) answers the SMSC's enquire_link and sends it
 sequence numbers and times out unanswered requests.
 
 Each worker process binds every `smpp` gateway it sends through (and `hold` binds them all at start, so
-receipts and MO flow with no outbound traffic). An operator that allows a single bind per account needs a
-single worker process for it (`casemsg worker`, any number of threads).
+receipts and MO flow with no outbound traffic). A bind no worker holds (a gateway's test message sent from
+a web process) is unbound after IDLE_SECONDS without a send. An operator that allows a single bind per
+account needs a single worker process for it (`casemsg worker`, any number of threads).
 
 A bind (`Bind`):
 - connects and binds (transceiver or transmitter, TLS by config); a failed bind is retried with back-off
@@ -34,7 +35,7 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import smpp34
@@ -55,6 +56,8 @@ DELIVERY_BATCH = 500
 PART_IDS = 100_000
 # A receipt no message has yet is offered again each second this many times (its send's outcome is being written).
 RECEIPT_TRIES = 30
+# A bind no `hold` keeps (not a worker's) is unbound after this long without a send.
+IDLE_SECONDS = 300.0
 
 
 class BindDown(Exception):
@@ -66,7 +69,7 @@ class Settings:
     host: str
     port: int
     system_id: str
-    password: str
+    password: str = field(repr=False)
     system_type: str
     bind_type: str
     tls: bool
@@ -343,8 +346,22 @@ class Hub:
         self.loop = asyncio.new_event_loop()
         self.binds: dict[int, Bind] = {}
         self.db = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="smpp-deliveries")
+        self.held: set[int] = set()  # gateways bound by `hold` (a worker's): kept however idle
+        self.used: dict[int, float] = {}  # gateway id → when it last sent (loop time)
         self.thread = threading.Thread(target=self.loop.run_forever, name="smpp-binds", daemon=True)
         self.thread.start()
+        self.janitor = asyncio.run_coroutine_threadsafe(self.unbind_idle(), self.loop)
+
+    async def unbind_idle(self) -> None:
+        """A bind nobody holds (made by a web process's test message, say) is unbound after IDLE_SECONDS
+        without a send, so that only workers keep binds."""
+        while True:
+            await asyncio.sleep(IDLE_SECONDS / 4)
+            now = self.loop.time()
+            for gid, b in list(self.binds.items()):
+                if gid not in self.held and now - self.used.get(gid, now) > IDLE_SECONDS:
+                    del self.binds[gid]
+                    await b.close()
 
     def bind(self, gateway_id: int, s: Settings) -> Bind:
         """On the hub's loop: the gateway's bind, a new one when its settings changed."""
@@ -358,9 +375,11 @@ class Hub:
 
     async def send(self, gateway_id: int, s: Settings, msgs: list[OutboundSms]) -> list[SendResult]:
         b = self.bind(gateway_id, s)
+        self.used[gateway_id] = self.loop.time()
         return list(await asyncio.gather(*(b.send(m) for m in msgs)))
 
     async def close(self) -> None:
+        self.janitor.cancel()
         binds, self.binds = list(self.binds.values()), {}
         await asyncio.gather(*(b.close() for b in binds))
 
@@ -441,6 +460,7 @@ def hold(gateways: Iterable[Gateway]) -> None:
 
     async def bind_all() -> None:
         for g in gateways:
+            h.held.add(g.pk)
             h.bind(g.pk, settings_of(g))
 
     asyncio.run_coroutine_threadsafe(bind_all(), h.loop).result(5)
