@@ -5,6 +5,7 @@ fake Twilio on 127.0.0.1.
 
     .venv/bin/python bench/survey.py                       # embedded: SQLite + SqliteHuey, 5,000 sessions
     .venv/bin/python bench/survey.py --sessions 1000 --rate 100
+    .venv/bin/python bench/survey.py --form xlsform        # an XLSForm: calculate, groups, choice filters
     CASEMSG_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test \\
     CASEMSG_QUEUE_URL=redis://127.0.0.1:6379/0 .venv/bin/python bench/survey.py
 
@@ -15,9 +16,15 @@ Two phases in the same run, on the same server, at the same rate:
    round by round, so a contact's next answer comes `sessions / rate` seconds after its previous one;
    the last answer completes the session and writes the answers to the case.
 
+`--form xlsform` asks an imported XLSForm instead of the plain JSON survey: an update form (its entity id
+a hidden field) whose questions sit in two groups (the second with a `relevant`), with calculations on the
+way (one saved through `save_to`, one a formatted date) and a cascading `choice_filter` (sub-counties of
+the county answered) — five answers per session.
+
 Printed: answers/s, webhook latency, webhook → next question sent (p50/p99), and the CPU (web + worker)
-per answer beside the CPU per keyword reply: goal ≤ 2×. Then checks that every session completed with
-its answers on the case. Like bench/inbound.py, a ratio measured in one run, not an absolute figure.
+per answer beside the CPU per keyword reply: goal ≤ 2×, and the machine's load average before and after.
+Then checks that every session completed with its answers on the case. Like bench/inbound.py, a ratio
+measured in one run, not an absolute figure.
 """
 
 from __future__ import annotations
@@ -62,6 +69,35 @@ SURVEY = {
     ],
 }  # fmt: skip
 ANSWERS = ["1", "32", "20240310"]
+XLSFORM = """survey,type,name,label,relevant,constraint,calculation,choice_filter,appearance,save_to
+,hidden,case,,,,,,,
+,begin group,pregnancy,Pregnancy,,,,,field-list,
+,select_one yes_no,visited,Did you attend your clinic visit?,,,,,,anc_visited
+,integer,weeks,How many weeks pregnant are you?,,. >= 4 and . <= 42,,,,gestational_weeks
+,calculate,ga_days,,,,${weeks} * 7,,,gestational_days
+,end group,,,,,,,,
+,begin group,visit,The visit,${visited} = 'yes',,,,,
+,select_one county,county,Which county was the clinic in?,,,,,,clinic_county
+,select_one subcounty,subcounty,Which sub-county?,,,,county = ${county},,clinic_subcounty
+,date,visit_date,What was the date of the visit?,,. <= today(),,,,last_visit_date
+,calculate,next_visit,,,,"format-date(date(decimal-date-time(${visit_date}) + 28), '%Y-%m-%d')",,,next_visit
+,end group,,,,,,,,
+choices,list_name,name,label,county
+,yes_no,yes,Yes,
+,yes_no,no,No,
+,county,nairobi,Nairobi,
+,county,kisumu,Kisumu,
+,subcounty,westlands,Westlands,nairobi
+,subcounty,langata,Lang'ata,nairobi
+,subcounty,kisumu_east,Kisumu East,kisumu
+,subcounty,nyando,Nyando,kisumu
+,subcounty,muhoroni,Muhoroni,kisumu
+settings,form_title,form_id
+,Bench follow-up (XLSForm),bench_xlsform
+entities,list_name,entity_id
+,pregnancy,${case}
+"""
+XLSFORM_ANSWERS = ["1", "32", "2", "3", "20240310"]  # Kisumu, Muhoroni: the third of its sub-counties
 
 
 def survey_number(i: int) -> str:
@@ -80,8 +116,16 @@ def main() -> None:
     ap.add_argument("--web-workers", type=int, default=2, help="gunicorn worker processes (default 2)")
     ap.add_argument("--drain-timeout", type=float, default=300.0)
     ap.add_argument("--keep", action="store_true", help="keep the temporary data directory")
+    ap.add_argument(
+        "--form",
+        choices=["json", "xlsform"],
+        default="json",
+        help="the plain casemsg-survey/1 survey (default), or an XLSForm with calculate, groups and choice filters",
+    )
     args = ap.parse_args()
     n, k = args.sessions, args.keywords or args.sessions
+    answers = XLSFORM_ANSWERS if args.form == "xlsform" else ANSWERS
+    load_before = os.getloadavg()
 
     env = os.environ.copy()
     tmp = tempfile.mkdtemp(prefix="casemsg-bench-survey-")
@@ -142,7 +186,10 @@ def main() -> None:
                 for number in numbers[start : start + 1000]
             ],
         )
-    survey = surveys.create_survey(project, SURVEY)
+    if args.form == "xlsform":
+        survey, _created = surveys.import_survey(project, XLSFORM.encode(), "bench.csv")
+    else:
+        survey = surveys.create_survey(project, SURVEY)
     by_number = {c.properties["contact_phone_number"]: c for c in Case.objects.filter(project=project)}
     for i in range(n):
         engine.start(project, survey, by_number[survey_number(i)], gateway=gw)
@@ -228,10 +275,15 @@ def main() -> None:
         ]
         since = Message.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
 
-        print(f"phase 2, the survey: {n:,} sessions × {len(ANSWERS)} answers at {args.rate:g}/s ...")
-        items = [(survey_number(i), answer) for answer in ANSWERS for i in range(n)]
-        answers_out = n * (len(ANSWERS) - 1)  # the last answer completes the session: no question follows
+        print(f"phase 2, the survey ({args.form}): {n:,} sessions × {len(answers)} answers at {args.rate:g}/s ...")
+        items = [(survey_number(i), answer) for answer in answers for i in range(n)]
+        answers_out = n * (len(answers) - 1)  # the last answer completes the session: no question follows
         load = phase("survey answers", items, first_out + k + answers_out)
+        # the last answers send nothing, so "settled" can come before the worker has taken them: wait for the
+        # sessions themselves (not counted in the CPU figures, which phase() has taken)
+        t1 = time.perf_counter()
+        while SurveySession.objects.filter(status="open").exists() and time.perf_counter() - t1 < args.drain_timeout:
+            time.sleep(0.25)
 
         # webhook (stored) → the next question sent, per session: answer j is followed by question j + 1
         inbound: dict[int, list] = defaultdict(list)
@@ -267,7 +319,8 @@ def main() -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
     print(
-        f"\nSQLite + SqliteHuey; casemsg serve: gunicorn {args.web_workers} workers + 1 worker; {os.cpu_count()} CPUs"
+        f"\nSQLite + SqliteHuey; casemsg serve: gunicorn {args.web_workers} workers + 1 worker; {os.cpu_count()} CPUs; "
+        f"survey: {args.form}; load average {load_before[0]:.2f} before, {os.getloadavg()[0]:.2f} after"
     )
     print(f"answers/s: {len(items) / load['time']:,.0f} (offered {args.rate:g}/s)")
     if lags:

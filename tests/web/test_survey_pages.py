@@ -112,6 +112,46 @@ def test_a_rejected_xlsform_shows_its_rows(staff, project) -> None:
     assert Survey.objects.count() == 0
 
 
+DEVICE_FORM = (
+    "survey,type,name,label\n,text,village,Which village?\n,geopoint,home,Where is your home?\n"
+    ",image,photo,A photo of the house\n,select_one_from_file points.csv,point,Which water point?\n"
+    "settings,form_title,form_id\n,Household,household\n"
+)
+
+
+@pytest.mark.parametrize("kind", ["csv", "xlsx"])
+def test_refused_rows_are_shown_before_saving_then_confirmed(staff, project, settings, tmp_path, kind: str) -> None:
+    settings.DATA_DIR = tmp_path
+    content = DEVICE_FORM.encode() if kind == "csv" else xlsx_bytes(csv_sheets(DEVICE_FORM))
+    files = {
+        "file": SimpleUploadedFile(f"household.{kind}", content),
+        "attachments": [SimpleUploadedFile("points.csv", b"name,label\np1,North well\np2,South well\n")],
+    }
+    r = staff.post(url(project), files)
+    assert r.status_code == 200
+    html = page(r)
+    assert "Nothing has been saved yet" in html and Survey.objects.count() == 0
+    refused = html.split('id="refused-rows"')[1].split("</ul>")[0]
+    assert "survey sheet, row 3, question &#x27;home&#x27;: a location (geopoint)" in refused
+    assert "survey sheet, row 4, question &#x27;photo&#x27;" in refused
+    assert "Save the survey without these 2 questions" in html and "North well" in html
+    token = html.split('name="token" value="')[1].split('"')[0]
+    assert list(tmp_path.glob("imports/*.survey.zip"))  # the upload waits, private to casemsg's user
+    r = staff.post(url(project), {"step": "confirm", "token": token})
+    s = Survey.objects.get(project=project)
+    assert r.status_code == 302 and r["Location"] == f"/projects/alpha/surveys/{s.pk}/"
+    assert s.current_version is not None
+    questions = s.current_version.definition["questions"]
+    assert [(q["name"], q["type"]) for q in questions] == [
+        ("village", "text"), ("home", "hidden"), ("photo", "hidden"), ("point", "select_one"),
+    ]  # fmt: skip
+    assert not list(tmp_path.glob("imports/*.survey.zip"))
+    assert "without its refused questions" in page(staff.get(r["Location"]))
+    # the token is used once
+    r = staff.post(url(project), {"step": "confirm", "token": token})
+    assert r.status_code == 302 and Survey.objects.count() == 1
+
+
 @pytest.mark.parametrize(
     ("name", "content", "expected"),
     [
