@@ -19,8 +19,6 @@ it always equals the message log:
 
 from __future__ import annotations
 
-import dataclasses
-import heapq
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -447,33 +445,47 @@ def names(project: Project, keys: list[tuple[str, str]]) -> dict[tuple[str, str]
 HISTORY_COLUMNS = ["day", "source", "ref", "name", "direction", "channel", "status", "error", "messages"]
 
 
-def history_rows(project: Project, since: date, until: date, channel: str | None = None) -> Iterator[DayCount]:
-    """Every count of since…until, day by day: the roll-up's rows straight from the database (read in chunks),
-    the days not counted live, merged in the order of the days."""
+_KEY = ("day", "source", "ref", "direction", "channel", "status", "error")
+Row = tuple[date, str, str, str, str, str, str, int]  # a count as a row: the key's fields, then n
+
+
+def history_rows(project: Project, since: date, until: date, channel: str | None = None) -> Iterator[Row]:
+    """Every count of since…until as (day, source, ref, direction, channel, status, error, n), day by day: the
+    roll-up's rows straight from the database (read in chunks) and what is counted live (days not counted, the
+    hours after a day's count), added together per day."""
     rolled = Q(channel=channel) if channel else None
     counted = counted_days(project, since, until)
-    live = sorted(_live_runs(project, since, until, counted, rolled), key=_order)
-    if not counted:
-        yield from live
-        return
-    fields = ("day", "source", "ref", "direction", "channel", "status", "error", "n")
-    qs = _rolled(project, counted, rolled).order_by("day", "source", "ref", "direction", "channel", "status", "error")
-    stored = (DayCount(*row) for row in qs.values_list(*fields).iterator(chunk_size=5000))
-    # a day counted up to an hour has rows in both: one row per key
-    held: DayCount | None = None
-    for c in heapq.merge(stored, live, key=_order):
-        if held is not None and _order(held) == _order(c):
-            held = dataclasses.replace(held, n=held.n + c.n)
-            continue
-        if held is not None:
-            yield held
-        held = c
-    if held is not None:
-        yield held
+    live: dict[date, dict[tuple[str, ...], int]] = {}
+    for c in _live_runs(project, since, until, counted, rolled):
+        key = (c.source, c.ref, c.direction, c.channel, c.status, c.error)
+        day = live.setdefault(c.day, {})
+        day[key] = day.get(key, 0) + c.n
+    waiting = sorted(live)  # the days counted live, not yet given
 
+    def one_day(day: date, rows: dict[tuple[str, ...], int]) -> Iterator[Row]:
+        for key, n in live.pop(day, {}).items():
+            rows[key] = rows.get(key, 0) + n
+        for key in sorted(rows):
+            yield (day, *key, rows[key])  # type: ignore[misc]
 
-def _order(c: DayCount) -> tuple[date, str, str, str, str, str, str]:
-    return (c.day, c.source, c.ref, c.direction, c.channel, c.status, c.error)
+    current: date | None = None
+    rows: dict[tuple[str, ...], int] = {}
+    if counted:
+        qs = _rolled(project, counted, rolled).order_by(*_KEY).values_list(*_KEY, "n")
+        for row in qs.iterator(chunk_size=5000):
+            when: date = row[0]
+            if when != current:
+                if current is not None:
+                    yield from one_day(current, rows)
+                while waiting and waiting[0] < when:
+                    yield from one_day(waiting.pop(0), {})
+                current, rows = when, {}
+            rows[tuple(row[1:7])] = row[7]
+        if current is not None:
+            yield from one_day(current, rows)
+    for rest in waiting:
+        if rest in live:
+            yield from one_day(rest, {})
 
 
 def history_csv_rows(project: Project, since: date, until: date, channel: str | None = None) -> Iterator[list[object]]:
@@ -485,11 +497,15 @@ def history_csv_rows(project: Project, since: date, until: date, channel: str | 
         .distinct()
     )
     named = names(project, list(named_keys))
-    for c in history_rows(project, since, until, channel):
-        if c.ref and (c.source, c.ref) not in named:
-            named.update(names(project, [(c.source, c.ref)]))  # (a day counted live that the roll-up has not seen)
-        name = named.get((c.source, c.ref), c.ref) if c.ref else SOURCE_LABELS.get(c.source, c.source)
-        yield [c.day.isoformat(), c.source, c.ref, name, c.direction, c.channel, c.status, c.error, c.n]
+    labels = {source: SOURCE_LABELS.get(source, source) for source in SOURCE_LABELS}
+    for day, source, ref, direction, channel_, status, error, n in history_rows(project, since, until, channel):
+        if ref:
+            if (source, ref) not in named:  # (a day counted live that the roll-up has not seen)
+                named.update(names(project, [(source, ref)]))
+            name = named.get((source, ref), ref)
+        else:
+            name = labels.get(source, source)
+        yield [day.isoformat(), source, ref, name, direction, channel_, status, error, n]
 
 
 # --- the delivery report of one broadcast or alert --------------------------------------------------------
