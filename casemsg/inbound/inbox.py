@@ -16,11 +16,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Max, Prefetch, Q, QuerySet
 from django.utils import timezone
 
+from casemsg.cases.models import Case
 from casemsg.core import actor, errors
 from casemsg.core.errors import InputError
 from casemsg.inbound.models import InboxItem, InboxLabel
 from casemsg.messaging.models import Message
 from casemsg.projects.models import Project
+from casemsg.workers.models import MobileWorker
 
 _MESSAGES = Prefetch("message", queryset=Message.objects.select_related("case", "worker"))
 # The handler's outcomes that leave a message to a person.
@@ -88,8 +90,9 @@ def items(project: Project, f: InboxFilter) -> QuerySet[InboxItem]:
             Q(text__icontains=search)
             | Q(number__icontains=search)
             | by_number
-            | Q(case__name__icontains=search)
-            | Q(worker__name__icontains=search)
+            # the contacts named so, found once (not joined to every item)
+            | Q(case_id__in=Case.objects.filter(project=project, name__icontains=search).values("pk"))
+            | Q(worker_id__in=MobileWorker.objects.filter(project=project, name__icontains=search).values("pk"))
         )
     # the page's messages in a query of their own (by primary key): joined, the planner may scan the table
     return qs.prefetch_related("labels", _MESSAGES).order_by("-received_on", "-pk")
