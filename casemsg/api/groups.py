@@ -23,6 +23,14 @@ from casemsg.projects.models import Project
 router = Router(tags=["groups"])
 
 
+def _409(why: str) -> dict[str, Any]:
+    return {"responses": {409: {"description": why}}}
+
+
+_NAME_TAKEN = _409("The project already has a group of this name (GROUP_EXISTS).")
+_DYNAMIC = _409("The group is dynamic: its members are the cases meeting its conditions (GROUP_IS_DYNAMIC).")
+
+
 class GroupIn(In, services.GroupIn):
     __doc__ = services.GroupIn.__doc__
 
@@ -111,7 +119,7 @@ def list_groups(
     return {"count": listed["count"], "items": [_out(g, counts[g.pk]) for g in rows]}
 
 
-@router.post("/projects/{project}/groups", auth=WRITE, response={201: GroupOut})
+@router.post("/projects/{project}/groups", auth=WRITE, response={201: GroupOut}, openapi_extra=_NAME_TAKEN)
 def create_group(request: HttpRequest, project: str, payload: GroupIn) -> Status[dict[str, Any]]:
     """A static group (`case_ids`: its first members) or a dynamic one (`case_type` and `conditions`)."""
     g = services.create_group(project_for(request, project), _body(payload))
@@ -131,7 +139,7 @@ def get_group(request: HttpRequest, project: str, group_id: int) -> dict[str, An
     return _out(g, queries.member_counts([g])[g.pk])
 
 
-@router.patch("/projects/{project}/groups/{group_id}", auth=WRITE, response=GroupOut)
+@router.patch("/projects/{project}/groups/{group_id}", auth=WRITE, response=GroupOut, openapi_extra=_NAME_TAKEN)
 def update_group(request: HttpRequest, project: str, group_id: int, payload: GroupPatch) -> dict[str, Any]:
     """Change a group's name, description and (dynamic groups) case type and conditions: broadcasts that
     read it see the change at their next send."""
@@ -139,7 +147,12 @@ def update_group(request: HttpRequest, project: str, group_id: int, payload: Gro
     return _out(g, queries.member_counts([g])[g.pk])
 
 
-@router.delete("/projects/{project}/groups/{group_id}", auth=WRITE, response={204: None})
+@router.delete(
+    "/projects/{project}/groups/{group_id}",
+    auth=WRITE,
+    response={204: None},
+    openapi_extra=_409("An active or paused broadcast, or an alert, has the group as recipients (GROUP_IN_USE)."),
+)
 def delete_group(request: HttpRequest, project: str, group_id: int) -> Status[None]:
     """Delete a group (its cases stay). Refused (409 GROUP_IN_USE) while an active or paused broadcast or an
     alert has it as recipients."""
@@ -163,21 +176,25 @@ def list_members(
     return paged(queries.members(_get(project_for(request, project), group_id)), limit, offset)
 
 
-@router.post("/projects/{project}/groups/{group_id}/members", auth=WRITE, response=MembersOut)
+@router.post("/projects/{project}/groups/{group_id}/members", auth=WRITE, response=MembersOut, openapi_extra=_DYNAMIC)
 def add_members(request: HttpRequest, project: str, group_id: int, payload: MembersIn) -> dict[str, Any]:
     """Add cases (by case id, up to 1,000) to a static group; unknown case ids are counted, not refused."""
     g = _get(project_for(request, project), group_id)
     return services.add_members(g, payload.case_ids).as_dict()
 
 
-@router.post("/projects/{project}/groups/{group_id}/members/remove", auth=WRITE, response=MembersOut)
+@router.post(
+    "/projects/{project}/groups/{group_id}/members/remove", auth=WRITE, response=MembersOut, openapi_extra=_DYNAMIC
+)
 def remove_members(request: HttpRequest, project: str, group_id: int, payload: MembersIn) -> dict[str, Any]:
     """Remove cases (by case id, up to 1,000) from a static group."""
     g = _get(project_for(request, project), group_id)
     return services.remove_members(g, payload.case_ids).as_dict()
 
 
-@router.post("/projects/{project}/groups/{group_id}/members/import", auth=WRITE, response=MembersOut)
+@router.post(
+    "/projects/{project}/groups/{group_id}/members/import", auth=WRITE, response=MembersOut, openapi_extra=_DYNAMIC
+)
 def import_members(request: HttpRequest, project: str, group_id: int, file: File[UploadedFile]) -> dict[str, Any]:
     """Add the cases a CSV lists to a static group (multipart field `file`: a `case_id` column, or the first
     column; up to 100,000 rows)."""

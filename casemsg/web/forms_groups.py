@@ -174,5 +174,16 @@ class MembersForm(forms.Form):
         return [v for v in (x.strip() for x in raw.splitlines()) if v]
 
 
+class MessageForm(forms.Form):
+    """A message to the group's open cases now (a broadcast of type now)."""
+
+    text = forms.CharField(
+        max_length=10_000,
+        label="Text",
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "Hello {case.name}"}),
+        help_text="May use {case.name}, {case.<property>}; sent now to each open case of the group",
+    )
+
+
 class ImportForm(forms.Form):
     file = forms.FileField(label="Add the cases a CSV lists", help_text="a case_id column, or the first column")

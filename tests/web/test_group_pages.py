@@ -106,6 +106,11 @@ def test_static_group_members_on_its_page(staff, viewer, project, mothers):
     assert set(GroupMember.objects.values_list("case__case_id", flat=True)) == {"m-0", "m-1", "m-2", "m-3"}
     staff.post(page, {"action": "remove", "case_id": ["m-1", "m-3"]})
     assert set(GroupMember.objects.values_list("case__case_id", flat=True)) == {"m-0", "m-2"}
+    # a message to the group now: a broadcast of type now to its open cases
+    r = staff.post(page, {"action": "message", "text": "Hello {case.name}"})
+    b = Broadcast.objects.get()
+    assert r["Location"] == f"/projects/{project.slug}/broadcasts/{b.pk}/" and b.recipients == {"group": g.pk}
+    assert b.instances.count() == 2 and b.schedule == {"type": "now"}
     # a viewer reads, and changes nothing
     assert viewer.get(page).status_code == 200
     assert viewer.post(page, {"action": "add", "case_ids": "m-1"}).status_code == 403

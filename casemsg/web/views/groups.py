@@ -21,7 +21,9 @@ from casemsg.core.errors import InputError
 from casemsg.groups import queries, services
 from casemsg.groups.models import Group
 from casemsg.projects.models import Project
-from casemsg.web.forms_groups import GroupForm, ImportForm, MembersForm, group_initial
+from casemsg.scheduling import queries as schedule_queries
+from casemsg.scheduling import services as scheduling
+from casemsg.web.forms_groups import GroupForm, ImportForm, MembersForm, MessageForm, group_initial
 from casemsg.web.views.common import error_view, found_or_404, paginate, project_or_404, staff_required
 
 PER_PAGE = 50
@@ -151,6 +153,17 @@ def group_detail(request: HttpRequest, slug: str, group_id: int) -> HttpResponse
                     flash.error(request, "Choose a CSV file to import.")
             elif action == "remove":
                 _report(request, services.remove_members(g, request.POST.getlist("case_id")))
+            elif action == "message":
+                message = MessageForm(request.POST)
+                if not message.is_valid():
+                    flash.error(request, "Write the message's text.")
+                    return redirect(here)
+                b = scheduling.message_now(
+                    project, {"recipients": {"group": g.pk}, "content": {"text": message.cleaned_data["text"]}}
+                )
+                n = schedule_queries.summary(b).recipients
+                flash.success(request, f"Message queued for the group's {n:,} open case{'s' if n != 1 else ''}.")
+                return redirect(reverse("web:broadcast", args=[project.slug, b.pk]))
             else:
                 flash.error(request, "That form is not one of this page's; nothing was changed.")
         except InputError as e:
@@ -169,6 +182,7 @@ def group_detail(request: HttpRequest, slug: str, group_id: int) -> HttpResponse
             "query": "",
             "add_form": MembersForm(),
             "import_form": ImportForm(),
+            "message_form": MessageForm(),
             "confirm_delete": request.GET.get("confirm") == "delete",
             "cases_url": reverse("web:cases", args=[project.slug]) + f"?group={g.pk}&state=all",
         },
