@@ -701,6 +701,8 @@ class _Reader:
             return int(count)
         m = re.fullmatch(r"\$\{([^}]+)\}", count)
         question = next((q for q in self.questions if m and q["name"] == m[1]), None)
+        if question is not None and question["type"] == "calculate" and question["calculation"].strip().isdigit():
+            return int(question["calculation"])  # a number as repeat_count: pyxform's generated <repeat>_count
         if question is None or question["type"] != "integer" or not question.get("constraint"):
             return None
         if " or " in question["constraint"]:

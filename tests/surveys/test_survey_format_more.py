@@ -262,3 +262,19 @@ def test_the_api_refuses_device_rows_unless_accepted(api, kind: str) -> None:
     ]  # fmt: skip
     name, _ = as_file(text, kind)
     assert name.endswith(kind)
+
+
+def test_repeats_unrolled_past_the_question_limit_are_refused() -> None:
+    from casemsg.core.errors import InputError
+
+    rows = "\n".join(f"integer,q{i},Q{i}?" for i in range(50))
+    form = xlsform(f"type,name,label,repeat_count\nbegin repeat,r,R,50\n{rows}\nend repeat,,,")
+    with pytest.raises(InputError) as info:
+        import_xlsform(form.encode(), file_type="csv")
+    assert info.value.code == "TOO_MANY_QUESTIONS" and "once its repeats are unrolled" in info.value.message
+
+
+def test_a_number_as_repeat_count() -> None:
+    form = xlsform("type,name,label,repeat_count\nbegin repeat,r,R,3\ntext,a,A?,\nend repeat,,,")
+    questions = import_xlsform(form.encode(), file_type="csv")["questions"]
+    assert [q["name"] for q in questions] == ["r_count", "r_1_a", "r_2_a", "r_3_a"]  # r_count: pyxform's, 3
