@@ -21,7 +21,7 @@ broadcast to it in each recipient's zone. Then, between two occurrences, 1 % of 
 Goal: (1) ≤ 3 × the floor (the verdict; the run exits 1 on a miss); (2) is printed beside it. The load
 average is printed, since the machine may be shared. On PostgreSQL a scratch database `casemsg_bench_groups`
 is created and dropped; on SQLite a temporary data directory is used. Data is created with
-casemsg.core.bulk (COPY-like batches), not the ORM row by row.
+casemsg.core.bulk in batches, not the ORM row by row.
 """
 
 from __future__ import annotations

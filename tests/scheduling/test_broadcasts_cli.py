@@ -62,6 +62,8 @@ def test_list_pause_resume(project, broadcast):
 
     data = json.loads(run("resume", str(broadcast.pk), "--project", project.slug, "--json"))
     assert data["status"] == "active" and data["next_due_utc"] and data["recipient_count"] == 2
+    shown = run("show", str(broadcast.pk), "--project", project.slug)
+    assert "recipients: open mother cases — read again at each send" in shown and "next reading" in shown
 
     listed = json.loads(run("list", "--project", project.slug, "--json"))
     assert listed["count"] == 1 and listed["items"][0]["id"] == broadcast.pk

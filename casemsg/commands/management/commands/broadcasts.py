@@ -104,7 +104,12 @@ class Command(BaseCommand):
             return
         self.stdout.write(self._line(s))
         self.stdout.write(f"       content: {json.dumps(b.content, ensure_ascii=False)}")
-        self.stdout.write(f"       recipients: {json.dumps(b.recipients, ensure_ascii=False)}")
+        self.stdout.write(f"       recipients: {s.recipients_text}")
+        if b.refresh_due_utc is not None:
+            self.stdout.write(
+                "       read again at each send (who starts matching joins, who stops leaves); "
+                f"next reading {b.refresh_due_utc:%Y-%m-%d %H:%M} UTC"
+            )
         failures = queries.failures(b)
         if failures:
             self.stdout.write("Failures:")
