@@ -566,7 +566,8 @@ def _parse_question(
     if qtype == "calculate":
         if raw.get("calculation") is None:
             out.add(qname, "A calculate question needs a calculation.")
-        calculation = _check_expression(out, raw, "calculation", earlier, all_names)
+        # a calculation may read a later question, as in XForms: it is evaluated again as the answers arrive
+        calculation = _check_expression(out, raw, "calculation", earlier, all_names, anywhere=True)
     elif raw.get("calculation") is not None:
         out.add(qname, f"Only calculate questions have a calculation, not {qtype} questions.")
     metadata, prop = raw.get("metadata"), raw.get("property")

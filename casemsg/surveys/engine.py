@@ -633,6 +633,7 @@ def _answer(session: SurveySession, text: str, now: dt.datetime) -> str | None:
         buttons = survey_whatsapp.interactive(survey, parsed_def.plan, following, answers, env.language, "")
         _send(session, case, [*parts, flow.question_text(survey, parsed_def.plan, following, answers, env)], buttons)
         return ANSWERED
+    flow.recalculate(survey, parsed_def.plan, answers, len(survey.questions), env)
     flow.finish(survey, answers, env)
     if not _move(
         session,

@@ -6,8 +6,9 @@ answers go at the end. Pure functions over a parsed survey, the answers so far a
   skipped (and loses its answer); a `calculate` is evaluated, a `hidden` field takes its default, a
   `metadata` field is filled from the session (times in the contact's zone, the number, the case); a
   note, and a question that is read-only now, are said; the first question that waits for a reply ends
-  the walk. A survey refers only to earlier questions, so a value computed when the walk passes it is
-  final: every answer it can read is in.
+  the walk. What a survey reads comes before it, so a value computed when the walk passes it is final —
+  except a `calculate` that reads a later question (XForms allows it): the calculates already passed that
+  do are evaluated again, in document order, at each step and at the end, as the answers arrive.
 * **A question as sent** (`question_text`): progress (`[12/340]`, with settings.progress), the label with
   its `${q}` references rendered (a choice by its label in the session's language), the choices its
   `choice_filter` keeps, numbered afresh, the acknowledgement asked for, the hint, and the value a skip
@@ -101,6 +102,7 @@ class Plan:
     total: int
     labels: dict[str, dict[str, dict[str, str]]]  # question -> choice -> {language: label}
     types: dict[str, str]
+    late: tuple[int, ...] = ()  # positions of the calculates that read a later question (evaluated again)
     tables: Mapping[str, tuple[dict[str, str], ...]] = field(default_factory=dict)
     indexes: dict[tuple[str, str], dict[str, dict[str, str]]] = field(default_factory=dict)  # pulldata's, lazily
 
@@ -116,11 +118,19 @@ class Plan:
 
 def plan(survey: Definition) -> Plan:
     asked = [q.name for q in survey.questions if q.asked]
+    position = {q.name: i for i, q in enumerate(survey.questions)}
+    late = tuple(
+        i
+        for i, q in enumerate(survey.questions)
+        if q.compiled_calculation is not None
+        and any(position.get(ref, -1) >= i for ref in q.compiled_calculation.references)
+    )
     return Plan(
         positions={name: i for i, name in enumerate(asked, start=1)},
         total=len(asked),
         labels={q.name: {c.name: c.label for c in q.choices} for q in survey.questions if q.type in SELECT_TYPES},
         types={q.name: q.type for q in survey.questions},
+        late=late,
         tables=survey.tables,
     )
 
@@ -276,6 +286,7 @@ def walk(survey: Definition, the_plan: Plan, answers: dict[str, str], start: int
     """From position `start` (see the module docstring); computed values are written into `answers`, and
     skipped questions lose theirs."""
     notes: list[str] = []
+    recalculate(survey, the_plan, answers, start, env)
     for q in survey.questions[start:]:
         if q.compiled_relevant is not None and not holds(q.compiled_relevant, answers, None, env, True):
             answers.pop(q.name, None)
@@ -370,6 +381,14 @@ class Outcome:
     properties: dict[str, str]
     name: str | None = None
     new_case: NewCase | None = None
+
+
+def recalculate(survey: Definition, the_plan: Plan, answers: dict[str, str], before: int, env: Env) -> None:
+    """Evaluate again the calculates before position `before` that read a later question (and were reached)."""
+    for i in the_plan.late:
+        q = survey.questions[i]
+        if i < before and q.name in answers:
+            answers[q.name] = computed_value(survey, the_plan, q, answers, env)
 
 
 def finish(survey: Definition, answers: dict[str, str], env: Env) -> None:

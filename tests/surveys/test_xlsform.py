@@ -179,7 +179,7 @@ def test_what_a_phone_answers_is_refused_with_its_row(kind: str, reason: str) ->
             {"choices": "list_name,name,label\nyn,y,Yes"},
             "instance('yn')",
         ),
-        (("type,name,label,calculation", "text,b,B?,", "calculate,a,,${c} + 1", "integer,c,C?,"), {}, "comes later"),
+        (("type,name,label,relevant", "text,b,B?,", "text,a,A?,${c} > 1", "integer,c,C?,"), {}, "comes later"),
     ],
 )
 def test_what_casemsg_cannot_read_is_a_problem_with_its_row(

@@ -51,6 +51,21 @@ FEATURES = [
         },
     ),
     Feature(
+        "calculate reading later answers",
+        xlsform(
+            """type,name,label,calculation,relevant,save_to
+               hidden,case,,,,
+               calculate,bmi,,"round(${weight} div (${height} * ${height}), 1)",,bmi
+               decimal,weight,What is your weight in kg?,,,
+               decimal,height,What is your height in metres?,,,
+               note,say,Your BMI is ${bmi}.,,${bmi} != '',""",
+            entities=ENTITY,
+        ),
+        "What is your weight in kg?",
+        [("70", "What is your height in metres?"), ("1.75", "Your BMI is 22.9.")],
+        {"bmi": "22.9"},
+    ),
+    Feature(
         "hidden and metadata",
         xlsform(
             """type,name,label,default,save_to
