@@ -39,6 +39,7 @@ __all__ = [
     "ASKED_TYPES",
     "COMPUTED_TYPES",
     "DATE_FORMATS",
+    "DEFAULT_PROMPTS",
     "FORMAT",
     "METADATA",
     "PROMPTS",
@@ -75,6 +76,11 @@ METADATA = (
 # The texts casemsg adds to a question (settings.prompts translates them): the value a skip keeps, the
 # acknowledgement asked for, the progress said before a question.
 PROMPTS = ("keep", "acknowledge", "progress")
+DEFAULT_PROMPTS: dict[str, str] = {  # their English (the project's texts and settings.prompts translate them)
+    "keep": "Reply {word} to keep {value}.",
+    "acknowledge": "Reply OK.",
+    "progress": "[{n}/{total}]",
+}
 DEFAULT_SKIP_WORD = "#SKIP"
 # A survey's size is bounded (docs/surveys.md, "Limits"): every question is a text message, and the canonical
 # definition holds each question's choices, so both counts bound the work and the stored JSON.

@@ -141,7 +141,8 @@ def _session_env(session: SurveySession, now: dt.datetime) -> flow.Env:
         started_on=session.started_on,
         session_id=session.pk,
     )
-    return flow.with_lookups(env, parsed.survey, parsed.plan)
+    prompts = survey_texts.prompts(session.project, parsed.survey.settings.prompts)
+    return flow.with_lookups(env, parsed.survey, parsed.plan, prompts)
 
 
 def _asking(parsed: _Parsed, question: Question, answers: dict[str, str], env: flow.Env) -> str:
@@ -289,7 +290,7 @@ def _new_session(
     language = survey_language(survey_def, case, project)
     answers: dict[str, str] = {}
     env = _env(case, project, now, language, number=where.number, gateway=where.gateway, started_on=now)
-    env = flow.with_lookups(env, survey_def, parsed.plan)
+    env = flow.with_lookups(env, survey_def, parsed.plan, survey_texts.prompts(project, survey_def.settings.prompts))
     step = flow.walk(survey_def, parsed.plan, answers, 0, env)
     first = step.question
     expires_on = now + dt.timedelta(minutes=survey_def.settings.expire_after)

@@ -32,7 +32,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
-from casemsg.surveys.definition import DEFAULT_SKIP_WORD, SELECT_TYPES, Question
+from casemsg.surveys.definition import DEFAULT_PROMPTS, DEFAULT_SKIP_WORD, SELECT_TYPES, Question
 from casemsg.surveys.definition import Survey as Definition
 from casemsg.surveys.expressions import (
     Compiled,
@@ -45,7 +45,6 @@ from casemsg.surveys.expressions import (
 )
 
 __all__ = [
-    "DEFAULT_PROMPTS",
     "Env",
     "NewCase",
     "Outcome",
@@ -64,12 +63,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: English texts of settings.prompts (a survey translates them in its own settings).
-DEFAULT_PROMPTS: dict[str, str] = {
-    "keep": "Reply {word} to keep {value}.",
-    "acknowledge": "Reply OK.",
-    "progress": "[{n}/{total}]",
-}
 _REFERENCE = re.compile(r"\$\{([^}]*)\}")
 _EMAIL_PROPERTY = "commcare_email_address"
 
@@ -91,6 +84,8 @@ class Env:
     session_id: int | None = None
     # the survey and its plan, for choice-name() and pulldata() (`lookups`); not needed by the rest
     lookups: tuple[Definition, Plan] | None = field(default=None, compare=False, repr=False)
+    # {language: {prompt: text}}: the survey's own prompts over the project's texts (surveys.texts.prompts)
+    prompts: Mapping[str, Mapping[str, str]] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -139,14 +134,20 @@ def _text(texts: Mapping[str, str], language: str, default: str) -> str:
     return texts.get(language) or texts.get(default) or next(iter(texts.values()), "")
 
 
-def _prompt(survey: Definition, name: str, language: str) -> str:
-    own = survey.settings.prompts
-    return own.get(language, {}).get(name) or own.get(survey.default_language, {}).get(name) or DEFAULT_PROMPTS[name]
+def _prompt(survey: Definition, name: str, env: Env) -> str:
+    own = env.prompts if env.prompts is not None else survey.settings.prompts
+    for language in (env.language, survey.default_language):
+        if text := own.get(language, {}).get(name):
+            return text
+    return DEFAULT_PROMPTS[name]
 
 
-def with_lookups(env: Env, survey: Definition, the_plan: Plan) -> Env:
-    """The env with what choice-name() and pulldata() read: the survey's choices and attached tables."""
-    return replace(env, lookups=(survey, the_plan))
+def with_lookups(
+    env: Env, survey: Definition, the_plan: Plan, prompts: Mapping[str, Mapping[str, str]] | None = None
+) -> Env:
+    """The env with what choice-name() and pulldata() read (the survey's choices and attached tables), and
+    the prompts to say (the survey's own over the project's texts; without them, the survey's own)."""
+    return replace(env, lookups=(survey, the_plan), prompts=prompts)
 
 
 @contextmanager
@@ -340,18 +341,18 @@ def question_text(survey: Definition, the_plan: Plan, q: Question, answers: Mapp
     language = env.language
     parts: list[str] = []
     if survey.settings.progress and q.name in the_plan.positions:
-        parts.append(_prompt(survey, "progress", language).format(n=the_plan.positions[q.name], total=the_plan.total))
+        parts.append(_prompt(survey, "progress", env).format(n=the_plan.positions[q.name], total=the_plan.total))
     parts.append(render(survey, the_plan, q.label, answers, language))
     if q.type in SELECT_TYPES:
         parts.extend(f"{i} {render(survey, the_plan, c.label, answers, language)}" for i, c in enumerate(q.choices, 1))
     elif q.type == "acknowledge":
-        parts.append(_prompt(survey, "acknowledge", language))
+        parts.append(_prompt(survey, "acknowledge", env))
     if q.hint.get(language):  # (a hint is said in the session's language only: no other language's instead)
         parts.append(render(survey, the_plan, {language: q.hint[language]}, answers, language))
     value = offered(survey, q, answers, env)
     if value is not None:
         shown = display(survey, the_plan, q.name, value, language)
-        parts.append(_prompt(survey, "keep", language).format(word=_keep_word(survey, q), value=shown))
+        parts.append(_prompt(survey, "keep", env).format(word=_keep_word(survey, q), value=shown))
     return " ".join(p for p in parts if p.strip())
 
 

@@ -1,7 +1,9 @@
 """The texts the survey engine sends on its own, declared in the catalogue of casemsg.consent.texts (and
 registered by `SurveysConfig.ready`): the re-prompt for each kind of wrong answer (their English defaults
-are `answers.DEFAULT_MESSAGES`), the answer to `#STOP`, and the notice of a session that expired (off
-until the project writes it).
+are `answers.DEFAULT_MESSAGES`), the answer to `#STOP`, the notice of a session that expired (off
+until the project writes it), and the words added to a question (`survey_prompt_<name>`: the value a skip
+keeps, the acknowledgement asked for, the progress; their English defaults are `definition.DEFAULT_PROMPTS`,
+and a survey's own `settings.prompts` come first).
 
 A re-prompt is looked up in the survey's own `settings.error_messages` first, then in the project's texts
 (`survey_<error>`, translated on the Texts page), then in casemsg's English; each along the session's
@@ -18,6 +20,7 @@ from casemsg.consent import texts as system_texts
 from casemsg.consent.texts import SystemText
 from casemsg.projects.models import Project
 from casemsg.surveys.answers import DEFAULT_MESSAGES, ERROR_CODES
+from casemsg.surveys.definition import DEFAULT_PROMPTS, PROMPTS
 from casemsg.surveys.models import SurveySession
 
 _GROUP: Final = "Surveys"
@@ -65,7 +68,54 @@ EXPIRED = SystemText(
     group=_GROUP,
 )
 
-TEXTS: Final[tuple[SystemText, ...]] = (*(_error_text(code) for code in ERROR_CODES), ENDED, EXPIRED)
+_PROMPT_TEXTS: Final[dict[str, tuple[str, str]]] = {
+    "keep": (
+        "Survey: the value a skip keeps",
+        "Said after a question that offers a value ({value}): {word} is the reply that keeps it (#SKIP, or 1 "
+        "for a date or a time).",
+    ),
+    "acknowledge": ("Survey: acknowledge", "Said after a question that asks to be acknowledged (acknowledge)."),
+    "progress": (
+        "Survey: progress",
+        "Said before each question of a survey that says its progress: {n} its place, {total} how many.",
+    ),
+}
+
+
+def _prompt_text(name: str) -> SystemText:
+    default = DEFAULT_PROMPTS[name]
+    title, description = _PROMPT_TEXTS[name]
+    return SystemText(
+        f"survey_prompt_{name}",
+        title,
+        description + " A survey's own prompts come first.",
+        default,
+        placeholders=tuple(dict.fromkeys(_PLACEHOLDER.findall(default))),
+        group=_GROUP,
+    )
+
+
+TEXTS: Final[tuple[SystemText, ...]] = (
+    *(_error_text(code) for code in ERROR_CODES),
+    ENDED,
+    EXPIRED,
+    *(_prompt_text(name) for name in PROMPTS),
+)
+
+
+def prompts(project: Project, survey_own: Mapping[str, Mapping[str, str]]) -> dict[str, dict[str, str]]:
+    """{language: {prompt: text}} for the words added to a question: the survey's own prompts over the
+    project's texts (`survey_prompt_<name>`); casemsg's English (definition.DEFAULT_PROMPTS) is the last
+    resort."""
+    own = system_texts.own(project)
+    out: dict[str, dict[str, str]] = {}
+    for name in PROMPTS:
+        for lang, text in own.get(f"survey_prompt_{name}", {}).items():
+            if text.strip():
+                out.setdefault(lang, {})[name] = text
+    for lang, by_name in survey_own.items():
+        out.setdefault(lang, {}).update(by_name)
+    return out
 
 
 def error_messages(project: Project, survey_own: Mapping[str, Mapping[str, str]]) -> dict[str, dict[str, str]]:

@@ -23,6 +23,7 @@ from casemsg.messaging.models import Message
 from casemsg.projects.models import AuditEntry, Project
 from casemsg.surveys import engine
 from casemsg.surveys.answers import ERROR_CODES, Parsed, error_message
+from casemsg.surveys.definition import PROMPTS
 from casemsg.surveys.texts import error_messages
 from tests.inbound.conftest import KE, KE2, US, US2, gateway_in, sent_to, sms_in, work
 
@@ -116,6 +117,8 @@ def test_every_key_is_triggered_here() -> None:
     """A new text in the catalogue needs its trigger here (the survey re-prompts: one end to end, every one
     through the engine's lookup below)."""
     covered = set(TRIGGERS) | set(NO_CONTACT) | {f"survey_{code}" for code in ERROR_CODES}
+    # the words added to a survey question, said within it: tests/surveys (test_entities: survey_prompt_keep)
+    covered |= {f"survey_prompt_{name}" for name in PROMPTS}
     assert {t.key for t in texts.catalogue()} == covered
 
 

@@ -5,6 +5,8 @@ answered through the sandbox."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from casemsg.cases.models import Case
@@ -43,8 +45,12 @@ def test_an_update_form_updates_the_case_answering(api, kind: str) -> None:
         {"name": "pregnancy", "type": "metadata", "metadata": "case_id"},
     ]
     asha = contact(api, KE, "Asha", language_code="sw", edd="2025-01-20", weight_kg="58")
+    # the words casemsg adds are the project's texts, translated like the others (Settings → Texts)
+    texts = {"texts": {"survey_prompt_keep": {"sw": "Jibu {word} kubaki na {value}."}}}
+    r = api.client.put(api.url("texts"), json.dumps(texts), content_type="application/json", **api._h(None))
+    assert r.status_code == 200, r.content
     assert start(api, survey["id"], asha) == (
-        "Mtoto wako anatarajiwa tarehe 2025-01-20.\nUzito wako sasa ni kilo ngapi? Reply #SKIP to keep 58."
+        "Mtoto wako anatarajiwa tarehe 2025-01-20.\nUzito wako sasa ni kilo ngapi? Jibu #SKIP kubaki na 58."
     )
     assert converse(api, KE, ["61.5", "Asha Otieno", "1", "Kanyakwar"]) == [
         ("61.5", "Kliniki itumie jina gani?"),
