@@ -593,7 +593,7 @@ def _answer(session: SurveySession, text: str, now: dt.datetime) -> str | None:
     if value is not None:
         parsed = Parsed(True, value, "")  # a skip takes the value offered
     else:
-        reply = "" if flow.is_skip(survey, question, text) else text
+        reply = "" if flow.is_skip_word(survey, text) else text  # (a date's "1" keeps only a value offered)
         parsed = parse_answer(question, reply, survey.settings.date_format, env.zone)
     if (
         parsed.ok

@@ -329,6 +329,10 @@ def _keep_word(survey: Definition, q: Question) -> str:
     return survey.settings.skip_word or DEFAULT_SKIP_WORD
 
 
+def is_skip_word(survey: Definition, reply: str) -> bool:
+    return reply.strip().upper() == (survey.settings.skip_word or DEFAULT_SKIP_WORD).upper()
+
+
 def is_skip(survey: Definition, q: Question, reply: str) -> bool:
     word = reply.strip().upper()
     return word == (survey.settings.skip_word or DEFAULT_SKIP_WORD).upper() or (

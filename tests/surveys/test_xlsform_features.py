@@ -98,7 +98,8 @@ FEATURES = [
                integer,children,How many children do you have?,0,children
                decimal,weight,What is your weight in kg?,,weight_kg
                date,visit,When is your next visit?,,next_visit
-               text,village,Which village do you live in?,,village""",
+               text,village,Which village do you live in?,,village
+               date,last,When was your last visit?,,last_visit""",
             settings="form_title,form_id,sms_prefill\nDefaults,defaults,yes",
             entities=ENTITY,
         ),
@@ -107,7 +108,9 @@ FEATURES = [
             ("#skip", "What is your weight in kg? Reply #SKIP to keep 61.5."),
             ("#SKIP", "When is your next visit? Reply 1 to keep 2026-03-04."),
             ("1", "Which village do you live in?"),
-            ("#SKIP", ""),  # nothing to keep: an empty answer, as a blank reply would be
+            ("#SKIP", "When was your last visit?"),  # nothing to keep: an empty answer, as a blank reply would be
+            ("1", "Please reply with a date as YYYYMMDD, for example 20240315.\nWhen was your last visit?"),
+            ("#skip", ""),
         ],
         {"children": "0", "weight_kg": "61.5", "next_visit": "2026-03-04"},
         case={"weight_kg": "61.5", "next_visit": "2026-03-04"},
