@@ -2,19 +2,19 @@
 person by name, the messages received) with counts by status and error per day, and the delivery report of one
 broadcast or alert (per day it sent on). The pages, the API and their CSVs read them here.
 
-Counting a million messages on every page view costs seconds, so the counts come from a **roll-up**: for each
-calendar day of the project (in its time zone) that ended `SETTLE` ago, `roll_up` counts the day's messages
-once into `MessageCount` (one row per source, person or broadcast, direction, channel, status and error) and
-records the day as a `CountedDay`. A report adds the counted days' rows to a live count of the days that are not
-counted — today, the last hours of yesterday, a day counted under another time zone, a day not reached yet —, so
-it always equals the message log:
+Counting a million messages on every page view costs seconds, so the counts come from a **roll-up**: `roll_up`
+counts each calendar day of the project (in its time zone) once into `MessageCount` (one row per source, person
+or broadcast, direction, channel, status and error) and records it as a `CountedDay` — a past day whole, today
+(and yesterday, just after midnight) up to the last whole hour that ended `SETTLE` ago, counted again as further
+hours settle. A report sums the counted rows in the database and adds a live count of what they do not hold — the
+last hours, a day counted under another time zone, a day not reached yet —, so it always equals the message log:
 
-- a message of a counted day that is created, changes status or error, or is deleted afterwards (a late delivery
+- a message of a counted span that is created, changes status or error, or is deleted afterwards (a late delivery
   report, a stale message expired, the simulator's reset) fires a database trigger that marks the day `stale`
   (casemsg.messaging.triggers): the reports count it live until the next roll-up counts it again;
 - on PostgreSQL a day is counted under a table lock the trigger also needs, so a change either is in the count or
   marks the day after it (SQLite's transactions take the write lock up front: the same by construction);
-- the roll-up runs in every worker's ticker (`roll_up_all`, a few seconds of work per beat at most).
+- the roll-up runs in every worker's ticker once a minute (`roll_up_all`, a few days per project per beat).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from casemsg.messaging import triggers
 from casemsg.messaging.models import CountedDay, Message, MessageCount, MessagingEvent
 from casemsg.projects.models import Project
 
-# A day is counted once it ended this long ago (the trigger looks only at messages older than half of it).
+# What is counted ended this long ago, to the whole hour (the trigger looks only at messages older than half).
 SETTLE = timedelta(hours=2)
 # How far back the roll-up counts (older days are counted live when a report asks for them).
 HISTORY_DAYS = 400
