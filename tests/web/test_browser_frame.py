@@ -5,7 +5,9 @@ Set CASEMSG_SCREENSHOTS=/some/dir to keep screenshots."""
 
 from __future__ import annotations
 
+import json
 import os
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -23,13 +25,16 @@ from casemsg.gateways import services as gateways
 from casemsg.gateways.models import Gateway, GatewayRoute
 from casemsg.groups import services as groups
 from casemsg.inbound import services as inbound
-from casemsg.inbound.services import KeywordFields
 from casemsg.inbound.models import Keyword
+from casemsg.inbound.services import KeywordFields
 from casemsg.messaging.models import Message
 from casemsg.projects.models import ApiKey, Membership, Project
 from casemsg.projects.services import add_member, create_project
 from casemsg.scheduling import services as scheduling
 from casemsg.scheduling.models import Broadcast, ConditionalAlert
+from casemsg.sources import services as sources
+from casemsg.sources.push import sign
+from casemsg.sources.receive import receive
 from casemsg.surveys import services as surveys
 from casemsg.workers import services as workers
 from casemsg.workers.models import MobileWorker
@@ -132,6 +137,11 @@ def seed() -> tuple[Project, Project]:
     inbound.create_keyword(project, KeywordFields(keyword="HELLO", reply={"en": "Hi {case.name}"}))
     ApiKey.issue(project, "frame key")
     events.create_endpoint(project, "http://127.0.0.1:9/hook", [MESSAGE_STATUS], "frame hook")
+    # a case source with a run (its system's post): its page, its runs, a run's log, the export import
+    secret = "frame-signing-secret-0123"
+    crm = sources.add_source(project, "crm", "push", {"signing_secret": secret}, case_type="mother")
+    post = json.dumps({"cases": [{"case_id": "crm-1", "name": "From the CRM"}]}).encode()
+    receive(crm.receive_key, post, {"X-Casemsg-Signature": sign(secret, int(time.time()), post)})
     User = get_user_model()
     add_member(project, User.objects.create_user("owner", password="pw-owner-1"), Membership.OWNER)
     add_member(project, User.objects.create_user("viewer", password="pw-viewer-1"), Membership.VIEWER)
