@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+from collections.abc import Iterator
 from urllib.parse import quote
 
 import pytest
@@ -155,6 +156,17 @@ def queue_url(number: int) -> str:
     """The test run's Redis (CASEMSG_QUEUE_URL) at database `number`: a queue of a test module's own."""
     base = settings.QUEUE_URL.split("://", 1)[1].split("/", 1)[0]
     return f"redis://{base}/{number}"
+
+
+@pytest.fixture
+def redis_queue(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The test module's own Redis database (its REDIS_DB), empty before and after; yields its URL."""
+    import redis
+
+    url = queue_url(request.module.REDIS_DB)
+    redis.Redis.from_url(url).flushdb()
+    yield url
+    redis.Redis.from_url(url).flushdb()
 
 
 # Fake SMS providers and the SMTP server on 127.0.0.1: fake_gateway, fake_twilio, fake_telerivet,

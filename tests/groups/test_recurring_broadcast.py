@@ -208,17 +208,6 @@ multi_process = pytest.mark.skipif(
 )
 
 
-@pytest.fixture
-def redis_queue():
-    """This module's own Redis database, empty before and after."""
-    import redis
-
-    url = queue_url(REDIS_DB)
-    redis.Redis.from_url(url).flushdb()
-    yield url
-    redis.Redis.from_url(url).flushdb()
-
-
 def _workers(count: int) -> tuple[list[subprocess.Popen], list, tempfile.TemporaryDirectory]:
     data_dir = tempfile.TemporaryDirectory(prefix="casemsg-worker-")
     env = {k: v for k, v in os.environ.items() if k != "PYTEST_VERSION"}

@@ -3,15 +3,12 @@ helpers to queue through the API and deliver with the worker's own function."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from casemsg.gateways.models import Gateway
 from casemsg.gateways.services import add_gateway, map_prefix
 from casemsg.messaging import pipeline
 from casemsg.messaging.models import Message
-from tests.conftest import queue_url
 from tests.servers.smtp import SmtpServer
 
 # sandbox (the installation's sandbox gateway) and sandbox_gateway() are tests/conftest.py's; fake_http,
@@ -72,14 +69,3 @@ def use_smtp(settings, host: str, port: int) -> None:
 def smtp(settings, smtp_server: SmtpServer) -> SmtpServer:
     use_smtp(settings, smtp_server.host, smtp_server.port)
     return smtp_server
-
-
-@pytest.fixture
-def redis_queue(request: pytest.FixtureRequest) -> Iterator[str]:
-    """The test module's own Redis database (its REDIS_DB), empty before and after; yields its URL."""
-    import redis
-
-    url = queue_url(request.module.REDIS_DB)
-    redis.Redis.from_url(url).flushdb()
-    yield url
-    redis.Redis.from_url(url).flushdb()

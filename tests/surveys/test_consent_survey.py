@@ -15,7 +15,6 @@ from casemsg.messaging.models import Message
 from casemsg.surveys import consent as survey_consent
 from casemsg.surveys.models import Survey, SurveySession
 from tests.inbound.conftest import CONSENT_THANKS, QUESTION, US, US2, sent_to, sms_in, work
-from tests.surveys.test_sessions import sandbox as sandbox  # noqa: F401  (the fixture)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox")]
 

@@ -13,7 +13,6 @@ from casemsg.cases.models import Case
 from casemsg.surveys.models import SurveySession
 from tests.inbound.conftest import KE
 from tests.surveys.forms import KINDS, contact, converse, imported, own_properties, session_of, start, xlsform
-from tests.surveys.test_sessions import sandbox as sandbox  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.usefixtures("sandbox")
 

@@ -17,7 +17,6 @@ from casemsg.surveys import engine
 from casemsg.surveys.models import SurveySession
 from tests.inbound.conftest import KE
 from tests.surveys.forms import contact, imported, own_properties, session_of, start, xlsform
-from tests.surveys.test_sessions import sandbox as sandbox  # noqa: F401  (the fixture)
 
 GROUPS, PER_GROUP = 20, 15  # 300 questions
 

@@ -20,7 +20,6 @@ from casemsg.surveys import engine
 from casemsg.surveys.definition import Question
 from casemsg.surveys.models import SurveySession
 from tests.surveys.forms import as_file, contact, start
-from tests.surveys.test_sessions import sandbox as sandbox  # noqa: F401  (the fixture)
 from tests.surveys.test_xlsform import csv_sheets, xlsx_bytes
 
 DATA = Path(__file__).parents[1] / "data" / "xlsforms"

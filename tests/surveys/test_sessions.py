@@ -15,8 +15,6 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from casemsg.cases.models import Case
 from casemsg.cases.signals import cases_changed
-from casemsg.gateways.models import Gateway
-from casemsg.gateways.services import add_gateway, map_prefix
 from casemsg.messaging.models import Message
 from casemsg.surveys.models import SurveySession
 from tests.inbound.conftest import KE, KE2, sent_to, sms_in, work
@@ -25,14 +23,6 @@ from tests.surveys.test_xlsform import csv_sheets, xlsx_bytes
 FIXTURES = Path(__file__).parent / "fixtures"
 WELCOME = "Welcome to the ANC follow-up.\nDid you attend your clinic visit? 1 Yes 2 No"
 KARIBU = "Karibu kwenye ufuatiliaji wa ANC.\nUlihudhuria kliniki? 1 Ndiyo 2 Hapana"
-
-
-@pytest.fixture
-def sandbox(db) -> Gateway:
-    """An installation-wide sandbox gateway routing every number (as in tests/inbound)."""
-    gw = add_gateway("sandbox", "sandbox")
-    map_prefix("*", "sandbox")
-    return gw
 
 
 def anc() -> dict[str, Any]:

@@ -11,7 +11,6 @@ import pytest
 from casemsg.surveys.models import SurveySession
 from tests.inbound.conftest import KE, KE2
 from tests.surveys.forms import KINDS, Feature, contact, converse, imported, own_properties, session_of, start, xlsform
-from tests.surveys.test_sessions import sandbox as sandbox  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.usefixtures("sandbox")
 

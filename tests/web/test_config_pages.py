@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.test import Client
 from django.utils import timezone
 
 from casemsg.contacts.models import OptOut
@@ -20,31 +18,12 @@ from casemsg.inbound import services as keyword_services
 from casemsg.inbound.models import Keyword
 from casemsg.inbound.services import KeywordFields
 from casemsg.messaging.models import Message
-from casemsg.projects import services as projects
 from casemsg.projects.models import ApiKey, Project
 from fakes.gateways import Rule
 
 KE = "254712345678"
 XSS = "<script>alert(1)</script>"
 XSS_ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
-
-
-@pytest.fixture
-def owner(db) -> Client:
-    """A superuser: owner of every project."""
-    user = get_user_model().objects.create_superuser("boss", password="pw-boss-1")
-    c = Client()
-    c.force_login(user)
-    return c
-
-
-@pytest.fixture
-def viewer(project) -> Client:
-    user = get_user_model().objects.create_user("watcher", password="pw-watcher-1")
-    projects.add_member(project, user, "viewer")
-    c = Client()
-    c.force_login(user)
-    return c
 
 
 def errors_of(response) -> dict[str, list[str]]:

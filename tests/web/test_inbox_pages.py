@@ -29,13 +29,6 @@ def olga(project):
     return logged_in(user)
 
 
-@pytest.fixture
-def viewer(project):
-    user = get_user_model().objects.create_user("vic", password="pw-vic-1")
-    add_member(project, user, "viewer")
-    return logged_in(user)
-
-
 def poll_url(html: str, part: str) -> str:
     m = re.search(r'hx-get="([^"]*part=' + part + r'[^"]*)"', html)
     assert m, html

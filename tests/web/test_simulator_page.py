@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
@@ -24,20 +23,6 @@ from tests.surveys.test_sessions import anc_survey, contact, start
 KE = "254712345678"
 KE2 = "254712345679"
 US = "12066171234"
-
-
-@pytest.fixture
-def sandbox(db):
-    gw = gateways.add_gateway("sandbox", "sandbox")
-    gateways.map_prefix("*", "sandbox")
-    return gw
-
-
-@pytest.fixture
-def owner(db) -> Client:
-    c = Client()
-    c.force_login(get_user_model().objects.create_superuser("boss", password="pw-boss-1"))
-    return c
 
 
 def reply(client: Client, slug: str, number: str, text: str) -> None:
