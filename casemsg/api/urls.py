@@ -12,9 +12,9 @@ from casemsg.api.messaging import router as messaging_router
 from casemsg.api.projects import router as projects_router
 from casemsg.api.reports import router as reports_router
 from casemsg.api.scheduling import router as scheduling_router
+from casemsg.api.sources import router as sources_router
 from casemsg.api.surveys import router as surveys_router
 from casemsg.api.texts import router as texts_router
-from casemsg.api.sources import router as sources_router
 from casemsg.api.webhooks import router as webhooks_router
 from casemsg.api.whatsapp import router as whatsapp_router
 from casemsg.api.workers import router as workers_router
@@ -24,9 +24,9 @@ api.add_router("/v1", webhooks_router)
 api.add_router("/v1", inbound_router)
 api.add_router("/v1", gateways_router)
 api.add_router("/v1", cases_router)
+api.add_router("/v1", groups_router)
 api.add_router("/v1", workers_router)
 api.add_router("/v1", messaging_router)
-api.add_router("/v1", groups_router)
 api.add_router("/v1", consent_router)
 api.add_router("/v1", surveys_router)
 api.add_router("/v1", scheduling_router)
@@ -34,6 +34,6 @@ api.add_router("/v1", projects_router)
 api.add_router("/v1", texts_router)
 api.add_router("/v1", events_router)
 api.add_router("/v1", sources_router)
+api.add_router("/v1", whatsapp_router)
 api.add_router("/v1", conversations_router)
 api.add_router("/v1", reports_router)
-api.add_router("/v1", whatsapp_router)

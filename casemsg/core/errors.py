@@ -126,6 +126,12 @@ SCHEDULE_ENDED: Final = "SCHEDULE_ENDED"
 BROADCAST_NOT_FOUND: Final = "BROADCAST_NOT_FOUND"
 ALERT_NOT_FOUND: Final = "ALERT_NOT_FOUND"
 BROADCAST_CANCELLED: Final = "BROADCAST_CANCELLED"
+# Groups of cases (docs/groups.md).
+GROUP_NOT_FOUND: Final = "GROUP_NOT_FOUND"
+GROUP_EXISTS: Final = "GROUP_EXISTS"
+GROUP_IN_USE: Final = "GROUP_IN_USE"
+GROUP_IS_DYNAMIC: Final = "GROUP_IS_DYNAMIC"
+INVALID_CONDITION: Final = "INVALID_CONDITION"
 # Bounded work for uploads and bodies (docs/security.md).
 FILE_TOO_LARGE: Final = "FILE_TOO_LARGE"
 REQUEST_TOO_LARGE: Final = "REQUEST_TOO_LARGE"
@@ -136,12 +142,6 @@ SOURCE_NOT_FOUND: Final = "SOURCE_NOT_FOUND"
 SOURCE_RUN_NOT_FOUND: Final = "SOURCE_RUN_NOT_FOUND"
 SOURCE_EXISTS: Final = "SOURCE_EXISTS"
 UNKNOWN_SOURCE_TYPE: Final = "UNKNOWN_SOURCE_TYPE"
-# Groups of cases (docs/groups.md).
-GROUP_NOT_FOUND: Final = "GROUP_NOT_FOUND"
-GROUP_EXISTS: Final = "GROUP_EXISTS"
-GROUP_IN_USE: Final = "GROUP_IN_USE"
-GROUP_IS_DYNAMIC: Final = "GROUP_IS_DYNAMIC"
-INVALID_CONDITION: Final = "INVALID_CONDITION"
 INVALID_SOURCE_CONFIG: Final = "INVALID_SOURCE_CONFIG"
 INVALID_MAPPING: Final = "INVALID_MAPPING"
 SOURCE_URL_NOT_ALLOWED: Final = "SOURCE_URL_NOT_ALLOWED"
@@ -448,13 +448,6 @@ _CATALOGUE = [
         "Not a failure: the WhatsApp message could not go (window closed, no approved template, no WhatsApp "
         "gateway) and its content allowed the fallback, so it went as an SMS. The message's history says why.",
         "Nothing to do; name an approved template to reach the person on WhatsApp outside the window.",
-    ),
-    ErrorCode(
-        BROADCAST_CANCELLED,
-        "Broadcast cancelled",
-        "The broadcast this message belongs to was cancelled while the message was still queued (not yet "
-        "handed to a gateway), so it was not sent.",
-        "Nothing to fix if the cancellation was meant; otherwise create a new broadcast.",
     ),
     ErrorCode(
         BROADCAST_CANCELLED,
@@ -1002,6 +995,53 @@ _CATALOGUE = [
         kind="request",
         status=404,
     ),
+    # --- groups of cases -------------------------------------------------------------------------------
+    ErrorCode(
+        GROUP_NOT_FOUND,
+        "Group not found",
+        "The project has no group with this id or name (it may have been deleted). A broadcast's, an alert's "
+        "or a message's recipients name a group by its id.",
+        "Check the id; list the project's groups with GET /api/v1/projects/{project}/groups or casemsg groups list.",
+        kind="request",
+        status=404,
+    ),
+    ErrorCode(
+        GROUP_EXISTS,
+        "Group name taken",
+        "The project already has a group with this name; a group's name is unique in its project.",
+        "Choose another name, or change the existing group.",
+        kind="request",
+        status=409,
+    ),
+    ErrorCode(
+        GROUP_IN_USE,
+        "Group in use",
+        "The group is the recipients of an active or paused broadcast, or of a conditional alert: deleting it "
+        "would leave them without recipients.",
+        "Cancel the broadcast or change its recipients (and change the alert's), then delete the group.",
+        kind="request",
+        status=409,
+    ),
+    ErrorCode(
+        GROUP_IS_DYNAMIC,
+        "Dynamic group",
+        "Cases are added to and removed from static groups only: a dynamic group's members are the open cases "
+        "of its case type that meet its conditions, evaluated each time it is read.",
+        "Change the dynamic group's conditions, or make a static group and add the cases to it.",
+        kind="request",
+        status=409,
+    ),
+    ErrorCode(
+        INVALID_CONDITION,
+        "Invalid group condition",
+        "A dynamic group's conditions must be a list of {property, operator, value} or {contact, value}; the "
+        "message names the condition (by its position, property and operator) and what is wrong: an unknown "
+        "operator or contact state, a missing value, a number or a date (YYYY-MM-DD) that is not one, a number "
+        "of days that is not a whole number.",
+        "Correct the named condition as the message says (docs/groups.md lists each operator and its value).",
+        kind="request",
+        status=422,
+    ),
     # --- bounded work for uploads and bodies ---------------------------------------------------------
     ErrorCode(
         FILE_TOO_LARGE,
@@ -1090,53 +1130,6 @@ _CATALOGUE = [
         status=422,
     ),
     ErrorCode(
-    # --- groups of cases -------------------------------------------------------------------------------
-    ErrorCode(
-        GROUP_NOT_FOUND,
-        "Group not found",
-        "The project has no group with this id or name (it may have been deleted). A broadcast's, an alert's "
-        "or a message's recipients name a group by its id.",
-        "Check the id; list the project's groups with GET /api/v1/projects/{project}/groups or casemsg groups list.",
-        kind="request",
-        status=404,
-    ),
-    ErrorCode(
-        GROUP_EXISTS,
-        "Group name taken",
-        "The project already has a group with this name; a group's name is unique in its project.",
-        "Choose another name, or change the existing group.",
-        kind="request",
-        status=409,
-    ),
-    ErrorCode(
-        GROUP_IN_USE,
-        "Group in use",
-        "The group is the recipients of an active or paused broadcast, or of a conditional alert: deleting it "
-        "would leave them without recipients.",
-        "Cancel the broadcast or change its recipients (and change the alert's), then delete the group.",
-        kind="request",
-        status=409,
-    ),
-    ErrorCode(
-        GROUP_IS_DYNAMIC,
-        "Dynamic group",
-        "Cases are added to and removed from static groups only: a dynamic group's members are the open cases "
-        "of its case type that meet its conditions, evaluated each time it is read.",
-        "Change the dynamic group's conditions, or make a static group and add the cases to it.",
-        kind="request",
-        status=409,
-    ),
-    ErrorCode(
-        INVALID_CONDITION,
-        "Invalid group condition",
-        "A dynamic group's conditions must be a list of {property, operator, value} or {contact, value}; the "
-        "message names the condition (by its position, property and operator) and what is wrong: an unknown "
-        "operator or contact state, a missing value, a number or a date (YYYY-MM-DD) that is not one, a number "
-        "of days that is not a whole number.",
-        "Correct the named condition as the message says (docs/groups.md lists each operator and its value).",
-        kind="request",
-        status=422,
-    ),
         INVALID_MAPPING,
         "Invalid field mapping",
         'A source\'s field mapping is a list of rules {"from": source field, "to": case property, '
