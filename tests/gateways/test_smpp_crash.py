@@ -22,7 +22,6 @@ from casemsg.gateways.services import add_gateway, map_prefix
 from casemsg.messaging import pipeline
 from casemsg.messaging.models import Message, MessagingEvent
 from casemsg.projects.services import create_project
-from tests.messaging.conftest import redis_queue  # noqa: F401  (a fixture)
 from tests.messaging.test_crash import Worker, _env
 
 MESSAGES = 1500
