@@ -281,9 +281,13 @@ def main() -> None:
         load = phase("survey answers", items, first_out + k + answers_out)
         # the last answers send nothing, so "settled" can come before the worker has taken them: wait for the
         # sessions themselves (not counted in the CPU figures, which phase() has taken)
-        t1 = time.perf_counter()
-        while SurveySession.objects.filter(status="open").exists() and time.perf_counter() - t1 < args.drain_timeout:
-            time.sleep(0.25)
+        t1 = last_change = time.perf_counter()
+        still_open = SurveySession.objects.filter(status="open").count()
+        while still_open and time.perf_counter() - t1 < args.drain_timeout and time.perf_counter() - last_change < 10:
+            time.sleep(0.25)  # (a session whose answer was lost with its webhook never completes: 10 s without one)
+            now_open = SurveySession.objects.filter(status="open").count()
+            if now_open != still_open:
+                still_open, last_change = now_open, time.perf_counter()
 
         # webhook (stored) → the next question sent, per session: answer j is followed by question j + 1
         inbound: dict[int, list] = defaultdict(list)
