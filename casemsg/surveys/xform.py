@@ -249,25 +249,25 @@ class _Reader:
         # Explicitly named languages first, so their texts win over unnamed columns in the same language.
         for translation in sorted(translations, key=lambda t: t.get("lang") == "default"):
             lang = translation.get("lang", "")
-            code = (unnamed or "en") if lang == "default" else code_for(lang)
-            if code is None:
+            lang_code = (unnamed or "en") if lang == "default" else code_for(lang)
+            if lang_code is None:
                 message = (
                     f"The language '{lang}' is not one casemsg knows by name; name its columns like "
                     f"label::{lang} (xx), with its code."
                 )
                 self.problems.append(Problem(None, message, row=1, sheet="survey"))  # row 1: the column names
                 continue
-            if lang != "default" and named.setdefault(code, lang) != lang:
+            if lang != "default" and named.setdefault(lang_code, lang) != lang:
                 message = (
-                    f"The languages '{named[code]}' and '{lang}' are both '{code}'; give them distinct codes "
-                    f"like label::{lang} ({code}-XX)."
+                    f"The languages '{named[lang_code]}' and '{lang}' are both '{lang_code}'; give them distinct codes "
+                    f"like label::{lang} ({lang_code}-XX)."
                 )
                 self.problems.append(Problem(None, message, row=1, sheet="survey"))
                 continue
-            if code not in [c for _, c in self.languages]:
-                self.languages.append((lang, code))
+            if lang_code not in [c for _, c in self.languages]:
+                self.languages.append((lang, lang_code))
             if translation.get("default") == "true()" or (lang and lang == default_setting):
-                default = code
+                default = lang_code
             for text in translation.iterfind("xf:text", _NS):
                 text_id = text.get("id", "")
                 for value in text:  # (its <value>s: iterating is far cheaper than findall on 40,000 texts)
@@ -278,7 +278,7 @@ class _Reader:
                         continue
                     if len(value) == 0 and (value.text or "").strip() in ("", _MISSING_TRANSLATION):
                         continue  # left empty in this language: the unnamed columns' text may stand in
-                    self.itext.setdefault(text_id, {}).setdefault(code, value)
+                    self.itext.setdefault(text_id, {}).setdefault(lang_code, value)
         if self.languages:
             self.default_language = default or self.languages[0][1]
             self.languages.sort(key=lambda lang: lang[1] != self.default_language)
