@@ -27,18 +27,15 @@ M = TypeVar("M", bound=models.Model)
 def claim(due: QuerySet[M], *, order_by: Sequence[str], limit: int, **mark: Any) -> int:
     """Mark up to `limit` rows of `due`, the first in `order_by` order, with `mark` (field=value); rows that
     another worker is claiming are skipped. Returns how many rows this call marked."""
-    if limit <= 0:
-        return 0
-    with transaction.atomic(savepoint=False):  # (inside a caller's transaction: no savepoint)
-        pick = due.order_by(*order_by).values("pk")[:limit]
-        if connection.features.has_select_for_update_skip_locked:
-            pick = pick.select_for_update(skip_locked=True)
-        return due.filter(pk__in=pick).update(**mark)
+    return len(claim_ids(due, order_by=order_by, limit=limit, **mark))
 
 
 def claim_ids(due: QuerySet[M], *, order_by: Sequence[str], limit: int, **mark: Any) -> list[int]:
-    """As `claim`, returning the primary keys of the rows this call marked (UPDATE … RETURNING, on SQLite
-    too): for a queue whose claimed rows are read back by key, not by a mark column with an index."""
+    """As `claim`, returning the primary keys of the rows this call marked (UPDATE … RETURNING).
+
+    The pick is a MATERIALIZED common table expression: PostgreSQL may otherwise run a `LIMIT … FOR UPDATE
+    SKIP LOCKED` subquery of `IN (…)` again for each row it updates, each run skipping the rows the last
+    one locked, and so mark far more than `limit` rows."""
     if limit <= 0:
         return []
     model = due.model
@@ -58,8 +55,9 @@ def claim_ids(due: QuerySet[M], *, order_by: Sequence[str], limit: int, **mark: 
         table, pk = q(meta.db_table), q(str(meta.pk.column))
         with connection.cursor() as cur:
             cur.execute(
-                f"UPDATE {table} SET {', '.join(sets)} WHERE {pk} IN ({pick_sql}) RETURNING {pk}",
-                [*params, *pick_params],
+                f"WITH picked AS MATERIALIZED ({pick_sql}) "
+                f"UPDATE {table} SET {', '.join(sets)} WHERE {pk} IN (SELECT * FROM picked) RETURNING {pk}",
+                [*pick_params, *params],
             )
             return [int(row[0]) for row in cur.fetchall()]
 
