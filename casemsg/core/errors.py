@@ -112,6 +112,8 @@ INVALID_GATEWAY_NAME: Final = "INVALID_GATEWAY_NAME"
 UNKNOWN_GATEWAY_TYPE: Final = "UNKNOWN_GATEWAY_TYPE"
 INVALID_GATEWAY_CONFIG: Final = "INVALID_GATEWAY_CONFIG"
 GATEWAY_EXISTS: Final = "GATEWAY_EXISTS"
+GATEWAY_IN_USE: Final = "GATEWAY_IN_USE"
+ROUTE_NOT_FOUND: Final = "ROUTE_NOT_FOUND"
 INVALID_PREFIX: Final = "INVALID_PREFIX"
 INVALID_WEBHOOK: Final = "INVALID_WEBHOOK"
 INBOUND_NOT_SUPPORTED: Final = "INBOUND_NOT_SUPPORTED"
@@ -886,6 +888,27 @@ _CATALOGUE = [
         "Give digits such as 254 or 1206, or '*'.",
         kind="request",
         status=422,
+    ),
+    ErrorCode(
+        GATEWAY_IN_USE,
+        "Gateway in use",
+        "The gateway is still in a route (as its first gateway or a further one, in the installation's routes "
+        "or a project's), or messages waiting to be sent are assigned to it: removing it would change where "
+        "those numbers go without anyone deciding it. The message names the routes and the messages.",
+        "Unmap it first (`casemsg gateway unmap PREFIX GATEWAY`, or the Routes page), or remove it with "
+        "`--force` (the Installation page's 'take it out of its routes first'): its routes go on through their "
+        "next gateway (a route with none left is removed) and its waiting messages are routed again.",
+        kind="request",
+        status=409,
+    ),
+    ErrorCode(
+        ROUTE_NOT_FOUND,
+        "Route not found",
+        "There is no route for this prefix (in the installation's routes, or the project's when one is given), "
+        "or the route does not list the gateway named.",
+        "List the routes (`casemsg gateway list`, or the Routes page) and use a prefix and gateway shown there.",
+        kind="request",
+        status=404,
     ),
     ErrorCode(
         INVALID_WEBHOOK,
