@@ -15,8 +15,9 @@ The kills: K points drawn at random between 5 % and 90 % of N provider requests;
 passes one, a randomly chosen running worker gets SIGKILL and a new one is started at once.
 
 Prints the messages, kills, provider requests, duplicates (messages the provider got more than once),
-duplicates ÷ kills against the goal (≤ pipeline.SEND_WINDOW: a worker killed mid-batch re-sends at most one
-window), the rows with attempts ≥ 2 and SENDING_OUTCOME_UNKNOWN in their history, whether every duplicate
+the duplicates of the worst kill against the goal (≤ pipeline.SEND_WINDOW: a worker killed mid-batch
+re-sends at most one window; each duplicate is counted against the first kill after its first request),
+the rows with attempts ≥ 2 and SENDING_OUTCOME_UNKNOWN in their history, whether every duplicate
 is among them (no silent duplicate), the elapsed time and the load average. Exits 1 when a goal is missed.
 """
 
@@ -237,6 +238,17 @@ def main() -> None:
     never = ids - {int(k) for k in by_id if k}
     statuses = Counter(s for s, _a, _h in rows.values())
     window = pipeline.SEND_WINDOW
+    # Each duplicate belongs to the kill that came first after its first request (the worker killed while
+    # that send was in flight); the goal holds for the WORST kill, not the average over kills.
+    first_seq: dict[int, int] = {}
+    for r in requests:
+        if r.accepted and r.message_id and int(r.message_id) in dup_ids:
+            first_seq[int(r.message_id)] = min(first_seq.get(int(r.message_id), r.seq), r.seq)
+    per_kill = Counter()
+    for seq in first_seq.values():
+        after = [i for i, (_s, count) in enumerate(kills) if count >= seq]
+        per_kill[after[0] if after else len(kills) - 1] += 1
+    worst = max(per_kill.values(), default=0)
     ratio = len(dup_ids) / len(kills) if kills else 0.0
 
     print(
@@ -250,7 +262,10 @@ def main() -> None:
     )
     print(f"provider requests: {len(requests):,}; accepted {sum(by_id.values()):,}; never received: {len(never)}")
     print(f"duplicates: {len(dup_ids):,} messages received more than once ({extra:,} extra requests)")
-    print(f"duplicates ÷ kills: {ratio:.1f} (goal ≤ {window}, pipeline.SEND_WINDOW)")
+    print(
+        f"duplicates per kill: worst {worst} (goal ≤ {window}, pipeline.SEND_WINDOW); average {ratio:.1f}; "
+        f"per kill {[per_kill.get(i, 0) for i in range(len(kills))]}"
+    )
     print(
         f"rows with attempts ≥ 2: {len(retried):,}; of them with {unknown} in history: {len(flagged):,}; "
         f"flagged but received once (outcome unknown, not a duplicate): {len(flagged - dup_ids):,}"
@@ -264,8 +279,8 @@ def main() -> None:
         f"(1 min) on {os.cpu_count()} CPUs (other processes compete)"
     )
     all_sent = not timed_out and not never and statuses == {"sent": n}
-    good = all_sent and not silent and len(kills) == args.kills and ratio <= window
-    goal = f"goal (every message sent, no silent duplicate, duplicates ÷ kills ≤ {window})"
+    good = all_sent and not silent and len(kills) == args.kills and worst <= window
+    goal = f"goal (every message sent, no silent duplicate, duplicates of the worst kill ≤ {window})"
     print(f"{goal}: {'MET' if good else 'MISSED'}")
     sys.exit(0 if good else 1)
 

@@ -198,6 +198,8 @@ def main() -> None:
     ratio = best["with"]["rate"] / best["without"]["rate"]
     print(f"{db} + {queue}, {args.workers} worker(s), {args.messages:,} SMS: with/without = {ratio:.2f} (goal ≥ 0.90)")
     print(f"load average now: {', '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
+    print(f"goal (with/without ≥ 0.90): {'met' if ratio >= 0.9 else 'MISSED'}")
+    sys.exit(0 if ratio >= 0.9 else 1)
 
 
 if __name__ == "__main__":

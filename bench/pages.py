@@ -219,7 +219,8 @@ def _run(args: argparse.Namespace) -> None:
             if ms >= GOAL_MS or status != 200:
                 slow.append(url)
     print(f"\nload average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print(f"goal < {GOAL_MS:.0f} ms per page: {'met' if not slow else 'NOT met for ' + ', '.join(slow)}")
+    print(f"goal < {GOAL_MS:.0f} ms per page: {'met' if not slow else 'MISSED for ' + ', '.join(slow)}")
+    sys.exit(1 if slow else 0)
 
 
 if __name__ == "__main__":
