@@ -49,7 +49,7 @@ COMMAND_GROUPS: Final[tuple[tuple[str, tuple[tuple[str, str], ...]], ...]] = (
     ),
     (
         "Gateways",
-        (("gateway", "Add SMS gateways, route number prefixes to them, and list both"),),
+        (("gateway", "Add and remove SMS gateways, route number prefixes to them (map, unmap), and list both"),),
     ),
     (
         "Consent",
