@@ -86,3 +86,25 @@ class WhatsAppTemplate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.language})"
+
+
+class InstallationAuditEntry(models.Model):
+    """One change of the installation's own gateways or routes (the staff's Installation pages, `casemsg
+    gateway`): who made it, when, what, the value before and after. A project's audit log
+    (projects.AuditEntry) cannot hold these: they belong to no project. Written in the change's own
+    transaction by gateways.services; secrets are never stored (masked as the pages show them); never
+    changed afterwards."""
+
+    at = models.DateTimeField()
+    source = models.CharField(max_length=16)  # how the change came in: page, cli, api, system
+    who = models.CharField(max_length=200, blank=True, default="")  # "user alice", "command line (root)"
+    subject = models.CharField(max_length=100)  # "gateway twilio-us", "route 1"
+    action = models.CharField(max_length=16)  # added, changed, removed, disabled, enabled
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["-at", "-id"], name="installation_audit_at")]
+
+    def __str__(self) -> str:
+        return f"{self.subject} {self.action}@{self.at:%Y-%m-%d %H:%M}"

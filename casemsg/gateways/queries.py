@@ -11,7 +11,7 @@ from django.db.models import Q, QuerySet
 from casemsg.gateways import failover, pools
 from casemsg.gateways import whatsapp_templates as whatsapp_templates_module
 from casemsg.gateways.carrier.models import PoolNumber, RouteGateway
-from casemsg.gateways.models import Gateway, GatewayRoute, WhatsAppTemplate
+from casemsg.gateways.models import Gateway, GatewayRoute, InstallationAuditEntry, WhatsAppTemplate
 from casemsg.projects.models import Project
 
 
@@ -114,3 +114,42 @@ def pool_numbers(gateway: Gateway) -> list[tuple[PoolNumber, int]]:
 def pool_numbers_for(gateways: Iterable[Gateway]) -> dict[int, list[tuple[PoolNumber, int]]]:
     """Each gateway's pool numbers with their recipients, by gateway id; one query."""
     return pools.listing_for(gateways)
+
+
+def route_chain(route: GatewayRoute) -> list[str]:
+    """One route's gateways by name, its own first, in order."""
+    return [route.gateway.name, *route_then([route])[route.pk]]
+
+
+def installation_gateways() -> list[Gateway]:
+    """The installation's own gateways (no project), by name: the Installation pages."""
+    return list(Gateway.objects.filter(project__isnull=True).order_by("name"))
+
+
+def installation_gateway(gateway_id: int) -> Gateway | None:
+    """One of the installation's own gateways (never a project's)."""
+    return Gateway.objects.filter(project__isnull=True, pk=gateway_id).first()
+
+
+def installation_audit() -> QuerySet[InstallationAuditEntry]:
+    """The installation's audit log (its gateways and routes), newest first."""
+    return InstallationAuditEntry.objects.order_by("-at", "-id")
+
+
+def routes_listing(gateways: Iterable[Gateway]) -> dict[int, list[str]]:
+    """Each gateway's installation routes in words ("254", "1 (2nd)"), by gateway id: a fixed number of
+    queries."""
+    ids = [g.pk for g in gateways]
+    out: dict[int, list[str]] = {pk: [] for pk in ids}
+    for prefix, gateway_id in GatewayRoute.objects.filter(project__isnull=True, gateway_id__in=ids).values_list(
+        "prefix", "gateway_id"
+    ):
+        out[gateway_id].append(prefix)
+    further = RouteGateway.objects.filter(route__project__isnull=True, gateway_id__in=ids).values_list(
+        "route__prefix", "gateway_id", "position"
+    )
+    for prefix, gateway_id, position in further:
+        out[gateway_id].append(f"{prefix} (#{position + 1})")
+    for names in out.values():
+        names.sort()
+    return out

@@ -1,22 +1,29 @@
-"""Configuring gateways and routes (CLI and API both call these)."""
+"""Configuring gateways and routes (the CLI, the API and the pages all call these).
+
+Every change of the installation's own gateways and routes (those with no project) is written to the
+installation's audit log (`InstallationAuditEntry`) in the change's transaction, as the current actor
+(casemsg.core.actor): staff change them from the Installation pages and the command line."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import phonenumbers
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
-from casemsg.core import errors, netguard
+from casemsg.core import actor, errors, netguard
 from casemsg.core.errors import InputError
 from casemsg.gateways import failover, pools, smpp_bind, whatsapp_templates
-from casemsg.gateways.base import GatewayType
+from casemsg.gateways.base import GatewayType, masked
 from casemsg.gateways.carrier.models import PoolNumber, RouteGateway
-from casemsg.gateways.models import Gateway, GatewayRoute
+from casemsg.gateways.models import Gateway, GatewayRoute, InstallationAuditEntry
 from casemsg.gateways.registry import gateway_types
+from casemsg.gateways.signals import gateway_uses
 from casemsg.projects.models import Project
 
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
@@ -54,7 +61,7 @@ def add_gateway(
         raise InputError(errors.GATEWAY_EXISTS, taken, 409)
     try:
         with transaction.atomic():
-            return Gateway.objects.create(
+            gw = Gateway.objects.create(
                 name=name,
                 type=type_name,
                 config=config or {},
@@ -63,6 +70,9 @@ def add_gateway(
                 countries=regions,
                 max_segments=max_segments,
             )
+            if project is None:
+                _audit(f"gateway {gw.name}", "added", None, gateway_json(gw))
+            return gw
     except IntegrityError as exc:  # the same name added at the same moment
         raise InputError(errors.GATEWAY_EXISTS, taken, 409) from exc
 
@@ -93,11 +103,53 @@ def update_gateway(
 ) -> Gateway:
     """Change a gateway's config and limits, checked like a new gateway's; its name and type stay."""
     regions = _checked_limits(rate_limit, countries, max_segments)
+    before = gateway_json(gateway)
     with transaction.atomic():
         set_config(gateway, config)
         gateway.rate_limit, gateway.countries, gateway.max_segments = rate_limit, regions, max_segments
         gateway.save(update_fields=["rate_limit", "countries", "max_segments"])
+        after = gateway_json(gateway)
+        if gateway.project_id is None and after != before:
+            _audit(f"gateway {gateway.name}", "changed", before, after)
     return gateway
+
+
+# --- the installation's audit log ----------------------------------------------------------------------
+def gateway_json(gw: Gateway) -> dict[str, Any]:
+    """A gateway as the audit log keeps it: its secrets never (masked as the pages show them)."""
+    types = gateway_types()
+    schema = types[gw.type].config_fields() if gw.type in types else {}
+    config = {}
+    for key, value in (gw.config or {}).items():
+        f = schema.get(key)
+        shown = masked(f, value) if f is not None else value
+        # a secret is recorded as set or not, so the log still says that it changed
+        config[key] = "<secret>" if f is not None and f.secret and value else shown
+    return {
+        "type": gw.type,
+        "config": config,
+        "rate_limit": gw.rate_limit,
+        "countries": list(gw.countries or []),
+        "max_segments": gw.max_segments,
+    }
+
+
+def _audit(subject: str, action: str, before: Any, after: Any) -> None:
+    """One entry of the installation's audit log, as the current actor, in the caller's transaction."""
+    who = actor.current()
+    InstallationAuditEntry.objects.create(
+        at=timezone.now(),
+        source=who.source,
+        who=who.who[:200],
+        subject=subject,
+        action=action,
+        before=before,
+        after=after,
+    )
+
+
+def _chain_names(route: GatewayRoute) -> list[str]:
+    return [route.gateway.name, *(rg.gateway.name for rg in route.then.select_related("gateway").order_by("position"))]
 
 
 def check_urls(gateway_type: type[GatewayType], config: Mapping[str, Any]) -> None:
@@ -167,18 +219,146 @@ def map_prefix(
             raise InputError(errors.INVALID_GATEWAY_CONFIG, f"A route lists gateway '{gw.name}' once.")
         chain.append(gw)
     with transaction.atomic():
+        old = GatewayRoute.objects.filter(project=project, prefix=prefix).select_related("gateway").first()
+        before = {"gateways": _chain_names(old)} if old is not None else None
         GatewayRoute.objects.filter(project=project, prefix=prefix).delete()
         route = GatewayRoute.objects.create(prefix=prefix, gateway=chain[0], project=project)
         RouteGateway.objects.bulk_create(
             [RouteGateway(route=route, gateway=gw, position=i) for i, gw in enumerate(chain[1:], 1)]
         )
+        if project is None:
+            after = {"gateways": [gw.name for gw in chain]}
+            _audit(f"route {prefix}", "added" if before is None else "changed", before, after)
         return route
 
 
 def unmap_prefix(prefix: str, project: Project | None = None) -> int:
     """Remove the route of `prefix` (the project's, or the installation's); returns how many went (0 or 1)."""
-    deleted, _ = GatewayRoute.objects.filter(project=project, prefix=(prefix or "").strip().lstrip("+")).delete()
-    return deleted
+    prefix = (prefix or "").strip().lstrip("+")
+    with transaction.atomic():
+        old = GatewayRoute.objects.filter(project=project, prefix=prefix).select_related("gateway").first()
+        if old is None:
+            return 0
+        before = {"gateways": _chain_names(old)}
+        old.delete()
+        if project is None:
+            _audit(f"route {prefix}", "removed", before, None)
+    return 1
+
+
+def unmap_gateway(prefix: str, name: str, project: Project | None = None) -> GatewayRoute | None:
+    """Take one gateway out of the route of `prefix` (the project's, or the installation's): the route goes
+    on through its other gateways in order (its next one becomes its first), or, with none left, is removed
+    (None). 404 ROUTE_NOT_FOUND when there is no such route or it does not list the gateway."""
+    prefix = (prefix or "").strip().lstrip("+")
+    with transaction.atomic():
+        route = (
+            GatewayRoute.objects.select_for_update()
+            .filter(project=project, prefix=prefix)
+            .select_related("gateway")
+            .first()
+        )
+        if route is None:
+            raise InputError(errors.ROUTE_NOT_FOUND, f"There is no route {prefix or '(empty)'}.", 404)
+        chain = [route.gateway, *(rg.gateway for rg in route.then.select_related("gateway").order_by("position"))]
+        if not any(g.name == name for g in chain):
+            listed = ", ".join(g.name for g in chain)
+            raise InputError(errors.ROUTE_NOT_FOUND, f"Route {prefix} does not list gateway '{name}' ({listed}).", 404)
+        left = _rewrite_routes([route], {route.pk: chain}, {g.pk for g in chain if g.name == name})
+        return left[0] if left else None
+
+
+def _rewrite_routes(
+    routes: Sequence[GatewayRoute], chains: Mapping[int, list[Gateway]], gone: set[int]
+) -> list[GatewayRoute]:
+    """Take the gateways `gone` (ids) out of these routes' chains, in the caller's transaction: a route
+    keeps its other gateways in order, or is removed when none is left. Returns the routes that remain."""
+    kept: list[GatewayRoute] = []
+    for route in routes:
+        chain = chains[route.pk]
+        rest = [g for g in chain if g.pk not in gone]
+        if rest == chain:
+            kept.append(route)
+            continue
+        before = {"gateways": [g.name for g in chain]}
+        if not rest:
+            route.delete()
+            after = None
+        else:
+            RouteGateway.objects.filter(route=route).delete()
+            route.gateway = rest[0]
+            route.save(update_fields=["gateway"])
+            RouteGateway.objects.bulk_create(
+                [RouteGateway(route=route, gateway=g, position=i) for i, g in enumerate(rest[1:], 1)]
+            )
+            kept.append(route)
+            after = {"gateways": [g.name for g in rest]}
+        if route.project_id is None:
+            _audit(f"route {route.prefix}", "removed" if after is None else "changed", before, after)
+    return kept
+
+
+# --- removing a gateway --------------------------------------------------------------------------------
+@dataclass
+class Uses:
+    """What still uses a gateway: the routes that list it (by id, with their chains) and what the areas
+    above answer (`gateway_uses`: "3 messages waiting to be sent")."""
+
+    routes: list[GatewayRoute] = field(default_factory=list)
+    chains: dict[int, list[Gateway]] = field(default_factory=dict)
+    others: list[str] = field(default_factory=list)
+
+    def sentences(self) -> list[str]:
+        out = []
+        for r in self.routes:
+            where = "the installation's" if r.project is None else f"project {r.project.slug}'s"
+            names = " → ".join(g.name for g in self.chains[r.pk])
+            out.append(f"{where} route {r.prefix} ({names})")
+        return out + self.others
+
+    def __bool__(self) -> bool:
+        return bool(self.routes or self.others)
+
+
+def gateway_uses_of(gw: Gateway) -> Uses:
+    """The routes (every project's, for an installation gateway) that list the gateway, first or further,
+    and the other uses the areas above report through the `gateway_uses` hook. A fixed number of queries."""
+    ids = set(GatewayRoute.objects.filter(gateway=gw).values_list("pk", flat=True))
+    ids |= set(RouteGateway.objects.filter(gateway=gw).values_list("route_id", flat=True))
+    routes = list(
+        GatewayRoute.objects.filter(pk__in=ids).select_related("gateway", "project").order_by("project_id", "prefix")
+    )
+    chains: dict[int, list[Gateway]] = {r.pk: [r.gateway] for r in routes}
+    for rg in RouteGateway.objects.filter(route_id__in=ids).select_related("gateway").order_by("route_id", "position"):
+        chains[rg.route_id].append(rg.gateway)
+    others = [s for _receiver, answer in gateway_uses.send(sender=Gateway, gateway=gw) for s in answer or []]
+    return Uses(routes, chains, others)
+
+
+def remove_gateway(name: str, project: Project | None = None, force: bool = False) -> list[str]:
+    """Remove a gateway (the project's own; the installation's for `project` None). While a route lists it or
+    messages wait on it, refused with 409 GATEWAY_IN_USE naming them, unless `force`: then it is first taken
+    out of its routes (each goes on through its next gateway, or is removed with none left) and its waiting
+    messages are routed again. Returns what `force` changed, in words (empty when nothing used it)."""
+    with transaction.atomic():
+        gw = Gateway.objects.select_for_update().filter(project=project, name=name).first()
+        if gw is None:
+            raise InputError(errors.GATEWAY_NOT_FOUND, f"No gateway named '{name}'.", 404)
+        uses = gateway_uses_of(gw)
+        if uses and not force:
+            raise InputError(
+                errors.GATEWAY_IN_USE,
+                f"Gateway '{name}' is still used by {'; '.join(uses.sentences())}. Unmap it first, or remove it "
+                "with --force (its routes go on through their next gateway; its waiting messages are routed again).",
+                409,
+            )
+        done = uses.sentences()
+        _rewrite_routes(uses.routes, uses.chains, {gw.pk})
+        before = gateway_json(gw)
+        gw.delete()  # its messages keep its name (gateway_name); waiting ones are routed again
+        if project is None:
+            _audit(f"gateway {name}", "removed", before, None)
+    return done
 
 
 def status_url(gateway: Gateway) -> str:
@@ -191,7 +371,10 @@ def set_enabled(name: str, project: Project | None, enabled: bool) -> Gateway:
     gw = Gateway.objects.filter(project=project, name=name).first()
     if gw is None:
         raise InputError(errors.GATEWAY_NOT_FOUND, f"No gateway named '{name}'.", 404)
-    failover.set_disabled(gw, not enabled)
+    with transaction.atomic():
+        failover.set_disabled(gw, not enabled)
+        if project is None:
+            _audit(f"gateway {name}", "enabled" if enabled else "disabled", None, None)
     return gw
 
 

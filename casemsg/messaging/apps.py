@@ -12,3 +12,8 @@ class MessagingConfig(AppConfig):
         from casemsg.messaging.signals import messages_queued
 
         messages_queued.connect(tasks.on_messages_queued, dispatch_uid="messaging.tasks.wake")
+        # a gateway is not removed under messages waiting on it unless asked to (gateways.services.remove_gateway)
+        from casemsg.gateways.signals import gateway_uses
+        from casemsg.messaging.queries import waiting_on_gateway
+
+        gateway_uses.connect(waiting_on_gateway, dispatch_uid="messaging.queries.waiting_on_gateway")

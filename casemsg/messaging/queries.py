@@ -15,6 +15,7 @@ from casemsg.cases.models import Case
 from casemsg.contacts.status import resolve_language
 from casemsg.core import errors
 from casemsg.core.errors import InputError
+from casemsg.gateways.models import Gateway
 from casemsg.messaging import render
 from casemsg.messaging.models import Message, MessagingEvent
 from casemsg.projects.models import Project
@@ -189,3 +190,10 @@ def unsent_texts(project: Project, msgs: Iterable[Message]) -> dict[int, str]:
         except render.RenderError:
             continue
     return out
+
+
+def waiting_on_gateway(sender: object, gateway: Gateway, **kwargs: object) -> list[str]:
+    """gateways.signals.gateway_uses: the messages queued for or being sent through the gateway (removing it
+    would send them elsewhere). Two partial indexes hold only such rows (message_due, message_sending)."""
+    waiting = Message.objects.filter(gateway=gateway, status__in=[Message.QUEUED, Message.SENDING]).count()
+    return [f"{waiting} message{'' if waiting == 1 else 's'} waiting to be sent"] if waiting else []

@@ -1,8 +1,10 @@
+import getpass
 import json
 
 from django.core.management.base import BaseCommand, CommandError
 
 from casemsg.commands import lookup
+from casemsg.core import actor
 from casemsg.core.errors import InputError
 from casemsg.gateways import queries, services
 
@@ -28,6 +30,21 @@ class Command(BaseCommand):
         m.add_argument("name")
         m.add_argument("--project", default="")
         m.add_argument("--then", default="", help="further gateways in order, comma-separated (failover)")
+        r = sub.add_parser(
+            "remove", help="remove a gateway (refused while a route lists it or messages wait on it, unless --force)"
+        )
+        r.add_argument("name")
+        r.add_argument("--project", default="", help="a project's own gateway (default: the installation's)")
+        r.add_argument(
+            "--force",
+            action="store_true",
+            help="take it out of its routes first (each goes on through its next gateway) and route its waiting "
+            "messages again",
+        )
+        u = sub.add_parser("unmap", help="remove a prefix's route, or only one gateway from it")
+        u.add_argument("prefix")
+        u.add_argument("name", nargs="?", default="", help="take only this gateway out of the route")
+        u.add_argument("--project", default="", help="a project's route (default: the installation's)")
         for verb, what in (("disable", "its messages go to their route's next gateway"), ("enable", "again")):
             d = sub.add_parser(verb, help=f"{verb} a gateway ({what})")
             d.add_argument("name")
@@ -41,6 +58,11 @@ class Command(BaseCommand):
         sub.add_parser("list", help="list gateways (with their circuit) and routes")
 
     def handle(self, *args, **o):
+        # changes of the installation's gateways and routes are in its audit log, named as the command line
+        with actor.acting_as("cli", f"command line ({getpass.getuser()})"):
+            self._handle(o)
+
+    def _handle(self, o):
         try:
             if o["action"] == "add":
                 try:
@@ -64,6 +86,27 @@ class Command(BaseCommand):
                 scope = f"project {r.project.slug}" if r.project is not None else "installation"
                 chain = " → ".join([r.gateway.name, *then])
                 self.stdout.write(f"Route {r.prefix} → {chain} ({scope}).")
+            elif o["action"] == "remove":
+                done = services.remove_gateway(o["name"], _project(o["project"]), force=o["force"])
+                for use in done:
+                    self.stdout.write(f"  taken out of {use}")
+                self.stdout.write(f"Gateway {o['name']} removed.")
+            elif o["action"] == "unmap":
+                project = _project(o["project"])
+                scope = f"project {project.slug}" if project is not None else "installation"
+                if o["name"]:
+                    left = services.unmap_gateway(o["prefix"], o["name"], project)
+                    if left is None:
+                        self.stdout.write(f"Route {o['prefix']} removed: {o['name']} was its only gateway ({scope}).")
+                    else:
+                        chain = " → ".join(queries.route_chain(left))
+                        self.stdout.write(
+                            f"Gateway {o['name']} taken out of route {left.prefix}: now {chain} ({scope})."
+                        )
+                elif services.unmap_prefix(o["prefix"], project):
+                    self.stdout.write(f"Route {o['prefix'].strip().lstrip('+')} removed ({scope}).")
+                else:
+                    raise CommandError(f"There is no route {o['prefix']} ({scope}); `casemsg gateway list` shows them.")
             elif o["action"] == "numbers":
                 project = _project(o["project"])
                 if o["add"]:
