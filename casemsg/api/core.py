@@ -26,6 +26,7 @@ from casemsg.core import actor, errors, uploads
 from casemsg.core.errors import InputError
 from casemsg.projects import models as project_models
 from casemsg.projects import queries as project_queries
+from casemsg.projects import services as project_services
 from casemsg.projects.models import ApiKey, Project
 
 
@@ -59,6 +60,7 @@ class ProjectKey(HttpBearer):
                 f"This API key lacks the '{self.scope}' scope this operation needs (it has: {have}).",
                 403,
             )
+        project_services.note_key_used(row)
         return row.project
 
 

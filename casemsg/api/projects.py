@@ -23,6 +23,9 @@ class KeyOut(Schema):
     created_on: datetime
     revoked: bool
     revoked_on: datetime | None
+    last_used_on: datetime | None = Field(
+        description="When the API last accepted the key (to the minute); null: never."
+    )
     scopes: list[str] = Field(description="What the key may do: among read, send, write and admin.")
 
 

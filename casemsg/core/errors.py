@@ -465,7 +465,7 @@ _CATALOGUE = [
         "The call has no Authorization header, or its key is unknown or revoked. Every API call except "
         "GET /api/v1/errors and the gateway webhooks needs a project API key.",
         "Send the header 'Authorization: Bearer KEY' with a current key of the project; `casemsg project key "
-        "SLUG` issues a new one.",
+        "SLUG --new` issues a new one (keys are stored hashed: an issued key is never shown again).",
         kind="request",
         status=401,
     ),
@@ -528,7 +528,7 @@ _CATALOGUE = [
         PROJECT_EXISTS,
         "Project already exists",
         "A project with this slug already exists in the installation.",
-        "Choose another slug, or use `casemsg project key SLUG` to get a key for the existing project.",
+        "Choose another slug, or use `casemsg project key SLUG --new` to get a key for the existing project.",
         kind="request",
         status=409,
     ),
@@ -603,7 +603,7 @@ _CATALOGUE = [
         "keywords, surveys, gateways, routes, event webhooks and settings) and admin (API keys, the audit "
         "log, and settings changes that weaken a legal rule). This operation needs a scope the key does not "
         "have.",
-        "Use a key with that scope, or have an owner issue one: `casemsg project key SLUG --scope read "
+        "Use a key with that scope, or have an owner issue one: `casemsg project key SLUG --new --scope read "
         "--scope write`, the API keys page, or POST /api/v1/projects/{project}/keys with a key that has the "
         "admin scope.",
         kind="request",

@@ -78,6 +78,9 @@ class ApiKey(models.Model):
     created_on = models.DateTimeField(auto_now_add=True)
     revoked = models.BooleanField(default=False)
     revoked_on = models.DateTimeField(null=True, blank=True)
+    # When the API last accepted the key, to the minute (services.note_key_used writes it at most once a
+    # minute, so a busy key costs no write per request); null: never used.
+    last_used_on = models.DateTimeField(null=True, blank=True)
     # Among SCOPES, in that order (projects.services checks them when the key is issued).
     scopes = models.JSONField(default=_default_scopes)
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import time
+from datetime import time, timedelta
 from typing import Any
 
 import phonenumbers
@@ -183,6 +183,21 @@ def issue_key(project: Project, name: str = "", scopes: Sequence[str] | None = N
 
 def list_keys(project: Project) -> QuerySet[ApiKey]:
     return ApiKey.objects.filter(project=project).order_by("pk")
+
+
+# A key's last use is written at most this often: a key sending thousands of requests a minute costs one
+# UPDATE a minute, not one per request.
+KEY_USE_RESOLUTION = timedelta(minutes=1)
+
+
+def note_key_used(row: ApiKey) -> None:
+    """Record that the API accepted this key now (shown by `casemsg project keys`, the API keys page and
+    GET …/keys), unless it was recorded less than KEY_USE_RESOLUTION ago."""
+    now = timezone.now()
+    if row.last_used_on is not None and now - row.last_used_on < KEY_USE_RESOLUTION:
+        return
+    ApiKey.objects.filter(pk=row.pk).update(last_used_on=now)
+    row.last_used_on = now
 
 
 def revoke_key(project: Project, key_id: int) -> ApiKey:

@@ -152,18 +152,18 @@ def test_project_create_refuses_an_existing_slug(project):
 
 
 def test_project_key_issues_a_second_working_key(api, alpha_data):
-    out = json.loads(cli("project", "key", "alpha", "--json"))
+    out = json.loads(cli("project", "key", "alpha", "--new", "--json"))
     assert out["slug"] == "alpha" and out["api_key"] != api.key
     second = Api(out["api_key"], "alpha")
     assert [c["case_id"] for c in second.get("cases").json()["items"]] == ["alpha-case"]
     assert api.get("cases").status_code == 200  # the first key still works
     assert ApiKey.objects.filter(project__slug="alpha").count() == 2
     with pytest.raises(CommandError):
-        cli("project", "key", "no-such-project")
+        cli("project", "key", "no-such-project", "--new")
 
 
 def test_keys_are_stored_hashed(api, other_api, alpha_data):
-    keys = [api.key, other_api.key, json.loads(cli("project", "key", "alpha", "--json"))["api_key"]]
+    keys = [api.key, other_api.key, json.loads(cli("project", "key", "alpha", "--new", "--json"))["api_key"]]
     hashes = set(ApiKey.objects.values_list("key_hash", flat=True))
     assert hashes == {hash_key(k) for k in keys}
     # no column of any table holds a plain key

@@ -187,13 +187,24 @@ def test_keys_are_issued_with_the_scopes_chosen(api: Api, project) -> None:
 def test_the_command_line_issues_keys_with_scopes(project) -> None:
     out = StringIO()
     call_command(
-        "project", "key", project.slug, "--name", "ci", "--scope", "read", "--scope", "send", "--json", stdout=out
+        "project",
+        "key",
+        project.slug,
+        "--new",
+        "--name",
+        "ci",
+        "--scope",
+        "read",
+        "--scope",
+        "send",
+        "--json",
+        stdout=out,
     )
     got = json.loads(out.getvalue())
     assert got["scopes"] == ["read", "send"]
     assert ApiKey.objects.get(project=project, name="ci").scopes == ["read", "send"]
     out = StringIO()
-    call_command("project", "key", project.slug, "--name", "default", stdout=out)
+    call_command("project", "key", project.slug, "--new", "--name", "default", stdout=out)
     assert "Scopes: read, send, write" in out.getvalue()
     out = StringIO()
     call_command("project", "keys", project.slug, "--json", stdout=out)

@@ -1,11 +1,14 @@
 """`casemsg demo`: a demo project with a few cases and the sandbox gateway, so `make run` shows
 something at once. Safe to run again: it reuses what exists, including the demo's API key and login,
 which it keeps in the data directory (readable by its owner only) so that each `make run` prints the
-same ones instead of minting new credentials."""
+same ones instead of minting new credentials. The key alone is also in `var/demo-api-key` (DEMO_KEY_FILE in
+the data directory, readable by its owner only), for `KEY=$(cat var/demo-api-key)`: API keys are stored
+hashed, so no command can show an issued key again (`casemsg project key` issues one only with --new)."""
 
 import json
 import os
 import secrets
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -13,6 +16,7 @@ from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand
 
 from casemsg.cases import services as cases
+from casemsg.core import files
 from casemsg.gateways import queries as gateway_queries
 from casemsg.gateways import services as gateways
 from casemsg.projects import queries as project_queries
@@ -42,6 +46,10 @@ DEMO_CASES = [
     ),
     ("demo-bad", "Bad Number", {"contact_phone_number": "1-206-617-1234"}),
 ]
+
+
+# The demo's API key alone, in the data directory: the README's `KEY=$(cat var/demo-api-key)`.
+DEMO_KEY_FILE = "demo-api-key"
 
 
 class Command(BaseCommand):
@@ -77,14 +85,20 @@ class Command(BaseCommand):
             user.set_password(password)
             user.save()
         _save_credentials({"api_key": key, "password": password})
+        _write_private(_key_file(), key + "\n")
         self.stdout.write(
             "Demo project 'demo' is ready: 4 cases, the sandbox gateway routes every number.\n"
             f"  API key: {key}\n"
+            f"           (kept in {_key_file()}, readable by you only: KEY=$(cat {_key_file()}))\n"
             f"  Login:   demo / {password}   (pages and /admin/)\n"
             '  Try:   curl -s -H "Authorization: Bearer $KEY" '
             "http://127.0.0.1:8000/api/v1/projects/demo/cases/demo-ravi/contact\n"
             "  Pages: http://127.0.0.1:8000/   API docs: http://127.0.0.1:8000/api/docs"
         )
+
+
+def _key_file() -> str:
+    return os.path.join(settings.DATA_DIR, DEMO_KEY_FILE)
 
 
 def _credentials_file() -> str:
@@ -101,7 +115,10 @@ def _saved_credentials() -> dict[str, str]:
 
 
 def _save_credentials(data: dict[str, str]) -> None:
-    # Created readable by its owner only: it holds a working API key and password of the demo project.
-    fd = os.open(_credentials_file(), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f)
+    _write_private(_credentials_file(), json.dumps(data))
+
+
+def _write_private(path: str, text: str) -> None:
+    # Readable by its owner only: it holds a working API key (and password) of the demo project.
+    with files.open_private(Path(path)) as f:
+        f.write(text.encode())

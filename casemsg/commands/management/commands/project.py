@@ -8,9 +8,11 @@ import json
 import os
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from casemsg.commands import lookup
+from casemsg.commands.management.commands.demo import DEMO_KEY_FILE
 from casemsg.consent import texts
 from casemsg.core import actor
 from casemsg.core.errors import InputError
@@ -19,6 +21,14 @@ from casemsg.projects.models import DEFAULT_SCOPES, SCOPES, Project
 from casemsg.translations import services as translation_files
 
 _project = lookup.project
+
+# `project key` without --new: a Twilio or RapidPro user expects to see the key again, which a hash cannot give.
+_NO_SHOW = (
+    "API keys are stored hashed, so a key is shown only once, when it is issued; nothing can show it again.\n"
+    "  List the project's keys (prefix, name, scopes, created, last used): casemsg project keys {slug}\n"
+    "  Issue a new key (shown once):                 casemsg project key {slug} --new [--name WHAT-FOR]\n"
+    "  The demo project's key: {demo_file} (written by `casemsg demo`, which `make run` runs)."
+)
 
 
 class Command(BaseCommand):
@@ -33,8 +43,13 @@ class Command(BaseCommand):
         c.add_argument("--language", default="en")
         c.add_argument("--languages", default="", help="comma-separated SMS languages")
         c.add_argument("--json", action="store_true")
-        k = sub.add_parser("key", help="issue another API key for a project (shown once)")
+        k = sub.add_parser("key", help="issue another API key for a project with --new (shown once)")
         k.add_argument("slug")
+        k.add_argument(
+            "--new",
+            action="store_true",
+            help="issue a new key; without it the command says how to find the keys (they are stored hashed)",
+        )
         k.add_argument("--name", default="", help="what the key is for")
         k.add_argument(
             "--scope",
@@ -126,6 +141,7 @@ class Command(BaseCommand):
                         "scopes": list(r.scopes or []),
                         "created_on": r.created_on.isoformat(),
                         "revoked": r.revoked,
+                        "last_used_on": r.last_used_on.isoformat() if r.last_used_on else None,
                     }
                     for r in rows
                 ]
@@ -138,7 +154,10 @@ class Command(BaseCommand):
                     else ("revoked" if r.revoked else "active")
                 )
                 scopes = ",".join(r.scopes or [])
-                self.stdout.write(f"{r.pk}\t{r.prefix}…\t{state}\t{scopes}\t{r.created_on:%Y-%m-%d %H:%M}\t{r.name}")
+                used = f"{r.last_used_on:%Y-%m-%d %H:%M}" if r.last_used_on else "never"
+                self.stdout.write(
+                    f"{r.pk}\t{r.prefix}…\t{state}\t{scopes}\t{r.created_on:%Y-%m-%d %H:%M}\t{used}\t{r.name}"
+                )
             return
         if o["action"] == "revoke-key":
             row = services.revoke_key(_project(o["slug"]), o["key_id"])
@@ -150,6 +169,8 @@ class Command(BaseCommand):
             scope_list = list(SCOPES)  # a project's first key has every scope
         else:
             project = _project(o["slug"])
+            if not o["new"]:
+                raise CommandError(_NO_SHOW.format(slug=project.slug, demo_file=settings.DATA_DIR / DEMO_KEY_FILE))
             row, key = services.issue_key(project, o["name"], o["scopes"])
             scope_list = list(row.scopes)
         if o["json"]:
