@@ -9,7 +9,7 @@ and expiry is written to the consent ledger.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -299,23 +299,35 @@ def on_workers_changed(
 WHATSAPP_OPT_IN = "The person wrote to the business on WhatsApp."
 
 
-def record_whatsapp_opt_ins(project_id: int, numbers: Sequence[str], text_by_number: dict[str, str]) -> int:
-    """WhatsApp's opt-in: the first message a number sends to one of the project's WhatsApp numbers is
-    recorded in the ledger (kind opt_in, source whatsapp, the person's words as the answer), once per
-    project and number. Called by the inbound webhook; two queries. Returns how many were recorded."""
-    wanted = set(numbers)
-    if not wanted:
+def record_whatsapp_opt_ins(entries: Iterable[tuple[int | None, str, str]]) -> int:
+    """WhatsApp's opt-in, the one rule for every WhatsApp gateway: the first message a number sends to
+    one of a project's WhatsApp numbers is recorded in the ledger (kind opt_in, source whatsapp, the
+    person's words as the answer), once per project and number. `entries` are (project id, number, text):
+    a project's own gateway knows its project when the webhook stores the message (inbound.receive); an
+    installation gateway's message has its project once the router has routed it (inbound.router). An
+    entry without a project (a sender no project knows) records nothing. Two queries; returns how many
+    were recorded."""
+    first: dict[tuple[int, str], str] = {}
+    for project_id, number, text in entries:
+        if project_id is not None and number:
+            first.setdefault((project_id, number), text)
+    if not first:
         return 0
     known = set(
         ConsentRecord.objects.filter(
-            project_id=project_id, phone_number__in=wanted, kind="opt_in", source="whatsapp"
-        ).values_list("phone_number", flat=True)
+            project_id__in={p for p, _n in first},
+            phone_number__in={n for _p, n in first},
+            kind="opt_in",
+            source="whatsapp",
+        ).values_list("project_id", "phone_number")
     )
     now = timezone.now()
     rows = []
-    for n in sorted(wanted - known):
+    for (project_id, n), text in sorted(first.items()):
+        if (project_id, n) in known:
+            continue
         row = ledger.entry(n, "opt_in", "whatsapp", created_on=now, text_shown=WHATSAPP_OPT_IN)
-        row.project_id, row.answer = project_id, text_by_number.get(n, "")[:255]
+        row.project_id, row.answer = project_id, text[:255]
         rows.append(row)
     if rows:
         ledger_written.send(ConsentRecord, records=ConsentRecord.objects.bulk_create(rows))

@@ -41,7 +41,7 @@ def receive(
     queued: list[int] = []
     wrote_to: list[tuple[str, str]] = []  # (sender, the number they wrote to): a pool answers from it
     opened: list[tuple[str, datetime]] = []
-    said: dict[str, str] = {}
+    said: list[tuple[str, str]] = []
     for item in items:
         clean = cleaning.clean_inbound(item, now)
         pk = _insert_inbound(
@@ -74,12 +74,12 @@ def receive(
                 wrote_to.append((clean.sender, item.to_number))
             if item.extra.get("channel") == "whatsapp" and not simulated:
                 opened.append((clean.sender, clean.received_on))
-                said[clean.sender] = clean.text
+                said.append((clean.sender, clean.text))
     if opened:
         wa_windows.touch(gateway.pk, opened)  # their 24-hour WhatsApp windows open (contacts.whatsapp)
         owner = project.pk if project is not None else gateway.project_id
-        if owner is not None:  # (an installation gateway's: the project is known once routed)
-            consent_services.record_whatsapp_opt_ins(owner, list(said), said)  # WhatsApp's opt-in, in the ledger
+        if owner is not None:  # (an installation gateway's: the router records it once it knows the project)
+            consent_services.record_whatsapp_opt_ins((owner, n, text) for n, text in said)  # WhatsApp's opt-in
     if wrote_to and pools.has_pool(gateway.pk):
         pools.remember_inbound(gateway, wrote_to)
     if queued:

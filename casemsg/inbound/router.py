@@ -13,6 +13,7 @@ import logging
 
 from django.db import transaction
 
+from casemsg.consent import services as consent_services
 from casemsg.inbound import claim
 from casemsg.inbound.handle import Writes, act, changes_state, handle
 from casemsg.inbound.routing import Lookups, Route
@@ -69,8 +70,27 @@ def process_batch(msgs: list[Message]) -> None:
             if lookups.changed:
                 lookups = Lookups(msgs[i + 1 :])  # read the rest again, after the change
         _flush(collected, collected_msgs, lookups)
+        _whatsapp_opt_ins(msgs)
     ids = [m.pk for m in msgs]
     transaction.on_commit(lambda: inbound_received.send(Message, ids=ids))
+
+
+def _whatsapp_opt_ins(msgs: list[Message]) -> None:
+    """WhatsApp's opt-in for messages through an installation gateway: their project is known only now
+    that they are routed (a project's own gateway's are recorded by the webhook, inbound.receive; the same
+    rule, consent.services.record_whatsapp_opt_ins). Never for a simulated message."""
+    entries = [
+        (m.project_id, m.to, m.text)
+        for m in msgs
+        if m.channel == "whatsapp"
+        and not m.simulated
+        and not m.error
+        and m.gateway is not None
+        and m.gateway.project_id is None
+    ]
+    if entries:
+        with transaction.atomic():
+            consent_services.record_whatsapp_opt_ins(entries)
 
 
 def _flush(collected: Writes, msgs: list[Message], lookups: Lookups) -> None:

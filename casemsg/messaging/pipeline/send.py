@@ -284,6 +284,7 @@ def send_window(msgs: list[Message]) -> None:
         results.update({m.pk: r for m, r in zip(emails, email.send_batch(emails), strict=True)})
     sent_on = timezone.now()
     moved = failover.after_send(msgs, results, sent_on)  # not taken: on to the route's next gateway
+    moved |= whatsapp.fall_back_after_send(msgs, results, sent_on)  # WhatsApp's window closed: SMS, if allowed
     for m in msgs:
         r = results.get(m.pk)
         if r is None:  # (every adapter answers each message; this only guards the write below)

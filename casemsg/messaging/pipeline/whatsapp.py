@@ -23,6 +23,7 @@ gateways, its windows, its templates.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +31,7 @@ from casemsg.contacts import whatsapp as windows
 from casemsg.contacts.status import ContactStatus
 from casemsg.core import errors
 from casemsg.gateways import whatsapp_templates
+from casemsg.gateways.base import SendResult
 from casemsg.gateways.models import Gateway, WhatsAppTemplate
 from casemsg.gateways.whatsapp import DEFAULT_RATE_LIMIT, WHATSAPP_TYPE_NAMES, fill
 from casemsg.messaging import render
@@ -173,6 +175,30 @@ def _cannot(m: Message, sts: dict[int, ContactStatus], code: str, detail: str, n
         *(m.history or []),
         {"at": now.isoformat(), "code": errors.WHATSAPP_SENT_AS_SMS, "reason": code, "detail": detail},
     ]
+
+
+def fall_back_after_send(msgs: list[Message], results: Mapping[int, SendResult], now: datetime) -> set[int]:
+    """The provider said the window is closed when the message went (Meta 131047, Twilio 63016: our window
+    said open, theirs did not — a clock apart, an inbound webhook lost): a message whose content allows
+    the fallback goes back to the queue as an SMS at once (its history says why: WHATSAPP_SENT_AS_SMS with
+    the provider's words), checked and routed by the SMS rules on its next claim; without the fallback it
+    fails with WHATSAPP_WINDOW_CLOSED as the result says. Returns the ids moved (`apply_result` must not
+    see them)."""
+    moved: set[int] = set()
+    for m in msgs:
+        r = results.get(m.pk)
+        if r is None or r.status != "failed" or r.error != errors.WHATSAPP_WINDOW_CLOSED or m.channel != CHANNEL:
+            continue
+        if not spec(m).get("fallback_sms") and not (m.content or {}).get("fallback_sms"):
+            continue
+        m.history = [
+            *(m.history or []),
+            {"at": now.isoformat(), "code": errors.WHATSAPP_SENT_AS_SMS, "reason": r.error, "detail": r.detail[:300]},
+        ]
+        m.channel, m.gateway, m.gateway_name, m._rich = "sms", None, "", None
+        m.status, m.claim, m.next_attempt_on, m.error, m.error_detail = Message.QUEUED, "", now, "", ""
+        moved.add(m.pk)
+    return moved
 
 
 def remember_unreachable(msgs: list[Message], at: datetime) -> None:
