@@ -89,6 +89,8 @@ class AfricasTalkingGateway(GatewayType):
     # --- outbound --------------------------------------------------------------------------------
     async def send_one(self, session: aiohttp.ClientSession, msg: OutboundSms) -> SendResult:
         form = {**self.fixed_fields, "to": "+" + digits(msg.to), "message": msg.text}
+        if msg.sender:  # the recipient's short code or sender ID of the gateway's pool (gateways.pools)
+            form["from"] = msg.sender
         return self.classify(msg.message_id, await self.post(session, self.url, data=form, headers=self.headers))
 
     @staticmethod

@@ -34,7 +34,7 @@ from casemsg.gateways.base import (
 )
 from casemsg.gateways.models import Gateway
 
-PLACEHOLDER = re.compile(r"\{(to|to_plus|text|message_id)\}")
+PLACEHOLDER = re.compile(r"\{(to|to_plus|text|message_id|from)\}")
 DEFAULT_PARAMS = {"to": "{to}", "text": "{text}"}
 DEFAULT_INBOUND = {"from": "from", "text": "text", "id": "id", "to": "to"}
 DEFAULT_STATUS = {"id": "id", "status": "status", "error": "error"}
@@ -96,8 +96,9 @@ class HttpGateway(GatewayType):
         "params": ConfigField(
             "object",
             secret_values=True,
-            help="{name: value}; text values may contain {to} (E.164 digits), {to_plus} (+ and digits), {text} "
-            'and {message_id}; nested objects and lists are templated too. Default {"to": "{to}", "text": "{text}"}. '
+            help="{name: value}; text values may contain {to} (E.164 digits), {to_plus} (+ and digits), {text}, "
+            "{from} (the sender: the recipient's pool number, else `sender`) and {message_id}; nested objects "
+            'and lists are templated too. Default {"to": "{to}", "text": "{text}"}. '
             "Values are not shown again once saved (a value left as <hidden> keeps the stored one).",
         ),
         "headers": ConfigField(
@@ -106,6 +107,7 @@ class HttpGateway(GatewayType):
             help='{name: value}, templated like params (e.g. an idempotency key "{message_id}"). Values are '
             "not shown again once saved (a value left as <hidden> keeps the stored one).",
         ),
+        "sender": ConfigField(help="The sender number or ID, as {from} in params and headers (a pool's number wins)."),
         "username": ConfigField(help="HTTP basic auth user (optional)."),
         "password": ConfigField(secret=True, help="HTTP basic auth password."),
         "success_status": ConfigField("list", help='HTTP codes meaning "accepted" (default: any 2xx).'),
@@ -149,6 +151,7 @@ class HttpGateway(GatewayType):
         self.success_status: set[int] | None = {int(s) for s in statuses} if statuses else None
         self.success_contains = str(c.get("success_contains") or "")
         self.provider_id_path = str(c.get("provider_id_path") or "")
+        self.sender = str(c.get("sender") or "")
 
     @classmethod
     def validate_config(cls, config: Mapping[str, Any]) -> None:
@@ -170,7 +173,14 @@ class HttpGateway(GatewayType):
     # --- outbound --------------------------------------------------------------------------------
     async def send_one(self, session: aiohttp.ClientSession, msg: OutboundSms) -> SendResult:
         to = digits(msg.to)
-        values = {"to": to, "to_plus": "+" + to, "text": msg.text, "message_id": str(msg.message_id)}
+        values = {
+            "to": to,
+            "to_plus": "+" + to,
+            "text": msg.text,
+            "message_id": str(msg.message_id),
+            # the recipient's number of the gateway's pool (gateways.pools), else the configured sender
+            "from": msg.sender or self.sender,
+        }
         params = render(self.params, values)
         headers = {str(k): str(v) for k, v in render(self.headers, values).items()}
         if self.auth_header:

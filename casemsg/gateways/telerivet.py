@@ -66,6 +66,11 @@ class TelerivetGateway(GatewayType):
         "api_key": ConfigField(required=True, secret=True, help="The API key: the basic-auth username."),
         "project_id": ConfigField(required=True, help="The Telerivet project (PJ…) to send from."),
         "route_id": ConfigField(help="The phone or route to send from (the project's default route otherwise)."),
+        "routes": ConfigField(
+            "object",
+            help="{pool number: route_id}: the phone (PN…) or route each number of the gateway's pool sends "
+            "from (Telerivet picks the sender by route, not by number).",
+        ),
         "webhook_secret": ConfigField(
             secret=True,
             help="Telerivet posts it as `secret` with every webhook (checked when set); sent as status_secret.",
@@ -89,10 +94,18 @@ class TelerivetGateway(GatewayType):
             if c.get("webhook_secret"):
                 fixed["status_secret"] = str(c["webhook_secret"])
         self.fixed_fields = fixed
+        routes = c.get("routes") if isinstance(c.get("routes"), dict) else {}
+        self.routes = {str(k).lstrip("+"): str(v) for k, v in routes.items() if v}
 
     # --- outbound --------------------------------------------------------------------------------
     async def send_one(self, session: aiohttp.ClientSession, msg: OutboundSms) -> SendResult:
         payload = {"to_number": "+" + digits(msg.to), "content": msg.text, **self.fixed_fields}
+        if msg.sender:  # the recipient's number of the gateway's pool (gateways.pools): its phone or route
+            route = self.routes.get(msg.sender.lstrip("+"))
+            if route is None:
+                detail = f"Pool number {msg.sender} has no route_id in the gateway's `routes`."
+                return SendResult(msg.message_id, "failed", error=errors.INVALID_GATEWAY_CONFIG, detail=detail)
+            payload["route_id"] = route
         return self.classify(msg.message_id, await self.post(session, self.url, json=payload, headers=self.headers))
 
     @staticmethod

@@ -124,6 +124,8 @@ class TwilioGateway(GatewayType):
     # --- outbound --------------------------------------------------------------------------------
     async def send_one(self, session: aiohttp.ClientSession, msg: OutboundSms) -> SendResult:
         form = {"To": "+" + digits(msg.to), "Body": msg.text, **self.fixed_fields}
+        if msg.sender:  # the recipient's number of the gateway's pool (gateways.pools) instead of from_number
+            form["From"] = sender_address(msg.sender)
         return self.classify(msg.message_id, await self.post(session, self.url, data=form, headers=self.headers))
 
     @staticmethod
