@@ -59,3 +59,39 @@ class StickySender(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["gateway", "recipient"], name="sticky_sender_unique")]
+
+
+class SubmitAck(models.Model):
+    """A submit_sm the SMSC acknowledged (submit_sm_resp ESME_ROK), stored as the responses arrive, a part of
+    a message per row (casemsg.gateways.smpp_journal). What makes duplicates per submit rather than per
+    window: after a worker dies mid-send, a message every part of which is here was taken by the SMSC (it is
+    sent, with this id, not sent again); a part that is here is never submitted again. Kept a day."""
+
+    message_id = models.BigIntegerField()  # the Message's pk (gateways sits below messaging: no foreign key)
+    part = models.PositiveSmallIntegerField()  # 1-based
+    parts = models.PositiveSmallIntegerField()
+    provider_id = models.CharField(max_length=65)  # the SMSC's message_id (C-Octet String of up to 65)
+    acked_on = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["message_id", "part"], name="submit_ack_part_once")]
+
+
+class SmppHandoff(models.Model):
+    """A message a worker hands to the `casemsg smpp` process that holds a `bind_per: process` gateway's only
+    bind (casemsg.gateways.smpp_handoff): pending until that process takes it, then its outcome."""
+
+    PENDING, TAKEN, DONE = 0, 1, 2
+    gateway = models.ForeignKey(Gateway, on_delete=models.CASCADE, related_name="+")
+    message_id = models.BigIntegerField()
+    to = models.CharField(max_length=32)
+    text = models.TextField()
+    sender = models.CharField(max_length=32, blank=True, default="")
+    segments = models.PositiveSmallIntegerField(default=1)
+    state = models.PositiveSmallIntegerField(default=PENDING)
+    taken_by = models.CharField(max_length=64, blank=True, default="")
+    result = models.JSONField(null=True, blank=True)  # the SendResult's fields once DONE
+    created_on = models.DateTimeField(db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["gateway", "state"], name="smpp_handoff_due")]
