@@ -67,6 +67,9 @@ class SendResult:
     # The gateway certainly did not take the message (not bound, bind refused, circuit open): it may move to
     # the route's next gateway (gateways.failover). Never set when the outcome is unknown.
     not_taken: bool = False
+    # A submit went on the wire and got no answer (an SMPP submit_sm without its submit_sm_resp): the gateway
+    # may have it, so sending it again may duplicate it; its history says so (messaging.pipeline.failover).
+    outcome_unknown: bool = False
 
 
 @dataclass
