@@ -102,15 +102,24 @@ def _key(text: str) -> str:
 
 
 def _choice_lookup(question: Question) -> dict[str, str]:
-    """Reply text -> choice name. Labels first, then names, then positions, so that on a (validated
-    against, but possible in hand-built objects) clash the number wins, then the name."""
+    """Reply text -> choice name: a number is the choice's place in the list as sent (`1 No 2 Yes`), never
+    a name or label that is a number (choices coded 0/1, 1/2/99); then names; then labels in any language,
+    except a label two choices share ("Other" twice), which picks neither."""
     lookup: dict[str, str] = {}
+    shared: set[str] = set()
     for choice in question.choices:
         for label in choice.label.values():
-            if _key(label):
-                lookup[_key(label)] = choice.name
+            key = _key(label)
+            if not key or key.isdigit():
+                continue
+            if lookup.get(key, choice.name) != choice.name:
+                shared.add(key)
+            lookup[key] = choice.name
+    for key in shared:
+        del lookup[key]
     for choice in question.choices:
-        lookup[_key(choice.name)] = choice.name
+        if not _key(choice.name).isdigit():
+            lookup[_key(choice.name)] = choice.name
     for position, choice in enumerate(question.choices, start=1):
         lookup[str(position)] = choice.name
     return lookup

@@ -397,7 +397,14 @@ def _parse_columns(out: _Collector, qname: str, name: str, value: object) -> dic
 
 
 def _parse_choices(
-    out: _Collector, qname: str, value: object, languages: tuple[str, ...], default: str, filtered: bool
+    out: _Collector,
+    qname: str,
+    value: object,
+    languages: tuple[str, ...],
+    default: str,
+    filtered: bool,
+    *,
+    spaces: bool = False,
 ) -> tuple[Choice, ...]:
     if not isinstance(value, list) or not value:
         out.add(qname, "A select question needs a non-empty list of choices.")
@@ -409,9 +416,10 @@ def _parse_choices(
             continue
         _unknown_keys(out, qname, raw, _CHOICE_KEYS, f"Choice {i}")
         name = raw.get("name")
-        # select_multiple answers are space-separated names, so a name cannot contain spaces.
-        if not isinstance(name, str) or not name or any(c.isspace() for c in name):
-            out.add(qname, f"Choice {i} needs a name without spaces.")
+        # select_multiple (and rank) answers are space-separated names, so their names cannot contain spaces;
+        # a select_one's answer is one name, which may (XLSForm allows it: `Cash crop` as a value)
+        if not isinstance(name, str) or not name.strip() or (not spaces and any(c.isspace() for c in name)):
+            out.add(qname, f"Choice {i} needs a name{'' if spaces else ' without spaces'}.")
             continue
         label = _texts(out, qname, raw.get("label"), f"The label of choice '{name}'", languages, default)
         choices.append(Choice(name, label, _parse_columns(out, qname, name, raw.get("columns"))))
@@ -420,28 +428,10 @@ def _parse_choices(
         if c.name in seen and not filtered:  # (a filtered list may repeat a name across its subsets)
             out.add(qname, f"The choice name '{c.name}' is used twice.")
         seen.add(c.name)
-    if not filtered:
-        # a choice filter offers a subset at a time, numbered afresh: replies are matched within it
-        _check_reply_ambiguity(out, qname, choices)
+    # Replies that could mean two choices are not refused here: a number is always the choice's place in the
+    # list as sent, and a word two choices share (a label in two languages, "Other" twice) is not read as
+    # either — the person is asked again and answers with the number (answers._choice_lookup).
     return tuple(choices)
-
-
-def _check_reply_ambiguity(out: _Collector, qname: str, choices: list[Choice]) -> None:
-    """Replies are matched by position, name or any label, ignoring case; each must pick one choice.
-
-    Typical catch: choices named 0 and 1 in that order, where the reply '1' would mean both the first
-    choice (by number) and the choice named '1'.
-    """
-    owners: dict[str, set[str]] = {}
-    for position, c in enumerate(choices, start=1):
-        for token in (str(position), c.name, *c.label.values()):
-            key = " ".join(token.split()).casefold()
-            if key:
-                owners.setdefault(key, set()).add(c.name)
-    for key, names in owners.items():
-        if len(names) > 1:
-            listed = " and ".join(f"'{n}'" for n in sorted(names))
-            out.add(qname, f"The reply '{key}' would match choices {listed}; give them distinct names and labels.")
 
 
 def _check_expression(
@@ -534,7 +524,13 @@ def _parse_question(
             }
             compiled_filter = _check_expression(out, raw, "choice_filter", earlier, all_names, columns=columns)
         choices = _parse_choices(
-            out, qname, raw.get("choices"), languages, default, raw.get("choice_filter") is not None
+            out,
+            qname,
+            raw.get("choices"),
+            languages,
+            default,
+            raw.get("choice_filter") is not None,
+            spaces=qtype == "select_one",
         )
     else:
         if "choices" in raw:

@@ -111,7 +111,7 @@ _NAMES: dict[str, tuple[str, ...]] = {
     "qu": ("Quechua", "Runasimi"),
     "ay": ("Aymara",),
     "gn": ("Guarani", "Guaraní"),
-    "tet": ("Tetum",),
+    "tet": ("Tetum", "Tetun"),
     "mn": ("Mongolian", "Монгол"),
     "uz": ("Uzbek", "Oʻzbek"),
     "kk": ("Kazakh", "Қазақ"),

@@ -857,9 +857,11 @@ class _Reader:
         elif readonly != "false()":
             out["read_only"] = self.translate(readonly, path, ctx)
         if bind.get("constraint"):
-            out["constraint"] = self.translate(bind["constraint"], path, ctx)
-        if message := self.message(bind.get(_JR + "constraintMsg"), path, ctx):
-            out["constraint_message"] = message
+            # `${age} < 120` in age's own constraint is `. < 120` (pyxform writes both as the node's path)
+            own = re.compile(r"\$\{" + re.escape(out["name"]) + r"\}")
+            out["constraint"] = own.sub(".", self.translate(bind["constraint"], path, ctx))
+            if message := self.message(bind.get(_JR + "constraintMsg"), path, ctx):
+                out["constraint_message"] = message  # (a message without a constraint is never said: ODK ignores it)
         if message := self.message(bind.get(_JR + "requiredMsg"), path, ctx):
             out["required_message"] = message
 
@@ -918,8 +920,26 @@ class _Reader:
                 self.problem(at, f"{why}.")
         if tables:
             survey["tables"] = tables
+        for question in self.questions:
+            _fill_default_language(question, self.default_language)
         survey["questions"] = self.questions
         return survey
+
+
+def _fill_default_language(question: dict[str, Any], default: str) -> None:
+    """A label or choice without text in the default language says the first language's text it has,
+    else (a choice) its name — as ODK Collect shows a form whose translation is incomplete."""
+
+    def fill(texts: dict[str, str], fallback: str = "") -> None:
+        if not texts.get(default, "").strip():
+            texts[default] = next((t for t in texts.values() if t.strip()), fallback)
+
+    for key in ("label", "hint", "constraint_message", "required_message"):
+        if question.get(key):
+            fill(question[key])
+    for choice in question.get("choices") or []:
+        label = choice.setdefault("label", {})
+        fill(label, str(choice.get("name", "")))
 
 
 def _all(conditions: list[str]) -> str:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import os
 import re
 import zipfile
@@ -42,6 +43,8 @@ from casemsg.surveys.definition import MAX_QUESTIONS, Problem, SurveyError, pars
 from casemsg.surveys.xform import read_xform
 
 __all__ = ["Imported", "import_xlsform", "read_xlsform", "xform_to_survey_dict"]
+
+log = logging.getLogger(__name__)
 
 _GROUPING = re.compile(r"^(begin|end)[ _](group|repeat|lgroup|loop|looped group)$")
 
@@ -383,6 +386,13 @@ def read_xlsform(
         xform = convert(xlsform=io.BytesIO(data), file_type=f".{kind}", warnings=[]).xform
     except PyXFormError as err:
         raise SurveyError([_pyxform_problem(str(err))]) from None
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError) as err:
+        # pyxform fails on some columns it does not check (a group's `instance::tag`, in CHT's forms) with a
+        # Python error: the form is refused as pyxform could not read it, not a server error
+        log.info("pyxform could not convert a form: %r", err)
+        raise SurveyError(
+            [Problem(None, f"pyxform could not convert this form ({type(err).__name__}: {err}).")]
+        ) from None
     del data
     try:
         imported = read_xform(
