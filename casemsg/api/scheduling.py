@@ -131,13 +131,26 @@ class FirstSendOut(Schema):
     mobile_worker_id: int | None
     name: str
     due_utc: datetime
-    local_time: str = Field(description="on the recipient's clock (ISO, no offset)")
+    local_time: str = Field(description="due_utc on the recipient's clock (ISO, no offset)")
+    utc_offset: str = Field("", description='the zone\'s offset at due_utc ("-04:00"): which pass of a fall-back fold')
     time_zone: str
     language: str = Field(description='the translation used; "" for the untranslated text')
     text: str = Field(description="rendered for this recipient")
     subject: str
     segments: int
     gateway: str | None = Field(None, description="SMS: the gateway it would use now (failover included)")
+    whatsapp: str = Field("", description="WhatsApp: free_text (inside the window), template, or sms (fallback)")
+
+
+class WhatsAppReachOut(Schema):
+    gateway: str | None = Field(description="the WhatsApp gateway the messages would use (none: NO_SUITABLE_GATEWAY)")
+    template: str | None = Field(description="the template named for outside the 24-hour window")
+    template_status: str | None = Field(description="APPROVED, the provider's other status, or null (not synced)")
+    fallback_sms: bool
+    window_open: int = Field(description="recipients inside the window: they get the text")
+    template_sends: int = Field(description="recipients outside the window who get the approved template")
+    sms: dict[str, int] = Field(description="the WhatsApp error code → recipients who get an SMS instead")
+    unreachable: dict[str, int] = Field(description="error code → recipients who cannot be reached, and why")
 
 
 class PreflightOut(Schema):
@@ -150,6 +163,7 @@ class PreflightOut(Schema):
     first_sends: list[FirstSendOut] = Field(description="the earliest first messages, rendered")
     at_each_send: bool = Field(False, description="the recipients are read again at each occurrence")
     recipients_note: str = Field("", description="what the counts mean for who gets the messages")
+    whatsapp: WhatsAppReachOut | None = Field(None, description="channel whatsapp: how the recipients are reached")
 
 
 class ScheduledOut(Schema):
@@ -159,7 +173,8 @@ class ScheduledOut(Schema):
     case_id: str
     iteration: int = Field(description="the event's index in its schedule")
     due_utc: datetime
-    local_time: str = Field(description="on the recipient's clock (ISO, no offset)")
+    local_time: str = Field(description="due_utc on the recipient's clock (ISO, no offset)")
+    utc_offset: str = Field("", description='the zone\'s offset at due_utc ("-04:00"): which pass of a fall-back fold')
     time_zone: str
     channel: str
     language: str
