@@ -35,7 +35,8 @@ TZ_PROPERTY = "time_zone"  # the case property holding a case's own time zone
 
 
 class Due(NamedTuple):
-    """One event of an instance: when it fires (UTC), the local wall time planned, its index."""
+    """One event of an instance: when it fires (UTC), that instant on the recipient's clock (naive; read
+    from the instant, so never a wall time a DST gap skipped), its index."""
 
     utc: datetime
     local: datetime
@@ -155,13 +156,14 @@ def _timed(frame: Frame, rec: timing.Recurrence, tz: ZoneInfo, after: datetime) 
         if not batch:
             return
         for o in batch:
-            utc, local = o.utc, o.local
+            utc = o.utc
             if window is not None:
                 day = o.local.date()
                 utc = timing.random_time_in_window(day, window[0], window[1], tz, f"{frame.seed}:{day}")
-                local = _local(utc, frame.zone)
             if utc > after:
-                yield Due(utc, local, o.index)
+                # the wall time is read back from the instant, not the one planned: a planned 02:30 in a
+                # spring-forward gap fires at 03:00, and that is what the coming sends must say
+                yield Due(utc, _local(utc, frame.zone), o.index)
         scanned += len(batch)
         cursor = batch[-1].utc
 

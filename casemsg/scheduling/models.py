@@ -119,7 +119,9 @@ class ScheduleInstance(models.Model):
     time_zone = models.CharField(max_length=64, default="UTC")  # the zone the local times were read in
     iteration = models.PositiveIntegerField(default=0)  # the index of the next event
     next_due_utc = models.DateTimeField(null=True, blank=True)
-    next_local = models.CharField(max_length=32, blank=True, default="")  # the planned local wall-clock time
+    next_local = models.CharField(
+        max_length=32, blank=True, default=""
+    )  # next_due_utc on the recipient's clock (read from it)
     active = models.BooleanField(default=True)
     claim = models.CharField(max_length=32, blank=True, default="")
     claimed_on = models.DateTimeField(null=True, blank=True)

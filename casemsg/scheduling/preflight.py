@@ -44,8 +44,9 @@ from django.utils import timezone
 
 from casemsg.cases.models import Case
 from casemsg.contacts.status import ContactStatus, statuses
-from casemsg.core import errors
+from casemsg.core import errors, wallclock
 from casemsg.messaging import render, segments
+from casemsg.messaging.pipeline import whatsapp as wa_rule
 from casemsg.projects.models import Project
 from casemsg.scheduling import contents, events, lifecycle, recipients, specs
 from casemsg.scheduling.models import Broadcast
@@ -69,13 +70,15 @@ class FirstSend:
     mobile_worker_id: int | None
     name: str
     due_utc: datetime
-    local_time: str  # ISO, the recipient's wall clock
+    local_time: str  # ISO, due_utc on the recipient's clock (no offset: see utc_offset)
     time_zone: str
     language: str  # the translation used; "" for the untranslated text
     text: str
     subject: str = ""  # emails
     segments: int = 0  # SMS
     gateway: str | None = None  # SMS: the gateway it would use now (its route's, or the next while that one is down)
+    whatsapp: str = ""  # WhatsApp: free_text (inside the window), template, or sms (the fallback)
+    utc_offset: str = ""  # the zone's offset at due_utc ("-04:00"): which of a fall-back fold's two 01:30s
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,7 @@ class Preflight:
     first_sends: list[FirstSend] = field(default_factory=list)
     at_each_send: bool = False  # the recipients are read again at each occurrence
     recipients_note: str = ""  # what that means, in a sentence
+    whatsapp: dict[str, Any] | None = None  # WhatsApp: how many inside the window, by template, by SMS, not at all
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -101,6 +105,7 @@ class Preflight:
             "first_sends": [f.__dict__ for f in self.first_sends],
             "at_each_send": self.at_each_send,
             "recipients_note": self.recipients_note,
+            "whatsapp": self.whatsapp,
         }
 
 
@@ -136,6 +141,7 @@ class _Candidate:
     language: str
     chain: list[str]
     gateway: str | None = None
+    how: str = ""  # WhatsApp (messaging.pipeline.whatsapp.decide)
 
 
 class _Tally:
@@ -145,6 +151,7 @@ class _Tally:
         self.blocked: dict[str, int] = {}
         self.first: list[_Candidate] = []
         self.by_language: dict[str, int] = {}  # segments of a placeholder-free text, per language
+        self.whatsapp: wa_rule.Planner | None = None
 
     def block(self, code: str) -> None:
         self.blocked[code] = self.blocked.get(code, 0) + 1
@@ -160,6 +167,8 @@ def of_spec(project: Project, spec: specs.BroadcastSpec, now: datetime, limit: i
     cases, workers = recipients.recipient_querysets(draft, now)
     content = _as_sent(spec.content)
     tally = _Tally(content, content.as_json(), limit)
+    if content.channel == "whatsapp":  # the send path's rule, counted page by page (one query a page)
+        tally.whatsapp = wa_rule.Planner(project.pk, content.whatsapp, now)
     by_zone: dict[str, events.Due | None] = {}
 
     def first_event(zone: str) -> events.Due | None:
@@ -187,6 +196,7 @@ def of_spec(project: Project, spec: specs.BroadcastSpec, now: datetime, limit: i
         first_sends=_first_sends(project, tally),
         at_each_send=lifecycle.reads_recipients_again(draft),
         recipients_note=_recipients_note(draft, spec),
+        whatsapp=tally.whatsapp.reach.as_dict() if tally.whatsapp is not None else None,
     )
 
 
@@ -215,7 +225,11 @@ def _tally_page(
     sts = statuses(list(page))
     parents = _parents(project, page, tally.content)
     candidates: list[_Candidate] = []
-    for contact, st in zip(page, sts, strict=True):
+    ways: list[tuple[str, str]] = []
+    if tally.whatsapp is not None:  # (those with no event left are not asked)
+        zones = [events.zone_for_recipient(events.contact_time_zone(c), project, spec.schedule) for c in page]
+        ways = tally.whatsapp.page([st if first_event(z) else None for st, z in zip(sts, zones, strict=True)])
+    for i, (contact, st) in enumerate(zip(page, sts, strict=True)):
         order = tally.recipients
         tally.recipients += 1
         zone = events.zone_for_recipient(events.contact_time_zone(contact), project, spec.schedule)
@@ -223,7 +237,13 @@ def _tally_page(
         if due is None:
             tally.no_events += 1
             continue
-        code = _problem(spec.content.channel, contact, st)
+        how = ""
+        if ways:
+            how, why = ways[i]
+            if not how:
+                tally.block(why)
+                continue
+        code = _problem(spec.content.channel, contact, st) if not how else None
         if code is not None:
             tally.block(code)
             continue
@@ -248,7 +268,7 @@ def _tally_page(
                 tally.segments += tally.by_language[language]
         tally.sendable += 1
         if tally.limit:
-            candidates.append(_Candidate(due, order, contact, zone, template, language, chain, st.gateway))
+            candidates.append(_Candidate(due, order, contact, zone, template, language, chain, st.gateway, how))
     if candidates:
         tally.first = sorted(tally.first + candidates, key=lambda c: (c.due.utc, c.order))[: tally.limit]
 
@@ -320,6 +340,7 @@ def _first_sends(project: Project, tally: _Tally) -> list[FirstSend]:
     parents = _parents(project, [c.contact for c in kept], tally.content)
     out = []
     for c in kept:
+        seen = wallclock.wall(c.due.utc, c.zone)  # from the instant: a gap's 02:30 fires at 03:00
         text = _render(c.template, c.contact, parents) or ""
         subject = ""
         if tally.content.channel == "email":
@@ -330,13 +351,15 @@ def _first_sends(project: Project, tally: _Tally) -> list[FirstSend]:
                 mobile_worker_id=c.contact.pk if isinstance(c.contact, MobileWorker) else None,
                 name=c.contact.name or (c.contact.username if isinstance(c.contact, MobileWorker) else ""),
                 due_utc=c.due.utc,
-                local_time=c.due.local.isoformat(),
+                local_time=seen.naive.isoformat(),
                 time_zone=c.zone,
+                utc_offset=seen.offset,
                 language=c.language,
                 text=text,
                 subject=subject,
                 segments=segments.count(text) if tally.content.channel == "sms" else 0,
                 gateway=c.gateway if tally.content.channel == "sms" else None,
+                whatsapp=c.how,
             )
         )
     return out

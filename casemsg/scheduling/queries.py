@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from casemsg.cases.models import Case
 from casemsg.contacts.status import resolve_language
-from casemsg.core import errors
+from casemsg.core import errors, wallclock
 from casemsg.core.errors import InputError
 from casemsg.groups import queries as group_queries
 from casemsg.groups.models import Group
@@ -424,13 +424,16 @@ def schedule_for_case(case: Case, limit: int = 10, now: datetime | None = None) 
         text = _render(template, ctx)
         if content.channel == "survey":
             lang, text = _survey_opening(content.survey_id, case, project)
+        # the wall time read from the instant (never the stored plan): a gap's 02:30 fires at 03:00
+        seen = wallclock.wall(due.utc, inst.time_zone or "UTC")
         item: dict[str, Any] = {
             "source": events.owner_kind(owner),
             "id": owner.pk,
             "name": owner.name,
             "iteration": due.iteration,
             "due_utc": due.utc,
-            "local_time": due.local.isoformat(),
+            "local_time": seen.naive.isoformat(),
+            "utc_offset": seen.offset,
             "time_zone": inst.time_zone,
             "channel": content.channel,
             "language": lang,
