@@ -25,6 +25,7 @@ Classification rules (docs/gateways.md, "Error mapping"): timeouts, connection e
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json as jsonlib
 import re
 import time
@@ -33,6 +34,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from urllib.parse import urlencode
 
 import aiohttp
 from django.http import HttpRequest, HttpResponse
@@ -260,6 +262,38 @@ def classify_exception(message_id: int, exc: BaseException) -> SendResult:
 TRANSPORT_ERRORS = (TimeoutError, aiohttp.ClientError, OSError)
 
 
+# The metric children by labels (prometheus-client's `labels()` hashes and locks on every call), and the
+# request counts of the batch being sent: a batch's calls are counted once per outcome when it ends, not
+# once per call (the latency histogram still takes each call's duration).
+_children: dict[tuple[str, ...], Any] = {}
+_tally: contextvars.ContextVar[dict[tuple[str, ...], int] | None] = contextvars.ContextVar(
+    "casemsg_gateway_tally", default=None
+)
+
+
+def _child(metric: Any, labels: tuple[str, ...]) -> Any:
+    key = (metric._name, *labels)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = metric.labels(*labels)
+    return child
+
+
+def _count(labels: tuple[str, str], outcome: str, seconds: float) -> None:
+    _child(metrics.GATEWAY_LATENCY, labels).observe(seconds)
+    tally = _tally.get()
+    if tally is None:
+        _child(metrics.GATEWAY_REQUESTS, (*labels, outcome)).inc()
+    else:
+        key = (*labels, outcome)
+        tally[key] = tally.get(key, 0) + 1
+
+
+def _flush(tally: dict[tuple[str, ...], int]) -> None:
+    for labels, n in tally.items():
+        _child(metrics.GATEWAY_REQUESTS, labels).inc(n)
+
+
 def _failure_outcome(exc: BaseException) -> str:
     """The metrics outcome of a call that got no answer."""
     if netguard.blocked_reason(exc) is not None:
@@ -357,18 +391,25 @@ class GatewayType(ABC):
         Every call is counted and timed here, the one place all gateway types pass through
         (casemsg_gateway_requests_total, casemsg_gateway_request_seconds)."""
         labels = (self.gateway.name, self.type_name)
+        if data is not None and method != "GET":
+            # The form encoded here, once, as aiohttp would (urlencoded UTF-8): aiohttp's FormData builds a
+            # multipart writer (a random boundary) for every request even when it sends it urlencoded, which
+            # measured 7 % of a sending worker's CPU.
+            if not any(k.lower() == "content-type" for k in headers or {}):
+                headers = {**(headers or {}), "Content-Type": "application/x-www-form-urlencoded"}
+            body: Any = urlencode(data, doseq=True).encode()
+        else:
+            body = data
         started = time.perf_counter()
         try:
             async with session.request(
-                method, url, params=params, data=data, json=json, headers=headers, timeout=self.timeout
+                method, url, params=params, data=body, json=json, headers=headers, timeout=self.timeout
             ) as resp:
                 reply = HttpReply(resp.status, (await resp.read()).decode("utf-8", "replace"))
         except BaseException as exc:
-            metrics.GATEWAY_REQUESTS.labels(*labels, _failure_outcome(exc)).inc()
-            metrics.GATEWAY_LATENCY.labels(*labels).observe(time.perf_counter() - started)
+            _count(labels, _failure_outcome(exc), time.perf_counter() - started)
             raise
-        metrics.GATEWAY_REQUESTS.labels(*labels, metrics.http_outcome(reply.status)).inc()
-        metrics.GATEWAY_LATENCY.labels(*labels).observe(time.perf_counter() - started)
+        _count(labels, metrics.http_outcome(reply.status), time.perf_counter() - started)
         return reply
 
     async def send_batch(self, session: aiohttp.ClientSession, msgs: list[OutboundSms]) -> list[SendResult]:
@@ -382,7 +423,13 @@ class GatewayType(ABC):
                 except TRANSPORT_ERRORS as exc:
                     return classify_exception(m.message_id, exc)
 
-        return list(await asyncio.gather(*(guarded(m) for m in msgs)))
+        tally: dict[tuple[str, ...], int] = {}
+        token = _tally.set(tally)
+        try:
+            return list(await asyncio.gather(*(guarded(m) for m in msgs)))
+        finally:
+            _tally.reset(token)
+            _flush(tally)
 
     # --- inbound and status callbacks -----------------------------------------------------------
     def verify_request(self, request: HttpRequest) -> bool:
