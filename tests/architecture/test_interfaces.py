@@ -96,6 +96,7 @@ PUBLIC: dict[str, dict[str, str]] = {
     "ops": {
         "doctor": "`casemsg doctor`'s checks",
         "heartbeat": "the worker's heartbeat `casemsg worker` writes",
+        "leadership": "the ticker's lease: `casemsg worker` ticks only while it holds it",
     },
     "scheduling": {
         "specs": "the one declaration of a broadcast's and an alert's body: the API's bodies, the forms'",

@@ -1,8 +1,9 @@
 """`casemsg worker`: a Huey consumer plus the ticker (due-row scan, the scheduler's beat and the case
 sources' syncs every second, sweeper every 30 s, the reports' roll-up every minute).
 
-Run as many as you like on as many machines as you like: claims are atomic, so the tickers and
-consumers never send a message twice."""
+Run as many as you like on as many machines as you like: claims are atomic, so the consumers never send a
+message twice, and only one ticker at a time ticks — the one holding the `ticker` lease
+(`casemsg.ops.leadership`); the others take it over within seconds when its worker is gone."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from casemsg.gateways import services as gateway_services
 from casemsg.inbound import router as inbound
 from casemsg.inbound import tasks as inbound_tasks
 from casemsg.messaging import pipeline, reports, tasks
-from casemsg.ops import heartbeat
+from casemsg.ops import heartbeat, leadership
 from casemsg.scheduling import tasks as scheduling_tasks
 from casemsg.sources import tasks as source_tasks
 from casemsg.surveys import tasks as survey_tasks
@@ -33,9 +34,14 @@ log = logging.getLogger("casemsg.worker")
 
 def run_ticker(stop: threading.Event, workers: int, interval: float = 1.0) -> None:
     last_sweep = last_roll_up = 0.0
+    lease = leadership.Leadership()
     while not stop.is_set():
         try:
             close_old_connections()
+            if not lease.hold():
+                # another worker ticks; this one only tries to take over at each beat
+                stop.wait(interval)
+                continue
             tasks.tick(workers)
             inbound_tasks.tick()
             scheduling_tasks.beat()  # broadcasts and alerts: queue what is due, move rule runs on
@@ -56,6 +62,10 @@ def run_ticker(stop: threading.Event, workers: int, interval: float = 1.0) -> No
         except Exception:  # noqa: BLE001 — the ticker must survive a database hiccup
             log.exception("ticker failed; retrying")
         stop.wait(interval)
+    try:
+        lease.release()  # a clean stop: another worker ticks from its next beat, not after the lease lapses
+    except Exception:  # noqa: BLE001 — the database may be the reason we stop
+        log.warning("could not release the ticker lease", exc_info=True)
 
 
 class Command(BaseCommand):
@@ -73,8 +83,9 @@ class Command(BaseCommand):
         # Every job type is registered with this consumer through the imports at the top (a job whose
         # task is unknown would be dropped).
         stop = threading.Event()
+        ticker = threading.Thread(target=run_ticker, args=(stop, o["workers"]), daemon=True, name="ticker")
         if not o["no_tick"]:
-            threading.Thread(target=run_ticker, args=(stop, o["workers"]), daemon=True, name="ticker").start()
+            ticker.start()
         # The heartbeat /readyz looks for, and event webhooks posted from their own loop (a slow endpoint
         # never holds a sending thread).
         threading.Thread(target=heartbeat.run, args=(stop,), daemon=True, name="heartbeat").start()
@@ -91,5 +102,7 @@ class Command(BaseCommand):
             consumer.run()
         finally:
             stop.set()
+            if ticker.is_alive():
+                ticker.join(5)  # its beat ends, then it releases the ticker lease for another worker
             if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
                 multiprocess.mark_process_dead(os.getpid())
