@@ -1,4 +1,5 @@
-"""What a broadcast or an alert sends: an SMS, an email with a subject, or an SMS survey — its declaration
+"""What a broadcast or an alert sends: an SMS, an email with a subject, a WhatsApp message (its approved
+template outside the 24-hour window, variables bound to {case.…}), or an SMS survey — its declaration
 (`ContentIn`), its rules (`parse_content`) and its normalised form (`Content`; `content_from_json` reads the
 stored JSON back).
 
@@ -17,13 +18,15 @@ from pydantic import Field
 from casemsg.core import errors
 from casemsg.core.errors import InputError
 from casemsg.messaging import render
+from casemsg.messaging.services import validate_whatsapp
 from casemsg.projects.models import Project
 from casemsg.scheduling.fields import MAX_TEXT, Declaration, declared, fail, language, mapping, only, whole
 from casemsg.surveys.models import Survey
 
-Channel = Literal["sms", "email", "survey"]
-CHANNELS: Final[tuple[Channel, ...]] = ("sms", "email", "survey")
+Channel = Literal["sms", "email", "whatsapp", "survey"]
+CHANNELS: Final[tuple[Channel, ...]] = ("sms", "email", "whatsapp", "survey")
 _EMAIL_ONLY: Final = frozenset({"subject"})
+_WHATSAPP_ONLY: Final = frozenset({"whatsapp"})
 _SURVEY_ONLY: Final = frozenset({"survey_id"})
 
 _TEXT = "A template: {case.name}, {case.<property>}, {case.parent.<property>}, {recipient.name}."
@@ -46,6 +49,12 @@ class ContentIn(Declaration):
     subject: str | dict[str, str] | None = Field(
         None, description='email only: a template, or {language: template} ("*" for the fallback)'
     )
+    whatsapp: dict[str, Any] | None = Field(
+        None,
+        description="whatsapp only: the approved template sent outside the 24-hour window (text inside it), "
+        '{"template": NAME, "language": "en", "variables": ["{case.name}"], "fallback_sms": true} '
+        "(docs/whatsapp.md)",
+    )
 
 
 @dataclass(frozen=True)
@@ -59,6 +68,8 @@ class Content:
     subject: str = ""  # email: the untranslated subject
     subject_translations: Mapping[str, str] = field(default_factory=dict)
     survey_id: int | None = None
+    # whatsapp: {"template", "language", "variables", "fallback_sms"} (messaging.services.validate_whatsapp)
+    whatsapp: Mapping[str, Any] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"channel": self.channel}
@@ -68,6 +79,8 @@ class Content:
             out["text"] = self.text
         if self.translations:
             out["translations"] = dict(self.translations)
+        if self.channel == "whatsapp" and self.whatsapp:
+            out["whatsapp"] = dict(self.whatsapp)
         if self.channel == "email":
             out["subject"] = dict(self.subject_translations) if self.subject_translations else self.subject
             if self.subject_translations and self.subject:
@@ -106,10 +119,17 @@ def parse_content(data: object, project: Project, default_language: str = "", wh
     d = mapping(data, where)
     channel = d.get("channel", "sms")
     if channel not in CHANNELS:
-        raise fail(f"{where}.channel must be 'sms', 'email' or 'survey', not {channel!r}.")
+        raise fail(f"{where}.channel must be 'sms', 'email', 'whatsapp' or 'survey', not {channel!r}.")
     if channel == "survey":
         return _survey_content(d, project, where)
-    only(d, declared(ContentIn) - _SURVEY_ONLY - (set() if channel == "email" else _EMAIL_ONLY), where)
+    not_here = _SURVEY_ONLY | (set() if channel == "email" else _EMAIL_ONLY)
+    not_here |= set() if channel == "whatsapp" else _WHATSAPP_ONLY
+    only(d, declared(ContentIn) - not_here, where)
+    whatsapp: dict[str, Any] = {}
+    if channel == "whatsapp" and d.get("whatsapp") is not None:
+        whatsapp = dict(mapping(d["whatsapp"], f"{where}.whatsapp"))
+        validate_whatsapp(whatsapp)  # the one-off message's rules: the template itself is checked at send time
+        whatsapp = {k: v for k, v in whatsapp.items() if v not in (None, "", [], {})}
     text = _template(d["text"], f"{where}.text") if d.get("text") is not None else None
     translations = _translations(d.get("translations") or {}, project, f"{where}.translations")
     if not (text or "").strip() and not any(t.strip() for t in translations.values()):
@@ -134,7 +154,7 @@ def parse_content(data: object, project: Project, default_language: str = "", wh
             subject = _template(raw, f"{where}.subject")
         if not subject.strip() and not any(t.strip() for t in subject_translations.values()):
             raise fail(f"{where}.subject is required for an email (a text, or {{language: text}}).")
-    return Content(channel, text, translations, subject, subject_translations)
+    return Content(channel, text, translations, subject, subject_translations, whatsapp=whatsapp)
 
 
 def _survey_content(d: Mapping[str, Any], project: Project, where: str) -> Content:
@@ -161,4 +181,5 @@ def content_from_json(data: Mapping[str, Any]) -> Content:
         subject=subject,
         subject_translations=subject_translations,
         survey_id=data.get("survey_id"),
+        whatsapp=dict(data.get("whatsapp") or {}),
     )

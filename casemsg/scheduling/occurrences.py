@@ -243,4 +243,5 @@ def message(
         send_after=due.utc,
         send_key=key,
         about=about,
+        whatsapp=dict(content.whatsapp) or None,  # the template outside the window (messaging.whatsapp)
     )

@@ -28,7 +28,7 @@ from casemsg.scheduling.fields import max_length
 from casemsg.scheduling.models import Broadcast, ConditionalAlert
 from casemsg.surveys import queries as survey_queries
 
-_CHANNEL_LABELS = {"sms": "SMS", "email": "Email", "survey": "SMS survey"}
+_CHANNEL_LABELS = {"sms": "SMS", "email": "Email", "whatsapp": "WhatsApp", "survey": "SMS survey"}
 _TYPE_LABELS = {
     "now": "Now",
     "once": "Once, at a date and time",
@@ -89,6 +89,15 @@ class _OwnerForm(forms.Form):
     channel = forms.ChoiceField(choices=[(c, _CHANNEL_LABELS[c]) for c in contents.CHANNELS], initial="sms")
     survey = forms.ChoiceField(required=False, label="Survey", help_text="survey only: asked of each case")
     subject = forms.CharField(required=False, max_length=fields.MAX_TEXT, help_text="email only")
+    # WhatsApp only: the approved template sent outside the 24-hour window (the text goes inside it)
+    whatsapp_template = forms.CharField(required=False, max_length=512, label="WhatsApp template")
+    whatsapp_variables = forms.CharField(
+        required=False,
+        max_length=fields.MAX_TEXT,
+        label="Its variables",
+        help_text="{{1}}, {{2}} … in order, comma-separated: {case.name}, {case.edd}",
+    )
+    fallback_sms = forms.BooleanField(required=False, label="Send as SMS when WhatsApp cannot")
     default_language = forms.ChoiceField(required=False, label="Default language")
     time_zone = forms.ChoiceField(required=False, label="Time zone")
     weekdays = forms.MultipleChoiceField(
@@ -129,6 +138,17 @@ class _OwnerForm(forms.Form):
             content["translations"] = translations
         if d["channel"] == "email":
             content["subject"] = d.get("subject") or ""
+        if d["channel"] == "whatsapp":
+            wa: dict[str, Any] = {}
+            if (d.get("whatsapp_template") or "").strip():
+                wa["template"] = d["whatsapp_template"].strip()
+            variables = [v.strip() for v in (d.get("whatsapp_variables") or "").split(",") if v.strip()]
+            if variables:
+                wa["variables"] = variables
+            if d.get("fallback_sms"):
+                wa["fallback_sms"] = True
+            if wa:
+                content["whatsapp"] = wa
         return content
 
     def _days(self, kind: str, s: dict[str, Any]) -> None:
@@ -145,7 +165,13 @@ def _owner_initial(owner: Broadcast | ConditionalAlert) -> dict[str, Any]:
     content, schedule = owner.content or {}, owner.schedule or {}
     subject = content.get("subject", "")
     names = [w for w, _ in WEEKDAYS]
+    wa = content.get("whatsapp") or {}
+    variables = wa.get("variables") or []
+    variables = [variables[k] for k in sorted(variables)] if isinstance(variables, dict) else variables
     return {
+        "whatsapp_template": wa.get("template", ""),
+        "whatsapp_variables": ", ".join(str(v) for v in variables),
+        "fallback_sms": bool(wa.get("fallback_sms")),
         "name": owner.name,
         "channel": content.get("channel", "sms"),
         "survey": str(content.get("survey_id") or ""),

@@ -23,7 +23,8 @@ gateways, its windows, its templates.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -78,11 +79,7 @@ def prepare(msgs: list[Message], sts: dict[int, ContactStatus], now: datetime) -
     closed = {id(m) for m, _gw in need_template}
     for m, gw in chosen:
         w = open_windows.get((gw.pk, m.to))
-        if (
-            w is not None
-            and w.not_on_whatsapp_on is not None
-            and (w.last_inbound_on or w.not_on_whatsapp_on) <= (w.not_on_whatsapp_on)
-        ):
+        if _unreachable(w):
             _cannot(m, sts, errors.WHATSAPP_NOT_ON_WHATSAPP, f"WhatsApp said {m.to} cannot be reached.", now)
             continue
         m._rich = None
@@ -210,3 +207,132 @@ def remember_unreachable(msgs: list[Message], at: datetime) -> None:
             by_gateway.setdefault(m.gateway_id, set()).add(m.to)
     for gateway_id, numbers in by_gateway.items():
         windows.not_on_whatsapp(gateway_id, numbers, at)
+
+
+# --- the same decision over a population (a broadcast's pre-flight, the send form) --------------------
+FREE_TEXT, TEMPLATE, SMS = "free_text", "template", "sms"
+
+
+def decide(
+    *,
+    whatsapp_problem: str | None,
+    sms_problem: str | None,
+    has_gateway: bool,
+    window: Any,
+    now: datetime,
+    template: str,
+    template_ok: bool,
+    fallback: bool,
+) -> tuple[str, str]:
+    """(how, why) for one recipient, in `prepare`'s order: how is FREE_TEXT, TEMPLATE, SMS (why: the
+    WhatsApp code it falls back from) or "" (why: the code the message fails with). A problem of the
+    WhatsApp channel itself (opted out, no number) fails it at eligibility, before any fallback."""
+    if whatsapp_problem:
+        return "", whatsapp_problem
+    if not has_gateway:
+        why = errors.NO_SUITABLE_GATEWAY
+    elif _unreachable(window):
+        why = errors.WHATSAPP_NOT_ON_WHATSAPP
+    elif windows.is_open(window, now):
+        return FREE_TEXT, ""
+    elif not template:
+        why = errors.WHATSAPP_WINDOW_CLOSED
+    elif not template_ok:
+        why = errors.WHATSAPP_TEMPLATE_NOT_APPROVED
+    else:
+        return TEMPLATE, ""
+    if not fallback:
+        return "", why
+    if sms_problem:
+        return "", sms_problem
+    return SMS, why
+
+
+def _unreachable(w: Any) -> bool:
+    """WhatsApp said the number cannot be reached, and the person has not written from it since."""
+    return (
+        w is not None
+        and w.not_on_whatsapp_on is not None
+        and (w.last_inbound_on or w.not_on_whatsapp_on) <= w.not_on_whatsapp_on
+    )
+
+
+@dataclass
+class Reach:
+    """How a WhatsApp content reaches a population: free text inside the window, its template outside,
+    SMS in its place (by reason), or not at all (by code). Counted page by page: per page one query for
+    the windows, whatever its size; the gateway and the template are read once."""
+
+    gateway: str = ""
+    template: str = ""
+    template_status: str = ""  # APPROVED, the provider's other status (PENDING, REJECTED…), or "" (not synced)
+    fallback_sms: bool = False
+    free_text: int = 0
+    by_template: int = 0
+    by_sms: dict[str, int] = field(default_factory=dict)  # WhatsApp code it falls back from → recipients
+    unreachable: dict[str, int] = field(default_factory=dict)  # code → recipients
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "gateway": self.gateway or None,
+            "template": self.template or None,
+            "template_status": self.template_status or None,
+            "fallback_sms": self.fallback_sms,
+            "window_open": self.free_text,
+            "template_sends": self.by_template,
+            "sms": dict(sorted(self.by_sms.items())),
+            "unreachable": dict(sorted(self.unreachable.items())),
+        }
+
+
+class Planner:
+    """`decide` for pages of recipients of one WhatsApp content (`spec`: its {"template", …})."""
+
+    def __init__(self, project_id: int | None, spec: Mapping[str, Any], now: datetime) -> None:
+        self.now = now
+        usable = whatsapp_templates.whatsapp_gateways(project_id)
+        self.gateway = usable[0] if usable else None  # as `_gateway_for` picks it for a message naming none
+        name = str(spec.get("template") or "")
+        self.reach = Reach(
+            gateway=self.gateway.name if self.gateway else "",
+            template=name,
+            fallback_sms=bool(spec.get("fallback_sms")),
+        )
+        self.template_ok = False
+        if name and self.gateway is not None:
+            statuses = set(
+                WhatsAppTemplate.objects.filter(gateway=self.gateway, name=name).values_list("status", flat=True)
+            )
+            self.template_ok = whatsapp_templates.APPROVED in statuses
+            self.reach.template_status = whatsapp_templates.APPROVED if self.template_ok else ",".join(sorted(statuses))
+
+    def page(self, sts: Sequence[ContactStatus | None]) -> list[tuple[str, str]]:
+        """(how, why) per status (None: a recipient not asked), counted into `reach`."""
+        gw = self.gateway
+        found = windows.windows((gw.pk, st.whatsapp_number) for st in sts if gw and st and st.whatsapp_number)
+        out = []
+        for st in sts:
+            if st is None:
+                out.append(("", ""))
+                continue
+            how, why = decide(
+                whatsapp_problem=st.whatsapp.error.code if st.whatsapp.error else None,
+                sms_problem=st.sms.error.code if st.sms.error else None,
+                has_gateway=gw is not None,
+                window=found.get((gw.pk, st.whatsapp_number)) if gw is not None else None,
+                now=self.now,
+                template=self.reach.template,
+                template_ok=self.template_ok,
+                fallback=self.reach.fallback_sms,
+            )
+            r = self.reach
+            if how == FREE_TEXT:
+                r.free_text += 1
+            elif how == TEMPLATE:
+                r.by_template += 1
+            elif how == SMS:
+                r.by_sms[why] = r.by_sms.get(why, 0) + 1
+            else:
+                r.unreachable[why] = r.unreachable.get(why, 0) + 1
+            out.append((how, why))
+        return out
