@@ -38,7 +38,8 @@ def usable_gateways(project: Project) -> list[Gateway]:
 
 
 def own_gateway(project: Project, gateway_id: int) -> Gateway | None:
-    """One of the project's own gateways (never an installation one: only the command line changes those)."""
+    """One of the project's own gateways (never an installation one: only staff change those, on the
+    Installation pages or from the command line)."""
     return Gateway.objects.filter(project=project, pk=gateway_id).first()
 
 

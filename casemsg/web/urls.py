@@ -19,6 +19,7 @@ from casemsg.web.views import (
 from casemsg.web.views import conversations as conversation_views
 from casemsg.web.views import events as event_views
 from casemsg.web.views import groups as group_views
+from casemsg.web.views import installation as installation_views
 from casemsg.web.views import reports as report_views
 from casemsg.web.views import settings as settings_views
 from casemsg.web.views import texts as text_views
@@ -27,6 +28,22 @@ app_name = "web"
 urlpatterns = [
     path("", projects.home, name="home"),
     path("errors/", projects.errors_page, name="errors"),
+    # the installation's own gateways and routes: staff only (404 for anyone else)
+    path("installation/", installation_views.home, name="installation"),
+    path("installation/gateways/new/", installation_views.gateway_new, name="installation_gateway_new"),
+    path("installation/gateways/<int:gateway_id>/", installation_views.gateway_edit, name="installation_gateway"),
+    path(
+        "installation/gateways/<int:gateway_id>/remove/",
+        installation_views.gateway_remove,
+        name="installation_gateway_remove",
+    ),
+    path(
+        "installation/gateways/<int:gateway_id>/test/",
+        installation_views.gateway_test,
+        name="installation_gateway_test",
+    ),
+    path("installation/routes/", installation_views.routes, name="installation_routes"),
+    path("installation/audit/", installation_views.audit, name="installation_audit"),
     path("accounts/login/", accounts.LoginView.as_view(), name="login"),
     path("accounts/logout/", accounts.LogoutView.as_view(), name="logout"),
     path("accounts/password/", accounts.PasswordChangeView.as_view(), name="password_change"),

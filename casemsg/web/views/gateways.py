@@ -5,8 +5,9 @@ Saving goes through casemsg.gateways.services, the API's and CLI's checks: the c
 against internal addresses (casemsg.core.netguard), names, limits. Secrets are never sent back to the
 browser: a secret field is blank and keeps the stored value unless something is typed. The test message
 goes through the one send pipeline (queued, checked, sent through this gateway) and the page shows how
-it ended. Installation-wide gateways are listed (a project may route to them) but only the installation's
-command line changes them."""
+it ended. Installation-wide gateways are listed (a project may route to them) but only staff change them,
+on the Installation pages (casemsg.web.views.installation, which reuses this module's form handling) or
+with `casemsg gateway`."""
 
 from __future__ import annotations
 
@@ -71,7 +72,8 @@ def gateway_list(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
-def _refused(form: GatewayForm, exc: InputError) -> None:
+def refuse_on_form(form: GatewayForm, exc: InputError) -> None:
+    """A service's refusal on the gateway form: on the config field it names, else where its code belongs."""
     field = refusal_field(form, exc)
     if field is not None:
         form.add_error(field, exc.message)
@@ -104,7 +106,7 @@ def gateway_new(request: HttpRequest, slug: str) -> HttpResponse:
                     form.cleaned_data["max_segments"],
                 )
             except InputError as exc:
-                _refused(form, exc)
+                refuse_on_form(form, exc)
             else:
                 flash.success(request, f"Gateway {gw.name} added. Route numbers to it below.")
                 return redirect(reverse("web:gateway", args=[project.slug, gw.pk]))
@@ -138,7 +140,7 @@ def gateway_edit(request: HttpRequest, slug: str, gateway_id: int) -> HttpRespon
                 )
             except InputError as exc:
                 gw.refresh_from_db()
-                _refused(form, exc)
+                refuse_on_form(form, exc)
             else:
                 flash.success(request, f"Gateway {gw.name} saved.")
                 return redirect(reverse("web:gateway", args=[project.slug, gw.pk]))
