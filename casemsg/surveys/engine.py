@@ -283,8 +283,9 @@ def _new_session(
     where: _Reachable,
     event: MessagingEvent,
     now: dt.datetime,
-) -> tuple[SurveySession, list[str]]:
-    """An unsaved session at its first relevant question, and the texts of its opening SMS."""
+) -> tuple[SurveySession, list[str], dict[str, Any] | None]:
+    """An unsaved session at its first relevant question, the texts of its opening SMS, and that question's
+    WhatsApp buttons or list (surveys.whatsapp; used only on WhatsApp inside the window)."""
     parsed = _parsed(version)
     survey_def = parsed.survey
     language = survey_language(survey_def, case, project)
@@ -312,9 +313,11 @@ def _new_session(
         completed_on=None if first is not None else now,
     )
     parts = list(step.notes)
+    buttons = None
     if first is not None:
         parts.append(flow.question_text(survey_def, parsed.plan, first, answers, env))
-    return session, parts
+        buttons = survey_whatsapp.interactive(survey_def, parsed.plan, first, answers, env.language, "")
+    return session, parts, buttons
 
 
 def opening_texts(version: SurveyVersion) -> dict[str, str]:
@@ -374,9 +377,9 @@ def start(
                     source_id=str(survey.pk),
                     description=f"survey '{survey.name}' (version {version.number}) for case {case.case_id}",
                 )
-                session, parts = _new_session(project, version, case, where, event, now)
+                session, parts, buttons = _new_session(project, version, case, where, event, now)
                 session.save(force_insert=True)
-                _send(session, case, parts, whatsapp=survey_whatsapp.opening(where.gateway))
+                _send(session, case, parts, buttons, whatsapp=survey_whatsapp.opening(where.gateway))
             return session
         except IntegrityError:
             # another start for the same number committed between our close and insert: close it too
@@ -450,11 +453,14 @@ def start_many(
         if place in taken:  # the same case due twice in one batch: once
             continue
         taken.add(place)
-        session, parts = _new_session(project, version, case, where, event, now)
+        session, parts, buttons = _new_session(project, version, case, where, event, now)
         sessions.append(session)
         text = "\n".join(p for p in parts if p.strip())
         opening = survey_whatsapp.opening(where.gateway)  # outside WhatsApp's window: its template first
-        messages.append(_spec(case, where.gateway, text, session.language, send_key=key, whatsapp=opening))
+        inter = {**buttons, "body": text} if buttons is not None else None  # inside it: the first question's
+        messages.append(
+            _spec(case, where.gateway, text, session.language, send_key=key, interactive=inter, whatsapp=opening)
+        )
     if not sessions:
         return outcome
     by_gateway: dict[int, set[str]] = defaultdict(set)
@@ -488,7 +494,7 @@ def start_consent(
     sessions, messages = [], []
     for case, number, expires_on in asked:
         case.project = project
-        session, parts = _new_session(project, version, case, _Reachable(number, None), event, now)
+        session, parts, _buttons = _new_session(project, version, case, _Reachable(number, None), event, now)
         session.expires_on, session.next_reminder_on = expires_on, None
         sessions.append(session)
         text = "\n".join(p for p in parts if p.strip())

@@ -60,10 +60,12 @@ def test_buttons_and_list_replies_answer_a_survey(api, meta_gw, fake_meta):
     r = api.post(f"surveys/{r.json()['id']}/start", {"case_id": case["case_id"]})
     assert r.status_code == 201, r.content
     work()
-    first = fake_meta.messages()[-1].body
-    assert first["type"] == "text" and "Are you well?" in first["text"]["body"]  # (the first question: text)
+    first = fake_meta.messages()[-1].body  # the first question too: 2 choices, reply buttons
+    assert first["type"] == "interactive" and first["interactive"]["type"] == "button"
+    assert "Are you well?" in first["interactive"]["body"]["text"]
+    assert [b["reply"]["id"] for b in first["interactive"]["action"]["buttons"]] == ["yes", "no"]
 
-    post_meta(meta_gw, meta_webhook(KE, "Yes"))  # typed
+    post_meta(meta_gw, meta_webhook(KE, "Yes"))  # typed, not tapped
     work()
     listed = fake_meta.messages()[-1].body
     assert listed["type"] == "interactive" and listed["interactive"]["type"] == "list"
@@ -111,3 +113,21 @@ def test_a_survey_started_outside_the_window_begins_with_a_template(api, project
     post_meta(gw, meta_webhook(KE, button=("no", "No")))
     work()
     assert SurveySession.objects.get().answers == {"well": "no"}
+
+
+def test_a_first_question_of_up_to_ten_choices_goes_as_a_list(api, meta_gw, fake_meta):
+    case = api.case(
+        {"contact_phone_number": KE, "contact_phone_number_is_verified": "1", "contact_backend_id": "wa"}, name="Amina"
+    )
+    fake_meta.user_wrote(KE)
+    post_meta(meta_gw, meta_webhook(KE, "hi"))
+    work()
+    survey = {**SURVEY, "form_id": "district", "questions": SURVEY["questions"][1:2]}
+    r = api.post("surveys", survey)
+    api.post(f"surveys/{r.json()['id']}/start", {"case_id": case["case_id"]})
+    work()
+    first = fake_meta.messages()[-1].body
+    assert first["interactive"]["type"] == "list" and "Your district?" in first["interactive"]["body"]["text"]
+    post_meta(meta_gw, meta_webhook(KE, list_reply=("west", "West")))
+    work()
+    assert SurveySession.objects.get().answers == {"district": "west"}
