@@ -79,9 +79,16 @@ def message(project: Project, message_id: int) -> Message | None:
 UNDELIVERED = (Message.QUEUED, Message.SENDING, Message.FAILED)
 
 
-def conversation(project: Project, number: str, most: int) -> list[Message]:
+def conversation(project: Project, number: str, most: int, channel: str = "sms") -> list[Message]:
     """The newest `most` messages of the project's conversation with a number as the phone simulator shows
-    it, newest first: what the number sent, and the SMS sent to it through a sandbox gateway or not sent."""
+    it, newest first: what the number sent, and the SMS sent to it through a sandbox gateway or not sent.
+    With channel "whatsapp": what it sent on WhatsApp, and what was sent to it through the WhatsApp sandbox
+    or not sent."""
+    if channel == "whatsapp":
+        qs = Message.objects.filter(project=project, to=number, channel="whatsapp").filter(
+            Q(direction=Message.IN) | Q(gateway__type="whatsapp_sandbox") | Q(status__in=UNDELIVERED)
+        )
+        return list(qs.order_by("-created_on", "-pk")[:most])
     qs = Message.objects.filter(project=project, to=number).filter(
         Q(direction=Message.IN)
         | Q(direction=Message.OUT, channel="sms") & (Q(gateway__type="sandbox") | Q(status__in=UNDELIVERED))
