@@ -23,7 +23,7 @@ from casemsg.messaging import queries as message_queries
 from casemsg.messaging import render
 from casemsg.messaging.models import Message
 from casemsg.projects.models import Project
-from casemsg.scheduling import contents, events, lifecycle, recipients, runner
+from casemsg.scheduling import contents, events, lifecycle, recipients, rules, runner
 from casemsg.scheduling.events import Owner
 from casemsg.scheduling.models import Broadcast, ConditionalAlert, ScheduleInstance
 from casemsg.surveys import engine as survey_engine
@@ -83,6 +83,7 @@ class Summary:
     next_due_utc: datetime | None  # the soonest event to come (None: nothing due, e.g. paused)
     messages: dict[str, int]  # its messages by status (queued, sending, sent, delivered, failed)
     recipients_text: str = ""  # its recipients in words (`describe_recipients`)
+    criteria_text: str = ""  # an alert's cases in words (`rules.describe_cases`)
 
     @property
     def sent(self) -> int:
@@ -179,6 +180,7 @@ def summaries(owners: Iterable[Owner]) -> list[Summary]:
                 next_due_utc=row.get("next_due"),
                 messages=counts.get(o.event_id or 0, {}),
                 recipients_text=describe_recipients(o, names),
+                criteria_text=rules.describe_cases(o.case_type, o.criteria) if isinstance(o, ConditionalAlert) else "",
             )
         )
     return out
@@ -217,17 +219,34 @@ def describe_recipients(o: Owner, groups: Mapping[int, Group] | None = None) -> 
     North; group “Pilot” (open mother cases where edd is a date within the next 30 days)", "the case and its
     owner, members of group “Pilot” only". Reads the stored JSON leniently (never an error)."""
     groups = groups if groups is not None else group_names([o])
-    group = _group_of(o)
-    group_text = ""
-    if group is not None:
-        g = groups.get(group)
-        group_text = f"group “{g.name}” ({group_queries.describe(g)})" if g is not None else f"group {group} (deleted)"
+    group_text = _group_text(_group_of(o), groups)
     if isinstance(o, ConditionalAlert):
         labels = {"case": "the case", "owner": "its owner (mobile worker)", "parent": "its parent case"}
         roles = [labels.get(str(r), str(r)) for r in (o.recipients or [])]
         text = " and ".join(roles) or "—"
         return f"{text}, for members of {group_text} only" if group_text else text
-    who = o.recipients if isinstance(o.recipients, Mapping) else {}
+    text = describe_recipient_spec(o.recipients, group_text)
+    if lifecycle.reads_recipients_again(o) and o.status in (Broadcast.ACTIVE, Broadcast.PAUSED):
+        text += " — read again at each send"
+    return text
+
+
+def _group_text(group: int | None, groups: Mapping[int, Group]) -> str:
+    if group is None:
+        return ""
+    g = groups.get(group)
+    return f"group “{g.name}” ({group_queries.describe(g)})" if g is not None else f"group {group} (deleted)"
+
+
+def describe_recipient_spec(spec: object, group_text: str | None = None) -> str:
+    """A broadcast's or a message's recipients as stored or posted (`{case_type, filters, group, case_ids,
+    mobile_workers, owners_of}`) in words — never the JSON itself: "open mother cases where district is
+    North; 3 listed cases". `group_text`: the group already in words (else it is read, one query)."""
+    who = spec if isinstance(spec, Mapping) else {}
+    if group_text is None:
+        group = who.get("group")
+        ok = isinstance(group, int) and not isinstance(group, bool)
+        group_text = _group_text(group, Group.objects.in_bulk([group])) if ok else ""
     parts: list[str] = []
     if who.get("case_type"):
         parts.append(_cases_text(who))
@@ -243,10 +262,7 @@ def describe_recipients(o: Owner, groups: Mapping[int, Group] | None = None) -> 
         parts.append(f"{len(workers)} mobile worker{'s' if len(workers) != 1 else ''}")
     if isinstance(who.get("owners_of"), Mapping):
         parts.append(f"the mobile workers who own {_cases_text(who['owners_of'])}")
-    text = "; ".join(parts) or "—"
-    if lifecycle.reads_recipients_again(o) and o.status in (Broadcast.ACTIVE, Broadcast.PAUSED):
-        text += " — read again at each send"
-    return text
+    return "; ".join(parts) or "—"
 
 
 def summary(owner: Owner) -> Summary:

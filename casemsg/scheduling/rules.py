@@ -84,6 +84,9 @@ __all__ = [
     "Operator",
     "Today",
     "check_case_type",
+    "describe_cases",
+    "describe_criteria",
+    "describe_criterion",
     "matches",
     "matching_q",
     "parse_criteria",
@@ -158,6 +161,59 @@ class Criterion:
         elif self.operator in _DAYS_OPERATORS:
             out["value"] = self.days
         return out
+
+
+# --------------------------------------------------------------------------------------------------
+# In words (the pages, the CLI): never an operator's name
+# --------------------------------------------------------------------------------------------------
+
+
+def _days_text(n: int) -> str:
+    return f"{n} day{'s' if n != 1 else ''}"
+
+
+def describe_criterion(c: Mapping[str, Any]) -> str:
+    """One stored criterion in words: "edd is set", "district is North", "today is 14 days before edd or
+    later". Reads the JSON leniently (never an error)."""
+    prop = str(c.get("property") or "?")
+    op = c.get("operator")
+    value = c.get("value")
+    text = "" if value is None else str(value)
+    if op == "equal":
+        return f"{prop} is {text}"
+    if op == "not_equal":
+        return f"{prop} is not {text}"
+    if op == "has_value":
+        return f"{prop} is set"
+    if op == "has_no_value":
+        return f"{prop} is not set"
+    if op == "regex":
+        return f"{prop} matches the pattern {text}"
+    if op in _DAYS_OPERATORS:
+        try:
+            days = int(str(value))
+        except ValueError:
+            days = 0
+        k = days if op == "days_before" else -days  # the date ≤ today + k
+        if k > 0:
+            return f"today is {_days_text(k)} before {prop} or later"
+        if k < 0:
+            return f"today is {_days_text(-k)} after {prop} or later"
+        return f"today is {prop} or later"
+    return f"{prop} {str(op or '').replace('_', ' ')} {text}".strip()
+
+
+def describe_criteria(criteria: object) -> str:
+    """Every stored criterion in words, joined with "and"; "" for none."""
+    items = criteria if isinstance(criteria, list) else []
+    return " and ".join(describe_criterion(c) for c in items if isinstance(c, Mapping))
+
+
+def describe_cases(case_type: str, criteria: object) -> str:
+    """The cases an alert's criteria select: "open mother cases where edd is set", or "every open mother
+    case" without criteria."""
+    where = describe_criteria(criteria)
+    return f"open {case_type} cases where {where}" if where else f"every open {case_type} case"
 
 
 # --------------------------------------------------------------------------------------------------

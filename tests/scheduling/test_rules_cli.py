@@ -47,7 +47,7 @@ def test_run_evaluates_every_case_and_list_and_show_say_so(project, alert) -> No
     listing = _alerts("list", "--project", project.slug)
     assert "High risk follow-up" in listing and "up to date" in listing and "15" in listing
     shown = _alerts("show", "--project", project.slug, str(alert.pk))
-    assert "risk equal 'high'" in shown
+    assert "open mother cases where risk is high" in shown
     assert "15 running, 0 ended" in shown
     assert "after 0, 7 days" in shown
 

@@ -49,13 +49,16 @@ def _preflight_context(form: BroadcastForm) -> dict[str, Any]:
     except InputError as e:
         return {"preflight": None, "form": form, "refused": error_view(e.code, detail=e.message)}
     blocked = [(error_view(code), n) for code, n in result.blocked.items()]
-    return {"preflight": result, "blocked": blocked, "form": form}
+    who = queries.describe_recipient_spec(form.body().get("recipients", form.fixed.get("recipients")))
+    return {"preflight": result, "blocked": blocked, "form": form, "who": who}
 
 
 def _form_page(request: HttpRequest, project: Project, b: Broadcast | None) -> HttpResponse:
     initial, fixed = broadcast_initial(b) if b is not None else ({}, {})
     form = BroadcastForm(request.POST or None, project=project, fixed=fixed, initial=initial)
     context: dict[str, Any] = {"project": project, "broadcast": b, "form": form, "fixed": fixed}
+    if b is not None and "recipients" in fixed:  # kept as they are: shown in words, never as their JSON
+        context["fixed_recipients_text"] = queries.describe_recipients(b)
     if request.method == "POST":
         if request.POST.get("action") == "preview":
             context.update(_preflight_context(form), show_preflight=True)

@@ -115,15 +115,12 @@ class Command(BaseCommand):
         lines = [
             f"Alert {alert.pk}: {alert.name} ({alert.status}, revision {alert.revision})",
             f"  case type   {alert.case_type}",
-            "  criteria    " + ("every open case of the type" if not alert.criteria else ""),
+            f"  cases       {s.criteria_text}",
         ]
-        for c in alert.criteria or []:
-            value = f" {c['value']!r}" if "value" in c else ""
-            lines.append(f"    - {c.get('property')} {c.get('operator')}{value}")
         lines += [
             f"  reset       {alert.reset_property or '—'}",
             f"  schedule    {s.schedule_summary}",
-            f"  recipients  {', '.join(alert.recipients or []) or '—'}",
+            f"  recipients  {s.recipients_text}",
             f"  schedules   {s.running:,} running, {s.ended:,} ended; next event {s.next_due_utc or '—'}",
             f"  messages    {s.sent:,} sent, {s.failed:,} failed",
             f"  run         {_run_state(alert)}"
