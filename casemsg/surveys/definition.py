@@ -549,7 +549,9 @@ def _parse_question(
         if required or required_if:
             out.add(qname, f"{what}, so it cannot be required.")
     constraint = _check_expression(out, raw, "constraint", earlier, all_names) if qtype != "note" else None
-    relevant = _check_expression(out, raw, "relevant", earlier, all_names)
+    # a relevant may read a later question, as ODK allows: it is evaluated with that question still empty when
+    # the survey reaches it, and checked again as the answers arrive (flow.recalculate)
+    relevant = _check_expression(out, raw, "relevant", earlier, all_names, anywhere=True)
     message: dict[str, str] = {}
     if raw.get("constraint_message") is not None:
         if raw.get("constraint") is None:

@@ -9,6 +9,11 @@ answers go at the end. Pure functions over a parsed survey, the answers so far a
   the walk. What a survey reads comes before it, so a value computed when the walk passes it is final —
   except a `calculate` that reads a later question (XForms allows it): the calculates already passed that
   do are evaluated again, in document order, at each step and at the end, as the answers arrive.
+* **A `relevant` that reads a later question** (a forward reference) is evaluated when the survey reaches
+  its question, with the later question still empty — what ODK Collect shows at that point. It is checked
+  again with the calculates, at each step and at the end: a question passed since whose `relevant` no
+  longer holds loses its answer (ODK leaves a non-relevant question out of the submission), so what it
+  would have saved is not saved. A question skipped then is not asked later: an SMS survey does not go back.
 * **A question as sent** (`question_text`): progress (`[12/340]`, with settings.progress), the label with
   its `${q}` references rendered (a choice by its label in the session's language), the choices its
   `choice_filter` keeps, numbered afresh, the acknowledgement asked for, the hint, and the value a skip
@@ -98,6 +103,7 @@ class Plan:
     labels: dict[str, dict[str, dict[str, str]]]  # question -> choice -> {language: label}
     types: dict[str, str]
     late: tuple[int, ...] = ()  # positions of the calculates that read a later question (evaluated again)
+    late_relevant: tuple[int, ...] = ()  # positions of the questions whose relevant reads a later one
     tables: Mapping[str, tuple[dict[str, str], ...]] = field(default_factory=dict)
     indexes: dict[tuple[str, str], dict[str, dict[str, str]]] = field(default_factory=dict)  # pulldata's, lazily
 
@@ -120,7 +126,13 @@ def plan(survey: Definition) -> Plan:
         if q.compiled_calculation is not None
         and any(position.get(ref, -1) >= i for ref in q.compiled_calculation.references)
     )
+    late_relevant = tuple(
+        i
+        for i, q in enumerate(survey.questions)
+        if q.compiled_relevant is not None and any(position.get(ref, -1) >= i for ref in q.compiled_relevant.references)
+    )
     return Plan(
+        late_relevant=late_relevant,
         positions={name: i for i, name in enumerate(asked, start=1)},
         total=len(asked),
         labels={q.name: {c.name: c.label for c in q.choices} for q in survey.questions if q.type in SELECT_TYPES},
@@ -389,11 +401,18 @@ class Outcome:
 
 
 def recalculate(survey: Definition, the_plan: Plan, answers: dict[str, str], before: int, env: Env) -> None:
-    """Evaluate again the calculates before position `before` that read a later question (and were reached)."""
+    """Evaluate again the calculates before position `before` that read a later question (and were reached),
+    then the relevant of the questions before it that read a later one: those no longer relevant lose their
+    answer."""
     for i in the_plan.late:
         q = survey.questions[i]
         if i < before and q.name in answers:
             answers[q.name] = computed_value(survey, the_plan, q, answers, env)
+    for i in the_plan.late_relevant:
+        q = survey.questions[i]
+        if i < before and q.name in answers and q.compiled_relevant is not None:
+            if not holds(q.compiled_relevant, answers, None, env, True):
+                answers.pop(q.name)
 
 
 def finish(survey: Definition, answers: dict[str, str], env: Env) -> None:

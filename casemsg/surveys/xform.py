@@ -361,7 +361,8 @@ class _Reader:
         each field, in the iteration `ctx` of the repeats around it; raises _Refused with the reason."""
         root = re.escape(self.root_name)
         path = rf"/{root}/[A-Za-z_][\w.-]*(?:/[\w.-]+)*"
-        relative = r"(?:current\(\)\s*/\s*)?\.\.(?:/\.\.)*(?:/[A-Za-z_][\w.-]*)+"
+        # `../x`, `../../g/x`, and `./x` (a child of the node itself: CHT's `./source` on a group)
+        relative = r"(?:current\(\)\s*/\s*)?(?<![\w.])(?:\.\.(?:/\.\.)*|\.)(?:/[A-Za-z_][\w.-]*)+"
 
         def literal_or(pattern: str, handle: Callable[[re.Match[str]], str], text: str) -> str:
             joined = re.compile(r"""'[^']*'|"[^"]*"|""" + pattern)
@@ -382,6 +383,12 @@ class _Reader:
         expr = literal_or(
             r"instance\(\s*'([^']+)'\s*\)/root/item\[\s*name\s*=\s*(" + path + "|" + relative + r")\s*\]/([\w.-]+)",
             lambda m: self.lookup(m, at, ctx),
+            expr,
+        )
+        # CHT's forms read the contact's summary (`instance('contact-summary')/context/edd`): the case's property
+        expr = literal_or(
+            r"instance\(\s*'contact-summary'\s*\)/context/([\w.-]+)",
+            lambda m: f"${{{self.case_field(m[1])}}}",
             expr,
         )
         expr = literal_or(r"count\(\s*(" + path + r")\s*\)", lambda m: self.count(m, at, ctx), expr)

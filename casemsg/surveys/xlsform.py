@@ -22,6 +22,7 @@ the non-blank rows of that sheet, as pyxform does.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import logging
 import os
@@ -35,6 +36,7 @@ from typing import Any
 from openpyxl import load_workbook
 from pyxform.constants import SUPPORTED_SHEET_NAMES as _PYXFORM_SHEETS
 from pyxform.errors import PyXFormError
+from pyxform.xls2json_backends import DefinitionData, get_xlsform
 from pyxform.xls2xform import convert
 
 from casemsg.core import errors, uploads
@@ -343,6 +345,24 @@ def _load(source: str | os.PathLike[str] | bytes, file_type: str | None) -> tupl
     return data, kind
 
 
+def _cht_dialect(workbook: DefinitionData) -> DefinitionData:
+    """The Community Health Toolkit's forms, as cht-conf converts them, read by pyxform 4: their `meta` group
+    (which pyxform now reserves) renamed, their `tel` and `db:<type>` questions as text, and the
+    `instance::` columns (CHT's own document attributes, which pyxform 4 fails on) dropped. Each of these
+    is refused by pyxform 4 otherwise, so no form pyxform accepts changes."""
+    rows = []
+    for row in workbook.survey or []:
+        kept = {k: v for k, v in row.items() if not str(k).startswith("instance::")}
+        kind, name = str(kept.get("type", "")).strip(), str(kept.get("name", "")).strip()
+        if kind in ("begin group", "begin_group") and name == "meta":
+            kept["name"] = "cht_meta"
+        elif kind == "tel" or kind.startswith("db:"):
+            kept["type"] = "text"
+        rows.append(kept)
+    workbook.survey = rows
+    return workbook
+
+
 def _pyxform_problem(message: str) -> Problem:
     m = re.match(r"^\s*\[row : (\d+)\]\s*", message)
     row = int(m[1]) if m else None
@@ -383,7 +403,8 @@ def read_xlsform(
     sheets = _read_sheets(data, kind)  # first: refuses what is over the limits before pyxform reads it
     try:
         # only the XForm is kept: pyxform's own structures are freed before the XForm is parsed
-        xform = convert(xlsform=io.BytesIO(data), file_type=f".{kind}", warnings=[]).xform
+        workbook = _cht_dialect(get_xlsform(io.BytesIO(data), file_type=f".{kind}"))
+        xform = convert(xlsform=dataclasses.asdict(workbook), warnings=[]).xform
     except PyXFormError as err:
         raise SurveyError([_pyxform_problem(str(err))]) from None
     except (TypeError, ValueError, KeyError, AttributeError, IndexError) as err:

@@ -135,8 +135,9 @@ def test_save_to_needs_an_entities_sheet() -> None:
 
 
 def test_survey_problems_get_the_question_row() -> None:
-    # pyxform accepts a reference to a later question; casemsg does not, and says where.
-    problem = the_problem(form("type,name,label,relevant", "text,a,A?,${b} = 'x'", "text,b,B?,"))
+    # pyxform accepts a constraint reading a later question; casemsg does not (the reply is checked once), and
+    # says where. (A relevant may: it is checked again as the answers arrive.)
+    problem = the_problem(form("type,name,label,constraint", "text,a,A?,. = ${b}", "text,b,B?,"))
     assert (problem.row, problem.question) == (2, "a")
     assert "comes later" in problem.message
 
@@ -179,7 +180,7 @@ def test_what_a_phone_answers_is_refused_with_its_row(kind: str, reason: str) ->
             {"choices": "list_name,name,label\nyn,y,Yes"},
             "instance('yn')",
         ),
-        (("type,name,label,relevant", "text,b,B?,", "text,a,A?,${c} > 1", "integer,c,C?,"), {}, "comes later"),
+        (("type,name,label,constraint", "text,b,B?,", "integer,a,A?,. > ${c}", "integer,c,C?,"), {}, "comes later"),
     ],
 )
 def test_what_casemsg_cannot_read_is_a_problem_with_its_row(

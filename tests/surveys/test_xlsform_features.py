@@ -377,6 +377,26 @@ FEATURES = [
         {"service": "scan", "fee": "1500"},
         attachments={"fees.csv": "service,fee\nanc,0\nscan,1500\n"},
     ),
+    Feature(
+        # a relevant reading a LATER question (a forward reference): evaluated with it empty when reached
+        # (so the nickname is asked), then checked again as answers arrive: the "no" that follows makes the
+        # nickname not relevant, and its answer is not saved; the children count, relevant on a later
+        # "yes", is never asked (a survey does not go back)
+        "relevant reading a later answer",
+        xlsform(
+            """type,name,label,relevant,save_to
+               hidden,case,,,
+               text,nickname,What should we call you?,${consent} = '' or ${consent} = 'yes',nickname
+               integer,children,How many children do you have?,${consent} = 'yes',children
+               select_one yn,consent,May we text you again?,,consent""",
+            choices="list_name,name,label\nyn,yes,Yes\nyn,no,No",
+            entities=ENTITY,
+        ),
+        "What should we call you?",
+        [("Mama Asha", "May we text you again? 1 Yes 2 No"), ("2", "")],
+        {"consent": "no"},
+        answers={"nickname": None, "children": None, "consent": "no"},
+    ),
 ]
 
 
