@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import connection
@@ -94,6 +94,7 @@ def _row(
     due: Due | None,
     reset_value: str = "",
     waiting: str = "",
+    frame: Frame | None = None,
 ) -> dict[str, Any]:
     running = is_running(owner)
     ended = due is None and not waiting and running
@@ -101,7 +102,7 @@ def _row(
     if waiting:
         last_event = {"at": now.isoformat(), "outcome": "waiting", "detail": waiting}
     elif ended:
-        last_event = {"at": now.isoformat(), "outcome": "no_events", "detail": "No event of the schedule is left."}
+        last_event = _nothing_due(now, frame)
     return {
         "project_id": owner.project_id,
         "broadcast_id": owner.pk if isinstance(owner, Broadcast) else None,
@@ -124,6 +125,26 @@ def _row(
         # (left out when empty: the bulk insert then prepares the default once, not per row)
         **({"last_event": last_event} if last_event else {}),
     }
+
+
+# the start of time for "the first event of a series, however long ago" (a schedule's dates are after it)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _nothing_due(now: datetime, frame: Frame | None) -> dict[str, Any]:
+    """Why an instance ends as it starts: its events were all before `now` (a start date, or a date property,
+    already past when the case matched or the broadcast started). The first of them is recorded
+    (`first_due_utc`) so that the pages can say when it was, in the project's zone."""
+    out: dict[str, Any] = {"at": now.isoformat(), "outcome": "no_events", "detail": "No event of the schedule is left."}
+    first = first_event(frame, 0, _EPOCH) if frame is not None else None
+    if first is not None and first.utc <= now:
+        out.update(
+            reason="first_send_past",
+            first_due_utc=first.utc.isoformat(),
+            detail=f"The first send ({first.utc:%Y-%m-%d %H:%M} UTC) was already past when the schedule started "
+            f"({now:%Y-%m-%d %H:%M} UTC): nothing was due.",
+        )
+    return out
 
 
 def start_for_cases(
@@ -206,8 +227,9 @@ def _alert_row(
         detail = f"The case property {schedule.time_property} holds no time of day (HH:MM)."
         return _row(alert, now, role, case.pk, case_pk, worker_pk, zone, anchor, None, reset_value, detail)
     seed = seed_for(alert, case.pk, role, case_pk, worker_pk) if schedule.window else ""
-    due = first_event(Frame(schedule, zone, anchor, time_of_day, seed), 0, now - EPSILON)
-    return _row(alert, now, role, case.pk, case_pk, worker_pk, zone, anchor, due, reset_value)
+    frame = Frame(schedule, zone, anchor, time_of_day, seed)
+    due = first_event(frame, 0, now - EPSILON)
+    return _row(alert, now, role, case.pk, case_pk, worker_pk, zone, anchor, due, reset_value, frame=frame)
 
 
 def end_for_cases(alert: ConditionalAlert, case_pks: Iterable[int], reason: str, now: datetime | None = None) -> int:
@@ -278,7 +300,9 @@ def start_broadcast(
             anchor = anchor_for(schedule, zone, started_on, {})
             frame = Frame(schedule, zone, anchor or now)
             due = first_event(frame, 0, after) if anchor else None
-            row = templates[zone] = _row(broadcast, now, "", None, None, None, zone, anchor, due)
+            row = templates[zone] = _row(
+                broadcast, now, "", None, None, None, zone, anchor, due, frame=frame if anchor else None
+            )
             if queued_now and due is not None and due.utc <= now and first_event(frame, 1, due.utc) is None:
                 row.update(
                     active=False,

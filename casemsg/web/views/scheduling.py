@@ -171,6 +171,7 @@ def _sends_context(request: HttpRequest, project: Project, owner: Broadcast | Co
     page = paginate(request, queries.sends(project, owner, status), SENDS_PER_PAGE)
     return {
         "summary": queries.summary(owner),
+        "ended": queries.ended(owner, project.default_time_zone),
         "failures": [(error_view(code), n) for code, n in queries.failures(owner)],
         "page": page,
         "send_status": status or "",
