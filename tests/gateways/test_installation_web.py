@@ -292,3 +292,16 @@ def test_routes_map_with_failover_replace_take_out_and_remove(staff_user, projec
     ]
     log = staff_user.get("/installation/audit/").content.decode()
     assert log.count('data-subject="route 1"') == 5 and "user ops" in log
+
+
+def test_disable_and_enable_from_the_gateway_page(staff_user, editor) -> None:
+    gw = services.add_gateway("main", "sandbox")
+    url = f"/installation/gateways/{gw.pk}/"
+    assert editor.post(url, {"switch": "disable"}).status_code == 404
+    assert queries.circuits([gw])[gw.pk] == "closed"
+    r = staff_user.post(url, {"switch": "disable"}, follow=True)
+    assert flashes(r) == ["Gateway main disabled."] and 'id="enable"' in r.content.decode()
+    assert queries.circuits([gw])[gw.pk] == "disabled"
+    r = staff_user.post(url, {"switch": "enable"}, follow=True)
+    assert queries.circuits([gw])[gw.pk] == "closed" and 'id="disable"' in r.content.decode()
+    assert audit() == [("gateway main", "added"), ("gateway main", "disabled"), ("gateway main", "enabled")]

@@ -4,10 +4,11 @@ for the whole installation (docs/security.md, "Authority") — and its prefix ro
 Staff (Django's `is_staff`, or a superuser) list the gateways with their type, circuit and routes; add one
 (the form is built from its type's config schema, as on a project's Gateways page: casemsg.web.forms_config),
 edit it (secrets are write-only: a blank secret keeps the stored one), remove it (refused while a route lists
-it or messages wait on it, unless "take it out of its routes first" is ticked), send a test message through
-it, and set the routes: prefix → gateways in order (failover), the same model `casemsg gateway map … --then`
-writes. Every write goes through casemsg.gateways.services — the CLI's checks (schema, URLs against internal
-addresses, names, limits) — which also writes the installation's audit log, shown on its own page.
+it or messages wait on it, unless "take it out of its routes first" is ticked), disable or enable it, send a
+test message through it, and set the routes: prefix → gateways in order (failover), the same model
+`casemsg gateway map … --then` writes. Every write goes through casemsg.gateways.services — the CLI's
+checks (schema, URLs against internal addresses, names, limits) — which also writes the installation's
+audit log, shown on its own page.
 
 Anyone else gets 404, as for a project they are not a member of: the pages are not even discoverable."""
 
@@ -125,6 +126,12 @@ def gateway_edit(request: HttpRequest, gateway_id: int) -> HttpResponse:
     if gateway_type is None:
         flash.error(request, f"Gateway {gw.name} has the unknown type '{gw.type}'; it can only be removed.")
         return _home()
+    switch = request.POST.get("switch", "")
+    if request.method == "POST" and switch in ("enable", "disable"):
+        # disabled: its messages go to their route's next gateway (or wait); enabled: its circuit closes
+        services.set_enabled(gw.name, None, switch == "enable")
+        flash.success(request, f"Gateway {gw.name} {switch}d.")
+        return redirect(reverse("web:installation_gateway", args=[gw.pk]) + "#status")
     form = GatewayForm(request.POST or None, gateway_type=gateway_type, gateway=gw)
     if request.method == "POST" and form.is_valid():
         try:
@@ -146,8 +153,11 @@ def gateway_edit(request: HttpRequest, gateway_id: int) -> HttpResponse:
 
 def _edit_context(request: HttpRequest, gw: Gateway, form: GatewayForm, **more: Any) -> dict[str, Any]:
     uses = services.gateway_uses_of(gw)
+    circuit = queries.circuits([gw])[gw.pk]
     return {
         "gateway": gw,
+        "circuit": circuit,
+        "disabled": circuit == "disabled",
         "gateway_type": type_info(GATEWAY_TYPES[gw.type]),
         "form": form,
         "test_form": more.pop("test_form", None) or InstallationTestForm(projects=list(project_queries.projects())),
