@@ -11,7 +11,8 @@ from collections.abc import Iterable
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from casemsg.cases.models import Case
@@ -158,19 +159,17 @@ def assign_owners(numbers: Iterable[str]) -> None:
     for i in range(0, len(numbers), _CHUNK):
         chunk = numbers[i : i + _CHUNK]
         _lock_numbers(chunk)
-        # One query (a bulk import calls this per batch): the verified entries of the numbers that have no
-        # owner, oldest first per number.
+        # One statement (a bulk import calls this per batch): the oldest verified entry of each number that
+        # has no owner becomes its owner, ranked and updated in the database.
         has_owner = PhoneEntry.objects.filter(phone_number=OuterRef("phone_number"), two_way=True)
-        winners: dict[str, int] = {}
-        for pk, number in (
+        oldest = (
             PhoneEntry.objects.filter(phone_number__in=chunk, verified=True)
             .exclude(Exists(has_owner))
-            .order_by("phone_number", "verified_on", "pk")
-            .values_list("pk", "phone_number")
-        ):
-            winners.setdefault(number, pk)
-        if winners:
-            PhoneEntry.objects.filter(pk__in=list(winners.values())).update(two_way=True)
+            .annotate(rank=Window(RowNumber(), partition_by=[F("phone_number")], order_by=[F("verified_on"), F("pk")]))
+            .filter(rank=1)
+            .values("pk")
+        )
+        PhoneEntry.objects.filter(pk__in=oldest).update(two_way=True)
 
 
 def entries_for_numbers(
