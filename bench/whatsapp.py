@@ -230,6 +230,10 @@ def main() -> None:
     share = decided / cpu if cpu else 0.0
     load_after = os.getloadavg()
 
+    # the floor again, after the subject: the faster of the two is the honest floor (the machine is shared)
+    floor_after = asyncio.run(bare_client(url, shape.token, n))
+    print(f"bare aiohttp client again: {floor_after:,.0f} req/s")
+    floor = max(floor, floor_after)
     db = "PostgreSQL" if is_pg else "SQLite"
     q = "Redis" if env.get("CASEMSG_QUEUE_URL", "").startswith("redis") else "SqliteHuey"
     ratio = rate / floor
@@ -264,6 +268,7 @@ def main() -> None:
     server.terminate()
     connection.close()
     cleanup()
+    sys.exit(0 if ratio >= RATIO_GOAL and share <= DECISION_GOAL else 1)
 
 
 if __name__ == "__main__":
