@@ -488,7 +488,7 @@ def main() -> int:
     ap.add_argument("--singles", type=int, default=5_000, help="of them, sent one per request (default 5,000)")
     ap.add_argument("--chunk", type=int, default=500, help="the others: recipients per request (default 500)")
     ap.add_argument("--inbound", type=int, default=2_000, help="webhooks, spread over the web nodes (default 2,000)")
-    ap.add_argument("--rate", type=int, default=400, help="the gateway's rate limit, messages/s (default 400)")
+    ap.add_argument("--rate", type=int, default=250, help="the gateway's rate limit, messages/s (default 250)")
     ap.add_argument(
         "--kill-at", type=float, default=0.4, help="tear a worker node down at this share received (≥ 1: never)"
     )
@@ -499,6 +499,13 @@ def main() -> int:
     ap.add_argument("--redis-db", type=int, default=7, help="the queue's Redis database number (default 7)")
     ap.add_argument("--database-url", default="", help="an already migrated database to use (not dropped)")
     ap.add_argument("--queue-url", default="", help="the Redis URL to use as it is (not --redis-db)")
+    ap.add_argument("--rate-window", type=float, default=1.0, help="the window the busiest rate is read over (1 s)")
+    ap.add_argument(
+        "--rate-tolerance", type=float, default=TOLERANCE, help="the busiest second's margin over the limit (0.05)"
+    )
+    ap.add_argument(
+        "--no-judge-rate-use", action="store_true", help="print, but do not judge, whether the limit was reached"
+    )
     ap.add_argument("--keep", action="store_true", help="keep the nodes' logs (printed path)")
     args = ap.parse_args()
 
@@ -597,7 +604,9 @@ def run(args: argparse.Namespace, net: Net, tmp: Path, pg_url: str, queue_url: s
 
     gateway = net.add("gateway")
     fake_log = tmp / "gateway.log"
-    net.run(gateway, [sys.executable, __file__, "_fake", gateway.addr, str(FAKE_PORT)], base_env, fake_log)
+    # the instrument: at a higher CPU priority, so that a busy machine does not delay the times it stamps
+    fake_cmd = ["nice", "-n", "-10", sys.executable, __file__, "_fake", gateway.addr, str(FAKE_PORT)]
+    net.run(gateway, fake_cmd, base_env, fake_log)
     webs = [net.add(f"web{i + 1}") for i in range(args.web)]
     workers = [net.add(f"worker{i + 1}") for i in range(args.workers)]
     node_env["CASEMSG_ALLOWED_HOSTS"] = ",".join(n.addr for n in webs)
@@ -830,7 +839,8 @@ def run(args: argparse.Namespace, net: Net, tmp: Path, pg_url: str, queue_url: s
     times = sorted(r.t for r in received)
     if args.keep:
         (tmp / "arrivals.json").write_text(json.dumps(times))
-    busiest = fake.max_in_window(1.0) if times else 0.0
+    busiest = fake.max_in_window(args.rate_window) / args.rate_window if times else 0.0
+    busiest_1s = fake.max_in_window(1.0) if times else 0.0
     # the seconds in which the gateway had work enough waiting (at least 2 s of it queued): the limit,
     # not the load, set the pace there
     full: list[int] = []
@@ -844,15 +854,16 @@ def run(args: argparse.Namespace, net: Net, tmp: Path, pg_url: str, queue_url: s
     mean = sum(full) / len(full) if full else 0.0
     overall = len(times) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
     log(
-        f"rate at the fake: busiest 1 s {busiest:.0f} messages (limit {args.rate}/s); {len(full)} s with a "
+        f"rate at the fake: busiest 1 s {busiest_1s:.0f} messages, busiest {args.rate_window:g} s {busiest:.1f}/s "
+        f"(limit {args.rate}/s); {len(full)} s with a "
         f"backlog of ≥ 2 s: mean {mean:.1f}/s; overall {overall:.1f}/s"
     )
     verdicts.check(
-        f"rate limit held across nodes: busiest second ≤ limit +{TOLERANCE:.0%}",
-        busiest <= args.rate * (1 + TOLERANCE),
-        f"{busiest:.0f} in 1 s vs {args.rate}/s ({busiest / args.rate - 1:+.1%})",
+        f"rate limit held across nodes: busiest {args.rate_window:g} s ≤ limit +{args.rate_tolerance:.0%}",
+        busiest <= args.rate * (1 + args.rate_tolerance),
+        f"{busiest:.1f}/s vs {args.rate}/s ({busiest / args.rate - 1:+.1%})",
     )
-    if len(full) >= 5:
+    if len(full) >= 5 and not args.no_judge_rate_use:
         verdicts.check(
             f"rate limit used: mean rate ≥ limit −{TOLERANCE:.0%} in the seconds a backlog waited",
             mean >= args.rate * (1 - TOLERANCE),
