@@ -1,4 +1,7 @@
-"""`casemsg serve`: migrate, then web server + worker (with ticker) on one machine. Ctrl-C stops all."""
+"""`casemsg serve`: migrate, then web server + worker (with ticker) on one machine. Ctrl-C stops all.
+
+On a web machine of a cluster: `casemsg serve --no-worker --no-migrate` (the web server only; workers run on
+their own machines, and migrations once per release)."""
 
 from __future__ import annotations
 
@@ -30,9 +33,13 @@ class Command(BaseCommand):
         # For more throughput add workers here or on other machines (docs/scale-out.md).
         parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
         parser.add_argument("--no-worker", action="store_true", help="serve the web app only")
+        # Several web machines: migrations run once per release (`casemsg migrate` from the deploy step), not
+        # by every web node at its start, where two would race to apply the same one (docs/scale-out.md).
+        parser.add_argument("--no-migrate", action="store_true", help="do not apply migrations at the start")
 
     def handle(self, *args, **o):
-        call_command("migrate", interactive=False, verbosity=0)
+        if not o["no_migrate"]:
+            call_command("migrate", interactive=False, verbosity=0)
         env = os.environ.copy()
         # Metrics in multiprocess mode: every process (gunicorn's and the workers) writes its counters to
         # files here and /metrics adds them up; emptied at each start (the old processes are gone).
