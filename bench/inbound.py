@@ -449,9 +449,11 @@ def main() -> None:
                 f"{ratio:.2f}× (goal ≤ 1.5×) at {args.rate:g}/s; casemsg p99 {pct(web_lat, 99) * 1000:.1f} ms; "
                 f"errors {web_err or 0}; stored {stored:,} of {2 * n:,} (floor and casemsg); {load()}"
             )
+            missed = ratio > 1.5 or bool(web_err)
+            line += f" — {verdict(missed)}"
             print(line)
             summary.append(line)
-            fail |= ratio > 1.5 or bool(web_err)
+            fail |= missed
         clear()
         connection.close()
 
@@ -495,9 +497,11 @@ def main() -> None:
                 f"the worker; replies queued {replies:,}, routed to their case {routed:,}; load average "
                 f"{load0:.1f} → {os.getloadavg()[0]:.1f}"
             )
+            missed = rate < 1000 or replies != args.backlog or routed != args.backlog
+            line += f" — {verdict(missed)}"
             print(line)
             summary.append(line)
-            fail |= rate < 1000 or replies != args.backlog or routed != args.backlog
+            fail |= missed
             clear()
             connection.close()
 
@@ -573,9 +577,11 @@ def main() -> None:
                 f"{web_cpu / load_time:.2f} cores, worker {worker_cpu / load_time:.2f} cores; load average "
                 f"{load0:.1f} → {os.getloadavg()[0]:.1f}; all sent {drain:.1f} s after the load"
             )
+            missed = p99 > 50 or reply_p99 > 1000 or bool(errors) or by_status.get("sent", 0) != n or bool(wrong)
+            line += f" — {verdict(missed)}"
             print(line)
             summary.append(line)
-            fail |= p99 > 50 or reply_p99 > 1000 or bool(errors) or by_status.get("sent", 0) != n or bool(wrong)
+            fail |= missed
     finally:
         fake.stop()
         connection.close()
@@ -587,8 +593,13 @@ def main() -> None:
     print(f"\nsummary ({db} + {queue}):")
     for line in summary:
         print("  " + line)
-    print(f"goals: {'MET' if not fail else 'MISSED'}")
+    print(f"all goals: {'MET' if not fail else 'MISSED'}")
     sys.exit(1 if fail else 0)
+
+
+def verdict(missed: bool) -> str:
+    """Each goal's own verdict, on its line of the output and of the summary."""
+    return "MISSED" if missed else "MET"
 
 
 if __name__ == "__main__":
