@@ -10,8 +10,8 @@ a page of 100 messages several times slower (bench/web_lists.py)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import django_tables2 as tables
 from django.http import HttpRequest
@@ -22,10 +22,10 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
 
 from casemsg.cases.models import Case
-from casemsg.core import timezones
 from casemsg.messaging.models import Message
 from casemsg.messaging.reports import message_source
 from casemsg.projects.models import Project
+from casemsg.web.templatetags.casemsg_web import when_html
 from casemsg.web.views.common import ChannelView, error_view
 from casemsg.workers.models import MobileWorker
 
@@ -62,7 +62,7 @@ class CaseTable(tables.Table):
     case_type = tables.Column(verbose_name="Type", orderable=False)
     phone = tables.Column(verbose_name="Phone number", orderable=False, empty_values=(), accessor="pk")
     status = tables.Column(verbose_name="Contact status", orderable=False, empty_values=(), accessor="pk")
-    modified_on = tables.DateTimeColumn(format="Y-m-d H:i", verbose_name="Modified (UTC)", orderable=False)
+    modified_on = tables.Column(verbose_name="Modified", orderable=False)
 
     class Meta:
         attrs = {"class": "list cases"}
@@ -80,6 +80,11 @@ class CaseTable(tables.Table):
             record.case_id,
             _pill(record.closed, "closed"),
         )
+
+    def render_modified_on(self, value: datetime | None) -> SafeString:
+        if value is None:
+            return mark_safe('<span class="muted">—</span>')
+        return when_html(value, self.project.default_time_zone)
 
     def render_phone(self, record: Case) -> SafeString:
         number = (record.properties or {}).get("contact_phone_number")
@@ -142,8 +147,6 @@ class MessageTable(tables.Table):
     def __init__(self, data: list[Message], project: Project, request: HttpRequest, can_resend: bool, **kw: Any):
         """`can_resend`: the user's role may resend (the button is shown on failed outbound messages)."""
         self.project = project
-        zone = project.default_time_zone
-        self.zone = ZoneInfo(zone if timezones.is_valid(zone) else "UTC")
         self.can_resend = can_resend
         self.csrf = get_token(request) if can_resend else ""
         self.back = request.get_full_path()
@@ -152,7 +155,7 @@ class MessageTable(tables.Table):
     def render_when(self, record: Message) -> SafeString:
         return format_html(
             '<span class="nowrap">{}</span><br><span class="muted">{} · {}</span>',
-            record.created_on.astimezone(self.zone).strftime("%Y-%m-%d %H:%M:%S"),
+            when_html(record.created_on, self.project.default_time_zone, "second"),
             "← in" if record.direction == Message.IN else "→ out",
             record.channel,
         )

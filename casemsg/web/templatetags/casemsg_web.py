@@ -34,6 +34,11 @@ def page_zone(context: template.Context) -> str:
     return str(getattr(project, "default_time_zone", "") or "UTC")
 
 
+def when_html(value: datetime, zone: str, fmt: str = "minute") -> SafeString:
+    """What `{% when %}` renders, for the cells built in Python (casemsg/web/tables.py)."""
+    return format_html('<time datetime="{}">{}</time>', value.isoformat(), wallclock.shown(value, zone, fmt))
+
+
 @register.simple_tag(takes_context=True)
 def when(context: template.Context, value: Any, fmt: str = "minute", zone: str = "", empty: str = "—") -> SafeString:
     """`{% when m.created_on %}` → "2026-12-07 14:05 EAT" in a <time> element (its datetime attribute the
@@ -41,9 +46,8 @@ def when(context: template.Context, value: Any, fmt: str = "minute", zone: str =
     project's (a recipient's own clock). None or "" shows `empty`."""
     if value is None or value == "":
         return format_html("{}", empty)
-    name = zone or page_zone(context)
     if isinstance(value, datetime):
-        return format_html('<time datetime="{}">{}</time>', value.isoformat(), wallclock.shown(value, name, fmt))
+        return when_html(value, zone or page_zone(context), fmt)
     if isinstance(value, date):  # a day is already the zone's day: shown as it is
         return format_html('<time datetime="{}">{}</time>', value.isoformat(), value.isoformat())
     return format_html("{}", value)

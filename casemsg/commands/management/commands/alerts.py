@@ -22,6 +22,7 @@ from rich.progress import (
 )
 
 from casemsg.commands import lookup
+from casemsg.core import wallclock
 from casemsg.projects.models import Project
 from casemsg.scheduling import queries, runner, services
 from casemsg.scheduling.models import ConditionalAlert
@@ -112,6 +113,7 @@ class Command(BaseCommand):
     def _show(self, alert: ConditionalAlert) -> None:
         s = queries.summary(alert)
         p = runner.progress(alert)
+        zone = alert.project.default_time_zone  # times on the project's clock, labelled
         lines = [
             f"Alert {alert.pk}: {alert.name} ({alert.status}, revision {alert.revision})",
             f"  case type   {alert.case_type}",
@@ -121,11 +123,13 @@ class Command(BaseCommand):
             f"  reset       {alert.reset_property or '—'}",
             f"  schedule    {s.schedule_summary}",
             f"  recipients  {s.recipients_text}",
-            f"  schedules   {s.running:,} running, {s.ended:,} ended; next event {s.next_due_utc or '—'}",
+            f"  schedules   {s.running:,} running, {s.ended:,} ended; "
+            f"next event {wallclock.shown(s.next_due_utc, zone)}",
+            *(f"    {e.count:,} ended: {e.text}" for e in queries.ended(alert, zone)),
             f"  messages    {s.sent:,} sent, {s.failed:,} failed",
             f"  run         {_run_state(alert)}"
-            + (f", started {p.started_on:%Y-%m-%d %H:%M:%S}" if p.started_on else "")
-            + (f", finished {p.finished_on:%Y-%m-%d %H:%M:%S}" if p.finished_on else ""),
+            + (f", started {wallclock.shown(p.started_on, zone, 'second')}" if p.started_on else "")
+            + (f", finished {wallclock.shown(p.finished_on, zone, 'second')}" if p.finished_on else ""),
         ]
         self.stdout.write("\n".join(lines))
 

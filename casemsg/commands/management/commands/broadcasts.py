@@ -21,7 +21,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.serializers.json import DjangoJSONEncoder
 
 from casemsg.commands import lookup
-from casemsg.core import actor, errors
+from casemsg.core import actor, errors, wallclock
 from casemsg.core.errors import InputError
 from casemsg.projects.models import Project
 from casemsg.scheduling import queries, services
@@ -120,7 +120,8 @@ class Command(BaseCommand):
         if sends:
             self.stdout.write(f"Latest sends ({len(sends)} of {sum(s.messages.values())}):")
         for m in sends:
-            line = f"  {m.pk:>6} {m.created_on:%Y-%m-%d %H:%M} {m.recipient_label:24} {m.status:9} {m.text[:40]!r}"
+            when = wallclock.shown(m.created_on, project.default_time_zone)
+            line = f"  {m.pk:>6} {when} {m.recipient_label:24} {m.status:9} {m.text[:40]!r}"
             self.stdout.write(line)
             if m.error:
                 title = entry.title if (entry := errors.CATALOGUE.get(m.error)) else ""

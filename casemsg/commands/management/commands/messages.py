@@ -3,13 +3,16 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from casemsg.commands import lookup
-from casemsg.core import errors
+from casemsg.core import errors, wallclock
 from casemsg.messaging import queries
 from casemsg.messaging.models import Message
 
 
 class Command(BaseCommand):
-    help = "Show a project's message log, newest first, with the reason for every failure."
+    help = (
+        "Show a project's message log, newest first, with the reason for every failure; times on the "
+        "project's clock, labelled with its zone (e.g. 2026-12-07 14:05:42 EAT)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--project", required=True)
@@ -31,10 +34,12 @@ class Command(BaseCommand):
             case_id=o["case"],
             worker_id=o["worker"],
         )
+        zone = project.default_time_zone
         for m in queries.messages(project, f)[: o["limit"]]:
             arrow = "→" if m.direction == Message.OUT else "←"
+            when = wallclock.shown(m.created_on, zone, "second")
             self.stdout.write(
-                f"{m.pk:>6} {m.created_on:%Y-%m-%d %H:%M:%S} {arrow} {m.channel:5} {m.recipient_label:24} "
+                f"{m.pk:>6} {when} {arrow} {m.channel:5} {m.recipient_label:24} "
                 f"{m.status:9} {m.gateway_name:10} {m.text[:50]!r}"
             )
             if m.error:
