@@ -62,15 +62,12 @@ from typing import Any, Final, Literal, get_args
 from zoneinfo import ZoneInfo, available_timezones
 
 from django.db import connection
-from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import BooleanField, Func, Q, TextField
-from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Cast
+from django.db.models import Q
 from django.db.models.lookups import Exact, In, IsNull, LessThanOrEqual, Regex
-from django.db.models.sql.compiler import SQLCompiler
 from pydantic import Field
 
 from casemsg.cases.models import Case
+from casemsg.cases.sql import DATE_RE, is_date, property_text
 from casemsg.core import errors
 from casemsg.core.errors import InputError
 from casemsg.projects.models import Project
@@ -104,19 +101,6 @@ MAX_CRITERIA: Final = 50
 MAX_REGEX_LENGTH: Final = 500
 MAX_DAYS: Final = 36_500  # a hundred years either way
 TIME_ZONE_PROPERTY: Final = "time_zone"
-
-# A Gregorian date YYYY-MM-DD, 0001-01-01 to 9999-12-31, as one expression both Python and PostgreSQL read the
-# same way ([0-9], not \d, which is any Unicode digit in Python): months of 31, 30 and 28 days, then 29 February
-# in leap years (divisible by 4; centuries only when divisible by 400).
-_YEAR = r"(?:[0-9]{3}[1-9]|[0-9]{2}[1-9]0|[0-9][1-9]00|[1-9]000)"
-_MONTH_DAY = (
-    r"(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"  # 31 days
-    r"|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)"  # 30 days
-    r"|02-(?:0[1-9]|1[0-9]|2[0-8]))"  # February, 28
-)
-_LEAP_YEAR = r"(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:0[48]|[2468][048]|[13579][26])00)"
-DATE_PATTERN: Final = rf"(?:{_YEAR}-{_MONTH_DAY}|{_LEAP_YEAR}-02-29)"
-_DATE_RE: Final = re.compile(DATE_PATTERN)
 
 
 # One criterion as it comes in: the declaration the API and the alert form use (`parse_criteria` checks the
@@ -397,7 +381,7 @@ def _holds(c: Criterion, properties: Mapping[str, Any], today: Today) -> bool:
     if op == "regex":
         return value is not None and c.pattern.search(value) is not None
     # days_before / days_after
-    if value is None or _DATE_RE.fullmatch(value) is None:
+    if value is None or DATE_RE.fullmatch(value) is None:
         return False
     limit = _threshold(today.for_properties(properties), c.shift)
     if isinstance(limit, bool):
@@ -414,36 +398,6 @@ def matches(case: Case, criteria: Sequence[Criterion], today: Today) -> bool:
 # --------------------------------------------------------------------------------------------------
 # A set of cases, in SQL
 # --------------------------------------------------------------------------------------------------
-
-
-class _IsDate(Func):
-    """TRUE when the text is a Gregorian date YYYY-MM-DD (see the module's notes); NULL/FALSE otherwise."""
-
-    output_field = BooleanField()
-
-    def as_sql(
-        self,
-        compiler: SQLCompiler,
-        connection: BaseDatabaseWrapper,
-        function: str | None = None,
-        template: str | None = None,
-        arg_joiner: str | None = None,
-        **extra_context: Any,
-    ) -> tuple[str, tuple[str | int, ...]]:
-        sql, params = compiler.compile(self.source_expressions[0])
-        if connection.vendor == "sqlite":
-            # date() with a modifier normalises an impossible date (2023-02-29 -> 2023-03-01), so it no longer
-            # equals the text; year 0000, which SQLite accepts and Python refuses, is cut off.
-            return f"(date({sql}, '+0 days') = {sql} AND {sql} >= '0001-01-01')", (*params, *params, *params)
-        if connection.vendor == "postgresql":
-            return f"({sql} ~ %s)", (*params, f"^{DATE_PATTERN}$")
-        return f"({sql} REGEXP %s)", (*params, f"^{DATE_PATTERN}$")
-
-
-def property_text(name: str) -> Cast:
-    """A case property as SQL text (NULL when the case does not have it)."""
-    # KeyTextTransform takes the name literally (see cases.queries); Cast keeps it a plain text comparison.
-    return Cast(KeyTextTransform(name, "properties"), output_field=TextField())
 
 
 def _zone_from(day: date, today: Today) -> Q:
@@ -471,7 +425,7 @@ def _date_q(c: Criterion, today: Today) -> Q:
         either = part if either is None else either | part
     if either is None:
         return Q(pk__in=[])
-    return Q(_IsDate(p)) & either
+    return is_date(p) & either
 
 
 def python_only(criteria: Sequence[Criterion]) -> list[Criterion]:

@@ -43,6 +43,7 @@ from django.db.models.sql.compiler import SQLCompiler
 from django.utils import timezone
 
 from casemsg.cases.models import Case
+from casemsg.cases.sql import property_text
 from casemsg.core.errors import InputError
 from casemsg.scheduling import events, lifecycle, recipients, rules
 from casemsg.scheduling.models import ConditionalAlert, ScheduleInstance
@@ -304,7 +305,7 @@ def _start_in_sql(
         return None
     project = alert.project
     cache = {} if cache is None else cache
-    tz = rules.property_text(rules.TIME_ZONE_PROPERTY)
+    tz = property_text(rules.TIME_ZONE_PROPERTY)
     groups: dict[str | None, _ZoneStart] = {}
     for raw in (new if zones_from is None else zones_from).annotate(_tz=tz).values_list("_tz", flat=True).distinct():
         key = (alert.revision, raw)
@@ -324,7 +325,7 @@ def _start_in_sql(
     new = new.exclude(pk__in=_completed(alert, new, key_range))
     fields = {f.attname: f for f in ScheduleInstance._meta.concrete_fields if not f.primary_key}
 
-    zone_key = Coalesce(rules.property_text(rules.TIME_ZONE_PROPERTY), Value(""), output_field=fields["time_zone"])
+    zone_key = Coalesce(property_text(rules.TIME_ZONE_PROPERTY), Value(""), output_field=fields["time_zone"])
 
     def by_zone(field: str, pick: Callable[[_ZoneStart], object]) -> Expression:
         """The column's value for the case's zone: a constant when every zone has the same one."""
@@ -342,7 +343,7 @@ def _start_in_sql(
         "role": Value(ScheduleInstance.CASE, output_field=fields["role"]),
         "revision": Value(alert.revision, output_field=fields["revision"]),
         "reset_value": (
-            Coalesce(rules.property_text(alert.reset_property), Value(""), output_field=fields["reset_value"])
+            Coalesce(property_text(alert.reset_property), Value(""), output_field=fields["reset_value"])
             if alert.reset_property
             else Value("", output_field=fields["reset_value"])
         ),
