@@ -20,6 +20,7 @@ from casemsg.web.views import conversations as conversation_views
 from casemsg.web.views import events as event_views
 from casemsg.web.views import groups as group_views
 from casemsg.web.views import installation as installation_views
+from casemsg.web.views import picker as picker_views
 from casemsg.web.views import reports as report_views
 from casemsg.web.views import settings as settings_views
 from casemsg.web.views import texts as text_views
@@ -55,6 +56,7 @@ urlpatterns = [
     # not under cases/: every path there is a case id
     path("projects/<slug:slug>/new-case/", cases.case_new, name="case_new"),
     path("projects/<slug:slug>/cases-import/", imports.case_import, name="cases_import"),
+    path("projects/<slug:slug>/case-picker/", picker_views.case_pick, name="case_pick"),
     # `path:` because a given case id may hold any character, '/' included; the page also takes the
     # send form's POST, so no other route hangs below it.
     path("projects/<slug:slug>/cases/<path:case_id>/", cases.case_detail, name="case"),
