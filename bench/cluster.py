@@ -668,7 +668,7 @@ def run(args: argparse.Namespace, net: Net, tmp: Path, pg_url: str, queue_url: s
     t = time.perf_counter()
     for n in webs:
         cmd = [sys.executable, "-m", "casemsg", "serve", "--no-worker", "--host", n.addr, "--port", str(WEB_PORT)]
-        cmd += ["--web-workers", str(args.web_workers)]
+        cmd += ["--web-workers", str(args.web_workers), "--no-migrate"]  # migrated once, above
         env = {**node_env, "CASEMSG_DATA_DIR": str(tmp / n.name)}
         net.run(n, cmd, env, tmp / f"{n.name}.log")
     for n in workers:
