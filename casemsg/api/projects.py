@@ -84,6 +84,10 @@ class QuietHours(Schema):
 
 class SettingsOut(Schema):
     default_time_zone: str = Field(description="IANA zone for contacts without a valid time_zone of their own.")
+    default_country: str = Field(
+        description="ISO 3166 alpha-2 code: a local number (0711 222 333) is stored as this country's "
+        "(254711222333); set from the time zone when the project is created; empty: none."
+    )
     default_language: str = Field(description="The last language of the translation fallback chain.")
     sms_languages: list[str] = Field(description="The language codes a contact's language_code may use.")
     quiet_hours: QuietHours | None = Field(
@@ -114,6 +118,7 @@ class SettingsIn(In):
     for another field is a 422."""
 
     default_time_zone: str | None = Field(None, max_length=64, description="An IANA zone name, e.g. Africa/Nairobi.")
+    default_country: str | None = Field(None, max_length=2, description='An ISO 3166 code, e.g. KE; "" for none.')
     default_language: str | None = Field(None, max_length=16, description="One of sms_languages (as changed).")
     sms_languages: list[Language] | None = Field(None, max_length=50, description="Language codes such as sw, pt-BR.")
     quiet_hours: QuietHoursIn | None = Field(None, description='{"start": "21:00", "end": "08:00"}, or null for none.')

@@ -78,7 +78,8 @@ class _RowTooLong(Exception):
 
 @dataclass
 class RowNote:
-    """A skipped row (an error) or an imported row with a contact problem (a warning)."""
+    """A skipped row (an error), an imported row with a contact problem (a warning), or an imported row whose
+    local number was stored with the project's default country (a fix)."""
 
     line: int
     message: str
@@ -97,6 +98,8 @@ class ImportResult:
     updated: int = 0
     errors: list[RowNote] = field(default_factory=list)  # skipped rows
     warnings: list[RowNote] = field(default_factory=list)  # imported rows whose contact has a problem
+    # imported rows whose local number was read with the project's default country ("0711 222 333 → …")
+    fixes: list[RowNote] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # remarks about the header
 
     @property
@@ -114,6 +117,7 @@ class ImportResult:
             "skipped": self.skipped,
             "errors": [e.as_dict() for e in sorted(self.errors, key=lambda n: n.line)],
             "warnings": [w.as_dict() for w in sorted(self.warnings, key=lambda n: n.line)],
+            "fixed": [f.as_dict() for f in sorted(self.fixes, key=lambda n: n.line)],
             "notes": self.notes,
         }
 
@@ -190,6 +194,12 @@ class _Importer:
         if self.on_note:
             self.on_note("error", note)
 
+    def fixed(self, line: int, message: str) -> None:
+        note = RowNote(line, message)
+        self.result.fixes.append(note)
+        if self.on_note:
+            self.on_note("fixed", note)
+
     def warning(self, line: int, message: str) -> None:
         note = RowNote(line, message)
         self.result.warnings.append(note)
@@ -256,6 +266,10 @@ class _Importer:
     def _contact_warnings(self, row: _Row) -> None:
         value = row.change.properties.get("contact_phone_number")
         if value is None or phone.normalized_number(value) is not None:
+            return
+        local = phone.local_fix(value, self.project.default_country)
+        if local is not None:  # cases.services stored it as the default country's number: say so
+            self.fixed(row.line, local.describe())
             return
         chk = phone.check(value, auto_fix=self.project.auto_normalize_phone_numbers)
         if chk.ok:  # the project's auto-normalize setting stored the corrected number

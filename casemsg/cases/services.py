@@ -93,6 +93,12 @@ def _apply(case: Case, change: CaseChange, project: Project, now) -> None:
             props.pop(key, None)
         else:
             props[key] = v
+    if project.default_country and PHONE in change.properties and props.get(PHONE):
+        # A local number (0711 222 333) is stored as the project's default country's: 254711222333. Every
+        # write of a case comes here (the API, bulk, CSV import, the pages, source sync, keywords, surveys).
+        local = phone.local_fix(props[PHONE], project.default_country)
+        if local is not None:
+            props[PHONE] = local.number
     if project.auto_normalize_phone_numbers and props.get(PHONE):
         chk = phone.check(props[PHONE], auto_fix=True)
         if chk.ok:

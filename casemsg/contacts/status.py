@@ -196,7 +196,12 @@ def _facts(contact: Contact) -> _Facts:
 
 def statuses(contacts: Sequence[Contact]) -> list[ContactStatus]:
     facts = [_facts(c) for c in contacts]
-    checks = [phone.check(f.raw_phone) if f.raw_phone else None for f in facts]
+    # With the project's default country, a local number stored before (0711 222 333) is refused with its
+    # international form as the fix, which the case page offers to apply.
+    checks = [
+        phone.check(f.raw_phone, country=c.project.default_country) if f.raw_phone else None
+        for c, f in zip(contacts, facts, strict=True)
+    ]
     numbers = {c.number for c in checks if c is not None and c.number is not None and c.ok}
     entries = registry.entries_for_numbers(numbers, known=contacts) if numbers else {}
     wa_checks = [phone.check(f.whatsapp) if f.whatsapp else None for f in facts]

@@ -1,7 +1,14 @@
 """The seeds' phone number rule: international E.164 digits, country code first, no '+', spaces, dashes
 or punctuation. `15551234567` and `919812345678` are valid, `1-206-617-1234` is not.
 
-Validated with `phonenumbers` (core only: never the geocoder or carrier data, which are large).
+A project's **default country** (ISO 3166 alpha-2, set from its time zone when it is created: Africa/Nairobi
+→ KE) reads a local number: `local_fix("0711 222 333", "KE")` is 254711222333, which the write paths store
+(cases, mobile workers, source sync) and `describe()` shows ("0711 222 333 → +254 711 222333 (Kenya, the
+project's default country)"); `check(value, country=…)` offers the same correction for a value stored before.
+
+Validated with `phonenumbers` (core only: never the geocoder or carrier data, which are large); the time
+zones' countries and the countries' names come from the tz database's zone.tab and iso3166.tab (the
+`tzdata` package, else the system's zoneinfo).
 """
 
 from __future__ import annotations
@@ -9,11 +16,16 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+import zoneinfo
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from importlib import resources
+from pathlib import Path
 
 import phonenumbers
 from phonenumbers import NumberParseException, ValidationResult
+from phonenumbers import phonenumberutil as _pnu
+from phonenumbers.phonemetadata import PhoneMetadata
 
 from casemsg.core import errors
 
@@ -90,16 +102,148 @@ def _join(words: list[str]) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
-def check(value: object, *, auto_fix: bool = False) -> PhoneCheck:
+def check(value: object, *, auto_fix: bool = False, country: str = "") -> PhoneCheck:
     """Check a phone number string against the seeds' rule (see `_check`); results are cached, since
-    the send pipeline checks the same numbers batch after batch and parsing dominates its cost."""
+    the send pipeline checks the same numbers batch after batch and parsing dominates its cost.
+
+    `country`, the project's default country: a value that is no international number but a local
+    number of that country is still refused (it is stored so, and cannot be sent), with the international
+    number as its suggestion and `local_fix(…).describe()` as its fix — the one-click fix of the case page.
+    """
     # Shared between callers: treat the result as read-only (copy it with dataclasses.replace to change it).
-    return _cached_check("" if value is None else str(value), auto_fix)
+    text = "" if value is None else str(value)
+    result = _cached_check(text, auto_fix)
+    if not country or result.ok or result.suggestion:
+        return result
+    fix = local_fix(text, country)
+    if fix is None:
+        return result
+    return replace(
+        result,
+        error=errors.INVALID_PHONE_NUMBER,
+        suggestion=fix.number,
+        message=(
+            f"'{text.strip()}' is a local number of {fix.country_name}, the project's default country; "
+            "a stored number starts with the country code."
+        ),
+        fix=fix.describe(),
+    )
 
 
 @lru_cache(maxsize=65536)
 def _cached_check(value: str, auto_fix: bool) -> PhoneCheck:
     return _check(value, auto_fix=auto_fix)
+
+
+# --- the project's default country -------------------------------------------------------------------
+@dataclass(frozen=True)
+class LocalFix:
+    """A local number read with the project's default country: what was written and what it stands for."""
+
+    raw: str
+    number: str  # E.164 digits, no '+' (as stored)
+    country: str  # ISO 3166 alpha-2
+
+    @property
+    def shown(self) -> str:
+        """The number as people read it: +254 711 222333."""
+        parsed = phonenumbers.parse("+" + self.number, None)
+        return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+    @property
+    def country_name(self) -> str:
+        return country_name(self.country)
+
+    def describe(self) -> str:
+        """'0711 222 333 → +254 711 222333 (Kenya, the project's default country)'."""
+        return f"{self.raw.strip()} → {self.shown} ({self.country_name}, the project's default country)"
+
+
+def local_fix(value: object, country: str) -> LocalFix | None:
+    """The international number a local number of `country` stands for, or None: when the country is
+    blank, the value is already an international number (or one with an obvious fix of its own, such as
+    1-206-617-1234), starts with + or 00 (written internationally), has letters, or is no valid number of
+    the country. `0711 222 333` in KE is 254711222333; so is `711222333`."""
+    raw = "" if value is None else str(value)
+    return _local_fix(raw, (country or "").upper()) if country else None
+
+
+@lru_cache(maxsize=65536)
+def _local_fix(raw: str, country: str) -> LocalFix | None:
+    s = raw.strip()
+    if not s or s.startswith(("+", "00")) or country not in phonenumbers.SUPPORTED_REGIONS:
+        return None
+    international = _cached_check(raw, False)
+    if international.ok or international.suggestion:
+        return None
+    if any(ch.isalpha() for ch in s) or any(
+        not (ch.isdigit() or ch in _PUNCTUATION) and unicodedata.decimal(ch, None) is None for ch in s
+    ):
+        return None
+    digits = "".join(str(unicodedata.decimal(ch)) for ch in s if unicodedata.decimal(ch, None) is not None)
+    if not digits or len(digits) > MAX_DIGITS:
+        return None
+    try:
+        parsed = phonenumbers.parse(digits, country)
+    except NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(parsed):
+        return None
+    return LocalFix(
+        raw=raw, number=phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)[1:], country=country
+    )
+
+
+def is_country(code: object) -> bool:
+    """Whether `code` is an ISO 3166 alpha-2 code of a country with phone numbers ('KE', 'US'; upper case)."""
+    return isinstance(code, str) and code in phonenumbers.SUPPORTED_REGIONS
+
+
+def _tz_table(name: str) -> str:
+    """A table of the tz database: the tzdata package's copy, else the system's zoneinfo directory's."""
+    try:
+        return resources.files("tzdata").joinpath("zoneinfo", name).read_text(encoding="utf-8")
+    except (ModuleNotFoundError, FileNotFoundError, OSError):
+        pass
+    for base in zoneinfo.TZPATH:
+        try:
+            return (Path(base) / name).read_text(encoding="utf-8")
+        except OSError:
+            continue
+    return ""
+
+
+def _rows(name: str) -> list[list[str]]:
+    return [line.split("\t") for line in _tz_table(name).splitlines() if line and not line.startswith("#")]
+
+
+@lru_cache(maxsize=1)
+def _zone_countries() -> dict[str, str]:
+    # zone.tab names one country per zone (zone1970.tab may name several: Europe/Brussels is BE, LU, NL).
+    return {r[2]: r[0] for r in _rows("zone.tab") if len(r) >= 3}
+
+
+@lru_cache(maxsize=1)
+def _country_names() -> dict[str, str]:
+    return {r[0]: r[1] for r in _rows("iso3166.tab") if len(r) >= 2}
+
+
+def country_of_zone(zone: str) -> str:
+    """The country of a time zone by the tz database ('Africa/Nairobi' → 'KE'); '' for UTC, Etc/… and the
+    zones of no one country. Only a country with phone numbers is answered."""
+    code = _zone_countries().get(zone or "", "")
+    return code if is_country(code) else ""
+
+
+def country_choices() -> list[tuple[str, str]]:
+    """("", "None") then every country with phone numbers as (code, "Name (CODE)"), by name: a form's select."""
+    named = sorted((country_name(c), c) for c in phonenumbers.SUPPORTED_REGIONS if c != "001")
+    return [("", "None: numbers must start with the country code"), *((c, f"{n} ({c})") for n, c in named)]
+
+
+def country_name(code: str) -> str:
+    """A country's name by the tz database's iso3166.tab ('KE' → 'Kenya'); the code itself when unknown."""
+    return _country_names().get(code, code)
 
 
 def _check(value: object, *, auto_fix: bool = False) -> PhoneCheck:
@@ -146,7 +290,7 @@ def _check(value: object, *, auto_fix: bool = False) -> PhoneCheck:
         return result
 
     try:
-        parsed = phonenumbers.parse("+" + s, None)
+        parsed = _parse_international(s)
     except NumberParseException:
         result.error = errors.INVALID_PHONE_NUMBER
         result.message = f"'{raw}' does not start with a known country code."
@@ -200,13 +344,40 @@ def _check(value: object, *, auto_fix: bool = False) -> PhoneCheck:
 
     result.number = s
     result.region = phonenumbers.region_code_for_number(parsed)
-    if not phonenumbers.is_valid_number(parsed):
+    # is_valid_number(parsed) would look the region up again (for +1, one validation per region of the
+    # code); with the region at hand it is exactly is_valid_number_for_region
+    if result.region is None or not phonenumbers.is_valid_number_for_region(parsed, result.region):
         # The seeds' own example 15551234567 is in no assigned range, yet it must be accepted.
         result.warnings.append(
             f"{s} has a possible length but is in no assigned number range for country code {cc}; "
             "check that it is a real number."
         )
     return result
+
+
+def _parse_international(digits: str) -> phonenumbers.PhoneNumber:
+    """`phonenumbers.parse("+" + digits)`, with a fast path for the common case.
+
+    A bulk import checks every number once, and phonenumbers' parse is most of that cost: it runs
+    regular expressions for punctuation, extensions and viability that a string of digits cannot need.
+    For digits whose national part keeps no national prefix (nothing phonenumbers would strip) and no
+    leading zero, the result is plainly the country code and the rest as a number; every other input
+    goes through parse itself. A test compares the two over every country code."""
+    if len(digits) > 2:
+        cc, rest = _pnu._extract_country_code(digits)
+        if cc and len(rest) >= 2 and rest[0] != "0":
+            metadata = PhoneMetadata.metadata_for_region_or_calling_code(
+                cc, phonenumbers.region_code_for_country_code(cc)
+            )
+            prefix = metadata.national_prefix_for_parsing if metadata is not None else None
+            if not prefix or _compiled(prefix).match(rest) is None:
+                return phonenumbers.PhoneNumber(country_code=cc, national_number=int(rest))
+    return phonenumbers.parse("+" + digits, None)
+
+
+@lru_cache(maxsize=512)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
 
 
 def needs_consent(check_result: PhoneCheck, consent_regions: list[str] | None) -> bool:

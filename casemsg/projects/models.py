@@ -23,6 +23,10 @@ class Project(models.Model):
     slug = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=200)
     default_time_zone = models.CharField(max_length=64, default="UTC")
+    # ISO 3166 alpha-2 ("KE"), or "" for none: a local number written without the country code (0711 222 333)
+    # is stored as a number of this country (casemsg.core.phone.local_fix). Set from the time zone when the
+    # project is created (Africa/Nairobi → KE); a setting like the others.
+    default_country = models.CharField(max_length=2, blank=True, default="")
     default_language = models.CharField(max_length=16, default="en")
     sms_languages = models.JSONField(default=_default_languages)
     consent_regions = models.JSONField(default=_default_consent_regions)

@@ -14,7 +14,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.text import slugify
 
-from casemsg.core import actor, errors, timezones
+from casemsg.core import actor, errors, phone, timezones
 from casemsg.core.errors import InputError
 from casemsg.core.phone import DEFAULT_CONSENT_REGIONS
 from casemsg.projects import signals
@@ -28,10 +28,13 @@ def create_project(
     language: str = "en",
     languages: list[str] | None = None,
     scopes: Sequence[str] = SCOPES,
+    country: str | None = None,
 ) -> tuple[Project, str]:
     """A new project and its first API key (the plain key is returned once; only its hash is kept). The
-    first key has every scope, admin included, unless `scopes` says otherwise: it is the one the
-    installation hands to whoever sets the project up (keys issued later have DEFAULT_SCOPES)."""
+        first key has every scope, admin included, unless `scopes` says otherwise: it is the one the
+        installation hands to whoever sets the project up (keys issued later have DEFAULT_SCOPES). The default
+    country (local phone numbers are read as its numbers) is the time zone's unless `country` is given ("" for
+    none): Africa/Nairobi → KE, UTC → none."""
     scopes = checked_scopes(scopes)
     if not slug or slugify(slug) != slug:
         raise InputError(
@@ -39,12 +42,22 @@ def create_project(
         )
     if not timezones.is_valid(time_zone):
         raise InputError(errors.INVALID_TIME_ZONE, f"'{time_zone}' is not an IANA time zone name.")
+    country = phone.country_of_zone(time_zone) if country is None else country.strip().upper()
+    if country and not phone.is_country(country):
+        raise InputError(
+            errors.VALIDATION_ERROR, f"default_country: '{country[:8]}' is not an ISO 3166 country code, such as KE."
+        )
     if Project.objects.filter(slug=slug).exists():
         raise InputError(errors.PROJECT_EXISTS, f"A project '{slug}' already exists.", 409)
     langs = list(dict.fromkeys([language, *(languages or [])]))
     with transaction.atomic():
         project = Project.objects.create(
-            slug=slug, name=name or slug, default_time_zone=time_zone, default_language=language, sms_languages=langs
+            slug=slug,
+            name=name or slug,
+            default_time_zone=time_zone,
+            default_country=country,
+            default_language=language,
+            sms_languages=langs,
         )
         key = ApiKey.issue(project, scopes=scopes)
     return project, key
@@ -253,6 +266,7 @@ def save_texts(
 # endpoints (casemsg.consent.texts, …/texts); the project's extra opt-out and opt-in words are here.
 SETTINGS = (
     "default_time_zone",
+    "default_country",
     "default_language",
     "sms_languages",
     "quiet_hours",
@@ -295,6 +309,7 @@ def get_settings(project: Project) -> dict[str, Any]:
     )
     return {
         "default_time_zone": project.default_time_zone,
+        "default_country": project.default_country,
         "default_language": project.default_language,
         "sms_languages": list(project.sms_languages or []),
         "quiet_hours": quiet,
@@ -474,6 +489,15 @@ def _checked(project: Project, changes: dict[str, Any]) -> dict[str, Any]:
                 errors.INVALID_TIME_ZONE,
             )
         fields["default_time_zone"] = tz
+    if "default_country" in changes:
+        code = changes["default_country"]
+        code = code.strip().upper() if isinstance(code, str) else code
+        if code != "" and not phone.is_country(code):
+            raise _invalid(
+                "default_country",
+                f"{_shown(code)} is not an ISO 3166 country code with phone numbers, such as 'KE'; \"\" for none.",
+            )
+        fields["default_country"] = code
     if "sms_languages" in changes:
         langs = _string_list("sms_languages", changes["sms_languages"], _LANGUAGES_MAX)
         if not langs:

@@ -76,15 +76,15 @@ class Outcome:
 def plan_for(source: Source) -> mapping.Plan:
     """The source's mapping as `mapping.to_change` reads it."""
     project = source.project
-    country = str((source.config or {}).get("default_country") or "") or mapping.country_of_zone(
-        project.default_time_zone
-    )
+    # the source's own country, else the project's (set from its time zone when it was created)
+    country = str((source.config or {}).get("default_country") or "") or project.default_country
     return mapping.Plan(
         rules=mapping.parse(source.mapping),
         keep_unmapped=source.keep_unmapped,
         country=country,
         case_type=source.case_type,
         auto_normalize=project.auto_normalize_phone_numbers,
+        project_country=project.default_country,
     )
 
 
@@ -94,7 +94,7 @@ def _number_key(value: object) -> str:
     return chk.number if chk is not None and chk.ok and chk.number else raw
 
 
-def _same(case: Case, change: CaseChange, auto_normalize: bool) -> bool:
+def _same(case: Case, change: CaseChange, auto_normalize: bool, country: str = "") -> bool:
     """Whether writing the change would leave the case as it is."""
     for f in _FIELDS:
         v = getattr(change, f)
@@ -113,6 +113,9 @@ def _same(case: Case, change: CaseChange, auto_normalize: bool) -> bool:
                 return False
             continue
         text = str(value)
+        local = phone.local_fix(text, country) if key == PHONE and country else None
+        if local is not None:  # stored as the project's country's number (cases.services)
+            text = local.number
         if key == PHONE and auto_normalize and text:
             chk = phone.check(text, auto_fix=True)
             if chk.ok and chk.number:
@@ -199,7 +202,7 @@ def apply_records(
             out.count(UNCHANGED)  # closed (or deleted) at the source and never here: nothing to do
             out.outcomes[case_id] = UNCHANGED
             continue
-        if case is not None and _same(case, change, plan.auto_normalize):
+        if case is not None and _same(case, change, plan.auto_normalize, plan.project_country):
             out.count(UNCHANGED)
             out.outcomes[case_id] = UNCHANGED
             continue

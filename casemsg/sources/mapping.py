@@ -7,7 +7,7 @@ A mapping is a list of rules, each `{"from": source field, "to": case property, 
   fields `name`, `owner_id` (also written `owner`), `external_id`, `parent_id`;
 - `transform` is one transform or a list of them, applied in order:
   - `{"type": "phone", "country": "KE"}` — a local number to E.164 digits with the country's code (the
-    source's `default_country`, else the country of the project's default time zone); a number already in
+    source's `default_country`, else the project's default country); a number already in
     international form stays; one that cannot be read is kept as it is (the contact status explains it);
   - `{"type": "date", "format": "%d/%m/%Y"}` — a date in that format (strftime codes; without `format`,
     ISO 8601, a date-time's date part) to `YYYY-MM-DD`; a value that is not such a date skips the record;
@@ -29,8 +29,6 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from functools import lru_cache
-from importlib import resources
 from typing import Any
 
 import phonenumbers
@@ -89,6 +87,7 @@ class Plan:
     country: str = ""  # for phone transforms without their own
     case_type: str = ""  # overrides the record's own
     auto_normalize: bool = False  # the project's setting: cases.services normalizes phone numbers too
+    project_country: str = ""  # the project's default country: cases.services stores its local numbers fixed
 
     @property
     def mapped_sources(self) -> frozenset[str]:
@@ -190,27 +189,6 @@ def dump(rules: Sequence[Rule]) -> list[dict[str, Any]]:
             rule["transform"] = ts[0] if len(ts) == 1 else ts
         out.append(rule)
     return out
-
-
-@lru_cache(maxsize=1)
-def _zone_countries() -> dict[str, str]:
-    """Time zone → country (ISO 3166) from the tz database's zone.tab."""
-    out: dict[str, str] = {}
-    try:
-        text = resources.files("tzdata").joinpath("zoneinfo", "zone.tab").read_text(encoding="utf-8")
-    except (ModuleNotFoundError, FileNotFoundError, OSError):
-        return out
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            parts = line.split("\t")
-            if len(parts) >= 3:
-                out[parts[2]] = parts[0]
-    return out
-
-
-def country_of_zone(zone: str) -> str:
-    """The country of a time zone ('Africa/Nairobi' → 'KE'); '' for UTC and zones of no one country."""
-    return _zone_countries().get(zone or "", "")
 
 
 # --- values ------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from zoneinfo import available_timezones
 
 from django import forms
 
-from casemsg.core import errors, timezones
+from casemsg.core import errors, phone, timezones
 from casemsg.core.errors import InputError
 from casemsg.core.fields import Param
 from casemsg.gateways.base import ConfigField, GatewayType, masked, unmasked
@@ -332,6 +332,12 @@ class SettingsForm(forms.Form):
     projects.services.update_settings (the API's one set of rules)."""
 
     default_time_zone = forms.CharField(label="Default time zone", help_text="For contacts without their own.")
+    default_country = forms.CharField(
+        required=False,
+        max_length=2,
+        label="Default country",
+        help_text="A local number such as 0711 222 333 is stored as this country's (+254 711 222333 for Kenya).",
+    )
     default_language = forms.CharField(
         max_length=16, label="Default language", help_text="One of the languages below, e.g. en."
     )
@@ -381,6 +387,7 @@ class SettingsForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.fields["default_time_zone"].widget = forms.Select(choices=_zones())
+        self.fields["default_country"].widget = forms.Select(choices=phone.country_choices())
 
     @staticmethod
     def initial_from(current: dict[str, Any]) -> dict[str, Any]:
@@ -404,6 +411,7 @@ class SettingsForm(forms.Form):
 
         return {
             "default_time_zone": d["default_time_zone"],
+            "default_country": d["default_country"].strip().upper(),
             "default_language": d["default_language"].strip(),
             "sms_languages": split_words(d["sms_languages"]),
             # one of the two empty: passed on as typed, so the service says both are needed
@@ -424,7 +432,7 @@ SETTINGS_REFUSALS = {
     "quiet_hours": "quiet_hours_start",
     "sms_languages": "sms_languages",
     "consent_regions": "consent_regions",
-    **{name: name for name in ("default_time_zone", "default_language", "opt_in_interval_hours")},
+    **{name: name for name in ("default_time_zone", "default_country", "default_language", "opt_in_interval_hours")},
     "opt_in_expiry_hours": "opt_in_expiry_hours",
     "opt_out_keywords": "opt_out_keywords",
     "opt_in_keywords": "opt_in_keywords",

@@ -37,7 +37,8 @@ def _numbers(project: Project, items: list, current: list[dict]) -> list[dict]:
             raw, verified = item.get("number"), item.get("verified")
         else:
             raw, verified = item, None
-        chk = phone.check(raw, auto_fix=project.auto_normalize_phone_numbers)
+        local = phone.local_fix(raw, project.default_country)  # 0711 222 333 in a KE project: 254711222333
+        chk = phone.check(local.number if local else raw, auto_fix=project.auto_normalize_phone_numbers)
         if not chk.ok:
             code = errors.INVALID_PHONE_NUMBER if chk.error in (None, errors.NO_PHONE_NUMBER) else chk.error
             msg = chk.message if chk.error != errors.NO_PHONE_NUMBER else "A phone number is blank."

@@ -17,6 +17,7 @@ pytestmark = pytest.mark.django_db
 
 DEFAULTS = {
     "default_time_zone": "UTC",
+    "default_country": "",  # UTC is no country's zone
     "default_language": "en",
     "sms_languages": ["en", "sw"],  # the project fixture adds sw
     "quiet_hours": None,
@@ -46,6 +47,7 @@ def test_get_answers_every_setting(api: Api) -> None:
 def test_patch_changes_every_setting(api: Api, project: Project) -> None:
     changed = {
         "default_time_zone": "Asia/Kolkata",
+        "default_country": "IN",
         "default_language": "sw",
         "sms_languages": ["sw", "en", "pt-BR"],
         "quiet_hours": {"start": "21:00", "end": "08:00"},

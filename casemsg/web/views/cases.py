@@ -114,6 +114,7 @@ def case_new(request: HttpRequest, slug: str) -> HttpResponse:
             form.add_error(_case_field(e.code), f"{e.code}: {e.message}")
         else:
             flash.success(request, f"Case {case.name or case.case_id} created.")
+            _local_fix_shown(request, project, form.change().properties.get("contact_phone_number"))
             return redirect(reverse("web:case", args=[project.slug, case.case_id]))
     return render(
         request,
@@ -234,7 +235,7 @@ def _apply_fix(request: HttpRequest, project: Project, case: Case) -> HttpRespon
     again here from the stored value: the page only says which correction it showed, so a number that
     changed meanwhile is not overwritten with a stale one."""
     current = (case.properties or {}).get("contact_phone_number")
-    chk = phone.check(current) if current else None
+    chk = phone.check(current, country=project.default_country) if current else None
     shown = request.POST.get("value", "")
     if chk is None or chk.ok or not chk.suggestion:
         flash.error(request, "This case's phone number has no one-click fix; edit the property instead.")
@@ -244,7 +245,9 @@ def _apply_fix(request: HttpRequest, project: Project, case: Case) -> HttpRespon
         case_services.update_case(
             project, case, case_services.CaseChange(properties={"contact_phone_number": chk.suggestion})
         )
-        flash.success(request, f"Phone number changed from {current} to {chk.suggestion}.")
+        local = phone.local_fix(current, project.default_country)
+        changed = f": {local.describe()}" if local is not None else f" from {current} to {chk.suggestion}"
+        flash.success(request, f"Phone number changed{changed}.")
     return redirect(_here(project, case))
 
 
@@ -278,7 +281,16 @@ def _save_properties(request: HttpRequest, project: Project, case: Case) -> list
         case_services.update_case(project, case, change)
     except InputError as e:
         return [f"{e.code}: {e.message}"]
+    _local_fix_shown(request, project, props.get("contact_phone_number"))
     return []
+
+
+def _local_fix_shown(request: HttpRequest, project: Project, typed: object) -> None:
+    """Say how a local number typed on the page was stored (cases.services read it with the project's
+    default country): "0711 222 333 → +254 711 222333 (Kenya, the project's default country)"."""
+    local = phone.local_fix(typed, project.default_country) if typed else None
+    if local is not None:
+        flash.info(request, f"Phone number stored as an international number: {local.describe()}.")
 
 
 def send_from_form(

@@ -23,7 +23,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from casemsg.cases import importer
-from casemsg.core import errors, files
+from casemsg.core import errors, files, phone
 from casemsg.projects.models import Project
 from casemsg.web.forms_cases import ImportForm
 from casemsg.web.views.common import project_or_404, staff_required, with_query
@@ -133,6 +133,8 @@ def _preview(
         notes.setdefault(e.line, []).append(("error", e.message))
     for w in result.warnings:
         notes.setdefault(w.line, []).append(("warning", w.message))
+    for f in result.fixes:
+        notes.setdefault(f.line, []).append(("fixed", f.message))
     shown = {line for line, _ in rows}
     more = sorted((line, kind, msg) for line, items in notes.items() if line not in shown for kind, msg in items)
     return render(
@@ -178,6 +180,12 @@ def _confirm(request: HttpRequest, project: Project) -> HttpResponse:
     flash.success(
         request,
         f"Imported {pending.get('name', 'the file')}: {result.created} created, {result.updated} updated, "
-        f"{result.skipped} skipped, {len(result.warnings)} with a contact problem.",
+        f"{result.skipped} skipped, {len(result.warnings)} with a contact problem"
+        + (
+            f", {len(result.fixes)} local number{'s' if len(result.fixes) != 1 else ''} stored with the project's "
+            f"default country ({phone.country_name(project.default_country)})."
+            if result.fixes
+            else "."
+        ),
     )
     return redirect(with_query(reverse("web:cases", args=[project.slug]), type=pending["case_type"]))

@@ -85,6 +85,8 @@ class Command(BaseCommand):
             text = f"line {note.line}: {note.message}"
             if kind == "warning":
                 text = f"line {note.line} (imported): {note.message}"
+            elif kind == "fixed":
+                text = f"line {note.line} (imported, number fixed): {note.message}"
             if progress is not None:
                 progress.console.print(text, markup=False, highlight=False)
             else:
@@ -131,6 +133,12 @@ class Command(BaseCommand):
         self.stdout.write(line)
         if r.skipped:
             self.stdout.write("The skipped rows are listed above by line; fix them and import the file again.")
+        if r.fixes:
+            n = len(r.fixes)
+            self.stdout.write(
+                f"{n:,} local {'number was' if n == 1 else 'numbers were'} stored with the project's default "
+                "country (listed above)."
+            )
         if r.warnings:
             n = len(r.warnings)
             self.stdout.write(

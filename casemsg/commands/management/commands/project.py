@@ -40,6 +40,11 @@ class Command(BaseCommand):
         c.add_argument("slug")
         c.add_argument("--name", default="")
         c.add_argument("--time-zone", default="UTC")
+        c.add_argument(
+            "--country",
+            default=None,
+            help="ISO 3166 code of local numbers (default: the time zone's, KE for Africa/Nairobi; '' for none)",
+        )
         c.add_argument("--language", default="en")
         c.add_argument("--languages", default="", help="comma-separated SMS languages")
         c.add_argument("--json", action="store_true")
@@ -165,7 +170,9 @@ class Command(BaseCommand):
             return
         if o["action"] == "create":
             langs = [x.strip() for x in o["languages"].split(",") if x.strip()]
-            project, key = services.create_project(o["slug"], o["name"], o["time_zone"], o["language"], langs)
+            project, key = services.create_project(
+                o["slug"], o["name"], o["time_zone"], o["language"], langs, country=o["country"]
+            )
             scope_list = list(SCOPES)  # a project's first key has every scope
         else:
             project = _project(o["slug"])
@@ -178,6 +185,7 @@ class Command(BaseCommand):
         else:
             self.stdout.write(
                 f"Project: {project.slug}\nAPI key: {key}\nScopes: {', '.join(scope_list)}\n"
+                f"Default country: {project.default_country or 'none'} (local numbers are read as its numbers)\n"
                 "(The key is shown once; keep it safe.)"
             )
 
