@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Protocol, Self, TypeVar
 
 import pytest
 
@@ -27,18 +27,32 @@ from tests.servers.smtp import SmtpServer
 os.environ.setdefault("CASEMSG_GATEWAY_ALLOW_PRIVATE", "1")
 
 
-@pytest.fixture
-def fake_gateway() -> Iterator[Callable[..., FakeGateway]]:
-    started: list[FakeGateway] = []
+class _Fake(Protocol):
+    def start(self) -> Self: ...
+    def stop(self) -> None: ...
 
-    def make(kind: str = "http", **options: Any) -> FakeGateway:
-        fake = FakeGateway(kind, **options).start()
+
+F = TypeVar("F", bound=_Fake)
+
+
+def started_fakes(cls: Callable[..., F]) -> Iterator[Callable[..., F]]:
+    """A fixture's body: `make(kind, **options)` starts a fake of `cls` (its own default kind when none); every one started is stopped when
+    the test ends (the fake providers, the fake sources, …)."""
+    started: list[F] = []
+
+    def make(*args: Any, **options: Any) -> F:
+        fake = cls(*args, **options).start()
         started.append(fake)
         return fake
 
     yield make
     for fake in started:
         fake.stop()
+
+
+@pytest.fixture
+def fake_gateway() -> Iterator[Callable[..., FakeGateway]]:
+    yield from started_fakes(FakeGateway)
 
 
 @pytest.fixture
@@ -63,16 +77,7 @@ def fake_http(fake_gateway: Callable[..., FakeGateway]) -> FakeGateway:
 
 @pytest.fixture
 def fake_gateway_process() -> Iterator[Callable[..., FakeGatewayProcess]]:
-    started: list[FakeGatewayProcess] = []
-
-    def make(kind: str = "http", **options: Any) -> FakeGatewayProcess:
-        fake = FakeGatewayProcess(kind, **options).start()
-        started.append(fake)
-        return fake
-
-    yield make
-    for fake in started:
-        fake.stop()
+    yield from started_fakes(FakeGatewayProcess)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -12,24 +11,15 @@ import pytest
 from casemsg.sources import services
 from casemsg.sources.models import Source
 from fakes.sources import FakeSource
+from tests.servers.fixtures import started_fakes
 
 # The fakes listen on 127.0.0.1, which casemsg refuses to call unless the installation allows internal
-# addresses (settings: on under pytest; subprocesses inherit this).
-os.environ.setdefault("CASEMSG_GATEWAY_ALLOW_PRIVATE", "1")
+# addresses: tests.servers.fixtures allows them for this process and the ones it starts.
 
 
 @pytest.fixture
 def fake_source() -> Iterator[Callable[..., FakeSource]]:
-    started: list[FakeSource] = []
-
-    def make(kind: str = "commcare", **options: Any) -> FakeSource:
-        fake = FakeSource(kind, **options).start()
-        started.append(fake)
-        return fake
-
-    yield make
-    for fake in started:
-        fake.stop()
+    yield from started_fakes(FakeSource)
 
 
 @pytest.fixture
