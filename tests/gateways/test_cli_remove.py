@@ -98,3 +98,18 @@ def test_force_takes_it_out_of_its_routes_and_its_waiting_messages_go_elsewhere(
     deliver_due(max_batches=1)
     waiting.refresh_from_db()
     assert (waiting.status, waiting.gateway_name) == (Message.SENT, "backup")
+
+
+def test_a_projects_own_gateway_with_project(project) -> None:
+    gateway("add", "own", "--type", "sandbox", "--project", project.slug)
+    gateway("add", "own", "--type", "sandbox")  # the installation's of the same name is another gateway
+    gateway("map", "254", "own", "--project", project.slug)
+    assert f"project {project.slug}'s route 254 (own)" in refused("remove", "own", "--project", project.slug)
+    out = gateway("unmap", "254", "--project", project.slug)
+    assert out.strip() == f"Route 254 removed (project {project.slug})."
+    assert gateway("remove", "own", "--project", project.slug).strip() == "Gateway own removed."
+    assert list(Gateway.objects.values_list("name", "project_id")) == [("own", None)]
+    # a project's changes are not in the installation's audit log
+    assert [s for s, _a, _src in InstallationAuditEntry.objects.values_list("subject", "action", "source")] == [
+        "gateway own"
+    ]
