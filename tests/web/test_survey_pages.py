@@ -71,7 +71,7 @@ def test_list_detail_and_sessions_render(staff, project, api, sandbox) -> None:
     for expected in ("<code>visited</code>", "select_one", "Did you attend your clinic visit?", "Ulihudhuria kliniki?"):
         assert expected in html
     assert "<code>${visited} = &#x27;yes&#x27;</code>" in html and "<code>last_visit_date</code>" in html
-    assert '<label for="id_case_id">Case id:</label>' in html
+    assert '<label for="id_case_id">Case id</label>' in html  # the case picker's field
     assert staff.get(url(project, "surveys/999999/")).status_code == 404
 
     r = staff.get(url(project, "survey-sessions/"))

@@ -25,6 +25,7 @@ from casemsg.scheduling import queries as schedule_queries
 from casemsg.scheduling import services as scheduling
 from casemsg.web.forms_groups import GroupForm, ImportForm, MembersForm, MessageForm, group_initial
 from casemsg.web.views.common import error_view, found_or_404, paginate, project_or_404, staff_required
+from casemsg.web.views.picker import picker
 
 PER_PAGE = 50
 MEMBERS_PER_PAGE = 50
@@ -181,6 +182,7 @@ def group_detail(request: HttpRequest, slug: str, group_id: int) -> HttpResponse
             "members": page.object_list,
             "query": "",
             "add_form": MembersForm(),
+            "case_picker": picker(project, "case_ids", label="Find a case", help_text="", key="pick_one"),
             "import_form": ImportForm(),
             "message_form": MessageForm(),
             "confirm_delete": request.GET.get("confirm") == "delete",

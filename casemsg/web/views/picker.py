@@ -28,14 +28,22 @@ FIELD = re.compile(r"[a-z][a-z_]{0,39}")  # the form field the picked case id go
 
 
 def picker(
-    project: Project, field: str, value: str = "", label: str = "Case", help_text: str = "", **extra: Any
+    project: Project,
+    field: str,
+    value: str = "",
+    label: str = "Case",
+    help_text: str = "",
+    key: str = "",
+    swapped: bool = False,
 ) -> dict[str, Any]:
     """What `web/_case_picker.html` needs, for a view's context: the form field's name, its value (a case
-    id), its label, and the case it names (shown beside it)."""
+    id), its label, and the case it names (shown beside it). `key` names the picker's elements (default: the
+    field) when the page has another field of that name."""
     chosen = case_queries.case(project, value) if value else None
-    query = urlencode({"field": field, "label": label, "help": help_text})  # carried through the swaps
-    out = {"field": field, "value": value, "label": label, "help": help_text, "chosen": chosen, "query": query}
-    return {**out, **extra}
+    key = key or field
+    query = urlencode({"field": field, "key": key, "label": label, "help": help_text})  # kept through the swaps
+    out = {"field": field, "key": key, "value": value, "label": label, "help": help_text, "chosen": chosen}
+    return {**out, "query": query, "swapped": swapped}
 
 
 def _bad(message: str) -> HttpResponse:
@@ -48,13 +56,13 @@ def case_pick(request: HttpRequest, slug: str) -> HttpResponse:
     """`?field=case_id&pick_q=ash`: the project's cases matching (a list of buttons); `?field=…&pick=m-1`: the
     picker again, with that case picked. `label` and `help` carry the picker's words through the swap."""
     project = project_or_404(slug)
-    field = request.GET.get("field", "")
-    if not FIELD.fullmatch(field):
-        return _bad("field must be a form field name (a-z and _).")
+    field, key = request.GET.get("field", ""), request.GET.get("key", "")
+    if not FIELD.fullmatch(field) or not FIELD.fullmatch(key or field):
+        return _bad("field and key must be form field names (a-z and _).")
     label = request.GET.get("label", "")[:60] or "Case"
     help_text = request.GET.get("help", "")[:200]
     if "pick" in request.GET:
-        p = picker(project, field, request.GET["pick"][:64], label, help_text, swapped=True)
+        p = picker(project, field, request.GET["pick"][:64], label, help_text, key, swapped=True)
         return render(request, "web/_case_picker.html", {"project": project, "picker": p})
     q = request.GET.get("pick_q", "").strip()[:MAX_QUERY]
     found: list[Case] = []
@@ -66,6 +74,6 @@ def case_pick(request: HttpRequest, slug: str) -> HttpResponse:
         "q": q,
         "results": found[:RESULTS],
         "more": len(found) > RESULTS,
-        "picker": picker(project, field, "", label, help_text),
+        "picker": picker(project, field, "", label, help_text, key),
     }
     return render(request, "web/_case_picker_results.html", context)

@@ -34,6 +34,7 @@ from casemsg.web.views.common import (
     valid_filters,
     with_query,
 )
+from casemsg.web.views.picker import picker
 
 SESSIONS_PER_PAGE = 50
 UPLOAD_TYPES = (".xlsx", ".csv", ".json")
@@ -287,6 +288,13 @@ def survey_detail(request: HttpRequest, slug: str, survey_id: int) -> HttpRespon
         "versions": queries.versions(survey),
         "counts": sorted(counts.items()),
         "form": form,
+        "case_picker": picker(
+            project,
+            "case_id",
+            str(form.data.get("case_id", "")).strip(),
+            str(form.fields["case_id"].label or "Case"),
+            "find the case, or type its case id",
+        ),
         "refused": refused,
     }
     status = 422 if refused is not None or form.errors else 200
