@@ -87,6 +87,17 @@ LEASE_SECONDS = 10.0  # casemsg.ops.leadership.LEASE_SECONDS (read from there on
 TOLERANCE = 0.05
 
 
+MARK = "CASEMSG_CLUSTER_RUN"  # in the environment of every process a run starts: its leftovers are found by it
+
+
+def _die_with_parent() -> None:
+    """In a child before exec: SIGKILL when the bench dies, even by SIGKILL (Linux's PR_SET_PDEATHSIG)."""
+    import ctypes
+
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+
+
 def log(line: str) -> None:
     print(line, flush=True)
 
@@ -175,7 +186,7 @@ class Net:
                         used.append(ipaddress.ip_network(word, strict=False))
         for second in range(200, 255):
             for third in range(os.getpid() % 250, 250):
-                net = ipaddress.ip_network(f"10.{second}.{third}.0/24")
+                net = ipaddress.IPv4Network(f"10.{second}.{third}.0/24")
                 if not any(net.overlaps(u) for u in used if u.prefixlen > 0):
                     return net
         raise SystemExit("no free private /24 in 10.200.0.0–10.254.255.0")
@@ -209,11 +220,12 @@ class Net:
         out = log_path.open("ab")
         proc = subprocess.Popen(
             ["ip", "netns", "exec", node.ns, *cmd],
-            env=env,
+            env={**env, MARK: self.tag},
             cwd=ROOT,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         out.close()
         node.procs.append(proc)
@@ -224,10 +236,18 @@ class Net:
         if shutil.which("socat"):
             cmd = ["socat", f"TCP-LISTEN:{port},bind={self.host_addr},fork,reuseaddr,backlog=512"]
             cmd.append(f"TCP:127.0.0.1:{target_port}")
-            proc = subprocess.Popen(cmd, start_new_session=True)
+            proc = subprocess.Popen(
+                cmd, start_new_session=True, env={**os.environ, MARK: self.tag}, preexec_fn=_die_with_parent
+            )
         else:
             args = [sys.executable, __file__, "_forward", self.host_addr, str(port), str(target_port)]
-            proc = subprocess.Popen(args, start_new_session=True, stdout=subprocess.PIPE)
+            proc = subprocess.Popen(
+                args,
+                start_new_session=True,
+                stdout=subprocess.PIPE,
+                env={**os.environ, MARK: self.tag},
+                preexec_fn=_die_with_parent,
+            )
             assert proc.stdout is not None
             proc.stdout.readline()
         self.host_procs.append(proc)
@@ -287,7 +307,18 @@ class Net:
 
 
 def remove_leftovers() -> None:
-    """Namespaces and bridges of earlier runs whose process is gone (a run killed with SIGKILL)."""
+    """The processes, namespaces and bridges of earlier runs whose bench process is gone (killed with SIGKILL:
+    no cleanup ran). Processes are found by the mark in their environment: the nodes' children and the
+    forwarders' per-connection children as well."""
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            mark = re.search(
+                rb"(?:^|\0)" + MARK.encode() + rb"=" + PREFIX.encode() + rb"(\d+)\0", (proc / "environ").read_bytes()
+            )
+            if mark and not Path(f"/proc/{mark.group(1).decode()}").exists():
+                os.kill(int(proc.name), signal.SIGKILL)
     for line in sh("ip", "netns", "list", check=False).stdout.splitlines():
         name = line.split()[0] if line.split() else ""
         m = re.fullmatch(rf"{PREFIX}(\d+)-.*", name)
@@ -429,7 +460,7 @@ LEASE_LINE = re.compile(r"ticker lease (taken|lost|released) by (\S+) \(term (\d
 
 def lease_events(node: Node) -> list[tuple[float, str, str, int]]:
     """(epoch seconds, taken/lost/released, holder, term) from a worker node's JSON log lines."""
-    events = []
+    events: list[tuple[float, str, str, int]] = []
     if node.log_path is None or not node.log_path.exists():
         return events
     for line in node.log_path.read_text(errors="replace").splitlines():
@@ -495,7 +526,9 @@ def main() -> int:
     ap.add_argument("--web-workers", type=int, default=2, help="gunicorn processes per web node (default 2)")
     ap.add_argument("--concurrency", type=int, default=32, help="requests in flight from the client")
     ap.add_argument("--sending-timeout", type=int, default=5, help="CASEMSG_SENDING_TIMEOUT_SECONDS (default 5)")
-    ap.add_argument("--max-seconds", type=float, default=900.0, help="give up after this long (default 900)")
+    ap.add_argument(
+        "--max-seconds", type=float, default=900.0, help="the whole run's bound, the nodes' start included (900)"
+    )
     ap.add_argument("--redis-db", type=int, default=7, help="the queue's Redis database number (default 7)")
     ap.add_argument("--database-url", default="", help="an already migrated database to use (not dropped)")
     ap.add_argument("--queue-url", default="", help="the Redis URL to use as it is (not --redis-db)")
@@ -574,6 +607,13 @@ def run(args: argparse.Namespace, net: Net, tmp: Path, pg_url: str, queue_url: s
     import psycopg
 
     verdicts = Verdicts("bench/cluster.py")
+    # one bound for the whole run, the nodes' start included: a run on a starved machine ends with its
+    # verdicts (and cleans up) rather than being killed from outside
+    deadline = time.monotonic() + args.max_seconds
+
+    def left_s(cap: float) -> float:
+        return max(1.0, min(cap, deadline - time.monotonic()))
+
     net.create()
     pg, rd = urlsplit(pg_url), urlsplit(queue_url)
     net.forward(pg.port or 5432, pg.port or 5432)
@@ -611,7 +651,7 @@ def run(args: argparse.Namespace, net: Net, tmp: Path, pg_url: str, queue_url: s
     workers = [net.add(f"worker{i + 1}") for i in range(args.workers)]
     node_env["CASEMSG_ALLOWED_HOSTS"] = ",".join(n.addr for n in webs)
     fake_url = f"http://{gateway.addr}:{FAKE_PORT}"
-    wait_http(fake_url + "/_fake/stats", 30, "the fake gateway", fake_log)
+    wait_http(fake_url + "/_fake/stats", left_s(30), "the fake gateway", fake_log)
 
     # this process: setup and reading, straight to 127.0.0.1
     os.environ.update(base_env)
@@ -675,9 +715,9 @@ def run(args: argparse.Namespace, net: Net, tmp: Path, pg_url: str, queue_url: s
         env = {**node_env, "CASEMSG_DATA_DIR": str(tmp / n.name), "CASEMSG_LOG_LEVEL": "INFO"}
         net.run(n, [sys.executable, "-m", "casemsg", "worker"], env, tmp / f"{n.name}.log")
     for n in webs:
-        wait_http(f"http://{n.addr}:{WEB_PORT}/healthz", 120, n.name, n.log_path)
+        wait_http(f"http://{n.addr}:{WEB_PORT}/healthz", left_s(120), n.name, n.log_path)
     for n in workers:
-        wait_log(n, "casemsg worker:", 120)
+        wait_log(n, "casemsg worker:", left_s(120))
     log(
         f"nodes up in {time.perf_counter() - t:.1f} s: {', '.join(f'{n.name} {n.addr}' for n in webs + workers)}, "
         f"gateway {gateway.addr}; subnet {net.subnet}, host {net.host_addr}; load {load()}"
@@ -742,19 +782,22 @@ def run(args: argparse.Namespace, net: Net, tmp: Path, pg_url: str, queue_url: s
         th.start()
     load0 = load()
     t0 = time.monotonic()
-    deadline = t0 + args.max_seconds
     web_addrs = [n.addr for n in webs]
-    result = asyncio.run(
-        asyncio.wait_for(
-            drive(web_addrs, slug, key, jobs, hook_path, auth_token, args.concurrency),
-            timeout=args.max_seconds,
+    try:
+        result = asyncio.run(
+            asyncio.wait_for(
+                drive(web_addrs, slug, key, jobs, hook_path, auth_token, args.concurrency),
+                timeout=left_s(args.max_seconds),
+            )
         )
-    )
+    except TimeoutError:
+        result = Load(seconds=time.monotonic() - t0, send_failed=args.messages)
+        log(f"the client did not finish within --max-seconds {args.max_seconds:g}")
+    per_s = result.requests / max(result.seconds, 1e-9)
     log(
         f"client: {len(sends):,} sends to one and {len(many)} to {args.chunk} cases ({result.sent:,} messages "
-        f"queued), {result.hooks:,} webhooks, in {result.seconds:.1f} s ({result.requests / result.seconds:,.1f} "
-        f"req/s); per node {dict(result.per_node)}; "
-        f"retries {result.retries}; answers {dict(result.statuses)}"
+        f"queued), {result.hooks:,} webhooks, in {result.seconds:.1f} s ({per_s:,.1f} req/s); "
+        f"per node {dict(result.per_node)}; retries {result.retries}; answers {dict(result.statuses)}"
     )
     posted_at = time.monotonic()
     # wait for the end: every outbound message final (sent or failed), every webhook answered by a reply
@@ -794,12 +837,12 @@ def run(args: argparse.Namespace, net: Net, tmp: Path, pg_url: str, queue_url: s
     for _pk, to, text, status, _attempts, history in rows:
         flagged = any(h.get("code") == unknown for h in history or [])
         swept += flagged
-        n = at_fake.get((to, text), 0)
+        count = at_fake.get((to, text), 0)
         if status not in (Message.SENT, Message.DELIVERED):
             unfinished += 1
-        if n == 1:
+        if count == 1:
             once += 1
-        elif n > 1:
+        elif count > 1:
             if flagged:
                 dup_flagged += 1
             else:

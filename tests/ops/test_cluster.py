@@ -23,7 +23,7 @@ from tests.conftest import database_url
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from bench.cluster import namespaces_unavailable  # noqa: E402  (bench/ is not a package on the path)
+from bench.cluster import namespaces_unavailable, remove_leftovers  # noqa: E402  (bench/ is not a package on the path)
 
 REDIS_DB = 14  # a queue of its own, flushed before and after (the redis_queue fixture)
 
@@ -40,22 +40,34 @@ def test_a_cluster_of_namespaces_sends_everything_once_through_a_worker_node_tor
     # The nodes use the test database itself (migrated already: no minute-long migrate), which
     # transactional_db empties afterwards.
     args = ["--web", "2", "--workers", "2", "--messages", "2000", "--singles", "300", "--chunk", "500"]
-    args += ["--inbound", "100", "--rate", "150", "--kill-at", "0.4", "--web-workers", "1", "--max-seconds", "45"]
-    # the test judges what holds on a busy machine: the limit shared by the nodes (two nodes each sending at
-    # the full rate would be +100 %), not bench/cluster.py's ±5 %, which a CPU-starved worker's late burst
-    # can break for a second
-    args += ["--rate-tolerance", "0.5", "--no-judge-rate-use"]
+    args += ["--inbound", "100", "--rate", "150", "--kill-at", "0.4", "--web-workers", "1", "--max-seconds", "100"]
+    # The rate over 5 s windows, with a wide margin: the test asks whether the nodes share the limit (two
+    # nodes each sending at the full rate would be +100 %). The ±5 % per second is bench/cluster.py's goal:
+    # on a busy machine a worker that got the CPU late sends its overdue slots at once.
+    args += ["--rate-window", "5", "--rate-tolerance", "0.5", "--no-judge-rate-use"]
     env = {k: v for k, v in os.environ.items() if k != "PYTEST_VERSION"}
-    proc = subprocess.run(
+    proc = subprocess.Popen(
         [sys.executable, str(ROOT / "bench" / "cluster.py"), *args]
         + ["--database-url", database_url(), "--queue-url", redis_queue],
         cwd=ROOT,
         env=env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
-        timeout=120,
     )
-    out = proc.stdout + proc.stderr
+    try:
+        # --max-seconds bounds the run itself; this only guards against a hung one. SIGTERM lets it clean up.
+        out, _ = proc.communicate(timeout=150)
+    except subprocess.TimeoutExpired:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=60)
+        pytest.fail(f"bench/cluster.py did not end within 150 s:\n{out}")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        remove_leftovers()  # whatever a run killed outright left: namespaces, node processes, forwarders
+    assert proc.returncode is not None
     assert "skipped" not in out, out
     assert proc.returncode == 0, out
     met = re.findall(r"^\s+met: (.+?)(?: — |$)", out, flags=re.M)
