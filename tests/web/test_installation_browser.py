@@ -2,11 +2,14 @@
 a staff user adds an installation `http` gateway pointing at a fake provider on 127.0.0.1, sends a test
 message the provider receives, and routes a prefix to it with the sandbox behind it (failover). Every page
 loads nothing from outside 127.0.0.1, breaks no Content-Security-Policy rule, does not scroll sideways and
-labels every field."""
+labels every field. CASEMSG_SCREENSHOTS=/some/dir keeps screenshots."""
 
 from __future__ import annotations
 
 import json
+import os
+import re
+from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -47,6 +50,11 @@ def test_staff_add_an_installation_gateway_and_a_route(live_server, fake_http, v
         violations = watch_csp_violations(page)
 
         def check() -> None:
+            shots = os.environ.get("CASEMSG_SCREENSHOTS", "")
+            if shots:  # CASEMSG_SCREENSHOTS=/some/dir keeps a screenshot of every page checked
+                name = re.sub(r"[^a-z0-9]+", "-", page.url.split("/installation/", 1)[-1].lower()).strip("-")
+                path = Path(shots) / f"installation-{page.viewport_size['width']}-{name or 'home'}.png"
+                page.screenshot(path=str(path), full_page=True)
             assert_no_overflow(page)
             assert_every_field_labelled(page)
             assert outside == [] and violations == [] and csp_events(page) == []
