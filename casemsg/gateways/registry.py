@@ -24,6 +24,7 @@ from casemsg.gateways.smpp import SmppGateway
 from casemsg.gateways.telerivet import TelerivetGateway
 from casemsg.gateways.twilio import TwilioGateway
 from casemsg.gateways.whatsapp_meta import MetaCloudGateway
+from casemsg.gateways.whatsapp_sandbox import WhatsAppSandboxGateway
 from casemsg.gateways.whatsapp_twilio import TwilioWhatsAppGateway
 
 # One line per gateway type.
@@ -38,6 +39,7 @@ GATEWAY_TYPES: dict[str, type[GatewayType]] = {
         SmppGateway,
         MetaCloudGateway,
         TwilioWhatsAppGateway,
+        WhatsAppSandboxGateway,
     )
 }
 

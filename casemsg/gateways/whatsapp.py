@@ -59,7 +59,8 @@ def is_whatsapp_type(type_name: str) -> bool:
     return type_name in WHATSAPP_TYPE_NAMES
 
 
-WHATSAPP_TYPE_NAMES = frozenset({"meta_cloud", "twilio_whatsapp"})
+WHATSAPP_TYPE_NAMES = frozenset({"meta_cloud", "twilio_whatsapp", "whatsapp_sandbox"})
+SANDBOX_TYPE = "whatsapp_sandbox"  # sends nothing: the phone simulator's (whatsapp_sandbox)
 
 
 def variables_in(text: str) -> list[str]:

@@ -25,7 +25,13 @@ from casemsg.core import errors, netguard
 from casemsg.core.errors import InputError
 from casemsg.gateways.models import Gateway, WhatsAppTemplate
 from casemsg.gateways.registry import adapter_for
-from casemsg.gateways.whatsapp import WHATSAPP_TYPE_NAMES, ProviderTemplate, TemplateListError, WhatsAppGatewayType
+from casemsg.gateways.whatsapp import (
+    SANDBOX_TYPE,
+    WHATSAPP_TYPE_NAMES,
+    ProviderTemplate,
+    TemplateListError,
+    WhatsAppGatewayType,
+)
 
 APPROVED = "APPROVED"
 SYNC_EVERY = timedelta(hours=1)
@@ -36,7 +42,8 @@ def whatsapp_gateways(project_id: int | None) -> list[Gateway]:
     """The WhatsApp gateways a project may send through: its own first, then the installation's."""
     q = Q(project_id=project_id) | Q(project__isnull=True) if project_id else Q(project__isnull=True)
     rows = list(Gateway.objects.filter(q, type__in=WHATSAPP_TYPE_NAMES).order_by("pk"))
-    return sorted(rows, key=lambda g: (g.project_id is None, g.pk))
+    # a sandbox last: a message naming no gateway goes to a real number when the project has one
+    return sorted(rows, key=lambda g: (g.type == SANDBOX_TYPE, g.project_id is None, g.pk))
 
 
 def fetch(gateway: Gateway) -> list[ProviderTemplate]:

@@ -36,6 +36,7 @@ def test_registry_is_the_one_list_of_types():
         "telerivet",
         "twilio",
         "twilio_whatsapp",
+        "whatsapp_sandbox",
     ]
     assert not hasattr(Gateway, "TYPES")
     for name, t in GATEWAY_TYPES.items():

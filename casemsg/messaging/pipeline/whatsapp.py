@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from django.utils import timezone
+
 from casemsg.contacts import whatsapp as windows
 from casemsg.contacts.status import ContactStatus
 from casemsg.core import errors
@@ -145,6 +147,11 @@ def _template(
     }
     m.text = fill(tpl.body, params, list(tpl.variables or [])) or m.text
     m.language = tpl.language
+    # which rule sent it, for whoever reads the message (the phone simulator shows it as a template)
+    used = {"whatsapp": "template", "template": tpl.name, "language": tpl.language}
+    last = (m.history or [{}])[-1]
+    if {k: last.get(k) for k in used} != used:  # (once, however many attempts)
+        m.history = [*(m.history or []), {"at": timezone.now().isoformat(), **used}]
     return None
 
 

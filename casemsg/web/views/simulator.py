@@ -9,6 +9,12 @@ Under each inbound message the conversation says what happened to it, read from 
 router records in the message's history (`describe`): the keyword matched, an opt-out or opt-in, a consent
 answer, a survey answer (which survey and question), or "not handled" and why.
 
+As a WhatsApp user (`channel=whatsapp`): the person writes through the WhatsApp sandbox gateway
+(`gateways.whatsapp_sandbox`, `inbound.sandbox.simulate_whatsapp`: the same inbound router, simulated, for
+this project only), which opens its 24-hour window; the phone shows that window (open until …, or closed),
+the templates sent outside it, and a question's reply buttons or list as buttons that answer with the
+choice's id, as the providers' webhooks do.
+
 "Reset" clears a test contact's simulated conversation: the number's opt-out (with a ledger row naming the
 user), its pending consent questions and open survey sessions in this project, and its sandbox messages.
 It is allowed for exactly the numbers the sandbox may simulate (docs/security.md): a number one of the
@@ -19,19 +25,24 @@ to lift a real person's STOP.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 from django.contrib import messages as flash
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from casemsg.cases import queries as case_queries
+from casemsg.contacts import whatsapp as wa_windows
 from casemsg.core import phone
 from casemsg.core.errors import InputError
 from casemsg.gateways import queries as gateway_queries
 from casemsg.gateways.base import digits
+from casemsg.gateways.models import Gateway
 from casemsg.inbound import router as inbound
 from casemsg.inbound import sandbox
 from casemsg.messaging import pipeline
@@ -61,10 +72,60 @@ def clean_number(raw: str) -> tuple[str, str | None]:
     return number, None
 
 
-def conversation(project: Project, number: str) -> list[Message]:
-    newest = message_queries.conversation(project, number, CONVERSATION_LENGTH)
+def channel_of(raw: str | None) -> str:
+    return "whatsapp" if raw == "whatsapp" else "sms"
+
+
+def conversation(project: Project, number: str, channel: str = "sms") -> list[Message]:
+    newest = message_queries.conversation(project, number, CONVERSATION_LENGTH, channel)
     describe([m for m in newest if m.direction == Message.IN])
+    if channel == "whatsapp":
+        as_whatsapp_shows(newest)
     return newest[::-1]  # oldest first, as a phone shows it
+
+
+@dataclass
+class WhatsAppLook:
+    """How an outgoing message looked on WhatsApp: a template (its name), reply buttons or a list (the
+    choices, each answering with its id), or plain text."""
+
+    template: str = ""
+    kind: str = ""  # buttons | list | ""
+    choices: list[dict[str, str]] = field(default_factory=list)
+
+
+SHOWN = frozenset({Message.SENT, Message.DELIVERED, Message.READ})
+
+
+def as_whatsapp_shows(msgs: list[Message]) -> None:
+    """Set `m.wa` on outgoing messages, from what the send path recorded: the template it used (the
+    message's history), else the buttons or list its content carries (sent inside the window)."""
+    for m in msgs:
+        if m.direction != Message.OUT:
+            continue
+        look = WhatsAppLook()
+        used = next((h for h in reversed(m.history or []) if h.get("whatsapp") == "template"), None)
+        inter: Any = (m.content or {}).get("interactive")
+        if used is not None:
+            look.template = str(used.get("template") or "")
+        elif isinstance(inter, dict) and m.status in SHOWN:
+            look.kind = str(inter.get("kind") or "")
+            look.choices = [
+                {"id": str(c.get("id") or ""), "title": str(c.get("title") or c.get("id") or "")}
+                for c in inter.get("choices") or []
+                if isinstance(c, dict) and c.get("id")
+            ]
+        m.wa = look  # type: ignore[attr-defined]
+
+
+def whatsapp_window(project: Project, number: str) -> tuple[Gateway | None, datetime | None]:
+    """The WhatsApp sandbox the simulator plays the number on, and until when its window is open (None:
+    closed, or no sandbox)."""
+    gw = sandbox.whatsapp_sandbox_gateway(project)
+    if gw is None or not number:
+        return gw, None
+    until = wa_windows.open_until(wa_windows.windows([(gw.pk, number)]).get((gw.pk, number)))
+    return gw, until if until is not None and until > timezone.now() else None
 
 
 @dataclass
@@ -130,11 +191,17 @@ def _case_choices(project: Project):
     return case_queries.with_phone_numbers(project, CASE_CHOICES)
 
 
-def _phone_context(request: HttpRequest, project: Project, number: str, reply_form: ReplyForm | None = None) -> dict:
+def _phone_context(
+    request: HttpRequest, project: Project, number: str, reply_form: ReplyForm | None = None, channel: str = "sms"
+) -> dict:
+    wa_gateway, window_open_until = whatsapp_window(project, number) if channel == "whatsapp" else (None, None)
     return {
         "project": project,
         "number": number,
-        "conversation": conversation(project, number),
+        "channel": channel,
+        "wa_gateway": wa_gateway,
+        "window_open_until": window_open_until,
+        "conversation": conversation(project, number, channel),
         "survey_sessions": open_sessions_of(project, number),  # shown above the conversation
         "reply_form": reply_form or ReplyForm(initial={"number": number}),
         "gateway": gateway_queries.sandbox_gateway(project),
@@ -146,6 +213,7 @@ def _phone_context(request: HttpRequest, project: Project, number: str, reply_fo
 def simulator(request: HttpRequest, slug: str) -> HttpResponse:
     project = project_or_404(slug)
     form = SimulatorForm(request.GET or None)
+    channel = channel_of(request.GET.get("channel"))
     number = ""
     case = None
     if form.is_bound and form.is_valid():
@@ -163,7 +231,12 @@ def simulator(request: HttpRequest, slug: str) -> HttpResponse:
             number, problem = clean_number(form.cleaned_data["number"])
             if problem:
                 form.add_error("number", problem)
-    ctx = {"form": form, "cases": _case_choices(project), "case": case, **_phone_context(request, project, number)}
+    ctx = {
+        "form": form,
+        "cases": _case_choices(project),
+        "case": case,
+        **_phone_context(request, project, number, channel=channel),
+    }
     return render(request, "web/simulator.html", ctx)
 
 
@@ -172,13 +245,15 @@ def conversation_part(request: HttpRequest, slug: str) -> HttpResponse:
     """The conversation alone, polled by htmx so replies the worker sends later appear too."""
     project = project_or_404(slug)
     number, problem = clean_number(request.GET.get("number", ""))
+    channel = channel_of(request.GET.get("channel"))
     return render(
         request,
         "web/_conversation.html",
         {
             "project": project,
             "number": number,
-            "conversation": conversation(project, number) if not problem else [],
+            "channel": channel,
+            "conversation": conversation(project, number, channel) if not problem else [],
         },
     )
 
@@ -189,6 +264,7 @@ def reply(request: HttpRequest, slug: str) -> HttpResponse:
     if request.method != "POST":
         return redirect(reverse("web:simulator", args=[project.slug]))
     form = ReplyForm(request.POST)
+    channel = channel_of(request.POST.get("channel"))
     number = ""
     if form.is_valid():
         number, problem = clean_number(form.cleaned_data["number"])
@@ -197,17 +273,24 @@ def reply(request: HttpRequest, slug: str) -> HttpResponse:
             form.add_error(None, problem)
         else:
             try:
-                ids = sandbox.simulate(project, number, form.cleaned_data["text"])
+                if channel == "whatsapp":  # a tapped button or list row sends its id, and its title
+                    title = request.POST.get("reply_title", "")
+                    ids = sandbox.simulate_whatsapp(project, number, form.cleaned_data["text"], title)
+                else:
+                    ids = sandbox.simulate(project, number, form.cleaned_data["text"])
             except InputError as exc:
                 form.add_error(None, exc.message)
         if ids is not None:
             _process_now(ids)
             if not is_htmx(request):
-                return redirect(with_query(reverse("web:simulator", args=[project.slug]), number=number))
+                url = reverse("web:simulator", args=[project.slug])
+                if channel == "whatsapp":
+                    return redirect(with_query(url, number=number, channel=channel))
+                return redirect(with_query(url, number=number))
             form = ReplyForm(initial={"number": number})  # a fresh, empty reply box
     else:
         number, _problem = clean_number(request.POST.get("number", ""))
-    ctx = _phone_context(request, project, number, form)
+    ctx = _phone_context(request, project, number, form, channel)
     if is_htmx(request):
         return render(request, "web/_phone.html", ctx)
     return render(
@@ -233,8 +316,12 @@ def reset(request: HttpRequest, slug: str) -> HttpResponse:
     project = project_or_404(slug)
     require_role(request, "editor")
     raw = request.POST.get("number", "")
+    channel = channel_of(request.POST.get("channel"))
     try:
-        number, _gw = sandbox.sandbox_number(project, raw, "its opt-out and questions belong to the person")
+        if channel == "whatsapp":
+            number, _gw = sandbox.whatsapp_sandbox_number(project, raw)
+        else:
+            number, _gw = sandbox.sandbox_number(project, raw, "its opt-out and questions belong to the person")
     except InputError as exc:
         flash.error(request, f"{exc.code}: {exc.message}")
         number = digits(raw)[: phone.MAX_DIGITS]
@@ -248,4 +335,6 @@ def reset(request: HttpRequest, slug: str) -> HttpResponse:
         ]
         flash.success(request, f"{number} reset: {', '.join(d for d in done if d)}.")
     url = reverse("web:simulator", args=[project.slug])
+    if number and channel == "whatsapp":
+        return redirect(with_query(url, number=number, channel=channel))
     return redirect(with_query(url, number=number) if number else url)
