@@ -47,3 +47,27 @@ def test_a_live_lease_is_not_taken_whatever_the_other_clock_says(db):
         assert Leadership(holder="b:2", seconds=0.01).hold() is False
     lease = leadership.current()
     assert lease is not None and lease.holder == "a:1" and lease.term == 1
+
+
+def test_the_keeper_thread_holds_the_lease_through_a_long_beat_and_releases_it(transactional_db):
+    import threading
+
+    stop = threading.Event()
+    a = Leadership(holder="a:1", seconds=0.5)
+    keeper = threading.Thread(target=a.keep, args=(stop, 0.1), daemon=True)
+    keeper.start()
+    try:
+        deadline = time.monotonic() + 5
+        while not a.leading and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert a.leading
+        time.sleep(1.0)  # twice the lease: the ticker's beat may take that long, the keeper renews meanwhile
+        assert Leadership(holder="b:2", seconds=0.5).hold() is False
+        assert a.leading
+    finally:
+        stop.set()
+        keeper.join(5)
+    assert not a.leading
+    lease = leadership.current()
+    assert lease is not None and lease.holder == ""  # released: the next worker takes it at once
+    assert Leadership(holder="b:2").hold() is True

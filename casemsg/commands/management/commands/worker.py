@@ -34,19 +34,24 @@ log = logging.getLogger("casemsg.worker")
 
 def run_ticker(stop: threading.Event, workers: int, interval: float = 1.0) -> None:
     last_sweep = last_roll_up = 0.0
+    # The lease is held (renewed, or tried for) by a thread of its own, so that a long beat does not let it
+    # lapse; the beat checks it between its steps and stops as soon as another worker leads.
     lease = leadership.Leadership()
+    keeper = threading.Thread(target=lease.keep, args=(stop,), daemon=True, name="ticker-lease")
+    keeper.start()
     while not stop.is_set():
         try:
             close_old_connections()
-            if not lease.hold():
-                # another worker ticks; this one only tries to take over at each beat
-                stop.wait(interval)
+            if not lease.leading:
+                stop.wait(interval)  # another worker ticks
                 continue
             tasks.tick(workers)
             inbound_tasks.tick()
-            scheduling_tasks.beat()  # broadcasts and alerts: queue what is due, move rule runs on
-            source_tasks.tick()  # case sources due for a sync: each runs in a thread of its own
-            if time.monotonic() - last_sweep > 30:
+            if lease.leading:
+                scheduling_tasks.beat()  # broadcasts and alerts: queue what is due, move rule runs on
+            if lease.leading:
+                source_tasks.tick()  # case sources due for a sync: each runs in a thread of its own
+            if lease.leading and time.monotonic() - last_sweep > 30:
                 pipeline.sweep()
                 pipeline.expire_stale()
                 consent.expire_requests()
@@ -54,7 +59,7 @@ def run_ticker(stop: threading.Event, workers: int, interval: float = 1.0) -> No
                 # inbound rows whose job was lost (a queue restart) are processed here
                 inbound.process_due()
                 last_sweep = time.monotonic()
-            if time.monotonic() - last_roll_up > 60:
+            if lease.leading and time.monotonic() - last_roll_up > 60:
                 # the reports' daily counts: the days that settled or went stale, a few per beat
                 reports.roll_up_all(max_days=reports.DAYS_PER_BEAT)
                 gateway_services.sync_whatsapp_templates_due()  # each WhatsApp gateway's templates, hourly
@@ -62,10 +67,7 @@ def run_ticker(stop: threading.Event, workers: int, interval: float = 1.0) -> No
         except Exception:  # noqa: BLE001 — the ticker must survive a database hiccup
             log.exception("ticker failed; retrying")
         stop.wait(interval)
-    try:
-        lease.release()  # a clean stop: another worker ticks from its next beat, not after the lease lapses
-    except Exception:  # noqa: BLE001 — the database may be the reason we stop
-        log.warning("could not release the ticker lease", exc_info=True)
+    keeper.join(5)  # it releases the lease: another worker ticks from its next second, not after it lapses
 
 
 class Command(BaseCommand):
