@@ -456,6 +456,8 @@ def _check_expression(
         return None
     ok = True
     for ref in find_references(expr):
+        if ref == qname and key == "relevant" and anywhere:
+            continue  # (a group's relevant reading a question inside it: evaluated before it has a value)
         if ref == qname:
             hint = " Use '.' for the answer being checked." if key == "constraint" else ""
             out.add(qname, f"{key} '{expr}' refers to the question itself (${{{ref}}}).{hint}")
@@ -565,7 +567,8 @@ def _parse_question(
         out.add(qname, "default must be text (the answer a skipped question takes)." if qtype != "note" else
                 "A note has no answer, so it cannot have a default.")  # fmt: skip
         default_value = None
-    compiled_default = _check_expression(out, raw, "default_expression", earlier, all_names)
+    # like a relevant, a dynamic default may read a later question (empty when the survey reaches it)
+    compiled_default = _check_expression(out, raw, "default_expression", earlier, all_names, anywhere=True)
     calculation = None
     if qtype == "calculate":
         if raw.get("calculation") is None:

@@ -30,6 +30,7 @@ answers go at the end. Pure functions over a parsed survey, the answers so far a
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import re
 import uuid
@@ -276,6 +277,15 @@ def choices_for(q: Question, answers: Mapping[str, str], env: Env) -> Question:
     required = is_required(q, answers, env)
     if q.compiled_filter is None:
         return q if required == q.required else replace(q, required=required)
+    pairs = _plain_filter(q.choice_filter or "")
+    if pairs is not None:  # `county = ${county}` (and-ed): compared here, not built into a tree for XPath
+        wanted = [(column, str(answers.get(ref, ""))) for column, ref in pairs]
+        kept = [
+            i
+            for i, c in enumerate(q.choices)
+            if all((c.name if column == "name" else c.columns.get(column, "")) == value for column, value in wanted)
+        ]
+        return replace(q, choices=tuple(q.choices[i] for i in kept), required=required)
     try:
         with _lookups(env):
             kept = filter_choices(q.compiled_filter, answers, [{"name": c.name, **c.columns} for c in q.choices],
@@ -284,6 +294,23 @@ def choices_for(q: Question, answers: Mapping[str, str], env: Env) -> Question:
         log.warning("choice filter %r failed; every choice offered", q.choice_filter, exc_info=True)
         kept = list(range(len(q.choices)))
     return replace(q, choices=tuple(q.choices[i] for i in kept), required=required)
+
+
+_FILTER_TERM = re.compile(r"^\s*(?:([A-Za-z_][\w-]*)\s*=\s*\$\{([^}]+)\}|\$\{([^}]+)\}\s*=\s*([A-Za-z_][\w-]*))\s*$")
+
+
+@functools.lru_cache(maxsize=1024)
+def _plain_filter(expr: str) -> tuple[tuple[str, str], ...] | None:
+    """A cascading select's filter as (column, question) pairs when it is only `column = ${q}` terms joined
+    by `and` — a string comparison, as XPath's = between a node and a string is — else None (XPath).
+    Cascading lists run to thousands of choices: this keeps a reply's cost independent of their number."""
+    pairs = []
+    for term in re.split(r"\s+and\s+", expr.strip()):
+        m = _FILTER_TERM.match(term)
+        if m is None:
+            return None
+        pairs.append((m[1], m[2]) if m[1] else (m[4], m[3]))
+    return tuple(pairs) if pairs else None
 
 
 @dataclass

@@ -779,7 +779,10 @@ class _Reader:
             return {**out, "type": "metadata" if kind else "hidden", **({"metadata": kind} if kind else {}), **saved}
         if control is None:
             if "calculate" in bind:
-                out.update(type="calculate", calculation=self.translate(bind["calculate"], path, ctx))
+                # `.` in a calculation is the field's own value before it: its default (CHT's `if(…, …, .)`)
+                before = "'" + (node.element.text or "").strip().replace("'", "") + "'"
+                calculation = re.sub(r"(?<![\w.)\]'\"/])\.(?![\w./])", before, bind["calculate"])
+                out.update(type="calculate", calculation=self.translate(calculation, path, ctx))
             else:
                 # a hidden field, or what a phone's sensors fill in (start-geopoint, background-audio): empty
                 out.update(type="hidden")

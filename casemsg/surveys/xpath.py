@@ -9,6 +9,7 @@ here: the conversions, the operators and the functions are one table.)
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import math
 import operator
@@ -41,9 +42,10 @@ XPATH_FUNCTIONS = frozenset(
 #: The XForms/ODK functions we add to XPath 1.0.
 XFORMS_FUNCTIONS = frozenset(
     {
-        "abs", "acos", "asin", "atan", "atan2", "boolean-from-string", "choice-name", "coalesce", "cos",
-        "count-non-empty", "count-selected", "date", "date-time", "decimal-date-time", "decimal-time", "ends-with",
-        "exp", "exp10", "format-date", "format-date-time", "if", "int", "join", "log", "log10", "max", "min", "now",
+        "abs", "acos", "add-date", "asin", "atan", "atan2", "boolean-from-string", "choice-name", "coalesce", "cos",
+        "count-non-empty", "count-selected", "date", "date-time", "decimal-date-time", "decimal-time",
+        "difference-in-months", "ends-with", "exp", "exp10", "format-date", "format-date-time", "if", "int", "join",
+        "log", "log10", "max", "min", "now",
         "once", "pi", "pow", "pulldata", "random", "regex", "selected", "selected-at", "sin", "sqrt", "substr", "tan",
         "today", "uuid",
     }
@@ -331,10 +333,14 @@ def evaluate__if(self: XPathFunction, context: Any = None) -> Any:
     return branch.evaluate(copy(ctx))
 
 
-@method(function("coalesce", nargs=2))
+@method(function("coalesce", nargs=(2, None)))
 def evaluate__coalesce(self: XPathFunction, context: Any = None) -> str:
-    first = _to_string(_arg(self, 0, context))
-    return first if first != "" else _to_string(_arg(self, 1, context))
+    """The first non-empty argument (XForms has two; Enketo, and so CHT's forms, take more)."""
+    for i in range(len(self)):
+        value = _to_string(_arg(self, i, context))
+        if value != "":
+            return value
+    return ""
 
 
 @method(function("date", nargs=1))
@@ -571,3 +577,38 @@ def evaluate__decimal_time(self: XPathFunction, context: Any = None) -> float:
 def evaluate__date_time(self: XPathFunction, context: Any = None) -> str:
     moment = _moment(_arg(self, 0, context))
     return "" if moment is None else moment.isoformat(timespec="milliseconds")
+
+
+# The Community Health Toolkit's date functions (Enketo's openrosa-xpath extensions), which its forms use.
+
+
+@method(function("difference-in-months", nargs=2))
+def evaluate__difference_in_months(self: XPathFunction, context: Any = None) -> float | str:
+    """Whole months from the first date to the second ('' if either is not a date)."""
+    start, end = _moment(_arg(self, 0, context)), _moment(_arg(self, 1, context))
+    if start is None or end is None:
+        return ""
+    months = (end.year - start.year) * 12 + end.month - start.month
+    if end.day < start.day:
+        months -= 1
+    return float(months)
+
+
+@method(function("add-date", nargs=(1, 6)))
+def evaluate__add_date(self: XPathFunction, context: Any = None) -> str:
+    """add-date(date, years, months, days, hours, minutes): the date moved by each (negative ones back)."""
+    moment = _moment(_arg(self, 0, context))
+    if moment is None:
+        return ""
+    steps = [_to_number(_arg(self, i, context)) if i < len(self) else 0.0 for i in range(1, 6)]
+    if any(math.isnan(n) or math.isinf(n) for n in steps):
+        return ""
+    years, months, days, hours, minutes = (int(n) for n in steps)
+    total = moment.year * 12 + moment.month - 1 + years * 12 + months
+    year, month = divmod(total, 12)
+    try:
+        last = calendar.monthrange(year, month + 1)[1]
+        moved = moment.replace(year=year, month=month + 1, day=min(moment.day, last))
+        return (moved + dt.timedelta(days=days, hours=hours, minutes=minutes)).isoformat(timespec="milliseconds")
+    except (ValueError, OverflowError):
+        return ""
