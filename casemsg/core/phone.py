@@ -246,7 +246,7 @@ def country_name(code: str) -> str:
     return _country_names().get(code, code)
 
 
-def _check(value: object, *, auto_fix: bool = False) -> PhoneCheck:
+def _check(value: object, *, auto_fix: bool = False, number_only: bool = False) -> PhoneCheck:
     """Check a phone number string against the seeds' rule.
 
     `auto_fix` (the project's "auto-normalize phone numbers" setting) accepts a number whose only fault
@@ -343,6 +343,10 @@ def _check(value: object, *, auto_fix: bool = False) -> PhoneCheck:
             return result
 
     result.number = s
+    if number_only:
+        # the number is decided: region and the assigned-range warning are for pages and consent, not for
+        # `normalized_number` (the registry of every imported case), where they were half the check's cost
+        return result
     result.region = phonenumbers.region_code_for_number(parsed)
     # is_valid_number(parsed) would look the region up again (for +1, one validation per region of the
     # code); with the region at hand it is exactly is_valid_number_for_region
@@ -366,18 +370,18 @@ def _parse_international(digits: str) -> phonenumbers.PhoneNumber:
     if len(digits) > 2:
         cc, rest = _pnu._extract_country_code(digits)
         if cc and len(rest) >= 2 and rest[0] != "0":
-            metadata = PhoneMetadata.metadata_for_region_or_calling_code(
-                cc, phonenumbers.region_code_for_country_code(cc)
-            )
-            prefix = metadata.national_prefix_for_parsing if metadata is not None else None
-            if not prefix or _compiled(prefix).match(rest) is None:
+            prefix = _national_prefix(cc)
+            if prefix is None or prefix.match(rest) is None:
                 return phonenumbers.PhoneNumber(country_code=cc, national_number=int(rest))
     return phonenumbers.parse("+" + digits, None)
 
 
 @lru_cache(maxsize=512)
-def _compiled(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
+def _national_prefix(cc: int) -> re.Pattern[str] | None:
+    """The national prefix phonenumbers would strip after this country code, compiled (None: none)."""
+    metadata = PhoneMetadata.metadata_for_region_or_calling_code(cc, phonenumbers.region_code_for_country_code(cc))
+    prefix = metadata.national_prefix_for_parsing if metadata is not None else None
+    return re.compile(prefix) if prefix else None
 
 
 def needs_consent(check_result: PhoneCheck, consent_regions: list[str] | None) -> bool:
@@ -407,7 +411,7 @@ def looks_like_e164(value: str) -> bool:
 
 @functools.lru_cache(maxsize=65536)
 def _normalized(value: str) -> str | None:
-    return check(value).number
+    return _check(value, number_only=True).number
 
 
 def normalized_number(value: object) -> str | None:

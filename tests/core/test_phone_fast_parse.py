@@ -51,3 +51,11 @@ def test_fast_parse_equals_phonenumbers_parse(chunk: int) -> None:
     assert len(part) > 500
     for digits in part:
         assert _fast(digits) == _parse(digits), digits
+
+
+def test_normalized_number_equals_the_full_check() -> None:
+    """normalized_number stops once the number is decided (no region, no range warning): the number it
+    gives is the full check's, for digits, written numbers and refused ones alike."""
+    samples = _samples()[::7] + ["+1 206-617-1234", "1-206-617-1234", "0711 222 333", "9109812345678", "15551234567"]
+    for value in samples:
+        assert phone.normalized_number(value) == phone.check(value).number, value
