@@ -10,11 +10,13 @@ from django.test import Client
 from django.utils import timezone
 
 from casemsg.contacts.models import WhatsAppWindow
+from casemsg.events import deliver
 from casemsg.events import services as events
 from casemsg.events.models import MESSAGE_STATUS, Delivery
 from casemsg.gateways.services import inbound_url
 from casemsg.messaging.models import Message
 from fakes.whatsapp import meta_status, meta_webhook
+from tests.events.receiver import Receiver
 from tests.whatsapp.conftest import KE, post_meta, send, work
 
 pytestmark = pytest.mark.django_db
@@ -165,7 +167,27 @@ def test_button_and_list_replies_answer_with_the_choice_id(api, meta_gw, fake_me
 
 
 def test_read_status_reaches_the_event_webhook(api, project, meta_gw, fake_meta):
+    server = Receiver().start()  # the project's own event webhook, a real HTTP server on 127.0.0.1
+    try:
+        r = api.post("webhooks", {"url": server.url, "events": [MESSAGE_STATUS]})
+        assert r.status_code == 201, r.content
+        _read_status(api, meta_gw, fake_meta)
+        assert deliver.deliver_due() == 3
+        posted = [(h.json["data"]["message_id"], h.json["data"]["status"]) for h in server.hits]
+    finally:
+        server.stop()
+    (m,) = Message.objects.filter(direction="out")
+    assert posted == [(m.pk, "sent"), (m.pk, "delivered"), (m.pk, "read")]
+
+
+def test_read_status_is_a_message_status_event(api, project, meta_gw, fake_meta):
     events.create_endpoint(project, "http://127.0.0.1:9/hook", [MESSAGE_STATUS])
+    _read_status(api, meta_gw, fake_meta)
+    statuses = [d.payload["status"] for d in Delivery.objects.filter(event=MESSAGE_STATUS).order_by("pk")]
+    assert statuses == ["sent", "delivered", "read"]
+
+
+def _read_status(api, meta_gw, fake_meta) -> None:
     case_id = _case(api)
     _person_writes(meta_gw, fake_meta)
     m = send(api, case_id)
@@ -175,8 +197,6 @@ def test_read_status_reaches_the_event_webhook(api, project, meta_gw, fake_meta)
         assert post_meta(meta_gw, meta_status(m.provider_id, status, KE)).status_code == 200
     m.refresh_from_db()
     assert m.status == "read" and m.delivered_on is not None
-    statuses = [d.payload["status"] for d in Delivery.objects.filter(event=MESSAGE_STATUS).order_by("pk")]
-    assert statuses == ["sent", "delivered", "read"]
 
 
 def test_failed_status_carries_the_mapped_code(api, meta_gw, fake_meta):
@@ -264,3 +284,20 @@ def test_not_on_whatsapp_is_remembered_and_the_next_message_falls_back(api, meta
     second.refresh_from_db()
     assert (second.status, second.channel, second.history[0]["reason"]) == ("sent", "sms", "WHATSAPP_NOT_ON_WHATSAPP")
     assert len(fake_meta.sends()) == 1  # WhatsApp was not asked again
+
+
+def test_the_rate_limit_is_80_per_second_when_the_gateway_sets_none(api, meta_gw, fake_meta):
+    from casemsg.messaging.models import GatewayPace
+
+    assert not meta_gw.rate_limit  # (the gateway sets none)
+    numbers = [f"2547123457{i:02d}" for i in range(20)]
+    for i, number in enumerate(numbers):
+        case_id = api.case({"contact_phone_number": number}, name=f"P{i}")["case_id"]
+        fake_meta.user_wrote(number)
+        post_meta(meta_gw, meta_webhook(number, "hi"))
+        send(api, case_id)
+    work()
+    got = sorted(r.t for r in fake_meta.messages())
+    assert len(got) == 20
+    assert got[-1] - got[0] >= 19 / 80 - 0.05  # paced at 80 a second, on the provider's clock
+    assert GatewayPace.objects.filter(gateway=meta_gw).exists()  # (an unlimited gateway has no pace)
