@@ -415,12 +415,14 @@ def start_many(
     starts: list[tuple[int, str]],
     event: MessagingEvent,
     now: dt.datetime,
+    opening: dict[str, Any] | None = None,
 ) -> dict[str, InputError | None]:
     """Start `survey` for many cases at once (a broadcast's or an alert's due occurrences): `starts` holds
     (case pk, send key); the first question of each goes out with that send key, so an occurrence starts
     its session once even if it is ever processed twice (a key already used starts nothing). All of it in
     the caller's transaction, in a few queries whatever the number of cases. Returns, per send key, None
-    (started, or already started) or why the case cannot take the survey now."""
+    (started, or already started) or why the case cannot take the survey now. `opening`: the content's
+    WhatsApp template for a start outside the 24-hour window (else the gateway's survey_template)."""
     keys = [key for _pk, key in starts]
     version = survey.current_version
     if version is None or survey.project_id != project.pk:
@@ -456,10 +458,10 @@ def start_many(
         session, parts, buttons = _new_session(project, version, case, where, event, now)
         sessions.append(session)
         text = "\n".join(p for p in parts if p.strip())
-        opening = survey_whatsapp.opening(where.gateway)  # outside WhatsApp's window: its template first
+        first = opening or survey_whatsapp.opening(where.gateway)  # outside WhatsApp's window: a template first
         inter = {**buttons, "body": text} if buttons is not None else None  # inside it: the first question's
         messages.append(
-            _spec(case, where.gateway, text, session.language, send_key=key, interactive=inter, whatsapp=opening)
+            _spec(case, where.gateway, text, session.language, send_key=key, interactive=inter, whatsapp=first)
         )
     if not sessions:
         return outcome
