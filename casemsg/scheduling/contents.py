@@ -74,7 +74,7 @@ class Content:
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"channel": self.channel}
         if self.channel == "survey":
-            return {**out, "survey_id": self.survey_id}
+            return {**out, "survey_id": self.survey_id, **({"whatsapp": dict(self.whatsapp)} if self.whatsapp else {})}
         if self.text is not None:
             out["text"] = self.text
         if self.translations:
@@ -125,11 +125,7 @@ def parse_content(data: object, project: Project, default_language: str = "", wh
     not_here = _SURVEY_ONLY | (set() if channel == "email" else _EMAIL_ONLY)
     not_here |= set() if channel == "whatsapp" else _WHATSAPP_ONLY
     only(d, declared(ContentIn) - not_here, where)
-    whatsapp: dict[str, Any] = {}
-    if channel == "whatsapp" and d.get("whatsapp") is not None:
-        whatsapp = dict(mapping(d["whatsapp"], f"{where}.whatsapp"))
-        validate_whatsapp(whatsapp)  # the one-off message's rules: the template itself is checked at send time
-        whatsapp = {k: v for k, v in whatsapp.items() if v not in (None, "", [], {})}
+    whatsapp = _whatsapp(d, where) if channel == "whatsapp" and d.get("whatsapp") is not None else {}
     text = _template(d["text"], f"{where}.text") if d.get("text") is not None else None
     translations = _translations(d.get("translations") or {}, project, f"{where}.translations")
     if not (text or "").strip() and not any(t.strip() for t in translations.values()):
@@ -158,11 +154,20 @@ def parse_content(data: object, project: Project, default_language: str = "", wh
 
 
 def _survey_content(d: Mapping[str, Any], project: Project, where: str) -> Content:
-    only(d, {"channel"} | _SURVEY_ONLY, where)
+    only(d, {"channel"} | _SURVEY_ONLY | _WHATSAPP_ONLY, where)
     survey_id = whole(d.get("survey_id"), f"{where}.survey_id", 1, 2**63 - 1)
     if not Survey.objects.filter(project=project, pk=survey_id, builtin="", current_version__isnull=False).exists():
         raise InputError(errors.SURVEY_NOT_FOUND, f"{where}.survey_id: no survey {survey_id} in this project.", 404)
-    return Content("survey", survey_id=survey_id)
+    # on WhatsApp, outside the 24-hour window: the approved template that opens the survey (instead of the
+    # gateway's survey_template); its variables bound to {case.…}
+    whatsapp = _whatsapp(d, where) if d.get("whatsapp") is not None else {}
+    return Content("survey", survey_id=survey_id, whatsapp=whatsapp)
+
+
+def _whatsapp(d: Mapping[str, Any], where: str) -> dict[str, Any]:
+    whatsapp = dict(mapping(d["whatsapp"], f"{where}.whatsapp"))
+    validate_whatsapp(whatsapp)  # the one-off message's rules: the template itself is checked at send time
+    return {k: v for k, v in whatsapp.items() if v not in (None, "", [], {})}
 
 
 def content_from_json(data: Mapping[str, Any]) -> Content:

@@ -337,7 +337,8 @@ def _start_surveys(
             gone = InputError(errors.SURVEY_NOT_FOUND, f"Survey {survey_id} was deleted.", 404)
             outcome: dict[str, InputError | None] = {key: gone for _pk, key in starts}
         else:
-            outcome = survey_engine.start_many(project, survey, starts, event, now)
+            opening = items[0][1].whatsapp  # the content's WhatsApp opening template, if it names one
+            outcome = survey_engine.start_many(project, survey, starts, event, now, opening=opening)
         for inst, spec in items:
             problem = outcome.get(spec.send_key)
             if problem is not None:

@@ -131,3 +131,41 @@ def test_a_first_question_of_up_to_ten_choices_goes_as_a_list(api, meta_gw, fake
     post_meta(meta_gw, meta_webhook(KE, list_reply=("west", "West")))
     work()
     assert SurveySession.objects.get().answers == {"district": "west"}
+
+
+def test_a_broadcast_survey_outside_the_window_opens_with_the_contents_template(api, project, fake_meta):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from casemsg.gateways.services import add_gateway
+    from casemsg.scheduling import tick
+
+    gw = add_gateway("wa", "meta_cloud", fake_meta.gateway_config(), project=project)  # no survey_template
+    assert api.post("whatsapp-templates/sync").status_code == 200
+    api.case(
+        {"contact_phone_number": KE, "contact_phone_number_is_verified": "1", "contact_backend_id": "wa"},
+        name="Amina",
+        case_type="mother",
+    )
+    survey_id = api.post("surveys", SURVEY).json()["id"]
+    opening = {"template": "survey_start", "variables": ["{case.name}"]}
+    body = {
+        "name": "Check-in",
+        "content": {"channel": "survey", "survey_id": survey_id, "whatsapp": opening},
+        "recipients": {"case_type": "mother"},
+        "schedule": {"type": "now"},
+    }
+    r = api.post("broadcasts", body)
+    assert r.status_code == 201, r.content
+    assert r.json()["content"]["whatsapp"] == opening
+    tick.tick(timezone.now() + timedelta(minutes=1))
+    work()
+    (first,) = fake_meta.messages()
+    tpl = first.body["template"]
+    assert (tpl["name"], tpl["components"][0]["parameters"][0]["text"]) == ("survey_start", "Amina")
+    fake_meta.user_wrote(KE)
+    post_meta(gw, meta_webhook(KE, "ok"))
+    work()
+    asked = fake_meta.messages()[-1].body
+    assert asked["interactive"]["type"] == "button" and "Are you well?" in asked["interactive"]["body"]["text"]
