@@ -103,28 +103,38 @@ def update_gateway(
 ) -> Gateway:
     """Change a gateway's config and limits, checked like a new gateway's; its name and type stay."""
     regions = _checked_limits(rate_limit, countries, max_segments)
-    before = gateway_json(gateway)
+    before, old_config = gateway_json(gateway), dict(gateway.config or {})
     with transaction.atomic():
         set_config(gateway, config)
         gateway.rate_limit, gateway.countries, gateway.max_segments = rate_limit, regions, max_segments
         gateway.save(update_fields=["rate_limit", "countries", "max_segments"])
-        after = gateway_json(gateway)
+        after = gateway_json(gateway, old_config)
         if gateway.project_id is None and after != before:
             _audit(f"gateway {gateway.name}", "changed", before, after)
     return gateway
 
 
 # --- the installation's audit log ----------------------------------------------------------------------
-def gateway_json(gw: Gateway) -> dict[str, Any]:
-    """A gateway as the audit log keeps it: its secrets never (masked as the pages show them)."""
+SECRET_CHANGED = "<secret: changed>"
+
+
+def gateway_json(gw: Gateway, old_config: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A gateway as the audit log keeps it: its secrets never (masked as the pages show them; `<secret>` says
+    one is set). With `old_config` (the config before a change), a secret that changed is
+    `<secret: changed>`, so that a change of a secret alone is still a change in the log."""
     types = gateway_types()
     schema = types[gw.type].config_fields() if gw.type in types else {}
-    config = {}
+    config: dict[str, Any] = {}
     for key, value in (gw.config or {}).items():
         f = schema.get(key)
         shown = masked(f, value) if f is not None else value
-        # a secret is recorded as set or not, so the log still says that it changed
-        config[key] = "<secret>" if f is not None and f.secret and value else shown
+        old = (old_config or {}).get(key) if old_config is not None else value
+        if f is not None and f.secret and value:
+            shown = SECRET_CHANGED if old != value else "<secret>"
+        elif f is not None and f.secret_values and isinstance(value, dict):
+            before = old if isinstance(old, dict) else {}
+            shown = {k: SECRET_CHANGED if k in before and before[k] != value[k] else v for k, v in shown.items()}
+        config[key] = shown
     return {
         "type": gw.type,
         "config": config,

@@ -154,13 +154,14 @@ def test_add_edit_with_write_only_secrets_and_audit(staff_user, settings) -> Non
     assert r.status_code == 302, errors_of(r)
     gw.refresh_from_db()
     assert (gw.rate_limit, gw.config["auth_token"]) == (9, "s3cret-token")
-    r = staff_user.post(f"/installation/gateways/{gw.pk}/", {**edit, "cfg_auth_token": "new-token"})
+    r = staff_user.post(f"/installation/gateways/{gw.pk}/", {**edit, "rate_limit": "9", "cfg_auth_token": "new-token"})
     gw.refresh_from_db()
-    assert gw.config["auth_token"] == "new-token"
+    assert gw.config["auth_token"] == "new-token"  # a secret alone changed: still an entry
     r = staff_user.post(f"/installation/gateways/{gw.pk}/", {**edit, "countries": "XX"})
     assert "XX" in errors_of(r)["countries"][0]
 
-    # the audit log: added, changed twice (rate limit, then the secret: recorded as set, never its value)
+    # the audit log: added, changed twice (the rate limit, then the secret alone: recorded as changed, never
+    # its value)
     entries = list(InstallationAuditEntry.objects.order_by("id"))
     assert [(e.subject, e.action, e.source, e.who) for e in entries] == [
         ("gateway tw", "added", "page", "user ops"),
@@ -169,6 +170,9 @@ def test_add_edit_with_write_only_secrets_and_audit(staff_user, settings) -> Non
     ]
     assert entries[1].before["rate_limit"] == 0 and entries[1].after["rate_limit"] == 9
     assert entries[0].after["config"]["auth_token"] == "<secret>"
+    assert entries[2].before["config"]["auth_token"] == "<secret>"
+    assert entries[2].after["config"]["auth_token"] == "<secret: changed>"
+    assert entries[2].before["rate_limit"] == entries[2].after["rate_limit"] == 9
     dumped = json.dumps([[e.before, e.after] for e in entries])
     assert "s3cret-token" not in dumped and "new-token" not in dumped
     log = staff_user.get("/installation/audit/").content.decode()
@@ -305,3 +309,13 @@ def test_disable_and_enable_from_the_gateway_page(staff_user, editor) -> None:
     r = staff_user.post(url, {"switch": "enable"}, follow=True)
     assert queries.circuits([gw])[gw.pk] == "closed" and 'id="disable"' in r.content.decode()
     assert audit() == [("gateway main", "added"), ("gateway main", "disabled"), ("gateway main", "enabled")]
+
+
+def test_the_audit_log_never_holds_a_header_value_but_says_it_changed() -> None:
+    config = {"url": "https://93.184.216.34/send", "headers": {"X-Key": "first-value", "X-Plain": "{to}"}}
+    gw = services.add_gateway("agg", "http", config)
+    services.update_gateway(gw, {**config, "headers": {"X-Key": "second-value", "X-Plain": "{to}"}}, 0, [], 10)
+    added, changed = InstallationAuditEntry.objects.order_by("id")
+    assert changed.before["config"]["headers"] == {"X-Key": "<hidden>", "X-Plain": "{to}"}
+    assert changed.after["config"]["headers"] == {"X-Key": "<secret: changed>", "X-Plain": "{to}"}
+    assert "-value" not in json.dumps([added.after, changed.before, changed.after])
