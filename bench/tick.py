@@ -7,11 +7,12 @@
 1. **The tick costs what is due, not what exists.** N schedule instances (1,000,000 on PostgreSQL,
    200,000 on SQLite), of which 10,000 are due, then 1,000: one tick each. Prints the seconds, their
    ratio (≈ 10 when the cost follows the due rows; the total is the same), an idle tick, and the floor:
-   one server-side INSERT … SELECT of the same 10,000 messages. Goal: 10,000 due in ≤ 2 s.
+   one server-side INSERT … SELECT of the same 10,000 messages. Goal: ≤ 10 × the floor, and a tenth of the
+   due rows in ≤ half the time.
 2. **A broadcast to N cases** ("now"): the time to start it (one instance per case) plus the ticks that
    queue its N messages, against one server-side INSERT … SELECT of the same N message rows into the
-   same (empty) table in the same run. Goal: ≥ 20,000 messages/s queued, and the process's peak memory
-   (VmHWM) ≤ 300 MB.
+   same (empty) table in the same run. Goal: ≥ 0.25 × the floor's rate (it writes two rows per recipient),
+   and the process's peak memory (VmHWM) ≤ 300 MB.
 
 Each floor is measured before and after its subject and the faster kept; every goal prints met or MISSED
 and the run exits 1 on a miss (bench/_report.py).
@@ -196,7 +197,13 @@ def run(args: argparse.Namespace) -> None:
         f"   {rate:,.0f} messages/s queued; floor: one INSERT … SELECT of the same rows {floor_rate:,.0f}/s "
         f"(faster of before/after); ratio to the floor {rate / floor_rate:.2f}"
     )
-    verdicts.check(f"broadcast queues ≥ 20,000 messages/s ({n:,} cases)", rate >= 20_000, f"{rate:,.0f}/s")
+    # the broadcast writes two rows per recipient (its schedule instance and its message) where the floor
+    # writes one: a quarter of the floor's rate leaves it half the floor's speed per row
+    verdicts.check(
+        f"broadcast ≥ 0.25 × the INSERT … SELECT floor ({n:,} cases)",
+        rate >= 0.25 * floor_rate,
+        f"{rate / floor_rate:.2f} × ({rate:,.0f}/s)",
+    )
     verdicts.check("broadcast peak memory (VmHWM) ≤ 300 MB", peak_ok, f"{peak:.0f} MB")
 
     # --- 1. the tick: n instances, due_big due, then due_small ----------------------------------------
@@ -280,7 +287,8 @@ def run(args: argparse.Namespace) -> None:
         f"tick / floor {t_big / t_floor:.1f}"
     )
     print(f"   {due_big / t_big:,.0f} instances/s")
-    verdicts.check(f"tick of {due_big:,} due ≤ 2 s", t_big <= 2.0, f"{t_big:.2f} s")
+    # a tick does per due row what the floor does (its message) plus its schedule's next due time
+    verdicts.check(f"tick of {due_big:,} due ≤ 10 × the floor", t_big <= 10 * t_floor, f"{t_big / t_floor:.1f} ×")
     # the cost follows what is due: a tenth of the due rows costs well under half the time
     verdicts.check(
         f"tick cost follows what is due ({due_small:,} due ≤ 0.5 × {due_big:,} due)",
