@@ -13,6 +13,7 @@ from casemsg.web.views import (
     scheduling,
     simulator,
     sources,
+    survey_import,
     surveys,
     workers,
 )
@@ -56,6 +57,7 @@ urlpatterns = [
     # not under cases/: every path there is a case id
     path("projects/<slug:slug>/new-case/", cases.case_new, name="case_new"),
     path("projects/<slug:slug>/cases-import/", imports.case_import, name="cases_import"),
+    path("projects/<slug:slug>/cases-import/cases.csv", imports.case_template, name="cases_template"),
     path("projects/<slug:slug>/case-picker/", picker_views.case_pick, name="case_pick"),
     # `path:` because a given case id may hold any character, '/' included; the page also takes the
     # send form's POST, so no other route hangs below it.
@@ -105,6 +107,7 @@ urlpatterns = [
     path("projects/<slug:slug>/alerts/<int:alert_id>/", scheduling.alert_detail, name="alert"),
     path("projects/<slug:slug>/alerts/<int:alert_id>/edit/", scheduling.alert_edit, name="alert_edit"),
     path("projects/<slug:slug>/surveys/", surveys.survey_list, name="surveys"),
+    path("projects/<slug:slug>/surveys/form.xlsx", survey_import.form_template, name="survey_template"),
     path("projects/<slug:slug>/surveys/<int:survey_id>/", surveys.survey_detail, name="survey"),
     path("projects/<slug:slug>/survey-sessions/", surveys.session_list, name="survey_sessions"),
     path("projects/<slug:slug>/webhooks/", event_views.webhook_list, name="webhooks"),

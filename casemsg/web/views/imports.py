@@ -18,7 +18,7 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib import messages as flash
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
@@ -189,3 +189,20 @@ def _confirm(request: HttpRequest, project: Project) -> HttpResponse:
         ),
     )
     return redirect(with_query(reverse("web:cases", args=[project.slug]), type=pending["case_type"]))
+
+
+# The templates the import pages offer, shipped with casemsg (the repository's examples/ links to them).
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+@staff_required
+def case_template(request: HttpRequest, slug: str) -> FileResponse:
+    """examples/cases.csv as a download: a CSV the case import accepts (the seeds' contact properties and a
+    few of an ANC program's own; two local numbers the project's default country fixes)."""
+    project_or_404(slug)
+    return FileResponse(
+        (EXAMPLES / "cases.csv").open("rb"),
+        as_attachment=True,
+        filename="cases.csv",
+        content_type="text/csv; charset=utf-8",
+    )

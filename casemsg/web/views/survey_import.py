@@ -19,7 +19,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib import messages as flash
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
@@ -28,6 +28,7 @@ from casemsg.core.errors import InputError
 from casemsg.projects.models import Project
 from casemsg.surveys import services
 from casemsg.surveys.xlsform import Imported
+from casemsg.web.views.common import project_or_404, staff_required
 
 KEEP_SECONDS = 24 * 3600
 _SESSION_KEY = "casemsg_survey_import"
@@ -114,3 +115,16 @@ def confirm(request: HttpRequest, project: Project) -> HttpResponse:
     else:
         flash.success(request, f"Survey “{survey.name}” now has version {version}, without its refused questions.")
     return redirect(reverse("web:survey", args=[project.slug, survey.pk]))
+
+
+# The template the surveys page offers, shipped with casemsg (the repository's examples/ links to it).
+EXAMPLE_FORM = Path(__file__).resolve().parents[1] / "examples" / "form.xlsx"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@staff_required
+def form_template(request: HttpRequest, slug: str) -> FileResponse:
+    """examples/form.xlsx as a download: an ANC follow-up XLSForm in English and Kiswahili that the import
+    accepts as it is (an update form: its save_to answers go to the case the survey was sent to)."""
+    project_or_404(slug)
+    return FileResponse(EXAMPLE_FORM.open("rb"), as_attachment=True, filename="form.xlsx", content_type=XLSX)
