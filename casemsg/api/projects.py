@@ -101,6 +101,9 @@ class SettingsOut(Schema):
     auto_opt_in: bool = Field(description="Registering a consent-needing number sends the opt-in request at once.")
     opt_out_keywords: list[str] = Field(description="The project's own opt-out words, besides STOP and the others.")
     opt_in_keywords: list[str] = Field(description="The project's own opt-in words, besides START and the others.")
+    survey_skip_word: str = Field(
+        description="The reply that skips a survey question (it takes the value offered); a survey's own wins."
+    )
 
 
 class QuietHoursIn(In):
@@ -136,6 +139,7 @@ class SettingsIn(In):
     opt_in_keywords: list[Word] | None = Field(
         None, max_length=50, description="Single words, e.g. ANZA; adding one needs the admin scope."
     )
+    survey_skip_word: str | None = Field(None, max_length=32, description="One word, e.g. #SKIP or RUKA.")
 
 
 _WEAKENING = {

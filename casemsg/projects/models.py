@@ -8,6 +8,8 @@ from django.db import models
 
 from casemsg.core.phone import DEFAULT_CONSENT_REGIONS
 
+DEFAULT_SKIP_WORD = "#SKIP"  # (the surveys' default too: casemsg.surveys.definition)
+
 
 def _default_languages() -> list[str]:
     return ["en"]
@@ -39,6 +41,9 @@ class Project(models.Model):
     # Extra single words (besides STOP… and START…) per project, e.g. Swahili "SITISHA".
     opt_out_keywords = models.JSONField(default=list, blank=True)
     opt_in_keywords = models.JSONField(default=list, blank=True)
+    # The reply that skips a survey question (it takes the value offered, else it is a blank reply); a survey's
+    # own settings.skip_word wins.
+    survey_skip_word = models.CharField(max_length=32, default=DEFAULT_SKIP_WORD)
     # Consent: how often the opt-in question may be asked, how long an answer is awaited, and whether
     # registering a consent-needing number sends it at once.
     opt_in_interval_hours = models.PositiveIntegerField(default=24)

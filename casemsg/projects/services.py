@@ -278,6 +278,7 @@ SETTINGS = (
     "auto_opt_in",
     "opt_out_keywords",
     "opt_in_keywords",
+    "survey_skip_word",
 )
 # The settings that keep messaging lawful. Weakening one (see `weakenings`) needs the owner role on the
 # pages or an API key with the admin scope (403 WEAKENS_LEGAL_RULE otherwise); every change of any setting
@@ -294,6 +295,10 @@ _LANGUAGE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{1,8})*")
 _LANGUAGE_MAX, _LANGUAGES_MAX = 16, 50
 # The regions phonenumbers knows, and the default's US territories (UM has no numbering plan of its own).
 _REGIONS = frozenset(phonenumbers.SUPPORTED_REGIONS) | frozenset(DEFAULT_CONSENT_REGIONS)
+# The skip word: one word (replies are compared without case), not one a survey already reads otherwise
+# (#STOP ends it; the opt-out and opt-in words are the router's; a number is a choice).
+_SKIP_WORD = re.compile(r"[^\s\d][^\s]{0,31}")
+_NOT_SKIP_WORDS = frozenset({"#STOP", "STOP", "START", "HELP", "YES", "NO", "OK"})
 _HHMM = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
 
 
@@ -321,6 +326,7 @@ def get_settings(project: Project) -> dict[str, Any]:
         "auto_opt_in": project.auto_opt_in,
         "opt_out_keywords": _words(project.opt_out_keywords),
         "opt_in_keywords": _words(project.opt_in_keywords),
+        "survey_skip_word": project.survey_skip_word,
     }
 
 
@@ -498,6 +504,16 @@ def _checked(project: Project, changes: dict[str, Any]) -> dict[str, Any]:
                 f"{_shown(code)} is not an ISO 3166 country code with phone numbers, such as 'KE'; \"\" for none.",
             )
         fields["default_country"] = code
+    if "survey_skip_word" in changes:
+        word = changes["survey_skip_word"]
+        word = word.strip().upper() if isinstance(word, str) else word
+        if not isinstance(word, str) or not _SKIP_WORD.fullmatch(word):
+            raise _invalid(
+                "survey_skip_word", f"{_shown(word)} is not one word of at most 32 characters, such as #SKIP."
+            )
+        if word in _NOT_SKIP_WORDS:
+            raise _invalid("survey_skip_word", f"'{word}' already means something else in a survey; choose another.")
+        fields["survey_skip_word"] = word
     if "sms_languages" in changes:
         langs = _string_list("sms_languages", changes["sms_languages"], _LANGUAGES_MAX)
         if not langs:

@@ -125,6 +125,7 @@ def _env(
         gateway=gateway.name if gateway is not None else "",
         started_on=started_on.astimezone(local) if started_on is not None else None,
         session_id=session_id,
+        skip_word=project.survey_skip_word,
     )
 
 
@@ -597,11 +598,11 @@ def _answer(session: SurveySession, text: str, now: dt.datetime) -> str | None:
     env = _session_env(session, now)
     so_far = dict(session.answers or {})
     question = flow.choices_for(survey.questions[position], so_far, env)
-    value = flow.offered(survey, question, so_far, env) if flow.is_skip(survey, question, text) else None
+    value = flow.offered(survey, question, so_far, env) if flow.is_skip(survey, question, text, env) else None
     if value is not None:
         parsed = Parsed(True, value, "")  # a skip takes the value offered
     else:
-        reply = "" if flow.is_skip_word(survey, text) else text  # (a date's "1" keeps only a value offered)
+        reply = "" if flow.is_skip_word(survey, text, env) else text  # (a date's "1" keeps only a value offered)
         parsed = parse_answer(question, reply, survey.settings.date_format, env.zone)
     if (
         parsed.ok

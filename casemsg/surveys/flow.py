@@ -18,9 +18,9 @@ answers go at the end. Pure functions over a parsed survey, the answers so far a
   its `${q}` references rendered (a choice by its label in the session's language), the choices its
   `choice_filter` keeps, numbered afresh, the acknowledgement asked for, the hint, and the value a skip
   keeps (`Reply #SKIP to keep 2026-03-04`; `1` too for a date or a time, where it cannot be an answer).
-* **A skip** (the survey's `skip_word`, `#SKIP` by default) takes the question's offered value: its
-  `default_expression`, else the case's current value of its `save_to` (settings.prefill), else its
-  `default`; with none, a skip is a blank reply (refused when the question is required).
+* **A skip** (the survey's `skip_word`, else the project's survey skip word, `#SKIP` by default) takes
+  the question's offered value: its `default_expression`, else the case's current value of its `save_to`
+  (settings.prefill), else its `default`; with none, a skip is a blank reply (refused when the question is required).
 * **The end** (`outcome`): `end` and the instance id filled in, then the `save_to` answers for the case
   the survey was sent to (and its new name from the entity's `label`), or — a registration,
   `entity.action` 'create' whose `create_if` holds — a new case of type `list_name`, named by the label,
@@ -92,6 +92,7 @@ class Env:
     lookups: tuple[Definition, Plan] | None = field(default=None, compare=False, repr=False)
     # {language: {prompt: text}}: the survey's own prompts over the project's texts (surveys.texts.prompts)
     prompts: Mapping[str, Mapping[str, str]] | None = field(default=None, compare=False, repr=False)
+    skip_word: str = ""  # the project's (Settings); a survey's own settings.skip_word wins (flow.skip_word)
 
 
 @dataclass(frozen=True)
@@ -362,21 +363,28 @@ def offered(survey: Definition, q: Question, answers: Mapping[str, str], env: En
     return q.default if q.default not in (None, "") else None
 
 
-def _keep_word(survey: Definition, q: Question) -> str:
+def skip_word(survey: Definition, env: Env | None = None) -> str:
+    """The reply that skips a question: the survey's own `skip_word`, else the project's (Settings), else
+    #SKIP."""
+    own = survey.settings.skip_word
+    if own and own != DEFAULT_SKIP_WORD:
+        return own
+    return (env.skip_word if env is not None else "") or DEFAULT_SKIP_WORD
+
+
+def _keep_word(survey: Definition, q: Question, env: Env | None = None) -> str:
     if q.type in ("date", "time", "datetime"):
         return "1"  # never an answer to these, so the shortest way to keep the value
-    return survey.settings.skip_word or DEFAULT_SKIP_WORD
+    return skip_word(survey, env)
 
 
-def is_skip_word(survey: Definition, reply: str) -> bool:
-    return reply.strip().upper() == (survey.settings.skip_word or DEFAULT_SKIP_WORD).upper()
+def is_skip_word(survey: Definition, reply: str, env: Env | None = None) -> bool:
+    return reply.strip().upper() == skip_word(survey, env).upper()
 
 
-def is_skip(survey: Definition, q: Question, reply: str) -> bool:
+def is_skip(survey: Definition, q: Question, reply: str, env: Env | None = None) -> bool:
     word = reply.strip().upper()
-    return word == (survey.settings.skip_word or DEFAULT_SKIP_WORD).upper() or (
-        word == "1" and q.type in ("date", "time", "datetime")
-    )
+    return word == skip_word(survey, env).upper() or (word == "1" and q.type in ("date", "time", "datetime"))
 
 
 def question_text(survey: Definition, the_plan: Plan, q: Question, answers: Mapping[str, str], env: Env) -> str:
@@ -395,7 +403,7 @@ def question_text(survey: Definition, the_plan: Plan, q: Question, answers: Mapp
     value = offered(survey, q, answers, env)
     if value is not None:
         shown = display(survey, the_plan, q.name, value, language)
-        parts.append(_prompt(survey, "keep", env).format(word=_keep_word(survey, q), value=shown))
+        parts.append(_prompt(survey, "keep", env).format(word=_keep_word(survey, q, env), value=shown))
     return " ".join(p for p in parts if p.strip())
 
 

@@ -383,6 +383,12 @@ class SettingsForm(forms.Form):
         label="Extra opt-in words",
         help_text="Besides START and the other standard words, e.g. ANZA.",
     )
+    survey_skip_word = forms.CharField(
+        required=False,
+        max_length=32,
+        label="Survey skip word",
+        help_text="The reply that skips a survey question (it keeps the value offered), e.g. #SKIP or RUKA.",
+    )
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -424,6 +430,8 @@ class SettingsForm(forms.Form):
             "opt_in_expiry_hours": hours("opt_in_expiry_hours"),
             "opt_out_keywords": split_words(d["opt_out_keywords"]),
             "opt_in_keywords": split_words(d["opt_in_keywords"]),
+            # left empty: unchanged (the word is never empty)
+            **({"survey_skip_word": d["survey_skip_word"].strip()} if d["survey_skip_word"].strip() else {}),
         }
 
 
@@ -436,6 +444,7 @@ SETTINGS_REFUSALS = {
     "opt_in_expiry_hours": "opt_in_expiry_hours",
     "opt_out_keywords": "opt_out_keywords",
     "opt_in_keywords": "opt_in_keywords",
+    "survey_skip_word": "survey_skip_word",
 }
 
 

@@ -29,6 +29,7 @@ DEFAULTS = {
     "auto_opt_in": False,
     "opt_out_keywords": [],
     "opt_in_keywords": [],
+    "survey_skip_word": "#SKIP",
 }
 
 

@@ -450,3 +450,12 @@ def test_config_pages_link_from_the_project_nav(owner, project):
     page = owner.get(f"/projects/{project.slug}/keywords/").content.decode()
     for path in ("keywords/", "gateways/", "settings/", "api-keys/"):
         assert f'href="/projects/{project.slug}/{path}"' in page
+
+
+def test_settings_page_sets_the_survey_skip_word(owner, project, api):
+    r = owner.post(f"/projects/{project.slug}/settings/", settings_body(survey_skip_word="ruka"))
+    assert r.status_code == 302, errors_of(r)
+    assert api.get("settings").json()["survey_skip_word"] == "RUKA"
+    r = owner.post(f"/projects/{project.slug}/settings/", settings_body(survey_skip_word="two words"))
+    assert "one word" in errors_of(r)["survey_skip_word"][0]
+    assert api.get("settings").json()["survey_skip_word"] == "RUKA"
