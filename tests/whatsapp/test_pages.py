@@ -53,3 +53,29 @@ def test_sending_from_the_form(api, editor, meta_gw, fake_meta):
         "variables": ["{case.name}", "tomorrow"],
         "fallback_sms": True,
     }
+
+
+def test_sending_from_the_cli(api, meta_gw, fake_meta):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    case_id = api.case({"contact_phone_number": KE}, name="Amina")["case_id"]
+    out = StringIO()
+    call_command(
+        "send",
+        "--project=alpha",
+        f"--case={case_id}",
+        "--channel=whatsapp",
+        "--text=Hi {case.name}",
+        "--whatsapp-template=visit_reminder",
+        '--whatsapp-variables=["{case.name}", "tomorrow"]',
+        "--fallback-sms",
+        stdout=out,
+    )
+    m = Message.objects.get(direction="out")
+    assert out.getvalue().startswith(f"message {m.pk}: queued")
+    assert (m.channel, m.content["whatsapp"]) == (
+        "whatsapp",
+        {"template": "visit_reminder", "variables": ["{case.name}", "tomorrow"], "fallback_sms": True},
+    )
