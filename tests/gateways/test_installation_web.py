@@ -14,6 +14,8 @@ from casemsg.gateways import queries, services
 from casemsg.gateways.models import Gateway, InstallationAuditEntry
 from casemsg.messaging.models import Message
 from casemsg.messaging.pipeline import MessageSpec, queue
+from casemsg.projects.services import add_member
+from fakes.gateways import Rule
 from tests.web.clients import logged_in
 
 pytestmark = pytest.mark.django_db
@@ -64,8 +66,6 @@ def test_only_staff_see_or_change_anything(editor, project) -> None:
     before = audit()
     # a project member who is not staff (editor) and a superuser-less owner: 404 everywhere, GET and POST
     owner_user = get_user_model().objects.create_user("olga", password="pw-olga-12345")
-    from casemsg.projects.services import add_member
-
     add_member(project, owner_user, "owner")
     for client in (editor, logged_in(owner_user)):
         for url in urls(gw):
@@ -237,8 +237,6 @@ def test_send_a_test_message_through_an_installation_gateway(staff_user, project
     r = staff_user.post(url, {"project": "nope", "to": KE, "text": "x"})
     assert "project" in r.context["test_form"].errors
     assert Message.objects.count() == 1
-    from fakes.gateways import Rule
-
     fake_http.add_rule(Rule(status=400, error="nope"))
     r = staff_user.post(url, {"project": project.slug, "to": KE, "text": "x"})
     assert 'data-status="failed"' in r.content.decode() and "GATEWAY_ERROR" in r.content.decode()
