@@ -36,8 +36,8 @@ F = TypeVar("F", bound=_Fake)
 
 
 def started_fakes(cls: Callable[..., F]) -> Iterator[Callable[..., F]]:
-    """A fixture's body: `make(kind, **options)` starts a fake of `cls` (its own default kind when none); every one started is stopped when
-    the test ends (the fake providers, the fake sources, …)."""
+    """A fixture's body: `make(kind, **options)` starts a fake of `cls` (its own default kind when none);
+    every one started is stopped when the test ends (the fake providers, the fake sources, …)."""
     started: list[F] = []
 
     def make(*args: Any, **options: Any) -> F:
