@@ -60,6 +60,7 @@ def test_patch_changes_every_setting(api: Api, project: Project) -> None:
         "auto_opt_in": True,
         "opt_out_keywords": ["SITISHA", "ACHA"],
         "opt_in_keywords": ["ANZA"],
+        "survey_skip_word": "RUKA",
     }
     assert patch_settings(api, changed) == changed
     assert api.get("settings").json() == changed
