@@ -912,6 +912,8 @@ def run(args: argparse.Namespace, net: Net, tmp: Path, pg_url: str, queue_url: s
             mean >= args.rate * (1 - TOLERANCE),
             f"{mean:.1f}/s over {len(full)} s vs {args.rate}/s ({mean / args.rate - 1:+.1%})",
         )
+    elif args.no_judge_rate_use:
+        log(f"   (use of the limit not judged, --no-judge-rate-use: {mean:.1f}/s over {len(full)} s with a backlog)")
     else:
         log(f"   (use of the limit not judged: {len(full)} s with a backlog; the client posted more slowly)")
 
