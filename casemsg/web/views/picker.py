@@ -53,10 +53,11 @@ def _bad(message: str) -> HttpResponse:
 @require_GET
 @staff_required
 def case_pick(request: HttpRequest, slug: str) -> HttpResponse:
-    """`?field=case_id&pick_q=ash`: the project's cases matching (a list of buttons); `?field=…&pick=m-1`: the
-    picker again, with that case picked. `label` and `help` carry the picker's words through the swap."""
+    """`?field=case_id&pick_q=ash` (field: case_id by default): the project's cases matching, as a list of
+    buttons; `?field=…&pick=m-1`: the picker again, with that case picked. `key`, `label` and `help` carry the
+    picker's element names and words through the swap."""
     project = project_or_404(slug)
-    field, key = request.GET.get("field", ""), request.GET.get("key", "")
+    field, key = request.GET.get("field") or "case_id", request.GET.get("key", "")
     if not FIELD.fullmatch(field) or not FIELD.fullmatch(key or field):
         return _bad("field and key must be form field names (a-z and _).")
     label = request.GET.get("label", "")[:60] or "Case"
