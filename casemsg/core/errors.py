@@ -84,6 +84,9 @@ WEAKENS_LEGAL_RULE: Final = "WEAKENS_LEGAL_RULE"
 USER_NOT_FOUND: Final = "USER_NOT_FOUND"
 INVALID_ROLE: Final = "INVALID_ROLE"
 LAST_OWNER: Final = "LAST_OWNER"
+INVITATION_NOT_FOUND: Final = "INVITATION_NOT_FOUND"
+INVITATION_USED: Final = "INVITATION_USED"
+INVITATION_EXPIRED: Final = "INVITATION_EXPIRED"
 WEBHOOK_NOT_FOUND: Final = "WEBHOOK_NOT_FOUND"
 WEBHOOK_URL_NOT_ALLOWED: Final = "WEBHOOK_URL_NOT_ALLOWED"
 UNKNOWN_EVENT: Final = "UNKNOWN_EVENT"
@@ -653,6 +656,31 @@ _CATALOGUE = [
         "Make another member owner first, then change or remove this one.",
         kind="request",
         status=409,
+    ),
+    ErrorCode(
+        INVITATION_NOT_FOUND,
+        "No such invitation",
+        "The invitation link is not one casemsg made: it was mistyped, cut short, or withdrawn.",
+        "Open the link exactly as it was sent, or ask the project's owner for a new invitation.",
+        kind="request",
+        status=404,
+    ),
+    ErrorCode(
+        INVITATION_USED,
+        "Invitation already used",
+        "An invitation link works once: this one has already been used to set a password and join the project.",
+        "Log in with the account made then (forgot the password? use 'Forgot your password?' on the login "
+        "page), or ask the project's owner for a new invitation.",
+        kind="request",
+        status=410,
+    ),
+    ErrorCode(
+        INVITATION_EXPIRED,
+        "Invitation expired",
+        "An invitation link works for a limited time (7 days), and this one's time has passed.",
+        "Ask the project's owner for a new invitation (Members → Invite by email).",
+        kind="request",
+        status=410,
     ),
     ErrorCode(
         WEBHOOK_NOT_FOUND,

@@ -153,3 +153,27 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.project_id}:{self.setting}@{self.at:%Y-%m-%d %H:%M}"
+
+
+class Invitation(models.Model):
+    """A one-time link inviting someone by email to a project with a role: opening it lets them choose a
+    username and password and join (projects.services.accept_invitation). Stored hashed, like an API key:
+    the link is shown once, to the owner who made it, and emailed; it works once and until expires_on."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=8, choices=Membership.ROLE_CHOICES)
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_on = models.DateTimeField(auto_now_add=True)
+    expires_on = models.DateTimeField()
+    used_on = models.DateTimeField(null=True, blank=True)
+    # the account made with it
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return f"{self.email}@{self.project_id}:{self.role}"

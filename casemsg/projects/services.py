@@ -1,24 +1,42 @@
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Sequence
 from datetime import time, timedelta
-from typing import Any
+from smtplib import SMTPException
+from typing import Any, cast
 
 import phonenumbers
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
+from django.contrib.auth.password_validation import validate_password
+from django.contrib.auth.tokens import default_token_generator
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 from django.utils.text import slugify
 
 from casemsg.core import actor, errors, phone, timezones
 from casemsg.core.errors import InputError
 from casemsg.core.phone import DEFAULT_CONSENT_REGIONS
 from casemsg.projects import signals
-from casemsg.projects.models import DEFAULT_SCOPES, SCOPES, ApiKey, AuditEntry, Membership, Project
+from casemsg.projects.models import (
+    DEFAULT_SCOPES,
+    SCOPES,
+    ApiKey,
+    AuditEntry,
+    Invitation,
+    Membership,
+    Project,
+    hash_key,
+)
 
 
 def create_project(
@@ -160,6 +178,129 @@ def find_user(username_or_email: str) -> AbstractBaseUser:
     if len(found) == 1 and text:
         return found[0]
     raise InputError(errors.USER_NOT_FOUND, f"No single user account has the username or email '{text}'.", 404)
+
+
+# --- invitations and password links --------------------------------------------------------------
+# How long an invitation link works; a password link (Django's token) works settings.PASSWORD_RESET_TIMEOUT.
+INVITATION_DAYS = 7
+
+
+def invite(
+    project: Project, email: str, role: str, by: AbstractBaseUser | AnonymousUser | None
+) -> tuple[Invitation, str]:
+    """A one-time invitation of `email` to the project with `role`; returns the row and the token of its link
+    (shown once: only its hash is kept). An address that already has an account is added by its username on
+    the members page instead (USER_EXISTS would be a guess about someone else's account, so: VALIDATION_ERROR
+    naming the form to use)."""
+    _checked_role(role)
+    address = (email or "").strip()
+    try:
+        validate_email(address)
+    except ValidationError:
+        raise InputError(errors.VALIDATION_ERROR, f"email: '{address[:80]}' is not an email address.") from None
+    if get_user_model().objects.filter(email__iexact=address, is_active=True).exists():
+        raise InputError(
+            errors.VALIDATION_ERROR,
+            f"An account with the email {address} exists already: add it with 'Add a member' (by its email).",
+        )
+    token = secrets.token_urlsafe(32)
+    row = Invitation.objects.create(
+        project=project,
+        email=address,
+        role=role,
+        token_hash=hash_key(token),
+        invited_by_id=by.pk if by is not None and by.is_authenticated else None,
+        expires_on=timezone.now() + timedelta(days=INVITATION_DAYS),
+    )
+    return row, token
+
+
+def open_invitation(token: str) -> Invitation:
+    """The invitation of this link's token while it may still be used; INVITATION_NOT_FOUND (404),
+    INVITATION_USED or INVITATION_EXPIRED (410) otherwise."""
+    row = Invitation.objects.select_related("project").filter(token_hash=hash_key(token or "")).first()
+    _usable(row)
+    assert row is not None
+    return row
+
+
+def _usable(row: Invitation | None) -> None:
+    if row is None:
+        raise InputError(errors.INVITATION_NOT_FOUND, "This invitation link is not valid.", 404)
+    if row.used_on is not None:
+        raise InputError(
+            errors.INVITATION_USED,
+            f"This invitation was used on {row.used_on:%Y-%m-%d %H:%M} UTC: log in instead.",
+            410,
+        )
+    if row.expires_on <= timezone.now():
+        raise InputError(
+            errors.INVITATION_EXPIRED,
+            f"This invitation expired on {row.expires_on:%Y-%m-%d %H:%M} UTC; ask the project's owner for a new one.",
+            410,
+        )
+
+
+def accept_invitation(token: str, username: str, password: str) -> AbstractBaseUser:
+    """Use an invitation: a new account (this username, the invited email, this password) with the
+    invitation's role in its project, all in one transaction; the link then works no more. The password is
+    checked by the installation's validators (VALIDATION_ERROR with their sentences); a username taken is
+    USERNAME_TAKEN."""
+    User = get_user_model()
+    with transaction.atomic():
+        row = (
+            Invitation.objects.select_for_update().select_related("project").filter(token_hash=hash_key(token)).first()
+        )
+        _usable(row)
+        assert row is not None
+        name = (username or "").strip()
+        if not name:
+            raise InputError(errors.USERNAME_REQUIRED, "Choose a username.")
+        if User.objects.filter(username=name).exists():
+            raise InputError(errors.USERNAME_TAKEN, f"The username '{name}' is taken; choose another.", 409)
+        user = User(username=name, email=row.email)
+        try:
+            user.full_clean(exclude=["password"])
+            validate_password(password, user)
+        except ValidationError as e:
+            raise InputError(errors.VALIDATION_ERROR, " ".join(e.messages)) from None
+        user.set_password(password)
+        user.save()
+        add_member(row.project, user, row.role)
+        row.used_on, row.user = timezone.now(), user
+        row.save(update_fields=["used_on", "user"])
+    return user
+
+
+def email_invitation(row: Invitation, link: str) -> str | None:
+    """Email the invitation's link through the installation's email backend (CASEMSG_EMAIL_URL); None when
+    it was handed over, else why not (the page then says to pass the link on by hand)."""
+    who = row.invited_by.get_username() if row.invited_by is not None else "The project's owner"
+    body = (
+        f"{who} invites you to the project '{row.project.name}' on casemsg, as {row.role}.\n\n"
+        f"Open this link to choose a username and a password and join:\n{link}\n\n"
+        f"The link works once, until {row.expires_on:%Y-%m-%d %H:%M} UTC."
+    )
+    try:
+        send_mail(f"Invitation to {row.project.name} on casemsg", body, None, [row.email])
+    except (OSError, SMTPException) as e:
+        return str(e) or type(e).__name__
+    return None
+
+
+def pending_invitations(project: Project) -> QuerySet[Invitation]:
+    """The project's invitations not used and not expired, newest first (the members page)."""
+    return Invitation.objects.filter(project=project, used_on__isnull=True, expires_on__gt=timezone.now()).order_by(
+        "-created_on", "-pk"
+    )
+
+
+def password_token(user: AbstractBaseUser) -> tuple[str, str]:
+    """The (uidb64, token) of a one-time link setting the user's password, the page `web:password_reset_confirm`
+    (the admin's 'Reset link' on the members page, `casemsg users add`): Django's password reset token, which
+    works once — setting the password changes what it signs — and for settings.PASSWORD_RESET_TIMEOUT."""
+    # (typed for auth.User; any user model with a password and last_login signs the same way)
+    return urlsafe_base64_encode(force_bytes(user.pk)), default_token_generator.make_token(cast(Any, user))
 
 
 # --- API keys ------------------------------------------------------------------------------------

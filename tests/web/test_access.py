@@ -309,7 +309,7 @@ def test_cli_users_add_list_remove(project, monkeypatch):
     call_command("users", "add", "ann", "--project", project.slug, "--role", "owner", stdout=io.StringIO())
     assert projects.role_of(ann, project) == "owner" and ann.check_password("correct-Horse-9")
     call_command("users", "add", "bob", "--project", project.slug, "--role", "viewer", stdout=(out := io.StringIO()))
-    assert "no password yet" in out.getvalue()
+    assert "Set the password with this one-time link" in out.getvalue()
     assert not get_user_model().objects.get(username="bob").has_usable_password()
     listed = io.StringIO()
     call_command("users", "list", "--project", project.slug, "--json", stdout=listed)
