@@ -143,3 +143,51 @@ def test_over_long_values_fail_instead_of_being_truncated(project):
     with pytest.raises(DataError), transaction.atomic():
         bulk.update_rows([case], ["name"])
     assert Case.objects.get(case_id="z0").name == "Asha"
+
+
+def test_update_held_writes_only_rows_still_held(project):
+    """update_held (a worker's window of results) writes what bulk_update would, to the rows whose mark
+    column still holds the object's mark, and returns exactly those: a row another worker took meanwhile
+    keeps that worker's values."""
+    now = timezone.now()
+    later = datetime(2030, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
+    Case.objects.bulk_create(_cases(project, "a", now) + _cases(project, "b", now))
+    Case.objects.filter(case_id__startswith="a").update(external_id="token-1")
+    Case.objects.filter(case_id__startswith="b").update(external_id="token-1")
+    fields = ["name", "properties", "closed", "closed_on", "modified_on", "external_id"]
+
+    def change(prefix: str) -> list[Case]:
+        objs = list(Case.objects.filter(case_id__startswith=prefix).order_by("case_id"))
+        for i, c in enumerate(objs):
+            c._mark = c.external_id  # type: ignore[attr-defined]
+            c.name = f"Renamed {i} '\""
+            c.properties = {**c.properties, "new": "v{1}", "quote": 'changed "again"'}
+            c.closed = not c.closed
+            c.closed_on = later if c.closed else None
+            c.modified_on = later
+            c.external_id = ""
+        return objs
+
+    Case.objects.bulk_update(change("a"), fields)
+    objs = change("b")
+    taken = objs[1]
+    Case.objects.filter(pk=taken.pk).update(external_id="token-2", name="Another worker's")
+    with transaction.atomic():
+        written = bulk.update_held(objs, fields, held_by="external_id", mark="_mark")
+    assert written == {o.pk for o in objs} - {taken.pk}
+    assert Case.objects.get(pk=taken.pk).name == "Another worker's"
+    a_rows = [r for r in _without_prefix(_rows(project, "a")) if r[0] != "1"]
+    b_rows = [r for r in _without_prefix(_rows(project, "b")) if r[0] != "1"]
+    assert b_rows == a_rows
+    assert bulk.update_held([], fields, held_by="external_id", mark="_mark") == set()
+
+
+@pytest.mark.skipif(not settings.IS_POSTGRES, reason="SQLite does not enforce varchar lengths")
+def test_update_held_refuses_over_long_values(project):
+    bulk.insert_objects(_cases(project, "z", timezone.now())[:1])
+    case = Case.objects.get(case_id="z0")
+    case._mark = case.external_id  # type: ignore[attr-defined]
+    case.name = "n" * 300
+    with pytest.raises(DataError), transaction.atomic():
+        bulk.update_held([case], ["name"], held_by="external_id", mark="_mark")
+    assert Case.objects.get(case_id="z0").name == "Asha"

@@ -41,7 +41,7 @@ def eligibility(msgs: list[Message]) -> tuple[list[Message], dict[int, ContactSt
     if with_contact:
         for m, c in with_contact:
             c.project = m.project  # type: ignore[assignment]  # (a contact's message has its project)
-        for (m, _c), cst in zip(with_contact, statuses([c for _m, c in with_contact]), strict=True):
+        for (m, _c), cst in zip(with_contact, statuses([c for _m, c in with_contact], routes=False), strict=True):
             sts[id(m)] = cst
     bare = [m for m in msgs if contact_of(m) is None and m.channel in ("sms", "whatsapp")]
     bare_sts = {id(m): b for m, b in zip(bare, number_statuses([(m.to, m.project) for m in bare]), strict=True)}

@@ -10,6 +10,7 @@ from datetime import datetime
 from django.utils import timezone
 
 from casemsg.core import claims
+from casemsg.gateways.models import Gateway
 from casemsg.messaging.models import Message
 from casemsg.projects.models import Project
 
@@ -43,11 +44,15 @@ def claim(limit: int = BATCH, replies_only: bool = False) -> list[Message]:
     # in the order they were due (the loop guard keeps the earliest of repeated texts), replies first
     msgs = list(
         Message.objects.filter(claim=token, status=Message.SENDING)
-        .select_related("case", "worker", "gateway")
+        .select_related("case", "worker")
         .order_by("-priority", "next_attempt_on", "pk")
     )
-    # Projects are few and wide (a dozen JSON settings): load each once per batch, not once per row.
+    # Projects and gateways are few and wide (JSON settings, a config): each is loaded once per batch and
+    # shared by its messages, not built again for every row.
     projects = Project.objects.in_bulk({m.project_id for m in msgs if m.project_id})
+    gateways = Gateway.objects.in_bulk({m.gateway_id for m in msgs if m.gateway_id})
     for m in msgs:
         m.project = projects.get(m.project_id)
+        if m.gateway_id:
+            m.gateway = gateways.get(m.gateway_id)
     return msgs

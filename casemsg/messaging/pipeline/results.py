@@ -21,16 +21,15 @@ from casemsg.messaging.signals import opt_out_reported, statuses_changed
 log = logging.getLogger(__name__)
 
 
-def still_ours(msgs: list[Message]) -> list[Message]:
-    """Those of `msgs` this worker still holds (by its claim token), locked for the write that follows on
-    PostgreSQL (SQLite's write transactions are serialised already). Call inside a transaction."""
+def store(msgs: list[Message], fields: list[str]) -> list[Message]:
+    """Write these fields of the messages this worker still holds (by its claim token), in one statement
+    that checks the hold and writes (casemsg.core.bulk.update_held); returns those written. A row the
+    sweeper took back while it was on the wire is another worker's now: its history says
+    SENDING_OUTCOME_UNKNOWN, and this outcome must not overwrite that worker's. Call inside a transaction."""
     if not msgs:
         return msgs
-    qs = Message.objects.filter(pk__in=[m.pk for m in msgs], claim__in={m._token for m in msgs})
-    if settings.IS_POSTGRES:
-        qs = qs.select_for_update()
-    held = dict(qs.values_list("pk", "claim"))
-    return [m for m in msgs if held.get(m.pk) == m._token]
+    written = bulk.update_held(msgs, fields, held_by="claim", mark="_token")
+    return [m for m in msgs if m.pk in written]
 
 
 def apply_result(m: Message, r: SendResult, sent_on: datetime) -> None:

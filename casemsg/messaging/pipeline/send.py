@@ -9,12 +9,12 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F, Q
+from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from casemsg.cases.models import Case
-from casemsg.core import bulk, errors, phone
+from casemsg.core import errors, phone
 from casemsg.gateways import transport
 from casemsg.gateways.base import OutboundSms, SendResult
 from casemsg.gateways.models import Gateway
@@ -24,7 +24,7 @@ from casemsg.messaging.models import GatewayPace, Message
 from casemsg.messaging.pipeline import failover, pools, whatsapp
 from casemsg.messaging.pipeline.checks import contact_of, eligibility, fail, hold_for_quiet_hours, loop_guard
 from casemsg.messaging.pipeline.claim import BATCH, claim
-from casemsg.messaging.pipeline.results import announce, apply_result, record_opt_outs, still_ours
+from casemsg.messaging.pipeline.results import announce, apply_result, record_opt_outs, store
 from casemsg.messaging.signals import messages_sent
 
 log = logging.getLogger(__name__)
@@ -213,12 +213,13 @@ def process(msgs: list[Message]) -> None:
 
     ready = [m for m in live if m.status == Message.SENDING]
     waiting = {id(m) for m in ready}
-    # What goes no further (failed checks, quiet-hours and rate-limit delays) is written at once, in one statement.
-    with transaction.atomic():
-        done = still_ours([m for m in msgs if id(m) not in waiting])
-        bulk.update_rows(done, UPDATE_FIELDS)
-        record_opt_outs(done)
-        announce(done)
+    # What goes no further (failed checks, quiet-hours and rate-limit delays) is written at once, in one
+    # statement (and no transaction at all when everything goes on: two round trips saved per batch).
+    if stopped := [m for m in msgs if id(m) not in waiting]:
+        with transaction.atomic():
+            done = store(stopped, UPDATE_FIELDS)
+            record_opt_outs(done)
+            announce(done)
     # Then the rest in windows of at most SEND_WINDOW messages on the wire, each window's results written
     # as soon as they are in: a worker killed mid-batch leaves at most one window's outcome unknown (and
     # re-sends at most that many), not the whole claimed batch.
@@ -257,12 +258,7 @@ def send_window(msgs: list[Message]) -> None:
     # Only rows this worker still holds go out: a sweeper that took a slow worker's rows back for another
     # worker must not see them sent twice. Marking them also renews the claim (claimed_on), so the sweeper
     # counts a live worker's time from its latest window, not from the start of its batch.
-    ids = [m.pk for m in msgs]
-    tokens = {m._token for m in msgs}
-    Message.objects.filter(pk__in=ids, status=Message.SENDING, claim__in=tokens).update(
-        attempts=F("attempts") + 1, wire_on=wire_on, claimed_on=wire_on
-    )
-    held = dict(Message.objects.filter(pk__in=ids, wire_on=wire_on).values_list("pk", "claim"))
+    held = _on_wire(msgs, wire_on)
     msgs = [m for m in msgs if held.get(m.pk) == m._token]
     if not msgs:
         return
@@ -292,11 +288,27 @@ def send_window(msgs: list[Message]) -> None:
         if m.pk not in moved:
             apply_result(m, r, sent_on)
     with transaction.atomic():
-        # A row the sweeper took back while it was on the wire is another worker's now: its history says
-        # SENDING_OUTCOME_UNKNOWN, and this outcome must not overwrite that worker's.
-        msgs = still_ours(msgs)
-        bulk.update_rows(msgs, UPDATE_FIELDS)
+        # only the rows still held: one the sweeper took back while it was on the wire is another worker's
+        msgs = store(msgs, UPDATE_FIELDS)
         record_opt_outs(msgs)
         whatsapp.remember_unreachable(msgs, sent_on)  # WhatsApp said a number is not on WhatsApp
         messages_sent.send(Message, messages=[m for m in msgs if m.status in (Message.SENT, Message.DELIVERED)])
         announce(msgs)
+
+
+def _on_wire(msgs: list[Message], wire_on: datetime) -> dict[int, str]:
+    """Count the attempt and note the time on the rows still held by these messages' claims; returns the
+    claim of each row marked. One UPDATE … RETURNING (PostgreSQL and SQLite ≥ 3.35), where an UPDATE and
+    a SELECT of what it marked took two round trips per window."""
+    table = connection.ops.quote_name(Message._meta.db_table)
+    ids = [m.pk for m in msgs]
+    tokens = sorted({m._token for m in msgs})
+    when = Message._meta.get_field("wire_on").get_db_prep_save(wire_on, connection)
+    with connection.cursor() as cur:
+        cur.execute(
+            f"UPDATE {table} SET attempts = attempts + 1, wire_on = %s, claimed_on = %s "
+            f"WHERE id IN ({', '.join(['%s'] * len(ids))}) AND status = %s "
+            f"AND claim IN ({', '.join(['%s'] * len(tokens))}) RETURNING id, claim",
+            [when, when, *ids, Message.SENDING, *tokens],
+        )
+        return {int(pk): claim for pk, claim in cur.fetchall()}
