@@ -11,8 +11,9 @@ it. What XLSForm nests becomes casemsg's flat list:
   count says, up to its bound: a number, or the largest value the constraint of the integer question it
   names allows (`. <= 10`), or settings `sms_repeat_max`; a count with no such bound is refused. A
   repeat without a count is a loop: after each iteration "Add another child? 1 Yes 2 No", up to
-  settings `sms_repeat_max` (10 by default). Inside an iteration `${q}` is that iteration's answer;
-  from outside, `count(${repeat})` is the number of iterations and `${q}` the answers of all the
+  settings `sms_repeat_max` (10 by default; a loop inside a loop 5, deeper 3). Inside an iteration `${q}`
+  is that iteration's answer; from outside, `count(${repeat})` is the number of iterations and `${q}` the
+  answers of all the
   iterations asked (for sum(), max(), join(), ...); position(..) is the iteration's number.
 * **Computed fields**: `calculate` (its expression), `hidden` (its default), metadata (`start`, `end`,
   `today`, `deviceid`, `phonenumber`, `username`, `email`, ... filled from the session) and a visible
@@ -356,7 +357,7 @@ class _Reader:
             self.entity["label"] = binds["label"]["calculate"]
 
     # --- expressions ------------------------------------------------------------------------------
-    def translate(self, expr: str, at: str, ctx: _Context) -> str:
+    def translate(self, expr: str, at: str, ctx: _Context, *, columns: bool = False) -> str:
         """An XForm expression of node `at` (a path below the root) as casemsg writes it: `${name}` for
         each field, in the iteration `ctx` of the repeats around it; raises _Refused with the reason."""
         root = re.escape(self.root_name)
@@ -393,6 +394,14 @@ class _Reader:
         )
         expr = literal_or(r"count\(\s*(" + path + r")\s*\)", lambda m: self.count(m, at, ctx), expr)
         expr = literal_or(r"\s?(" + path + "|" + relative + r")\s?", lambda m: self.reference(m[1], at, ctx), expr)
+        if not columns:
+            # a bare name left (`coalesce(x, NULL)`) is a path to a child the node does not have: empty, as
+            # XPath reads it (in a choice filter it is a column of the choices, and stays)
+            expr = literal_or(
+                r"(?<![\w${}./@:-])([A-Za-z_][\w.-]*)(?![\w.-]|\s*\(|:)",
+                lambda m: m[0] if m[1] in ("and", "or", "div", "mod") else "''",
+                expr,
+            )
         for table in re.findall(r"""pulldata\(\s*['"]([^'"]+)['"]""", expr):
             self.tables.setdefault(table, at)
         if "instance(" in expr:
@@ -603,7 +612,7 @@ class _Reader:
         if predicate:
             if not (predicate.startswith("[") and predicate.endswith("]")):
                 raise _Refused("its choice list has a path casemsg cannot read")
-            choice_filter = self.translate(predicate[1:-1], at, ctx)
+            choice_filter = self.translate(predicate[1:-1], at, ctx, columns=True)
         return items, choice_filter
 
     def sheet_items(
@@ -688,7 +697,10 @@ class _Reader:
                 return
             info = _Repeat(node, min(bound, MAX_REPEAT), translated, label)
         else:
-            info = _Repeat(node, cap or DEFAULT_REPEAT_MAX, None, label)
+            # a loop inside a loop asks fewer by default (5, then 3) so that nested rosters stay within the
+            # question limit; sms_repeat_max sets every loop's
+            depth = len(ctx)
+            info = _Repeat(node, cap or (DEFAULT_REPEAT_MAX, 5, 3)[min(depth, 2)], None, label)
         self.unrolled[node.path] = info
         for i in range(1, info.bound + 1):
             inner = {**ctx, node.path: i}

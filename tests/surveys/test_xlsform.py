@@ -272,3 +272,41 @@ def test_references_are_read_back_under_any_root_name() -> None:
     )
     assert data["form_id"] == "roots"
     assert data["questions"][1]["relevant"] == "${a} = ' /data/a ' or ${a} = 'x'"
+
+
+def test_a_bare_name_is_an_empty_path_except_in_a_choice_filter() -> None:
+    # `NULL` (CHT's pregnancy home visit writes coalesce(…, NULL)) is a child path the node does not have
+    data = import_xlsform(
+        form(
+            "type,name,label,calculation,choice_filter",
+            "text,a,A?,,",
+            "calculate,b,,\"coalesce(${a}, NULL, 'none')\",",
+            "select_one place,c,C?,,region = ${a}",
+            choices="list_name,name,label,region\nplace,x,X,north\nplace,y,Y,south",
+        )
+    )
+    calculate, select = data["questions"][1], data["questions"][2]
+    assert calculate["calculation"] == "coalesce(${a}, '', 'none')"
+    assert select["choice_filter"] == "region = ${a}"
+
+
+def test_loops_inside_loops_ask_fewer_by_default() -> None:
+    # three nested repeats without counts: 10, then 5, then 3 iterations (not 10 × 10 × 10)
+    data = import_xlsform(
+        form(
+            "type,name,label",
+            "begin repeat,child,Child",
+            "text,name,Name?",
+            "begin repeat,toy,Toy",
+            "text,toy_name,Toy?",
+            "begin repeat,part,Part",
+            "text,part_name,Part?",
+            "end repeat,,",
+            "end repeat,,",
+            "end repeat,,",
+        )
+    )
+    names = [q["name"] for q in data["questions"]]
+    assert "child_10_name" in names and "child_11_name" not in names
+    assert "child_1_toy_5_toy_name" in names and "child_1_toy_6_toy_name" not in names
+    assert "child_1_toy_1_part_3_part_name" in names and "child_1_toy_1_part_4_part_name" not in names
