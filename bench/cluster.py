@@ -327,6 +327,10 @@ def remove_leftovers() -> None:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(int(pid), signal.SIGKILL)
             sh("ip", "netns", "del", name, check=False)
+    for directory in Path(tempfile.gettempdir()).glob(f"{PREFIX}*-*"):
+        m = re.fullmatch(rf"{PREFIX}(\d+)-.*", directory.name)
+        if m and not Path(f"/proc/{m.group(1)}").exists():
+            shutil.rmtree(directory, ignore_errors=True)  # the nodes' logs and data directories
     for line in sh("ip", "-o", "link", "show", "type", "bridge", check=False).stdout.splitlines():
         m = re.search(rf"\s({PREFIX}(\d+)br)[:@]", line)
         if m and not Path(f"/proc/{m.group(2)}").exists():
