@@ -329,8 +329,8 @@ def remove_leftovers() -> None:
             sh("ip", "netns", "del", name, check=False)
     for directory in Path(tempfile.gettempdir()).glob(f"{PREFIX}*-*"):
         m = re.fullmatch(rf"{PREFIX}(\d+)-.*", directory.name)
-        if m and not Path(f"/proc/{m.group(1)}").exists():
-            shutil.rmtree(directory, ignore_errors=True)  # the nodes' logs and data directories
+        if m and not Path(f"/proc/{m.group(1)}").exists() and not (directory / "KEPT").exists():
+            shutil.rmtree(directory, ignore_errors=True)  # the nodes' logs and data directories (not --keep's)
     for line in sh("ip", "-o", "link", "show", "type", "bridge", check=False).stdout.splitlines():
         m = re.search(rf"\s({PREFIX}(\d+)br)[:@]", line)
         if m and not Path(f"/proc/{m.group(2)}").exists():
@@ -586,7 +586,9 @@ def main() -> int:
                 admin.execute(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)")
         with contextlib.suppress(Exception):
             redis.Redis.from_url(queue_url).flushdb()
-        if not args.keep:
+        if args.keep:
+            (tmp / "KEPT").touch()
+        else:
             shutil.rmtree(tmp, ignore_errors=True)
 
     def on_signal(signum: int, _frame: object) -> None:
