@@ -132,3 +132,11 @@ def test_pick_a_case_by_part_of_its_name_and_start_the_survey(live_server):
     session = SurveySession.objects.get(survey_version__survey=survey)
     assert session.case.case_id == "asha"
     assert list(Group.objects.get(pk=group.pk).members.values_list("case__case_id", flat=True)) == ["bora"]
+
+
+def test_the_simulator_asks_for_a_case_with_the_picker(staff, project):
+    mothers(project, 0, asha="Asha")
+    html = staff.get(f"/projects/{project.slug}/simulator/").content.decode()
+    assert 'id="picker-case"' in html and '<select name="case"' not in html  # no list of every case
+    html = staff.get(f"/projects/{project.slug}/simulator/", {"case": "asha"}).content.decode()
+    assert 'name="case" id="id_case" value="asha"' in html and 'id="picked-case"' in html

@@ -54,12 +54,12 @@ from casemsg.surveys import queries as survey_queries
 from casemsg.web.forms import ReplyForm, SimulatorForm
 from casemsg.web.views.common import is_htmx, project_or_404, staff_required, with_query
 from casemsg.web.views.keywords import require_role, role_allows
+from casemsg.web.views.picker import picker
 from casemsg.web.views.surveys import open_sessions_of
 
 log = logging.getLogger(__name__)
 
 CONVERSATION_LENGTH = 100
-CASE_CHOICES = 200
 
 
 def clean_number(raw: str) -> tuple[str, str | None]:
@@ -187,8 +187,9 @@ def describe(msgs: list[Message]) -> None:
         m.outcome = Outcome("handled", text)  # type: ignore[attr-defined]
 
 
-def _case_choices(project: Project):
-    return case_queries.with_phone_numbers(project, CASE_CHOICES)
+def _case_picker(project: Project, value: str) -> dict[str, Any]:
+    """The case to open, found by name, id or phone (the searchable picker; no list of every case)."""
+    return picker(project, "case", value, "or a case", "find it by name, case id or phone number")
 
 
 def _phone_context(
@@ -233,7 +234,7 @@ def simulator(request: HttpRequest, slug: str) -> HttpResponse:
                 form.add_error("number", problem)
     ctx = {
         "form": form,
-        "cases": _case_choices(project),
+        "case_picker": _case_picker(project, case.case_id if case is not None else str(form.data.get("case") or "")),
         "case": case,
         **_phone_context(request, project, number, channel=channel),
     }
@@ -296,7 +297,12 @@ def reply(request: HttpRequest, slug: str) -> HttpResponse:
     return render(
         request,
         "web/simulator.html",
-        {**ctx, "form": SimulatorForm(initial={"number": number}), "cases": _case_choices(project), "case": None},
+        {
+            **ctx,
+            "form": SimulatorForm(initial={"number": number}),
+            "case_picker": _case_picker(project, ""),
+            "case": None,
+        },
     )
 
 
