@@ -94,8 +94,8 @@ class TelerivetGateway(GatewayType):
             if c.get("webhook_secret"):
                 fixed["status_secret"] = str(c["webhook_secret"])
         self.fixed_fields = fixed
-        routes = c.get("routes") if isinstance(c.get("routes"), dict) else {}
-        self.routes = {str(k).lstrip("+"): str(v) for k, v in routes.items() if v}
+        routes = c.get("routes")
+        self.routes = {str(k).lstrip("+"): str(v) for k, v in routes.items() if v} if isinstance(routes, dict) else {}
 
     # --- outbound --------------------------------------------------------------------------------
     async def send_one(self, session: aiohttp.ClientSession, msg: OutboundSms) -> SendResult:
