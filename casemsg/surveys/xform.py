@@ -457,7 +457,9 @@ class _Reader:
             return "${instanceID}" if self.add_field("instanceID", "instanceid") else "''"
         node = self.nodes.get(path)
         if node is None:
-            raise _Refused(f"it refers to '{path}', which is not a question of the form")
+            # a node the form does not have (CHT's inputs/meta/location, which its app adds at run time): an
+            # empty node-set, as XPath reads it — pyxform has already checked every ${name} the author wrote
+            return "''"
         if node.kind == "group":
             raise _Refused(f"it refers to the group '{path}' as a value")
         if node.kind == "repeat":

@@ -310,3 +310,11 @@ def test_loops_inside_loops_ask_fewer_by_default() -> None:
     assert "child_10_name" in names and "child_11_name" not in names
     assert "child_1_toy_5_toy_name" in names and "child_1_toy_6_toy_name" not in names
     assert "child_1_toy_1_part_3_part_name" in names and "child_1_toy_1_part_4_part_name" not in names
+
+
+def test_a_path_to_a_node_the_form_does_not_have_is_empty() -> None:
+    # CHT's place forms read ../inputs/meta/location/lat, which the CHT app adds when it opens the form
+    data = import_xlsform(
+        form("type,name,label,calculation", "text,a,A?,", 'calculate,b,,"concat(/data/inputs/meta/lat, ${a})"')
+    )
+    assert data["questions"][1]["calculation"] == "concat('', ${a})"
