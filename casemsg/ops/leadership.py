@@ -24,7 +24,7 @@ import logging
 import threading
 from datetime import timedelta
 
-from django.db import IntegrityError, close_old_connections, transaction
+from django.db import IntegrityError, close_old_connections, connection, transaction
 from django.db.models import Case, DateTimeField, ExpressionWrapper, F, Q, When
 from django.db.models.functions import Now
 
@@ -107,6 +107,8 @@ class Leadership:
             self.release()
         except Exception:  # noqa: BLE001 — the database may be the reason we stop
             log.warning("could not release the %s lease", self.name, exc_info=True)
+        finally:
+            connection.close()  # this thread's own connection: it ends here
 
     def release(self) -> None:
         """Give the lease up (a clean stop): another process's next beat takes it."""
