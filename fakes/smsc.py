@@ -11,7 +11,11 @@ What a test can tell it (attributes, read at each PDU):
   `credentials` (system_id → password) answers ESME_RINVPASWD (0x0E) for a wrong password;
 - `throttle(n, status=ESME_RTHROTTLED)`: answer the next n submit_sm with that status;
 - `refuse_submits(status)`: answer every submit_sm with a permanent status (e.g. ESME_RINVDSTADR);
-- `drop_after(n)`: answer n more submit_sm, then close the connection without answering the rest;
+- `drop_after(n, unanswered=0)`: answer n more submit_sm; then take `unanswered` more (they count as
+  submitted: the SMSC has them) without answering them, and close the connection (at the next submit when
+  `unanswered` is 0, without taking it);
+- `hold_after(n)`: answer n more submit_sm, then take every further one without answering (as an SMSC
+  whose responses are lost), until `release()`;
 - `receipts`: send a delivery receipt (`id:… stat:DELIVRD`, esm_class 0x04, receipted_message_id TLV) for
   each accepted submit whose registered_delivery asks for one;
 - `deliver_mo(source, destination, text)`: an MO deliver_sm to every bound receiver/transceiver.
@@ -200,13 +204,23 @@ class _Session:
     def submit(self, seq: int, pdu: bytes) -> bool:
         smsc = self.smsc
         with smsc._lock:
+            silent = False  # taken, not answered
             if smsc._drop_after is not None:
                 if smsc._drop_after <= 0:
-                    smsc._drop_after = None
-                    smsc.dropped += 1
-                    self.writer.transport.abort()  # no answer, no FIN handshake: the line just goes
-                    return False
-                smsc._drop_after -= 1
+                    if smsc._unanswered <= 0:
+                        smsc._drop_after = None
+                        smsc.dropped += 1
+                        self.writer.transport.abort()  # no answer, no FIN handshake: the line just goes
+                        return False
+                    smsc._unanswered -= 1
+                    silent = True
+                else:
+                    smsc._drop_after -= 1
+            if smsc._hold_after is not None:
+                if smsc._hold_after <= 0:
+                    silent = True
+                else:
+                    smsc._hold_after -= 1
             if smsc._throttle > 0:
                 smsc._throttle -= 1
                 smsc.throttled += 1
@@ -232,6 +246,15 @@ class _Session:
         if smsc.keep_submits:
             smsc.submits.append(sub)
         smsc.submit_count += 1
+        if silent:
+            smsc.unanswered.append(sub)
+            if smsc._drop_after is not None and smsc._drop_after <= 0 and smsc._unanswered <= 0:
+                smsc._drop_after = None
+                smsc.dropped += 1
+                self.writer.transport.abort()
+                return False
+            return True
+        smsc.answered.append(message_id)
         self.send(SUBMIT_SM | RESP, ESME_ROK, seq, message_id.encode() + b"\x00")
         if smsc.receipts and sub.registered_delivery & 0x01 and self.receives:
             self.receipt(sub.message_id, sub.destination, sub.source, "DELIVRD")
@@ -273,12 +296,16 @@ class FakeSmsc:
         self.enquire_links = 0
         self.throttled = 0
         self.dropped = 0
+        self.unanswered: list[Submitted] = []  # taken without a submit_sm_resp (drop_after, hold_after)
+        self.answered: list[str] = []  # the message_id of every submit answered ESME_ROK
         for k, v in options.items():
             setattr(self, k, v)
         self._throttle = 0
         self._throttle_status = ESME_RTHROTTLED
         self._refuse_status = 0
         self._drop_after: int | None = None
+        self._unanswered = 0
+        self._hold_after: int | None = None
         self._ids = itertools.count(0x1000)
         self._lock = threading.Lock()
         self._sessions: set[_Session] = set()
@@ -294,9 +321,17 @@ class FakeSmsc:
     def refuse_submits(self, status: int) -> None:
         self._refuse_status = status
 
-    def drop_after(self, n: int) -> None:
+    def drop_after(self, n: int, unanswered: int = 0) -> None:
         with self._lock:
-            self._drop_after = n
+            self._drop_after, self._unanswered = n, unanswered
+
+    def hold_after(self, n: int) -> None:
+        with self._lock:
+            self._hold_after = n
+
+    def release(self) -> None:
+        with self._lock:
+            self._hold_after = None
 
     def deliver_mo(self, source: str, destination: str, text: str) -> None:
         """An MO message to every bound receiver (UCS-2 when the text is not ASCII)."""

@@ -20,8 +20,12 @@ A bind (`Bind`):
   submitted again, up to BUSY_TRIES times, then the message is retried later by the pipeline;
 - a message the bind cannot take (not bound: bind refused, wrong password, SMSC unreachable) is answered
   `retry` with `not_taken=True` — it certainly did not reach the SMSC, so the pipeline may move it to the
-  route's next gateway; a submit with no answer (connection dropped, timeout) is `retry` without it: the
-  SMSC may have it, so it is submitted again on the same gateway and its detail says so;
+  route's next gateway; a submit with no answer (connection dropped, timeout) is `retry` with
+  `outcome_unknown=True`: the SMSC may have it, so it is submitted again on the same gateway and its
+  history marks it as a possible duplicate;
+- every acknowledged submit is journaled (`smpp_journal`, written in batches on the hub's database thread),
+  so duplicates are per submit, not per window: a part acknowledged is never submitted again, and after a
+  worker is killed the sweeper settles the messages whose every part was acknowledged;
 - reads every deliver_sm, acknowledged by the library: receipts and MO messages are gathered and handed,
   a batch at a time, to the `gateway_delivered` hook on a database thread of the hub.
 """
@@ -43,6 +47,7 @@ from django.db import connections
 
 from casemsg.core import errors, netguard
 from casemsg.gateways import smpp_codec as codec
+from casemsg.gateways import smpp_journal as journal
 from casemsg.gateways.base import InboundSms, OutboundSms, SendResult, StatusUpdate
 from casemsg.gateways.models import Gateway
 from casemsg.gateways.signals import gateway_delivered
@@ -52,6 +57,8 @@ log = logging.getLogger(__name__)
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 60.0
 BUSY_FIRST, BUSY_MAX, BUSY_TRIES = 0.05, 2.0, 10
 DELIVERY_BATCH = 500
+# Acknowledged submits are gathered this long before their batch is written (smpp_journal).
+ACK_GATHER = 0.005
 # Part message ids kept per bind to map a later part's receipt to the message's (first part's) id.
 PART_IDS = 100_000
 # A receipt no message has yet is offered again each second this many times (its send's outcome is being written).
@@ -158,30 +165,39 @@ class Bind:
         return self.smsc
 
     # --- outbound --------------------------------------------------------------------------------------
-    async def send(self, msg: OutboundSms) -> SendResult:
-        parts = codec.encode_parts(msg.text, self.s.long_messages)
+    async def send(self, msg: OutboundSms, known: tuple[int, dict[int, str]] | None = None) -> SendResult:
+        """Submit a message's parts in order; `known`: its parts acknowledged at an earlier attempt (parts,
+        {part: id}), not submitted again."""
+        parts = codec.encode_parts(msg.text, self.s.long_messages, msg.message_id)
+        total = len(parts)
+        done = known[1] if known is not None and known[0] == total else {}
         ids: list[str] = []
         source = self.s.source
         if msg.sender:
             addr = msg.sender.lstrip("+")
             source = (addr, source[1], source[2]) if addr.isdigit() else (addr, 5, 0)
         for i, part in enumerate(parts):
+            n = i + 1
+            if n in done:  # acknowledged at an earlier attempt: the SMSC has it
+                ids.append(done[n])
+                continue
             try:
                 status, pid = await self.submit(msg, part, source)
             except BindDown as exc:
-                if ids:  # a part went: the rest is unknown territory, not "not taken"
+                if ids:  # a part went: the message cannot move to another gateway (it would send that part twice)
                     return SendResult(msg.message_id, "retry", error=errors.GATEWAY_ERROR, detail=str(exc))
                 return SendResult(msg.message_id, "retry", error=errors.GATEWAY_ERROR, detail=str(exc), not_taken=True)
             except (smpp34.SmppError, TimeoutError, OSError) as exc:
-                detail = (
-                    f"No submit_sm_resp for part {i + 1} of {len(parts)} ({exc}): the SMSC may have it; submitted again"
+                detail = f"No submit_sm_resp for part {n} of {total} ({exc}): the SMSC may have it; submitted again"
+                return SendResult(
+                    msg.message_id, "retry", error=errors.GATEWAY_ERROR, detail=detail, outcome_unknown=True
                 )
-                return SendResult(msg.message_id, "retry", error=errors.GATEWAY_ERROR, detail=detail)
             if status != codec.ESME_ROK:
                 r = codec.classify_status(msg.message_id, status)
-                if len(parts) > 1:
-                    r.detail = f"part {i + 1} of {len(parts)}: {r.detail}"
+                if total > 1:
+                    r.detail = f"part {n} of {total}: {r.detail}"
                 return r
+            self.hub.ack(msg.message_id, n, total, pid)
             ids.append(pid)
         for pid in ids[1:]:
             self.part_ids[pid] = ids[0]
@@ -346,17 +362,53 @@ class Hub:
         self.loop = asyncio.new_event_loop()
         self.binds: dict[int, Bind] = {}
         self.db = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="smpp-deliveries")
+        # the journal of acknowledged submits on a thread of its own: a send never waits behind receipts
+        self.journal = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="smpp-journal")
+        self.reads = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="smpp-journal-reads")
         self.held: set[int] = set()  # gateways bound by `hold` (a worker's): kept however idle
+        self.acks: list[journal.Ack] = []  # acknowledged submits not yet written
+        self.ack_writer: asyncio.Task[None] | None = None
         self.used: dict[int, float] = {}  # gateway id → when it last sent (loop time)
         self.thread = threading.Thread(target=self.loop.run_forever, name="smpp-binds", daemon=True)
         self.thread.start()
         self.janitor = asyncio.run_coroutine_threadsafe(self.unbind_idle(), self.loop)
 
+    # --- the journal of acknowledged submits ---------------------------------------------------------
+    def ack(self, message_id: int, part: int, parts: int, provider_id: str) -> None:
+        """A submit_sm_resp ESME_ROK: journaled with those arriving within ACK_GATHER (one statement)."""
+        self.acks.append((message_id, part, parts, provider_id))
+        if self.ack_writer is None:
+            self.ack_writer = self.loop.create_task(self.write_acks())
+
+    async def write_acks(self) -> None:
+        try:
+            while self.acks:
+                await asyncio.sleep(ACK_GATHER)
+                batch, self.acks = self.acks, []
+                try:
+                    await self.loop.run_in_executor(self.journal, journal.record, batch)
+                except Exception as exc:  # noqa: BLE001 — a journal write that failed leaves those as unknown, no worse
+                    log.warning("smpp: journaling %d acknowledged submits failed: %s", len(batch), exc)
+        finally:
+            self.ack_writer = None
+
+    async def known_parts(self, msgs: list[OutboundSms]) -> dict[int, tuple[int, dict[int, str]]]:
+        """The parts of these messages acknowledged at an earlier attempt (one query, on the database thread)."""
+        try:
+            return await self.loop.run_in_executor(self.reads, journal.acked_parts, [m.message_id for m in msgs])
+        except Exception as exc:  # noqa: BLE001 — without the journal, a message is submitted whole, as before it
+            log.warning("smpp: reading the journal of acknowledged submits failed: %s", exc)
+            return {}
+
     async def unbind_idle(self) -> None:
         """A bind nobody holds (made by a web process's test message, say) is unbound after IDLE_SECONDS
-        without a send, so that only workers keep binds."""
+        without a send, so that only workers keep binds; and the journal forgets old acknowledgements."""
         while True:
             await asyncio.sleep(IDLE_SECONDS / 4)
+            try:
+                await self.loop.run_in_executor(self.journal, journal.prune)
+            except Exception as exc:  # noqa: BLE001 — pruning is housekeeping; the next round tries again
+                log.warning("smpp: pruning the journal failed: %s", exc)
             now = self.loop.time()
             for gid, b in list(self.binds.items()):
                 if gid not in self.held and now - self.used.get(gid, now) > IDLE_SECONDS:
@@ -376,12 +428,21 @@ class Hub:
     async def send(self, gateway_id: int, s: Settings, msgs: list[OutboundSms]) -> list[SendResult]:
         b = self.bind(gateway_id, s)
         self.used[gateway_id] = self.loop.time()
-        return list(await asyncio.gather(*(b.send(m) for m in msgs)))
+        known = await self.known_parts(msgs)
+        return list(await asyncio.gather(*(b.send(m, known.get(m.message_id)) for m in msgs)))
 
     async def close(self) -> None:
         self.janitor.cancel()
         binds, self.binds = list(self.binds.values()), {}
         await asyncio.gather(*(b.close() for b in binds))
+        if self.ack_writer is not None:
+            self.ack_writer.cancel()
+        if self.acks:  # what was acknowledged is written before the process goes
+            batch, self.acks = self.acks, []
+            try:
+                await self.loop.run_in_executor(self.journal, journal.record, batch)
+            except Exception as exc:  # noqa: BLE001 — as in write_acks
+                log.warning("smpp: journaling %d acknowledged submits failed: %s", len(batch), exc)
 
     def stop(self) -> None:
         if self.loop.is_closed():
@@ -392,7 +453,12 @@ class Hub:
             pass
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
-        self.db.shutdown(wait=True)
+        for pool in (self.db, self.journal, self.reads):
+            try:  # the database threads' connections go with them (a test database can then be dropped)
+                pool.submit(connections.close_all).result(5)
+            except (concurrent.futures.TimeoutError, RuntimeError):
+                pass
+            pool.shutdown(wait=True)
 
 
 _hub: Hub | None = None

@@ -171,10 +171,11 @@ class Part:
 _refs = itertools.count(1)
 
 
-def encode_parts(text: str, long_messages: str = "udh") -> list[Part]:
+def encode_parts(text: str, long_messages: str = "udh", ref: int | None = None) -> list[Part]:
     """The submit_sm parts of a text: GSM-7 (data_coding 0) when every character is in GSM-7, else UCS-2
     (data_coding 8); one part up to 160 septets / 70 UTF-16 units, else parts of 153 / 67 — the counts of
-    `messaging.segments`, so a message's `segments` is what the SMSC got."""
+    `messaging.segments`, so a message's `segments` is what the SMSC got. `ref` (the message's id) makes the
+    concatenation reference the same at every attempt, so a part submitted again joins the parts sent before."""
     septets = gsm7_septets(text)
     if septets is not None:
         units, coding, single, each = septets, DC_DEFAULT, 160, 153
@@ -188,11 +189,11 @@ def encode_parts(text: str, long_messages: str = "udh") -> list[Part]:
     if sum(len(u) for u in units) <= single:
         return [Part(b"".join(units), coding)]
     chunks = _chunks(units, each)
-    ref = next(_refs) % 256
+    base = next(_refs) if ref is None else ref
     total = len(chunks)
     if long_messages == "sar":
-        return [Part(c, coding, 0, (ref, total, i + 1)) for i, c in enumerate(chunks)]
-    return [Part(bytes([5, 0, 3, ref, total, i + 1]) + c, coding, 0x40) for i, c in enumerate(chunks)]
+        return [Part(c, coding, 0, (base % 65536, total, i + 1)) for i, c in enumerate(chunks)]
+    return [Part(bytes([5, 0, 3, base % 256, total, i + 1]) + c, coding, 0x40) for i, c in enumerate(chunks)]
 
 
 def decode_text(data: bytes, data_coding: int) -> str:

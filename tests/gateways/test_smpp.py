@@ -7,17 +7,20 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
+from casemsg.cases.services import CaseChange, bulk_upsert
 from casemsg.core import errors
 from casemsg.gateways import smpp_bind, smpp_codec
+from casemsg.gateways.carrier.models import SubmitAck
 from casemsg.gateways.models import Gateway
 from casemsg.gateways.services import add_gateway, map_prefix
 from casemsg.inbound import router
 from casemsg.messaging import pipeline, segments
-from casemsg.messaging.models import Message
+from casemsg.messaging.models import Message, MessagingEvent
 from fakes.smsc import ESME_RINVDSTADR, ESME_RMSGQFUL, FakeSmsc
 from tests.messaging.conftest import KE, deliver, msg, send
 
@@ -150,27 +153,85 @@ def test_permanent_status_fails_with_its_name(api, smsc):
     assert "ESME_RINVDSTADR" in m.error_detail
 
 
-@pytest.mark.django_db
-def test_connection_dropped_mid_window_resubmits_only_what_was_not_acknowledged(api, smsc, settings):
+def queue_held(project, texts: dict[str, str]) -> list[int]:
+    """Messages (number → text) queued but not due, so that nothing goes out before the test says (a
+    transactional test's queue runs each message at its commit otherwise); `due` releases them."""
+    cases = bulk_upsert(
+        project,
+        [CaseChange(case_type="person", name=n, properties={"contact_phone_number": n}) for n in texts],
+    )
+    event = MessagingEvent.objects.create(project=project, source="system", description="held")
+    later = timezone.now() + timedelta(hours=1)
+    by_phone = {c.properties["contact_phone_number"]: c for c in cases}
+    pipeline.queue(
+        project, [pipeline.MessageSpec(case=by_phone[n], text=t, send_after=later) for n, t in texts.items()], event
+    )
+    return list(Message.objects.filter(event=event).order_by("pk").values_list("pk", flat=True))
+
+
+def due(ids: list[int]) -> None:
+    Message.objects.filter(pk__in=ids, status=Message.QUEUED).update(next_attempt_on=timezone.now())
+
+
+def unknown_marks(m: Message) -> list[dict]:
+    return [e for e in m.history or [] if e.get("code") == errors.SENDING_OUTCOME_UNKNOWN]
+
+
+@pytest.mark.django_db(transaction=True)  # the bind's thread journals the acknowledged submits
+def test_connection_dropped_mid_window_resubmits_only_what_was_not_acknowledged(project, smsc):
     smpp_gateway(smsc, window=10, **NO_RECEIPTS)
     numbers = [f"2547120{i:05d}" for i in range(40)]
-    ids = []
-    for n in numbers:
-        case = api.case({"contact_phone_number": n})
-        ids.append(send(api, case["case_id"], text=f"for {n}")["id"])
-    smsc.drop_after(15)  # 15 answered, then the line goes with up to 10 submits outstanding
+    ids = queue_held(project, {n: f"for {n}" for n in numbers})
+    due(ids)
+    # 15 answered; then the SMSC takes 4 more without answering them and the line goes, with the rest of the
+    # window on the wire
+    smsc.drop_after(15, unanswered=4)
     deliver()
-    assert smsc.dropped == 1
+    # (the submits still waiting for a window slot when the line went were never written: they wait for the
+    # rebind and go on it)
+    assert (smsc.dropped, len(smsc.unanswered)) == (1, 4) and len(smsc.answered) >= 15
+    answered = {s.destination for s in smsc.submits if s.message_id in smsc.answered}
     retried = list(Message.objects.filter(pk__in=ids, status=Message.QUEUED))
-    assert 0 < len(retried) <= 10  # only what was on the wire unanswered
-    assert all("No submit_sm_resp" in m.error_detail for m in retried)
-    Message.objects.filter(pk__in=ids, status=Message.QUEUED).update(next_attempt_on=timezone.now())
+    assert 4 <= len(retried) <= 10  # only what was on the wire unanswered
+    assert not {m.to for m in retried} & answered
+    for m in retried:  # each marked, once, as a possible duplicate
+        assert "No submit_sm_resp" in m.error_detail
+        assert [e["attempt"] for e in unknown_marks(m)] == [1]
+    for m in Message.objects.filter(pk__in=ids, status=Message.SENT):  # acknowledged: kept their id, no mark
+        assert m.provider_id in smsc.answered and not unknown_marks(m)
+    due(ids)
     deliver()  # the bind is back; the unanswered ones go again
     assert all(m.attempts == 2 for m in Message.objects.filter(pk__in=[m.pk for m in retried]))
     assert Message.objects.filter(pk__in=ids, status__in=[Message.SENT, Message.DELIVERED]).count() == 40
     counts = Counter(s.destination for s in smsc.submits)
-    assert set(counts) == set(numbers) and set(counts.values()) == {1}  # nothing acknowledged went twice
+    assert set(counts) == set(numbers)
+    twice = {n for n, c in counts.items() if c > 1}
+    assert twice == {s.destination for s in smsc.unanswered}  # the SMSC's duplicates: only unanswered submits
+    assert twice <= {m.to for m in retried}  # and each of them marked
+    assert all(counts[n] == 1 for n in answered)  # nothing acknowledged went twice
     assert len(smsc.binds) == 2  # rebound after the drop
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_long_message_cut_mid_parts_resubmits_only_its_unacknowledged_parts(project, smsc):
+    smpp_gateway(smsc, window=1, **NO_RECEIPTS)
+    text = "Visit the clinic on Monday. " * 12  # 3 parts
+    (data,) = queue_held(project, {KE: text.strip()})
+    due([data])
+    smsc.drop_after(1, unanswered=1)  # part 1 answered, part 2 taken unanswered, the line goes
+    deliver()
+    m = msg(data)
+    assert m.status == Message.QUEUED and "part 2 of 3" in m.error_detail
+    until(lambda: SubmitAck.objects.filter(message_id=m.pk).count() == 1)  # part 1 is journaled
+    due([m.pk])
+    deliver()
+    m = msg(data)
+    assert m.status == Message.SENT and m.attempts == 2
+    heads = [s.udh for s in smsc.submits]
+    assert [h[5] for h in heads] == [1, 2, 2, 3]  # part 1 once; part 2 again (unanswered); then part 3
+    assert len({h[3] for h in heads}) == 1  # one concatenation reference across both attempts
+    assert m.provider_id == smsc.submits[0].message_id
+    assert [e["attempt"] for e in unknown_marks(m)] == [1]
 
 
 @pytest.mark.django_db

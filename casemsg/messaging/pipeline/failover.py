@@ -73,12 +73,19 @@ def route_around(sms: list[Message], router: Router, now: datetime) -> None:
 
 def after_send(msgs: list[Message], results: Mapping[int, SendResult], now: datetime) -> set[int]:
     """Teach the circuits what each gateway took, and move the messages a gateway did not take. Returns the
-    ids of the messages moved (their outcome is written; `apply_result` must not see them)."""
+    ids of the messages moved (their outcome is written; `apply_result` must not see them).
+
+    A message one of whose submits got no answer (`outcome_unknown`: the gateway may have it) gets a
+    SENDING_OUTCOME_UNKNOWN entry in its history now, per submit: sent again, it may be a duplicate, and only
+    those are."""
     outcomes: dict[int, tuple[int, int, str]] = {}
     for m in msgs:
         r = results.get(m.pk)
         if r is None or m.gateway is None or m.channel == "email":
             continue
+        if r.outcome_unknown:
+            entry = {"at": now.isoformat(), "code": errors.SENDING_OUTCOME_UNKNOWN, "attempt": m.attempts}
+            m.history = [*(m.history or []), {**entry, "gateway": m.gateway.name, "why": r.detail[:WHY_LIMIT]}]
         taken, not_taken, error = outcomes.get(m.gateway.pk, (0, 0, ""))
         if r.not_taken:
             outcomes[m.gateway.pk] = (taken, not_taken + 1, r.detail)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -11,8 +11,10 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from casemsg.core import bulk, claims, errors
+from casemsg.gateways import smpp_journal
 from casemsg.messaging.models import Message
 from casemsg.messaging.pipeline.claim import BATCH
+from casemsg.messaging.signals import messages_sent, statuses_changed
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +35,9 @@ def sweep(timeout_seconds: int | None = None) -> int:
     """Return rows stuck in `sending` (their worker died) to the queue.
 
     A row that was on the wire when its worker died may or may not have reached the gateway: it is sent
-    again (its `attempts` already counts the first try) and its history says SENDING_OUTCOME_UNKNOWN. A
-    row its worker had claimed but not yet handed over simply goes back to the queue."""
+    again (its `attempts` already counts the first try) and its history says SENDING_OUTCOME_UNKNOWN —
+    unless its gateway acknowledged every submit of it (the SMPP journal): then it is sent, not sent again.
+    A row its worker had claimed but not yet handed over simply goes back to the queue."""
     timeout_seconds = settings.CASEMSG_SENDING_TIMEOUT_SECONDS if timeout_seconds is None else timeout_seconds
     now = timezone.now()
     stuck = Message.objects.filter(status=Message.SENDING, claimed_on__lt=now - timedelta(seconds=timeout_seconds))
@@ -42,6 +45,8 @@ def sweep(timeout_seconds: int | None = None) -> int:
     n = claims.release(never_sent, status=Message.QUEUED, claim="", next_attempt_on=now)
     unknown = list(stuck.only("pk", "history", "attempts")[:BATCH])
     while unknown:
+        n += _settle_acknowledged(unknown, now)
+        unknown = [m for m in unknown if m.status == Message.SENDING]
         detail = "A worker stopped while sending; whether the gateway got it is unknown. It is sent again."
         for m in unknown:
             m.status, m.claim, m.next_attempt_on = Message.QUEUED, "", now
@@ -55,6 +60,31 @@ def sweep(timeout_seconds: int | None = None) -> int:
         n += len(unknown)
         unknown = list(stuck.only("pk", "history", "attempts")[:BATCH])
     return n
+
+
+def _settle_acknowledged(stuck: list[Message], now: datetime) -> int:
+    """Those of a dead worker's messages whose every submit the gateway acknowledged (an SMPP bind journals
+    each submit_sm_resp: gateways.smpp_journal) are sent, with their id, and not sent again: duplicates come
+    only from submits that had no answer. Marks them SENT on `stuck`; returns how many."""
+    acked = smpp_journal.acknowledged([m.pk for m in stuck])
+    if not acked:
+        return 0
+    with transaction.atomic():
+        rows = list(Message.objects.filter(pk__in=list(acked), status=Message.SENDING).select_related("gateway"))
+        for m in rows:
+            m.status, m.claim, m.provider_id, m.sent_on = Message.SENT, "", acked[m.pk], now
+            m.error, m.error_detail, m.delay_reason, m.next_attempt_on = "", "", "", None
+        bulk.update_rows(
+            rows,
+            ["status", "claim", "provider_id", "sent_on", "error", "error_detail", "delay_reason", "next_attempt_on"],
+        )
+        messages_sent.send(Message, messages=rows)
+        statuses_changed.send(Message, messages=rows)
+    settled = {m.pk for m in rows}
+    for m in stuck:
+        if m.pk in settled:
+            m.status = Message.SENT
+    return len(rows)
 
 
 def has_due(replies_only: bool = False, older_than: timedelta | None = None) -> bool:
