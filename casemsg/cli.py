@@ -20,6 +20,7 @@ COMMAND_GROUPS: Final[tuple[tuple[str, tuple[tuple[str, str], ...]], ...]] = (
         (
             ("serve", "Migrate, then run the web app, a worker and the scheduler on one machine"),
             ("worker", "Run a worker: the job consumer and the ticker that finds due messages"),
+            ("smpp", "Hold the only SMPP bind of each bind_per: process gateway and submit for every worker"),
             ("doctor", "Check the configuration a production installation needs and print what to fix"),
         ),
     ),
