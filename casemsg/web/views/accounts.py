@@ -147,7 +147,8 @@ def members(request: HttpRequest, slug: str) -> HttpResponse:
     (casemsg.web.access.RULES)."""
     project = project_or_404(slug)
     add_form = AddMemberForm(request.POST if request.POST.get("action") == "add" else None)
-    invite_form = InviteForm(request.POST if request.POST.get("action") == "invite" else None)
+    # its own ids: the add form beside it has a `role` too
+    invite_form = InviteForm(request.POST if request.POST.get("action") == "invite" else None, auto_id="invite_%s")
     shown_link: dict[str, str] | None = None  # a one-time link made now: shown once, on this answer only
     if request.method == "POST" and request.POST.get("action") == "invite":
         if invite_form.is_valid():
@@ -165,7 +166,7 @@ def members(request: HttpRequest, slug: str) -> HttpResponse:
                     messages.success(request, f"Invitation emailed to {row.email}; the link is also below.")
                 else:
                     messages.warning(request, f"The email could not be sent ({problem}): pass the link on yourself.")
-                invite_form = InviteForm()
+                invite_form = InviteForm(auto_id="invite_%s")
     elif request.method == "POST" and request.POST.get("action") == "reset_link":
         # An administrator's: a project owner could otherwise take over an account that reaches other projects.
         if not getattr(request.user, "is_superuser", False):
