@@ -14,7 +14,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from casemsg.commands import lookup
 from casemsg.commands.management.commands.demo import DEMO_KEY_FILE
 from casemsg.consent import texts
-from casemsg.core import actor
+from casemsg.core import actor, wallclock
 from casemsg.core.errors import InputError
 from casemsg.projects import queries, services
 from casemsg.projects.models import DEFAULT_SCOPES, SCOPES, Project
@@ -136,7 +136,9 @@ class Command(BaseCommand):
             self._translations(_project(o["slug"]), o)
             return
         if o["action"] == "keys":
-            rows = list(services.list_keys(_project(o["slug"])))
+            keyed = _project(o["slug"])
+            zone = keyed.default_time_zone  # times on the project's clock, labelled ("… 14:05 EAT")
+            rows = list(services.list_keys(keyed))
             if o["json"]:
                 out = [
                     {
@@ -154,15 +156,14 @@ class Command(BaseCommand):
                 return
             for r in rows:
                 state = (
-                    f"revoked {r.revoked_on:%Y-%m-%d %H:%M}"
+                    f"revoked {wallclock.shown(r.revoked_on, zone)}"
                     if r.revoked and r.revoked_on
                     else ("revoked" if r.revoked else "active")
                 )
                 scopes = ",".join(r.scopes or [])
-                used = f"{r.last_used_on:%Y-%m-%d %H:%M}" if r.last_used_on else "never"
-                self.stdout.write(
-                    f"{r.pk}\t{r.prefix}…\t{state}\t{scopes}\t{r.created_on:%Y-%m-%d %H:%M}\t{used}\t{r.name}"
-                )
+                used = wallclock.shown(r.last_used_on, zone, empty="never")
+                created = wallclock.shown(r.created_on, zone)
+                self.stdout.write(f"{r.pk}\t{r.prefix}…\t{state}\t{scopes}\t{created}\t{used}\t{r.name}")
             return
         if o["action"] == "revoke-key":
             row = services.revoke_key(_project(o["slug"]), o["key_id"])
@@ -205,7 +206,8 @@ class Command(BaseCommand):
         self.stdout.write(json.dumps(services.get_settings(project), indent=2))
 
     def _audit(self, o: dict[str, Any]) -> None:
-        qs = queries.audit_log(_project(o["slug"]), o["setting"])
+        audited = _project(o["slug"])
+        qs = queries.audit_log(audited, o["setting"])
         if o["csv"]:
             for line in queries.csv_lines(qs.iterator(chunk_size=2000)):
                 self.stdout.write(line, ending="")
@@ -229,7 +231,8 @@ class Command(BaseCommand):
         for e in rows:
             flag = "\tWEAKENS A LEGAL RULE" if e.weakens else ""
             before, after = queries.shown(e.before) or "—", queries.shown(e.after) or "—"
-            self.stdout.write(f"{e.at:%Y-%m-%d %H:%M:%S}\t{e.who or e.source}\t{e.setting}\t{before} → {after}{flag}")
+            at = wallclock.shown(e.at, audited.default_time_zone, "second")  # the project's clock, labelled
+            self.stdout.write(f"{at}\t{e.who or e.source}\t{e.setting}\t{before} → {after}{flag}")
 
     # --- texts and translations (casemsg.consent.texts, casemsg.translations) ---------------------------
     def _texts(self, project: Project, o: dict[str, Any]) -> None:
