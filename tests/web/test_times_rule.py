@@ -125,3 +125,11 @@ def test_the_cli_message_listing_says_its_zone(nairobi):
     call_command("messages", "--project", p.slug, stdout=out)
     text = out.getvalue()
     assert f"{SHOWN}:42 EAT" in text and UNLABELLED_UTC not in text
+
+
+def test_the_cli_key_listing_says_its_zone(nairobi):
+    p, _case, _b = nairobi
+    out = io.StringIO()
+    call_command("project", "keys", p.slug, stdout=out)
+    created = out.getvalue().splitlines()[0].split("\t")[4]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d EAT", created), created
