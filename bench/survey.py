@@ -9,9 +9,10 @@ fake Twilio on 127.0.0.1.
     CASEMSG_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test \\
     CASEMSG_QUEUE_URL=redis://127.0.0.1:6379/0 .venv/bin/python bench/survey.py
 
-Two phases in the same run, on the same server, at the same rate:
+Three phases in the same run, on the same server, at the same rate:
 
-1. the floor: plain keyword replies ("CLINIC hours?") from contacts without a survey;
+1. the floor: plain keyword replies ("CLINIC hours?") from contacts without a survey (and again after the
+   survey, phase 3: the faster of the two is the floor, the machine being shared and noisy);
 2. the survey: every session answers its questions (a select_one, an integer with a constraint, a date),
    round by round, so a contact's next answer comes `sessions / rate` seconds after its previous one;
    the last answer completes the session and writes the answers to the case.
@@ -311,6 +312,14 @@ def main() -> None:
         completed = SurveySession.objects.filter(status="completed").count()
         saved = Case.objects.filter(project=project, properties__gestational_weeks="32").count()
         failed = Message.objects.filter(direction="out", status="failed").count()
+
+        # the floor again, after the survey (the machine is shared and noisy): the faster of the two is the floor
+        print(f"phase 3, the floor again: {k:,} keyword replies at {args.rate:g}/s ...")
+        out_now = Message.objects.filter(direction="out").count()
+        floor_after = phase("keywords", [(keyword_number(i), "CLINIC hours?") for i in range(k)], out_now + k)
+        floor_before = floor
+        floor = min(floor_before, floor_after, key=lambda f: f["cpu"])
+        floor = {**floor, "errors": floor_before["errors"] + floor_after["errors"]}
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
@@ -337,6 +346,10 @@ def main() -> None:
             f"(the floor) webhook → keyword reply sent: p50 {pct(floor_lags, 50):.0f} ms, "
             f"p99 {pct(floor_lags, 99):.0f} ms"
         )
+    print(
+        f"CPU per keyword reply: {floor_before['cpu'] * 1000:.2f} ms before the survey, "
+        f"{floor_after['cpu'] * 1000:.2f} ms after (the floor: the faster)"
+    )
     ratio = load["cpu"] / floor["cpu"] if floor["cpu"] else float("inf")
     print(
         f"CPU per answer {load['cpu'] * 1000:.2f} ms vs per keyword reply {floor['cpu'] * 1000:.2f} ms: "
