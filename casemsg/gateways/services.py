@@ -7,6 +7,7 @@ installation's audit log (`InstallationAuditEntry`) in the change's transaction,
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +19,7 @@ from django.utils import timezone
 
 from casemsg.core import actor, errors, netguard
 from casemsg.core.errors import InputError
-from casemsg.gateways import failover, pools, smpp_bind, whatsapp_templates
+from casemsg.gateways import failover, pools, smpp_bind, smpp_handoff, whatsapp_templates
 from casemsg.gateways.base import GatewayType, masked
 from casemsg.gateways.carrier.models import PoolNumber, RouteGateway
 from casemsg.gateways.models import Gateway, GatewayRoute, InstallationAuditEntry
@@ -414,6 +415,24 @@ def hold_binds() -> int:
     if gateways:
         smpp_bind.hold(gateways)
     return len(gateways)
+
+
+def serve_smpp(names: Sequence[str], stop: threading.Event) -> list[str]:
+    """`casemsg smpp`: hold the bind of each `bind_per: process` smpp gateway (of these names; all of them
+    when none is named) and submit what the workers hand over, until `stop` (gateways.smpp_handoff).
+    Returns the names held; an unknown or non-process name is GATEWAY_NOT_FOUND."""
+    gateways = list(Gateway.objects.filter(type="smpp"))
+    chosen = [g for g in gateways if smpp_handoff.by_process(g) and (not names or g.name in names)]
+    missing = sorted(set(names) - {g.name for g in chosen})
+    if missing:
+        raise InputError(
+            errors.GATEWAY_NOT_FOUND,
+            f"No smpp gateway with bind_per: process named {', '.join(missing)}.",
+            404,
+        )
+    if chosen:
+        smpp_handoff.serve(chosen, stop)
+    return [g.name for g in chosen]
 
 
 def inbound_url(gateway: Gateway) -> str:

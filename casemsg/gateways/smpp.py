@@ -7,6 +7,8 @@ Config (docs/gateways.md, "SMPP"):
   (sends only; receipts and MO then need the operator to deliver them over another bind);
 - `source_addr` (the sender number or alphanumeric ID), `source_addr_ton` / `source_addr_npi` (default
   1/1 for a number, 5/0 for an alphanumeric ID), `dest_addr_ton` / `dest_addr_npi` (1/1);
+- `bind_per`: `worker` (default: each worker process holds its own bind) or `process` (one `casemsg smpp`
+  process holds the only bind and workers hand it their messages: casemsg.gateways.smpp_handoff);
 - `window` (10): submit_sm outstanding at once per bind; `long_messages`: `udh` (default) or `sar`
   (the concatenation in sar_* TLVs instead of a user data header); `registered_delivery` (true).
 
@@ -29,7 +31,7 @@ import aiohttp
 
 from casemsg.core import errors, netguard
 from casemsg.core.errors import InputError
-from casemsg.gateways import smpp_bind
+from casemsg.gateways import smpp_bind, smpp_handoff
 from casemsg.gateways import smpp_codec as codec
 from casemsg.gateways.base import TIMEOUT_FIELD, ConfigField, GatewayType, OutboundSms, SendResult
 
@@ -59,6 +61,11 @@ class SmppGateway(GatewayType):
             choices=("udh", "sar"), help="How long messages are concatenated: udh (default) or sar TLVs."
         ),
         "registered_delivery": ConfigField("bool", help="Ask for delivery receipts (default true)."),
+        "bind_per": ConfigField(
+            choices=("worker", "process"),
+            help="worker (default): each worker process binds; process: one `casemsg smpp` process holds the "
+            "only bind and submits for every worker (an operator that allows one bind).",
+        ),
         "timeout": TIMEOUT_FIELD,
     }
 
@@ -83,4 +90,6 @@ class SmppGateway(GatewayType):
     async def send_batch(self, session: aiohttp.ClientSession, msgs: list[OutboundSms]) -> list[SendResult]:
         """Hand the messages to this process's bind for the gateway (smpp_bind), which submits them within
         its window on its own thread; the HTTP session is not used."""
+        if smpp_handoff.by_process(self.gateway):  # the bind is the `casemsg smpp` process's
+            return await smpp_handoff.submit(self.gateway, msgs)
         return await smpp_bind.submit(self.gateway, msgs)

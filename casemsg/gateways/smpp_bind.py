@@ -520,9 +520,11 @@ async def submit(gateway: Gateway, msgs: list[OutboundSms]) -> list[SendResult]:
     return await asyncio.wrap_future(fut)
 
 
-def hold(gateways: Iterable[Gateway]) -> None:
-    """Bind these gateways now (a worker at start), so receipts and MO flow before anything is sent."""
+def hold(gateways: Iterable[Gateway], own: bool = False) -> None:
+    """Bind these gateways now (a worker at start), so receipts and MO flow before anything is sent. A
+    gateway with `bind_per: process` is bound only by its `casemsg smpp` process (`own`), never by a worker."""
     h = hub()
+    gateways = [g for g in gateways if own or str((g.config or {}).get("bind_per") or "").lower() != "process"]
 
     async def bind_all() -> None:
         for g in gateways:
