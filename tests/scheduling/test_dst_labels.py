@@ -119,13 +119,15 @@ def test_the_case_page_and_the_preflight_page_show_0300_edt(project, mother, edi
 
 
 def test_the_api_gives_the_wall_time_it_fires_and_its_offset(api, project, mother):
-    r = api.post("broadcasts", body(DAILY_0230))
+    # through the API the broadcast starts now (the real clock): a spring-forward day far ahead, 2099-03-08
+    later = {**DAILY_0230, "start_date": "2099-03-08"}
+    r = api.post("broadcasts", body(later))
     assert r.status_code == 201, r.content
     items = api.get("cases/m-1/schedule").json()["items"]
     assert [(i["due_utc"][:16], i["local_time"], i["utc_offset"]) for i in items] == [
-        ("2027-03-14T07:00", "2027-03-14T03:00:00", "-04:00"),
-        ("2027-03-15T06:30", "2027-03-15T02:30:00", "-04:00"),
+        ("2099-03-08T07:00", "2099-03-08T03:00:00", "-04:00"),
+        ("2099-03-09T06:30", "2099-03-09T02:30:00", "-04:00"),
     ]
-    r = api.post("broadcasts/preflight", body(DAILY_0230))
+    r = api.post("broadcasts/preflight", body(later))
     first = r.json()["first_sends"][0]
-    assert (first["local_time"], first["utc_offset"]) == ("2027-03-14T03:00:00", "-04:00")
+    assert (first["local_time"], first["utc_offset"]) == ("2099-03-08T03:00:00", "-04:00")
