@@ -178,3 +178,28 @@ def test_unlimited_gateway_sends_at_once(api, fake_http, http_gateway):
     assert {msg(m).status for m in ms} == {"sent"}
     times = sorted(r.t for r in fake_http.messages())
     assert times[-1] - times[0] < 2.0
+
+
+def test_a_late_window_takes_new_slots_rather_than_bursting(api, fake_http):
+    """A batch reserves a second of slots and sends them window by window; when the first window is slow
+    (here the provider answers in 0.8 s), the second window's slots have passed by the time it goes. It
+    takes new ones rather than sending all at once: the provider never sees more than the rate."""
+    from casemsg.messaging import pipeline
+
+    rate = 200
+    add_gateway("paced", "http", fake_http.gateway_config(), rate_limit=rate)
+    map_prefix("*", "paced")
+    case_id = _case(api)
+    n = pipeline.SEND_WINDOW + 60  # two windows in one batch: both fit in the one-second horizon at 200/s
+    ms = [send(api, case_id, text=f"Window message {i}") for i in range(n)]
+    fake_http.set_latency(0.8)
+    _drain()
+    assert {msg(m).status for m in ms} == {"sent"}
+    got = fake_http.messages()
+    assert len(got) == n
+    # the second window went out after its reserved slots had passed: sent at once, its 60 messages would
+    # arrive within milliseconds; on new slots they take 0.3 s at 200/s
+    times = sorted(r.t for r in got)
+    second = times[pipeline.SEND_WINDOW :]
+    assert second[0] - times[0] >= 0.8  # (it did wait for the slow first window)
+    assert second[-1] - second[0] >= 0.2, second[-1] - second[0]
