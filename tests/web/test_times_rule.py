@@ -133,3 +133,16 @@ def test_the_cli_key_listing_says_its_zone(nairobi):
     call_command("project", "keys", p.slug, stdout=out)
     created = out.getvalue().splitlines()[0].split("\t")[4]
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d EAT", created), created
+
+
+def test_no_view_or_table_formats_a_time_itself():
+    """The cells and texts built in Python use when_html / wallclock.shown too (no strftime of their own)."""
+    web = TEMPLATES.parent
+    own = re.compile(r"\.strftime\(|DateTimeColumn|:%[HIMS]")
+    bad = [
+        f"{path.relative_to(web)}:{n}"
+        for path in sorted(web.rglob("*.py"))
+        for n, line in enumerate(path.read_text().splitlines(), start=1)
+        if own.search(line)
+    ]
+    assert bad == []
