@@ -83,8 +83,25 @@ STRETCH = 0.75
 MEMORY_CAP_MIB = 400  # a worker's peak resident memory; ~120 MiB measured at 20,000 and at 100,000 messages
 
 
+CPU_SECONDS: list[float] = []  # the bench process's CPU in each floor run: the bare client's own cost
+
+
 def floor_rate(url: str, n: int) -> float:
-    return asyncio.run(bare_client(url, n))
+    c0 = time.process_time()
+    rate = asyncio.run(bare_client(url, n))
+    CPU_SECONDS.append(time.process_time() - c0)
+    return rate
+
+
+def cpu_seconds(pid: int, spied: bool) -> float:
+    """A process's CPU time so far (user + system), from /proc; under py-spy, its child's."""
+    try:
+        if spied:
+            pid = int(Path(f"/proc/{pid}/task/{pid}/children").read_text().split()[0])
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 def worker_command(threads: int, spy_dir: Path | None, i: int, fmt: str = "flamegraph") -> list[str]:
@@ -207,6 +224,8 @@ def run(args, n: int, env: dict, url: str, counter, procs: list) -> int:
             )
         )
     time.sleep(3)
+    spied = args.py_spy is not None
+    cpu0 = sum(cpu_seconds(p.pid, spied) for p in procs)
     counter.value = 0
     t0 = time.perf_counter()
     event = MessagingEvent.objects.create(project=project, source="broadcast", description="bench")
@@ -226,9 +245,10 @@ def run(args, n: int, env: dict, url: str, counter, procs: list) -> int:
     load1 = os.getloadavg()
     sent = Message.objects.filter(status=Message.SENT).count()
     received = counter.value
+    worker_cpu = sum(cpu_seconds(p.pid, spied) for p in procs) - cpu0
     peaks = []
     for p in procs:
-        peaks.append(peak_mib(p.pid, args.py_spy is not None))
+        peaks.append(peak_mib(p.pid, spied))
     connection.close()
     # stop the workers before the second floor: they must not compete with it
     for p in procs:
@@ -246,6 +266,13 @@ def run(args, n: int, env: dict, url: str, counter, procs: list) -> int:
     print(f"queued {n:,} in {t_queued:.1f} s; all sent after {elapsed:.1f} s; sent={sent:,}, received={received:,}")
     print(f"end to end: {rate:,.0f} msg/s; floor (faster bare client) {floor:,.0f} req/s; ratio {ratio:.2f}")
     print(f"worker peak memory (VmHWM): {', '.join(f'{m} MiB' for m in peaks)}")
+    # CPU per message holds on a busy machine where rates do not (the workers' share of the cores varies)
+    client_us = min(CPU_SECONDS) / n * 1e6
+    worker_us = worker_cpu / max(sent, 1) * 1e6
+    print(
+        f"CPU per message: workers {worker_us:,.0f} µs (ticker and idle polling included); bare client "
+        f"{client_us:,.0f} µs per request; the client's share {client_us / worker_us:.2f}"
+    )
     print(f"load average (1 min) {load0[0]:.2f} at the start → {load1[0]:.2f} at the end, on {os.cpu_count()} CPUs")
     if args.py_spy is not None:
         print(f"py-spy profiles: {args.py_spy}/worker*")

@@ -13,6 +13,7 @@ through `executemany`. They skip what the bulk paths do not use: signals,
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, cast
 
@@ -34,6 +35,8 @@ _PASS_THROUGH = {
     "TextField",
 }
 _CHUNK = 1000
+# update_rows on PostgreSQL: up to this many rows in one UPDATE … FROM (VALUES …), more through COPY.
+_VALUES_ROWS = 500
 
 
 class _Preparer:
@@ -215,6 +218,11 @@ def update_rows(objs: Iterable[models.Model], field_names: Sequence[str]) -> Non
         [obj.pk] + [prep(getattr(obj, f.attname)) for f, prep in zip(fields, preparers, strict=True)] for obj in objs
     ]
     table, pk = _q(meta.db_table), _q(meta.pk.column)
+    if connection.vendor == "postgresql" and len(objs) <= _VALUES_ROWS:
+        # a batch of a worker (inbound messages routed, a window's results): one statement, where the
+        # temporary table below takes four round trips
+        _update_from_values(objs, fields, preparers, None, "")
+        return
     with connection.cursor() as cur:
         if connection.vendor == "postgresql":
             # COPY the new values into a session temp table of the same column types (so an over-long value
@@ -260,31 +268,9 @@ def update_held(objs: Sequence[models.Model], field_names: Sequence[str], held_b
     preparers = [_Preparer(f) for f in fields]
     table, pk = _q(meta.db_table), _q(meta.pk.column)
     held_col = _q(held_field.column)
+    if connection.vendor == "postgresql":
+        return _update_from_values(objs, fields, preparers, held_field, mark)
     with connection.cursor() as cur:
-        if connection.vendor == "postgresql":
-            cols = [meta.pk, held_field, *fields]
-
-            def typed(f: models.Field[Any, Any]) -> str:
-                # the column's type without a length: an explicit cast to varchar(n) would cut an over-long
-                # value silently, where the assignment below refuses it (as any other write would)
-                t = str(f.db_type(connection))
-                return "text" if t.startswith("varchar") else t
-
-            first = "(" + ", ".join(f"CAST(%s AS {typed(f)})" for f in cols) + ")"
-            rest = "(" + ", ".join(["%s"] * len(cols)) + ")"
-            params: list[Any] = []
-            for obj in objs:
-                params.append(obj.pk)
-                params.append(getattr(obj, mark))
-                params.extend(prep(getattr(obj, f.attname)) for f, prep in zip(fields, preparers, strict=True))
-            names = ", ".join(f"c{i}" for i in range(len(cols)))
-            sets = ", ".join(f"{_q(f.column)} = v.c{i + 2}" for i, f in enumerate(fields))
-            cur.execute(
-                f"UPDATE {table} AS t SET {sets} FROM (VALUES {', '.join([first] + [rest] * (len(objs) - 1))}) "
-                f"AS v({names}) WHERE t.{pk} = v.c0 AND t.{held_col} = v.c1 RETURNING t.{pk}",
-                params,
-            )
-            return {row[0] for row in cur.fetchall()}
         marks = ", ".join(["%s"] * len(objs))
         cur.execute(f"SELECT {pk}, {held_col} FROM {table} WHERE {pk} IN ({marks})", [o.pk for o in objs])
         now_held = dict(cur.fetchall())
@@ -296,3 +282,43 @@ def update_held(objs: Sequence[models.Model], field_names: Sequence[str], held_b
             ]
             cur.executemany(f"UPDATE {table} SET {sets} WHERE {pk} = %s", rows)
         return {o.pk for o in mine}
+
+
+def _update_from_values(
+    objs: list[models.Model],
+    fields: list[models.Field[Any, Any]],
+    preparers: list[_Preparer],
+    held_field: models.Field[Any, Any] | None,
+    mark: str,
+) -> set[Any]:
+    """PostgreSQL: `UPDATE … FROM (VALUES …) … RETURNING` the primary keys written; with `held_field`, only
+    the rows whose column still equals the object's attribute `mark`."""
+    meta = objs[0]._meta
+    table, pk = _q(meta.db_table), _q(meta.pk.column)
+    keys: list[models.Field[Any, Any]] = [meta.pk] + ([held_field] if held_field is not None else [])
+
+    def typed(f: models.Field[Any, Any]) -> str:
+        # the column's type without a length: an explicit cast to varchar(n) would cut an over-long value
+        # silently, where the assignment refuses it (as any other write would). The first row's casts type
+        # the VALUES columns; the other rows' values are taken as those types.
+        return re.sub(r"^varchar\(\d+\)", "text", str(f.db_type(connection)))
+
+    cols = [*keys, *fields]
+    first = "(" + ", ".join(f"CAST(%s AS {typed(f)})" for f in cols) + ")"
+    rest = "(" + ", ".join(["%s"] * len(cols)) + ")"
+    params: list[Any] = []
+    for obj in objs:
+        params.append(obj.pk)
+        if held_field is not None:
+            params.append(getattr(obj, mark))
+        params.extend(prep(getattr(obj, f.attname)) for f, prep in zip(fields, preparers, strict=True))
+    names = ", ".join(f"c{i}" for i in range(len(cols)))
+    sets = ", ".join(f"{_q(f.column)} = v.c{i + len(keys)}" for i, f in enumerate(fields))
+    held = f" AND t.{_q(held_field.column)} = v.c1" if held_field is not None else ""
+    with connection.cursor() as cur:
+        cur.execute(
+            f"UPDATE {table} AS t SET {sets} FROM (VALUES {', '.join([first] + [rest] * (len(objs) - 1))}) "
+            f"AS v({names}) WHERE t.{pk} = v.c0{held} RETURNING t.{pk}",
+            params,
+        )
+        return {row[0] for row in cur.fetchall()}
