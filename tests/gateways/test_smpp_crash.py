@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from casemsg.cases.services import CaseChange, bulk_upsert
 from casemsg.core import errors
+from casemsg.gateways.carrier.models import SubmitAck
 from casemsg.gateways.services import add_gateway, map_prefix
 from casemsg.messaging import pipeline
 from casemsg.messaging.models import Message, MessagingEvent
@@ -102,3 +103,68 @@ def test_kill_9_of_the_worker_holding_the_bind_loses_nothing_and_marks_each_dupl
     assert len(dups) <= pipeline.SEND_WINDOW, f"{context}: {len(dups)} duplicates"
     assert all(rows[numbers[n]][1] >= c for n, c in got.items()), context  # every submit is an attempt
     assert len(smsc.binds) >= 2  # the new worker bound again
+
+
+def test_kill_9_retries_only_the_unacknowledged_submits_each_marked(
+    transactional_db,
+    redis_queue,  # noqa: F811
+    smsc,
+):
+    """Deterministic: the SMSC answers 30 submits, then takes the rest without answering; once the worker
+    has journaled the 30 acknowledgements it is killed. Those 30 are sent, with their ids, never again and
+    unmarked; only the unacknowledged are sent again, each marked SENDING_OUTCOME_UNKNOWN."""
+    project, _key = create_project("smpp-crash-acks", "SMPP crash acks")
+    config = {"host": "127.0.0.1", "port": smsc.port, "system_id": "casemsg", "password": "pw", "window": 10}
+    add_gateway("operator", "smpp", {**config, "timeout": 60, "registered_delivery": False})
+    map_prefix("*", "operator")
+    n = 200
+    changes = [
+        CaseChange(case_type="person", name=f"P{i}", properties={"contact_phone_number": f"2547{41000000 + i}"})
+        for i in range(n)
+    ]
+    cases = bulk_upsert(project, changes)
+    event = MessagingEvent.objects.create(project=project, source="system", description="smpp acks test")
+    later = timezone.now() + timedelta(hours=1)
+    pipeline.queue(project, [pipeline.MessageSpec(case=c, text="Hello", send_after=later) for c in cases], event)
+    ids = list(Message.objects.filter(event=event).values_list("pk", flat=True))
+    smsc.hold_after(30)
+    with tempfile.TemporaryDirectory(prefix="casemsg-smpp-acks-") as tmp:
+        env = {**_env(tmp), "CASEMSG_QUEUE_URL": redis_queue}
+        worker = Worker(env, Path(tmp, "worker-1.log"))
+        try:
+            deadline = time.monotonic() + 60
+            while not (worker.ready() and smsc.bound_sessions):
+                assert time.monotonic() < deadline, worker.output()
+                time.sleep(0.05)
+            Message.objects.filter(event=event).update(next_attempt_on=timezone.now())
+            while not (len(smsc.answered) == 30 and len(smsc.unanswered) == 10):
+                assert time.monotonic() < deadline, worker.output()
+                time.sleep(0.01)
+            while SubmitAck.objects.filter(message_id__in=ids).count() < 30:  # journaled
+                assert time.monotonic() < deadline, worker.output()
+                time.sleep(0.01)
+            worker.kill()
+            smsc.release()
+            worker = Worker(env, Path(tmp, "worker-2.log"))
+            while Message.objects.filter(event=event, status__in=[Message.QUEUED, Message.SENDING]).exists():
+                assert time.monotonic() < deadline + DEADLINE, worker.output()
+                assert worker.proc.poll() is None, worker.output()
+                time.sleep(0.2)
+        finally:
+            worker.stop()
+    acked = {s.destination: s.message_id for s in smsc.submits if s.message_id in set(smsc.answered[:30])}
+    held = {s.destination for s in smsc.unanswered}
+    got = Counter(s.destination for s in smsc.submits)
+    rows = {
+        to: (status, pid, [e for e in h or [] if e.get("code") == errors.SENDING_OUTCOME_UNKNOWN])
+        for to, status, pid, h in Message.objects.filter(event=event).values_list(
+            "to", "status", "provider_id", "history"
+        )
+    }
+    assert set(got) == set(rows) and {s for s, _p, _h in rows.values()} == {Message.SENT}  # nothing lost
+    for to, pid in acked.items():  # acknowledged: once, with its id, unmarked
+        assert got[to] == 1 and rows[to][1] == pid and rows[to][2] == [], to
+    for to in held:  # unanswered: the only duplicates, each marked
+        assert got[to] == 2 and rows[to][2], to
+    assert {to for to, c in got.items() if c > 1} == held
+    assert all(got[to] == 1 for to, (_s, _p, h) in rows.items() if not h)  # no silent duplicate

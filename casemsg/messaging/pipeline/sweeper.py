@@ -14,7 +14,6 @@ from casemsg.core import bulk, claims, errors
 from casemsg.gateways import smpp_journal
 from casemsg.messaging.models import Message
 from casemsg.messaging.pipeline.claim import BATCH
-from casemsg.messaging.signals import messages_sent, statuses_changed
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +35,8 @@ def sweep(timeout_seconds: int | None = None) -> int:
 
     A row that was on the wire when its worker died may or may not have reached the gateway: it is sent
     again (its `attempts` already counts the first try) and its history says SENDING_OUTCOME_UNKNOWN —
-    unless its gateway acknowledged every submit of it (the SMPP journal): then it is sent, not sent again.
+    unless its gateway acknowledged every submit of it (the SMPP journal): then it is queued unmarked, and
+    its outcome is stored again without sending it again.
     A row its worker had claimed but not yet handed over simply goes back to the queue."""
     timeout_seconds = settings.CASEMSG_SENDING_TIMEOUT_SECONDS if timeout_seconds is None else timeout_seconds
     now = timezone.now()
@@ -46,7 +46,7 @@ def sweep(timeout_seconds: int | None = None) -> int:
     unknown = list(stuck.only("pk", "history", "attempts")[:BATCH])
     while unknown:
         n += _settle_acknowledged(unknown, now)
-        unknown = [m for m in unknown if m.status == Message.SENDING]
+        unknown = [m for m in unknown if m.status == Message.SENDING]  # (the others were acknowledged)
         detail = "A worker stopped while sending; whether the gateway got it is unknown. It is sent again."
         for m in unknown:
             m.status, m.claim, m.next_attempt_on = Message.QUEUED, "", now
@@ -64,26 +64,18 @@ def sweep(timeout_seconds: int | None = None) -> int:
 
 def _settle_acknowledged(stuck: list[Message], now: datetime) -> int:
     """Those of a dead worker's messages whose every submit the gateway acknowledged (an SMPP bind journals
-    each submit_sm_resp: gateways.smpp_journal) are sent, with their id, and not sent again: duplicates come
-    only from submits that had no answer. Marks them SENT on `stuck`; returns how many."""
+    each submit_sm_resp: gateways.smpp_journal) go back to the queue unmarked: the next worker renders and
+    routes them again and the bind, finding every part acknowledged, answers sent with the stored id
+    without submitting anything. Duplicates come only from submits that had no answer. Returns how many."""
     acked = smpp_journal.acknowledged([m.pk for m in stuck])
     if not acked:
         return 0
+    rows = [m for m in stuck if m.pk in acked]
+    detail = "Its gateway acknowledged it before its worker stopped: its outcome is stored again, nothing is resent."
+    for m in rows:
+        m.status, m.claim, m.next_attempt_on, m.delay_reason, m.error_detail = Message.QUEUED, "", now, "", detail
     with transaction.atomic():
-        rows = list(Message.objects.filter(pk__in=list(acked), status=Message.SENDING).select_related("gateway"))
-        for m in rows:
-            m.status, m.claim, m.provider_id, m.sent_on = Message.SENT, "", acked[m.pk], now
-            m.error, m.error_detail, m.delay_reason, m.next_attempt_on = "", "", "", None
-        bulk.update_rows(
-            rows,
-            ["status", "claim", "provider_id", "sent_on", "error", "error_detail", "delay_reason", "next_attempt_on"],
-        )
-        messages_sent.send(Message, messages=rows)
-        statuses_changed.send(Message, messages=rows)
-    settled = {m.pk for m in rows}
-    for m in stuck:
-        if m.pk in settled:
-            m.status = Message.SENT
+        bulk.update_rows(rows, ["status", "claim", "next_attempt_on", "delay_reason", "error_detail"])
     return len(rows)
 
 
