@@ -245,8 +245,10 @@ class Bind:
     async def submit_on(
         self, smsc: Any, msg: OutboundSms, part: codec.Part, source: tuple[str, int, int], tlvs: list[Any]
     ) -> Any:
-        return await asyncio.wait_for(
-            smsc.submit_sm(
+        # asyncio.timeout, not wait_for: wait_for wraps every submit in a task of its own (profiled: a
+        # measurable share of the bind's time per message at thousands of submits a second)
+        async with asyncio.timeout(self.s.timeout):
+            return await smsc.submit_sm(
                 msg.to,
                 part.short_message,
                 source_addr=source[0],
@@ -258,9 +260,7 @@ class Bind:
                 data_coding=part.data_coding,
                 registered_delivery=self.s.registered_delivery,
                 tlvs=tlvs,
-            ),
-            self.s.timeout,
-        )
+            )
 
     # --- inbound: receipts and MO ---------------------------------------------------------------------------
     async def read(self) -> None:

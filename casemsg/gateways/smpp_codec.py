@@ -5,6 +5,7 @@ message (`InboundSms`, long ones reassembled)."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from collections.abc import Mapping
@@ -171,11 +172,25 @@ class Part:
 _refs = itertools.count(1)
 
 
+@functools.lru_cache(maxsize=1024)
+def _single(text: str) -> Part | None:
+    """A text that fits one part, encoded (a broadcast sends one text to thousands: encoded once)."""
+    septets = gsm7_septets(text)
+    if septets is not None:
+        return Part(b"".join(septets), DC_DEFAULT) if len(septets) <= 160 and sum(map(len, septets)) <= 160 else None
+    raw = text.encode("utf-16-be")
+    return Part(raw, DC_UCS2) if len(raw) <= 140 else None
+
+
 def encode_parts(text: str, long_messages: str = "udh", ref: int | None = None) -> list[Part]:
     """The submit_sm parts of a text: GSM-7 (data_coding 0) when every character is in GSM-7, else UCS-2
     (data_coding 8); one part up to 160 septets / 70 UTF-16 units, else parts of 153 / 67 — the counts of
     `messaging.segments`, so a message's `segments` is what the SMSC got. `ref` (the message's id) makes the
     concatenation reference the same at every attempt, so a part submitted again joins the parts sent before."""
+    if len(text) <= 160:
+        one = _single(text)
+        if one is not None:
+            return [one]
     septets = gsm7_septets(text)
     if septets is not None:
         units, coding, single, each = septets, DC_DEFAULT, 160, 153
