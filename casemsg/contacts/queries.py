@@ -10,6 +10,7 @@ number is reported before consent).
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import phonenumbers
 from django.db import connection
@@ -20,7 +21,7 @@ from django.db.models.functions import Cast, Coalesce, Replace
 from django.db.models.lookups import Exact, In
 
 from casemsg.cases.models import Case
-from casemsg.contacts import optouts
+from casemsg.contacts import optouts, whatsapp
 from casemsg.contacts.models import PhoneEntry
 from casemsg.core import errors, phone
 from casemsg.projects.models import Project
@@ -148,3 +149,9 @@ def with_consent_state(qs: QuerySet[Case], state: str) -> QuerySet[Case]:
     if state == "not_verified":
         return qs.exclude(_verified())
     return qs.filter(_opted_out())
+
+
+def whatsapp_open_until(gateway_id: int, number: str) -> datetime | None:
+    """When the WhatsApp window of this person with this business number closes (None: closed, or never
+    opened) — what the phone simulator shows."""
+    return whatsapp.open_until(whatsapp.windows([(gateway_id, number)]).get((gateway_id, number)))

@@ -37,7 +37,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from casemsg.cases import queries as case_queries
-from casemsg.contacts import whatsapp as wa_windows
+from casemsg.contacts import queries as contact_queries
 from casemsg.core import phone
 from casemsg.core.errors import InputError
 from casemsg.gateways import queries as gateway_queries
@@ -124,7 +124,7 @@ def whatsapp_window(project: Project, number: str) -> tuple[Gateway | None, date
     gw = sandbox.whatsapp_sandbox_gateway(project)
     if gw is None or not number:
         return gw, None
-    until = wa_windows.open_until(wa_windows.windows([(gw.pk, number)]).get((gw.pk, number)))
+    until = contact_queries.whatsapp_open_until(gw.pk, number)
     return gw, until if until is not None and until > timezone.now() else None
 
 
