@@ -59,6 +59,7 @@ BUSY_FIRST, BUSY_MAX, BUSY_TRIES = 0.05, 2.0, 10
 DELIVERY_BATCH = 500
 # Acknowledged submits are gathered this long before their batch is written (smpp_journal).
 ACK_GATHER = 0.005
+ACK_RETRIES = 30  # a batch the database refused (busy) is tried again this many times, 0.1 s apart
 # Part message ids kept per bind to map a later part's receipt to the message's (first part's) id.
 PART_IDS = 100_000
 # A receipt no message has yet is offered again each second this many times (its send's outcome is being written).
@@ -381,14 +382,21 @@ class Hub:
             self.ack_writer = self.loop.create_task(self.write_acks())
 
     async def write_acks(self) -> None:
+        failures = 0
         try:
             while self.acks:
-                await asyncio.sleep(ACK_GATHER)
+                await asyncio.sleep(ACK_GATHER if not failures else 0.1)
                 batch, self.acks = self.acks, []
                 try:
                     await self.loop.run_in_executor(self.journal, journal.record, batch)
+                    failures = 0
                 except Exception as exc:  # noqa: BLE001 — a journal write that failed leaves those as unknown, no worse
+                    failures += 1
+                    if failures <= ACK_RETRIES:  # the database is busy (SQLite's one writer): again with the next
+                        self.acks = batch + self.acks
+                        continue
                     log.warning("smpp: journaling %d acknowledged submits failed: %s", len(batch), exc)
+                    failures = 0
         finally:
             self.ack_writer = None
 

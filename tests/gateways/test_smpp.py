@@ -72,6 +72,29 @@ def test_bind_submit_and_receipt_delivers(api, smsc):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("text", "coding", "payload"),
+    [
+        ("Karibu kliniki [Jumatatu] €5", 0, None),  # GSM-7 with extension characters: one septet a byte
+        ("Караибу 🙂 kliniki", 8, "Караибу 🙂 kliniki".encode("utf-16-be")),  # UCS-2
+    ],
+)
+def test_one_part_in_both_encodings(api, smsc, text, coding, payload):
+    smpp_gateway(smsc, **NO_RECEIPTS)
+    case = api.case({"contact_phone_number": KE})
+    data = send(api, case["case_id"], text=text)
+    deliver()
+    m = msg(data)
+    assert m.status == Message.SENT and m.segments == 1
+    (sub,) = smsc.submits
+    assert (sub.data_coding, sub.esm_class, sub.udh, sub.text) == (coding, 0, b"", text)
+    if payload is not None:
+        assert sub.short_message == payload
+    else:  # the extension characters go as escape pairs
+        assert b"\x1b\x3c" in sub.short_message and b"\x1b\x65" in sub.short_message
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize("mode", ["udh", "sar"])
 @pytest.mark.parametrize(
     ("text", "coding"),
