@@ -7,7 +7,7 @@ import pytest
 
 from casemsg.consent.models import ConsentRecord
 from casemsg.gateways.services import add_gateway
-from fakes.whatsapp import meta_webhook
+from fakes.whatsapp import meta_status, meta_webhook
 from tests.whatsapp.conftest import KE, post_meta, post_twilio, send, work
 
 pytestmark = pytest.mark.django_db
@@ -38,6 +38,30 @@ def test_meta_131047_without_the_fallback_fails_with_window_closed(api, meta_gw,
     m.refresh_from_db()
     assert (m.status, m.channel, m.error, m.history) == ("failed", "whatsapp", "WHATSAPP_WINDOW_CLOSED", [])
     assert "131047" in m.error_detail
+
+
+@pytest.mark.parametrize("fallback", [True, False])
+def test_meta_131047_in_a_status_report_falls_back_to_sms_when_allowed(api, meta_gw, fake_meta, sandbox, fallback):
+    """Meta usually tells a closed window after it took the message: a failed status with 131047."""
+    case_id = _case(api)
+    post_meta(meta_gw, meta_webhook(KE, "hi"))
+    fake_meta.user_wrote(KE)  # both windows open: Meta takes the message
+    m = send(api, case_id, whatsapp={"fallback_sms": fallback})
+    work()
+    m.refresh_from_db()
+    assert (m.status, m.channel) == ("sent", "whatsapp")
+    assert post_meta(meta_gw, meta_status(m.provider_id, "failed", KE, error=131047)).status_code == 200
+    m.refresh_from_db()
+    if not fallback:
+        assert (m.status, m.channel, m.error) == ("failed", "whatsapp", "WHATSAPP_WINDOW_CLOSED")
+        return
+    assert (m.status, m.channel, m.gateway_name) == ("queued", "sms", "")
+    (h,) = m.history
+    assert (h["code"], h["reason"]) == ("WHATSAPP_SENT_AS_SMS", "WHATSAPP_WINDOW_CLOSED")
+    work()
+    m.refresh_from_db()
+    assert (m.status, m.channel, m.gateway_name, m.text) == ("sent", "sms", "sandbox", "Hi Amina")
+    assert len(fake_meta.sends()) == 1  # WhatsApp was asked once
 
 
 def test_twilio_63016_falls_back_to_sms_when_allowed(api, twilio_gw, fake_twilio_wa, sandbox):

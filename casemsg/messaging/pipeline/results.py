@@ -15,6 +15,7 @@ from casemsg.core import bulk, errors
 from casemsg.gateways.base import SendResult, StatusUpdate
 from casemsg.gateways.models import Gateway
 from casemsg.messaging.models import Message
+from casemsg.messaging.pipeline import whatsapp
 from casemsg.messaging.pipeline.checks import fail
 from casemsg.messaging.signals import opt_out_reported, statuses_changed
 
@@ -99,8 +100,14 @@ def apply_status_updates(gateway: Gateway, updates: Iterable[StatusUpdate]) -> i
         else:
             continue
         changed.append(m)
+    # WhatsApp's window closed when the message reached the person's phone: SMS instead, if the content allows
+    moved = whatsapp.fall_back_reported(changed, now)
+    moved_ids = {m.pk for m in moved}
+    changed = [m for m in changed if m.pk not in moved_ids]
     with transaction.atomic():
         bulk.update_rows(changed, ["status", "delivered_on", "error", "error_detail"])
+        if moved:
+            bulk.update_rows(moved, list(whatsapp.REQUEUE_FIELDS))
         record_opt_outs(changed)
         announce(changed)
-    return len(changed)
+    return len(changed) + len(moved)

@@ -193,16 +193,50 @@ def fall_back_after_send(msgs: list[Message], results: Mapping[int, SendResult],
         r = results.get(m.pk)
         if r is None or r.status != "failed" or r.error != errors.WHATSAPP_WINDOW_CLOSED or m.channel != CHANNEL:
             continue
-        if not spec(m).get("fallback_sms") and not (m.content or {}).get("fallback_sms"):
-            continue
-        m.history = [
-            *(m.history or []),
-            {"at": now.isoformat(), "code": errors.WHATSAPP_SENT_AS_SMS, "reason": r.error, "detail": r.detail[:300]},
-        ]
-        m.channel, m.gateway, m.gateway_name, m._rich = "sms", None, "", None
-        m.status, m.claim, m.next_attempt_on, m.error, m.error_detail = Message.QUEUED, "", now, "", ""
-        moved.add(m.pk)
+        if _to_sms(m, r.error, r.detail, now):
+            moved.add(m.pk)
     return moved
+
+
+def fall_back_reported(msgs: Sequence[Message], now: datetime) -> list[Message]:
+    """The same fallback when the window's closing comes in a failed status report after the provider took
+    the message (Meta's usual way to tell 131047): the failed WhatsApp messages whose content allows it go
+    back to the queue as SMS. Returns those moved (to be written with REQUEUE_FIELDS)."""
+    return [
+        m
+        for m in msgs
+        if m.channel == CHANNEL
+        and m.status == Message.FAILED
+        and m.error == errors.WHATSAPP_WINDOW_CLOSED
+        and _to_sms(m, m.error, m.error_detail, now)
+    ]
+
+
+# what `_to_sms` changes on a message
+REQUEUE_FIELDS = (
+    "channel",
+    "gateway",
+    "gateway_name",
+    "status",
+    "claim",
+    "next_attempt_on",
+    "error",
+    "error_detail",
+    "history",
+)
+
+
+def _to_sms(m: Message, reason: str, detail: str, now: datetime) -> bool:
+    """Back to the queue as an SMS, if its content allows the fallback; its history says why."""
+    if not spec(m).get("fallback_sms") and not (m.content or {}).get("fallback_sms"):
+        return False
+    m.history = [
+        *(m.history or []),
+        {"at": now.isoformat(), "code": errors.WHATSAPP_SENT_AS_SMS, "reason": reason, "detail": (detail or "")[:300]},
+    ]
+    m.channel, m.gateway, m.gateway_name, m._rich = "sms", None, "", None
+    m.status, m.claim, m.next_attempt_on, m.error, m.error_detail = Message.QUEUED, "", now, "", ""
+    return True
 
 
 def remember_unreachable(msgs: list[Message], at: datetime) -> None:
