@@ -6,6 +6,8 @@ most one send window of them."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -23,7 +25,7 @@ from casemsg.gateways.services import add_gateway, map_prefix
 from casemsg.messaging import pipeline
 from casemsg.messaging.models import Message, MessagingEvent
 from casemsg.projects.services import create_project
-from tests.messaging.test_crash import Worker, _env
+from tests.messaging.test_crash import REPO_ROOT, Worker, _env
 
 MESSAGES = 1500
 REDIS_DB = 9  # a queue of its own, flushed before and after (the redis_queue fixture)
@@ -168,3 +170,53 @@ def test_kill_9_retries_only_the_unacknowledged_submits_each_marked(
         assert got[to] == 2 and rows[to][2], to
     assert {to for to, c in got.items() if c > 1} == held
     assert all(got[to] == 1 for to, (_s, _p, h) in rows.items() if not h)  # no silent duplicate
+
+
+class SmppProcess(Worker):
+    """`casemsg smpp`: the one process holding a `bind_per: process` gateway's bind."""
+
+    def __init__(self, env: dict[str, str], log: Path):
+        self.log_path = log
+        self.log = log.open("w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "casemsg", "smpp"], cwd=REPO_ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT
+        )
+
+
+def test_two_worker_processes_and_one_casemsg_smpp_make_exactly_one_bind(
+    transactional_db,
+    redis_queue,  # noqa: F811
+    smsc,
+):
+    project, _key = create_project("smpp-one-bind", "SMPP one bind")
+    config = {"host": "127.0.0.1", "port": smsc.port, "system_id": "casemsg", "password": "pw", "window": 10}
+    add_gateway("operator", "smpp", {**config, "bind_per": "process", "registered_delivery": False})
+    map_prefix("*", "operator")
+    n = 600
+    changes = [
+        CaseChange(case_type="person", name=f"P{i}", properties={"contact_phone_number": f"2547{42000000 + i}"})
+        for i in range(n)
+    ]
+    cases = bulk_upsert(project, changes)
+    event = MessagingEvent.objects.create(project=project, source="system", description="one bind")
+    later = timezone.now() + timedelta(hours=1)
+    pipeline.queue(project, [pipeline.MessageSpec(case=c, text="Hello", send_after=later) for c in cases], event)
+    with tempfile.TemporaryDirectory(prefix="casemsg-smpp-one-bind-") as tmp:
+        env = {**_env(tmp), "CASEMSG_QUEUE_URL": redis_queue}
+        procs = [SmppProcess(env, Path(tmp, "smpp.log"))] + [Worker(env, Path(tmp, f"worker-{i}.log")) for i in (1, 2)]
+        try:
+            deadline = time.monotonic() + 60
+            while not (all(p.ready() for p in procs[1:]) and smsc.bound_sessions):
+                assert time.monotonic() < deadline, [p.output() for p in procs]
+                time.sleep(0.05)
+            Message.objects.filter(event=event).update(next_attempt_on=timezone.now())
+            while Message.objects.filter(event=event, status__in=[Message.QUEUED, Message.SENDING]).exists():
+                assert time.monotonic() < deadline, [p.output() for p in procs]
+                time.sleep(0.1)
+        finally:
+            for p in procs:
+                p.stop()
+    assert len(smsc.binds) == 1  # the smpp process's; neither worker bound
+    got = Counter(s.destination for s in smsc.submits)
+    assert len(got) == n and set(got.values()) == {1}  # every message once
+    assert set(Message.objects.filter(event=event).values_list("status", flat=True)) == {Message.SENT}
