@@ -55,7 +55,7 @@ def test_key_name_is_bounded(api: Api) -> None:
 
 def test_cli_lists_and_revokes(project) -> None:
     out = StringIO()
-    call_command("project", "key", project.slug, "--name", "ci", "--json", stdout=out)
+    call_command("project", "key", project.slug, "--new", "--name", "ci", "--json", stdout=out)
     key = json.loads(out.getvalue())["api_key"]
     row = ApiKey.objects.get(project=project, name="ci")
     out = StringIO()
