@@ -358,8 +358,8 @@ def test_directory_unknown_project_and_blank_case_type(project, tmp_path):
 
 
 @pytest.mark.skipif(settings.IS_POSTGRES, reason="runs the CLI on its own SQLite data dir")
-def test_command_line(tmp_path):
-    env = {**os.environ, "CASEMSG_DATA_DIR": str(tmp_path / "data")}
+def test_command_line(tmp_path, migrated_data_dir):
+    env = {**os.environ, "CASEMSG_DATA_DIR": str(migrated_data_dir(tmp_path / "data"))}
     env.pop("CASEMSG_DATABASE_URL", None)
     env.pop("DJANGO_SETTINGS_MODULE", None)
 
@@ -368,7 +368,6 @@ def test_command_line(tmp_path):
             [sys.executable, "-m", "casemsg", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
         )
 
-    assert casemsg("migrate", "-v", "0").returncode == 0
     assert casemsg("project", "create", "demo").returncode == 0
     path = write(tmp_path, f"case_id,name,contact_phone_number\nc1,Asha,{INDIA}\nc1,Bo,\nc3,Cy\n")
 

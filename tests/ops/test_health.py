@@ -120,8 +120,8 @@ def test_readyz_503_when_the_database_is_unreachable(tmp_path):
 
 
 @pytest.mark.slow
-def test_readyz_503_when_the_queue_is_unreachable_and_200_when_it_is_back(tmp_path):
-    subprocess.run([sys.executable, "-m", "casemsg", "migrate", "-v", "0"], env=_env(tmp_path), cwd=ROOT, check=True)
+def test_readyz_503_when_the_queue_is_unreachable_and_200_when_it_is_back(tmp_path, migrated_data_dir):
+    migrated_data_dir(tmp_path)
     closed = _free_port()
     port = _free_port()
     proc = _gunicorn(_env(tmp_path, CASEMSG_QUEUE_URL=f"redis://127.0.0.1:{closed}/0"), port)

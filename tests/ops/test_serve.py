@@ -49,7 +49,7 @@ def _sample(text: str, name: str, **labels: str) -> float:
 
 
 @pytest.mark.slow
-def test_serve_ready_metrics_across_processes_and_access_log(tmp_path, fake_http):
+def test_serve_ready_metrics_across_processes_and_access_log(tmp_path, fake_http, migrated_data_dir):
     env = {
         k: v for k, v in os.environ.items() if k not in ("PYTEST_VERSION", "CASEMSG_DATABASE_URL", "CASEMSG_QUEUE_URL")
     }
@@ -61,10 +61,7 @@ def test_serve_ready_metrics_across_processes_and_access_log(tmp_path, fake_http
         CASEMSG_LOG_FORMAT="json",
         CASEMSG_GATEWAY_ALLOW_PRIVATE="1",
     )
-    created = subprocess.run(
-        [sys.executable, "-m", "casemsg", "migrate", "-v", "0"], env=env, cwd=ROOT, check=True, capture_output=True
-    )
-    assert created.returncode == 0
+    migrated_data_dir(tmp_path)
     out = subprocess.run(
         [sys.executable, "-m", "casemsg", "project", "create", "ops", "--json"],
         env=env,
