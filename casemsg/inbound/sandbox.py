@@ -34,12 +34,9 @@ from casemsg.surveys.models import SurveySession
 MAX_TEXT = 1600  # ten concatenated SMS: more than any phone sends as one message
 
 
-def sandbox_number(
-    project: Project, raw_number: str, refused: str = "only the person can text from it"
-) -> tuple[str, Gateway]:
-    """The number, and the sandbox gateway serving it, when the sandbox may act for it in this project:
-    one of the project's own contacts holds it and the project's routes send it through a sandbox gateway.
-    `refused` ends the sentence when another gateway serves it. Raises InputError otherwise."""
+def _own_number(project: Project, raw_number: str) -> tuple[str, phone.PhoneCheck]:
+    """The one rule of both simulators (SMS and WhatsApp): the sandbox is on, and the number is valid and
+    held by one of the project's own contacts — it never acts for another project's people."""
     if not settings.CASEMSG_SANDBOX:
         raise InputError(errors.SANDBOX_DISABLED, "The sandbox is switched off on this installation.", 404)
     chk = phone.check(raw_number)
@@ -53,6 +50,16 @@ def sandbox_number(
             "contacts.",
             403,
         )
+    return number, chk
+
+
+def sandbox_number(
+    project: Project, raw_number: str, refused: str = "only the person can text from it"
+) -> tuple[str, Gateway]:
+    """The number, and the sandbox gateway serving it, when the sandbox may act for it in this project:
+    one of the project's own contacts holds it and the project's routes send it through a sandbox gateway.
+    `refused` ends the sentence when another gateway serves it. Raises InputError otherwise."""
+    number, chk = _own_number(project, raw_number)
     gw: Gateway | None = Router({project.pk}).choose(project.pk, number, chk.region).gateway
     if gw is None or gw.type != "sandbox":
         served_by = f"gateway '{gw.name}'" if gw is not None else "no gateway"
@@ -77,19 +84,7 @@ def whatsapp_sandbox_number(project: Project, raw_number: str) -> tuple[str, Gat
     """The number, and the WhatsApp sandbox gateway (`gateways.whatsapp_sandbox`) the simulator plays it
     on, when it may: one of the project's own contacts holds the number, and the project has a WhatsApp
     sandbox (its own first, else the installation's). Raises InputError otherwise."""
-    if not settings.CASEMSG_SANDBOX:
-        raise InputError(errors.SANDBOX_DISABLED, "The sandbox is switched off on this installation.", 404)
-    chk = phone.check(raw_number)
-    if chk.number is None:
-        raise InputError(errors.INVALID_PHONE_NUMBER, chk.message or "phone_number is not a valid phone number.")
-    number = chk.number
-    if not PhoneEntry.objects.filter(project=project, phone_number=number).exists():
-        raise InputError(
-            errors.NOT_A_PROJECT_NUMBER,
-            f"No contact of this project has the number {number}: the sandbox acts only for the project's own "
-            "contacts.",
-            403,
-        )
+    number, chk = _own_number(project, raw_number)
     gw = whatsapp_sandbox_gateway(project)
     if gw is None:
         raise InputError(
